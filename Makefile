@@ -1,0 +1,110 @@
+# genbox - see README.md. `make run` and `make check` do all set-up on a
+# fresh Debian 12 machine as root.
+
+VERSION := 0.1.0
+PKGS := sqlite3 libcjson libbson-1.0 libcurl inih zlib libcrypto libsystemd
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -Wvla -Werror -pthread \
+	-DGENBOX_VERSION='"$(VERSION)"'
+# pkg-config runs when a recipe needs it: after `deps` has installed it
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+LDFLAGS += -pthread -Wl,--as-needed
+LDLIBS += -lm
+
+ifdef SANITIZE
+CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+BUILD := build/$(subst $(comma),-,$(SANITIZE))
+else
+BUILD := build/default
+endif
+comma := ,
+
+BASE_SRC := $(wildcard base/*.c)
+STORAGE_SRC := $(wildcard storage/*.c)
+APP_SRC := $(filter-out appliance/main.c,$(wildcard appliance/*.c))
+LIB_SRC := $(BASE_SRC) $(STORAGE_SRC) $(APP_SRC)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o
+TEST_SRC := $(wildcard tests/t*.c)
+TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.t)
+TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o
+BENCH_SRC := $(wildcard bench/*.c)
+BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+DEMO_JSON := $(sort $(wildcard appliance/demo/*.json))
+
+GENBOX := $(BUILD)/genbox
+DB ?= var/genbox.db
+
+.PHONY: all deps run check test bench clean install layers
+
+all: $(GENBOX) genbox
+
+genbox: $(GENBOX)
+	ln -sf $(GENBOX) genbox
+
+deps:
+	@sh packaging/install-deps
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+# the schema's example documents, embedded as C strings
+$(BUILD)/appliance/demo_data.c: $(DEMO_JSON) Makefile
+	@mkdir -p $(dir $@)
+	{ echo '/* generated from the files of appliance/demo: do not edit */'; \
+	  echo '#include <stddef.h>'; \
+	  echo '#include "../../../appliance/demo.h"'; \
+	  echo 'const struct demo_doc demo_docs[] = {'; \
+	  for f in $(DEMO_JSON); do \
+	    b=$$(basename $$f .json); coll=$${b#*-}; \
+	    printf '\t{ "%s", "%s",\n' "$$coll" "$$b"; \
+	    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/\t"/' -e 's/$$/\\n"/' $$f; \
+	    echo '	},'; \
+	  done; \
+	  echo '	{ NULL, NULL, NULL },'; \
+	  echo '};'; } > $@
+
+$(BUILD)/appliance/demo_data.o: $(BUILD)/appliance/demo_data.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(GENBOX): $(BUILD)/appliance/main.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/%.t: $(BUILD)/tests/%.o $(TEST_LIB_OBJ) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+run: deps
+	$(MAKE) genbox
+	@mkdir -p $(dir $(DB))
+	./genbox --db $(DB) demo
+	./genbox --db $(DB) stats
+
+# tests find the binary and the repository through the environment
+check: deps
+	$(MAKE) $(GENBOX) $(TESTS)
+	$(MAKE) layers
+	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) prove -v --exec '' $(TESTS)
+
+test: $(GENBOX) $(TESTS)
+	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) prove --exec '' $(TESTS)
+
+bench: deps
+	$(MAKE) $(GENBOX) $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+# each floor includes only its own headers and those below it
+layers:
+	@sh packaging/check-layers
+
+clean:
+	rm -rf build genbox
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,463 @@
+/*
+ * cli.c - the data commands: init, migrate, import, export, demo, stats.
+ *
+ * Import is all or nothing: every document of the file goes in inside one
+ * transaction, and the first bad one (named by line, or by element for a
+ * JSON array, and by field) rolls all of them back.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../base/buf.h"
+#include "../storage/store.h"
+#include "cli.h"
+#include "demo.h"
+
+#define MAX_ARRAY_FILE (512u * 1024 * 1024)	/* a JSON array file is read whole */
+
+int
+cli_fail(const char *cmd, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "genbox: %s: %s\n", cmd, msg);
+	return 1;
+}
+
+static int
+open_store(const struct config *cfg, int create, struct store **st, struct gb_err *err)
+{
+	struct store_opts o = { create, 1, cfg->sync_full, cfg->busy_timeout_ms };
+
+	return store_open(st, cfg->db_path, &o, err);
+}
+
+/* getopt_long over a command's argv, with messages in the command's name. */
+static int
+next_opt(int argc, char **argv, const char *shorts, const struct option *longs, const char *cmd)
+{
+	int ch;
+
+	opterr = 0;
+	ch = getopt_long(argc, argv, shorts, longs, NULL);
+	if (ch == '?' || ch == ':') {
+		if (optopt)
+			cli_fail(cmd, "option '%s' %s", argv[optind - 1],
+			    ch == ':' ? "needs a value" : "is not known");
+		else
+			cli_fail(cmd, "unknown option '%s'", argv[optind - 1]);
+		fprintf(stderr, "Try 'genbox %s --help'.\n", cmd);
+	}
+	return ch;
+}
+
+static int
+bad_args(const char *cmd, const char *what)
+{
+	cli_fail(cmd, "%s", what);
+	fprintf(stderr, "Try 'genbox %s --help'.\n", cmd);
+	return 1;
+}
+
+/* ---- init, migrate ---- */
+
+static int
+cmd_init(const struct config *cfg, int argc, char **argv)
+{
+	struct gb_err err = { 0, "" };
+	struct store *st;
+	int v;
+
+	(void)argv;
+	if (argc > 1)
+		return bad_args("init", "takes no arguments");
+	if (open_store(cfg, 1, &st, &err) || store_schema_version(st, &v, &err)) {
+		store_close(NULL);
+		return cli_fail("init", "%s", err.msg);
+	}
+	printf("initialised %s (schema version %d)\n", cfg->db_path, v);
+	store_close(st);
+	return 0;
+}
+
+static int
+cmd_migrate(const struct config *cfg, int argc, char **argv)
+{
+	static const struct option longs[] = { { "status", no_argument, NULL, 's' }, { NULL, 0, NULL, 0 } };
+	struct store_opts o = { 0, 1, cfg->sync_full, cfg->busy_timeout_ms };
+	struct gb_err err = { 0, "" };
+	struct store *st = NULL;
+	int status = 0, ch, from, to;
+
+	optind = 0;
+	while ((ch = next_opt(argc, argv, "", longs, "migrate")) != -1) {
+		if (ch != 's')
+			return 1;
+		status = 1;
+	}
+	if (optind < argc)
+		return bad_args("migrate", "takes no arguments");
+	if (store_file_version(cfg->db_path, &from, &err))
+		return cli_fail("migrate", "%s", err.msg);
+	if (status) {
+		printf("%s: schema version %d of %d (%s)\n", cfg->db_path, from, store_schema_latest(),
+		    from == store_schema_latest() ? "up to date" :
+		    from > store_schema_latest() ? "newer than this genbox" : "migrations pending");
+		for (int v = 1; v <= store_schema_latest(); v++)
+			printf("  %3d  %-8s %s\n", v, v <= from ? "applied" : "pending", store_migration_name(v));
+		return 0;
+	}
+	if (store_open(&st, cfg->db_path, &o, &err) || store_schema_version(st, &to, &err)) {
+		store_close(st);
+		return cli_fail("migrate", "%s", err.msg);
+	}
+	store_close(st);
+	if (from == to)
+		printf("%s: schema version %d, up to date\n", cfg->db_path, to);
+	else
+		printf("%s: migrated from schema version %d to %d\n", cfg->db_path, from, to);
+	return 0;
+}
+
+/* ---- import ---- */
+
+struct seen {
+	char *id;
+	size_t where;		/* line or element */
+};
+
+struct import {
+	struct store *st;
+	enum coll coll;
+	enum store_put_mode mode;
+	int array;		/* positions are elements, not lines */
+	size_t count;
+	struct seen *seen;
+	size_t nseen, capseen;
+	struct gb_err *err;
+	char where[64];		/* "line 3" of the failure */
+};
+
+static int
+import_one(struct import *im, size_t pos, const char *text, size_t len)
+{
+	char id[STORE_ID_MAX];
+	int rc;
+
+	snprintf(im->where, sizeof(im->where), "%s %zu", im->array ? "element" : "line", pos);
+	if ((rc = store_put(im->st, im->coll, text, len, im->mode, id, im->err)))
+		return rc;
+	if (im->nseen == im->capseen) {
+		size_t cap = im->capseen ? im->capseen * 2 : 1024;
+		struct seen *s = realloc(im->seen, cap * sizeof(*s));
+
+		if (s == NULL)
+			return gb_errf(im->err, GB_ENOMEM, "out of memory");
+		im->seen = s;
+		im->capseen = cap;
+	}
+	if ((im->seen[im->nseen].id = strdup(id)) == NULL)
+		return gb_errf(im->err, GB_ENOMEM, "out of memory");
+	im->seen[im->nseen++].where = pos;
+	im->count++;
+	return 0;
+}
+
+static int
+elem_cb(void *arg, size_t i, const char *elem, size_t len)
+{
+	return import_one(arg, i + 1, elem, len);
+}
+
+static int
+seen_cmp(const void *a, const void *b)
+{
+	const struct seen *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	return c ? c : (x->where > y->where) - (x->where < y->where);
+}
+
+/* With --upsert the database accepts a repeated _id: the file must not repeat one. */
+static int
+check_repeats(struct import *im)
+{
+	qsort(im->seen, im->nseen, sizeof(*im->seen), seen_cmp);
+	for (size_t i = 1; i < im->nseen; i++)
+		if (strcmp(im->seen[i].id, im->seen[i - 1].id) == 0) {
+			snprintf(im->where, sizeof(im->where), "%s %zu", im->array ? "element" : "line",
+			    im->seen[i].where);
+			return gb_errf(im->err, GB_EEXIST, "duplicate _id '%s' (also at %s %zu)",
+			    im->seen[i].id, im->array ? "element" : "line", im->seen[i - 1].where);
+		}
+	return 0;
+}
+
+static int
+import_array(struct import *im, FILE *f, struct buf *b)
+{
+	char chunk[65536];
+	size_t n;
+
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (buf_append(b, chunk, n))
+			return gb_errf(im->err, GB_ETOOBIG, "a JSON array file is limited to %u bytes "
+			    "(use JSON lines for more)", MAX_ARRAY_FILE);
+	if (ferror(f))
+		return gb_errf(im->err, GB_EIO, "read error: %s", strerror(errno));
+	im->array = 1;
+	return store_json_array_each(im->st, buf_str(b), b->len, elem_cb, im, im->err);
+}
+
+static int
+import_lines(struct import *im, FILE *f, struct buf *b)
+{
+	size_t line = 0;
+	int rc;
+
+	for (;;) {
+		const char *p;
+
+		rc = buf_getline(b, f);
+		line++;
+		if (rc == 0)
+			return 0;
+		if (rc == GB_ETOOBIG) {
+			snprintf(im->where, sizeof(im->where), "line %zu", line);
+			return gb_errf(im->err, GB_ETOOBIG, "document exceeds the limit of %u bytes", STORE_MAX_DOC);
+		}
+		if (rc < 0) {
+			snprintf(im->where, sizeof(im->where), "line %zu", line);
+			return gb_errf(im->err, GB_EIO, "read error: %s", strerror(errno));
+		}
+		for (p = buf_str(b); *p && isspace((unsigned char)*p); p++)
+			;
+		if (*p == '\0' && (size_t)(p - buf_str(b)) == b->len)
+			continue;	/* blank line */
+		if ((rc = import_one(im, line, buf_str(b), b->len)))
+			return rc;
+	}
+}
+
+static int
+cmd_import(const struct config *cfg, int argc, char **argv)
+{
+	static const struct option longs[] = { { "upsert", no_argument, NULL, 'u' }, { NULL, 0, NULL, 0 } };
+	struct gb_err err = { 0, "" };
+	struct import im;
+	struct buf b;
+	const char *path;
+	FILE *f;
+	int ch, c, rc, first;
+
+	memset(&im, 0, sizeof(im));
+	im.mode = STORE_INSERT;
+	im.err = &err;
+	optind = 0;
+	while ((ch = next_opt(argc, argv, "", longs, "import")) != -1) {
+		if (ch != 'u')
+			return 1;
+		im.mode = STORE_UPSERT;
+	}
+	if (argc - optind != 2)
+		return bad_args("import", "expected COLLECTION and FILE (or - for standard input)");
+	if ((c = coll_from_name(argv[optind])) < 0)
+		return bad_args("import", "unknown collection (contexts, templates, components, pipelines, "
+		    "batches, users, organizations)");
+	im.coll = (enum coll)c;
+	path = argv[optind + 1];
+	if (strcmp(path, "-") == 0) {
+		f = stdin;
+	} else if ((f = fopen(path, "rb")) == NULL) {
+		return cli_fail("import", "cannot open '%s': %s", path, strerror(errno));
+	}
+	if ((rc = open_store(cfg, 1, &im.st, &err))) {
+		if (f != stdin)
+			fclose(f);
+		return cli_fail("import", "%s", err.msg);
+	}
+	while ((first = getc(f)) != EOF && isspace(first))
+		;
+	if (first != EOF)
+		ungetc(first, f);
+	buf_init(&b, first == '[' ? MAX_ARRAY_FILE : STORE_MAX_DOC);
+	if ((rc = store_begin(im.st, &err)) == 0) {
+		if (first == '[')
+			rc = import_array(&im, f, &b);
+		else
+			rc = import_lines(&im, f, &b);
+		if (rc == 0 && im.mode == STORE_UPSERT)
+			rc = check_repeats(&im);
+		if (rc == 0)
+			rc = store_commit(im.st, &err);
+		else
+			store_rollback(im.st);
+	}
+	buf_release(&b);
+	if (f != stdin)
+		fclose(f);
+	for (size_t i = 0; i < im.nseen; i++)
+		free(im.seen[i].id);
+	free(im.seen);
+	store_close(im.st);
+	if (rc) {
+		if (im.where[0])
+			return cli_fail("import", "%s: %s (nothing imported)", im.where, err.msg);
+		return cli_fail("import", "%s (nothing imported)", err.msg);
+	}
+	printf("imported %zu document%s into %s\n", im.count, im.count == 1 ? "" : "s", coll_name(im.coll));
+	return 0;
+}
+
+/* ---- export ---- */
+
+static int
+print_doc(void *arg, const char *doc, size_t len)
+{
+	(void)arg;
+	if (fwrite(doc, 1, len, stdout) != len || putchar('\n') == EOF)
+		return GB_EIO;
+	return 0;
+}
+
+static int
+cmd_export(const struct config *cfg, int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "filter", required_argument, NULL, 'f' },
+		{ "ext-json", no_argument, NULL, 'x' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct gb_err err = { 0, "" };
+	const char *filter = NULL;
+	struct store *st;
+	int ch, c, ext = 0, rc;
+
+	optind = 0;
+	while ((ch = next_opt(argc, argv, "", longs, "export")) != -1) {
+		if (ch == 'f')
+			filter = optarg;
+		else if (ch == 'x')
+			ext = 1;
+		else
+			return 1;
+	}
+	if (argc - optind != 1)
+		return bad_args("export", "expected COLLECTION");
+	if ((c = coll_from_name(argv[optind])) < 0)
+		return bad_args("export", "unknown collection (contexts, templates, components, pipelines, "
+		    "batches, users, organizations)");
+	if ((rc = open_store(cfg, 0, &st, &err)))
+		return cli_fail("export", "%s", err.msg);
+	rc = store_each(st, (enum coll)c, filter, ext, print_doc, NULL, &err);
+	store_close(st);
+	if (rc == GB_EIO && err.code == 0)
+		return cli_fail("export", "cannot write: %s", strerror(errno));
+	if (rc)
+		return cli_fail("export", "%s", err.msg);
+	if (fflush(stdout) == EOF)
+		return cli_fail("export", "cannot write: %s", strerror(errno));
+	return 0;
+}
+
+/* ---- demo, stats ---- */
+
+static int
+cmd_demo(const struct config *cfg, int argc, char **argv)
+{
+	struct gb_err err = { 0, "" };
+	struct store *st;
+	int rc, n = 0;
+
+	(void)argv;
+	if (argc > 1)
+		return bad_args("demo", "takes no arguments");
+	if ((rc = open_store(cfg, 1, &st, &err)))
+		return cli_fail("demo", "%s", err.msg);
+	if ((rc = store_begin(st, &err)) == 0) {
+		for (const struct demo_doc *d = demo_docs; d->collection; d++) {
+			char id[STORE_ID_MAX];
+			int c = coll_from_name(d->collection);
+
+			if (c < 0) {
+				rc = gb_errf(&err, GB_EINVAL, "demo file '%s': unknown collection", d->name);
+				break;
+			}
+			if ((rc = store_put(st, (enum coll)c, d->json, strlen(d->json), STORE_UPSERT, id, &err)))
+				break;
+			printf("loaded %-13s %s\n", d->collection, id);
+			n++;
+		}
+		if (rc == 0)
+			rc = store_commit(st, &err);
+		else
+			store_rollback(st);
+	}
+	store_close(st);
+	if (rc)
+		return cli_fail("demo", "%s", err.msg);
+	printf("loaded %d example documents of the schema into %s\n", n, cfg->db_path);
+	return 0;
+}
+
+static int
+cmd_stats(const struct config *cfg, int argc, char **argv)
+{
+	int64_t counts[CTX_STATUS_COUNT], n;
+	struct gb_err err = { 0, "" };
+	struct store *st;
+	int rc = 0;
+
+	(void)argv;
+	if (argc > 1)
+		return bad_args("stats", "takes no arguments");
+	if ((rc = open_store(cfg, 0, &st, &err)))
+		return cli_fail("stats", "%s", err.msg);
+	printf("%-16s %10s\n", "collection", "documents");
+	for (int c = 0; c < COLL_COUNT && rc == 0; c++)
+		if ((rc = store_count(st, (enum coll)c, &n, &err)) == 0)
+			printf("%-16s %10lld\n", coll_name((enum coll)c), (long long)n);
+	if (rc == 0 && (rc = store_ctx_status_counts(st, counts, &err)) == 0) {
+		printf("\n%-16s %10s\n", "context status", "contexts");
+		for (int s = 0; s < CTX_STATUS_COUNT; s++)
+			printf("%-16s %10lld\n", ctx_status_name((enum ctx_status)s), (long long)counts[s]);
+	}
+	store_close(st);
+	return rc ? cli_fail("stats", "%s", err.msg) : 0;
+}
+
+const struct cli_command cli_commands[] = {
+	{ "init", cmd_init, "create the database and its schema",
+	  "init\n\nCreate the database file (--db) when missing and bring its schema up to date.\n" },
+	{ "migrate", cmd_migrate, "bring the database schema up to date",
+	  "migrate [--status]\n\nRun pending schema migrations, each in its own transaction.\n"
+	  "  --status   list the migrations and which are applied; change nothing\n" },
+	{ "import", cmd_import, "load documents from a file",
+	  "import [--upsert] COLLECTION FILE|-\n\n"
+	  "Load a JSON array, JSON lines, or mongoexport Extended JSON lines into\n"
+	  "COLLECTION, all or nothing: the first bad document imports nothing and is\n"
+	  "named by line (or array element) and field; exit status 1.\n"
+	  "  --upsert   replace documents whose _id exists (a file repeating an _id is still an error)\n" },
+	{ "export", cmd_export, "print documents as JSON lines",
+	  "export [--filter JSON] [--ext-json] COLLECTION\n\n"
+	  "Print COLLECTION's documents as JSON lines in _id order.\n"
+	  "  --filter JSON  MongoDB-style filter on dotted fields: values, or $eq $ne $gt $gte\n"
+	  "                 $lt $lte $in $nin $exists; e.g. '{\"status\":\"pending\"}'\n"
+	  "  --ext-json     dates as Extended JSON {\"$date\": ...}, as mongoimport reads them\n" },
+	{ "demo", cmd_demo, "load the schema's example documents",
+	  "demo\n\nLoad (or reload) the schema's example documents and the components its\n"
+	  "example pipeline names, so that the example pipeline can run.\n" },
+	{ "stats", cmd_stats, "documents per collection, contexts per status",
+	  "stats\n\nPrint the number of documents in each collection and of contexts in each status.\n" },
+	{ NULL, NULL, NULL, NULL },
+};

@@ -1,0 +1,24 @@
+/*
+ * cli.h - genbox's commands. Each takes the settings and its own argv
+ * (argv[0] is the command's name) and returns the process exit status; only
+ * main exits. Messages go to stderr as "genbox: COMMAND: ...".
+ */
+#ifndef GB_CLI_H
+#define GB_CLI_H
+
+#include "config.h"
+
+struct cli_command {
+	const char *name;
+	int (*run)(const struct config *cfg, int argc, char **argv);
+	const char *summary;
+	const char *usage;	/* the command's --help text after "usage: genbox " */
+};
+
+/* Ends with a NULL name. */
+extern const struct cli_command cli_commands[];
+
+/* Print "genbox: cmd: message" to stderr; returns 1. */
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * config.c - one table of keys serves the file (inih), the environment and
+ * the flags, so the three always agree on names, types and limits.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "../base/log.h"
+#include "config.h"
+
+enum ktype { K_STR, K_INT, K_SYNC, K_LEVEL };
+
+static const struct key {
+	const char *section, *name;
+	enum ktype type;
+	size_t off, size;	/* K_STR: buffer size */
+	int min, max;		/* K_INT */
+} keys[] = {
+#define STR(s, n, f) { s, n, K_STR, offsetof(struct config, f), sizeof(((struct config *)0)->f), 0, 0 }
+#define INT(s, n, f, lo, hi) { s, n, K_INT, offsetof(struct config, f), 0, lo, hi }
+	STR("storage", "path", db_path),
+	{ "storage", "synchronous", K_SYNC, offsetof(struct config, sync_full), 0, 0, 0 },
+	INT("storage", "busy_timeout_ms", busy_timeout_ms, 1, 600000),
+	{ "log", "level", K_LEVEL, offsetof(struct config, log_level), 0, 0, 0 },
+	INT("workers", "count", workers, 1, 256),
+	INT("workers", "max_retries", max_retries, 0, 100),
+	INT("workers", "lease_seconds", lease_seconds, 5, 86400),
+	STR("generator", "url", generator_url),
+	STR("generator", "key", generator_key),
+	INT("generator", "timeout_ms", generator_timeout_ms, 100, 3600000),
+	INT("generator", "connect_timeout_ms", generator_connect_timeout_ms, 100, 600000),
+	INT("generator", "max_concurrent", generator_max_concurrent, 1, 1024),
+	STR("box", "organization", organization),
+#undef STR
+#undef INT
+};
+
+void
+config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->db_path, sizeof(cfg->db_path), "/var/lib/genbox/genbox.db");
+	cfg->busy_timeout_ms = 5000;
+	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->workers = 4;
+	cfg->max_retries = 5;
+	cfg->lease_seconds = 300;
+	cfg->generator_timeout_ms = 120000;
+	cfg->generator_connect_timeout_ms = 10000;
+	cfg->generator_max_concurrent = 8;
+}
+
+/* Set one key; the message says what is wrong without saying where. */
+static int
+set_key(struct config *cfg, const char *section, const char *name, const char *value, struct gb_err *err)
+{
+	char *field;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const struct key *k = &keys[i];
+
+		if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
+			continue;
+		field = (char *)cfg + k->off;
+		switch (k->type) {
+		case K_STR:
+			if (strlen(value) >= k->size)
+				return gb_errf(err, GB_EINVAL, "value for '%s.%s' is longer than %zu bytes",
+				    section, name, k->size - 1);
+			memcpy(field, value, strlen(value) + 1);
+			return 0;
+		case K_INT: {
+			char *end;
+			long v;
+
+			errno = 0;
+			v = strtol(value, &end, 10);
+			if (errno || end == value || *end != '\0' || v < k->min || v > k->max)
+				return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': expected an integer "
+				    "from %d to %d", value, section, name, k->min, k->max);
+			*(int *)(void *)field = (int)v;
+			return 0;
+		}
+		case K_SYNC:
+			if (strcmp(value, "normal") != 0 && strcmp(value, "full") != 0)
+				return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': expected normal or full",
+				    value, section, name);
+			*(int *)(void *)field = strcmp(value, "full") == 0;
+			return 0;
+		case K_LEVEL: {
+			int level = log_level_from_name(value);
+
+			if (level < 0)
+				return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': expected error, warn, "
+				    "info or debug", value, section, name);
+			*(int *)(void *)field = level;
+			return 0;
+		}
+		}
+	}
+	if (*section == '\0')
+		return gb_errf(err, GB_EINVAL, "key '%s' is outside any [section]", name);
+	return gb_errf(err, GB_EINVAL, "unknown key '%s' in [%s]", name, section);
+}
+
+int
+config_set(struct config *cfg, const char *section, const char *key, const char *value, struct gb_err *err)
+{
+	return set_key(cfg, section, key, value, err);
+}
+
+struct parse {
+	struct config *cfg;
+	struct gb_err inner;
+};
+
+static int
+on_ini(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+
+	if (name == NULL)	/* a section header alone */
+		return 1;
+	return set_key(p->cfg, section, name, value ? value : "", &p->inner) == 0;
+}
+
+int
+config_load_file(struct config *cfg, const char *path, int required, struct gb_err *err)
+{
+	struct parse p = { cfg, { 0, "" } };
+	FILE *f;
+	int line;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		if (!required && errno == ENOENT)
+			return 0;
+		return gb_errf(err, GB_EINVAL, "cannot read config '%s': %s", path, strerror(errno));
+	}
+	line = ini_parse_file(f, on_ini, &p);
+	fclose(f);
+	if (line == 0)
+		return 0;
+	if (line < 0)
+		return gb_errf(err, GB_EIO, "cannot read config '%s'", path);
+	if (p.inner.code)
+		return gb_errf(err, GB_EINVAL, "%s:%d: %s", path, line, p.inner.msg);
+	return gb_errf(err, GB_EINVAL, "%s:%d: syntax error (expected [section] or key = value)", path, line);
+}
+
+int
+config_load_env(struct config *cfg, struct gb_err *err)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char var[96], *p;
+		const char *v;
+		struct gb_err inner = { 0, "" };
+
+		snprintf(var, sizeof(var), "GENBOX_%s_%s", keys[i].section, keys[i].name);
+		for (p = var; *p; p++)
+			*p = (char)toupper((unsigned char)*p);
+		if ((v = getenv(var)) == NULL)
+			continue;
+		if (set_key(cfg, keys[i].section, keys[i].name, v, &inner))
+			return gb_errf(err, GB_EINVAL, "environment %s: %s", var, inner.msg);
+	}
+	return 0;
+}

@@ -1,0 +1,26 @@
+/*
+ * log.h - logging to stderr (journald picks it up under systemd).
+ *
+ * Lines look like "warn: store_open: cannot open 'x.db': ...". log_warn
+ * appends strerror(errno); log_warnx does not. Thread-safe: each line is one
+ * write(2). The level is process-wide; set it once at start-up.
+ */
+#ifndef GB_LOG_H
+#define GB_LOG_H
+
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+void log_set_level(enum log_level level);
+/* Parse "error", "warn", "info", "debug"; -1 when unknown. */
+int log_level_from_name(const char *name);
+
+void log_emit(enum log_level level, int with_errno, const char *func, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#define log_warn(...)	log_emit(LOG_LEVEL_WARN, 1, __func__, __VA_ARGS__)
+#define log_warnx(...)	log_emit(LOG_LEVEL_WARN, 0, __func__, __VA_ARGS__)
+#define log_error(...)	log_emit(LOG_LEVEL_ERROR, 0, __func__, __VA_ARGS__)
+#define log_info(...)	log_emit(LOG_LEVEL_INFO, 0, __func__, __VA_ARGS__)
+#define log_debug(...)	log_emit(LOG_LEVEL_DEBUG, 0, __func__, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,229 @@
+/*
+ * contexts.c - the schema's access patterns on contexts: worker polling, a
+ * user's history, a batch's status summary and the status update. Each is
+ * one cached statement served by one index (store_explain shows which).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/gbtime.h"
+#include "internal.h"
+
+#define POLL_SQL \
+	"SELECT _id FROM contexts WHERE status = 'pending' AND organization_id = ?1 " \
+	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
+
+#define USER_RECENT_SQL \
+	"SELECT (CASE WHEN dirty THEN json_set(" \
+	"CASE WHEN started_at IS NULL THEN doc ELSE json_set(doc, '$.processing.started_at', started_at) END," \
+	" '$.status', status, '$.updated_at', updated_at," \
+	" '$.retry_count', retry_count, '$.next_retry_at', next_retry_at) ELSE doc END) " \
+	"FROM contexts WHERE user_id = ?1 AND organization_id = ?2 ORDER BY created_at DESC LIMIT ?3"
+
+#define BATCH_SUMMARY_SQL \
+	"SELECT status, count(*) FROM contexts WHERE batch_id = ?1 GROUP BY status"
+
+/* processing: the hot columns only, no document rewrite */
+#define SET_PROCESSING_SQL \
+	"UPDATE contexts SET status = 'processing', updated_at = ?2, started_at = ?2, dirty = 1 WHERE _id = ?1"
+
+/* terminal: fold the hot columns into the document, which is final from now on */
+#define SET_TERMINAL_SQL \
+	"UPDATE contexts SET status = ?2, updated_at = ?3, dirty = 0, worker_id = NULL, lease_until = NULL, " \
+	"doc = json_set(CASE WHEN started_at IS NULL THEN doc " \
+	"ELSE json_set(doc, '$.processing.started_at', started_at) END, " \
+	"'$.status', ?2, '$.updated_at', ?3, '$.retry_count', retry_count, '$.next_retry_at', next_retry_at, " \
+	"'$.processing.completed_at', ?3, '$.processing.duration_ms', ?4) WHERE _id = ?1"
+
+/* back to pending: hot columns only */
+#define SET_PENDING_SQL \
+	"UPDATE contexts SET status = 'pending', updated_at = ?2, worker_id = NULL, lease_until = NULL, " \
+	"dirty = 1 WHERE _id = ?1"
+
+int
+store_ctx_poll(struct store *st, const char *org, int64_t now_ms, int limit,
+    char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err)
+{
+	char now[GB_TIME_LEN];
+	sqlite3_stmt *stmt;
+	int rc, step;
+
+	*n = 0;
+	if ((rc = store_stmt(st, POLL_SQL, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, org, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, gb_time_format(now_ms, now), -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 3, limit);
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW && *n < limit) {
+		const char *id = (const char *)sqlite3_column_text(stmt, 0);
+
+		snprintf(ids[*n], STORE_ID_MAX, "%s", id ? id : "");
+		(*n)++;
+	}
+	if (step != SQLITE_DONE && step != SQLITE_ROW)
+		rc = store_sqlerr(st, err, "poll");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+int
+store_ctx_user_recent(struct store *st, const char *user, const char *org, int limit,
+    store_doc_fn fn, void *arg, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, step;
+
+	if ((rc = store_stmt(st, USER_RECENT_SQL, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, org, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 3, limit);
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
+		if ((rc = fn(arg, (const char *)sqlite3_column_text(stmt, 0),
+		    (size_t)sqlite3_column_bytes(stmt, 0))))
+			break;
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "user history");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+int
+store_batch_summary(struct store *st, const char *batch_id, int64_t counts[CTX_STATUS_COUNT],
+    struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, step;
+
+	memset(counts, 0, sizeof(int64_t) * CTX_STATUS_COUNT);
+	if ((rc = store_stmt(st, BATCH_SUMMARY_SQL, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int s = ctx_status_from_name((const char *)sqlite3_column_text(stmt, 0));
+
+		if (s >= 0)
+			counts[s] = sqlite3_column_int64(stmt, 1);
+	}
+	if (step != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "batch summary");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+int
+store_ctx_set_status(struct store *st, const char *id, enum ctx_status status,
+    int64_t now_ms, int64_t duration_ms, struct gb_err *err)
+{
+	char now[GB_TIME_LEN];
+	sqlite3_stmt *stmt;
+	int rc;
+
+	gb_time_format(now_ms, now);
+	switch (status) {
+	case CTX_PROCESSING:
+		rc = store_stmt(st, SET_PROCESSING_SQL, &stmt, err);
+		break;
+	case CTX_PENDING:
+		rc = store_stmt(st, SET_PENDING_SQL, &stmt, err);
+		break;
+	case CTX_COMPLETED:
+	case CTX_FAILED:
+	case CTX_CANCELLED:
+		if ((rc = store_stmt(st, SET_TERMINAL_SQL, &stmt, err)))
+			break;
+		sqlite3_bind_text(stmt, 2, ctx_status_name(status), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 3, now, -1, SQLITE_STATIC);
+		if (duration_ms >= 0)
+			sqlite3_bind_int64(stmt, 4, duration_ms);
+		break;
+	default:
+		return gb_errf(err, GB_EINVAL, "unknown status %d", (int)status);
+	}
+	if (rc)
+		return rc;
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	if (status == CTX_PROCESSING || status == CTX_PENDING)
+		sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "status update");
+	else if (sqlite3_changes(st->db) == 0)
+		rc = gb_errf(err, GB_ENOTFOUND, "no document with _id '%s' in contexts", id);
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+int
+store_explain(struct store *st, const char *pattern, char **plan, struct gb_err *err)
+{
+	static const struct { const char *name, *sql; } patterns[] = {
+		{ "poll", POLL_SQL },
+		{ "user_recent", USER_RECENT_SQL },
+		{ "batch_summary", BATCH_SUMMARY_SQL },
+		{ "status_update", SET_TERMINAL_SQL },
+	};
+	sqlite3_stmt *stmt = NULL;
+	char sql[2048];
+	size_t len = 0, cap = 1024;
+	int rc = 0;
+
+	*plan = NULL;
+	for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
+		if (strcmp(patterns[i].name, pattern) != 0)
+			continue;
+		snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", patterns[i].sql);
+		if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+			return store_sqlerr(st, err, "explain");
+		if ((*plan = calloc(1, cap)) == NULL) {
+			sqlite3_finalize(stmt);
+			return gb_errf(err, GB_ENOMEM, "out of memory");
+		}
+		while (sqlite3_step(stmt) == SQLITE_ROW) {
+			const char *row = (const char *)sqlite3_column_text(stmt, 3);
+			size_t n = strlen(row);
+
+			if (len + n + 2 > cap) {
+				char *p = realloc(*plan, cap = (len + n + 2) * 2);
+
+				if (p == NULL) {
+					rc = gb_errf(err, GB_ENOMEM, "out of memory");
+					break;
+				}
+				*plan = p;
+			}
+			memcpy(*plan + len, row, n);
+			len += n;
+			(*plan)[len++] = '\n';
+			(*plan)[len] = '\0';
+		}
+		sqlite3_finalize(stmt);
+		if (rc) {
+			free(*plan);
+			*plan = NULL;
+		}
+		return rc;
+	}
+	return gb_errf(err, GB_EINVAL, "unknown access pattern '%s'", pattern);
+}
+
+int
+store_ctx_status_counts(struct store *st, int64_t counts[CTX_STATUS_COUNT], struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, step;
+
+	memset(counts, 0, sizeof(int64_t) * CTX_STATUS_COUNT);
+	if ((rc = store_stmt(st, "SELECT status, count(*) FROM contexts GROUP BY status", &stmt, err)))
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int s = ctx_status_from_name((const char *)sqlite3_column_text(stmt, 0));
+
+		if (s >= 0)
+			counts[s] = sqlite3_column_int64(stmt, 1);
+	}
+	if (step != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "status counts");
+	sqlite3_reset(stmt);
+	return rc;
+}

@@ -1,0 +1,81 @@
+/*
+ * internal.h - what the storage modules share and nobody else sees.
+ */
+#ifndef GB_STORAGE_INTERNAL_H
+#define GB_STORAGE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <cjson/cJSON.h>
+
+#include "store.h"
+
+#define STMT_CACHE 64
+
+struct store {
+	sqlite3 *db;			/* owned; used by the opening thread only */
+	char *path;
+	int txdepth;			/* store_begin nesting */
+	int ncached;
+	struct {
+		const char *sql;	/* static text: compared by pointer, then content */
+		sqlite3_stmt *stmt;
+	} cache[STMT_CACHE];
+};
+
+/*
+ * A cached prepared statement for sql, reset and with cleared bindings. sql
+ * must be a string that lives as long as the process (a literal). The caller
+ * sqlite3_reset()s it when done and never finalizes it.
+ */
+int store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct gb_err *err);
+/* An error from SQLite into err, with what was being done. */
+int store_sqlerr(struct store *st, struct gb_err *err, const char *what);
+int store_exec(struct store *st, const char *sql, struct gb_err *err);
+
+/* The SQL expression that yields a row's whole document (overlay for contexts). */
+const char *store_doc_expr(enum coll c);
+
+/* Field types the collection rules check. */
+enum ftype { F_STRING, F_INT, F_NUMBER, F_BOOL, F_OBJECT, F_ARRAY, F_STRARRAY, F_ENUM };
+#define F_REQUIRED	1u
+#define F_NULLABLE	2u
+#define F_NONNEG	4u
+#define F_EACH		8u	/* the value is an array; each element must match */
+
+struct field_rule {
+	const char *path;		/* dotted; arrays on the way are entered element by element */
+	enum ftype type;
+	unsigned flags;
+	const char *const *values;	/* F_ENUM: NULL-terminated */
+};
+
+struct coll_def {
+	const char *name;
+	const char *prefix;
+	const char *const *date_paths;	/* NULL-terminated, dotted, arrays entered */
+	const struct field_rule *rules;	/* ends with a NULL path */
+};
+
+extern const struct coll_def coll_defs[COLL_COUNT];
+
+/* A document after validation: the tree and the text to store. */
+struct doc {
+	cJSON *tree;			/* plain values, normalised dates */
+	char *text;			/* malloc'd final text, or NULL: the input is final */
+	const char *in;			/* the caller's text */
+	size_t inlen;
+	char id[STORE_ID_MAX];
+};
+
+int doc_prepare(struct store *st, enum coll c, const char *text, size_t len,
+    struct doc *d, struct gb_err *err);
+void doc_release(struct doc *d);
+/* The text to store: d->text when set, the input otherwise. */
+const char *doc_text(const struct doc *d, size_t *len);
+/* Rewrite a stored document's date paths as {"$date": ...}; *out malloc'd. */
+int doc_to_extjson(struct store *st, enum coll c, const char *text, size_t len,
+    char **out, struct gb_err *err);
+
+int store_migrate_run(struct store *st, int *from, int *to, struct gb_err *err);
+
+#endif

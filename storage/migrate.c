@@ -1,0 +1,188 @@
+/*
+ * migrate.c - numbered schema migrations, tracked in PRAGMA user_version.
+ *
+ * Step N takes a database from version N-1 to N inside one transaction, so a
+ * crash leaves the database at N-1 or N, never in between. Steps are only
+ * ever appended: a released step is never edited.
+ */
+#include <stdio.h>
+
+#include "internal.h"
+
+#define GEN(col, path) col " GENERATED ALWAYS AS (json_extract(doc, '" path "')) VIRTUAL"
+#define CATALOG_GEN(t) \
+	"CREATE TRIGGER " t "_gen_ins AFTER INSERT ON " t " BEGIN " \
+	"UPDATE meta SET value = value + 1 WHERE key = 'catalog_gen'; END;\n" \
+	"CREATE TRIGGER " t "_gen_upd AFTER UPDATE ON " t " BEGIN " \
+	"UPDATE meta SET value = value + 1 WHERE key = 'catalog_gen'; END;\n" \
+	"CREATE TRIGGER " t "_gen_del AFTER DELETE ON " t " BEGIN " \
+	"UPDATE meta SET value = value + 1 WHERE key = 'catalog_gen'; END;\n"
+
+static const struct migration {
+	const char *name;
+	const char *sql;
+} migrations[] = {
+	{ "collections, indexes and catalog generation",
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;\n"
+	"INSERT INTO meta VALUES ('catalog_gen', 0);\n"
+	/* contexts: hot queue state in real columns, overlaid on read when dirty */
+	"CREATE TABLE contexts (\n"
+	"  _id TEXT PRIMARY KEY NOT NULL,\n"
+	"  doc TEXT NOT NULL,\n"
+	"  status TEXT NOT NULL,\n"
+	"  updated_at TEXT,\n"
+	"  retry_count INTEGER NOT NULL DEFAULT 0,\n"
+	"  next_retry_at TEXT,\n"
+	"  started_at TEXT,\n"
+	"  worker_id TEXT,\n"
+	"  lease_until INTEGER,\n"
+	"  dirty INTEGER NOT NULL DEFAULT 0,\n"
+	"  " GEN("organization_id", "$.organization_id") ",\n"
+	"  " GEN("user_id", "$.user_id") ",\n"
+	"  " GEN("batch_id", "$.batch_id") ",\n"
+	"  " GEN("type", "$.type") ",\n"
+	"  " GEN("priority", "$.metadata.priority") ",\n"
+	"  " GEN("created_at", "$.created_at") "\n"
+	");\n"
+	/* the schema's Indexing Strategy */
+	"CREATE INDEX ctx_status_created ON contexts (status, created_at);\n"
+	"CREATE INDEX ctx_batch ON contexts (batch_id);\n"
+	"CREATE INDEX ctx_user ON contexts (user_id);\n"
+	"CREATE INDEX ctx_org ON contexts (organization_id);\n"
+	"CREATE INDEX ctx_type ON contexts (type);\n"
+	"CREATE INDEX ctx_priority ON contexts (priority, status, created_at);\n"
+	/* the access patterns: worker polling per organization, a user's history */
+	"CREATE INDEX ctx_poll ON contexts (organization_id, priority, created_at) WHERE status = 'pending';\n"
+	"CREATE INDEX ctx_user_recent ON contexts (user_id, organization_id, created_at);\n"
+	"CREATE TABLE templates (_id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL,\n"
+	"  " GEN("organization_id", "$.organization_id") ",\n"
+	"  " GEN("is_active", "$.is_active") ");\n"
+	"CREATE INDEX tmpl_org ON templates (organization_id);\n"
+	"CREATE INDEX tmpl_active ON templates (is_active);\n"
+	/* metadata.tags is multikey in MongoDB: one row per tag here */
+	"CREATE TABLE template_tags (tag TEXT NOT NULL, template_id TEXT NOT NULL,\n"
+	"  PRIMARY KEY (tag, template_id)) WITHOUT ROWID;\n"
+	"CREATE INDEX tmpl_tags_by_template ON template_tags (template_id);\n"
+	"CREATE TRIGGER tmpl_tags_ins AFTER INSERT ON templates BEGIN\n"
+	"  INSERT OR IGNORE INTO template_tags SELECT value, NEW._id FROM json_each(NEW.doc, '$.metadata.tags')\n"
+	"  WHERE type = 'text'; END;\n"
+	"CREATE TRIGGER tmpl_tags_upd AFTER UPDATE OF doc ON templates BEGIN\n"
+	"  DELETE FROM template_tags WHERE template_id = OLD._id;\n"
+	"  INSERT OR IGNORE INTO template_tags SELECT value, NEW._id FROM json_each(NEW.doc, '$.metadata.tags')\n"
+	"  WHERE type = 'text'; END;\n"
+	"CREATE TRIGGER tmpl_tags_del AFTER DELETE ON templates BEGIN\n"
+	"  DELETE FROM template_tags WHERE template_id = OLD._id; END;\n"
+	"CREATE TABLE components (_id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL,\n"
+	"  " GEN("type", "$.type") ",\n"
+	"  " GEN("organization_id", "$.organization_id") ",\n"
+	"  " GEN("is_active", "$.is_active") ");\n"
+	"CREATE INDEX comp_type ON components (type);\n"
+	"CREATE INDEX comp_org ON components (organization_id);\n"
+	"CREATE INDEX comp_active ON components (is_active);\n"
+	"CREATE TABLE pipelines (_id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL,\n"
+	"  " GEN("organization_id", "$.organization_id") ",\n"
+	"  " GEN("is_active", "$.is_active") ",\n"
+	"  " GEN("default_context_type", "$.default_context_type") ");\n"
+	"CREATE INDEX pipe_org ON pipelines (organization_id);\n"
+	"CREATE INDEX pipe_active ON pipelines (is_active);\n"
+	"CREATE INDEX pipe_ctx_type ON pipelines (default_context_type);\n"
+	"CREATE TABLE batches (_id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL,\n"
+	"  " GEN("organization_id", "$.organization_id") ",\n"
+	"  " GEN("created_at", "$.created_at") ",\n"
+	"  " GEN("status", "$.status") ");\n"
+	/* the batches' shard key, for listing an organization's batches */
+	"CREATE INDEX batch_org_created ON batches (organization_id, created_at);\n"
+	"CREATE TABLE users (_id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL,\n"
+	"  " GEN("organization_id", "$.organization_id") ",\n"
+	"  " GEN("email", "$.email") ");\n"
+	"CREATE INDEX user_org ON users (organization_id);\n"
+	"CREATE INDEX user_email ON users (email);\n"
+	"CREATE TABLE organizations (_id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);\n"
+	CATALOG_GEN("templates") CATALOG_GEN("components") CATALOG_GEN("pipelines")
+	CATALOG_GEN("organizations")
+	},
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int
+store_schema_latest(void)
+{
+	return NMIGRATIONS;
+}
+
+const char *
+store_migration_name(int v)
+{
+	return v >= 1 && v <= NMIGRATIONS ? migrations[v - 1].name : NULL;
+}
+
+int
+store_schema_version(struct store *st, int *version, struct gb_err *err)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_ROW) {
+		int x = sqlite3_errcode(st->db);
+
+		if (x == SQLITE_NOTADB)
+			rc = gb_errf(err, GB_EINVAL, "'%s' is not a genbox database (not an SQLite file)", st->path);
+		else
+			rc = gb_errf(err, GB_EIO, "cannot read database '%s': %s", st->path, sqlite3_errmsg(st->db));
+		goto out;
+	}
+	*version = sqlite3_column_int(stmt, 0);
+out:
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int
+store_migrate_run(struct store *st, int *from, int *to, struct gb_err *err)
+{
+	char sql[64];
+	int rc, v, first = 1;
+
+	for (;;) {
+		if ((rc = store_begin(st, err)))
+			return rc;
+		/* read the version inside the write transaction: two processes may race here */
+		if ((rc = store_schema_version(st, &v, err)))
+			goto fail;
+		if (first && from)
+			*from = v;
+		first = 0;
+		if (v > NMIGRATIONS) {
+			rc = gb_errf(err, GB_EVERSION, "database '%s' has schema version %d, newer than this "
+			    "genbox (version %d): upgrade genbox", st->path, v, NMIGRATIONS);
+			goto fail;
+		}
+		if (v == NMIGRATIONS)
+			break;
+		if (sqlite3_exec(st->db, migrations[v].sql, NULL, NULL, NULL) != SQLITE_OK) {
+			char what[128];
+
+			snprintf(what, sizeof(what), "migration %d (%s)", v + 1, migrations[v].name);
+			rc = store_sqlerr(st, err, what);
+			goto fail;
+		}
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if ((rc = store_exec(st, sql, err)) || (rc = store_commit(st, err)))
+			goto fail;
+	}
+	store_rollback(st);	/* nothing was written in the last round */
+	if (to)
+		*to = v;
+	return 0;
+fail:
+	store_rollback(st);
+	return rc;
+}
+
+int
+store_migrate(struct store *st, int *from, int *to, struct gb_err *err)
+{
+	return store_migrate_run(st, from, to, err);
+}

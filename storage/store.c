@@ -1,0 +1,266 @@
+/*
+ * store.c - opening the mirror: the connection, its pragmas, the statement
+ * cache, nested transactions, and the names of collections and statuses.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+static const char *const status_names[CTX_STATUS_COUNT] = {
+	"pending", "processing", "completed", "failed", "cancelled",
+};
+
+const char *
+coll_name(enum coll c)
+{
+	return (unsigned)c < COLL_COUNT ? coll_defs[c].name : NULL;
+}
+
+int
+coll_from_name(const char *name)
+{
+	for (int c = 0; c < COLL_COUNT; c++)
+		if (strcmp(coll_defs[c].name, name) == 0)
+			return c;
+	return -1;
+}
+
+const char *
+coll_id_prefix(enum coll c)
+{
+	return (unsigned)c < COLL_COUNT ? coll_defs[c].prefix : NULL;
+}
+
+const char *
+ctx_status_name(enum ctx_status s)
+{
+	return (unsigned)s < CTX_STATUS_COUNT ? status_names[s] : NULL;
+}
+
+int
+ctx_status_from_name(const char *name)
+{
+	for (int s = 0; s < CTX_STATUS_COUNT; s++)
+		if (strcmp(status_names[s], name) == 0)
+			return s;
+	return -1;
+}
+
+int
+store_sqlerr(struct store *st, struct gb_err *err, const char *what)
+{
+	int x = sqlite3_extended_errcode(st->db), code = GB_EIO;
+
+	if ((x & 0xff) == SQLITE_CONSTRAINT)
+		code = x == SQLITE_CONSTRAINT_PRIMARYKEY || x == SQLITE_CONSTRAINT_UNIQUE ? GB_EEXIST : GB_EINVAL;
+	else if ((x & 0xff) == SQLITE_BUSY || (x & 0xff) == SQLITE_LOCKED)
+		code = GB_EBUSY;
+	else if ((x & 0xff) == SQLITE_TOOBIG)
+		code = GB_ETOOBIG;
+	else if ((x & 0xff) == SQLITE_NOMEM)
+		code = GB_ENOMEM;
+	return gb_errf(err, code, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+int
+store_exec(struct store *st, const char *sql, struct gb_err *err)
+{
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return store_sqlerr(st, err, "database");
+	return 0;
+}
+
+int
+store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int i;
+
+	for (i = 0; i < st->ncached; i++)
+		if (st->cache[i].sql == sql) {
+			*out = st->cache[i].stmt;
+			sqlite3_reset(*out);
+			sqlite3_clear_bindings(*out);
+			return 0;
+		}
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK)
+		return store_sqlerr(st, err, "prepare");
+	if (st->ncached < STMT_CACHE) {
+		st->cache[st->ncached].sql = sql;
+		st->cache[st->ncached].stmt = stmt;
+		st->ncached++;
+	} else {
+		/* full: evict the oldest; statements are cheap to prepare again */
+		sqlite3_finalize(st->cache[0].stmt);
+		memmove(&st->cache[0], &st->cache[1], sizeof(st->cache[0]) * (STMT_CACHE - 1));
+		st->cache[STMT_CACHE - 1].sql = sql;
+		st->cache[STMT_CACHE - 1].stmt = stmt;
+	}
+	*out = stmt;
+	return 0;
+}
+
+/* SQLite's first page starts with this; anything else is not a database. */
+static int
+check_header(const char *path, struct gb_err *err)
+{
+	static const char magic[16] = "SQLite format 3";
+	char head[16];
+	struct stat sb;
+	FILE *f;
+	size_t n;
+
+	if (stat(path, &sb) < 0 || sb.st_size == 0)
+		return 0;
+	if (!S_ISREG(sb.st_mode))
+		return gb_errf(err, GB_EINVAL, "'%s' is not a regular file", path);
+	if ((f = fopen(path, "rb")) == NULL)
+		return 0;	/* let SQLite say why it cannot open it */
+	n = fread(head, 1, sizeof(head), f);
+	fclose(f);
+	if (n < sizeof(head) || memcmp(head, magic, sizeof(magic)) != 0)
+		return gb_errf(err, GB_EINVAL, "'%s' is not a genbox database (not an SQLite file)", path);
+	return 0;
+}
+
+int
+store_open(struct store **out, const char *path, const struct store_opts *opts, struct gb_err *err)
+{
+	static const struct store_opts defaults = { 1, 1, 0, 0 };
+	struct store *st;
+	char pragma[128];
+	int flags, rc, version;
+	struct stat sb;
+
+	*out = NULL;
+	if (opts == NULL)
+		opts = &defaults;
+	if (strcmp(path, ":memory:") != 0) {
+		if (!opts->create && stat(path, &sb) < 0)
+			return gb_errf(err, GB_ENOTFOUND, "database '%s' does not exist (run 'genbox init')", path);
+		if ((rc = check_header(path, err)))
+			return rc;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL || (st->path = strdup(path)) == NULL) {
+		free(st);
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	}
+	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (opts->create ? SQLITE_OPEN_CREATE : 0);
+	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+		rc = gb_errf(err, GB_EIO, "cannot open database '%s': %s", path,
+		    st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000);
+	if ((rc = store_schema_version(st, &version, err)))
+		goto fail;
+	if (version > store_schema_latest()) {
+		rc = gb_errf(err, GB_EVERSION, "database '%s' has schema version %d, newer than this genbox "
+		    "(version %d): upgrade genbox", path, version, store_schema_latest());
+		goto fail;
+	}
+	if (strcmp(path, ":memory:") != 0 &&
+	    sqlite3_exec(st->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = gb_errf(err, GB_EIO, "cannot open database '%s': %s", path, sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF",
+	    opts->sync_full ? "FULL" : "NORMAL");
+	if ((rc = store_exec(st, pragma, err)))
+		goto fail;
+	if (version < store_schema_latest()) {
+		if (!opts->migrate) {
+			rc = gb_errf(err, GB_EVERSION, "database '%s' has schema version %d, older than this genbox "
+			    "(version %d): run 'genbox migrate'", path, version, store_schema_latest());
+			goto fail;
+		}
+		if ((rc = store_migrate_run(st, NULL, NULL, err)))
+			goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return rc;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < st->ncached; i++)
+		sqlite3_finalize(st->cache[i].stmt);
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+
+const char *
+store_path(const struct store *st)
+{
+	return st->path;
+}
+
+int
+store_begin(struct store *st, struct gb_err *err)
+{
+	if (st->txdepth == 0 && sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return store_sqlerr(st, err, "begin");
+	st->txdepth++;
+	return 0;
+}
+
+int
+store_commit(struct store *st, struct gb_err *err)
+{
+	if (st->txdepth == 0)
+		return gb_errf(err, GB_ESTATE, "commit without a transaction");
+	if (st->txdepth > 1) {
+		st->txdepth--;
+		return 0;
+	}
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		int rc = store_sqlerr(st, err, "commit");
+
+		store_rollback(st);
+		return rc;
+	}
+	st->txdepth = 0;
+	return 0;
+}
+
+void
+store_rollback(struct store *st)
+{
+	if (st->txdepth == 0)
+		return;
+	st->txdepth = 0;
+	if (sqlite3_get_autocommit(st->db) == 0)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int
+store_file_version(const char *path, int *version, struct gb_err *err)
+{
+	struct store st = { 0 };
+	struct stat sb;
+	int rc;
+
+	if (stat(path, &sb) < 0)
+		return gb_errf(err, GB_ENOTFOUND, "database '%s' does not exist (run 'genbox init')", path);
+	if ((rc = check_header(path, err)))
+		return rc;
+	st.path = (char *)path;
+	if (sqlite3_open_v2(path, &st.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		rc = gb_errf(err, GB_EIO, "cannot open database '%s': %s", path,
+		    st.db ? sqlite3_errmsg(st.db) : "out of memory");
+	else
+		rc = store_schema_version(&st, version, err);
+	sqlite3_close(st.db);
+	return rc;
+}
