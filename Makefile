@@ -39,6 +39,7 @@ DEMO_JSON := $(sort $(wildcard appliance/demo/*.json))
 GENBOX := $(BUILD)/genbox
 DB ?= var/genbox.db
 
+.SECONDARY:
 .PHONY: all deps run check test bench clean install layers
 
 all: $(GENBOX) genbox

@@ -118,8 +118,23 @@ config_set(struct config *cfg, const char *section, const char *key, const char 
 
 struct parse {
 	struct config *cfg;
+	FILE *f;
+	int line;		/* lines read so far: the handler's line */
+	int bad_line;		/* the line of the first handler error */
 	struct gb_err inner;
 };
+
+/* inih's reader: fgets that counts lines, so errors can name theirs */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	char *s = fgets(str, num, p->f);
+
+	if (s != NULL)
+		p->line++;
+	return s;
+}
 
 static int
 on_ini(void *user, const char *section, const char *name, const char *value)
@@ -128,28 +143,31 @@ on_ini(void *user, const char *section, const char *name, const char *value)
 
 	if (name == NULL)	/* a section header alone */
 		return 1;
-	return set_key(p->cfg, section, name, value ? value : "", &p->inner) == 0;
+	if (set_key(p->cfg, section, name, value ? value : "", &p->inner) == 0)
+		return 1;
+	if (p->bad_line == 0)
+		p->bad_line = p->line;
+	return 0;
 }
 
 int
 config_load_file(struct config *cfg, const char *path, int required, struct gb_err *err)
 {
-	struct parse p = { cfg, { 0, "" } };
-	FILE *f;
+	struct parse p = { cfg, NULL, 0, 0, { 0, "" } };
 	int line;
 
-	if ((f = fopen(path, "r")) == NULL) {
+	if ((p.f = fopen(path, "r")) == NULL) {
 		if (!required && errno == ENOENT)
 			return 0;
 		return gb_errf(err, GB_EINVAL, "cannot read config '%s': %s", path, strerror(errno));
 	}
-	line = ini_parse_file(f, on_ini, &p);
-	fclose(f);
+	line = ini_parse_stream(read_line, &p, on_ini, &p);
+	fclose(p.f);
 	if (line == 0)
 		return 0;
 	if (line < 0)
 		return gb_errf(err, GB_EIO, "cannot read config '%s'", path);
-	if (p.inner.code)
+	if (p.inner.code && p.bad_line == line)
 		return gb_errf(err, GB_EINVAL, "%s:%d: %s", path, line, p.inner.msg);
 	return gb_errf(err, GB_EINVAL, "%s:%d: syntax error (expected [section] or key = value)", path, line);
 }

@@ -250,6 +250,10 @@ unwrap(struct walk *w, cJSON *node, int depth)
 
 			if ((rc = unwrap_one(w, child, &repl)))
 				return rc;
+			if (cJSON_IsObject(node) && (repl->string = strdup(child->string)) == NULL) {
+				cJSON_Delete(repl);
+				return gb_errf(w->err, GB_ENOMEM, "out of memory");
+			}
 			cJSON_ReplaceItemViaPointer(node, child, repl);
 		} else if ((rc = unwrap(w, child, depth + 1))) {
 			return rc;

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -103,6 +105,24 @@ store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct gb_err 
 	return 0;
 }
 
+/* Why path cannot be written, when the file system says so: "" otherwise. */
+static const char *
+unwritable(const char *path)
+{
+	static __thread char why[128];
+	char dir[4096], *slash;
+
+	why[0] = '\0';
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (access(dir, W_OK) < 0 || (access(path, F_OK) == 0 && access(path, W_OK) < 0))
+		snprintf(why, sizeof(why), " (%s)", strerror(errno));
+	return why;
+}
+
 /* SQLite's first page starts with this; anything else is not a database. */
 static int
 check_header(const char *path, struct gb_err *err)
@@ -150,14 +170,20 @@ store_open(struct store **out, const char *path, const struct store_opts *opts, 
 	}
 	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (opts->create ? SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
-		rc = gb_errf(err, GB_EIO, "cannot open database '%s': %s", path,
-		    st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		rc = gb_errf(err, GB_EIO, "cannot open database '%s': %s%s", path,
+		    st->db ? sqlite3_errmsg(st->db) : "out of memory", unwritable(path));
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000);
-	if ((rc = store_schema_version(st, &version, err)))
+	if ((rc = store_schema_version(st, &version, err))) {
+		if (rc == GB_EIO && *unwritable(path)) {
+			gb_err_clear(err);
+			rc = gb_errf(err, GB_EIO, "cannot open database '%s': %s%s", path,
+			    sqlite3_errmsg(st->db), unwritable(path));
+		}
 		goto fail;
+	}
 	if (version > store_schema_latest()) {
 		rc = gb_errf(err, GB_EVERSION, "database '%s' has schema version %d, newer than this genbox "
 		    "(version %d): upgrade genbox", path, version, store_schema_latest());
@@ -165,7 +191,8 @@ store_open(struct store **out, const char *path, const struct store_opts *opts, 
 	}
 	if (strcmp(path, ":memory:") != 0 &&
 	    sqlite3_exec(st->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = gb_errf(err, GB_EIO, "cannot open database '%s': %s", path, sqlite3_errmsg(st->db));
+		rc = gb_errf(err, GB_EIO, "cannot open database '%s': %s%s", path, sqlite3_errmsg(st->db),
+		    unwritable(path));
 		goto fail;
 	}
 	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF",

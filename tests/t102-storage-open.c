@@ -1,0 +1,185 @@
+/*
+ * t102-storage-open - opening the mirror: schema versions and migrations,
+ * files that are not databases, WAL, the busy timeout, and one connection
+ * per thread writing at once.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "../storage/store.h"
+#include "tap.h"
+#include "util.h"
+
+static char path[4096];
+
+static void
+raw_exec(const char *file, const char *sql)
+{
+	sqlite3 *db;
+
+	if (sqlite3_open(file, &db) != SQLITE_OK || sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		tap_bail("sqlite3 %s: %s", file, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+static char *
+raw_text(const char *file, const char *sql)
+{
+	static char out[256];
+	sqlite3_stmt *stmt;
+	sqlite3 *db;
+
+	out[0] = '\0';
+	if (sqlite3_open(file, &db) == SQLITE_OK && sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK) {
+		if (sqlite3_step(stmt) == SQLITE_ROW)
+			snprintf(out, sizeof(out), "%s", (const char *)sqlite3_column_text(stmt, 0));
+		sqlite3_finalize(stmt);
+	}
+	sqlite3_close(db);
+	return out;
+}
+
+static void
+test_versions(void)
+{
+	struct store_opts keep = { 1, 0, 0, 0 }, mig = { 1, 1, 0, 0 };
+	struct gb_err err = { 0, "" };
+	struct store *st = NULL;
+	int v = -1;
+
+	snprintf(path, sizeof(path), "%s/a.db", util_tmpdir());
+	is_int(store_open(&st, path, &mig, &err), 0, "a new database is created");
+	is_int(store_schema_version(st, &v, &err), 0, "its version can be read");
+	is_int(v, store_schema_latest(), "and it is the latest");
+	store_close(st);
+	is_str(raw_text(path, "PRAGMA journal_mode"), "wal", "the database is in WAL mode");
+	ok(atoi(raw_text(path, "SELECT count(*) FROM sqlite_master WHERE type='index' AND name LIKE 'ctx_%'")) == 8,
+	    "contexts have the schema's six indexes and two for the access patterns");
+
+	raw_exec(path, "PRAGMA user_version = 99");
+	is_int(store_open(&st, path, &mig, &err), GB_EVERSION, "a database from a newer genbox is refused");
+	like(err.msg, "has schema version 99, newer than this genbox", "with a message saying so");
+	ok(st == NULL, "and no store is returned");
+	is_int(store_file_version(path, &v, &err), 0, "its version can still be read");
+	is_int(v, 99, "as 99");
+
+	/* an old database: version 0 with someone's table in it */
+	snprintf(path, sizeof(path), "%s/old.db", util_tmpdir());
+	raw_exec(path, "CREATE TABLE unrelated (x); INSERT INTO unrelated VALUES (1)");
+	gb_err_clear(&err);
+	is_int(store_open(&st, path, &keep, &err), GB_EVERSION, "an older database is refused without migrate");
+	like(err.msg, "older than this genbox", "and the message says to migrate");
+	gb_err_clear(&err);
+	is_int(store_open(&st, path, &mig, &err), 0, "with migrate it opens");
+	store_schema_version(st, &v, &err);
+	is_int(v, store_schema_latest(), "at the latest version");
+	store_close(st);
+	is_str(raw_text(path, "SELECT x FROM unrelated"), "1", "and what was there is untouched");
+
+	/* not a database at all */
+	snprintf(path, sizeof(path), "%s/text.db", util_tmpdir());
+	util_write_file(path, "this is a text file, not SQLite\n", 32);
+	gb_err_clear(&err);
+	is_int(store_open(&st, path, &mig, &err), GB_EINVAL, "a file that is not SQLite is refused");
+	like(err.msg, "is not a genbox database (not an SQLite file)", "with a clear message");
+	{
+		size_t len = 0;
+		char *after = util_read_file(path, &len);
+
+		ok(after && len == 32 && memcmp(after, "this is a text file", 19) == 0, "and is left as it was");
+		free(after);
+	}
+
+	/* a missing file without create */
+	snprintf(path, sizeof(path), "%s/missing.db", util_tmpdir());
+	keep.create = 0;
+	gb_err_clear(&err);
+	is_int(store_open(&st, path, &keep, &err), GB_ENOTFOUND, "a missing database without create");
+	like(err.msg, "does not exist", "says it does not exist");
+}
+
+static void
+test_busy(void)
+{
+	struct store_opts o = { 1, 1, 0, 200 };
+	struct gb_err err = { 0, "" };
+	struct store *a, *b;
+	const char *doc = "{\"organization_id\":\"o\"}";
+
+	snprintf(path, sizeof(path), "%s/busy.db", util_tmpdir());
+	if (store_open(&a, path, &o, &err) || store_open(&b, path, &o, &err))
+		tap_bail("open: %s", err.msg);
+	is_int(store_begin(a, &err), 0, "one store holds the write lock");
+	is_int(store_put(a, COLL_CONTEXTS, doc, strlen(doc), STORE_INSERT, NULL, &err), 0, "and writes");
+	is_int(store_put(b, COLL_CONTEXTS, doc, strlen(doc), STORE_INSERT, NULL, &err), GB_EBUSY,
+	    "another waits its busy timeout, then gets busy");
+	like(err.msg, "locked", "the message says the database is locked");
+	is_int(store_commit(a, &err), 0, "the first commits");
+	gb_err_clear(&err);
+	is_int(store_put(b, COLL_CONTEXTS, doc, strlen(doc), STORE_INSERT, NULL, &err), 0, "then the other writes");
+	store_close(a);
+	store_close(b);
+}
+
+#define THREADS 4
+#define PER_THREAD 500
+
+static void *
+writer(void *arg)
+{
+	struct gb_err err = { 0, "" };
+	struct store *st;
+	long t = (long)arg, fails = 0;
+
+	if (store_open(&st, path, NULL, &err))
+		return (void *)-1L;
+	for (int i = 0; i < PER_THREAD; i++) {
+		char doc[128];
+
+		snprintf(doc, sizeof(doc), "{\"_id\":\"ctx_t%ld_%d\",\"organization_id\":\"org_%ld\"}", t, i, t);
+		gb_err_clear(&err);
+		if (store_put(st, COLL_CONTEXTS, doc, strlen(doc), STORE_INSERT, NULL, &err))
+			fails++;
+	}
+	store_close(st);
+	return (void *)fails;
+}
+
+static void
+test_threads(void)
+{
+	pthread_t th[THREADS];
+	struct gb_err err = { 0, "" };
+	struct store *st;
+	long fails = 0;
+	int64_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/threads.db", util_tmpdir());
+	if (store_open(&st, path, NULL, &err))
+		tap_bail("open: %s", err.msg);
+	for (long t = 0; t < THREADS; t++)
+		pthread_create(&th[t], NULL, writer, (void *)t);
+	for (int t = 0; t < THREADS; t++) {
+		void *r;
+
+		pthread_join(th[t], &r);
+		fails += (long)r;
+	}
+	is_int(fails, 0, "%d threads, each with its own connection, write at once without errors", THREADS);
+	store_count(st, COLL_CONTEXTS, &n, &err);
+	is_int(n, THREADS * PER_THREAD, "and every document is there");
+	store_close(st);
+}
+
+int
+main(void)
+{
+	test_versions();
+	test_busy();
+	test_threads();
+	return tap_done();
+}
