@@ -29,7 +29,7 @@ STORAGE_SRC := $(wildcard storage/*.c)
 APP_SRC := $(filter-out appliance/main.c,$(wildcard appliance/*.c))
 LIB_SRC := $(BASE_SRC) $(STORAGE_SRC) $(APP_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o
-TEST_SRC := $(wildcard tests/t*.c)
+TEST_SRC := $(wildcard tests/t[0-9]*.c)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.t)
 TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o
 BENCH_SRC := $(wildcard bench/*.c)
