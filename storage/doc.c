@@ -58,14 +58,21 @@ path_push(struct walk *w, const char *key, int index, size_t *sl, size_t *dl)
 	*sl = w->sqlp.len;
 	*dl = w->disp.len;
 	if (key != NULL) {
-		if (strchr(key, '"') != NULL)
+		size_t klen = strlen(key);
+
+		if (memchr(key, '"', klen) != NULL)
 			return gb_errf(w->err, GB_EINVAL, "field '%s%s%s': names with a double quote are "
 			    "not supported", buf_str(&w->disp), w->disp.len ? "." : "", key);
-		if (buf_printf(&w->sqlp, ".\"%s\"", key) ||
-		    buf_printf(&w->disp, "%s%s", w->disp.len ? "." : "", key))
+		if (buf_append(&w->sqlp, ".\"", 2) || buf_append(&w->sqlp, key, klen) ||
+		    buf_append(&w->sqlp, "\"", 1) || (w->disp.len && buf_append(&w->disp, ".", 1)) ||
+		    buf_append(&w->disp, key, klen))
 			return gb_errf(w->err, GB_ETOOBIG, "field path too long");
-	} else if (buf_printf(&w->sqlp, "[%d]", index) || buf_printf(&w->disp, "[%d]", index)) {
-		return gb_errf(w->err, GB_ETOOBIG, "field path too long");
+	} else {
+		char ix[16];
+		int n = snprintf(ix, sizeof(ix), "[%d]", index);
+
+		if (buf_append(&w->sqlp, ix, (size_t)n) || buf_append(&w->disp, ix, (size_t)n))
+			return gb_errf(w->err, GB_ETOOBIG, "field path too long");
 	}
 	return 0;
 }
@@ -538,6 +545,22 @@ apply_edits(struct store *st, const char *text, size_t len, const struct edit *e
 	return 0;
 }
 
+/* All bytes below 0x80: valid UTF-8 without a closer look. */
+static int
+ascii(const char *text, size_t len)
+{
+	uint64_t acc = 0, word;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&word, text + i, 8);
+		acc |= word;
+	}
+	for (; i < len; i++)
+		acc |= (unsigned char)text[i];
+	return (acc & 0x8080808080808080ULL) == 0;
+}
+
 int
 doc_prepare(struct store *st, enum coll c, const char *text, size_t len, struct doc *d, struct gb_err *err)
 {
@@ -563,7 +586,7 @@ doc_prepare(struct store *st, enum coll c, const char *text, size_t len, struct 
 		rc = gb_errf(err, GB_EINVAL, "document contains a NUL byte");
 		goto out;
 	}
-	if (!bson_utf8_validate(text, len, false)) {
+	if (!ascii(text, len) && !bson_utf8_validate(text, len, false)) {
 		rc = gb_errf(err, GB_EINVAL, "document is not valid UTF-8");
 		goto out;
 	}

@@ -76,6 +76,7 @@ async function main() {
   worker.on('completed', () => { if (++completed === N) resolveDone(); });
   worker.on('failed', (job, err) => die(`job ${job && job.id} failed: ${err}`));
   worker.on('error', die);
+  await worker.waitUntilReady(); // connect before the clock starts
 
   const tStart = performance.now();
   worker.run().catch(die);
