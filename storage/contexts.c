@@ -15,11 +15,8 @@
 	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
 
 #define USER_RECENT_SQL \
-	"SELECT (CASE WHEN dirty THEN json_set(" \
-	"CASE WHEN started_at IS NULL THEN doc ELSE json_set(doc, '$.processing.started_at', started_at) END," \
-	" '$.status', status, '$.updated_at', updated_at," \
-	" '$.retry_count', retry_count, '$.next_retry_at', next_retry_at) ELSE doc END) " \
-	"FROM contexts WHERE user_id = ?1 AND organization_id = ?2 ORDER BY created_at DESC LIMIT ?3"
+	"SELECT " CTX_DOC_EXPR " FROM contexts WHERE user_id = ?1 AND organization_id = ?2 " \
+	"ORDER BY created_at DESC LIMIT ?3"
 
 #define BATCH_SUMMARY_SQL \
 	"SELECT status, count(*) FROM contexts WHERE batch_id = ?1 GROUP BY status"

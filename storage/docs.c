@@ -24,6 +24,19 @@
 	"worker_id = CASE WHEN excluded.status = 'processing' THEN worker_id END, " \
 	"lease_until = CASE WHEN excluded.status = 'processing' THEN lease_until END"
 
+#define BATCH_INSERT \
+	"INSERT INTO batches (_id, doc, status, updated_at, context_count, completed_count, failed_count, " \
+	"cancelled_count, processing_started_at, processing_completed_at, total_duration_ms, prompt_tokens, " \
+	"completion_tokens, cost) VALUES (?1, json(?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+#define BATCH_SET \
+	"doc = excluded.doc, status = excluded.status, updated_at = excluded.updated_at, " \
+	"context_count = excluded.context_count, completed_count = excluded.completed_count, " \
+	"failed_count = excluded.failed_count, cancelled_count = excluded.cancelled_count, " \
+	"processing_started_at = excluded.processing_started_at, " \
+	"processing_completed_at = excluded.processing_completed_at, " \
+	"total_duration_ms = excluded.total_duration_ms, prompt_tokens = excluded.prompt_tokens, " \
+	"completion_tokens = excluded.completion_tokens, cost = excluded.cost, dirty = 0"
+
 #define INS(t)	"INSERT INTO " t " (_id, doc) VALUES (?1, json(?2))"
 #define UPS(t)	INS(t) " ON CONFLICT (_id) DO UPDATE SET doc = excluded.doc"
 #define GET(t)	"SELECT doc FROM " t " WHERE _id = ?1"
@@ -37,24 +50,25 @@ static const char *const put_sql[COLL_COUNT][3] = {
 		"next_retry_at = ?6, started_at = ?7, dirty = 0, "
 		"worker_id = CASE WHEN ?3 = 'processing' THEN worker_id END, "
 		"lease_until = CASE WHEN ?3 = 'processing' THEN lease_until END WHERE _id = ?1" },
+	[COLL_BATCHES] = { BATCH_INSERT, BATCH_INSERT " ON CONFLICT (_id) DO UPDATE SET " BATCH_SET,
+		"UPDATE batches SET doc = json(?2), status = ?3, updated_at = ?4, context_count = ?5, "
+		"completed_count = ?6, failed_count = ?7, cancelled_count = ?8, processing_started_at = ?9, "
+		"processing_completed_at = ?10, total_duration_ms = ?11, prompt_tokens = ?12, "
+		"completion_tokens = ?13, cost = ?14, dirty = 0 WHERE _id = ?1" },
 #define COLL_SQL(c, t) [c] = { INS(t), UPS(t), "UPDATE " t " SET doc = json(?2) WHERE _id = ?1" }
 	COLL_SQL(COLL_TEMPLATES, "templates"),
 	COLL_SQL(COLL_COMPONENTS, "components"),
 	COLL_SQL(COLL_PIPELINES, "pipelines"),
-	COLL_SQL(COLL_BATCHES, "batches"),
 	COLL_SQL(COLL_USERS, "users"),
 	COLL_SQL(COLL_ORGANIZATIONS, "organizations"),
 #undef COLL_SQL
 };
 
 static const char *const get_sql[COLL_COUNT] = {
-	[COLL_CONTEXTS] = "SELECT (CASE WHEN dirty THEN json_set("
-	    "CASE WHEN started_at IS NULL THEN doc ELSE json_set(doc, '$.processing.started_at', started_at) END,"
-	    " '$.status', status, '$.updated_at', updated_at,"
-	    " '$.retry_count', retry_count, '$.next_retry_at', next_retry_at) ELSE doc END)"
-	    " FROM contexts WHERE _id = ?1",
+	[COLL_CONTEXTS] = "SELECT " CTX_DOC_EXPR " FROM contexts WHERE _id = ?1",
+	[COLL_BATCHES] = "SELECT " BATCH_DOC_EXPR " FROM batches WHERE _id = ?1",
 	[COLL_TEMPLATES] = GET("templates"), [COLL_COMPONENTS] = GET("components"),
-	[COLL_PIPELINES] = GET("pipelines"), [COLL_BATCHES] = GET("batches"),
+	[COLL_PIPELINES] = GET("pipelines"),
 	[COLL_USERS] = GET("users"), [COLL_ORGANIZATIONS] = GET("organizations"),
 };
 
@@ -78,6 +92,16 @@ tree_str(const cJSON *root, const char *a, const char *b)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+static int64_t
+tree_int(const cJSON *root, const char *a, const char *b, int64_t dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, a);
+
+	if (b != NULL)
+		v = cJSON_GetObjectItemCaseSensitive(v, b);
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
+}
+
 static int
 put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode mode, struct gb_err *err)
 {
@@ -99,6 +123,29 @@ put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode 
 		sqlite3_bind_int64(stmt, 5, cJSON_IsNumber(rcnt) ? (sqlite3_int64)rcnt->valuedouble : 0);
 		sqlite3_bind_text(stmt, 6, tree_str(d->tree, "next_retry_at", NULL), -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 7, tree_str(d->tree, "processing", "started_at"), -1, SQLITE_STATIC);
+	}
+	if (c == COLL_BATCHES) {
+		const cJSON *usage = cJSON_GetObjectItemCaseSensitive(d->tree, "usage");
+		const char *status = tree_str(d->tree, "status", NULL);
+
+		sqlite3_bind_text(stmt, 3, status ? status : "pending", -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 4, tree_str(d->tree, "updated_at", NULL), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 5, tree_int(d->tree, "context_count", NULL,
+		    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(d->tree, "context_ids"))));
+		sqlite3_bind_int64(stmt, 6, tree_int(d->tree, "completed_count", NULL, 0));
+		sqlite3_bind_int64(stmt, 7, tree_int(d->tree, "failed_count", NULL, 0));
+		sqlite3_bind_int64(stmt, 8, tree_int(d->tree, "cancelled_count", NULL, 0));
+		sqlite3_bind_text(stmt, 9, tree_str(d->tree, "processing_started_at", NULL), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 10, tree_str(d->tree, "processing_completed_at", NULL), -1, SQLITE_STATIC);
+		if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(d->tree, "total_duration_ms")))
+			sqlite3_bind_int64(stmt, 11, tree_int(d->tree, "total_duration_ms", NULL, 0));
+		sqlite3_bind_int64(stmt, 12, tree_int(usage, "prompt_tokens", NULL, 0));
+		sqlite3_bind_int64(stmt, 13, tree_int(usage, "completion_tokens", NULL, 0));
+		{
+			const cJSON *cost = cJSON_GetObjectItemCaseSensitive(usage, "cost");
+
+			sqlite3_bind_double(stmt, 14, cJSON_IsNumber(cost) ? cost->valuedouble : 0);
+		}
 	}
 	if (sqlite3_step(stmt) != SQLITE_DONE) {
 		if ((sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_PRIMARYKEY ||

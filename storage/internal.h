@@ -32,6 +32,28 @@ int store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct gb_
 int store_sqlerr(struct store *st, struct gb_err *err, const char *what);
 int store_exec(struct store *st, const char *sql, struct gb_err *err);
 
+/*
+ * A context row's document: when the hot columns moved on since the doc was
+ * last written (dirty), they are laid over it.
+ */
+#define CTX_DOC_EXPR \
+	"(CASE WHEN dirty THEN json_set(" \
+	"CASE WHEN started_at IS NULL THEN doc ELSE json_set(doc, '$.processing.started_at', started_at) END," \
+	" '$.status', status, '$.updated_at', updated_at," \
+	" '$.retry_count', retry_count, '$.next_retry_at', next_retry_at)" \
+	" ELSE doc END)"
+
+/* A batch row's document, with its progress counters laid over it. */
+#define BATCH_DOC_EXPR \
+	"(CASE WHEN dirty THEN json_set(doc, '$.status', status, '$.updated_at', updated_at," \
+	" '$.context_count', context_count, '$.completed_count', completed_count," \
+	" '$.failed_count', failed_count, '$.cancelled_count', cancelled_count," \
+	" '$.processing_started_at', processing_started_at," \
+	" '$.processing_completed_at', processing_completed_at, '$.total_duration_ms', total_duration_ms," \
+	" '$.usage', json_object('prompt_tokens', prompt_tokens, 'completion_tokens', completion_tokens," \
+	" 'total_tokens', prompt_tokens + completion_tokens, 'cost', cost))" \
+	" ELSE doc END)"
+
 /* The SQL expression that yields a row's whole document (overlay for contexts). */
 const char *store_doc_expr(enum coll c);
 

@@ -139,19 +139,8 @@ const struct coll_def coll_defs[COLL_COUNT] = {
 	[COLL_ORGANIZATIONS] = { "organizations", "org_", org_dates, org_rules },
 };
 
-/*
- * A context row's document: when the hot columns moved on since the doc was
- * last written (dirty), they are laid over it.
- */
-#define CTX_DOC_EXPR \
-	"(CASE WHEN dirty THEN json_set(" \
-	"CASE WHEN started_at IS NULL THEN doc ELSE json_set(doc, '$.processing.started_at', started_at) END," \
-	" '$.status', status, '$.updated_at', updated_at," \
-	" '$.retry_count', retry_count, '$.next_retry_at', next_retry_at)" \
-	" ELSE doc END)"
-
 const char *
 store_doc_expr(enum coll c)
 {
-	return c == COLL_CONTEXTS ? CTX_DOC_EXPR : "doc";
+	return c == COLL_CONTEXTS ? CTX_DOC_EXPR : c == COLL_BATCHES ? BATCH_DOC_EXPR : "doc";
 }

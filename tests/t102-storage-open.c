@@ -57,8 +57,8 @@ test_versions(void)
 	is_int(v, store_schema_latest(), "and it is the latest");
 	store_close(st);
 	is_str(raw_text(path, "PRAGMA journal_mode"), "wal", "the database is in WAL mode");
-	ok(atoi(raw_text(path, "SELECT count(*) FROM sqlite_master WHERE type='index' AND name LIKE 'ctx_%'")) == 8,
-	    "contexts have the schema's six indexes and two for the access patterns");
+	ok(atoi(raw_text(path, "SELECT count(*) FROM sqlite_master WHERE type='index' AND name LIKE 'ctx_%'")) == 10,
+	    "contexts have the schema's six indexes, two for the access patterns and two for the queue");
 
 	raw_exec(path, "PRAGMA user_version = 99");
 	is_int(store_open(&st, path, &mig, &err), GB_EVERSION, "a database from a newer genbox is refused");
