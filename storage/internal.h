@@ -15,6 +15,7 @@ struct store {
 	sqlite3 *db;			/* owned; used by the opening thread only */
 	char *path;
 	int txdepth;			/* store_begin nesting */
+	unsigned rr;			/* round robin between organizations in claims */
 	int ncached;
 	struct {
 		const char *sql;	/* static text: compared by pointer, then content */

@@ -1,0 +1,517 @@
+/*
+ * queue.c - contexts as a work queue: claim with a lease, extend, reap,
+ * release, record progress, finish or retry, cancel.
+ *
+ * Claims and ends touch only the hot columns, plus one json_set of the
+ * final fields when a context ends, so the queue does not rewrite whole
+ * documents per state change. A batch's counters move in the same
+ * transaction as each of its contexts' terminal transitions.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/gbtime.h"
+#include "internal.h"
+
+/* organizations with pending work: one index seek each (skip-scan of ctx_poll) */
+#define ORGS_SQL \
+	"WITH RECURSIVE o(org) AS (" \
+	" SELECT (SELECT organization_id FROM contexts WHERE status = 'pending' ORDER BY organization_id LIMIT 1)" \
+	" UNION ALL SELECT (SELECT organization_id FROM contexts WHERE status = 'pending'" \
+	" AND organization_id > o.org ORDER BY organization_id LIMIT 1) FROM o WHERE o.org IS NOT NULL)" \
+	" SELECT org FROM o WHERE org IS NOT NULL LIMIT 256"
+
+#define POLL_ORG_SQL \
+	"SELECT _id FROM contexts WHERE status = 'pending' AND organization_id = ?1 " \
+	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
+
+#define POLL_BATCH_SQL \
+	"SELECT _id FROM contexts WHERE status = 'pending' AND batch_id = ?1 " \
+	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
+
+#define CLAIM_SQL \
+	"UPDATE contexts SET status = 'processing', worker_id = ?2, lease_until = ?3, " \
+	"started_at = COALESCE(started_at, ?4), updated_at = ?4, dirty = 1 " \
+	"WHERE _id = ?1 AND status = 'pending' RETURNING batch_id"
+
+#define BATCH_START_SQL \
+	"UPDATE batches SET status = 'processing', processing_started_at = COALESCE(processing_started_at, ?2), " \
+	"updated_at = ?2, dirty = 1 WHERE _id = ?1 AND status = 'pending'"
+
+#define EXTEND_SQL \
+	"UPDATE contexts SET lease_until = ?2 WHERE worker_id = ?1 AND status = 'processing'"
+
+#define EXPIRED_SQL \
+	"SELECT _id, worker_id, lease_until FROM contexts WHERE status = 'processing' " \
+	"AND lease_until IS NOT NULL ORDER BY lease_until"
+
+#define RELEASE_SQL \
+	"UPDATE contexts SET status = 'pending', worker_id = NULL, lease_until = NULL, updated_at = ?3, " \
+	"dirty = 1 WHERE _id = ?1 AND status = 'processing' AND (?2 IS NULL OR worker_id = ?2)"
+
+#define RETRY_SQL \
+	"UPDATE contexts SET status = 'pending', retry_count = retry_count + 1, next_retry_at = ?3, " \
+	"updated_at = ?4, worker_id = NULL, lease_until = NULL, dirty = 1 " \
+	"WHERE _id = ?1 AND worker_id = ?2 AND status = 'processing'"
+
+/* terminal: the hot columns are folded into the document, final from now on */
+#define END_SQL(guard) \
+	"UPDATE contexts SET status = ?2, updated_at = ?3, dirty = 0, worker_id = NULL, lease_until = NULL, " \
+	"doc = json_set(CASE WHEN started_at IS NULL THEN doc " \
+	"ELSE json_set(doc, '$.processing.started_at', started_at) END, " \
+	"'$.status', ?2, '$.updated_at', ?3, '$.retry_count', retry_count, '$.next_retry_at', next_retry_at, " \
+	"'$.processing.completed_at', ?3, '$.processing.duration_ms', ?4) WHERE _id = ?1 AND " guard \
+	" RETURNING batch_id"
+
+#define FINISH_SQL END_SQL("worker_id = ?5 AND status = 'processing'")
+#define CANCEL_SQL END_SQL("status IN ('pending', 'processing') AND ?5 IS NULL")
+
+#define BATCH_COUNT_SQL \
+	"UPDATE batches SET completed_count = completed_count + (?2 = 'completed'), " \
+	"failed_count = failed_count + (?2 = 'failed'), cancelled_count = cancelled_count + (?2 = 'cancelled'), " \
+	"prompt_tokens = prompt_tokens + ?3, completion_tokens = completion_tokens + ?4, cost = cost + ?5, " \
+	"processing_started_at = COALESCE(processing_started_at, ?6), updated_at = ?6, dirty = 1 WHERE _id = ?1"
+
+#define BATCH_END_SQL \
+	"UPDATE batches SET status = CASE WHEN failed_count > 0 THEN 'failed' " \
+	"WHEN completed_count = 0 AND cancelled_count > 0 THEN 'cancelled' ELSE 'completed' END, " \
+	"processing_completed_at = ?2, total_duration_ms = CAST(round((julianday(?2) - " \
+	"julianday(processing_started_at)) * 86400000.0) AS INTEGER), dirty = 1 " \
+	"WHERE _id = ?1 AND completed_count + failed_count + cancelled_count >= context_count " \
+	"AND status NOT IN ('completed', 'failed', 'cancelled')"
+
+#define PROGRESS_HEAD "UPDATE contexts SET updated_at = ?3, dirty = 1, doc = json_set(doc"
+#define PROGRESS_TAIL ") WHERE _id = ?1 AND worker_id = ?2 AND status = 'processing'"
+static const char *const progress_sql[8] = {
+	PROGRESS_HEAD ", ?4, json(?5)" PROGRESS_TAIL,
+	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7)" PROGRESS_TAIL,
+	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7), ?8, json(?9)" PROGRESS_TAIL,
+	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7), ?8, json(?9), ?10, json(?11)" PROGRESS_TAIL,
+	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7), ?8, json(?9), ?10, json(?11), ?12, json(?13)" PROGRESS_TAIL,
+	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7), ?8, json(?9), ?10, json(?11), ?12, json(?13), "
+	    "?14, json(?15)" PROGRESS_TAIL,
+	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7), ?8, json(?9), ?10, json(?11), ?12, json(?13), "
+	    "?14, json(?15), ?16, json(?17)" PROGRESS_TAIL,
+	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7), ?8, json(?9), ?10, json(?11), ?12, json(?13), "
+	    "?14, json(?15), ?16, json(?17), ?18, json(?19)" PROGRESS_TAIL,
+};
+
+static int
+not_held(const char *id, struct gb_err *err)
+{
+	return gb_errf(err, GB_ESTATE, "context '%s' is no longer held by this worker", id);
+}
+
+/* Poll one query (org or batch) into ids[*n..], at most want more. */
+static int
+poll_into(struct store *st, const char *sql, const char *key, const char *now, int want,
+    char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, step;
+
+	if ((rc = store_stmt(st, sql, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 3, want);
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
+		snprintf(ids[(*n)++], STORE_ID_MAX, "%s", (const char *)sqlite3_column_text(stmt, 0));
+	if (step != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "poll");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+/* The candidates: a batch's due work, or each organization's, interleaved. */
+static int
+candidates(struct store *st, const char *batch_id, const char *now, int max,
+    char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err)
+{
+	char (*per)[STORE_ID_MAX] = NULL;
+	char orgs[64][STORE_ID_MAX];
+	int norgs = 0, rc, *counts = NULL, *starts = NULL, total = 0;
+	sqlite3_stmt *stmt;
+
+	*n = 0;
+	if (batch_id != NULL)
+		return poll_into(st, POLL_BATCH_SQL, batch_id, now, max, ids, n, err);
+	if ((rc = store_stmt(st, ORGS_SQL, &stmt, err)))
+		return rc;
+	while (norgs < 64 && sqlite3_step(stmt) == SQLITE_ROW)
+		snprintf(orgs[norgs++], STORE_ID_MAX, "%s", (const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_reset(stmt);
+	if (norgs == 0)
+		return 0;
+	if (norgs == 1)
+		return poll_into(st, POLL_ORG_SQL, orgs[0], now, max, ids, n, err);
+	/* each organization's first max, then round robin so no tenant starves another */
+	per = malloc(sizeof(*per) * (size_t)max * (size_t)norgs);
+	counts = calloc((size_t)norgs, sizeof(int));
+	starts = calloc((size_t)norgs, sizeof(int));
+	if (per == NULL || counts == NULL || starts == NULL) {
+		rc = gb_errf(err, GB_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int o = 0; o < norgs; o++) {
+		starts[o] = total;
+		if ((rc = poll_into(st, POLL_ORG_SQL, orgs[o], now, max, per, &total, err)))
+			goto out;
+		counts[o] = total - starts[o];
+	}
+	/* the organization that goes first rotates from one claim to the next */
+	st->rr++;
+	for (int round = 0; *n < max && *n < total; round++)
+		for (int k = 0; k < norgs && *n < max; k++) {
+			int o = (int)((st->rr + (unsigned)k) % (unsigned)norgs);
+
+			if (round < counts[o])
+				memcpy(ids[(*n)++], per[starts[o] + round], STORE_ID_MAX);
+		}
+out:
+	free(per);
+	free(counts);
+	free(starts);
+	return rc;
+}
+
+int
+store_queue_claim(struct store *st, const char *owner, const char *batch_id, int64_t now_ms,
+    int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err)
+{
+	char (*cand)[STORE_ID_MAX] = NULL;
+	char now[GB_TIME_LEN], lastbatch[STORE_ID_MAX] = "";
+	sqlite3_stmt *claim, *bstart;
+	int rc, ncand = 0;
+
+	*n = 0;
+	if (max <= 0)
+		return 0;
+	if (max > QUEUE_MAX_CLAIM)
+		max = QUEUE_MAX_CLAIM;
+	if ((cand = malloc(sizeof(*cand) * (size_t)max)) == NULL)
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	gb_time_format(now_ms, now);
+	if ((rc = store_begin(st, err)))
+		goto out;
+	if ((rc = candidates(st, batch_id, now, max, cand, &ncand, err)))
+		goto fail;
+	for (int i = 0; i < ncand; i++) {
+		const char *b;
+		int step;
+
+		if ((rc = store_stmt(st, CLAIM_SQL, &claim, err)))
+			goto fail;
+		sqlite3_bind_text(claim, 1, cand[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(claim, 2, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(claim, 3, now_ms + lease_ms);
+		sqlite3_bind_text(claim, 4, now, -1, SQLITE_STATIC);
+		step = sqlite3_step(claim);
+		if (step == SQLITE_ROW) {
+			memcpy(ids[(*n)++], cand[i], STORE_ID_MAX);
+			b = (const char *)sqlite3_column_text(claim, 0);
+			if (b != NULL && strcmp(b, lastbatch) != 0) {
+				snprintf(lastbatch, sizeof(lastbatch), "%s", b);
+				sqlite3_reset(claim);
+				if ((rc = store_stmt(st, BATCH_START_SQL, &bstart, err)))
+					goto fail;
+				sqlite3_bind_text(bstart, 1, lastbatch, -1, SQLITE_STATIC);
+				sqlite3_bind_text(bstart, 2, now, -1, SQLITE_STATIC);
+				if (sqlite3_step(bstart) != SQLITE_DONE)
+					rc = store_sqlerr(st, err, "batch start");
+				sqlite3_reset(bstart);
+				if (rc)
+					goto fail;
+				continue;
+			}
+		} else if (step != SQLITE_DONE) {
+			rc = store_sqlerr(st, err, "claim");
+			sqlite3_reset(claim);
+			goto fail;
+		}
+		sqlite3_reset(claim);
+	}
+	if ((rc = store_commit(st, err)) == 0)
+		goto out;
+fail:
+	store_rollback(st);
+	*n = 0;
+out:
+	free(cand);
+	return rc;
+}
+
+int
+store_queue_extend(struct store *st, const char *owner, int64_t until_ms, int *n, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = store_stmt(st, EXTEND_SQL, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, until_ms);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "extend leases");
+	else if (n)
+		*n = sqlite3_changes(st->db);
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+static int
+release_one(struct store *st, const char *id, const char *owner, const char *now, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = store_stmt(st, RELEASE_SQL, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	if (owner)
+		sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "release");
+	else if (owner && sqlite3_changes(st->db) == 0)
+		rc = not_held(id, err);
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+int
+store_queue_release(struct store *st, const char *id, const char *owner, int64_t now_ms, struct gb_err *err)
+{
+	char now[GB_TIME_LEN];
+
+	return release_one(st, id, owner, gb_time_format(now_ms, now), err);
+}
+
+int
+store_queue_reap(struct store *st, int64_t now_ms, store_owner_dead_fn dead, void *arg, int *n,
+    struct gb_err *err)
+{
+	char (*ids)[STORE_ID_MAX] = NULL, now[GB_TIME_LEN];
+	int nids = 0, cap = 0, rc, step;
+	sqlite3_stmt *stmt;
+
+	if (n)
+		*n = 0;
+	gb_time_format(now_ms, now);
+	if ((rc = store_begin(st, err)))
+		return rc;
+	if ((rc = store_stmt(st, EXPIRED_SQL, &stmt, err)))
+		goto fail;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *owner = (const char *)sqlite3_column_text(stmt, 1);
+
+		if (sqlite3_column_int64(stmt, 2) >= now_ms && !(dead && owner && dead(arg, owner)))
+			continue;
+		if (nids == cap) {
+			char (*p)[STORE_ID_MAX] = realloc(ids, sizeof(*ids) * (size_t)(cap = cap ? cap * 2 : 64));
+
+			if (p == NULL) {
+				rc = gb_errf(err, GB_ENOMEM, "out of memory");
+				break;
+			}
+			ids = p;
+		}
+		snprintf(ids[nids++], STORE_ID_MAX, "%s", (const char *)sqlite3_column_text(stmt, 0));
+	}
+	if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
+		rc = store_sqlerr(st, err, "reap");
+	sqlite3_reset(stmt);
+	for (int i = 0; rc == 0 && i < nids; i++)
+		rc = release_one(st, ids[i], NULL, now, err);
+	if (rc)
+		goto fail;
+	free(ids);
+	if (n)
+		*n = nids;
+	return store_commit(st, err);
+fail:
+	free(ids);
+	store_rollback(st);
+	return rc;
+}
+
+static int
+apply_progress(struct store *st, const char *id, const char *owner, const struct ctx_edit *edits, int n,
+    const char *now, struct gb_err *err)
+{
+	for (int done = 0; done < n;) {
+		int k = n - done > 8 ? 8 : n - done, rc = 0;
+		sqlite3_stmt *stmt;
+
+		if ((rc = store_stmt(st, progress_sql[k - 1], &stmt, err)))
+			return rc;
+		sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 3, now, -1, SQLITE_STATIC);
+		for (int i = 0; i < k; i++) {
+			sqlite3_bind_text(stmt, 4 + 2 * i, edits[done + i].path, -1, SQLITE_STATIC);
+			sqlite3_bind_text(stmt, 5 + 2 * i, edits[done + i].json, -1, SQLITE_STATIC);
+		}
+		if (sqlite3_step(stmt) != SQLITE_DONE)
+			rc = store_sqlerr(st, err, "progress");
+		else if (sqlite3_changes(st->db) == 0)
+			rc = not_held(id, err);
+		sqlite3_reset(stmt);
+		if (rc)
+			return rc;
+		done += k;
+	}
+	return 0;
+}
+
+int
+store_ctx_progress(struct store *st, const char *id, const char *owner,
+    const struct ctx_edit *edits, int n, int64_t now_ms, struct gb_err *err)
+{
+	char now[GB_TIME_LEN];
+	int rc;
+
+	gb_time_format(now_ms, now);
+	if ((rc = store_begin(st, err)))
+		return rc;
+	if ((rc = apply_progress(st, id, owner, edits, n, now, err))) {
+		store_rollback(st);
+		return rc;
+	}
+	return store_commit(st, err);
+}
+
+/* A context ended: its batch's counters, and the batch's own end when it was the last. */
+static int
+count_in_batch(struct store *st, const char *batch, enum ctx_status status, const struct ctx_finish *f,
+    const char *now, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = store_stmt(st, BATCH_COUNT_SQL, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, batch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, ctx_status_name(status), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, f ? f->prompt_tokens : 0);
+	sqlite3_bind_int64(stmt, 4, f ? f->completion_tokens : 0);
+	sqlite3_bind_double(stmt, 5, f ? f->cost : 0);
+	sqlite3_bind_text(stmt, 6, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "batch counters");
+	sqlite3_reset(stmt);
+	if (rc || (rc = store_stmt(st, BATCH_END_SQL, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, batch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "batch end");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+/* The terminal update (finish or cancel), then the batch. */
+static int
+end_context(struct store *st, const char *sql, const char *id, const char *owner, enum ctx_status status,
+    const struct ctx_finish *f, const char *now, struct gb_err *err)
+{
+	char batch[STORE_ID_MAX] = "";
+	sqlite3_stmt *stmt;
+	int rc, step, found = 0;
+
+	if ((rc = store_stmt(st, sql, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, ctx_status_name(status), -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, now, -1, SQLITE_STATIC);
+	if (f && f->duration_ms >= 0)
+		sqlite3_bind_int64(stmt, 4, f->duration_ms);
+	if (owner)
+		sqlite3_bind_text(stmt, 5, owner, -1, SQLITE_STATIC);
+	if ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		found = 1;
+		if (sqlite3_column_type(stmt, 0) == SQLITE_TEXT)
+			snprintf(batch, sizeof(batch), "%s", (const char *)sqlite3_column_text(stmt, 0));
+		step = sqlite3_step(stmt);
+	}
+	if (step != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "end of context");
+	sqlite3_reset(stmt);
+	if (rc)
+		return rc;
+	if (!found)
+		return owner ? not_held(id, err) :
+		    gb_errf(err, GB_ESTATE, "context '%s' has already ended or does not exist", id);
+	return batch[0] ? count_in_batch(st, batch, status, f, now, err) : 0;
+}
+
+int
+store_ctx_finish(struct store *st, const char *id, const char *owner, const struct ctx_finish *f,
+    struct gb_err *err)
+{
+	char now[GB_TIME_LEN], next[GB_TIME_LEN];
+	sqlite3_stmt *stmt;
+	int rc;
+
+	gb_time_format(f->now_ms, now);
+	if ((rc = store_begin(st, err)))
+		return rc;
+	if (f->nedits > 0 && (rc = apply_progress(st, id, owner, f->edits, f->nedits, now, err)))
+		goto fail;
+	if (f->status == CTX_PENDING) {
+		if ((rc = store_stmt(st, RETRY_SQL, &stmt, err)))
+			goto fail;
+		sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 3, gb_time_format(f->next_retry_ms, next), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 4, now, -1, SQLITE_STATIC);
+		if (sqlite3_step(stmt) != SQLITE_DONE)
+			rc = store_sqlerr(st, err, "retry");
+		else if (sqlite3_changes(st->db) == 0)
+			rc = not_held(id, err);
+		sqlite3_reset(stmt);
+	} else if (f->status == CTX_COMPLETED || f->status == CTX_FAILED || f->status == CTX_CANCELLED) {
+		rc = end_context(st, FINISH_SQL, id, owner, f->status, f, now, err);
+	} else {
+		rc = gb_errf(err, GB_EINVAL, "a run cannot end as '%s'", ctx_status_name(f->status));
+	}
+	if (rc)
+		goto fail;
+	return store_commit(st, err);
+fail:
+	store_rollback(st);
+	return rc;
+}
+
+int
+store_ctx_cancel(struct store *st, const char *id, int64_t now_ms, struct gb_err *err)
+{
+	char now[GB_TIME_LEN];
+	int rc;
+
+	gb_time_format(now_ms, now);
+	if ((rc = store_begin(st, err)))
+		return rc;
+	if ((rc = end_context(st, CANCEL_SQL, id, NULL, CTX_CANCELLED, NULL, now, err))) {
+		store_rollback(st);
+		return rc;
+	}
+	return store_commit(st, err);
+}
+
+int
+store_catalog_gen(struct store *st, int64_t *gen, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = store_stmt(st, "SELECT value FROM meta WHERE key = 'catalog_gen'", &stmt, err)))
+		return rc;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		*gen = sqlite3_column_int64(stmt, 0);
+	else
+		rc = store_sqlerr(st, err, "catalog generation");
+	sqlite3_reset(stmt);
+	return rc;
+}

@@ -1,0 +1,248 @@
+/*
+ * t103-storage-queue - contexts as a work queue: claims with leases, fair
+ * between organizations and in priority order within one, progress, finish,
+ * retry, cancel, reaping, and the batch counters that move with each end.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "../base/gbtime.h"
+#include "../storage/store.h"
+#include "tap.h"
+
+#define NOW 1700000000000LL
+
+static struct store *st;
+static struct gb_err err;
+
+static void
+put(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+put(const char *fmt, ...)
+{
+	char doc[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(doc, sizeof(doc), fmt, ap);
+	va_end(ap);
+	gb_err_clear(&err);
+	if (store_put(st, strncmp(doc, "{\"_id\":\"batch_", 14) == 0 ? COLL_BATCHES : COLL_CONTEXTS, doc, strlen(doc),
+	    STORE_INSERT, NULL, &err))
+		tap_bail("put %s: %s", doc, err.msg);
+}
+
+static char *
+field(enum coll c, const char *id, const char *path)
+{
+	static char out[256];
+	char *doc = NULL;
+	cJSON *t, *v;
+	char p[128], *seg, *save = NULL;
+
+	gb_err_clear(&err);
+	if (store_get(st, c, id, &doc, &err))
+		return "(missing)";
+	t = cJSON_Parse(doc);
+	v = t;
+	snprintf(p, sizeof(p), "%s", path);
+	for (seg = strtok_r(p, ".", &save); seg && v; seg = strtok_r(NULL, ".", &save))
+		v = cJSON_GetObjectItemCaseSensitive(v, seg);
+	if (v == NULL)
+		snprintf(out, sizeof(out), "(none)");
+	else if (cJSON_IsString(v))
+		snprintf(out, sizeof(out), "%s", v->valuestring);
+	else {
+		char *s = cJSON_PrintUnformatted(v);
+
+		snprintf(out, sizeof(out), "%s", s);
+		free(s);
+	}
+	cJSON_Delete(t);
+	free(doc);
+	return out;
+}
+
+static void
+test_fairness(void)
+{
+	char ids[8][STORE_ID_MAX];
+	int n, done = 0, b_done = 0, b_last = -1;
+
+	store_begin(st, &err);
+	for (int i = 0; i < 1000; i++)
+		put("{\"_id\":\"ctx_a%04d\",\"organization_id\":\"org_a\",\"created_at\":\"2023-01-01T00:00:00Z\","
+		    "\"metadata\":{\"priority\":5}}", i);
+	for (int i = 0; i < 10; i++)
+		put("{\"_id\":\"ctx_b%04d\",\"organization_id\":\"org_b\",\"created_at\":\"2023-06-01T00:00:00Z\","
+		    "\"metadata\":{\"priority\":5}}", i);
+	store_commit(st, &err);
+	while (b_done < 10 && done < 1010) {
+		struct ctx_finish f = { CTX_COMPLETED, NOW, 1, 0, 0, 0, 0, NULL, 0 };
+
+		if (store_queue_claim(st, "w1", NULL, NOW, 300000, 4, ids, &n, &err) || n == 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			store_ctx_finish(st, ids[i], "w1", &f, &err);
+			done++;
+			if (strncmp(ids[i], "ctx_b", 5) == 0) {
+				b_done++;
+				b_last = done;
+			}
+		}
+	}
+	is_int(b_done, 10, "all 10 contexts of the small organization complete");
+	ok(b_last > 0 && b_last <= 30, "within the first 30 completions (the 10th was completion %d), "
+	    "although 1000 older ones of another organization were queued", b_last);
+}
+
+static void
+test_claims(void)
+{
+	char ids[16][STORE_ID_MAX];
+	int n = 0, reaped = 0;
+
+	put("{\"_id\":\"ctx_p3\",\"organization_id\":\"org_q\",\"created_at\":\"2023-01-01T00:00:03Z\","
+	    "\"metadata\":{\"priority\":3}}");
+	put("{\"_id\":\"ctx_p1_late\",\"organization_id\":\"org_q\",\"created_at\":\"2023-01-01T00:00:02Z\","
+	    "\"metadata\":{\"priority\":1}}");
+	put("{\"_id\":\"ctx_p1_early\",\"organization_id\":\"org_q\",\"created_at\":\"2023-01-01T00:00:01Z\","
+	    "\"metadata\":{\"priority\":1}}");
+	put("{\"_id\":\"ctx_notdue\",\"organization_id\":\"org_q\",\"created_at\":\"2023-01-01T00:00:00Z\","
+	    "\"next_retry_at\":\"2099-01-01T00:00:00Z\",\"metadata\":{\"priority\":0}}");
+	is_int(store_queue_claim(st, "w1", NULL, NOW, 300000, 2, ids, &n, &err), 0, "claim 2");
+	is_int(n, 2, "two claimed");
+	is_str(ids[0], "ctx_p1_early", "priority first, then the oldest");
+	is_str(ids[1], "ctx_p1_late", "then the next");
+	is_str(field(COLL_CONTEXTS, "ctx_p1_early", "status"), "processing", "a claimed context is processing");
+	is_str(field(COLL_CONTEXTS, "ctx_p1_early", "processing.started_at"), "2023-11-14T22:13:20.000Z",
+	    "with processing.started_at");
+	is_int(store_queue_claim(st, "w2", NULL, NOW, 300000, 16, ids, &n, &err), 0, "another worker claims");
+	is_int(n, 1, "and gets only what is left and due");
+	is_str(ids[0], "ctx_p3", "the priority 3 context; the one not due waits");
+
+	/* leases: extend, then reap what expired and what a dead owner held */
+	is_int(store_queue_extend(st, "w1", NOW + 600000, &n, &err), 0, "w1 extends its leases");
+	is_int(n, 2, "both of them");
+	is_int(store_queue_reap(st, NOW + 400000, NULL, NULL, &reaped, &err), 0, "reap at +400 s");
+	is_int(reaped, 1, "only w2's lease (300 s) expired");
+	is_str(field(COLL_CONTEXTS, "ctx_p3", "status"), "pending", "its context is pending again");
+	{
+		struct ctx_edit e = { "$.data.step", "1" };
+
+		is_int(store_ctx_progress(st, "ctx_p3", "w2", &e, 1, NOW, &err), GB_ESTATE,
+		    "w2 can no longer record progress on it");
+		like(err.msg, "is no longer held by this worker", "and is told why");
+		gb_err_clear(&err);
+	}
+	is_int(store_queue_reap(st, NOW, NULL, NULL, &reaped, &err), 0, "reap now");
+	is_int(reaped, 0, "nothing expired");
+}
+
+static int
+w1_dead(void *arg, const char *owner)
+{
+	(void)arg;
+	return strcmp(owner, "w1") == 0;
+}
+
+static void
+test_progress_and_end(void)
+{
+	struct ctx_edit edits[2] = { { "$.data.template", "{\"id\":\"t\",\"sections\":[]}" },
+				     { "$.processing.completed_components", "[\"template\"]" } };
+	struct ctx_finish f = { CTX_COMPLETED, NOW + 5000, 5000, 0, 100, 50, 0.009, NULL, 0 };
+	int reaped = 0;
+
+	is_int(store_ctx_progress(st, "ctx_p1_early", "w1", edits, 2, NOW + 1000, &err), 0, "w1 records progress");
+	is_str(field(COLL_CONTEXTS, "ctx_p1_early", "data.template.id"), "t", "the edit is in the document");
+	is_str(field(COLL_CONTEXTS, "ctx_p1_early", "status"), "processing", "still processing");
+	is_int(store_queue_reap(st, NOW, w1_dead, NULL, &reaped, &err), 0, "reap with w1 gone");
+	is_int(reaped, 2, "w1's two contexts go back to the queue");
+	is_str(field(COLL_CONTEXTS, "ctx_p1_early", "processing.completed_components"), "[\"template\"]",
+	    "progress recorded before is kept");
+
+	/* a batch of two: one completes, one fails */
+	put("{\"_id\":\"batch_q\",\"organization_id\":\"org_r\",\"context_ids\":[\"ctx_r1\",\"ctx_r2\"],"
+	    "\"status\":\"pending\"}");
+	put("{\"_id\":\"ctx_r1\",\"organization_id\":\"org_r\",\"batch_id\":\"batch_q\"}");
+	put("{\"_id\":\"ctx_r2\",\"organization_id\":\"org_r\",\"batch_id\":\"batch_q\"}");
+	{
+		char ids[4][STORE_ID_MAX];
+		int n;
+		struct ctx_edit e = { "$.error", "{\"component\":\"ai_generator\",\"message\":\"boom\"}" };
+		struct ctx_finish fail = { CTX_FAILED, NOW + 9000, 9000, 0, 0, 0, 0, &e, 1 };
+		struct ctx_finish retry = { CTX_PENDING, NOW + 2000, -1, NOW + 60000, 0, 0, 0, NULL, 0 };
+
+		store_queue_claim(st, "w3", "batch_q", NOW, 300000, 4, ids, &n, &err);
+		is_int(n, 2, "claim a batch's contexts");
+		is_str(field(COLL_BATCHES, "batch_q", "status"), "processing", "the batch is processing");
+		is_int(store_ctx_finish(st, "ctx_r2", "w3", &retry, &err), 0, "a transient failure: retry");
+		is_str(field(COLL_CONTEXTS, "ctx_r2", "status"), "pending", "pending again");
+		is_str(field(COLL_CONTEXTS, "ctx_r2", "retry_count"), "1", "retry_count 1");
+		is_str(field(COLL_CONTEXTS, "ctx_r2", "next_retry_at"), "2023-11-14T22:14:20.000Z", "next_retry_at set");
+		store_queue_claim(st, "w3", "batch_q", NOW + 30000, 300000, 4, ids, &n, &err);
+		is_int(n, 0, "not claimable before it is due");
+		store_queue_claim(st, "w3", "batch_q", NOW + 60000, 300000, 4, ids, &n, &err);
+		is_int(n, 1, "claimable when due");
+		is_int(store_ctx_finish(st, "ctx_r1", "w3", &f, &err), 0, "one completes");
+		is_str(field(COLL_BATCHES, "batch_q", "completed_count"), "1", "the batch counts it");
+		is_str(field(COLL_BATCHES, "batch_q", "status"), "processing", "the batch goes on");
+		is_int(store_ctx_finish(st, "ctx_r2", "w3", &fail, &err), 0, "the other fails");
+		is_str(field(COLL_CONTEXTS, "ctx_r2", "error.message"), "boom", "its error is recorded");
+		is_str(field(COLL_CONTEXTS, "ctx_r2", "status"), "failed", "it is failed");
+		is_str(field(COLL_BATCHES, "batch_q", "failed_count"), "1", "the batch counts the failure");
+		is_str(field(COLL_BATCHES, "batch_q", "status"), "failed", "and ends failed");
+		is_str(field(COLL_BATCHES, "batch_q", "total_duration_ms"), "9000", "total_duration_ms: first claim to end");
+		is_str(field(COLL_BATCHES, "batch_q", "usage.prompt_tokens"), "100", "usage is summed on the batch");
+		is_str(field(COLL_CONTEXTS, "ctx_r1", "processing.duration_ms"), "5000", "processing.duration_ms");
+		is_int(store_ctx_finish(st, "ctx_r1", "w3", &f, &err), GB_ESTATE, "a context ends only once");
+		gb_err_clear(&err);
+	}
+
+	/* cancel */
+	put("{\"_id\":\"batch_c\",\"organization_id\":\"org_r\",\"context_ids\":[\"ctx_c1\"]}");
+	put("{\"_id\":\"ctx_c1\",\"organization_id\":\"org_r\",\"batch_id\":\"batch_c\"}");
+	is_int(store_ctx_cancel(st, "ctx_c1", NOW, &err), 0, "cancel a pending context");
+	is_str(field(COLL_CONTEXTS, "ctx_c1", "status"), "cancelled", "it is cancelled");
+	is_str(field(COLL_BATCHES, "batch_c", "status"), "cancelled", "its batch of one is cancelled");
+	is_int(store_ctx_cancel(st, "ctx_c1", NOW, &err), GB_ESTATE, "cancelling again is refused");
+	gb_err_clear(&err);
+}
+
+static void
+test_catalog_gen(void)
+{
+	int64_t a = -1, b = -1;
+	const char *t = "{\"_id\":\"tmpl_g\",\"organization_id\":\"o\",\"name\":\"g\"}";
+
+	store_catalog_gen(st, &a, &err);
+	store_put(st, COLL_TEMPLATES, t, strlen(t), STORE_UPSERT, NULL, &err);
+	store_catalog_gen(st, &b, &err);
+	ok(b > a, "a template write bumps the catalog generation (%lld -> %lld)", (long long)a, (long long)b);
+	a = b;
+	put("{\"organization_id\":\"o\"}");
+	store_catalog_gen(st, &b, &err);
+	is_int(b, a, "a context write does not");
+}
+
+int
+main(void)
+{
+	if (store_open(&st, ":memory:", NULL, &err))
+		tap_bail("store_open: %s", err.msg);
+	test_fairness();
+	store_close(st);
+	if (store_open(&st, ":memory:", NULL, &err))
+		tap_bail("store_open: %s", err.msg);
+	test_claims();
+	test_progress_and_end();
+	test_catalog_gen();
+	store_close(st);
+	return tap_done();
+}
