@@ -15,6 +15,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 LDFLAGS += -pthread -Wl,--as-needed
 LDLIBS += -lm
 
+comma := ,
 ifdef SANITIZE
 CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
@@ -22,7 +23,6 @@ BUILD := build/$(subst $(comma),-,$(SANITIZE))
 else
 BUILD := build/default
 endif
-comma := ,
 
 BASE_SRC := $(wildcard base/*.c)
 STORAGE_SRC := $(wildcard storage/*.c)
@@ -78,6 +78,9 @@ $(GENBOX): $(BUILD)/appliance/main.o $(LIB_OBJ)
 
 $(BUILD)/tests/%.t: $(BUILD)/tests/%.o $(TEST_LIB_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+# the generator's test runs a scripted HTTP responder on civetweb
+$(BUILD)/tests/t210-generator.t: LDLIBS += -lcivetweb
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
