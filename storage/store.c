@@ -233,10 +233,21 @@ store_path(const struct store *st)
 	return st->path;
 }
 
+/*
+ * The outermost level is BEGIN IMMEDIATE (take the write lock at once, so a
+ * busy database shows here and not half-way through); inner levels are
+ * savepoints, so an inner failure undoes only its own part.
+ */
 int
 store_begin(struct store *st, struct gb_err *err)
 {
-	if (st->txdepth == 0 && sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	char sql[32];
+
+	if (st->txdepth == 0)
+		snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE");
+	else
+		snprintf(sql, sizeof(sql), "SAVEPOINT s%d", st->txdepth);
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return store_sqlerr(st, err, "begin");
 	st->txdepth++;
 	return 0;
@@ -245,30 +256,38 @@ store_begin(struct store *st, struct gb_err *err)
 int
 store_commit(struct store *st, struct gb_err *err)
 {
+	char sql[32];
+
 	if (st->txdepth == 0)
 		return gb_errf(err, GB_ESTATE, "commit without a transaction");
-	if (st->txdepth > 1) {
-		st->txdepth--;
-		return 0;
-	}
-	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	if (st->txdepth == 1)
+		snprintf(sql, sizeof(sql), "COMMIT");
+	else
+		snprintf(sql, sizeof(sql), "RELEASE s%d", st->txdepth - 1);
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
 		int rc = store_sqlerr(st, err, "commit");
 
 		store_rollback(st);
 		return rc;
 	}
-	st->txdepth = 0;
+	st->txdepth--;
 	return 0;
 }
 
 void
 store_rollback(struct store *st)
 {
+	char sql[64];
+
 	if (st->txdepth == 0)
 		return;
-	st->txdepth = 0;
-	if (sqlite3_get_autocommit(st->db) == 0)
+	st->txdepth--;
+	if (st->txdepth > 0) {
+		snprintf(sql, sizeof(sql), "ROLLBACK TO s%d; RELEASE s%d", st->txdepth, st->txdepth);
+		sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	} else if (sqlite3_get_autocommit(st->db) == 0) {
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	}
 }
 
 int

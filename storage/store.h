@@ -79,7 +79,7 @@ int store_file_version(const char *path, int *version, struct gb_err *err);
 /* Run pending migrations; *from and *to (may be NULL) say what was done. */
 int store_migrate(struct store *st, int *from, int *to, struct gb_err *err);
 
-/* Transactions nest: only the outermost begin/commit touch SQLite. */
+/* Transactions nest: inner levels are savepoints, undone alone by store_rollback. */
 int store_begin(struct store *st, struct gb_err *err);
 int store_commit(struct store *st, struct gb_err *err);
 void store_rollback(struct store *st);

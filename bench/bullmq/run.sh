@@ -47,7 +47,7 @@ free_port() { # ask the kernel for an unused loopback port
 # The port may be taken between free_port and redis binding it: then redis
 # exits, and we retry with another port.
 PORT=
-for attempt in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
   p=$(free_port)
   redis-server --bind 127.0.0.1 --port "$p" --save '' --appendonly yes \
     --appendfsync everysec --dir "$TMP" --daemonize no >"$TMP/redis.log" 2>&1 &
