@@ -459,5 +459,19 @@ const struct cli_command cli_commands[] = {
 	  "example pipeline names, so that the example pipeline can run.\n" },
 	{ "stats", cmd_stats, "documents per collection, contexts per status",
 	  "stats\n\nPrint the number of documents in each collection and of contexts in each status.\n" },
+	{ "run-batch", cmd_run_batch, "run a file of contexts to completion, offline",
+	  "run-batch --pipeline ID --input FILE.jsonl [--org ORG] [--user USER] [--out DIR] [--workers N]\n"
+	  "       genbox run-batch --resume BATCH_ID [--out DIR] [--workers N]\n\n"
+	  "Create a batch of the file's contexts (JSON lines) and run it to completion with no\n"
+	  "server: a progress bar on a terminal, periodic lines otherwise, and a summary.\n"
+	  "Exit status 0 when all completed, 2 when some failed, 1 on bad input, 130 when\n"
+	  "interrupted (Ctrl-C lets running contexts finish, then --resume continues).\n"
+	  "  --pipeline ID   the pipeline document the batch runs (contexts with their own\n"
+	  "                  pipeline list run that instead)\n"
+	  "  --org ORG       the organization (default: [box] organization, else the pipeline's)\n"
+	  "  --user USER     user_id of the contexts and created_by of the batch\n"
+	  "  --out DIR       write each completed context's formatted content to DIR/<_id>.md\n"
+	  "  --workers N     worker threads (default: [workers] count)\n"
+	  "  --trace FILE    append a line per component run and end to FILE\n" },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -32,6 +32,7 @@ static const struct key {
 	INT("workers", "count", workers, 1, 256),
 	INT("workers", "max_retries", max_retries, 0, 100),
 	INT("workers", "lease_seconds", lease_seconds, 5, 86400),
+	INT("workers", "retry_base_ms", retry_base_ms, 1, 3600000),
 	STR("generator", "url", generator_url),
 	STR("generator", "key", generator_key),
 	INT("generator", "timeout_ms", generator_timeout_ms, 100, 3600000),
@@ -52,6 +53,7 @@ config_defaults(struct config *cfg)
 	cfg->workers = 4;
 	cfg->max_retries = 5;
 	cfg->lease_seconds = 300;
+	cfg->retry_base_ms = 1000;
 	cfg->generator_timeout_ms = 120000;
 	cfg->generator_connect_timeout_ms = 10000;
 	cfg->generator_max_concurrent = 8;

@@ -22,6 +22,7 @@ struct config {
 	int workers;			/* count: worker threads */
 	int max_retries;		/* transient failures before failed */
 	int lease_seconds;		/* the worker lock's TTL */
+	int retry_base_ms;		/* first retry backoff, doubling */
 	/* [generator] */
 	char generator_url[512];	/* url: OpenAI-compatible base URL; empty: offline-draft */
 	char generator_key[256];	/* key: bearer token */

@@ -1,0 +1,493 @@
+/*
+ * catalog.c - TTL caches over the catalog collections, checked against
+ * storage's catalog generation, and pipeline resolution.
+ *
+ * The maps are small (a few templates, components and pipelines per
+ * organization), so each is a linked list under one mutex; lookups copy out
+ * so no caller holds a pointer into the cache.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/gbtime.h"
+#include "catalog.h"
+
+enum kind { K_TEMPLATE, K_REGISTRY, K_PIPELINE, K_ORG };
+
+struct entry {
+	enum kind kind;
+	char key[STORE_ID_MAX];
+	cJSON *doc;		/* registry: an array of the organization's components */
+	int64_t loaded_ms;
+	int64_t gen;
+	struct entry *next;
+};
+
+#define STATS_MAX 1024
+
+struct pstats {
+	char pipeline[STORE_ID_MAX];
+	int64_t at[STATS_MAX], ms[STATS_MAX];	/* ring */
+	int head, count;
+	struct pstats *next;
+};
+
+struct catalog {
+	pthread_mutex_t lock;	/* guards everything below */
+	struct entry *entries;
+	struct pstats *stats;
+	struct catalog_stats counters;
+};
+
+struct catalog *
+catalog_new(void)
+{
+	struct catalog *cat = calloc(1, sizeof(*cat));
+
+	if (cat)
+		pthread_mutex_init(&cat->lock, NULL);
+	return cat;
+}
+
+void
+catalog_free(struct catalog *cat)
+{
+	if (cat == NULL)
+		return;
+	while (cat->entries) {
+		struct entry *e = cat->entries;
+
+		cat->entries = e->next;
+		cJSON_Delete(e->doc);
+		free(e);
+	}
+	while (cat->stats) {
+		struct pstats *p = cat->stats;
+
+		cat->stats = p->next;
+		free(p);
+	}
+	pthread_mutex_destroy(&cat->lock);
+	free(cat);
+}
+
+void
+catalog_stats(struct catalog *cat, struct catalog_stats *out)
+{
+	pthread_mutex_lock(&cat->lock);
+	*out = cat->counters;
+	pthread_mutex_unlock(&cat->lock);
+}
+
+static void
+count(struct catalog *cat, enum kind kind, int hit)
+{
+	if (hit)
+		cat->counters.hits++;
+	else
+		cat->counters.misses++;
+	if (kind == K_TEMPLATE) {
+		if (hit)
+			cat->counters.template_hits++;
+		else
+			cat->counters.template_misses++;
+	} else if (kind == K_REGISTRY) {
+		if (hit)
+			cat->counters.registry_hits++;
+		else
+			cat->counters.registry_misses++;
+	}
+}
+
+/* A copy of a valid cached entry, or NULL (expired or stale entries are dropped). */
+static cJSON *
+lookup(struct catalog *cat, enum kind kind, const char *key, int64_t gen, int64_t now)
+{
+	int64_t ttl = kind == K_TEMPLATE ? CATALOG_TEMPLATE_TTL_MS : CATALOG_REGISTRY_TTL_MS;
+	struct entry **pp, *e;
+	cJSON *copy = NULL;
+
+	pthread_mutex_lock(&cat->lock);
+	for (pp = &cat->entries; (e = *pp) != NULL; pp = &e->next) {
+		if (e->kind != kind || strcmp(e->key, key) != 0)
+			continue;
+		if (e->gen == gen && now - e->loaded_ms < ttl) {
+			copy = cJSON_Duplicate(e->doc, 1);
+		} else {
+			*pp = e->next;
+			cJSON_Delete(e->doc);
+			free(e);
+		}
+		break;
+	}
+	count(cat, kind, copy != NULL);
+	pthread_mutex_unlock(&cat->lock);
+	return copy;
+}
+
+static void
+remember(struct catalog *cat, enum kind kind, const char *key, const cJSON *doc, int64_t gen, int64_t now)
+{
+	struct entry *e = calloc(1, sizeof(*e));
+
+	if (e == NULL || (e->doc = cJSON_Duplicate(doc, 1)) == NULL) {
+		free(e);
+		return;		/* not cached: the next lookup loads again */
+	}
+	e->kind = kind;
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	e->gen = gen;
+	e->loaded_ms = now;
+	pthread_mutex_lock(&cat->lock);
+	e->next = cat->entries;
+	cat->entries = e;
+	pthread_mutex_unlock(&cat->lock);
+}
+
+static int
+load_doc(struct catalog *cat, struct store *st, enum kind kind, enum coll c, const char *id, cJSON **out,
+    struct gb_err *err)
+{
+	int64_t gen, now = gb_mono_ms();
+	char *text = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = store_catalog_gen(st, &gen, err)))
+		return rc;
+	if ((*out = lookup(cat, kind, id, gen, now)) != NULL)
+		return 0;
+	if ((rc = store_get(st, c, id, &text, err))) {
+		if (rc == GB_ENOTFOUND) {
+			gb_err_clear(err);
+			rc = gb_errf(err, GB_EINVAL, "unknown %s '%s'", c == COLL_TEMPLATES ? "template" :
+			    c == COLL_PIPELINES ? "pipeline" : c == COLL_ORGANIZATIONS ? "organization" : "component", id);
+		}
+		return rc;
+	}
+	*out = cJSON_Parse(text);
+	free(text);
+	if (*out == NULL)
+		return gb_errf(err, GB_EIO, "stored document '%s' is not JSON", id);
+	remember(cat, kind, id, *out, gen, now);
+	return 0;
+}
+
+int
+catalog_template(struct catalog *cat, struct store *st, const char *id, cJSON **out, struct gb_err *err)
+{
+	return load_doc(cat, st, K_TEMPLATE, COLL_TEMPLATES, id, out, err);
+}
+
+int
+catalog_organization(struct catalog *cat, struct store *st, const char *id, cJSON **out, struct gb_err *err)
+{
+	return load_doc(cat, st, K_ORG, COLL_ORGANIZATIONS, id, out, err);
+}
+
+static int
+add_component(void *arg, const char *doc, size_t len)
+{
+	cJSON *c = cJSON_ParseWithLength(doc, len);
+
+	if (c == NULL)
+		return GB_EIO;
+	cJSON_AddItemToArray(arg, c);
+	return 0;
+}
+
+/* The organization's components (all of them; callers skip inactive ones). */
+static int
+registry(struct catalog *cat, struct store *st, const char *org, cJSON **out, struct gb_err *err)
+{
+	char filter[STORE_ID_MAX + 64];
+	int64_t gen, now = gb_mono_ms();
+	cJSON *name;
+	int rc;
+
+	if ((rc = store_catalog_gen(st, &gen, err)))
+		return rc;
+	if ((*out = lookup(cat, K_REGISTRY, org, gen, now)) != NULL)
+		return 0;
+	/* the filter is JSON: quote the organization with cJSON */
+	if ((name = cJSON_CreateString(org)) == NULL || (*out = cJSON_CreateArray()) == NULL) {
+		cJSON_Delete(name);
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	}
+	{
+		char *q = cJSON_PrintUnformatted(name);
+
+		snprintf(filter, sizeof(filter), "{\"organization_id\":%s}", q ? q : "null");
+		free(q);
+	}
+	cJSON_Delete(name);
+	if ((rc = store_each(st, COLL_COMPONENTS, filter, 0, add_component, *out, err))) {
+		cJSON_Delete(*out);
+		*out = NULL;
+		return rc == GB_EIO && err->code == 0 ? gb_errf(err, GB_EIO, "stored component is not JSON") : rc;
+	}
+	remember(cat, K_REGISTRY, org, *out, gen, now);
+	return 0;
+}
+
+static int
+active(const cJSON *doc)
+{
+	return !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(doc, "is_active"));
+}
+
+static const char *
+str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+cJSON *
+catalog_merge(const cJSON *base, const cJSON *overrides)
+{
+	cJSON *out = cJSON_IsObject(base) ? cJSON_Duplicate(base, 1) : cJSON_CreateObject();
+	const cJSON *o;
+
+	if (out == NULL || !cJSON_IsObject(overrides))
+		return out;
+	for (o = overrides->child; o; o = o->next) {
+		cJSON *cur = cJSON_GetObjectItemCaseSensitive(out, o->string), *repl;
+
+		if (cJSON_IsObject(cur) && cJSON_IsObject(o))
+			repl = catalog_merge(cur, o);
+		else
+			repl = cJSON_Duplicate(o, 1);
+		if (repl == NULL)
+			continue;
+		if (cur)
+			cJSON_ReplaceItemInObjectCaseSensitive(out, o->string, repl);
+		else
+			cJSON_AddItemToObject(out, o->string, repl);
+	}
+	return out;
+}
+
+static int
+fill_step(struct step *s, const cJSON *comp, const cJSON *overrides)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(comp, "metadata");
+	const cJSON *cost = cJSON_GetObjectItemCaseSensitive(meta, "cost_per_1k_tokens");
+
+	snprintf(s->type, sizeof(s->type), "%s", str(comp, "type") ? str(comp, "type") : "");
+	snprintf(s->component_id, sizeof(s->component_id), "%s", str(comp, "_id") ? str(comp, "_id") : "");
+	s->config = catalog_merge(cJSON_GetObjectItemCaseSensitive(comp, "config"), overrides);
+	s->cost_per_1k_tokens = cJSON_IsNumber(cost) ? cost->valuedouble : 0;
+	return s->config ? 0 : GB_ENOMEM;
+}
+
+void
+catalog_steps_free(struct step *steps, int n)
+{
+	for (int i = 0; steps && i < n; i++)
+		cJSON_Delete(steps[i].config);
+	free(steps);
+}
+
+static int
+by_order(const void *a, const void *b)
+{
+	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+	const cJSON *ox = cJSON_GetObjectItemCaseSensitive(x, "order"), *oy = cJSON_GetObjectItemCaseSensitive(y, "order");
+	double dx = cJSON_IsNumber(ox) ? ox->valuedouble : 0, dy = cJSON_IsNumber(oy) ? oy->valuedouble : 0;
+
+	return (dx > dy) - (dx < dy);
+}
+
+/* The steps of a pipeline document. */
+static int
+from_pipeline(struct catalog *cat, struct store *st, const char *org, const char *pipe_id, struct step **steps,
+    int *n, struct gb_err *err)
+{
+	cJSON *pipe = NULL, *reg = NULL;
+	const cJSON **order = NULL, *comps;
+	int rc, k = 0;
+
+	if ((rc = load_doc(cat, st, K_PIPELINE, COLL_PIPELINES, pipe_id, &pipe, err)))
+		return rc;
+	if (str(pipe, "organization_id") && strcmp(str(pipe, "organization_id"), org) != 0) {
+		rc = gb_errf(err, GB_EINVAL, "pipeline '%s' belongs to another organization", pipe_id);
+		goto out;
+	}
+	if (!active(pipe)) {
+		rc = gb_errf(err, GB_EINVAL, "pipeline '%s' is not active", pipe_id);
+		goto out;
+	}
+	comps = cJSON_GetObjectItemCaseSensitive(pipe, "components");
+	k = cJSON_GetArraySize(comps);
+	if ((rc = registry(cat, st, org, &reg, err)))
+		goto out;
+	order = calloc((size_t)k + 1, sizeof(*order));
+	*steps = calloc((size_t)k + 1, sizeof(**steps));
+	if (order == NULL || *steps == NULL) {
+		rc = gb_errf(err, GB_ENOMEM, "out of memory");
+		goto out;
+	}
+	k = 0;
+	for (const cJSON *c = comps ? comps->child : NULL; c; c = c->next)
+		order[k++] = c;
+	qsort(order, (size_t)k, sizeof(*order), by_order);	/* stable enough: orders are distinct */
+	for (int i = 0; i < k; i++) {
+		const char *cid = str(order[i], "component_id");
+		const cJSON *comp = NULL, *c;
+
+		for (c = reg->child; c && cid; c = c->next)
+			if (str(c, "_id") && strcmp(str(c, "_id"), cid) == 0)
+				comp = c;
+		if (comp == NULL || !active(comp)) {
+			rc = gb_errf(err, GB_EINVAL, "pipeline '%s': unknown component '%s'", pipe_id, cid ? cid : "");
+			goto out;
+		}
+		if ((rc = fill_step(&(*steps)[i], comp, cJSON_GetObjectItemCaseSensitive(order[i], "config_overrides")))) {
+			rc = gb_errf(err, GB_ENOMEM, "out of memory");
+			goto out;
+		}
+		*n = i + 1;
+	}
+	*n = k;
+out:
+	if (rc) {
+		catalog_steps_free(*steps, *n);
+		*steps = NULL;
+		*n = 0;
+	}
+	free(order);
+	cJSON_Delete(pipe);
+	cJSON_Delete(reg);
+	return rc;
+}
+
+int
+catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct step **steps, int *n,
+    char pipeline_id[STORE_ID_MAX], struct gb_err *err)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(ctx, "pipeline");
+	const char *org = str(ctx, "organization_id"), *batch = str(ctx, "batch_id");
+	cJSON *reg = NULL, *doc = NULL;
+	int rc = 0, k;
+
+	*steps = NULL;
+	*n = 0;
+	pipeline_id[0] = '\0';
+	if (org == NULL)
+		return gb_errf(err, GB_EINVAL, "context has no organization_id");
+	if (cJSON_IsArray(list)) {
+		k = cJSON_GetArraySize(list);
+		if (k == 0)
+			return 0;
+		if ((rc = registry(cat, st, org, &reg, err)))
+			return rc;
+		if ((*steps = calloc((size_t)k, sizeof(**steps))) == NULL) {
+			cJSON_Delete(reg);
+			return gb_errf(err, GB_ENOMEM, "out of memory");
+		}
+		k = 0;
+		for (const cJSON *t = list->child; t; t = t->next, k++) {
+			const cJSON *comp = NULL, *c;
+
+			for (c = reg->child; c && cJSON_IsString(t); c = c->next)
+				if (active(c) && str(c, "type") && strcmp(str(c, "type"), t->valuestring) == 0 &&
+				    (comp == NULL || strcmp(str(c, "_id") ? str(c, "_id") : "",
+				    str(comp, "_id") ? str(comp, "_id") : "") < 0))
+					comp = c;	/* several of a type: the first by _id, every time */
+			if (comp == NULL) {
+				rc = gb_errf(err, GB_EINVAL, "unknown component '%s' for organization '%s'",
+				    cJSON_IsString(t) ? t->valuestring : "?", org);
+				break;
+			}
+			if ((rc = fill_step(&(*steps)[k], comp, NULL))) {
+				rc = gb_errf(err, GB_ENOMEM, "out of memory");
+				break;
+			}
+			*n = k + 1;
+		}
+		cJSON_Delete(reg);
+		if (rc) {
+			catalog_steps_free(*steps, *n);
+			*steps = NULL;
+			*n = 0;
+		}
+		return rc;
+	}
+	/* a pipeline document: the batch's, or the organization's default */
+	if (batch != NULL) {
+		char *text = NULL;
+
+		if (store_get(st, COLL_BATCHES, batch, &text, err) == 0) {
+			doc = cJSON_Parse(text);
+			if (str(doc, "pipeline_id"))
+				snprintf(pipeline_id, STORE_ID_MAX, "%s", str(doc, "pipeline_id"));
+			cJSON_Delete(doc);
+			doc = NULL;
+		}
+		free(text);
+		gb_err_clear(err);
+	}
+	if (pipeline_id[0] == '\0') {
+		if ((rc = catalog_organization(cat, st, org, &doc, err)))
+			return rc;
+		{
+			const cJSON *settings = cJSON_GetObjectItemCaseSensitive(doc, "settings");
+			const char *def = str(settings, "default_pipeline_id");
+
+			if (def)
+				snprintf(pipeline_id, STORE_ID_MAX, "%s", def);
+		}
+		cJSON_Delete(doc);
+		if (pipeline_id[0] == '\0')
+			return gb_errf(err, GB_EINVAL, "no pipeline: the context has no pipeline list, and neither its "
+			    "batch nor organization '%s' names a pipeline", org);
+	}
+	return from_pipeline(cat, st, org, pipeline_id, steps, n, err);
+}
+
+void
+catalog_stats_record(struct catalog *cat, const char *pipeline_id, int64_t now_ms, int64_t duration_ms)
+{
+	struct pstats *p;
+
+	pthread_mutex_lock(&cat->lock);
+	for (p = cat->stats; p && strcmp(p->pipeline, pipeline_id) != 0; p = p->next)
+		;
+	if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
+		snprintf(p->pipeline, sizeof(p->pipeline), "%s", pipeline_id);
+		p->next = cat->stats;
+		cat->stats = p;
+	}
+	if (p) {
+		p->at[p->head] = now_ms;
+		p->ms[p->head] = duration_ms;
+		p->head = (p->head + 1) % STATS_MAX;
+		if (p->count < STATS_MAX)
+			p->count++;
+	}
+	pthread_mutex_unlock(&cat->lock);
+}
+
+int
+catalog_stats_recent(struct catalog *cat, const char *pipeline_id, int64_t now_ms, double *mean_ms)
+{
+	struct pstats *p;
+	double sum = 0;
+	int k = 0;
+
+	pthread_mutex_lock(&cat->lock);
+	for (p = cat->stats; p && strcmp(p->pipeline, pipeline_id) != 0; p = p->next)
+		;
+	for (int i = 0; p && i < p->count; i++)
+		if (now_ms - p->at[i] <= PIPELINE_STATS_WINDOW_MS) {
+			sum += (double)p->ms[i];
+			k++;
+		}
+	pthread_mutex_unlock(&cat->lock);
+	*mean_ms = k ? sum / k : 0;
+	return k;
+}
