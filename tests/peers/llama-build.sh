@@ -9,7 +9,7 @@
 # 500 on those).  Both are cached under
 #   ${GENBOX_PEER_CACHE:-/var/cache/genbox-peers}/llama/{bin/llama-server,tiny.gguf}
 # and only rebuilt when missing or broken; a second run is a quick no-op.
-# The first build takes about 10 minutes on 2 cores.
+# The first build takes 15-20 minutes on 2 cores.
 #
 # Last lines of output:  LLAMA_SERVER=<path>  and  LLAMA_MODEL=<path>
 # Run it:  $LLAMA_SERVER -m $LLAMA_MODEL --host 127.0.0.1 --port N -c 2048 \
@@ -43,6 +43,7 @@ mkdir -p "$CACHE/bin"
 exec 9>"$CACHE/.lock"
 flock 9
 if server_ok && model_ok; then done_msg; exit 0; fi
+rm -rf "$CACHE"/.tmp.*                   # left over by a killed run (we hold the lock)
 
 # --- tools (apt only for what is missing; `apt-get update` only on failure) --
 apt_install() {
@@ -69,7 +70,7 @@ SRC="$TMP/src"
 
 # --- llama-server ------------------------------------------------------------
 if ! server_ok; then
-    log "building llama-server (about 10 minutes on 2 cores)"
+    log "building llama-server (15-20 minutes on 2 cores)"
     # Static, CPU-only, portable (no -march=native), no HTTPS, no web UI (its
     # prebuilt variant downloads from Hugging Face), no tests or examples.
     cmake -S "$SRC" -B "$TMP/build" -DCMAKE_BUILD_TYPE=Release \
