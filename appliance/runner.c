@@ -140,7 +140,21 @@ trace(struct worker *w, const char *what, const char *id, const char *detail)
 		buf_printf(&w->trace, "%s %s %s\n", what, id, detail);
 }
 
-/* Write the lines gathered so far: after a commit, or at once for "run" lines. */
+/* A line written at once (a component starts), apart from those waiting for the commit. */
+static void
+trace_now(struct worker *w, const char *what, const char *id, const char *detail)
+{
+	char line[STORE_ID_MAX + 96];
+	int n;
+
+	if (w->r->trace_fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "%s %s %s\n", what, id, detail);
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)!write(w->r->trace_fd, line, (size_t)n);
+}
+
+/* Write the lines gathered since the transaction began: call after its commit. */
 static void
 trace_flush(struct worker *w)
 {
@@ -650,8 +664,7 @@ advance(struct worker *w, struct task *t, int resumed)
 			resumed = 0;
 		} else {
 			t->comp_t0 = gb_mono_ms();
-			trace(w, "run", t->id, s->type);
-			trace_flush(w);
+			trace_now(w, "run", t->id, s->type);
 			if (strcmp(s->type, "template") == 0) {
 				rc = run_template(w, t, s, msg, sizeof(msg));
 			} else if (strcmp(s->type, "transformer") == 0) {

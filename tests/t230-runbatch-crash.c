@@ -1,0 +1,224 @@
+/*
+ * t230-runbatch-crash - run-batch over 2,000 contexts (template, the
+ * offline-draft generator, transformer), killed with SIGKILL at five random
+ * moments and resumed each time: every context completes exactly once, no
+ * component runs again once it was recorded, and the batch counts are exact.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include "tap.h"
+#include "util.h"
+
+#define N 2000
+#define KILLS 5
+
+static char db[4096], dbarg[4200], trace[4096], input[4096];
+
+static pid_t
+spawn(char *const argv[], const char *out)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), fn = open("/dev/null", O_RDONLY);
+
+		dup2(fn, 0);
+		dup2(fo, 1);
+		dup2(fo, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Contexts of the batch that ended, read straight from the file. */
+static int
+ended(const char *batch)
+{
+	sqlite3 *h;
+	sqlite3_stmt *s;
+	int n = -1;
+
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_busy_timeout(h, 2000);
+	if (sqlite3_prepare_v2(h, "SELECT count(*) FROM contexts WHERE batch_id = ?1 AND status IN "
+	    "('completed','failed','cancelled')", -1, &s, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, batch, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			n = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	sqlite3_close(h);
+	return n;
+}
+
+/* The batch's _id from run-batch's first line: "batch batch_...: 2000 contexts ..." */
+static int
+batch_from(const char *out, char *batch, size_t len)
+{
+	for (int i = 0; i < 500; i++) {
+		char *text = util_read_file(out, NULL);
+		const char *p = text ? strstr(text, "batch batch_") : NULL;
+
+		if (p && strchr(p + 6, ':')) {
+			snprintf(batch, len, "%.*s", (int)(strchr(p + 6, ':') - (p + 6)), p + 6);
+			free(text);
+			return 0;
+		}
+		free(text);
+		usleep(20 * 1000);
+	}
+	return -1;
+}
+
+static void
+check_trace(void)
+{
+	char *text = util_read_file(trace, NULL), *line, *save = NULL;
+	cJSON *done = cJSON_CreateObject(), *ends = cJSON_CreateObject();
+	int runs = 0, reruns = 0, double_ends = 0, lines = 0;
+
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char what[16], id[128], detail[64], key[200];
+
+		if (sscanf(line, "%15s %127s %63s", what, id, detail) != 3)
+			continue;
+		lines++;
+		snprintf(key, sizeof(key), "%s %s", id, detail);
+		if (strcmp(what, "run") == 0) {
+			runs++;
+			if (cJSON_GetObjectItemCaseSensitive(done, key))
+				reruns++;
+		} else if (strcmp(what, "done") == 0) {
+			cJSON_AddTrueToObject(done, key);
+		} else if (strcmp(what, "end") == 0) {
+			if (cJSON_GetObjectItemCaseSensitive(ends, id))
+				double_ends++;
+			cJSON_AddTrueToObject(ends, id);
+		}
+	}
+	ok(lines > 0 && runs >= 3 * N, "the trace shows %d component runs for %d contexts", runs, N);
+	is_int(reruns, 0, "no component ran again after it was recorded");
+	is_int(double_ends, 0, "no context ended twice");
+	cJSON_Delete(done);
+	cJSON_Delete(ends);
+	free(text);
+}
+
+int
+main(void)
+{
+	char batch[128] = "", out[4096];
+	struct run r;
+	FILE *f;
+	int mid_run = 0;
+
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	snprintf(db, sizeof(db), "%s/crash.db", util_tmpdir());
+	snprintf(dbarg, sizeof(dbarg), "--db=%s", db);
+	snprintf(trace, sizeof(trace), "%s/trace.log", util_tmpdir());
+	snprintf(input, sizeof(input), "%s/in.jsonl", util_tmpdir());
+	snprintf(out, sizeof(out), "%s/run.out", util_tmpdir());
+	util_genbox_run(&r, NULL, dbarg, "demo", NULL);
+	if (r.status != 0)
+		tap_bail("demo: %s", r.err);
+	run_free(&r);
+	if ((f = fopen(input, "w")) == NULL)
+		tap_bail("cannot write %s", input);
+	for (int i = 0; i < N; i++)
+		fprintf(f, "{\"_id\":\"ctx_crash_%04d\",\"data\":{\"title\":\"Crash test %d\",\"keywords\":[\"sqlite\","
+		    "\"crash\"],\"target_audience\":\"operators\",\"tone\":\"plain\"},\"metadata\":{\"priority\":%d}}\n",
+		    i, i, i % 7);
+	fclose(f);
+
+	for (int k = 0; k <= KILLS; k++) {
+		char *argv_new[] = { (char *)util_genbox(), dbarg, "run-batch", "--pipeline", "pipe_article_generation",
+			"--input", input, "--workers", "3", "--trace", trace, NULL };
+		char *argv_resume[] = { (char *)util_genbox(), dbarg, "run-batch", "--resume", batch, "--workers", "3",
+			"--trace", trace, NULL };
+		pid_t pid = spawn(k == 0 ? argv_new : argv_resume, out);
+		int st, before, target, now = 0;
+
+		if (k == 0 && batch_from(out, batch, sizeof(batch)) < 0)
+			tap_bail("run-batch printed no batch id");
+		if (k == KILLS) {
+			waitpid(pid, &st, 0);
+			ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the last resume runs the batch to completion, exit 0");
+			break;
+		}
+		/* kill at a random point of progress, a few hundred contexts on */
+		before = ended(batch);
+		target = (before < 0 ? 0 : before) + 50 + rand() % 300;
+		if (target > N - 100)
+			target = N - 100;
+		for (int i = 0; i < 3000; i++) {
+			now = ended(batch);
+			if (now >= target || waitpid(pid, &st, WNOHANG) == pid)
+				break;
+			usleep(1000 * (1 + rand() % 5));
+		}
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		now = ended(batch);
+		if (WIFSIGNALED(st) && now < N)
+			mid_run++;
+		tap_diag("kill %d: %d of %d contexts had ended", k + 1, now, N);
+	}
+	is_int(mid_run, KILLS, "all %d kills struck in the middle of the run", KILLS);
+
+	/* what the database says */
+	{
+		char filter[256];
+		int completed = 0, exact = 1;
+		char *line, *save = NULL;
+
+		snprintf(filter, sizeof(filter), "{\"batch_id\":\"%s\"}", batch);
+		util_genbox_run(&r, NULL, dbarg, "export", "contexts", "--filter", filter, NULL);
+		for (line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			cJSON *c = cJSON_Parse(line), *proc = cJSON_GetObjectItemCaseSensitive(c, "processing");
+			cJSON *cc = cJSON_GetObjectItemCaseSensitive(proc, "completed_components");
+			char *s = cJSON_PrintUnformatted(cc);
+			const cJSON *status = cJSON_GetObjectItemCaseSensitive(c, "status");
+
+			if (cJSON_IsString(status) && strcmp(status->valuestring, "completed") == 0)
+				completed++;
+			if (s == NULL || strcmp(s, "[\"template\",\"ai_generator\",\"transformer\"]") != 0) {
+				if (exact)
+					tap_diag("%s", line);
+				exact = 0;
+			}
+			free(s);
+			cJSON_Delete(c);
+		}
+		run_free(&r);
+		is_int(completed, N, "all %d contexts are completed", N);
+		ok(exact, "each recorded each component exactly once, in order");
+
+		util_genbox_run(&r, NULL, dbarg, "export", "batches", "--filter", "{\"pipeline_id\":\"pipe_article_generation\","
+		    "\"metadata.source\":\"run-batch\"}", NULL);
+		{
+			cJSON *b = cJSON_Parse(r.out);
+
+			is_int(cJSON_GetObjectItemCaseSensitive(b, "context_count")->valueint, N, "batch context_count");
+			is_int(cJSON_GetObjectItemCaseSensitive(b, "completed_count")->valueint, N, "batch completed_count is exact");
+			is_int(cJSON_GetObjectItemCaseSensitive(b, "failed_count")->valueint, 0, "batch failed_count is 0");
+			is_str(cJSON_GetObjectItemCaseSensitive(b, "status")->valuestring, "completed", "batch status completed");
+			cJSON_Delete(b);
+		}
+		run_free(&r);
+	}
+	check_trace();
+	return tap_done();
+}
