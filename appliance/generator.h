@@ -9,7 +9,12 @@
  * offline-draft provider (components.h) answers every call.
  *
  * Thread safety: generator_submit and generator_call may be called from any
- * thread. Callbacks run on the generator's thread and must not block.
+ * thread, also from a callback. Callbacks run on the generator's thread (in
+ * offline-draft mode too) and must not block. generator_close must not run
+ * concurrently with submits on the same generator, nor from a callback.
+ *
+ * Limits: a reply body over 8 MiB is GB_EINVAL "reply larger than ...";
+ * at most 65536 calls wait in the FIFO (then submit returns GB_EBUSY).
  */
 #ifndef GB_GENERATOR_H
 #define GB_GENERATOR_H
@@ -21,19 +26,19 @@
 struct gen_config {
 	const char *url;		/* base URL, e.g. http://127.0.0.1:8080; NULL or "": offline-draft */
 	const char *key;		/* bearer token, may be NULL */
-	int timeout_ms;			/* whole call */
-	int connect_timeout_ms;
-	int max_concurrent;		/* calls in flight */
+	int timeout_ms;			/* whole call; <= 0: 120000 */
+	int connect_timeout_ms;		/* <= 0: 10000 */
+	int max_concurrent;		/* calls in flight; <= 0: 8 */
 };
 
 struct gen_params {
-	const char *model;		/* required for the endpoint */
+	const char *model;		/* required for the endpoint (else the reply is GB_EINVAL) */
 	double temperature;		/* NAN: not sent */
 	double top_p;			/* NAN: not sent */
 	double frequency_penalty;	/* NAN: not sent */
 	double presence_penalty;	/* NAN: not sent */
 	int max_tokens;			/* <= 0: not sent */
-	const char *const *stop;	/* stop sequences, nstop of them */
+	const char *const *stop;	/* stop sequences, nstop of them; none: not sent */
 	int nstop;
 	int words_min, words_max;	/* the section's word range: offline-draft's length */
 };
@@ -49,7 +54,9 @@ struct gen_reply {
 	int64_t retry_after_ms;		/* Retry-After of a 429/503 (seconds or HTTP date), -1 when absent */
 	char finish_reason[32];
 	char provider[32];		/* "openai-compatible" or "offline-draft" */
-	char msg[256];			/* why it failed: "HTTP 401: invalid api key", "timeout after 2000 ms" */
+	char msg[256];			/* why it failed: "HTTP 401 from http://host:8080: Invalid API Key",
+					 * "timeout after 2000 ms", "cannot connect to http://host:8080: ...",
+					 * "generator closed"; the URL is shown without user:password@ */
 };
 
 /* Called once per submit, on the generator's thread; reply->text is the callee's to free. */
@@ -57,18 +64,29 @@ typedef void (*gen_done_fn)(void *arg, struct gen_reply *reply);
 
 struct generator;
 
+/*
+ * Start the generator's thread. cfg's strings are copied. GB_EINVAL for a URL
+ * that is not http:// or https:// or a key with control characters; GB_ENOMEM,
+ * GB_EIO (libcurl would not initialise). *out: close with generator_close.
+ */
 int generator_open(struct generator **out, const struct gen_config *cfg, struct gb_err *err);
 /* Fails in-flight and queued calls with GB_ESTATE (callbacks run), joins the thread. NULL-safe. */
 void generator_close(struct generator *g);
 /* "openai-compatible" or "offline-draft" */
 const char *generator_provider(const struct generator *g);
 
-/* Start one call; system, user and p (with its strings) are copied. 0 or GB_ENOMEM/GB_ESTATE. */
+/*
+ * Start one call; system (NULL or "": no system message), user and p (with its
+ * strings) are copied. 0 and done runs exactly once later; or GB_ENOMEM,
+ * GB_ESTATE (closing), GB_EBUSY (FIFO full) and done never runs.
+ */
 int generator_submit(struct generator *g, const char *system, const char *user, const struct gen_params *p,
     gen_done_fn done, void *arg);
-/* The same, waiting for the reply (for the CLI and tests). */
+/* The same, waiting for the reply (for the CLI and tests); a failed submit is the reply's code.
+ * Not from a callback. Release the reply with gen_reply_release. */
 void generator_call(struct generator *g, const char *system, const char *user, const struct gen_params *p,
     struct gen_reply *reply);
+/* Free reply->text; NULL-safe. */
 void gen_reply_release(struct gen_reply *reply);
 
 #endif

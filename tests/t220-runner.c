@@ -1,0 +1,419 @@
+/*
+ * t220-runner - the worker pool on the offline-draft provider and on an
+ * endpoint that is down: fairness between organizations, priority order,
+ * retries with backoff, cancel, pipeline resolution with config_overrides,
+ * failures that name what is unknown, and stable offline drafts of the
+ * schema's example context within the template's word ranges.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "../appliance/catalog.h"
+#include "../appliance/components.h"
+#include "../appliance/runner.h"
+#include "../base/gbtime.h"
+#include "../storage/store.h"
+#include "tap.h"
+#include "util.h"
+
+static struct gb_err err;
+static int dbseq;
+
+struct box {
+	char path[4096];
+	char trace[4096];
+	struct store *st;
+};
+
+static void
+box_open(struct box *b, int demo)
+{
+	char arg[4200];
+	struct run r;
+
+	snprintf(b->path, sizeof(b->path), "%s/r%d.db", util_tmpdir(), ++dbseq);
+	snprintf(b->trace, sizeof(b->trace), "%s/r%d.trace", util_tmpdir(), dbseq);
+	if (demo) {
+		snprintf(arg, sizeof(arg), "--db=%s", b->path);
+		util_genbox_run(&r, NULL, arg, "demo", NULL);
+		if (r.status)
+			tap_bail("demo: %s", r.err);
+		run_free(&r);
+	}
+	if (store_open(&b->st, b->path, NULL, &err))
+		tap_bail("open: %s", err.msg);
+}
+
+static void
+put(struct box *b, enum coll c, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+put(struct box *b, enum coll c, const char *fmt, ...)
+{
+	char doc[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(doc, sizeof(doc), fmt, ap);
+	va_end(ap);
+	gb_err_clear(&err);
+	if (store_put(b->st, c, doc, strlen(doc), STORE_UPSERT, NULL, &err))
+		tap_bail("put %.200s: %s", doc, err.msg);
+}
+
+static cJSON *
+get(struct box *b, enum coll c, const char *id)
+{
+	char *text = NULL;
+	cJSON *doc;
+
+	gb_err_clear(&err);
+	if (store_get(b->st, c, id, &text, &err))
+		return NULL;
+	doc = cJSON_Parse(text);
+	free(text);
+	return doc;
+}
+
+static const char *
+path_str(const cJSON *doc, const char *path)
+{
+	static char out[512];
+	char p[256], *seg, *save = NULL;
+	const cJSON *v = doc;
+
+	snprintf(p, sizeof(p), "%s", path);
+	for (seg = strtok_r(p, ".", &save); seg && v; seg = strtok_r(NULL, ".", &save))
+		v = cJSON_GetObjectItemCaseSensitive(v, seg);
+	if (cJSON_IsString(v))
+		snprintf(out, sizeof(out), "%s", v->valuestring);
+	else if (v) {
+		char *s = cJSON_PrintUnformatted(v);
+
+		snprintf(out, sizeof(out), "%s", s);
+		free(s);
+	} else
+		snprintf(out, sizeof(out), "(none)");
+	return out;
+}
+
+/* Run the pool until nothing of the queue is pending or processing (or timeout_ms). */
+static int64_t
+run_pool(struct box *b, const char *url, int workers, int claim_max, int max_retries, int64_t retry_base_ms,
+    int64_t timeout_ms)
+{
+	struct gen_config gc = { url, NULL, 2000, 500, 8 };
+	struct runner_config cfg;
+	struct runner *r = NULL;
+	struct generator *gen = NULL;
+	int64_t t0 = gb_mono_ms();
+
+	if (generator_open(&gen, &gc, &err))
+		tap_bail("generator: %s", err.msg);
+	runner_config_defaults(&cfg);
+	cfg.db_path = b->path;
+	cfg.workers = workers;
+	cfg.claim_max = claim_max;
+	cfg.max_retries = max_retries;
+	cfg.retry_base_ms = retry_base_ms;
+	cfg.gen = gen;
+	cfg.trace_path = b->trace;
+	if (runner_start(&r, &cfg, &err))
+		tap_bail("runner: %s", err.msg);
+	for (;;) {
+		int64_t c[CTX_STATUS_COUNT] = { 0 };
+		char filter[] = "{\"status\":{\"$in\":[\"pending\",\"processing\"]}}";
+		int64_t open_n = 0;
+
+		usleep(50 * 1000);
+		(void)filter;
+		store_ctx_status_counts(b->st, c, &err);
+		open_n = c[CTX_PENDING] + c[CTX_PROCESSING];
+		if (open_n == 0 || gb_mono_ms() - t0 > timeout_ms)
+			break;
+	}
+	runner_stop(r, 1000);
+	runner_free(r);
+	return gb_mono_ms() - t0;
+}
+
+/* The order in which contexts ended, from the trace. */
+static int
+end_order(struct box *b, char ids[][32], int max)
+{
+	char *text = util_read_file(b->trace, NULL), *line, *save = NULL;
+	int n = 0;
+
+	for (line = strtok_r(text, "\n", &save); line && n < max; line = strtok_r(NULL, "\n", &save)) {
+		char what[16], id[32], detail[32];
+
+		if (sscanf(line, "%15s %31s %31s", what, id, detail) == 3 && strcmp(what, "end") == 0)
+			snprintf(ids[n++], 32, "%s", id);
+	}
+	free(text);
+	return n;
+}
+
+static void
+test_fairness(void)
+{
+	static char ids[10100][32];
+	struct box b;
+	int n, last_b = 0, seen_b = 0;
+
+	box_open(&b, 0);
+	store_begin(b.st, &err);
+	for (int i = 0; i < 10000; i++)
+		put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_a%05d\",\"organization_id\":\"org_a\",\"pipeline\":[],"
+		    "\"created_at\":\"2023-01-01T00:00:00Z\"}", i);
+	for (int i = 0; i < 10; i++)
+		put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_b%05d\",\"organization_id\":\"org_b\",\"pipeline\":[],"
+		    "\"created_at\":\"2023-06-01T00:00:00Z\"}", i);
+	store_commit(b.st, &err);
+	run_pool(&b, NULL, 2, 8, 5, 1000, 60000);
+	n = end_order(&b, ids, 10100);
+	is_int(n, 10010, "all 10,010 contexts with an empty pipeline completed");
+	for (int i = 0; i < n; i++)
+		if (strncmp(ids[i], "ctx_b", 5) == 0) {
+			seen_b++;
+			last_b = i + 1;
+		}
+	is_int(seen_b, 10, "the 10 of the second organization are among them");
+	ok(last_b > 0 && last_b <= 40, "and all 10 ended within the first 40 completions (the last was #%d), "
+	    "behind 10,000 older ones of the first", last_b);
+	store_close(b.st);
+}
+
+static void
+test_priority(void)
+{
+	char ids[64][32];
+	struct box b;
+	int n, sorted = 1;
+
+	box_open(&b, 0);
+	for (int i = 0; i < 30; i++)
+		put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_p%02d\",\"organization_id\":\"org_p\",\"pipeline\":[],"
+		    "\"created_at\":\"2023-01-01T00:00:%02dZ\",\"metadata\":{\"priority\":%d}}", i, 59 - i, (i * 7) % 5);
+	run_pool(&b, NULL, 1, 1, 5, 1000, 20000);
+	n = end_order(&b, ids, 64);
+	is_int(n, 30, "30 contexts ran one at a time");
+	for (int i = 1; i < n; i++) {
+		int a = atoi(ids[i - 1] + 5), c = atoi(ids[i] + 5);
+		int pa = (a * 7) % 5, pc = (c * 7) % 5;
+
+		/* priority ascending, then older (higher index here) first */
+		if (pa > pc || (pa == pc && a < c))
+			sorted = 0;
+	}
+	ok(sorted, "in metadata.priority order, then oldest first");
+	store_close(b.st);
+}
+
+static void
+test_retries_and_cancel(void)
+{
+	struct box b;
+	cJSON *doc;
+	int64_t took;
+
+	box_open(&b, 1);
+	/* an endpoint that is down: a port nothing listens on */
+	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_down\",\"organization_id\":\"org_123\",\"pipeline\":[\"template\","
+	    "\"ai_generator\",\"transformer\"],\"data\":{\"title\":\"Down\"}}");
+	put(&b, COLL_BATCHES, "{\"_id\":\"batch_cx\",\"organization_id\":\"org_123\",\"context_ids\":[\"ctx_cancel\"],"
+	    "\"context_count\":1}");
+	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_cancel\",\"organization_id\":\"org_123\",\"batch_id\":\"batch_cx\","
+	    "\"pipeline\":[\"template\"],\"next_retry_at\":\"2099-01-01T00:00:00Z\"}");
+	is_int(store_ctx_cancel(b.st, "ctx_cancel", gb_now_ms(), &err), 0, "cancel a queued context");
+	took = run_pool(&b, "http://127.0.0.1:9", 2, 4, 2, 300, 30000);
+	doc = get(&b, COLL_CONTEXTS, "ctx_down");
+	is_str(path_str(doc, "status"), "failed", "an endpoint that is down: failed after the retries");
+	is_str(path_str(doc, "retry_count"), "2", "retried max_retries (2) times");
+	is_str(path_str(doc, "error.component"), "ai_generator", "the error names the component");
+	like(path_str(doc, "error.message"), "connect", "and says it could not connect");
+	is_str(path_str(doc, "error.transient"), "true", "and that the failure was transient");
+	is_str(path_str(doc, "processing.completed_components"), "[\"template\"]",
+	    "the template step was recorded once, not rerun by the retries");
+	/* backoff: 300 ms then 600 ms, each with jitter 0.75..1.25 */
+	ok(took >= 675, "the retries waited their backoff (%lld ms in all, at least 675)", (long long)took);
+	cJSON_Delete(doc);
+	doc = get(&b, COLL_CONTEXTS, "ctx_cancel");
+	is_str(path_str(doc, "status"), "cancelled", "the cancelled context stays cancelled");
+	is_str(path_str(doc, "processing.completed_components"), "(none)", "and never ran");
+	cJSON_Delete(doc);
+	doc = get(&b, COLL_BATCHES, "batch_cx");
+	is_str(path_str(doc, "cancelled_count"), "1", "its batch counts it cancelled");
+	is_str(path_str(doc, "status"), "cancelled", "and the batch of one is cancelled");
+	cJSON_Delete(doc);
+	store_close(b.st);
+}
+
+static void
+test_resolution(void)
+{
+	struct box b;
+	cJSON *doc;
+
+	box_open(&b, 1);
+	/* a second template and a pipeline that overrides config on every step */
+	put(&b, COLL_TEMPLATES, "{\"_id\":\"tmpl_short\",\"organization_id\":\"org_123\",\"name\":\"Short\","
+	    "\"structure\":{\"sections\":[{\"id\":\"introduction\",\"type\":\"text\",\"name\":\"Introduction\","
+	    "\"instructions\":\"Say hello\",\"word_range\":[5,8]},{\"id\":\"conclusion\",\"type\":\"text\","
+	    "\"name\":\"Conclusion\",\"instructions\":\"Say goodbye\",\"word_range\":[3,4]}]}}");
+	put(&b, COLL_PIPELINES, "{\"_id\":\"pipe_short\",\"organization_id\":\"org_123\",\"components\":["
+	    "{\"component_id\":\"comp_transformer_markdown\",\"order\":3,\"config_overrides\":{\"format\":\"html\","
+	    "\"add_table_of_contents\":true}},"
+	    "{\"component_id\":\"comp_template_article\",\"order\":1,\"config_overrides\":{\"template_id\":\"tmpl_short\"}},"
+	    "{\"component_id\":\"comp_ai_generator_gpt4\",\"order\":2,\"config_overrides\":{\"model\":\"gpt-3.5-turbo\"}}]}");
+	put(&b, COLL_BATCHES, "{\"_id\":\"batch_short\",\"organization_id\":\"org_123\",\"pipeline_id\":\"pipe_short\","
+	    "\"context_ids\":[\"ctx_over\"]}");
+	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_over\",\"organization_id\":\"org_123\",\"batch_id\":\"batch_short\","
+	    "\"data\":{\"title\":\"Overrides <&>\"}}");
+	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_unknown_comp\",\"organization_id\":\"org_123\",\"pipeline\":[\"template\","
+	    "\"summarizer\"]}");
+	put(&b, COLL_BATCHES, "{\"_id\":\"batch_nopipe\",\"organization_id\":\"org_123\",\"pipeline_id\":\"pipe_gone\"}");
+	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_unknown_pipe\",\"organization_id\":\"org_123\",\"batch_id\":\"batch_nopipe\"}");
+	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_default\",\"organization_id\":\"org_123\",\"data\":{\"title\":\"Default\"}}");
+	put(&b, COLL_COMPONENTS, "{\"_id\":\"comp_gen_forbidden\",\"organization_id\":\"org_999\",\"type\":\"ai_generator\","
+	    "\"config\":{\"model\":\"gpt-5\"}}");
+	put(&b, COLL_COMPONENTS, "{\"_id\":\"comp_tmpl_999\",\"organization_id\":\"org_999\",\"type\":\"template\","
+	    "\"config\":{\"template_id\":\"tmpl_article_technical\"}}");
+	put(&b, COLL_ORGANIZATIONS, "{\"_id\":\"org_999\",\"name\":\"Strict\",\"settings\":{\"allowed_models\":[\"gpt-4\"]}}");
+	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_model\",\"organization_id\":\"org_999\",\"pipeline\":[\"template\","
+	    "\"ai_generator\"]}");
+	run_pool(&b, NULL, 2, 4, 5, 1000, 30000);
+
+	doc = get(&b, COLL_CONTEXTS, "ctx_over");
+	is_str(path_str(doc, "status"), "completed", "the batch's pipeline ran");
+	is_str(path_str(doc, "data.template.id"), "tmpl_short", "config_overrides chose the template");
+	is_str(path_str(doc, "data.formatted_content.format"), "html", "and the transformer's format");
+	like(path_str(doc, "data.formatted_content.content"), "<nav class=\"toc\">", "and added the table of contents");
+	like(path_str(doc, "data.formatted_content.content"), "Overrides &lt;&amp;&gt;", "html escapes the title");
+	is_str(path_str(doc, "processing.usage.model"), "gpt-3.5-turbo", "the generator's model was overridden");
+	like(path_str(doc, "processing.usage.prompt_tokens"), "", "usage is recorded");
+	is_str(path_str(doc, "processing.completed_components"), "[\"template\",\"ai_generator\",\"transformer\"]",
+	    "the steps ran in their order, not the document's");
+	cJSON_Delete(doc);
+	doc = get(&b, COLL_CONTEXTS, "ctx_unknown_comp");
+	is_str(path_str(doc, "status"), "failed", "an unknown component type fails the context");
+	is_str(path_str(doc, "error.message"), "unknown component 'summarizer' for organization 'org_123'",
+	    "naming the component");
+	is_str(path_str(doc, "retry_count"), "0", "at once, without retries");
+	cJSON_Delete(doc);
+	doc = get(&b, COLL_CONTEXTS, "ctx_unknown_pipe");
+	is_str(path_str(doc, "status"), "failed", "an unknown pipeline fails the context");
+	is_str(path_str(doc, "error.message"), "unknown pipeline 'pipe_gone'", "naming the pipeline");
+	cJSON_Delete(doc);
+	doc = get(&b, COLL_CONTEXTS, "ctx_default");
+	is_str(path_str(doc, "status"), "completed", "no list and no batch: the organization's default pipeline ran");
+	like(path_str(doc, "data.formatted_content.content"), "## Table of Contents",
+	    "with the default pipeline's override adding a table of contents");
+	cJSON_Delete(doc);
+	doc = get(&b, COLL_CONTEXTS, "ctx_model");
+	is_str(path_str(doc, "status"), "failed", "a model the organization does not allow fails");
+	is_str(path_str(doc, "error.message"), "model 'gpt-5' is not allowed for organization 'org_999'",
+	    "and the error says so");
+	cJSON_Delete(doc);
+
+	{
+		cJSON *base = cJSON_Parse("{\"a\":1,\"n\":{\"x\":1,\"y\":2},\"l\":[1,2]}");
+		cJSON *over = cJSON_Parse("{\"b\":2,\"n\":{\"y\":3},\"l\":[9]}");
+		cJSON *m = catalog_merge(base, over);
+		char *s = cJSON_PrintUnformatted(m);
+
+		is_str(s, "{\"a\":1,\"n\":{\"x\":1,\"y\":3},\"l\":[9],\"b\":2}",
+		    "config_overrides merge objects key by key and replace the rest");
+		free(s);
+		cJSON_Delete(m);
+		cJSON_Delete(base);
+		cJSON_Delete(over);
+	}
+	store_close(b.st);
+}
+
+static int
+words(const char *s)
+{
+	int n = 0, in = 0;
+
+	for (; *s; s++) {
+		if (isspace((unsigned char)*s))
+			in = 0;
+		else if (!in) {
+			in = 1;
+			n++;
+		}
+	}
+	return n;
+}
+
+static char *
+example_output(void)
+{
+	struct box b;
+	cJSON *doc, *tmpl;
+	char *out;
+	const cJSON *gc, *sec;
+	int within = 1, k = 0;
+
+	box_open(&b, 1);
+	/* the schema's example context, as new: pending, nothing generated yet */
+	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_123456\",\"type\":\"article\",\"status\":\"pending\","
+	    "\"created_at\":\"2023-06-10T14:30:00Z\",\"pipeline\":[\"template\",\"ai_generator\",\"transformer\"],"
+	    "\"data\":{\"title\":\"Example Article\",\"keywords\":[\"microservices\",\"architecture\",\"documentation\"],"
+	    "\"target_audience\":\"developers\",\"tone\":\"technical\"},\"batch_id\":\"batch_7890\","
+	    "\"user_id\":\"user_456\",\"organization_id\":\"org_123\",\"metadata\":{\"source\":\"api\",\"priority\":5}}");
+	run_pool(&b, NULL, 1, 1, 5, 1000, 20000);
+	doc = get(&b, COLL_CONTEXTS, "ctx_123456");
+	tmpl = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "data"), "template");
+	gc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "data"), "generated_content");
+	is_str(path_str(doc, "processing.provider"), "offline-draft", "the document says the offline-draft provider wrote it");
+	for (sec = cJSON_GetObjectItemCaseSensitive(tmpl, "sections")->child; sec; sec = sec->next, k++) {
+		const cJSON *range = cJSON_GetObjectItemCaseSensitive(sec, "word_range");
+		const char *id = cJSON_GetObjectItemCaseSensitive(sec, "id")->valuestring, *text = NULL;
+		int lo = cJSON_GetArrayItem(range, 0)->valueint, hi = cJSON_GetArrayItem(range, 1)->valueint, w;
+
+		if (strcmp(id, "introduction") == 0 || strcmp(id, "conclusion") == 0)
+			text = cJSON_GetObjectItemCaseSensitive(gc, id)->valuestring;
+		else
+			for (const cJSON *it = cJSON_GetObjectItemCaseSensitive(gc, "body")->child; it; it = it->next)
+				if (strcmp(cJSON_GetObjectItemCaseSensitive(it, "id")->valuestring, id) == 0)
+					text = cJSON_GetObjectItemCaseSensitive(it, "content")->valuestring;
+		w = text ? words(text) : -1;
+		if (w < lo || w > hi) {
+			tap_diag("section %s: %d words, range [%d, %d]", id, w, lo, hi);
+			within = 0;
+		}
+	}
+	ok(k >= 4 && within, "each of the %d sections is within its template word range", k);
+	out = strdup(path_str(doc, "data.formatted_content.content"));
+	cJSON_Delete(doc);
+	store_close(b.st);
+	return out;
+}
+
+int
+main(void)
+{
+	char *a, *b;
+
+	test_fairness();
+	test_priority();
+	test_retries_and_cancel();
+	test_resolution();
+	a = example_output();
+	b = example_output();
+	ok(strlen(a) > 1000 && strncmp(a, "# Example Article\n\n## Introduction\n\n", 37) == 0,
+	    "the example context renders as markdown under its title");
+	is_str(a, b, "offline-draft output for the schema's example context is stable from run to run");
+	free(a);
+	free(b);
+	return tap_done();
+}
