@@ -17,8 +17,9 @@
 /* organizations with pending work: one index seek each (skip-scan of ctx_poll) */
 #define ORGS_SQL \
 	"WITH RECURSIVE o(org) AS (" \
-	" SELECT (SELECT organization_id FROM contexts WHERE status = 'pending' ORDER BY organization_id LIMIT 1)" \
-	" UNION ALL SELECT (SELECT organization_id FROM contexts WHERE status = 'pending'" \
+	" SELECT (SELECT organization_id FROM contexts INDEXED BY ctx_poll WHERE status = 'pending'" \
+	" ORDER BY organization_id LIMIT 1)" \
+	" UNION ALL SELECT (SELECT organization_id FROM contexts INDEXED BY ctx_poll WHERE status = 'pending'" \
 	" AND organization_id > o.org ORDER BY organization_id LIMIT 1) FROM o WHERE o.org IS NOT NULL)" \
 	" SELECT org FROM o WHERE org IS NOT NULL LIMIT 256"
 

@@ -64,6 +64,8 @@ store_sqlerr(struct store *st, struct gb_err *err, const char *what)
 		code = GB_ETOOBIG;
 	else if ((x & 0xff) == SQLITE_NOMEM)
 		code = GB_ENOMEM;
+	if (code == GB_EBUSY && x != SQLITE_BUSY)
+		return gb_errf(err, code, "%s: %s (extended code %d)", what, sqlite3_errmsg(st->db), x);
 	return gb_errf(err, code, "%s: %s", what, sqlite3_errmsg(st->db));
 }
 

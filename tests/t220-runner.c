@@ -410,7 +410,9 @@ main(void)
 	test_resolution();
 	a = example_output();
 	b = example_output();
-	ok(strlen(a) > 1000 && strncmp(a, "# Example Article\n\n## Introduction\n\n", 37) == 0,
+	if (strncmp(a, "# Example Article\n\n## Introduction\n\n", 36) != 0)
+		tap_diag("starts: %.80s", a);
+	ok(strlen(a) > 1000 && strncmp(a, "# Example Article\n\n## Introduction\n\n", 36) == 0,
 	    "the example context renders as markdown under its title");
 	is_str(a, b, "offline-draft output for the schema's example context is stable from run to run");
 	free(a);
