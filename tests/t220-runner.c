@@ -393,7 +393,8 @@ example_output(void)
 		}
 	}
 	ok(k >= 4 && within, "each of the %d sections is within its template word range", k);
-	out = strdup(path_str(doc, "data.formatted_content.content"));
+	out = strdup(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc,
+	    "data"), "formatted_content"), "content")->valuestring);
 	cJSON_Delete(doc);
 	store_close(b.st);
 	return out;
@@ -410,8 +411,6 @@ main(void)
 	test_resolution();
 	a = example_output();
 	b = example_output();
-	if (strncmp(a, "# Example Article\n\n## Introduction\n\n", 36) != 0)
-		tap_diag("starts: %.80s", a);
 	ok(strlen(a) > 1000 && strncmp(a, "# Example Article\n\n## Introduction\n\n", 36) == 0,
 	    "the example context renders as markdown under its title");
 	is_str(a, b, "offline-draft output for the schema's example context is stable from run to run");
