@@ -31,7 +31,7 @@ LIB_SRC := $(BASE_SRC) $(STORAGE_SRC) $(APP_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o
 TEST_SRC := $(wildcard tests/t[0-9]*.c)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.t)
-TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o
+TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o $(BUILD)/tests/peer.o
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 DEMO_JSON := $(sort $(wildcard appliance/demo/*.json))

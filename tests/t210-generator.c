@@ -32,6 +32,7 @@
 
 #include "../appliance/generator.h"
 #include "tap.h"
+#include "peer.h"
 #include "util.h"
 
 #define LLAMA_KEY	"t210-secret"
@@ -53,26 +54,6 @@ sleep_ms(int ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-}
-
-/* A loopback port nobody listens on right now. */
-static int
-free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-	int fd, port;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		tap_bail("socket: %s", strerror(errno));
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		tap_bail("bind: %s", strerror(errno));
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
 }
 
 static int
@@ -638,7 +619,7 @@ test_faults(void)
 	ok(took >= 950 && took <= 2000, "hang: timed out after %lld ms (timeout 1000)", (long long)took);
 	gen_reply_release(&r);
 
-	port = free_port();
+	port = peer_free_port();
 	snprintf(downurl, sizeof(downurl), "http://127.0.0.1:%d", port);
 	call_once(downurl, NULL, 5000, &p, &r);
 	is_int(r.code, GB_ETRANSIENT, "down: transient");
@@ -716,164 +697,6 @@ test_close_in_flight(void)
 }
 
 /* ---- the real llama.cpp server -------------------------------------------- */
-
-static pid_t llama_pid;
-static char llama_log[4096];
-
-static void
-llama_stop(void)
-{
-	int st;
-
-	if (llama_pid <= 0)
-		return;
-	kill(llama_pid, SIGTERM);
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(llama_pid, &st, WNOHANG) == llama_pid) {
-			llama_pid = 0;
-			return;
-		}
-		sleep_ms(50);
-	}
-	kill(llama_pid, SIGKILL);
-	waitpid(llama_pid, &st, 0);
-	llama_pid = 0;
-}
-
-static void
-llama_log_tail(void)
-{
-	char *text = util_read_file(llama_log, NULL);
-	size_t len = text ? strlen(text) : 0;
-
-	if (text)
-		tap_diag("llama-server log (tail):\n%s", text + (len > 3000 ? len - 3000 : 0));
-	free(text);
-}
-
-/* Build or find llama-server and the tiny model; returns the paths. */
-static void
-llama_paths(char *server, char *model, size_t size)
-{
-	char script[4096], cmd[4200], line[4096];
-	FILE *f;
-
-	util_src("tests/peers/llama-build.sh", script, sizeof(script));
-	snprintf(cmd, sizeof(cmd), "bash '%s'", script);
-	server[0] = model[0] = '\0';
-	fflush(stdout);
-	if ((f = popen(cmd, "r")) == NULL)
-		tap_bail("popen %s: %s", script, strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (strncmp(line, "LLAMA_SERVER=", 13) == 0)
-			snprintf(server, size, "%s", line + 13);
-		else if (strncmp(line, "LLAMA_MODEL=", 12) == 0)
-			snprintf(model, size, "%s", line + 12);
-	}
-	if (pclose(f) != 0 || !server[0] || !model[0])
-		tap_bail("%s failed", script);
-}
-
-static size_t
-discard(char *p, size_t size, size_t n, void *arg)
-{
-	(void)p;
-	(void)arg;
-	return size * n;
-}
-
-static int
-health(const char *url)
-{
-	CURL *e = curl_easy_init();
-	long status = 0;
-
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 2000L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-	if (curl_easy_perform(e) == CURLE_OK)
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(e);
-	return (int)status;
-}
-
-/* Start llama-server on a free port; returns its base URL. */
-static const char *
-llama_start(void)
-{
-	static char base[64];
-	char server[4096], model[4096], port[16], health_url[96];
-	char *argv[32];
-	int n = 0, st, fd;
-	int64_t t0;
-
-	llama_paths(server, model, sizeof(server));
-	snprintf(port, sizeof(port), "%d", free_port());
-	snprintf(base, sizeof(base), "http://127.0.0.1:%s", port);
-	snprintf(health_url, sizeof(health_url), "%s/health", base);
-	snprintf(llama_log, sizeof(llama_log), "%s/llama-server.log", util_tmpdir());
-	argv[n++] = server;
-	argv[n++] = "-m";
-	argv[n++] = model;
-	argv[n++] = "--host";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "--port";
-	argv[n++] = port;
-	argv[n++] = "-c";
-	argv[n++] = "2048";
-	argv[n++] = "-np";
-	argv[n++] = "4";
-	argv[n++] = "-t";
-	argv[n++] = "1";
-	argv[n++] = "-tb";
-	argv[n++] = "1";
-	argv[n++] = "--alias";
-	argv[n++] = "tiny-llama";
-	argv[n++] = "--api-key";
-	argv[n++] = LLAMA_KEY;
-	argv[n] = NULL;
-	{
-		char cmdline[2048] = "";
-
-		for (int i = 0; i < n; i++)
-			snprintf(cmdline + strlen(cmdline), sizeof(cmdline) - strlen(cmdline), "%s%s",
-			    i ? " " : "", argv[i]);
-		tap_diag("%s", cmdline);
-	}
-	fflush(stdout);
-	fflush(stderr);
-	if ((fd = open(llama_log, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
-		tap_bail("open %s: %s", llama_log, strerror(errno));
-	if ((llama_pid = fork()) < 0)
-		tap_bail("fork: %s", strerror(errno));
-	if (llama_pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-
-		prctl(PR_SET_PDEATHSIG, SIGTERM);	/* also when the test is killed */
-		dup2(null, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(server, argv);
-		_exit(127);
-	}
-	close(fd);
-	atexit(llama_stop);
-	for (t0 = now_ms(); now_ms() - t0 < 60000; sleep_ms(100)) {
-		if (waitpid(llama_pid, &st, WNOHANG) == llama_pid) {
-			llama_pid = 0;
-			llama_log_tail();
-			tap_bail("llama-server exited during start-up");
-		}
-		if (health(health_url) == 200) {
-			tap_diag("llama-server ready in %lld ms", (long long)(now_ms() - t0));
-			return base;
-		}
-	}
-	llama_log_tail();
-	tap_bail("llama-server not healthy after 60 s");
-}
 
 static void
 test_llama(const char *base)
@@ -968,7 +791,7 @@ test_llama(const char *base)
 	generator_close(g);
 
 	snprintf(want, sizeof(want), "%s/health", base);
-	is_int(health(want), 200, "llama: the server still answers");
+	is_int(peer_http_status(want), 200, "llama: the server still answers");
 }
 
 int
@@ -979,7 +802,7 @@ main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	base = llama_start();	/* before any thread: fork and exec */
+	base = peer_llama_start(LLAMA_KEY);	/* before any thread: fork and exec */
 	responder_start();
 
 	test_offline();
@@ -991,6 +814,6 @@ main(void)
 	test_llama(base);
 
 	responder_stop();
-	llama_stop();
+	peer_llama_stop();
 	return tap_done();
 }
