@@ -80,7 +80,7 @@ $(BUILD)/tests/%.t: $(BUILD)/tests/%.o $(TEST_LIB_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 # the generator's test runs a scripted HTTP responder on civetweb
-$(BUILD)/tests/t210-generator.t: LDLIBS += -lcivetweb
+$(BUILD)/tests/t210-generator.t $(BUILD)/tests/t240-pipeline-llm.t: LDLIBS += -lcivetweb
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
