@@ -117,6 +117,87 @@ check_trace(void)
 	free(text);
 }
 
+/* Ctrl-C: running contexts finish or go back to the queue; nothing is left processing. */
+static void
+test_interrupt(void)
+{
+	char in2[4200], out[4200], batch[128] = "", *text;
+	char *argv_new[] = { (char *)util_genbox(), dbarg, "run-batch", "--pipeline", "pipe_article_generation",
+		"--input", in2, "--workers", "2", NULL };
+	char *argv_resume[] = { (char *)util_genbox(), dbarg, "run-batch", "--resume", batch, NULL };
+	FILE *f;
+	pid_t pid;
+	int st, now = 0;
+	int64_t t0;
+
+	snprintf(in2, sizeof(in2), "%s/in2.jsonl", util_tmpdir());
+	snprintf(out, sizeof(out), "%s/int.out", util_tmpdir());
+	f = fopen(in2, "w");
+	for (int i = 0; i < 600; i++)
+		fprintf(f, "{\"data\":{\"title\":\"Interrupted %d\"}}\n", i);
+	fclose(f);
+	pid = spawn(argv_new, out);
+	if (batch_from(out, batch, sizeof(batch)) < 0)
+		tap_bail("run-batch printed no batch id");
+	for (int i = 0; i < 3000 && (now = ended(batch)) < 100; i++)
+		usleep(2000);
+	kill(pid, SIGINT);
+	t0 = time(NULL);
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 130, "Ctrl-C: run-batch stops with exit status 130");
+	ok(time(NULL) - t0 <= 12, "within its grace period");
+	text = util_read_file(out, NULL);
+	like(text, "resume with: genbox", "and says how to resume");
+	free(text);
+	{
+		sqlite3 *h;
+		sqlite3_stmt *s;
+		int processing = -1, done = 0;
+
+		sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL);
+		sqlite3_prepare_v2(h, "SELECT sum(status = 'processing'), sum(status = 'completed') FROM contexts "
+		    "WHERE batch_id = ?1", -1, &s, NULL);
+		sqlite3_bind_text(s, 1, batch, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW) {
+			processing = sqlite3_column_int(s, 0);
+			done = sqlite3_column_int(s, 1);
+		}
+		sqlite3_finalize(s);
+		sqlite3_close(h);
+		is_int(processing, 0, "no context is left processing (%d completed, the rest back in the queue)", done);
+		ok(done < 600, "it stopped before the end");
+	}
+	pid = spawn(argv_resume, out);
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "--resume finishes the batch");
+	is_int(ended(batch), 600, "all 600 ended");
+}
+
+static void
+test_bad_input(void)
+{
+	char in3[4200];
+	struct run r;
+	const char *t = "{\"data\":{\"title\":\"ok\"}}\n{\"data\":{\"title\":\"bad\"},\"metadata\":{\"priority\":\"high\"}}\n";
+
+	snprintf(in3, sizeof(in3), "%s/in3.jsonl", util_tmpdir());
+	util_write_file(in3, t, strlen(t));
+	util_genbox_run(&r, NULL, dbarg, "run-batch", "--pipeline", "pipe_article_generation", "--input", in3, NULL);
+	is_int(r.status, 1, "run-batch with a bad line: exit 1");
+	like(r.err, "line 2: field 'metadata.priority': expected an integer, got string (nothing created)",
+	    "the message names the line and the field");
+	run_free(&r);
+	util_genbox_run(&r, NULL, dbarg, "export", "contexts", "--filter", "{\"data.title\":\"ok\"}", NULL);
+	is_str(r.out, "", "and its good first line was not kept");
+	run_free(&r);
+	util_genbox_run(&r, NULL, dbarg, "run-batch", "--pipeline", "pipe_nope", "--input", in3, NULL);
+	ok(r.status == 1 && strstr(r.err, "unknown pipeline"), "an unknown pipeline: exit 1 and a message");
+	run_free(&r);
+	util_genbox_run(&r, NULL, dbarg, "run-batch", "--resume", "batch_nope", NULL);
+	ok(r.status == 1 && strstr(r.err, "no such batch"), "resuming an unknown batch: exit 1 and a message");
+	run_free(&r);
+}
+
 int
 main(void)
 {
@@ -220,5 +301,7 @@ main(void)
 		run_free(&r);
 	}
 	check_trace();
+	test_interrupt();
+	test_bad_input();
 	return tap_done();
 }
