@@ -1121,6 +1121,12 @@ runner_stats(struct runner *r, struct runner_stats *out)
 }
 
 int
+runner_pipeline_recent(struct runner *r, const char *pipeline_id, double *mean_ms)
+{
+	return catalog_stats_recent(r->cat, pipeline_id, gb_now_ms(), mean_ms);
+}
+
+int
 runner_heartbeats(struct runner *r, struct worker_heartbeat *out, int max)
 {
 	int n;

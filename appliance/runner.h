@@ -70,6 +70,8 @@ void runner_free(struct runner *r);
 void runner_stats(struct runner *r, struct runner_stats *out);
 /* Copy up to max heartbeats; returns how many workers there are. */
 int runner_heartbeats(struct runner *r, struct worker_heartbeat *out, int max);
+/* Contexts of pipeline_id that ended in the last day, and their mean duration. */
+int runner_pipeline_recent(struct runner *r, const char *pipeline_id, double *mean_ms);
 /* The owner name this pool's leases carry: "host/pid:start". */
 const char *runner_owner(const struct runner *r);
 /* Whether owner (of a lease) is a process of this host that no longer runs. */

@@ -104,6 +104,11 @@ path_str(const cJSON *doc, const char *path)
 }
 
 /* Run the pool until nothing of the queue is pending or processing (or timeout_ms). */
+static struct runner_stats last_stats;
+static int last_heartbeats, fresh_heartbeats;
+static int64_t last_stats_count;
+static double last_stats_mean;
+
 static int64_t
 run_pool(struct box *b, const char *url, int workers, int claim_max, int max_retries, int64_t retry_base_ms,
     int64_t timeout_ms)
@@ -138,7 +143,19 @@ run_pool(struct box *b, const char *url, int workers, int claim_max, int max_ret
 		if (open_n == 0 || gb_mono_ms() - t0 > timeout_ms)
 			break;
 	}
+	{
+		struct worker_heartbeat hb[8];
+		int n = runner_heartbeats(r, hb, 8);
+
+		last_heartbeats = n;
+		fresh_heartbeats = 0;
+		for (int i = 0; i < n && i < 8; i++)
+			if (gb_now_ms() - hb[i].last_seen_ms < 60000 && strstr(hb[i].worker_id, runner_owner(r)))
+				fresh_heartbeats++;
+	}
+	last_stats_count = runner_pipeline_recent(r, "pipe_short", &last_stats_mean);
 	runner_stop(r, 1000);
+	runner_stats(r, &last_stats);
 	runner_free(r);
 	return gb_mono_ms() - t0;
 }
@@ -300,6 +317,15 @@ test_resolution(void)
 	like(path_str(doc, "processing.usage.prompt_tokens"), "", "usage is recorded");
 	is_str(path_str(doc, "processing.completed_components"), "[\"template\",\"ai_generator\",\"transformer\"]",
 	    "the steps ran in their order, not the document's");
+	ok(last_stats.cache.registry_misses > 0 && last_stats.cache.hits > 0,
+	    "the caches count hits (%lld) and misses (%lld; registry %lld)", (long long)last_stats.cache.hits,
+	    (long long)last_stats.cache.misses, (long long)last_stats.cache.registry_misses);
+	ok(last_stats.completed >= 2 && last_stats.failed >= 3, "the pool counts completed (%lld) and failed (%lld)",
+	    (long long)last_stats.completed, (long long)last_stats.failed);
+	is_int(last_stats_count, 1, "pipeline statistics keep the one pipe_short run of the last day");
+	ok(last_stats_mean >= 0, "with its duration (%.0f ms)", last_stats_mean);
+	is_int(last_heartbeats, 2, "a heartbeat per worker");
+	is_int(fresh_heartbeats, 2, "each seen within the last minute, named after the pool's owner");
 	cJSON_Delete(doc);
 	doc = get(&b, COLL_CONTEXTS, "ctx_unknown_comp");
 	is_str(path_str(doc, "status"), "failed", "an unknown component type fails the context");
