@@ -87,8 +87,10 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_OBJ)
 
 run: deps
 	$(MAKE) genbox
-	@mkdir -p $(dir $(DB))
+	@mkdir -p $(dir $(DB)) var/out
 	./genbox --db $(DB) demo
+	./genbox --db $(DB) run-batch --pipeline pipe_article_generation --input packaging/demo-batch.jsonl \
+		--user user_456 --out var/out
 	./genbox --db $(DB) stats
 
 # tests find the binary and the repository through the environment
