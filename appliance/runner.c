@@ -50,6 +50,12 @@ struct task {
 	struct task *next;		/* ready queue */
 };
 
+/* A context this pool holds but could not give back: the keeper retries. */
+struct orphan {
+	char id[STORE_ID_MAX];
+	struct orphan *next;
+};
+
 struct worker {
 	struct runner *r;
 	int index;
@@ -72,6 +78,7 @@ struct runner {
 	pthread_mutex_t lock;		/* guards everything below */
 	pthread_cond_t cond;		/* ready work, fewer in flight, stop */
 	struct task *ready_head, *ready_tail;
+	struct orphan *orphans;		/* to give back */
 	int inflight;			/* tasks claimed and not ended or released */
 	int draining;			/* no new claims */
 	int releasing;			/* give tasks back instead of running them */
@@ -199,6 +206,8 @@ count_stat(struct runner *r, int64_t *field)
 
 /* ---- ending a run ---- */
 
+static void drop_or_release(struct worker *w, struct task *t, int rc);
+
 static int64_t
 started_ms(const struct task *t)
 {
@@ -231,6 +240,7 @@ complete(struct worker *w, struct task *t)
 	struct ctx_edit e = { "$.error", "null" };
 	struct ctx_finish f;
 	int64_t now = gb_now_ms();
+	int rc;
 
 	memset(&f, 0, sizeof(f));
 	f.status = CTX_COMPLETED;
@@ -243,13 +253,14 @@ complete(struct worker *w, struct task *t)
 		f.edits = &e;
 		f.nedits = 1;
 	}
-	if (store_ctx_finish(w->st, t->id, r->owner, &f, &err)) {
+	if ((rc = store_ctx_finish(w->st, t->id, r->owner, &f, &err))) {
 		log_warnx("context %s: %s", t->id, err.msg);
-	} else {
-		trace(w, "end", t->id, "completed");
-		count_stat(r, &r->stats.completed);
-		catalog_stats_record(r->cat, t->pipeline_id[0] ? t->pipeline_id : "(inline)", now, f.duration_ms);
+		drop_or_release(w, t, rc);
+		return;
 	}
+	trace(w, "end", t->id, "completed");
+	count_stat(r, &r->stats.completed);
+	catalog_stats_record(r->cat, t->pipeline_id[0] ? t->pipeline_id : "(inline)", now, f.duration_ms);
 	task_done(r, t);
 }
 
@@ -261,7 +272,7 @@ fail(struct worker *w, struct task *t, const char *component, int code, int64_t 
 	struct gb_err err = { 0, "" };
 	const cJSON *rc = cJSON_GetObjectItemCaseSensitive(t->doc, "retry_count");
 	int retries = cJSON_IsNumber(rc) ? (int)rc->valuedouble : 0;
-	int transient = code == GB_ETRANSIENT && retries < r->cfg.max_retries;
+	int transient = code == GB_ETRANSIENT && retries < r->cfg.max_retries, src;
 	char now_s[GB_TIME_LEN], *json;
 	struct ctx_edit e = { "$.error", NULL };
 	struct ctx_finish f;
@@ -296,8 +307,11 @@ fail(struct worker *w, struct task *t, const char *component, int code, int64_t 
 		f.duration_ms = now - started_ms(t);
 		usage_of(t, &f.prompt_tokens, &f.completion_tokens, &f.cost);
 	}
-	if (store_ctx_finish(w->st, t->id, r->owner, &f, &err)) {
+	if ((src = store_ctx_finish(w->st, t->id, r->owner, &f, &err))) {
 		log_warnx("context %s: %s", t->id, err.msg);
+		free(json);
+		drop_or_release(w, t, src);
+		return;
 	} else if (transient) {
 		trace(w, "retry", t->id, component);
 		count_stat(r, &r->stats.retried);
@@ -310,14 +324,48 @@ fail(struct worker *w, struct task *t, const char *component, int code, int64_t 
 	task_done(r, t);
 }
 
+/*
+ * Give a context back to the queue. Storage can be busy for a while under
+ * load: try for a few seconds, then leave it to the keeper, which keeps
+ * trying; a context is never left held by nobody.
+ */
 static void
 release(struct worker *w, struct task *t)
 {
+	struct runner *r = w->r;
 	struct gb_err err = { 0, "" };
+	int rc = GB_EBUSY;
 
-	if (store_queue_release(w->st, t->id, w->r->owner, gb_now_ms(), &err) == 0)
-		count_stat(w->r, &w->r->stats.released);
-	task_done(w->r, t);
+	for (int i = 0; i < 20 && rc && rc != GB_ESTATE; i++) {
+		gb_err_clear(&err);
+		if ((rc = store_queue_release(w->st, t->id, r->owner, gb_now_ms(), &err)) && rc != GB_ESTATE)
+			usleep(100 * 1000);
+	}
+	if (rc == 0) {
+		count_stat(r, &r->stats.released);
+	} else if (rc != GB_ESTATE) {
+		struct orphan *o = malloc(sizeof(*o));
+
+		log_warnx("context %s: cannot give it back yet (%s): the keeper will", t->id, err.msg);
+		if (o) {
+			snprintf(o->id, sizeof(o->id), "%s", t->id);
+			pthread_mutex_lock(&r->lock);
+			o->next = r->orphans;
+			r->orphans = o;
+			pthread_mutex_unlock(&r->lock);
+		}
+	}
+	task_done(r, t);
+}
+
+/* After a storage error: "not held" means the context is someone else's now; else give it back. */
+static void
+drop_or_release(struct worker *w, struct task *t, int rc)
+{
+	if (rc == GB_ESTATE)
+		task_done(w->r, t);
+	else
+		release(w, t);
 }
 
 /*
@@ -385,7 +433,7 @@ run_template(struct worker *w, struct task *t, const struct step *s, char *msg, 
 	edits[0].json = json;
 	rc = json ? record(w, t, s->type, edits, 1) : GB_ENOMEM;
 	free(json);
-	return rc == 0 ? 0 : GB_ESTATE;
+	return rc;
 }
 
 static int
@@ -414,7 +462,7 @@ run_transformer(struct worker *w, struct task *t, const struct step *s, char *ms
 	edits[0].json = json;
 	rc = json ? record(w, t, s->type, edits, 1) : GB_ENOMEM;
 	free(json);
-	return rc == 0 ? 0 : GB_ESTATE;
+	return rc;
 }
 
 static void on_reply(void *arg, struct gen_reply *reply);
@@ -627,7 +675,7 @@ finish_generator(struct worker *w, struct task *t, const struct step *s, int64_t
 	t->replies = NULL;
 	t->calls = NULL;
 	t->ncalls = 0;
-	return rc == 0 ? 0 : GB_ESTATE;
+	return rc;
 }
 
 /*
@@ -681,9 +729,9 @@ advance(struct worker *w, struct task *t, int resumed)
 				rc = GB_EINVAL;
 			}
 		}
-		if (rc == GB_ESTATE && msg[0] == '\0') {
-			/* the context is no longer ours (cancelled, reaped): drop it */
-			task_done(r, t);
+		if (rc && msg[0] == '\0') {
+			/* storage said no: not ours any more (cancelled, reaped), or busy */
+			drop_or_release(w, t, rc);
 			return;
 		}
 		if (rc == GB_ESTATE) {
@@ -874,7 +922,34 @@ keeper_main(void *arg)
 			last_extend = now;
 		}
 		if (now - last_reap >= 1000) {
+			struct orphan *o, *keep = NULL;
 			int n = 0;
+
+			pthread_mutex_lock(&r->lock);
+			o = r->orphans;
+			r->orphans = NULL;
+			pthread_mutex_unlock(&r->lock);
+			while (o) {
+				struct orphan *next = o->next;
+
+				gb_err_clear(&err);
+				if (store_queue_release(st, o->id, r->owner, gb_now_ms(), &err) == 0 || err.code == GB_ESTATE) {
+					free(o);
+				} else {
+					o->next = keep;
+					keep = o;
+				}
+				o = next;
+			}
+			pthread_mutex_lock(&r->lock);
+			while (keep) {
+				struct orphan *next = keep->next;
+
+				keep->next = r->orphans;
+				r->orphans = keep;
+				keep = next;
+			}
+			pthread_mutex_unlock(&r->lock);
 
 			gb_err_clear(&err);
 			if (store_queue_reap(st, gb_now_ms(), runner_owner_dead, r, &n, &err))
@@ -1097,6 +1172,12 @@ runner_free(struct runner *r)
 
 		r->ready_head = t->next;
 		task_free(t);
+	}
+	while (r->orphans) {
+		struct orphan *o = r->orphans;
+
+		r->orphans = o->next;
+		free(o);
 	}
 	if (r->trace_fd >= 0)
 		close(r->trace_fd);
