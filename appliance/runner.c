@@ -786,6 +786,22 @@ start(struct worker *w, const char *id)
 
 /* ---- threads ---- */
 
+/* Wait on r->cond (r->lock held) for at most ms milliseconds. */
+static void
+wait_ms(struct runner *r, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+}
+
 static void
 heartbeat(struct runner *r, int i, const char *status, int processing)
 {
@@ -828,16 +844,8 @@ worker_main(void *arg)
 			r->inflight += want;	/* reserved while the claim runs */
 		}
 		if (nready == 0 && want == 0) {
-			struct timespec ts;
-
 			heartbeat(r, w->index, r->draining ? "stopping" : "idle", 0);
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 200 * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+			wait_ms(r, 200);
 			pthread_mutex_unlock(&r->lock);
 			continue;
 		}
@@ -860,15 +868,7 @@ worker_main(void *arg)
 				/* nothing due: wait a little before asking again */
 				pthread_mutex_lock(&r->lock);
 				if (!r->stopping && !r->draining && r->ready_head == NULL) {
-					struct timespec ts;
-
-					clock_gettime(CLOCK_REALTIME, &ts);
-					ts.tv_nsec += 100 * 1000000L;
-					if (ts.tv_nsec >= 1000000000L) {
-						ts.tv_sec++;
-						ts.tv_nsec -= 1000000000L;
-					}
-					pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+					wait_ms(r, 100);
 				}
 				pthread_mutex_unlock(&r->lock);
 			}
@@ -912,7 +912,6 @@ keeper_main(void *arg)
 	pthread_mutex_lock(&r->lock);
 	while (!r->stopping) {
 		int64_t now = gb_mono_ms();
-		struct timespec ts;
 
 		pthread_mutex_unlock(&r->lock);
 		gb_err_clear(&err);
@@ -961,13 +960,7 @@ keeper_main(void *arg)
 		pthread_mutex_lock(&r->lock);
 		if (r->stopping)
 			break;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 250 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+		wait_ms(r, 250);
 	}
 	pthread_mutex_unlock(&r->lock);
 	store_close(st);
@@ -1115,15 +1108,7 @@ runner_stop(struct runner *r, int64_t grace_ms)
 	r->draining = 1;
 	pthread_cond_broadcast(&r->cond);
 	while (r->inflight > 0 && gb_mono_ms() < deadline) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+		wait_ms(r, 50);
 	}
 	r->releasing = 1;
 	pthread_mutex_unlock(&r->lock);
