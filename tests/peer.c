@@ -19,27 +19,10 @@
 
 #include <curl/curl.h>
 
+#include "../base/gbtime.h"
 #include "peer.h"
 #include "tap.h"
 #include "util.h"
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* A loopback port nobody listens on right now. */
 int
@@ -77,7 +60,7 @@ peer_llama_stop(void)
 			llama_pid = 0;
 			return;
 		}
-		sleep_ms(50);
+		usleep(50 * 1000);
 	}
 	kill(llama_pid, SIGKILL);
 	waitpid(llama_pid, &st, 0);
@@ -204,14 +187,14 @@ peer_llama_start(const char *key)
 	}
 	close(fd);
 	atexit(peer_llama_stop);
-	for (t0 = now_ms(); now_ms() - t0 < 60000; sleep_ms(100)) {
+	for (t0 = gb_mono_ms(); gb_mono_ms() - t0 < 60000; usleep(100 * 1000)) {
 		if (waitpid(llama_pid, &st, WNOHANG) == llama_pid) {
 			llama_pid = 0;
 			llama_log_tail();
 			tap_bail("llama-server exited during start-up");
 		}
 		if (peer_http_status(health_url) == 200) {
-			tap_diag("llama-server ready in %lld ms", (long long)(now_ms() - t0));
+			tap_diag("llama-server ready in %lld ms", (long long)(gb_mono_ms() - t0));
 			return base;
 		}
 	}
