@@ -85,6 +85,9 @@ $(BUILD)/tests/t210-generator.t $(BUILD)/tests/t240-pipeline-llm.t: LDLIBS += -l
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
+# the pipeline benchmark's slow endpoint runs on civetweb
+$(BUILD)/bench/pipeline: LDLIBS += -lcivetweb
+
 run: deps
 	$(MAKE) genbox
 	@mkdir -p $(dir $(DB)) var/out
