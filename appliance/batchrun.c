@@ -258,7 +258,7 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 	};
 	struct opts o = { 0 };
 	struct gb_err err = { 0, "" };
-	struct store_opts so = { 1, 1, cfg->sync_full, cfg->busy_timeout_ms };
+	struct store_opts so = { 1, 1, cfg->sync_full, cfg->busy_timeout_ms, 0 };
 	struct store *st = NULL;
 	struct generator *gen = NULL;
 	struct runner *run = NULL;

@@ -9,7 +9,13 @@
  * A worker handles what it took in one transaction (a savepoint per task), so
  * cheap contexts are claimed and ended in groups.
  *
- * Lock order: r->lock only; the generator and storage take their own inside.
+ * Writes of this pool's threads take turns on r->write_lock rather than on
+ * SQLite's busy handler, which sleeps in steps of up to 100 ms: a waiting
+ * worker starts the moment the lock is free. SQLite's busy timeout still
+ * arbitrates between processes.
+ *
+ * Lock order: r->write_lock, then r->lock; the generator and storage take
+ * their own inside.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,6 +81,7 @@ struct runner {
 	pthread_t keeper;
 	int keeper_started;
 
+	pthread_mutex_t write_lock;	/* one writing transaction of this pool at a time */
 	pthread_mutex_t lock;		/* guards everything below */
 	pthread_cond_t cond;		/* ready work, fewer in flight, stop */
 	struct task *ready_head, *ready_tail;
@@ -854,10 +861,12 @@ worker_main(void *arg)
 
 		if (want > 0) {
 			gb_err_clear(&err);
+			pthread_mutex_lock(&r->write_lock);
 			if (store_queue_claim(w->st, r->owner, r->batch_id, gb_now_ms(), r->cfg.lease_ms, want, ids, &n, &err)) {
 				log_warnx("claim: %s", err.msg);
 				n = 0;
 			}
+			pthread_mutex_unlock(&r->write_lock);
 			pthread_mutex_lock(&r->lock);
 			r->inflight -= want - n;
 			r->stats.claimed += n;
@@ -877,6 +886,7 @@ worker_main(void *arg)
 			continue;
 		/* one transaction for all of it; each task's writes are savepoints inside */
 		gb_err_clear(&err);
+		pthread_mutex_lock(&r->write_lock);
 		if (store_begin(w->st, &err))
 			log_warnx("begin: %s", err.msg);
 		for (int i = 0; i < nready; i++)
@@ -888,6 +898,7 @@ worker_main(void *arg)
 			log_warnx("commit: %s", err.msg);
 			buf_reset(&w->trace);
 		}
+		pthread_mutex_unlock(&r->write_lock);
 		trace_flush(w);
 	}
 out:
@@ -915,6 +926,7 @@ keeper_main(void *arg)
 
 		pthread_mutex_unlock(&r->lock);
 		gb_err_clear(&err);
+		pthread_mutex_lock(&r->write_lock);
 		if (now - last_extend >= r->cfg.lease_ms / 3) {
 			if (store_queue_extend(st, r->owner, gb_now_ms() + r->cfg.lease_ms, NULL, &err))
 				log_warnx("extend leases: %s", err.msg);
@@ -957,6 +969,10 @@ keeper_main(void *arg)
 				log_info("returned %d context%s with expired leases to the queue", n, n == 1 ? "" : "s");
 			last_reap = now;
 		}
+		pthread_mutex_unlock(&r->write_lock);
+		gb_err_clear(&err);
+		if (store_checkpoint(st, &err))
+			log_warnx("checkpoint: %s", err.msg);
 		pthread_mutex_lock(&r->lock);
 		if (r->stopping)
 			break;
@@ -1043,6 +1059,7 @@ runner_start(struct runner **out, const struct runner_config *cfg, struct gb_err
 		r->cfg.max_inflight = r->cfg.claim_max;
 	r->gen = cfg->gen;
 	r->trace_fd = -1;
+	pthread_mutex_init(&r->write_lock, NULL);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	if (gethostname(host, sizeof(host)) != 0)
@@ -1066,7 +1083,13 @@ runner_start(struct runner **out, const struct runner_config *cfg, struct gb_err
 		buf_init(&w->trace, 1 << 20);
 		snprintf(r->hb[i].worker_id, sizeof(r->hb[i].worker_id), "%s#%d", r->owner, i);
 		snprintf(r->hb[i].host, sizeof(r->hb[i].host), "%s", host);
-		rc = store_open(&w->st, cfg->db_path, &cfg->store, err);
+		{
+			/* workers never stop to checkpoint the WAL: the keeper does, off the write path */
+			struct store_opts wo = cfg->store;
+
+			wo.no_autocheckpoint = 1;
+			rc = store_open(&w->st, cfg->db_path, &wo, err);
+		}
 	}
 	for (int i = 0; rc == 0 && i < cfg->workers; i++) {
 		pthread_attr_t attr;
@@ -1172,6 +1195,7 @@ runner_free(struct runner *r)
 	free(r->batch_id);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->write_lock);
 	free(r);
 }
 

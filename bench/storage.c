@@ -32,6 +32,10 @@ static char **docs;
 static size_t *lens;
 static char (*ids)[32];
 static char (*created)[GB_TIME_LEN];
+static struct meta {
+	char org[16], user[16], batch[24];
+	int priority;
+} *meta;		/* the indexed fields of each document, as the plain loop binds them */
 
 static uint64_t seed = 7;
 
@@ -54,6 +58,7 @@ make_docs(size_t n)
 	lens = malloc(n * sizeof(*lens));
 	ids = malloc(n * sizeof(*ids));
 	created = malloc(n * sizeof(*created));
+	meta = malloc(n * sizeof(*meta));
 	for (size_t i = 0; i < n; i++) {
 		char *p = docs_text + i * per, intro[1400];
 		size_t k = 0;
@@ -64,6 +69,10 @@ make_docs(size_t n)
 		}
 		intro[k] = '\0';
 		snprintf(ids[i], sizeof(ids[i]), "ctx_%08zu", i);
+		snprintf(meta[i].org, sizeof(meta[i].org), "org_%u", rnd(3));
+		snprintf(meta[i].user, sizeof(meta[i].user), "user_%u", rnd(200));
+		snprintf(meta[i].batch, sizeof(meta[i].batch), "batch_%zu", i / 1000);
+		meta[i].priority = 1 + (int)rnd(10);
 		gb_time_format(1686400000000LL + (int64_t)i * 37, created[i]);
 		lens[i] = (size_t)snprintf(p, per,
 		    "{\"_id\":\"%s\",\"type\":\"article\",\"status\":\"pending\",\"created_at\":\"%s\","
@@ -71,9 +80,9 @@ make_docs(size_t n)
 		    "\"data\":{\"title\":\"Article %zu\",\"keywords\":[\"microservices\",\"architecture\"],"
 		    "\"target_audience\":\"developers\",\"tone\":\"technical\",\"generated_content\":"
 		    "{\"introduction\":\"%s\"}},\"processing\":{},\"error\":null,\"retry_count\":0,"
-		    "\"next_retry_at\":null,\"batch_id\":\"batch_%zu\",\"user_id\":\"user_%u\","
-		    "\"organization_id\":\"org_%u\",\"metadata\":{\"source\":\"api\",\"priority\":%u}}",
-		    ids[i], created[i], created[i], i, intro, i / 1000, rnd(200), rnd(3), 1 + rnd(10));
+		    "\"next_retry_at\":null,\"batch_id\":\"%s\",\"user_id\":\"%s\","
+		    "\"organization_id\":\"%s\",\"metadata\":{\"source\":\"api\",\"priority\":%d}}",
+		    ids[i], created[i], created[i], i, intro, meta[i].batch, meta[i].user, meta[i].org, meta[i].priority);
 		docs[i] = p;
 	}
 }
@@ -121,7 +130,7 @@ static void
 run(size_t n, const char *dir)
 {
 	char gpath[4096], ppath[4096], now[GB_TIME_LEN];
-	struct store_opts o = { 1, 1, 0, 0 };
+	struct store_opts o = { 1, 1, 0, 0, 0 };
 	struct gb_err err = { 0, "" };
 	struct store *st, *tmp;
 	sqlite3 *db;
@@ -155,7 +164,8 @@ run(size_t n, const char *dir)
 	}
 	tg = secs(t0);
 	s = plain_prepare(db, "INSERT INTO contexts (_id, doc, status, updated_at, retry_count, next_retry_at, "
-	    "started_at) VALUES (?1, ?2, 'pending', ?3, 0, NULL, NULL)");
+	    "started_at, organization_id, user_id, batch_id, type, priority, created_at) "
+	    "VALUES (?1, ?2, 'pending', ?3, 0, NULL, NULL, ?4, ?5, ?6, 'article', ?7, ?3)");
 	t0 = gb_mono_ms();
 	for (size_t i = 0; i < n; i++) {
 		if (i % TX == 0)
@@ -163,6 +173,10 @@ run(size_t n, const char *dir)
 		sqlite3_bind_text(s, 1, ids[i], -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 2, docs[i], (int)lens[i], SQLITE_STATIC);
 		sqlite3_bind_text(s, 3, created[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, meta[i].org, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, meta[i].user, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 6, meta[i].batch, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, 7, meta[i].priority);
 		if (sqlite3_step(s) != SQLITE_DONE)
 			die("plain insert", sqlite3_errmsg(db));
 		sqlite3_reset(s);
@@ -316,5 +330,6 @@ main(int argc, char **argv)
 	free(lens);
 	free(ids);
 	free(created);
+	free(meta);
 	return 0;
 }

@@ -15,12 +15,15 @@
 #include "internal.h"
 
 #define CTX_INSERT \
-	"INSERT INTO contexts (_id, doc, status, updated_at, retry_count, next_retry_at, started_at) " \
-	"VALUES (?1, json(?2), ?3, ?4, ?5, ?6, ?7)"
+	"INSERT INTO contexts (_id, doc, status, updated_at, retry_count, next_retry_at, started_at, " \
+	"organization_id, user_id, batch_id, type, priority, created_at) " \
+	"VALUES (?1, json(?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
 #define CTX_SET \
 	"doc = excluded.doc, status = excluded.status, updated_at = excluded.updated_at, " \
 	"retry_count = excluded.retry_count, next_retry_at = excluded.next_retry_at, " \
-	"started_at = excluded.started_at, dirty = 0, " \
+	"started_at = excluded.started_at, dirty = 0, organization_id = excluded.organization_id, " \
+	"user_id = excluded.user_id, batch_id = excluded.batch_id, type = excluded.type, " \
+	"priority = excluded.priority, created_at = excluded.created_at, " \
 	"worker_id = CASE WHEN excluded.status = 'processing' THEN worker_id END, " \
 	"lease_until = CASE WHEN excluded.status = 'processing' THEN lease_until END"
 
@@ -47,7 +50,8 @@
 static const char *const put_sql[COLL_COUNT][3] = {
 	[COLL_CONTEXTS] = { CTX_INSERT, CTX_INSERT " ON CONFLICT (_id) DO UPDATE SET " CTX_SET,
 		"UPDATE contexts SET doc = json(?2), status = ?3, updated_at = ?4, retry_count = ?5, "
-		"next_retry_at = ?6, started_at = ?7, dirty = 0, "
+		"next_retry_at = ?6, started_at = ?7, dirty = 0, organization_id = ?8, user_id = ?9, "
+		"batch_id = ?10, type = ?11, priority = ?12, created_at = ?13, "
 		"worker_id = CASE WHEN ?3 = 'processing' THEN worker_id END, "
 		"lease_until = CASE WHEN ?3 = 'processing' THEN lease_until END WHERE _id = ?1" },
 	[COLL_BATCHES] = { BATCH_INSERT, BATCH_INSERT " ON CONFLICT (_id) DO UPDATE SET " BATCH_SET,
@@ -123,6 +127,18 @@ put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode 
 		sqlite3_bind_int64(stmt, 5, cJSON_IsNumber(rcnt) ? (sqlite3_int64)rcnt->valuedouble : 0);
 		sqlite3_bind_text(stmt, 6, tree_str(d->tree, "next_retry_at", NULL), -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 7, tree_str(d->tree, "processing", "started_at"), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 8, tree_str(d->tree, "organization_id", NULL), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 9, tree_str(d->tree, "user_id", NULL), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 10, tree_str(d->tree, "batch_id", NULL), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 11, tree_str(d->tree, "type", NULL), -1, SQLITE_STATIC);
+		{
+			const cJSON *p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(d->tree,
+			    "metadata"), "priority");
+
+			if (cJSON_IsNumber(p))
+				sqlite3_bind_int64(stmt, 12, (sqlite3_int64)p->valuedouble);
+		}
+		sqlite3_bind_text(stmt, 13, tree_str(d->tree, "created_at", NULL), -1, SQLITE_STATIC);
 	}
 	if (c == COLL_BATCHES) {
 		const cJSON *usage = cJSON_GetObjectItemCaseSensitive(d->tree, "usage");

@@ -151,7 +151,7 @@ check_header(const char *path, struct gb_err *err)
 int
 store_open(struct store **out, const char *path, const struct store_opts *opts, struct gb_err *err)
 {
-	static const struct store_opts defaults = { 1, 1, 0, 0 };
+	static const struct store_opts defaults = { 1, 1, 0, 0, 0 };
 	struct store *st;
 	char pragma[128];
 	int flags, rc, version;
@@ -197,8 +197,8 @@ store_open(struct store **out, const char *path, const struct store_opts *opts, 
 		    unwritable(path));
 		goto fail;
 	}
-	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF",
-	    opts->sync_full ? "FULL" : "NORMAL");
+	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF%s",
+	    opts->sync_full ? "FULL" : "NORMAL", opts->no_autocheckpoint ? "; PRAGMA wal_autocheckpoint=0" : "");
 	if ((rc = store_exec(st, pragma, err)))
 		goto fail;
 	if (version < store_schema_latest()) {
@@ -233,6 +233,14 @@ const char *
 store_path(const struct store *st)
 {
 	return st->path;
+}
+
+int
+store_checkpoint(struct store *st, struct gb_err *err)
+{
+	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK)
+		return store_sqlerr(st, err, "checkpoint");
+	return 0;
 }
 
 /*

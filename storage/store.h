@@ -58,6 +58,7 @@ struct store_opts {
 	int migrate;		/* run pending schema migrations */
 	int sync_full;		/* PRAGMA synchronous=FULL instead of NORMAL */
 	int busy_timeout_ms;	/* 0: 5000 */
+	int no_autocheckpoint;	/* leave WAL checkpoints to store_checkpoint (a background thread) */
 };
 
 /*
@@ -78,6 +79,9 @@ const char *store_migration_name(int v);
 int store_file_version(const char *path, int *version, struct gb_err *err);
 /* Run pending migrations; *from and *to (may be NULL) say what was done. */
 int store_migrate(struct store *st, int *from, int *to, struct gb_err *err);
+
+/* Copy what the WAL holds into the database without blocking writers (PASSIVE). */
+int store_checkpoint(struct store *st, struct gb_err *err);
 
 /* Transactions nest: inner levels are savepoints, undone alone by store_rollback. */
 int store_begin(struct store *st, struct gb_err *err);

@@ -46,7 +46,7 @@ raw_text(const char *file, const char *sql)
 static void
 test_versions(void)
 {
-	struct store_opts keep = { 1, 0, 0, 0 }, mig = { 1, 1, 0, 0 };
+	struct store_opts keep = { 1, 0, 0, 0, 0 }, mig = { 1, 1, 0, 0, 0 };
 	struct gb_err err = { 0, "" };
 	struct store *st = NULL;
 	int v = -1;
@@ -105,7 +105,7 @@ test_versions(void)
 static void
 test_busy(void)
 {
-	struct store_opts o = { 1, 1, 0, 200 };
+	struct store_opts o = { 1, 1, 0, 200, 0 };
 	struct gb_err err = { 0, "" };
 	struct store *a, *b;
 	const char *doc = "{\"organization_id\":\"o\"}";
