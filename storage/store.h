@@ -9,7 +9,8 @@
  *
  * Every collection is a table holding the whole JSON document in `doc`, so
  * fields this binary does not know survive every write and read untouched.
- * Fields the indexes and queries use are generated columns over the doc.
+ * Fields the indexes and queries use are generated columns over the doc; for
+ * contexts they are real columns that every whole write copies from it.
  * Contexts keep their hot queue state (status, updated_at, retry_count,
  * next_retry_at, processing.started_at, the worker's lease) in real columns
  * so the queue can claim and release without rewriting the document; every
