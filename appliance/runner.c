@@ -411,6 +411,23 @@ record(struct worker *w, struct task *t, const char *name, struct ctx_edit *edit
 	return rc;
 }
 
+/* Record a component whose output is the one subtree data.<key> (item is taken). */
+static int
+record_data(struct worker *w, struct task *t, const char *name, const char *key, cJSON *item)
+{
+	char path[64], *json = cJSON_PrintUnformatted(item);
+	struct ctx_edit edits[3];
+	int rc;
+
+	set(obj(t->doc, "data"), key, item);
+	snprintf(path, sizeof(path), "$.data.%s", key);
+	edits[0].path = path;
+	edits[0].json = json;
+	rc = json ? record(w, t, name, edits, 1) : GB_ENOMEM;
+	free(json);
+	return rc;
+}
+
 /* ---- the components ---- */
 
 static int
@@ -418,9 +435,7 @@ run_template(struct worker *w, struct task *t, const struct step *s, char *msg, 
 {
 	struct gb_err err = { 0, "" };
 	const char *tid = jstr(s->config, "template_id");
-	cJSON *tmpl = NULL, *expanded = NULL, *data = obj(t->doc, "data");
-	struct ctx_edit edits[4];
-	char *json;
+	cJSON *tmpl = NULL, *expanded = NULL;
 	int rc;
 
 	if (tid == NULL) {
@@ -434,13 +449,7 @@ run_template(struct worker *w, struct task *t, const struct step *s, char *msg, 
 		return rc;
 	}
 	cJSON_Delete(tmpl);
-	json = cJSON_PrintUnformatted(expanded);
-	set(data, "template", expanded);
-	edits[0].path = "$.data.template";
-	edits[0].json = json;
-	rc = json ? record(w, t, s->type, edits, 1) : GB_ENOMEM;
-	free(json);
-	return rc;
+	return record_data(w, t, s->type, "template", expanded);
 }
 
 static int
@@ -450,8 +459,7 @@ run_transformer(struct worker *w, struct task *t, const struct step *s, char *ms
 	cJSON *data = obj(t->doc, "data"), *fc;
 	const char *format = jstr(s->config, "format");
 	int toc = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s->config, "add_table_of_contents"));
-	struct ctx_edit edits[4];
-	char *content = NULL, *json;
+	char *content = NULL;
 	int rc;
 
 	if ((rc = transform_render(cJSON_GetObjectItemCaseSensitive(data, "generated_content"), jstr(data, "title"),
@@ -463,13 +471,7 @@ run_transformer(struct worker *w, struct task *t, const struct step *s, char *ms
 	cJSON_AddStringToObject(fc, "format", format ? format : "markdown");
 	cJSON_AddStringToObject(fc, "content", content);
 	free(content);
-	json = cJSON_PrintUnformatted(fc);
-	set(data, "formatted_content", fc);
-	edits[0].path = "$.data.formatted_content";
-	edits[0].json = json;
-	rc = json ? record(w, t, s->type, edits, 1) : GB_ENOMEM;
-	free(json);
-	return rc;
+	return record_data(w, t, s->type, "formatted_content", fc);
 }
 
 static void on_reply(void *arg, struct gen_reply *reply);

@@ -25,13 +25,7 @@
 #define SET_PROCESSING_SQL \
 	"UPDATE contexts SET status = 'processing', updated_at = ?2, started_at = ?2, dirty = 1 WHERE _id = ?1"
 
-/* terminal: fold the hot columns into the document, which is final from now on */
-#define SET_TERMINAL_SQL \
-	"UPDATE contexts SET status = ?2, updated_at = ?3, dirty = 0, worker_id = NULL, lease_until = NULL, " \
-	"doc = json_set(CASE WHEN started_at IS NULL THEN doc " \
-	"ELSE json_set(doc, '$.processing.started_at', started_at) END, " \
-	"'$.status', ?2, '$.updated_at', ?3, '$.retry_count', retry_count, '$.next_retry_at', next_retry_at, " \
-	"'$.processing.completed_at', ?3, '$.processing.duration_ms', ?4) WHERE _id = ?1"
+#define SET_TERMINAL_SQL CTX_END_UPDATE
 
 /* back to pending: hot columns only */
 #define SET_PENDING_SQL \

@@ -44,6 +44,17 @@ int store_exec(struct store *st, const char *sql, struct gb_err *err);
 	" '$.retry_count', retry_count, '$.next_retry_at', next_retry_at)" \
 	" ELSE doc END)"
 
+/*
+ * A context's end (?2 status, ?3 now, ?4 duration_ms): the hot columns are
+ * folded into the document, which is final from then on. Add the WHERE.
+ */
+#define CTX_END_UPDATE \
+	"UPDATE contexts SET status = ?2, updated_at = ?3, dirty = 0, worker_id = NULL, lease_until = NULL, " \
+	"doc = json_set(CASE WHEN started_at IS NULL THEN doc " \
+	"ELSE json_set(doc, '$.processing.started_at', started_at) END, " \
+	"'$.status', ?2, '$.updated_at', ?3, '$.retry_count', retry_count, '$.next_retry_at', next_retry_at, " \
+	"'$.processing.completed_at', ?3, '$.processing.duration_ms', ?4) WHERE _id = ?1"
+
 /* A batch row's document, with its progress counters laid over it. */
 #define BATCH_DOC_EXPR \
 	"(CASE WHEN dirty THEN json_set(doc, '$.status', status, '$.updated_at', updated_at," \

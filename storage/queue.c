@@ -56,14 +56,7 @@
 	"updated_at = ?4, worker_id = NULL, lease_until = NULL, dirty = 1 " \
 	"WHERE _id = ?1 AND worker_id = ?2 AND status = 'processing'"
 
-/* terminal: the hot columns are folded into the document, final from now on */
-#define END_SQL(guard) \
-	"UPDATE contexts SET status = ?2, updated_at = ?3, dirty = 0, worker_id = NULL, lease_until = NULL, " \
-	"doc = json_set(CASE WHEN started_at IS NULL THEN doc " \
-	"ELSE json_set(doc, '$.processing.started_at', started_at) END, " \
-	"'$.status', ?2, '$.updated_at', ?3, '$.retry_count', retry_count, '$.next_retry_at', next_retry_at, " \
-	"'$.processing.completed_at', ?3, '$.processing.duration_ms', ?4) WHERE _id = ?1 AND " guard \
-	" RETURNING batch_id"
+#define END_SQL(guard) CTX_END_UPDATE " AND " guard " RETURNING batch_id"
 
 #define FINISH_SQL END_SQL("worker_id = ?5 AND status = 'processing'")
 #define CANCEL_SQL END_SQL("status IN ('pending', 'processing') AND ?5 IS NULL")

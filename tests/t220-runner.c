@@ -133,11 +133,9 @@ run_pool(struct box *b, const char *url, int workers, int claim_max, int max_ret
 		tap_bail("runner: %s", err.msg);
 	for (;;) {
 		int64_t c[CTX_STATUS_COUNT] = { 0 };
-		char filter[] = "{\"status\":{\"$in\":[\"pending\",\"processing\"]}}";
 		int64_t open_n = 0;
 
 		usleep(50 * 1000);
-		(void)filter;
 		store_ctx_status_counts(b->st, c, &err);
 		open_n = c[CTX_PENDING] + c[CTX_PROCESSING];
 		if (open_n == 0 || gb_mono_ms() - t0 > timeout_ms)
