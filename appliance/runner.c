@@ -861,34 +861,37 @@ worker_main(void *arg)
 		heartbeat(r, w->index, "busy", nready + want);
 		pthread_mutex_unlock(&r->lock);
 
+		/*
+		 * The claim and the work on what it got share one hold of the
+		 * write lock, so a claimed group never waits behind another
+		 * worker's groups: contexts end in the order the fair claim
+		 * chose them.
+		 */
+		pthread_mutex_lock(&r->write_lock);
 		if (want > 0) {
 			gb_err_clear(&err);
-			pthread_mutex_lock(&r->write_lock);
 			if (store_queue_claim(w->st, r->owner, r->batch_id, gb_now_ms(), r->cfg.lease_ms, want, ids, &n, &err)) {
 				log_warnx("claim: %s", err.msg);
 				n = 0;
 			}
-			pthread_mutex_unlock(&r->write_lock);
 			pthread_mutex_lock(&r->lock);
 			r->inflight -= want - n;
 			r->stats.claimed += n;
 			r->idle = n == 0 && r->inflight == 0 && r->ready_head == NULL;
 			pthread_cond_broadcast(&r->cond);
 			pthread_mutex_unlock(&r->lock);
-			if (n == 0) {
-				/* nothing due: wait a little before asking again */
-				pthread_mutex_lock(&r->lock);
-				if (!r->stopping && !r->draining && r->ready_head == NULL) {
-					wait_ms(r, 100);
-				}
-				pthread_mutex_unlock(&r->lock);
-			}
 		}
-		if (nready + n == 0)
+		if (nready + n == 0) {
+			pthread_mutex_unlock(&r->write_lock);
+			/* nothing due: wait a little before asking again */
+			pthread_mutex_lock(&r->lock);
+			if (!r->stopping && !r->draining && r->ready_head == NULL)
+				wait_ms(r, 100);
+			pthread_mutex_unlock(&r->lock);
 			continue;
+		}
 		/* one transaction for all of it; each task's writes are savepoints inside */
 		gb_err_clear(&err);
-		pthread_mutex_lock(&r->write_lock);
 		if (store_begin(w->st, &err))
 			log_warnx("begin: %s", err.msg);
 		for (int i = 0; i < nready; i++)
@@ -900,8 +903,8 @@ worker_main(void *arg)
 			log_warnx("commit: %s", err.msg);
 			buf_reset(&w->trace);
 		}
+		trace_flush(w);	/* before the unlock: the trace keeps the commit order */
 		pthread_mutex_unlock(&r->write_lock);
-		trace_flush(w);
 	}
 out:
 	free(ids);
