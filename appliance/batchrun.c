@@ -104,8 +104,10 @@ create_batch(struct store *st, const struct opts *o, const char *org, char batch
 	cJSON_AddStringToObject(bdoc, "_id", batch);
 	for (;;) {
 		char id[STORE_ID_MAX];
+		struct store_field set[3];
 		const char *p;
 		cJSON *ctx;
+		int nf;
 
 		rc = buf_getline(&line, f);
 		lineno++;
@@ -137,15 +139,16 @@ create_batch(struct store *st, const struct opts *o, const char *org, char batch
 			cJSON_Delete(ctx);
 			goto fail;
 		}
-		cJSON_DeleteItemFromObjectCaseSensitive(ctx, "batch_id");
-		cJSON_AddStringToObject(ctx, "batch_id", batch);
+		/* set on the line's own text: every other value keeps its exact text */
+		nf = 0;
+		set[nf++] = (struct store_field){ "batch_id", batch };
 		if (!jstr(ctx, "organization_id"))
-			cJSON_AddStringToObject(ctx, "organization_id", org);
+			set[nf++] = (struct store_field){ "organization_id", org };
 		if (o->user && !cJSON_GetObjectItemCaseSensitive(ctx, "user_id"))
-			cJSON_AddStringToObject(ctx, "user_id", o->user);
-		text = cJSON_PrintUnformatted(ctx);
+			set[nf++] = (struct store_field){ "user_id", o->user };
 		cJSON_Delete(ctx);
-		rc = text ? store_put(st, COLL_CONTEXTS, text, strlen(text), STORE_INSERT, id, err) : GB_ENOMEM;
+		if ((rc = store_set_fields(st, buf_str(&line), line.len, set, nf, &text, err)) == 0)
+			rc = store_put(st, COLL_CONTEXTS, text, strlen(text), STORE_INSERT, id, err);
 		free(text);
 		if (rc)
 			goto fail;

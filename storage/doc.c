@@ -545,6 +545,36 @@ apply_edits(struct store *st, const char *text, size_t len, const struct edit *e
 	return 0;
 }
 
+int
+store_set_fields(struct store *st, const char *text, size_t len, const struct store_field *f, int n,
+    char **out, struct gb_err *err)
+{
+	struct edit *e = calloc(n > 0 ? (size_t)n : 1, sizeof(*e));
+	int rc = 0;
+
+	*out = NULL;
+	if (e == NULL)
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	for (int i = 0; i < n && rc == 0; i++) {
+		char *name = json_string(f[i].name);
+
+		e[i].json = json_string(f[i].value);
+		if (name == NULL || e[i].json == NULL || asprintf(&e[i].path, "$.%s", name) < 0) {
+			e[i].path = NULL;
+			rc = gb_errf(err, GB_ENOMEM, "out of memory");
+		}
+		free(name);
+	}
+	if (rc == 0)
+		rc = apply_edits(st, text, len, e, (size_t)n, out, err);
+	for (int i = 0; i < n; i++) {
+		free(e[i].path);
+		free(e[i].json);
+	}
+	free(e);
+	return rc;
+}
+
 /* All bytes below 0x80: valid UTF-8 without a closer look. */
 static int
 ascii(const char *text, size_t len)

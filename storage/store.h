@@ -110,6 +110,21 @@ enum store_put_mode {
 int store_put(struct store *st, enum coll c, const char *text, size_t len,
     enum store_put_mode mode, char id_out[STORE_ID_MAX], struct gb_err *err);
 
+/* A top-level string field for store_set_fields. */
+struct store_field {
+	const char *name;
+	const char *value;
+};
+
+/*
+ * text with the n top-level string fields set (added, or replacing what is
+ * there), through SQLite's json_set, so every other value keeps its exact
+ * text (integers beyond 2^53 included); *out is malloc'd. text must be a
+ * JSON object.
+ */
+int store_set_fields(struct store *st, const char *text, size_t len, const struct store_field *f, int n,
+    char **out, struct gb_err *err);
+
 /*
  * Validate and normalise without writing: *out receives the document as it
  * would be stored (caller frees with free()). Used by import's dry checks.

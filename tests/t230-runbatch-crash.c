@@ -193,6 +193,17 @@ test_bad_input(void)
 	util_genbox_run(&r, NULL, dbarg, "export", "contexts", "--filter", "{\"data.title\":\"ok\"}", NULL);
 	is_str(r.out, "", "and its good first line was not kept");
 	run_free(&r);
+	t = "{\"data\":{\"title\":\"exact\"},\"metadata\":{\"priority\":1,\"n\":9007199254740993},"
+	    "\"user_id\":\"user_456\"}\n";
+	util_write_file(in3, t, strlen(t));
+	util_genbox_run(&r, NULL, dbarg, "run-batch", "--pipeline", "pipe_article_generation", "--input", in3, NULL);
+	is_int(r.status, 0, "a context with an integer beyond 2^53 runs");
+	run_free(&r);
+	util_genbox_run(&r, NULL, dbarg, "export", "contexts", "--filter", "{\"data.title\":\"exact\"}", NULL);
+	like(r.out, "\"n\":9007199254740993}", "and keeps that integer's exact text");
+	like(r.out, "\"batch_id\":\"batch_", "beside the batch_id run-batch set");
+	like(r.out, "\"organization_id\":\"org_123\"", "and the batch's organization");
+	run_free(&r);
 	util_genbox_run(&r, NULL, dbarg, "run-batch", "--pipeline", "pipe_nope", "--input", in3, NULL);
 	ok(r.status == 1 && strstr(r.err, "unknown pipeline"), "an unknown pipeline: exit 1 and a message");
 	run_free(&r);
