@@ -197,7 +197,7 @@ store_open(struct store **out, const char *path, const struct store_opts *opts, 
 		    unwritable(path));
 		goto fail;
 	}
-	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF%s",
+	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY%s",
 	    opts->sync_full ? "FULL" : "NORMAL", opts->no_autocheckpoint ? "; PRAGMA wal_autocheckpoint=0" : "");
 	if ((rc = store_exec(st, pragma, err)))
 		goto fail;
