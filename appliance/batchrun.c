@@ -268,7 +268,7 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 	struct runner_config rc_cfg;
 	struct gen_config gc;
 	struct sigaction sa;
-	char batch[STORE_ID_MAX], org[STORE_ID_MAX] = "", where[64] = "";
+	char batch[STORE_ID_MAX], org[STORE_ID_MAX] = "", where[64] = "", why[256] = "";
 	int64_t counts[CTX_STATUS_COUNT], total = 0, done0;
 	int ch, status = 1, tty = isatty(STDERR_FILENO);
 	int64_t t0, last_print = 0;
@@ -404,10 +404,19 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 		}
 		if (counts[CTX_PENDING] + counts[CTX_PROCESSING] == 0 || interrupted)
 			break;
+		if (runner_failed(run, why, sizeof(why)))
+			break;
 		usleep(100 * 1000);
 	}
 	if (tty)
 		fputc('\n', stderr);
+	if (runner_failed(run, why, sizeof(why))) {
+		runner_stop(run, 0);
+		cli_fail("run-batch", "%s; stopped, and what was not written is run again by: genbox --db %s "
+		    "run-batch --resume %s", why, cfg->db_path, batch);
+		status = 1;
+		goto out;
+	}
 	if (interrupted) {
 		fprintf(stderr, "interrupted: letting running contexts finish (up to %d s)...\n", GRACE_MS / 1000);
 		runner_stop(run, GRACE_MS);

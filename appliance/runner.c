@@ -92,6 +92,8 @@ struct runner {
 	int stopping;			/* threads exit */
 	int stopped;
 	int idle;
+	int failed;			/* a commit failed: nothing more is written */
+	char failure[256];
 	struct runner_stats stats;
 	struct worker_heartbeat *hb;
 };
@@ -832,7 +834,7 @@ worker_main(void *arg)
 	if (ids == NULL || ready == NULL)
 		goto out;
 	for (;;) {
-		int nready = 0, want = 0, n = 0;
+		int nready = 0, want = 0, n = 0, failed;
 
 		pthread_mutex_lock(&r->lock);
 		while (nready < r->cfg.claim_max && r->ready_head) {
@@ -840,6 +842,23 @@ worker_main(void *arg)
 			r->ready_head = r->ready_head->next;
 			if (r->ready_head == NULL)
 				r->ready_tail = NULL;
+		}
+		if (r->failed) {
+			/* a failed pool only lets go of what comes back, without writing */
+			r->inflight -= nready;
+			pthread_cond_broadcast(&r->cond);
+			if (r->stopping) {
+				pthread_mutex_unlock(&r->lock);
+				for (int i = 0; i < nready; i++)
+					task_free(ready[i]);
+				break;
+			}
+			if (nready == 0)
+				wait_ms(r, 200);
+			pthread_mutex_unlock(&r->lock);
+			for (int i = 0; i < nready; i++)
+				task_free(ready[i]);
+			continue;
 		}
 		if (nready == 0 && r->stopping) {
 			heartbeat(r, w->index, "stopped", 0);
@@ -862,12 +881,34 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&r->lock);
 
 		/*
-		 * The claim and the work on what it got share one hold of the
-		 * write lock, so a claimed group never waits behind another
-		 * worker's groups: contexts end in the order the fair claim
-		 * chose them.
+		 * One transaction, in one hold of the write lock, for the claim
+		 * and the work on what it got: a claimed group never waits
+		 * behind other workers' groups (contexts end in the order the
+		 * fair claim chose them), and each changed page is written once.
 		 */
 		pthread_mutex_lock(&r->write_lock);
+		gb_err_clear(&err);
+		pthread_mutex_lock(&r->lock);
+		failed = r->failed;
+		pthread_mutex_unlock(&r->lock);
+		if (failed || store_begin(w->st, &err)) {
+			pthread_mutex_unlock(&r->write_lock);
+			if (!failed)
+				log_warnx("begin: %s", err.msg);
+			pthread_mutex_lock(&r->lock);
+			r->inflight -= want;
+			/* back to the front of the line, to be tried again (or dropped by a failed pool) */
+			for (int i = nready - 1; i >= 0; i--) {
+				ready[i]->next = r->ready_head;
+				r->ready_head = ready[i];
+				if (r->ready_tail == NULL)
+					r->ready_tail = ready[i];
+			}
+			if (!r->stopping)
+				wait_ms(r, 100);
+			pthread_mutex_unlock(&r->lock);
+			continue;
+		}
 		if (want > 0) {
 			gb_err_clear(&err);
 			if (store_queue_claim(w->st, r->owner, r->batch_id, gb_now_ms(), r->cfg.lease_ms, want, ids, &n, &err)) {
@@ -882,6 +923,7 @@ worker_main(void *arg)
 			pthread_mutex_unlock(&r->lock);
 		}
 		if (nready + n == 0) {
+			store_rollback(w->st);
 			pthread_mutex_unlock(&r->write_lock);
 			/* nothing due: wait a little before asking again */
 			pthread_mutex_lock(&r->lock);
@@ -890,18 +932,26 @@ worker_main(void *arg)
 			pthread_mutex_unlock(&r->lock);
 			continue;
 		}
-		/* one transaction for all of it; each task's writes are savepoints inside */
-		gb_err_clear(&err);
-		if (store_begin(w->st, &err))
-			log_warnx("begin: %s", err.msg);
+		/* each task's writes are savepoints inside */
 		for (int i = 0; i < nready; i++)
 			advance(w, ready[i], 1);
 		for (int i = 0; i < n; i++)
 			start(w, ids[i]);
 		gb_err_clear(&err);
 		if (store_commit(w->st, &err)) {
-			log_warnx("commit: %s", err.msg);
+			/*
+			 * Nothing of this transaction was kept, but the tasks in
+			 * memory moved on as if it had been: from here on this pool
+			 * writes nothing, as after a crash. Its leases are taken back
+			 * once its process has exited (or they expire).
+			 */
+			log_warnx("%s; stopping: no more writes from this process", err.msg);
 			buf_reset(&w->trace);
+			pthread_mutex_lock(&r->lock);
+			r->failed = 1;
+			snprintf(r->failure, sizeof(r->failure), "%s", err.msg);
+			pthread_cond_broadcast(&r->cond);
+			pthread_mutex_unlock(&r->lock);
 		}
 		trace_flush(w);	/* before the unlock: the trace keeps the commit order */
 		pthread_mutex_unlock(&r->write_lock);
@@ -929,6 +979,11 @@ keeper_main(void *arg)
 	while (!r->stopping) {
 		int64_t now = gb_mono_ms();
 
+		if (r->failed) {
+			/* a failed pool writes nothing more: its leases are left to expire or to the next run */
+			wait_ms(r, 250);
+			continue;
+		}
 		pthread_mutex_unlock(&r->lock);
 		gb_err_clear(&err);
 		pthread_mutex_lock(&r->write_lock);
@@ -1202,6 +1257,19 @@ runner_free(struct runner *r)
 	pthread_mutex_destroy(&r->lock);
 	pthread_mutex_destroy(&r->write_lock);
 	free(r);
+}
+
+int
+runner_failed(struct runner *r, char *msg, size_t len)
+{
+	int failed;
+
+	pthread_mutex_lock(&r->lock);
+	failed = r->failed;
+	if (failed && msg && len)
+		snprintf(msg, len, "%s", r->failure);
+	pthread_mutex_unlock(&r->lock);
+	return failed;
 }
 
 void

@@ -68,6 +68,12 @@ int runner_start(struct runner **out, const struct runner_config *cfg, struct gb
 void runner_stop(struct runner *r, int64_t grace_ms);
 void runner_free(struct runner *r);
 void runner_stats(struct runner *r, struct runner_stats *out);
+/*
+ * Whether a commit failed (a full disk, an I/O error): the pool then writes
+ * nothing more, as after a crash, and should be stopped. The reason goes to
+ * msg.
+ */
+int runner_failed(struct runner *r, char *msg, size_t len);
 /* Copy up to max heartbeats; returns how many workers there are. */
 int runner_heartbeats(struct runner *r, struct worker_heartbeat *out, int max);
 /* Contexts of pipeline_id that ended in the last day, and their mean duration. */

@@ -2,7 +2,8 @@
  * t230-runbatch-crash - run-batch over 2,000 contexts (template, the
  * offline-draft generator, transformer), killed with SIGKILL at five random
  * moments and resumed each time: every context completes exactly once, no
- * component runs again once it was recorded, and the batch counts are exact.
+ * component runs again once it was recorded, and the batch counts are exact;
+ * then Ctrl-C, a full disk, and bad input.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +24,8 @@
 
 #define N 2000
 #define KILLS 5
+#define FULL_N 2000
+#define FULL_LIMIT (8 << 20)	/* bytes any file may reach in the disk-full test */
 
 static char db[4096], dbarg[4200], trace[4096], input[4096];
 
@@ -44,13 +48,13 @@ spawn(char *const argv[], const char *out)
 
 /* Contexts of the batch that ended, read straight from the file. */
 static int
-ended(const char *batch)
+ended_in(const char *path, const char *batch)
 {
 	sqlite3 *h;
 	sqlite3_stmt *s;
 	int n = -1;
 
-	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_busy_timeout(h, 2000);
 	if (sqlite3_prepare_v2(h, "SELECT count(*) FROM contexts WHERE batch_id = ?1 AND status IN "
@@ -62,6 +66,12 @@ ended(const char *batch)
 	}
 	sqlite3_close(h);
 	return n;
+}
+
+static int
+ended(const char *batch)
+{
+	return ended_in(db, batch);
 }
 
 /* The batch's _id from run-batch's first line: "batch batch_...: 2000 contexts ..." */
@@ -174,6 +184,85 @@ test_interrupt(void)
 	waitpid(pid, &st, 0);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "--resume finishes the batch");
 	is_int(ended(batch), INTERRUPT_N, "all %d ended", INTERRUPT_N);
+}
+
+/*
+ * A full disk, here a file size limit on the process (EFBIG, as real as
+ * ENOSPC to SQLite): run-batch stops with a message and exit status 1;
+ * --resume then runs every context once, no component twice.
+ */
+static void
+test_disk_full(void)
+{
+	char fdb[4200], fdbarg[4300], in4[4200], tr4[4200], out[4200], batch[128] = "", *text;
+	char *argv_new[] = { (char *)util_genbox(), fdbarg, "run-batch", "--pipeline", "pipe_article_generation",
+		"--input", in4, "--trace", tr4, NULL };
+	char *argv_resume[] = { (char *)util_genbox(), fdbarg, "run-batch", "--resume", batch, "--trace", tr4, NULL };
+	struct run r;
+	FILE *f;
+	pid_t pid;
+	int st, twice = 0;
+
+	snprintf(fdb, sizeof(fdb), "%s/full.db", util_tmpdir());
+	snprintf(fdbarg, sizeof(fdbarg), "--db=%s", fdb);
+	snprintf(in4, sizeof(in4), "%s/in4.jsonl", util_tmpdir());
+	snprintf(tr4, sizeof(tr4), "%s/trace4.log", util_tmpdir());
+	snprintf(out, sizeof(out), "%s/full.out", util_tmpdir());
+	util_genbox_run(&r, NULL, fdbarg, "demo", NULL);
+	run_free(&r);
+	f = fopen(in4, "w");
+	for (int i = 0; i < FULL_N; i++)
+		fprintf(f, "{\"data\":{\"title\":\"Full disk %d\"}}\n", i);
+	fclose(f);
+	if ((pid = fork()) == 0) {
+		/* room for the batch, not for all of its output */
+		struct rlimit rl = { FULL_LIMIT, FULL_LIMIT };
+		int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), fn = open("/dev/null", O_RDONLY);
+
+		signal(SIGXFSZ, SIG_IGN);
+		setrlimit(RLIMIT_FSIZE, &rl);
+		dup2(fn, 0);
+		dup2(fo, 1);
+		dup2(fo, 2);
+		execv(argv_new[0], argv_new);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	text = util_read_file(out, NULL);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 1, "disk full: run-batch stops with exit status 1");
+	like(text, "stopped, and what was not written is run again by: genbox --db", "and says so, and how to resume");
+	if (batch_from(out, batch, sizeof(batch)) < 0)
+		tap_bail("run-batch printed no batch id: %s", text);
+	free(text);
+	{
+		int n = ended_in(fdb, batch);
+
+		ok(n >= 0 && n < FULL_N, "it stopped before the end (%d of %d ended)", n, FULL_N);
+	}
+	pid = spawn(argv_resume, out);
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "--resume with room again finishes the batch");
+	is_int(ended_in(fdb, batch), FULL_N, "all %d ended", FULL_N);
+	/* the trace holds only what was committed: a component recorded twice would show twice */
+	text = util_read_file(tr4, NULL);
+	{
+		char *line, *save = NULL, (*seen)[64] = calloc(FULL_N * 4, 64);
+		int nseen = 0;
+
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			if (strncmp(line, "done ", 5) != 0 && strncmp(line, "end ", 4) != 0)
+				continue;
+			for (int i = 0; i < nseen; i++)
+				if (strcmp(seen[i], line) == 0)
+					twice++;
+			if (nseen < FULL_N * 4)
+				snprintf(seen[nseen++], 64, "%s", line);
+		}
+		ok(nseen >= FULL_N * 4, "the trace shows every context's three components and end (%d lines)", nseen);
+		free(seen);
+	}
+	is_int(twice, 0, "none of them twice");
+	free(text);
 }
 
 static void
@@ -316,6 +405,7 @@ main(void)
 	}
 	check_trace();
 	test_interrupt();
+	test_disk_full();
 	test_bad_input();
 	return tap_done();
 }
