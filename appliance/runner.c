@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -57,6 +58,8 @@ struct task {
 };
 
 /* A context this pool holds but could not give back: the keeper retries. */
+#define WAL_RESTART_FRAMES 4096	/* 16 MiB of 4 KiB pages */
+
 struct orphan {
 	char id[STORE_ID_MAX];
 	struct orphan *next;
@@ -82,6 +85,7 @@ struct runner {
 	int keeper_started;
 
 	pthread_mutex_t write_lock;	/* one writing transaction of this pool at a time */
+	atomic_int keeper_waiting;	/* workers let the keeper have write_lock first */
 	pthread_mutex_t lock;		/* guards everything below */
 	pthread_cond_t cond;		/* ready work, fewer in flight, stop */
 	struct task *ready_head, *ready_tail;
@@ -822,6 +826,35 @@ heartbeat(struct runner *r, int i, const char *status, int processing)
 	r->hb[i].processing_count = processing;
 }
 
+/*
+ * write_lock is a plain mutex, which goes back to the thread that just let
+ * it go: fast for the workers, but one busy worker could keep the keeper
+ * (lease extensions, the reaper, checkpoints) waiting for as long as there
+ * is work. So the keeper says when it waits, and workers let it go first.
+ */
+static void
+worker_write_lock(struct runner *r)
+{
+	if (atomic_load(&r->keeper_waiting)) {
+		pthread_mutex_lock(&r->lock);
+		while (atomic_load(&r->keeper_waiting))
+			wait_ms(r, 5);
+		pthread_mutex_unlock(&r->lock);
+	}
+	pthread_mutex_lock(&r->write_lock);
+}
+
+static void
+keeper_write_lock(struct runner *r)
+{
+	atomic_store(&r->keeper_waiting, 1);
+	pthread_mutex_lock(&r->write_lock);
+	atomic_store(&r->keeper_waiting, 0);
+	pthread_mutex_lock(&r->lock);
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -886,7 +919,7 @@ worker_main(void *arg)
 		 * behind other workers' groups (contexts end in the order the
 		 * fair claim chose them), and each changed page is written once.
 		 */
-		pthread_mutex_lock(&r->write_lock);
+		worker_write_lock(r);
 		gb_err_clear(&err);
 		pthread_mutex_lock(&r->lock);
 		failed = r->failed;
@@ -970,6 +1003,7 @@ keeper_main(void *arg)
 	struct gb_err err = { 0, "" };
 	struct store *st = NULL;
 	int64_t last_extend = 0, last_reap = 0;
+	int frames = 0;
 
 	if (store_open(&st, r->cfg.db_path, &r->cfg.store, &err)) {
 		log_warnx("keeper: %s", err.msg);
@@ -986,7 +1020,7 @@ keeper_main(void *arg)
 		}
 		pthread_mutex_unlock(&r->lock);
 		gb_err_clear(&err);
-		pthread_mutex_lock(&r->write_lock);
+		keeper_write_lock(r);
 		if (now - last_extend >= r->cfg.lease_ms / 3) {
 			if (store_queue_extend(st, r->owner, gb_now_ms() + r->cfg.lease_ms, NULL, &err))
 				log_warnx("extend leases: %s", err.msg);
@@ -1030,9 +1064,22 @@ keeper_main(void *arg)
 			last_reap = now;
 		}
 		pthread_mutex_unlock(&r->write_lock);
+		/*
+		 * Checkpoints copy the WAL into the database while the workers
+		 * go on writing. The WAL starts over only after a checkpoint
+		 * that nothing was written behind, so once it has grown past
+		 * WAL_RESTART_FRAMES a short second pass holds the write lock:
+		 * the WAL stays bounded however long the pool is busy.
+		 */
 		gb_err_clear(&err);
-		if (store_checkpoint(st, &err))
+		if (store_checkpoint(st, &frames, &err))
 			log_warnx("checkpoint: %s", err.msg);
+		else if (frames > WAL_RESTART_FRAMES) {
+			keeper_write_lock(r);
+			if (store_checkpoint(st, NULL, &err))
+				log_warnx("checkpoint: %s", err.msg);
+			pthread_mutex_unlock(&r->write_lock);
+		}
 		pthread_mutex_lock(&r->lock);
 		if (r->stopping)
 			break;

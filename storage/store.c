@@ -236,10 +236,16 @@ store_path(const struct store *st)
 }
 
 int
-store_checkpoint(struct store *st, struct gb_err *err)
+store_checkpoint(struct store *st, int *frames, struct gb_err *err)
 {
-	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK)
+	int log = 0;
+
+	if (frames)
+		*frames = 0;
+	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, NULL) != SQLITE_OK)
 		return store_sqlerr(st, err, "checkpoint");
+	if (frames && log > 0)
+		*frames = log;
 	return 0;
 }
 

@@ -81,8 +81,13 @@ int store_file_version(const char *path, int *version, struct gb_err *err);
 /* Run pending migrations; *from and *to (may be NULL) say what was done. */
 int store_migrate(struct store *st, int *from, int *to, struct gb_err *err);
 
-/* Copy what the WAL holds into the database without blocking writers (PASSIVE). */
-int store_checkpoint(struct store *st, struct gb_err *err);
+/*
+ * Copy what the WAL holds into the database without blocking writers
+ * (PASSIVE); *frames (when not NULL) receives how many frames the WAL held.
+ * A writer starts the WAL over instead of growing it only when its
+ * transaction began after a checkpoint that nothing was written behind.
+ */
+int store_checkpoint(struct store *st, int *frames, struct gb_err *err);
 
 /* Transactions nest: inner levels are savepoints, undone alone by store_rollback. */
 int store_begin(struct store *st, struct gb_err *err);
