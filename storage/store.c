@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -148,9 +149,20 @@ check_header(const char *path, struct gb_err *err)
 	return 0;
 }
 
+/*
+ * Before SQLite's first use in the process: no memory statistics, which
+ * would take a global mutex on every allocation of every connection.
+ */
+static void
+sqlite_setup(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int
 store_open(struct store **out, const char *path, const struct store_opts *opts, struct gb_err *err)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	static const struct store_opts defaults = { 1, 1, 0, 0, 0 };
 	struct store *st;
 	char pragma[128];
@@ -158,6 +170,7 @@ store_open(struct store **out, const char *path, const struct store_opts *opts, 
 	struct stat sb;
 
 	*out = NULL;
+	pthread_once(&once, sqlite_setup);
 	if (opts == NULL)
 		opts = &defaults;
 	if (strcmp(path, ":memory:") != 0) {
@@ -254,16 +267,38 @@ store_checkpoint(struct store *st, int *frames, struct gb_err *err)
  * busy database shows here and not half-way through); inner levels are
  * savepoints, so an inner failure undoes only its own part.
  */
+/* Transaction control by depth, as cached statements (deeper levels are prepared each time). */
+static const char *const begin_sql[] = {
+	"BEGIN IMMEDIATE", "SAVEPOINT s1", "SAVEPOINT s2", "SAVEPOINT s3", "SAVEPOINT s4",
+};
+static const char *const commit_sql[] = {
+	"COMMIT", "RELEASE s1", "RELEASE s2", "RELEASE s3", "RELEASE s4",
+};
+#define TX_CACHED ((int)(sizeof(begin_sql) / sizeof(begin_sql[0])))
+
+/* Run one transaction-control statement: cached at the usual depths. */
+static int
+tx_exec(struct store *st, const char *const *cached, const char *deeper, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	char sql[32];
+	int rc, step;
+
+	if (st->txdepth >= TX_CACHED) {
+		snprintf(sql, sizeof(sql), "%s s%d", deeper, st->txdepth);
+		return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : GB_EIO;
+	}
+	if ((rc = store_stmt(st, cached[st->txdepth], &stmt, err)))
+		return rc;
+	step = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	return step == SQLITE_DONE ? 0 : GB_EIO;
+}
+
 int
 store_begin(struct store *st, struct gb_err *err)
 {
-	char sql[32];
-
-	if (st->txdepth == 0)
-		snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE");
-	else
-		snprintf(sql, sizeof(sql), "SAVEPOINT s%d", st->txdepth);
-	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+	if (tx_exec(st, begin_sql, "SAVEPOINT", err))
 		return store_sqlerr(st, err, "begin");
 	st->txdepth++;
 	return 0;
@@ -272,21 +307,16 @@ store_begin(struct store *st, struct gb_err *err)
 int
 store_commit(struct store *st, struct gb_err *err)
 {
-	char sql[32];
-
 	if (st->txdepth == 0)
 		return gb_errf(err, GB_ESTATE, "commit without a transaction");
-	if (st->txdepth == 1)
-		snprintf(sql, sizeof(sql), "COMMIT");
-	else
-		snprintf(sql, sizeof(sql), "RELEASE s%d", st->txdepth - 1);
-	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+	st->txdepth--;
+	if (tx_exec(st, commit_sql, "RELEASE", err)) {
 		int rc = store_sqlerr(st, err, "commit");
 
+		st->txdepth++;
 		store_rollback(st);
 		return rc;
 	}
-	st->txdepth--;
 	return 0;
 }
 
