@@ -153,6 +153,7 @@ store_explain(struct store *st, const char *pattern, char **plan, struct gb_err 
 		{ "user_recent", USER_RECENT_SQL },
 		{ "batch_summary", BATCH_SUMMARY_SQL },
 		{ "status_update", SET_TERMINAL_SQL },
+		{ "claim", CLAIM_SQL },
 	};
 	sqlite3_stmt *stmt = NULL;
 	char sql[2048];

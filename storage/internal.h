@@ -45,6 +45,17 @@ int store_exec(struct store *st, const char *sql, struct gb_err *err);
 	" ELSE doc END)"
 
 /*
+ * The queue's claim: up to CLAIM_CHUNK contexts per statement, unused places
+ * bound to NULL; +status keeps the planner on the _id index.
+ */
+#define CLAIM_CHUNK 16
+#define CLAIM_SQL \
+	"UPDATE contexts SET status = 'processing', worker_id = ?1, lease_until = ?2, " \
+	"started_at = COALESCE(started_at, ?3), updated_at = ?3, dirty = 1 " \
+	"WHERE +status = 'pending' AND _id IN (?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, " \
+	"?18, ?19) RETURNING batch_id"
+
+/*
  * A context's end (?2 status, ?3 now, ?4 duration_ms): the hot columns are
  * folded into the document, which is final from then on. Add the WHERE.
  */

@@ -31,11 +31,6 @@
 	"SELECT _id FROM contexts WHERE status = 'pending' AND batch_id = ?1 " \
 	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
 
-#define CLAIM_SQL \
-	"UPDATE contexts SET status = 'processing', worker_id = ?2, lease_until = ?3, " \
-	"started_at = COALESCE(started_at, ?4), updated_at = ?4, dirty = 1 " \
-	"WHERE _id = ?1 AND status = 'pending' RETURNING batch_id"
-
 #define BATCH_START_SQL \
 	"UPDATE batches SET status = 'processing', processing_started_at = COALESCE(processing_started_at, ?2), " \
 	"updated_at = ?2, dirty = 1 WHERE _id = ?1 AND status = 'pending'"
@@ -191,40 +186,50 @@ store_queue_claim(struct store *st, const char *owner, const char *batch_id, int
 		goto out;
 	if ((rc = candidates(st, batch_id, now, max, cand, &ncand, err)))
 		goto fail;
-	for (int i = 0; i < ncand; i++) {
-		const char *b;
-		int step;
+	for (int at = 0; at < ncand; at += CLAIM_CHUNK) {
+		int k = ncand - at < CLAIM_CHUNK ? ncand - at : CLAIM_CHUNK, got = 0, nb = 0, step;
+		char batches[CLAIM_CHUNK][STORE_ID_MAX];
 
 		if ((rc = store_stmt(st, CLAIM_SQL, &claim, err)))
 			goto fail;
-		sqlite3_bind_text(claim, 1, cand[i], -1, SQLITE_STATIC);
-		sqlite3_bind_text(claim, 2, owner, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(claim, 3, now_ms + lease_ms);
-		sqlite3_bind_text(claim, 4, now, -1, SQLITE_STATIC);
-		step = sqlite3_step(claim);
-		if (step == SQLITE_ROW) {
-			memcpy(ids[(*n)++], cand[i], STORE_ID_MAX);
-			b = (const char *)sqlite3_column_text(claim, 0);
-			if (b != NULL && strcmp(b, lastbatch) != 0) {
+		sqlite3_bind_text(claim, 1, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(claim, 2, now_ms + lease_ms);
+		sqlite3_bind_text(claim, 3, now, -1, SQLITE_STATIC);
+		for (int i = 0; i < k; i++)
+			sqlite3_bind_text(claim, 4 + i, cand[at + i], -1, SQLITE_STATIC);
+		while ((step = sqlite3_step(claim)) == SQLITE_ROW) {
+			const char *b = (const char *)sqlite3_column_text(claim, 0);
+
+			got++;
+			/* the batches whose first claim this may be: each once */
+			if (b != NULL && strcmp(b, lastbatch) != 0 && nb < CLAIM_CHUNK) {
 				snprintf(lastbatch, sizeof(lastbatch), "%s", b);
-				sqlite3_reset(claim);
-				if ((rc = store_stmt(st, BATCH_START_SQL, &bstart, err)))
-					goto fail;
-				sqlite3_bind_text(bstart, 1, lastbatch, -1, SQLITE_STATIC);
-				sqlite3_bind_text(bstart, 2, now, -1, SQLITE_STATIC);
-				if (sqlite3_step(bstart) != SQLITE_DONE)
-					rc = store_sqlerr(st, err, "batch start");
-				sqlite3_reset(bstart);
-				if (rc)
-					goto fail;
-				continue;
+				memcpy(batches[nb++], lastbatch, STORE_ID_MAX);
 			}
-		} else if (step != SQLITE_DONE) {
-			rc = store_sqlerr(st, err, "claim");
-			sqlite3_reset(claim);
-			goto fail;
 		}
 		sqlite3_reset(claim);
+		if (step != SQLITE_DONE) {
+			rc = store_sqlerr(st, err, "claim");
+			goto fail;
+		}
+		/* the candidates were read in this transaction: every one is still pending */
+		if (got != k) {
+			rc = gb_errf(err, GB_ESTATE, "claim: %d of %d candidates were no longer pending", k - got, k);
+			goto fail;
+		}
+		memcpy(ids[*n], cand[at], (size_t)k * STORE_ID_MAX);
+		*n += k;
+		for (int i = 0; i < nb; i++) {
+			if ((rc = store_stmt(st, BATCH_START_SQL, &bstart, err)))
+				goto fail;
+			sqlite3_bind_text(bstart, 1, batches[i], -1, SQLITE_STATIC);
+			sqlite3_bind_text(bstart, 2, now, -1, SQLITE_STATIC);
+			if (sqlite3_step(bstart) != SQLITE_DONE)
+				rc = store_sqlerr(st, err, "batch start");
+			sqlite3_reset(bstart);
+			if (rc)
+				goto fail;
+		}
 	}
 	if ((rc = store_commit(st, err)) == 0)
 		goto out;

@@ -265,7 +265,7 @@ int store_ctx_cancel(struct store *st, const char *id, int64_t now_ms, struct gb
 /* Bumped by every write to templates, components, pipelines, organizations. */
 int store_catalog_gen(struct store *st, int64_t *gen, struct gb_err *err);
 
-/* The query plan of one access pattern, for tests: "poll", "user_recent", "batch_summary". */
+/* The query plan of one access pattern, for tests: "poll", "user_recent", "batch_summary", "status_update", "claim". */
 int store_explain(struct store *st, const char *pattern, char **plan, struct gb_err *err);
 
 #endif

@@ -252,6 +252,7 @@ test_plans(void)
 		{ "user_recent", "USING INDEX ctx_user_recent (user_id=? AND organization_id=?)" },
 		{ "batch_summary", "USING INDEX ctx_batch (batch_id=?)" },
 		{ "status_update", "USING INDEX sqlite_autoindex_contexts_1 (_id=?)" },
+		{ "claim", "USING INDEX sqlite_autoindex_contexts_1 (_id=?)" },
 	};
 	struct gb_err err = { 0, "" };
 
