@@ -59,6 +59,7 @@ struct task {
 
 /* A context this pool holds but could not give back: the keeper retries. */
 #define WAL_RESTART_FRAMES 4096	/* 16 MiB of 4 KiB pages */
+#define HOLD_GROUPS 32		/* groups a worker handles in one hold of the write lock */
 
 struct orphan {
 	char id[STORE_ID_MAX];
@@ -863,18 +864,34 @@ worker_main(void *arg)
 	char (*ids)[STORE_ID_MAX] = calloc((size_t)r->cfg.claim_max, STORE_ID_MAX);
 	struct task **ready = calloc((size_t)r->cfg.claim_max, sizeof(*ready));
 	struct gb_err err = { 0, "" };
+	int held = 0, streak = 0;
 
 	if (ids == NULL || ready == NULL)
 		goto out;
 	for (;;) {
 		int nready = 0, want = 0, n = 0, failed;
 
+		/*
+		 * A worker keeps the write lock for a few groups in a row: the
+		 * work is serial anyway, and every change of hands costs the
+		 * next worker's connection its whole page cache. The keeper
+		 * still goes first.
+		 */
+		if (held && (++streak >= HOLD_GROUPS || atomic_load(&r->keeper_waiting))) {
+			pthread_mutex_unlock(&r->write_lock);
+			held = 0;
+		}
 		pthread_mutex_lock(&r->lock);
 		while (nready < r->cfg.claim_max && r->ready_head) {
 			ready[nready++] = r->ready_head;
 			r->ready_head = r->ready_head->next;
 			if (r->ready_head == NULL)
 				r->ready_tail = NULL;
+		}
+		if (held && (r->failed || r->stopping || (nready == 0 && (r->draining ||
+		    r->inflight >= r->cfg.max_inflight)))) {
+			pthread_mutex_unlock(&r->write_lock);	/* before waiting or leaving */
+			held = 0;
 		}
 		if (r->failed) {
 			/* a failed pool only lets go of what comes back, without writing */
@@ -919,13 +936,18 @@ worker_main(void *arg)
 		 * behind other workers' groups (contexts end in the order the
 		 * fair claim chose them), and each changed page is written once.
 		 */
-		worker_write_lock(r);
+		if (!held) {
+			worker_write_lock(r);
+			held = 1;
+			streak = 0;
+		}
 		gb_err_clear(&err);
 		pthread_mutex_lock(&r->lock);
 		failed = r->failed;
 		pthread_mutex_unlock(&r->lock);
 		if (failed || store_begin(w->st, &err)) {
 			pthread_mutex_unlock(&r->write_lock);
+			held = 0;
 			if (!failed)
 				log_warnx("begin: %s", err.msg);
 			pthread_mutex_lock(&r->lock);
@@ -958,6 +980,7 @@ worker_main(void *arg)
 		if (nready + n == 0) {
 			store_rollback(w->st);
 			pthread_mutex_unlock(&r->write_lock);
+			held = 0;
 			/* nothing due: wait a little before asking again */
 			pthread_mutex_lock(&r->lock);
 			if (!r->stopping && !r->draining && r->ready_head == NULL)
@@ -986,10 +1009,11 @@ worker_main(void *arg)
 			pthread_cond_broadcast(&r->cond);
 			pthread_mutex_unlock(&r->lock);
 		}
-		trace_flush(w);	/* before the unlock: the trace keeps the commit order */
-		pthread_mutex_unlock(&r->write_lock);
+		trace_flush(w);	/* under the lock: the trace keeps the commit order */
 	}
 out:
+	if (held)
+		pthread_mutex_unlock(&r->write_lock);
 	free(ids);
 	free(ready);
 	return NULL;
