@@ -29,14 +29,21 @@
 
 static char db[4096], dbarg[4200], trace[4096], input[4096];
 
+/* Run argv with its output to out; fsize > 0 limits the size of any file it writes (EFBIG past it). */
 static pid_t
-spawn(char *const argv[], const char *out)
+spawn_limited(char *const argv[], const char *out, rlim_t fsize)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
 		int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), fn = open("/dev/null", O_RDONLY);
 
+		if (fsize > 0) {
+			struct rlimit rl = { fsize, fsize };
+
+			signal(SIGXFSZ, SIG_IGN);
+			setrlimit(RLIMIT_FSIZE, &rl);
+		}
 		dup2(fn, 0);
 		dup2(fo, 1);
 		dup2(fo, 2);
@@ -44,6 +51,12 @@ spawn(char *const argv[], const char *out)
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t
+spawn(char *const argv[], const char *out)
+{
+	return spawn_limited(argv, out, 0);
 }
 
 /* Contexts of the batch that ended, read straight from the file. */
@@ -214,19 +227,7 @@ test_disk_full(void)
 	for (int i = 0; i < FULL_N; i++)
 		fprintf(f, "{\"data\":{\"title\":\"Full disk %d\"}}\n", i);
 	fclose(f);
-	if ((pid = fork()) == 0) {
-		/* room for the batch, not for all of its output */
-		struct rlimit rl = { FULL_LIMIT, FULL_LIMIT };
-		int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), fn = open("/dev/null", O_RDONLY);
-
-		signal(SIGXFSZ, SIG_IGN);
-		setrlimit(RLIMIT_FSIZE, &rl);
-		dup2(fn, 0);
-		dup2(fo, 1);
-		dup2(fo, 2);
-		execv(argv_new[0], argv_new);
-		_exit(127);
-	}
+	pid = spawn_limited(argv_new, out, FULL_LIMIT);	/* room for the batch, not for all of its output */
 	waitpid(pid, &st, 0);
 	text = util_read_file(out, NULL);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 1, "disk full: run-batch stops with exit status 1");
