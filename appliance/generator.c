@@ -36,7 +36,7 @@
 #include "../base/buf.h"
 #include "../base/err.h"
 #include "../base/log.h"
-#include "components.h"
+#include "draft.h"
 #include "generator.h"
 
 #define GEN_PATH		"/v1/chat/completions"

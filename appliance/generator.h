@@ -6,7 +6,7 @@
  * through libcurl's multi interface on one thread owned by the generator, so
  * hundreds of calls can be in flight without a thread each; at most
  * max_concurrent per generator, the rest wait in a FIFO. Without a URL the
- * offline-draft provider (components.h) answers every call.
+ * offline-draft provider (draft.h) answers every call.
  *
  * Thread safety: generator_submit and generator_call may be called from any
  * thread, also from a callback. Callbacks run on the generator's thread (in

@@ -11,7 +11,10 @@
 
 #include <cjson/cJSON.h>
 
-#include "../appliance/components.h"
+#include "../appliance/draft.h"
+#include "../appliance/prompt.h"
+#include "../appliance/render.h"
+#include "../appliance/template.h"
 #include "tap.h"
 
 /* appliance/demo/3-templates.json, the schema's templates example */
