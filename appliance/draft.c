@@ -257,20 +257,18 @@ closing(long k, const char **toks)
 	}
 }
 
-/* The draft's length: the midpoint of the range, within 1..DRAFT_WORDS_MAX. */
+/* The draft's length: the midpoint of the range rounded up, within 0..DRAFT_WORDS_MAX. */
 static long
 draft_target(int words_min, int words_max)
 {
-	long lo = words_min, hi = words_max, t;
+	long lo = words_min < 0 ? 0 : words_min, hi = words_max < 0 ? 0 : words_max, t;
 
 	if (lo > hi) {
 		t = lo;
 		lo = hi;
 		hi = t;
 	}
-	t = lo + (hi - lo) / 2;
-	if (t < 1)
-		t = 1;
+	t = lo + (hi - lo + 1) / 2;
 	return t > DRAFT_WORDS_MAX ? DRAFT_WORDS_MAX : t;
 }
 

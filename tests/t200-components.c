@@ -470,7 +470,8 @@ test_draft(void)
 
 		a = offline_draft(sys, user, lo, hi);
 		n = a ? count_words(a) : -1;
-		ok(n >= lo && n <= hi && n >= 1, "offline draft [%d,%d]: %d words", lo, hi, n);
+		ok(n >= lo && n <= hi && n == lo + (hi - lo + 1) / 2, "offline draft [%d,%d]: %d words, the midpoint",
+		    lo, hi, n);
 		ok(a && well_formed(a, why, sizeof(why)), "offline draft [%d,%d]: well formed (%s)", lo, hi, why);
 		free(a);
 	}
@@ -498,8 +499,19 @@ test_draft(void)
 	a = offline_draft(NULL, NULL, 5, 5);
 	ok(a && count_words(a) == 5 && well_formed(a, why, sizeof(why)), "offline draft: no prompt, still 5 words");
 	free(a);
+	/* the range is inclusive: [0,0] asks for no words, [0,1] for the rounded-up midpoint */
 	a = offline_draft(sys, user, 0, 0);
-	is_int(a ? count_words(a) : -1, 1, "offline draft [0,0]: one word, never empty");
+	ok(a != NULL, "offline draft [0,0]: text, not NULL");
+	is_str(a, "", "offline draft [0,0]: no words, the empty text");
+	free(a);
+	a = offline_draft(sys, user, 0, 1);
+	is_int(a ? count_words(a) : -1, 1, "offline draft [0,1]: 1 word");
+	free(a);
+	a = offline_draft(sys, user, -5, -1);
+	is_str(a, "", "offline draft [-5,-1]: negative ends count as 0, no words");
+	free(a);
+	a = offline_draft(sys, user, 2147483647, 2147483647);
+	is_int(a ? count_words(a) : -1, 100000, "offline draft [INT_MAX,INT_MAX]: cut to 100000 words");
 	free(a);
 }
 
