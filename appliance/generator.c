@@ -112,23 +112,6 @@ call_deliver(struct gen_call *c)
 	done(arg, &r);
 }
 
-static int64_t
-count_words(const char *s)
-{
-	int64_t n = 0;
-	int in = 0;
-
-	for (; s && *s; s++) {
-		if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-			in = 0;
-		else if (!in) {
-			in = 1;
-			n++;
-		}
-	}
-	return n;
-}
-
 static void
 offline_reply(struct gen_call *c)
 {
@@ -142,8 +125,8 @@ offline_reply(struct gen_call *c)
 		return;
 	}
 	snprintf(r->finish_reason, sizeof(r->finish_reason), "stop");
-	r->prompt_tokens = count_words(c->system) + count_words(c->user);
-	r->completion_tokens = count_words(r->text);
+	/* a draft is no model's work: no tokens billed */
+	r->prompt_tokens = r->completion_tokens = 0;
 }
 
 /* ---- the reply ------------------------------------------------------------ */

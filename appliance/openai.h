@@ -39,8 +39,8 @@ struct gen_reply {
 					 * is not the protocol's JSON; GB_ESTATE: the generator closed */
 	int http_status;		/* 0 when no HTTP answer */
 	char *text;			/* malloc'd choices[0].message.content, or NULL */
-	int64_t prompt_tokens;		/* usage.prompt_tokens, 0 when absent */
-	int64_t completion_tokens;	/* usage.completion_tokens, 0 when absent */
+	int64_t prompt_tokens;		/* usage.prompt_tokens; 0 when absent and for offline drafts */
+	int64_t completion_tokens;	/* usage.completion_tokens; 0 when absent and for offline drafts */
 	int64_t retry_after_ms;		/* Retry-After of a 429/503 (seconds or HTTP date) when it
 					 * asks for a wait; -1 when absent, 0 or in the past */
 	char finish_reason[32];
