@@ -5,6 +5,7 @@
  * content as markdown and escaped html.
  */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,18 @@ test_expand_errors(void)
 	    "\"section_template\":{\"word_range\":[600,300]}}]}}", want, "section_template word_range lo > hi");
 }
 
+/* s has no label followed by nothing ("Keywords: \n", "Article title: " at the end...) */
+static int
+no_empty_label(const char *s)
+{
+	const char *p;
+
+	for (p = s ? strstr(s, ": ") : NULL; p; p = strstr(p + 1, ": "))
+		if (p[2] == '\n' || p[2] == '\0' || p[2] == ',')
+			return 0;
+	return s != NULL;
+}
+
 static void
 test_prompt(void)
 {
@@ -337,22 +350,23 @@ test_prompt(void)
 		tap_bail("template_expand: %s", err.msg);
 	sec = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(exp, "sections"), 1);
 
+	/* what a user checks in a prompt: their own words reach the model */
 	rc = prompt_build(data, sec, &sys, &user, &err);
 	is_int(rc, 0, "prompt for main_content_1");
-	is_str(sys, "You are a content writer. Write in a technical tone for developers.", "system prompt");
-	is_str(user,
-	    "Article title: Example Article\n"
-	    "Keywords: microservices, architecture, documentation\n"
-	    "Section: Main Content 1\n"
-	    "Instructions: Expand on a specific aspect of the topic\n"
-	    "Write between 300 and 600 words.\n"
-	    "Return only the text of this section.", "user prompt");
-	like(user, "Example Article", "user prompt: title");
-	like(user, "microservices, architecture, documentation", "user prompt: keywords");
-	like(sys, "developers", "system prompt: audience");
-	like(sys, "technical tone", "system prompt: tone");
-	like(user, "Expand on a specific aspect of the topic", "user prompt: instructions");
-	like(user, "Write between 300 and 600 words.", "user prompt: word range");
+	like(sys, "technical", "system prompt: the tone");
+	like(sys, "developers", "system prompt: the audience");
+	like(user, "Example Article", "user prompt: the title");
+	like(user, "microservices", "user prompt: keyword 1");
+	like(user, "architecture", "user prompt: keyword 2");
+	like(user, "documentation", "user prompt: keyword 3");
+	like(user, "Main Content 1", "user prompt: the section's name");
+	like(user, "Expand on a specific aspect of the topic", "user prompt: the section's instructions");
+	like(user, "300", "user prompt: the range's low end");
+	like(user, "600", "user prompt: the range's high end");
+	ok(strstr(user ? user : "", "300") < strstr(user ? user : "", "600"), "user prompt: low end before high end");
+	ok(user && strstr(user, "tmpl_article_technical") == NULL && strstr(user, "main_content_1") == NULL,
+	    "user prompt: no internal ids when the section has a name");
+	ok(no_empty_label(sys) && no_empty_label(user), "prompts: no empty labels");
 
 	is_int(prompt_build(data, sec, &sys2, &user2, &err), 0, "prompt again");
 	ok(sys && sys2 && strcmp(sys, sys2) == 0 && user && user2 && strcmp(user, user2) == 0,
@@ -362,23 +376,43 @@ test_prompt(void)
 	free(sys2);
 	free(user2);
 
-	/* nothing optional: no empty labels */
-	sec = parse("{\"id\":\"s\",\"word_range\":[10,20]}");
+	/* the introduction's range and instructions are its own */
+	sec = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(exp, "sections"), 0);
+	is_int(prompt_build(data, sec, &sys, &user, &err), 0, "prompt for the introduction");
+	like(user, "Provide a technical introduction to the topic", "introduction: its instructions");
+	ok(user && strstr(user, "150") && strstr(user, "300") && !strstr(user, "600"), "introduction: its range 150..300");
+	free(sys);
+	free(user);
+
+	/* nothing optional: nothing invented, the section named by its id */
+	sec = parse("{\"id\":\"s_only\",\"word_range\":[10,20]}");
 	is_int(prompt_build(empty, sec, &sys, &user, &err), 0, "prompt from bare data");
-	is_str(sys, "You are a content writer.", "bare: system prompt");
-	is_str(user, "Section: s\nWrite between 10 and 20 words.\nReturn only the text of this section.",
-	    "bare: user prompt names the section by id");
+	ok(sys && *sys, "bare: a system prompt all the same");
+	ok(no_empty_label(sys) && no_empty_label(user), "bare: no empty labels");
+	ok(user && !strstr(user, "title") && !strstr(user, "Keywords") && !strstr(user, "Instructions"),
+	    "bare: no title, keywords or instructions lines");
+	like(user, "s_only", "bare: the section named by its id");
+	ok(user && strstr(user, "10") && strstr(user, "20"), "bare: the range 10..20");
 	free(sys);
 	free(user);
 	cJSON_Delete(sec);
 
+	/* empty strings and non-string keywords are left out; no range is 100..200 */
 	sec = parse("{\"name\":\"Intro\"}");
 	cJSON_Delete(data);
-	data = parse("{\"title\":\"\",\"tone\":\"\",\"target_audience\":\"beginners\",\"keywords\":[\"a\",3,\"b\"]}");
+	data = parse("{\"title\":\"\",\"tone\":\"\",\"target_audience\":\"beginners\",\"keywords\":[\"alpha\",3,\"\",\"beta\"]}");
 	is_int(prompt_build(data, sec, &sys, &user, &err), 0, "prompt with audience only");
-	is_str(sys, "You are a content writer. Write for beginners.", "audience only: system prompt");
-	is_str(user, "Keywords: a, b\nSection: Intro\nWrite between 100 and 200 words.\n"
-	    "Return only the text of this section.", "default range; empty title, non-string keywords left out");
+	like(sys, "beginners", "audience only: the audience");
+	ok(no_empty_label(sys) && no_empty_label(user), "audience only: no empty labels");
+	like(user, "alpha, beta", "keywords: the strings, in order, the rest left out");
+	ok(user && strstr(user, "100") && strstr(user, "200"), "no word_range: the default 100..200");
+	free(sys);
+	free(user);
+	cJSON_Delete(data);
+	data = parse("{\"keywords\":\"solar, wind\",\"tone\":\"friendly\"}");
+	is_int(prompt_build(data, sec, &sys, &user, &err), 0, "prompt with keywords as one string");
+	like(user, "solar, wind", "keywords as a string: as given");
+	like(sys, "friendly", "tone only: the tone");
 	free(sys);
 	free(user);
 	cJSON_Delete(sec);
@@ -390,10 +424,87 @@ test_prompt(void)
 	ok(sys == NULL && user == NULL, "bad word range: no prompts");
 	cJSON_Delete(sec);
 
+	{
+		/* a title over the 1 MiB cap: refused with the reason, never truncated */
+		size_t n = (1u << 20) + 100;
+		char *big = malloc(n + 1);
+		cJSON *huge = cJSON_CreateObject();
+
+		memset(big, 'x', n);
+		big[n] = '\0';
+		cJSON_AddStringToObject(huge, "title", big);
+		sec = parse("{\"id\":\"s\"}");
+		gb_err_clear(&err);
+		is_int(prompt_build(huge, sec, &sys, &user, &err), GB_ETOOBIG, "a 1 MiB title: too big");
+		is_str(err.msg, "prompt exceeds 1048576 bytes", "a 1 MiB title: message");
+		ok(sys == NULL && user == NULL, "a 1 MiB title: no prompts");
+		cJSON_Delete(sec);
+		cJSON_Delete(huge);
+		free(big);
+	}
+
 	cJSON_Delete(empty);
 	cJSON_Delete(data);
 	cJSON_Delete(exp);
 	cJSON_Delete(tmpl);
+}
+
+/* Hostile numbers in a word range: refused before any conversion (UBSan-clean). */
+static void
+test_word_range(void)
+{
+	static const char *const bad[] = {
+		"[1e300,1e301]", "[-5,10]", "[0,1e300]", "[5,-1]", "[0,100001]", "[2147483648,2147483649]",
+		"[1.5,3]", "[0,\"9\"]", "[0]", "[0,1,2]", "{}", "null", "[-1e300,0]", "[true,5]",
+	};
+	struct gb_err err;
+	char text[128];
+	int lo = -7, hi = -7;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cJSON *sec;
+
+		snprintf(text, sizeof(text), "{\"id\":\"s\",\"word_range\":%s}", bad[i]);
+		sec = parse(text);
+		gb_err_clear(&err);
+		is_int(template_word_range(sec, &lo, &hi, &err), GB_EINVAL, "word_range %s: refused", bad[i]);
+		cJSON_Delete(sec);
+	}
+	is_str(err.msg, "section 's': word_range must be two integers [lo, hi] with 0 <= lo <= hi <= 100000",
+	    "word_range: the message names the section and the rule");
+	ok(lo == -7 && hi == -7, "word_range: nothing written when refused");
+	{
+		cJSON *sec = parse("{\"id\":\"n\",\"word_range\":[0,0]}");
+
+		/* NaN cannot come from JSON text, but can from a document built in code */
+		cJSON_ReplaceItemInArray(cJSON_GetObjectItem(sec, "word_range"), 0, cJSON_CreateNumber(NAN));
+		gb_err_clear(&err);
+		is_int(template_word_range(sec, &lo, &hi, &err), GB_EINVAL, "word_range [NaN,0]: refused");
+		cJSON_Delete(sec);
+	}
+	{
+		cJSON *sec = parse("{\"id\":\"z\",\"word_range\":[0,0]}");
+
+		is_int(template_word_range(sec, &lo, &hi, &err), 0, "word_range [0,0]: taken (inclusive, no words)");
+		ok(lo == 0 && hi == 0, "word_range [0,0]: 0 and 0");
+		cJSON_Delete(sec);
+		sec = parse("{\"id\":\"m\",\"word_range\":[100000,100000]}");
+		is_int(template_word_range(sec, &lo, &hi, &err), 0, "word_range [100000,100000]: the largest");
+		ok(lo == 100000 && hi == 100000, "word_range [100000,100000]: read");
+		cJSON_Delete(sec);
+	}
+	is_int(template_word_range(NULL, &lo, &hi, &err), 0, "no section: the default range");
+	ok(lo == 100 && hi == 200, "the default range is 100..200");
+
+	expand_rejects("{\"_id\":\"t\",\"structure\":{\"sections\":[{\"id\":\"m\",\"type\":\"sections\","
+	    "\"min_sections\":1e300,\"max_sections\":2}]}}",
+	    "template 't': section 'm': min_sections must be an integer from 0 to 100", "min_sections 1e300");
+	expand_rejects("{\"_id\":\"t\",\"structure\":{\"sections\":[{\"id\":\"m\",\"type\":\"sections\","
+	    "\"min_sections\":1,\"max_sections\":-1e300}]}}",
+	    "template 't': section 'm': max_sections must be an integer from 0 to 100", "max_sections -1e300");
+	expand_rejects("{\"_id\":\"t\",\"structure\":{\"sections\":[{\"id\":\"m\",\"word_range\":[1e300,1e300]}]}}",
+	    "template 't': section 'm': word_range must be two integers [lo, hi] with 0 <= lo <= hi <= 100000",
+	    "text section word_range 1e300");
 }
 
 /* Every sentence starts with a capital and ends with '.'; paragraphs of at most 100 words. */
@@ -664,6 +775,7 @@ main(void)
 	test_expand_shapes();
 	test_expand_errors();
 	test_prompt();
+	test_word_range();
 	test_draft();
 	test_markdown();
 	test_html();
