@@ -2,12 +2,22 @@
  * render.c - the transformer's rendering of generated_content into one
  * markdown or html article, appended to a capped struct buf. Section anchors
  * are GitHub-style slugs made unique in order ("setup", "setup-1").
+ *
+ * For html, a section's text is what a model wrote: markdown. libcmark
+ * parses it; before rendering, the tree is walked once to collect raw HTML
+ * nodes (turned into text nodes, so "<script>" is shown, escaped, never
+ * run), links and images with a URL that is not http, https, mailto or
+ * relative (they keep their text and lose the link), and headings (moved
+ * two levels down, below the section's <h2>). cmark renders in its safe
+ * mode on top of that.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
+#include <cmark.h>
 
 #include "../base/buf.h"
 #include "../base/err.h"
@@ -119,42 +129,154 @@ trim(const char *s, size_t *len)
 	return s;
 }
 
-/* Paragraphs of text (split on lines holding only white space), each as <p>..</p>\n. */
+/* ---- a section's markdown as safe html ---- */
+
+/* Nodes to rewrite after the walk: the tree is not changed under the iterator. */
+struct node_list {
+	cmark_node **v;
+	size_t n, cap;
+};
+
 static int
-html_paragraphs(struct buf *b, const char *text)
+node_list_push(struct node_list *l, cmark_node *node)
 {
-	const char *p = text;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		cmark_node **v = realloc(l->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return GB_ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = node;
+	return 0;
+}
+
+/*
+ * A URL a reader may follow: no scheme (a relative path, "#anchor"), or
+ * http, https or mailto. javascript:, vbscript:, data: and the rest are not.
+ */
+static int
+url_is_safe(const char *url)
+{
+	static const char *const schemes[] = { "http:", "https:", "mailto:" };
+	size_t n = strcspn(url ? url : "", ":/?#");
+
+	if (url == NULL || url[n] != ':')
+		return 1;
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (strncasecmp(url, schemes[i], strlen(schemes[i])) == 0)
+			return 1;
+	return 0;
+}
+
+/* Raw HTML becomes text showing it: a text node inline, a paragraph of text for a block. */
+static int
+html_to_text(cmark_node *node)
+{
+	const char *lit = cmark_node_get_literal(node);
+	size_t len = lit ? strlen(lit) : 0;
+	cmark_node *text, *repl;
+	char *copy;
+
+	while (len > 0 && lit[len - 1] == '\n')
+		len--;
+	if ((copy = strndup(lit ? lit : "", len)) == NULL)
+		return GB_ENOMEM;
+	text = cmark_node_new(CMARK_NODE_TEXT);
+	cmark_node_set_literal(text, copy);
+	free(copy);
+	repl = text;
+	if (cmark_node_get_type(node) == CMARK_NODE_HTML_BLOCK) {
+		repl = cmark_node_new(CMARK_NODE_PARAGRAPH);
+		cmark_node_append_child(repl, text);
+	}
+	cmark_node_replace(node, repl);
+	cmark_node_free(node);
+	return 0;
+}
+
+/* A link or image whose URL is not safe keeps its text and loses the link. */
+static void
+unlink_node(cmark_node *node)
+{
+	cmark_node *child;
+
+	while ((child = cmark_node_first_child(node)) != NULL)
+		cmark_node_insert_before(node, child);
+	cmark_node_free(node);
+}
+
+/*
+ * Make the parsed markdown safe to show: raw HTML as text, unsafe links and
+ * images as their text, headings below the section's <h2>.
+ */
+static int
+markdown_sanitize(cmark_node *doc)
+{
+	struct node_list todo = { NULL, 0, 0 };
+	cmark_iter *it = cmark_iter_new(doc);
+	cmark_event_type ev;
 	int rc = 0;
 
-	while (*p && !rc) {
-		const char *q = p, *end, *nl, *r;
-		size_t len;
+	while (!rc && (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+		cmark_node *node = cmark_iter_get_node(it);
 
-		/* the paragraph runs to the newline before a blank line, or to the end */
-		for (;;) {
-			if ((nl = strchr(q, '\n')) == NULL) {
-				end = q + strlen(q);
-				break;
-			}
-			for (r = nl + 1; *r == ' ' || *r == '\t' || *r == '\r'; r++)
-				;
-			if (*r == '\n' || *r == '\0') {
-				end = nl;
-				break;
-			}
-			q = nl + 1;
+		if (ev != CMARK_EVENT_ENTER)
+			continue;
+		switch (cmark_node_get_type(node)) {
+		case CMARK_NODE_HTML_BLOCK:
+		case CMARK_NODE_HTML_INLINE:
+			rc = node_list_push(&todo, node);
+			break;
+		case CMARK_NODE_LINK:
+		case CMARK_NODE_IMAGE:
+			if (!url_is_safe(cmark_node_get_url(node)))
+				rc = node_list_push(&todo, node);
+			break;
+		case CMARK_NODE_HEADING: {
+			int level = cmark_node_get_heading_level(node) + 2;
+
+			cmark_node_set_heading_level(node, level > 6 ? 6 : level);
+			break;
 		}
-		len = (size_t)(end - p);
-		while (len > 0 && is_space(*p)) {
-			p++;
-			len--;
+		default:
+			break;
 		}
-		while (len > 0 && is_space(p[len - 1]))
-			len--;
-		if (len > 0 && !(rc = buf_puts(b, "<p>")) && !(rc = html_escape(b, p, len)))
-			rc = buf_puts(b, "</p>\n");
-		p = *end ? end + 1 : end;
 	}
+	cmark_iter_free(it);
+	for (size_t i = 0; !rc && i < todo.n; i++) {
+		cmark_node_type type = cmark_node_get_type(todo.v[i]);
+
+		if (type == CMARK_NODE_LINK || type == CMARK_NODE_IMAGE)
+			unlink_node(todo.v[i]);
+		else
+			rc = html_to_text(todo.v[i]);
+	}
+	free(todo.v);
+	return rc;
+}
+
+/* text, read as CommonMark, appended to b as html with nothing the model wrote left live. */
+static int
+html_markdown(struct buf *b, const char *text)
+{
+	cmark_node *doc = cmark_parse_document(text, strlen(text), CMARK_OPT_DEFAULT | CMARK_OPT_VALIDATE_UTF8);
+	char *html = NULL;
+	int rc;
+
+	if (doc == NULL)
+		return GB_ENOMEM;
+	/* CMARK_OPT_DEFAULT is cmark's safe mode: any raw HTML left would be omitted, not shown */
+	if ((rc = markdown_sanitize(doc)) == 0) {
+		if ((html = cmark_render_html(doc, CMARK_OPT_DEFAULT)) == NULL)
+			rc = GB_ENOMEM;
+		else
+			rc = buf_puts(b, html);
+	}
+	cmark_get_default_mem_allocator()->free(html);
+	cmark_node_free(doc);
 	return rc;
 }
 
@@ -211,7 +333,7 @@ render_html(struct buf *b, const char *title, const struct part *parts, int n, i
 		    !(rc = buf_puts(b, "\"><h2>")) &&
 		    !(rc = html_escape(b, parts[i].title, strlen(parts[i].title))) &&
 		    !(rc = buf_puts(b, "</h2>\n")) &&
-		    !(rc = html_paragraphs(b, parts[i].text)))
+		    !(rc = html_markdown(b, parts[i].text)))
 			rc = buf_puts(b, "</section>\n");
 	}
 	if (!rc)

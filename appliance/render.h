@@ -20,9 +20,15 @@
 /*
  * Render generated_content as format "markdown" or "html" under the title
  * (NULL: none): markdown is "# Title\n\n## Introduction\n\n...", each body
- * section under "## <title>" (untitled: its id), then "## Conclusion"; html
- * has every text escaped. With toc, a table of contents linking the sections
- * follows the title. *out malloc'd (caller frees), NULL on failure:
+ * section under "## <title>" (untitled: its id), then "## Conclusion", the
+ * sections' text as written. html is "<article><h1>..." with each section
+ * in <section id="<slug>"><h2>...; titles are escaped, and a section's text
+ * is read as CommonMark (libcmark) and rendered with nothing in it left
+ * live: raw HTML is shown as escaped text ("<script>" stays visible, never
+ * runs), links and images whose URL is not http, https, mailto or relative
+ * keep only their text, and its headings sit below the section's <h2>.
+ * With toc, a table of contents linking the sections follows the title.
+ * *out malloc'd (caller frees), NULL on failure:
  * GB_EINVAL for an unknown format or content of the wrong shape, GB_ETOOBIG
  * past RENDER_MAX, GB_ENOMEM.
  */

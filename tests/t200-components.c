@@ -1,8 +1,8 @@
 /*
  * t200-components - the pure parts of the pipeline components: expanding
- * the schema's example template, the errors of bad templates, the prompts,
- * the offline draft's determinism and length, and rendering generated
- * content as markdown and escaped html.
+ * the schema's example template, the errors of bad templates, word ranges,
+ * the prompts, and the offline draft's determinism and length. t202 has
+ * the transformer's rendering.
  */
 #include <ctype.h>
 #include <math.h>
@@ -14,7 +14,6 @@
 
 #include "../appliance/draft.h"
 #include "../appliance/prompt.h"
-#include "../appliance/render.h"
 #include "../appliance/template.h"
 #include "tap.h"
 
@@ -626,148 +625,6 @@ test_draft(void)
 	free(a);
 }
 
-static const char gen_content[] =
-	"{\"introduction\":\"Intro text.\","
-	"\"body\":[{\"id\":\"main_content_1\",\"title\":\"Service Boundaries\","
-	"\"content\":\"First body.\\n\\nSecond paragraph.\"},"
-	"{\"id\":\"main_content_2\",\"title\":\"Data & APIs!\",\"content\":\"Body two.\\n\"}],"
-	"\"conclusion\":\"The end.\"}";
-
-static char *
-render(const char *content, const char *title, const char *format, int toc, int *rc, char *msg)
-{
-	struct gb_err err = { 0, "" };
-	cJSON *gc = parse(content);
-	char *out = (char *)"unset";
-
-	*rc = transform_render(gc, title, format, toc, &out, &err);
-	snprintf(msg, 256, "%s", err.msg);
-	cJSON_Delete(gc);
-	return out;
-}
-
-static void
-test_markdown(void)
-{
-	char msg[256], *md;
-	int rc;
-
-	md = render(gen_content, "Example Article", "markdown", 0, &rc, msg);
-	is_int(rc, 0, "markdown renders");
-	is_str(md,
-	    "# Example Article\n\n"
-	    "## Introduction\n\nIntro text.\n\n"
-	    "## Service Boundaries\n\nFirst body.\n\nSecond paragraph.\n\n"
-	    "## Data & APIs!\n\nBody two.\n\n"
-	    "## Conclusion\n\nThe end.\n", "markdown without table of contents");
-	free(md);
-
-	md = render(gen_content, "Example Article", "markdown", 1, &rc, msg);
-	is_int(rc, 0, "markdown with toc renders");
-	is_str(md,
-	    "# Example Article\n\n"
-	    "## Table of Contents\n\n"
-	    "- [Introduction](#introduction)\n"
-	    "- [Service Boundaries](#service-boundaries)\n"
-	    "- [Data & APIs!](#data--apis)\n"
-	    "- [Conclusion](#conclusion)\n\n"
-	    "## Introduction\n\nIntro text.\n\n"
-	    "## Service Boundaries\n\nFirst body.\n\nSecond paragraph.\n\n"
-	    "## Data & APIs!\n\nBody two.\n\n"
-	    "## Conclusion\n\nThe end.\n", "markdown with table of contents");
-	free(md);
-
-	md = render("{\"body\":[{\"title\":\"Setup\",\"content\":\"One.\"},{\"title\":\"Setup\",\"content\":\"Two.\"}]}",
-	    "T", "markdown", 1, &rc, msg);
-	is_str(md,
-	    "# T\n\n## Table of Contents\n\n- [Setup](#setup)\n- [Setup](#setup-1)\n\n"
-	    "## Setup\n\nOne.\n\n## Setup\n\nTwo.\n",
-	    "no introduction or conclusion: skipped; repeated titles get -1");
-	free(md);
-
-	md = render("{\"introduction\":\"Only this.\",\"body\":[]}", "T", "markdown", 0, &rc, msg);
-	is_str(md, "# T\n\n## Introduction\n\nOnly this.\n", "empty body: introduction only");
-	free(md);
-}
-
-static void
-test_html(void)
-{
-	static const char evil[] = "<script>alert('x') & \"y\"</script>";
-	static const char escaped[] = "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;";
-	char msg[256], *html, content[512], want[256];
-	int rc;
-
-	html = render(gen_content, "Example Article", "html", 1, &rc, msg);
-	is_int(rc, 0, "html renders");
-	is_str(html,
-	    "<article>\n<h1>Example Article</h1>\n"
-	    "<nav class=\"toc\"><ul><li><a href=\"#introduction\">Introduction</a></li>"
-	    "<li><a href=\"#service-boundaries\">Service Boundaries</a></li>"
-	    "<li><a href=\"#data--apis\">Data &amp; APIs!</a></li>"
-	    "<li><a href=\"#conclusion\">Conclusion</a></li></ul></nav>\n"
-	    "<section id=\"introduction\"><h2>Introduction</h2>\n<p>Intro text.</p>\n</section>\n"
-	    "<section id=\"service-boundaries\"><h2>Service Boundaries</h2>\n"
-	    "<p>First body.</p>\n<p>Second paragraph.</p>\n</section>\n"
-	    "<section id=\"data--apis\"><h2>Data &amp; APIs!</h2>\n<p>Body two.</p>\n</section>\n"
-	    "<section id=\"conclusion\"><h2>Conclusion</h2>\n<p>The end.</p>\n</section>\n"
-	    "</article>\n", "html with table of contents");
-	free(html);
-
-	snprintf(content, sizeof(content), "{\"introduction\":\"%s\",\"body\":[{\"title\":\"%s\",\"content\":\"%s\"}]}",
-	    "<script>alert('x') & \\\"y\\\"</script>", "<script>alert('x') & \\\"y\\\"</script>",
-	    "<script>alert('x') & \\\"y\\\"</script>");
-	html = render(content, evil, "html", 0, &rc, msg);
-	is_int(rc, 0, "html with markup in the text renders");
-	snprintf(want, sizeof(want), "<h1>%s</h1>", escaped);
-	like(html, want, "html: title escaped");
-	snprintf(want, sizeof(want), "<h2>%s</h2>", escaped);
-	like(html, want, "html: section title escaped");
-	snprintf(want, sizeof(want), "<p>%s</p>", escaped);
-	like(html, want, "html: content escaped");
-	ok(html && strstr(html, "<script") == NULL && strstr(html, "'") == NULL, "html: no live markup or quote");
-	ok(html && strstr(html, "<nav") == NULL, "html without toc: no nav");
-	free(html);
-
-	html = render("{\"conclusion\":\"a\\nb\\n  \\n\\n\\nc\"}", NULL, "html", 0, &rc, msg);
-	is_str(html, "<article>\n<section id=\"conclusion\"><h2>Conclusion</h2>\n<p>a\nb</p>\n<p>c</p>\n"
-	    "</section>\n</article>\n", "html: blank lines split paragraphs, no title, no h1");
-	free(html);
-}
-
-static void
-render_rejects(const char *content, const char *format, const char *want, const char *name)
-{
-	char msg[256], *out;
-	int rc;
-
-	out = render(content, "T", format, 1, &rc, msg);
-	is_int(rc, GB_EINVAL, "%s: rejected", name);
-	is_str(msg, want, "%s: message", name);
-	ok(out == NULL, "%s: no output", name);
-}
-
-static void
-test_render_errors(void)
-{
-	render_rejects(gen_content, "pdf", "unknown format 'pdf' (markdown, html)", "format pdf");
-	render_rejects(gen_content, "Markdown", "unknown format 'Markdown' (markdown, html)", "format case");
-	render_rejects(gen_content, NULL, "unknown format '' (markdown, html)", "no format");
-	render_rejects("{\"body\":[{\"title\":\"A\",\"content\":\"x\"},{\"title\":\"B\"}]}", "markdown",
-	    "generated_content body 2: content is not a string", "body item without content");
-	render_rejects("{\"body\":[{\"title\":\"A\",\"content\":\"x\"},{\"title\":\"B\",\"content\":7}]}", "html",
-	    "generated_content body 2: content is not a string", "content a number");
-	render_rejects("{\"body\":[\"x\"]}", "markdown", "generated_content body 1: not an object",
-	    "body item a string");
-	render_rejects("{\"body\":[{\"title\":5,\"content\":\"x\"}]}", "markdown",
-	    "generated_content body 1: title is not a string", "title a number");
-	render_rejects("{\"body\":{\"content\":\"x\"}}", "markdown", "generated_content body is not an array",
-	    "body an object");
-	render_rejects("{\"introduction\":[\"x\"]}", "markdown", "generated_content introduction is not a string",
-	    "introduction an array");
-	render_rejects("[]", "markdown", "generated_content is not an object", "content an array");
-}
-
 int
 main(void)
 {
@@ -777,8 +634,5 @@ main(void)
 	test_prompt();
 	test_word_range();
 	test_draft();
-	test_markdown();
-	test_html();
-	test_render_errors();
 	return tap_done();
 }
