@@ -272,13 +272,62 @@ draft_target(int words_min, int words_max)
 	return t > DRAFT_WORDS_MAX ? DRAFT_WORDS_MAX : t;
 }
 
+/* One sentence of a pattern's words (without its '.'); the words written, or -1 (memory, cap). */
+static long
+draft_pattern_sentence(struct buf *b, struct vocab *v, uint64_t *state, const char *p)
+{
+	long ntok = 0;
+
+	while (*p) {
+		const char *end = strchr(p, ' ');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (put_token(b, v, state, p, len, ntok == 0))
+			return -1;
+		ntok++;
+		p += len;
+		if (*p == ' ' && buf_append(b, p++, 1))
+			return -1;
+	}
+	return ntok;
+}
+
+/*
+ * One sentence of at most left words: a pattern that ends the draft exactly
+ * or leaves room for another, else a closing sentence of exactly the words
+ * left. Returns the words written, or -1.
+ */
+static long
+draft_sentence(struct buf *b, struct vocab *v, uint64_t *state, long left)
+{
+	const char *toks[WORDS_CLOSING_MAX];
+	int fit[NPATTERNS], nfit = 0, i;
+
+	for (i = 0; i < NPATTERNS; i++) {
+		long w = pattern_words(patterns[i]);
+
+		if (w == left || w + PATTERN_WORDS_MIN <= left)
+			fit[nfit++] = i;
+	}
+	if (nfit > 0)
+		return draft_pattern_sentence(b, v, state, patterns[fit[pick(state, nfit)]]);
+	closing(left, toks);
+	for (i = 0; i < left; i++) {
+		if (i > 0 && buf_append(b, " ", 1))
+			return -1;
+		if (put_token(b, v, state, toks[i], strlen(toks[i]), i == 0))
+			return -1;
+	}
+	return left;
+}
+
 char *
 offline_draft(const char *system, const char *user, int words_min, int words_max)
 {
 	struct vocab *v;
 	struct buf b;
 	uint64_t state;
-	long target = draft_target(words_min, words_max), written = 0, in_para = 0, para_len;
+	long target = draft_target(words_min, words_max), written = 0, in_para = 0, para_len, n;
 	char *res = NULL;
 
 	if ((v = calloc(1, sizeof(*v))) == NULL)
@@ -291,56 +340,19 @@ offline_draft(const char *system, const char *user, int words_min, int words_max
 	buf_init(&b, DRAFT_MAX);
 
 	while (written < target) {
-		long left = target - written;
-		const char *toks[WORDS_CLOSING_MAX];
-		int fit[NPATTERNS], nfit = 0, ntok = 0, i;
-
-		/*
-		 * A pattern that ends the draft exactly or leaves room for another;
-		 * else a closing sentence of exactly the words left.
-		 */
-		for (i = 0; i < NPATTERNS; i++) {
-			long w = pattern_words(patterns[i]);
-
-			if (w == left || w + PATTERN_WORDS_MIN <= left)
-				fit[nfit++] = i;
-		}
-		if (nfit > 0) {
-			const char *p = patterns[fit[pick(&state, nfit)]];
-
-			while (*p) {
-				const char *end = strchr(p, ' ');
-				size_t len = end ? (size_t)(end - p) : strlen(p);
-
-				if (put_token(&b, v, &state, p, len, ntok == 0))
-					goto out;
-				ntok++;
-				p += len;
-				if (*p == ' ' && buf_append(&b, p++, 1))
-					goto out;
-			}
-		} else {
-			closing(left, toks);
-			for (i = 0; i < left; i++) {
-				if (i > 0 && buf_append(&b, " ", 1))
-					goto out;
-				if (put_token(&b, v, &state, toks[i], strlen(toks[i]), i == 0))
-					goto out;
-			}
-			ntok = (int)left;
-		}
-		written += ntok;
-		in_para += ntok;
-		if (buf_append(&b, ".", 1))
+		if ((n = draft_sentence(&b, v, &state, target - written)) < 0 || buf_append(&b, ".", 1))
 			goto out;
-		if (written < target) {
-			if (in_para >= para_len) {
-				if (buf_append(&b, "\n\n", 2))
-					goto out;
-				in_para = 0;
-				para_len = 60 + pick(&state, 21);
-			} else if (buf_append(&b, " ", 1))
+		written += n;
+		in_para += n;
+		if (written >= target)
+			break;
+		if (in_para >= para_len) {
+			if (buf_append(&b, "\n\n", 2))
 				goto out;
+			in_para = 0;
+			para_len = 60 + pick(&state, 21);
+		} else if (buf_append(&b, " ", 1)) {
+			goto out;
 		}
 	}
 	res = buf_take(&b);
@@ -349,4 +361,3 @@ out:
 	free(v);
 	return res;
 }
-

@@ -341,14 +341,82 @@ render_html(struct buf *b, const char *title, const struct part *parts, int n, i
 	return rc;
 }
 
+/* One body item as a part: its content, under its title, else its id, else "Section". */
+static int
+part_from_body(const cJSON *item, int i, struct part *part, struct gb_err *err)
+{
+	const cJSON *t;
+
+	if (!cJSON_IsObject(item))
+		return gb_errf(err, GB_EINVAL, "generated_content body %d: not an object", i);
+	part->text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "content"));
+	if (part->text == NULL)
+		return gb_errf(err, GB_EINVAL, "generated_content body %d: content is not a string", i);
+	t = cJSON_GetObjectItemCaseSensitive(item, "title");
+	if (t && !cJSON_IsString(t))
+		return gb_errf(err, GB_EINVAL, "generated_content body %d: title is not a string", i);
+	if ((part->title = cJSON_GetStringValue(t)) == NULL)
+		part->title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "id"));
+	if (part->title == NULL)
+		part->title = "Section";
+	return 0;
+}
+
+/* The sections of generated_content in order, each with a unique slug. *parts: caller frees. */
+static int
+parts_collect(const cJSON *gc, struct part **parts_out, int *n_out, struct gb_err *err)
+{
+	const cJSON *intro, *body, *concl, *item;
+	struct part *parts;
+	int n = 0, nbody, i = 0, rc = 0;
+
+	*parts_out = NULL;
+	*n_out = 0;
+	if (!cJSON_IsObject(gc))
+		return gb_errf(err, GB_EINVAL, "generated_content is not an object");
+	intro = cJSON_GetObjectItemCaseSensitive(gc, "introduction");
+	body = cJSON_GetObjectItemCaseSensitive(gc, "body");
+	concl = cJSON_GetObjectItemCaseSensitive(gc, "conclusion");
+	if (intro && !cJSON_IsString(intro) && !cJSON_IsNull(intro))
+		return gb_errf(err, GB_EINVAL, "generated_content introduction is not a string");
+	if (concl && !cJSON_IsString(concl) && !cJSON_IsNull(concl))
+		return gb_errf(err, GB_EINVAL, "generated_content conclusion is not a string");
+	if (body && !cJSON_IsArray(body) && !cJSON_IsNull(body))
+		return gb_errf(err, GB_EINVAL, "generated_content body is not an array");
+	nbody = cJSON_IsArray(body) ? cJSON_GetArraySize(body) : 0;
+	if (nbody > RENDER_SECTIONS_MAX)
+		return gb_errf(err, GB_ETOOBIG, "generated_content body has more than %d sections",
+		    RENDER_SECTIONS_MAX);
+	if ((parts = calloc((size_t)nbody + 2, sizeof(*parts))) == NULL)
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	if (cJSON_IsString(intro)) {
+		parts[n].title = "Introduction";
+		parts[n++].text = intro->valuestring;
+	}
+	for (item = nbody > 0 ? body->child : NULL; item && !rc; item = item->next)
+		rc = part_from_body(item, ++i, &parts[n++], err);
+	if (!rc && cJSON_IsString(concl)) {
+		parts[n].title = "Conclusion";
+		parts[n++].text = concl->valuestring;
+	}
+	if (rc) {
+		free(parts);
+		return rc;
+	}
+	for (i = 0; i < n; i++)
+		slug_unique(parts, i);
+	*parts_out = parts;
+	*n_out = n;
+	return 0;
+}
+
 int
 transform_render(const cJSON *generated_content, const char *title, const char *format, int toc,
     char **out, struct gb_err *err)
 {
-	const cJSON *intro, *body, *concl, *item;
 	struct part *parts = NULL;
 	struct buf b;
-	int n = 0, nbody, i = 0, rc = 0, html;
+	int n, rc, html;
 
 	*out = NULL;
 	if (format && strcmp(format, "markdown") == 0)
@@ -357,59 +425,8 @@ transform_render(const cJSON *generated_content, const char *title, const char *
 		html = 1;
 	else
 		return gb_errf(err, GB_EINVAL, "unknown format '%s' (markdown, html)", format ? format : "");
-	if (!cJSON_IsObject(generated_content))
-		return gb_errf(err, GB_EINVAL, "generated_content is not an object");
-	intro = cJSON_GetObjectItemCaseSensitive(generated_content, "introduction");
-	body = cJSON_GetObjectItemCaseSensitive(generated_content, "body");
-	concl = cJSON_GetObjectItemCaseSensitive(generated_content, "conclusion");
-	if (intro && !cJSON_IsString(intro) && !cJSON_IsNull(intro))
-		return gb_errf(err, GB_EINVAL, "generated_content introduction is not a string");
-	if (concl && !cJSON_IsString(concl) && !cJSON_IsNull(concl))
-		return gb_errf(err, GB_EINVAL, "generated_content conclusion is not a string");
-	if (body && !cJSON_IsArray(body) && !cJSON_IsNull(body))
-		return gb_errf(err, GB_EINVAL, "generated_content body is not an array");
-	nbody = cJSON_IsArray(body) ? cJSON_GetArraySize(body) : 0;
-	if ((parts = calloc((size_t)nbody + 2, sizeof(*parts))) == NULL)
-		return gb_errf(err, GB_ENOMEM, "out of memory");
-
-	if (cJSON_IsString(intro)) {
-		parts[n].title = "Introduction";
-		parts[n++].text = intro->valuestring;
-	}
-	if (nbody > 0) {
-		cJSON_ArrayForEach(item, body) {
-			const cJSON *t;
-			const char *content;
-
-			i++;
-			if (!cJSON_IsObject(item)) {
-				rc = gb_errf(err, GB_EINVAL, "generated_content body %d: not an object", i);
-				goto out;
-			}
-			if ((content = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "content"))) == NULL) {
-				rc = gb_errf(err, GB_EINVAL, "generated_content body %d: content is not a string", i);
-				goto out;
-			}
-			t = cJSON_GetObjectItemCaseSensitive(item, "title");
-			if (t && !cJSON_IsString(t)) {
-				rc = gb_errf(err, GB_EINVAL, "generated_content body %d: title is not a string", i);
-				goto out;
-			}
-			/* an untitled section goes under its id */
-			if ((parts[n].title = t ? t->valuestring : NULL) == NULL)
-				parts[n].title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "id"));
-			if (parts[n].title == NULL)
-				parts[n].title = "Section";
-			parts[n++].text = content;
-		}
-	}
-	if (cJSON_IsString(concl)) {
-		parts[n].title = "Conclusion";
-		parts[n++].text = concl->valuestring;
-	}
-	for (i = 0; i < n; i++)
-		slug_unique(parts, i);
-
+	if ((rc = parts_collect(generated_content, &parts, &n, err)))
+		return rc;
 	buf_init(&b, RENDER_MAX);
 	rc = html ? render_html(&b, title, parts, n, toc) : render_markdown(&b, title, parts, n, toc);
 	if (rc == GB_ETOOBIG)
@@ -419,7 +436,6 @@ transform_render(const cJSON *generated_content, const char *title, const char *
 	else if ((*out = buf_take(&b)) == NULL)
 		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 	buf_release(&b);
-out:
 	free(parts);
 	return rc;
 }

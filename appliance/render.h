@@ -15,7 +15,8 @@
 
 #include "../base/err.h"
 
-#define RENDER_MAX	(64u << 20)	/* bytes of one rendered article */
+#define RENDER_MAX		(64u << 20)	/* bytes of one rendered article */
+#define RENDER_SECTIONS_MAX	1000		/* body sections of one article */
 
 /*
  * Render generated_content as format "markdown" or "html" under the title
@@ -30,7 +31,7 @@
  * With toc, a table of contents linking the sections follows the title.
  * *out malloc'd (caller frees), NULL on failure:
  * GB_EINVAL for an unknown format or content of the wrong shape, GB_ETOOBIG
- * past RENDER_MAX, GB_ENOMEM.
+ * past RENDER_MAX bytes or RENDER_SECTIONS_MAX body sections, GB_ENOMEM.
  */
 int transform_render(const cJSON *generated_content, const char *title, const char *format, int toc,
     char **out, struct gb_err *err);

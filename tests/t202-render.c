@@ -165,6 +165,28 @@ test_render_errors(void)
 	render_rejects("{\"introduction\":[\"x\"]}", "markdown", "generated_content introduction is not a string",
 	    "introduction an array");
 	render_rejects("[]", "markdown", "generated_content is not an object", "content an array");
+	{
+		cJSON *gc = cJSON_CreateObject(), *body = cJSON_AddArrayToObject(gc, "body");
+		struct gb_err err = { 0, "" };
+		char *out = (char *)"unset";
+
+		for (int i = 0; i < 1001; i++) {
+			cJSON *item = cJSON_CreateObject();
+
+			cJSON_AddStringToObject(item, "title", "Same");
+			cJSON_AddStringToObject(item, "content", "x");
+			cJSON_AddItemToArray(body, item);
+		}
+		is_int(transform_render(gc, "T", "html", 1, &out, &err), GB_ETOOBIG, "1001 body sections: too big");
+		is_str(err.msg, "generated_content body has more than 1000 sections", "1001 body sections: message");
+		ok(out == NULL, "1001 body sections: no output");
+		cJSON_Delete(cJSON_DetachItemFromArray(body, 0));
+		gb_err_clear(&err);
+		is_int(transform_render(gc, "T", "html", 1, &out, &err), 0, "1000 body sections of one title: rendered");
+		like(out, "<section id=\"same-999\">", "1000 body sections: the last slug is same-999");
+		free(out);
+		cJSON_Delete(gc);
+	}
 }
 
 /* The html of one conclusion whose text is md (as a JSON string's content). */
