@@ -682,11 +682,10 @@ test_bound(void)
 	/* let one through at a time, each time once the next has taken its place */
 	for (st.passed = 0; st.passed < 12 && settled; st.passed++) {
 		st.expect = 12 - st.passed < 3 ? 12 - st.passed : 3;
-		if (rsp_wait(gate_settled, &st)) {
-			settled = 0;
-			tap_diag("gate: %d passed, %d held, want %d", rsp.gate_passed, rsp.inflight, st.expect);
-		}
+		settled = rsp_wait(gate_settled, &st) == 0;
 		pthread_mutex_lock(&rsp.mu);
+		if (!settled)
+			tap_diag("gate: %d passed, %d held, want %d", rsp.gate_passed, rsp.inflight, st.expect);
 		rsp.gate_open++;
 		pthread_cond_broadcast(&rsp.cv);
 		pthread_mutex_unlock(&rsp.mu);
