@@ -2,7 +2,7 @@
 # fresh Debian 12 machine as root.
 
 VERSION := 0.1.0
-PKGS := sqlite3 libcjson libbson-1.0 libcurl inih zlib libcrypto libsystemd
+PKGS := sqlite3 libcjson libbson-1.0 libcurl inih zlib libcrypto libsystemd libcmark
 
 CC ?= cc
 CFLAGS ?= -O2 -g

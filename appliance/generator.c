@@ -1,7 +1,8 @@
 /*
  * generator.c - the ai_generator component's text provider: an
- * OpenAI-compatible POST /v1/chat/completions over libcurl's multi
- * interface, or the offline-draft provider when no URL is configured.
+ * OpenAI-compatible POST .../v1/chat/completions over libcurl's multi
+ * interface, or the offline-draft provider when no URL is configured. The
+ * wire format (URL, request body, reply, error classes) is openai.c's.
  *
  * One thread per generator owns the CURLM and every easy handle in it.
  * generator_submit copies its inputs into a gen_call (the request body is
@@ -18,29 +19,22 @@
  * submit that sees g->closing fails at once.
  */
 #include <assert.h>
-#include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
 #include <curl/curl.h>
 
 #include "../base/buf.h"
 #include "../base/err.h"
 #include "../base/log.h"
-#include "components.h"
+#include "draft.h"
 #include "generator.h"
+#include "openai.h"
 
-#define GEN_PATH		"/v1/chat/completions"
-#define GEN_MAX_URL		2048
 #define GEN_MAX_KEY		4096
 #define GEN_MAX_REPLY		(8 * 1024 * 1024)	/* bytes of one reply body */
 #define GEN_MAX_QUEUED		65536			/* calls waiting for a slot */
@@ -48,9 +42,6 @@
 #define GEN_DEFAULT_TIMEOUT_MS	120000
 #define GEN_DEFAULT_CONNECT_MS	10000
 #define GEN_DEFAULT_CONCURRENT	8
-
-#define PROVIDER_ENDPOINT	"openai-compatible"
-#define PROVIDER_OFFLINE	"offline-draft"
 
 struct gen_call {
 	struct gen_call *next;		/* in g->head's FIFO, then in g->flight */
@@ -67,8 +58,8 @@ struct gen_call {
 
 /* Lock order: g->mu is the only lock and is never held while calling out. */
 struct generator {
-	char *url;			/* base URL + GEN_PATH */
-	char *base;			/* base URL without credentials, for messages */
+	char *url;			/* the URL called (openai_endpoint) */
+	char *shown;			/* the same without credentials, for messages */
 	int offline;
 	int timeout_ms, connect_timeout_ms, max_concurrent;
 	struct curl_slist *headers;	/* shared, read-only once built */
@@ -91,42 +82,6 @@ static void
 curl_init_once(void)
 {
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static void
-reply_init(struct gen_reply *r, const char *provider)
-{
-	memset(r, 0, sizeof(*r));
-	r->retry_after_ms = -1;
-	snprintf(r->provider, sizeof(r->provider), "%s", provider);
-}
-
-static void
-reply_fail(struct gen_reply *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Set the reply's code and message unless it already failed (first error wins). */
-static void
-reply_fail(struct gen_reply *r, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (r->code != 0)
-		return;
-	r->code = code;
-	free(r->text);
-	r->text = NULL;
-	va_start(ap, fmt);
-	vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
-	va_end(ap);
-}
-
-void
-gen_reply_release(struct gen_reply *reply)
-{
-	if (reply == NULL)
-		return;
-	free(reply->text);
-	reply->text = NULL;
 }
 
 static void
@@ -157,23 +112,6 @@ call_deliver(struct gen_call *c)
 	done(arg, &r);
 }
 
-static int64_t
-count_words(const char *s)
-{
-	int64_t n = 0;
-	int in = 0;
-
-	for (; s && *s; s++) {
-		if (isspace((unsigned char)*s))
-			in = 0;
-		else if (!in) {
-			in = 1;
-			n++;
-		}
-	}
-	return n;
-}
-
 static void
 offline_reply(struct gen_call *c)
 {
@@ -183,79 +121,12 @@ offline_reply(struct gen_call *c)
 		return;
 	r->text = offline_draft(c->system ? c->system : "", c->user ? c->user : "", c->words_min, c->words_max);
 	if (r->text == NULL) {
-		reply_fail(r, GB_ENOMEM, "out of memory writing the offline draft");
+		gen_reply_fail(r, GB_ENOMEM, "out of memory writing the offline draft");
 		return;
 	}
 	snprintf(r->finish_reason, sizeof(r->finish_reason), "stop");
-	r->prompt_tokens = count_words(c->system) + count_words(c->user);
-	r->completion_tokens = count_words(r->text);
-}
-
-/* ---- the request ---------------------------------------------------------- */
-
-static int
-add_number(cJSON *o, const char *name, double v)
-{
-	if (!isfinite(v))
-		return 0;
-	return cJSON_AddNumberToObject(o, name, v) ? 0 : GB_ENOMEM;
-}
-
-static int
-add_message(cJSON *msgs, const char *role, const char *content)
-{
-	cJSON *m = cJSON_CreateObject();
-
-	if (m == NULL)
-		return GB_ENOMEM;
-	cJSON_AddItemToArray(msgs, m);
-	if (cJSON_AddStringToObject(m, "role", role) == NULL ||
-	    cJSON_AddStringToObject(m, "content", content) == NULL)
-		return GB_ENOMEM;
-	return 0;
-}
-
-/* The request body: unset parameters (NAN, max_tokens <= 0, no stop) are left out. */
-static char *
-request_body(const char *system, const char *user, const struct gen_params *p)
-{
-	cJSON *o = cJSON_CreateObject(), *msgs, *stop;
-	char *body = NULL;
-	int rc = 0;
-
-	if (o == NULL)
-		return NULL;
-	if (cJSON_AddStringToObject(o, "model", p->model) == NULL ||
-	    (msgs = cJSON_AddArrayToObject(o, "messages")) == NULL)
-		goto out;
-	if (system && *system)
-		rc = add_message(msgs, "system", system);
-	if (rc || (rc = add_message(msgs, "user", user ? user : "")))
-		goto out;
-	if ((rc = add_number(o, "temperature", p->temperature)) ||
-	    (rc = add_number(o, "top_p", p->top_p)) ||
-	    (rc = add_number(o, "frequency_penalty", p->frequency_penalty)) ||
-	    (rc = add_number(o, "presence_penalty", p->presence_penalty)))
-		goto out;
-	if (p->max_tokens > 0 && cJSON_AddNumberToObject(o, "max_tokens", p->max_tokens) == NULL)
-		goto out;
-	if (p->nstop > 0 && p->stop) {
-		if ((stop = cJSON_AddArrayToObject(o, "stop")) == NULL)
-			goto out;
-		for (int i = 0; i < p->nstop; i++) {
-			cJSON *s;
-
-			if (p->stop[i] == NULL)
-				continue;
-			if ((s = cJSON_CreateString(p->stop[i])) == NULL)
-				goto out;
-			cJSON_AddItemToArray(stop, s);
-		}
-	}
-	body = cJSON_PrintUnformatted(o);
-out:
-	cJSON_Delete(o);
-	return body;
+	/* a draft is no model's work: no tokens billed */
+	r->prompt_tokens = r->completion_tokens = 0;
 }
 
 /* ---- the reply ------------------------------------------------------------ */
@@ -273,134 +144,18 @@ on_body(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-/* Retry-After: delay-seconds or an HTTP date; -1 when it is neither. */
+/*
+ * Retry-After in ms, as curl read it (delay-seconds, or an HTTP date turned
+ * into seconds from now); -1 when absent, 0 or past: no wait asked for.
+ */
 static int64_t
-retry_after_parse(const char *v)
+retry_after(CURL *e)
 {
-	char *end;
-	long long secs;
+	curl_off_t secs = 0;
 
-	if (*v == '\0')
+	if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &secs) != CURLE_OK || secs <= 0)
 		return -1;
-	if (isdigit((unsigned char)*v)) {
-		errno = 0;
-		secs = strtoll(v, &end, 10);
-		if (errno || *end != '\0' || secs > INT64_MAX / 1000)
-			return -1;
-		return (int64_t)secs * 1000;
-	} else {
-		time_t t = curl_getdate(v, NULL), now = time(NULL);
-
-		if (t == -1)
-			return -1;
-		return t > now ? ((int64_t)t - (int64_t)now) * 1000 : 0;
-	}
-}
-
-static size_t
-on_header(char *data, size_t size, size_t n, void *arg)
-{
-	static const char name[] = "retry-after:";
-	struct gen_call *c = arg;
-	size_t len = size * n, i, j;
-	char v[128];
-
-	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-		c->reply.retry_after_ms = -1;	/* a new response (after 100 Continue) */
-	} else if (len > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
-		i = sizeof(name) - 1;
-		while (i < len && (data[i] == ' ' || data[i] == '\t'))
-			i++;
-		j = len;
-		while (j > i && isspace((unsigned char)data[j - 1]))
-			j--;
-		if (j - i < sizeof(v)) {
-			memcpy(v, data + i, j - i);
-			v[j - i] = '\0';
-			c->reply.retry_after_ms = retry_after_parse(v);
-		}
-	}
-	return len;
-}
-
-/* error.message (OpenAI, llama.cpp, vLLM), or error or message as a plain string */
-static const char *
-error_detail(const cJSON *root)
-{
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error"), *m;
-
-	if (cJSON_IsString(e))
-		return e->valuestring;
-	m = cJSON_GetObjectItemCaseSensitive(e, "message");
-	if (cJSON_IsString(m))
-		return m->valuestring;
-	m = cJSON_GetObjectItemCaseSensitive(root, "message");
-	if (cJSON_IsString(m))
-		return m->valuestring;
-	return NULL;
-}
-
-static int64_t
-token_count(const cJSON *usage, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(usage, name);
-
-	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > 9e15)
-		return 0;
-	return (int64_t)v->valuedouble;
-}
-
-static void
-parse_completion(struct generator *g, struct gen_call *c)
-{
-	struct gen_reply *r = &c->reply;
-	const cJSON *choice, *content, *finish, *usage;
-	cJSON *root;
-
-	root = cJSON_ParseWithLength(buf_str(&c->resp), c->resp.len);
-	if (root == NULL) {
-		reply_fail(r, GB_EINVAL, "reply from %s is not JSON", g->base);
-		return;
-	}
-	choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "choices"), 0);
-	content = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(choice, "message"), "content");
-	if (!cJSON_IsString(content)) {
-		const char *detail = error_detail(root);
-
-		reply_fail(r, GB_EINVAL, "reply from %s has no choices[0].message.content%s%s", g->base,
-		    detail ? ": " : "", detail ? detail : "");
-		goto out;
-	}
-	if ((r->text = strdup(content->valuestring)) == NULL) {
-		reply_fail(r, GB_ENOMEM, "out of memory reading the reply from %s", g->base);
-		goto out;
-	}
-	finish = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
-	if (cJSON_IsString(finish))
-		snprintf(r->finish_reason, sizeof(r->finish_reason), "%s", finish->valuestring);
-	usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
-	r->prompt_tokens = token_count(usage, "prompt_tokens");
-	r->completion_tokens = token_count(usage, "completion_tokens");
-out:
-	cJSON_Delete(root);
-}
-
-static void
-http_error(struct generator *g, struct gen_call *c, long status)
-{
-	struct gen_reply *r = &c->reply;
-	cJSON *root = cJSON_ParseWithLength(buf_str(&c->resp), c->resp.len);
-	const char *detail = root ? error_detail(root) : NULL;
-	int code;
-
-	if (status == 401 || status == 403)
-		code = GB_EPERM;
-	else if (status == 429 || status >= 500)
-		code = GB_ETRANSIENT;
-	else
-		code = GB_EINVAL;
-	reply_fail(r, code, "HTTP %ld from %s%s%s", status, g->base, detail ? ": " : "", detail ? detail : "");
-	cJSON_Delete(root);
+	return secs > INT64_MAX / 1000 ? INT64_MAX : (int64_t)secs * 1000;
 }
 
 /* Classify a finished transfer into c->reply. */
@@ -413,43 +168,44 @@ call_finish(struct generator *g, struct gen_call *c, CURLcode res)
 
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 	r->http_status = (int)status;
-	if (status != 429 && status != 503)
-		r->retry_after_ms = -1;
+	if (status == 429 || status == 503)
+		r->retry_after_ms = retry_after(c->easy);
 	switch (res) {
 	case CURLE_OK:
 		if (status >= 200 && status < 300)
-			parse_completion(g, c);
+			openai_reply_parse(buf_str(&c->resp), c->resp.len, g->shown, r);
 		else
-			http_error(g, c, status);
+			openai_reply_http_error(status, buf_str(&c->resp), c->resp.len, g->shown, r);
 		break;
 	case CURLE_WRITE_ERROR:
 		if (c->resp_rc == GB_ETOOBIG)
-			reply_fail(r, GB_EINVAL, "reply larger than %d bytes from %s", GEN_MAX_REPLY, g->base);
+			gen_reply_fail(r, GB_EINVAL, "reply larger than %d bytes from %s", GEN_MAX_REPLY, g->shown);
 		else
-			reply_fail(r, GB_ENOMEM, "out of memory reading the reply from %s", g->base);
+			gen_reply_fail(r, GB_ENOMEM, "out of memory reading the reply from %s", g->shown);
 		break;
 	case CURLE_OPERATION_TIMEDOUT:
 		curl_easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &connected);
 		if (connected == 0)
-			reply_fail(r, GB_ETRANSIENT, "cannot connect to %s: timeout after %d ms", g->base,
+			gen_reply_fail(r, GB_ETRANSIENT, "cannot connect to %s: timeout after %d ms", g->shown,
 			    g->connect_timeout_ms);
 		else
-			reply_fail(r, GB_ETRANSIENT, "timeout after %d ms", g->timeout_ms);
+			gen_reply_fail(r, GB_ETRANSIENT, "no reply from %s: timeout after %d ms", g->shown,
+			    g->timeout_ms);
 		break;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_CONNECT:
-		reply_fail(r, GB_ETRANSIENT, "cannot connect to %s: %s", g->base, curl_easy_strerror(res));
+		gen_reply_fail(r, GB_ETRANSIENT, "cannot connect to %s: %s", g->shown, curl_easy_strerror(res));
 		break;
 	case CURLE_URL_MALFORMAT:
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		reply_fail(r, GB_EINVAL, "cannot call %s: %s", g->base, curl_easy_strerror(res));
+		gen_reply_fail(r, GB_EINVAL, "cannot call %s: %s", g->shown, curl_easy_strerror(res));
 		break;
 	case CURLE_OUT_OF_MEMORY:
-		reply_fail(r, GB_ENOMEM, "out of memory calling %s", g->base);
+		gen_reply_fail(r, GB_ENOMEM, "out of memory calling %s", g->shown);
 		break;
 	default:
-		reply_fail(r, GB_ETRANSIENT, "call to %s failed: %s", g->base, curl_easy_strerror(res));
+		gen_reply_fail(r, GB_ETRANSIENT, "call to %s failed: %s", g->shown, curl_easy_strerror(res));
 		break;
 	}
 }
@@ -481,7 +237,7 @@ call_start(struct generator *g, struct gen_call *c)
 		return;
 	}
 	if ((e = c->easy = curl_easy_init()) == NULL) {
-		reply_fail(&c->reply, GB_ENOMEM, "out of memory calling %s", g->base);
+		gen_reply_fail(&c->reply, GB_ENOMEM, "out of memory calling %s", g->shown);
 		call_deliver(c);
 		return;
 	}
@@ -493,15 +249,13 @@ call_start(struct generator *g, struct gen_call *c)
 	    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(c->body)) ||
 	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) ||
 	    curl_easy_setopt(e, CURLOPT_WRITEDATA, c) ||
-	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) ||
-	    curl_easy_setopt(e, CURLOPT_HEADERDATA, c) ||
 	    curl_easy_setopt(e, CURLOPT_PRIVATE, c) ||
 	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)g->timeout_ms) ||
 	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)g->connect_timeout_ms) ||
 	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) ||
 	    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) ||
 	    curl_multi_add_handle(g->multi, e)) {
-		reply_fail(&c->reply, GB_ENOMEM, "cannot set up the call to %s", g->base);
+		gen_reply_fail(&c->reply, GB_ENOMEM, "cannot set up the call to %s", g->shown);
 		call_deliver(c);
 		return;
 	}
@@ -547,7 +301,7 @@ fail_all(struct generator *g)
 	while ((c = g->flight)) {
 		flight_remove(g, c);
 		curl_multi_remove_handle(g->multi, c->easy);
-		reply_fail(&c->reply, GB_ESTATE, "generator closed");
+		gen_reply_fail(&c->reply, GB_ESTATE, "generator closed");
 		call_deliver(c);
 	}
 	pthread_mutex_lock(&g->mu);
@@ -557,7 +311,7 @@ fail_all(struct generator *g)
 	pthread_mutex_unlock(&g->mu);
 	while ((c = queue)) {
 		queue = c->next;
-		reply_fail(&c->reply, GB_ESTATE, "generator closed");
+		gen_reply_fail(&c->reply, GB_ESTATE, "generator closed");
 		call_deliver(c);
 	}
 }
@@ -613,29 +367,6 @@ gen_thread(void *arg)
 
 /* ---- the interface -------------------------------------------------------- */
 
-/* The base URL as it appears in messages: no trailing '/', no user:password@. */
-static char *
-url_for_messages(const char *url, size_t len)
-{
-	const char *host = strstr(url, "://"), *at, *slash;
-	struct buf b;
-
-	buf_init(&b, GEN_MAX_URL + 1);
-	host = host ? host + 3 : url;
-	slash = memchr(host, '/', len - (size_t)(host - url));
-	at = memchr(host, '@', (slash ? (size_t)(slash - host) : len - (size_t)(host - url)));
-	if (at) {
-		if (buf_append(&b, url, (size_t)(host - url)) || buf_append(&b, at + 1, len - (size_t)(at + 1 - url)))
-			goto fail;
-	} else if (buf_append(&b, url, len)) {
-		goto fail;
-	}
-	return buf_take(&b);
-fail:
-	buf_release(&b);
-	return NULL;
-}
-
 static int
 has_ctl(const char *s)
 {
@@ -678,30 +409,6 @@ headers_build(struct generator *g, const char *key, struct gb_err *err)
 	return rc;
 }
 
-static int
-endpoint_setup(struct generator *g, const char *url, struct gb_err *err)
-{
-	size_t len = strlen(url);
-	struct buf b;
-	int rc;
-
-	while (len > 0 && url[len - 1] == '/')
-		len--;
-	if (len > GEN_MAX_URL || has_ctl(url) || strchr(url, ' '))
-		return gb_errf(err, GB_EINVAL, "generator url is longer than %d bytes or holds spaces", GEN_MAX_URL);
-	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
-		return gb_errf(err, GB_EINVAL, "generator url '%.*s' is not http:// or https://", (int)len, url);
-	if ((g->base = url_for_messages(url, len)) == NULL)
-		return gb_errf(err, GB_ENOMEM, "out of memory");
-	buf_init(&b, GEN_MAX_URL + sizeof(GEN_PATH));
-	if ((rc = buf_append(&b, url, len)) || (rc = buf_puts(&b, GEN_PATH))) {
-		buf_release(&b);
-		return gb_errf(err, rc, "cannot build the generator url");
-	}
-	g->url = buf_take(&b);
-	return 0;
-}
-
 static void
 generator_free(struct generator *g)
 {
@@ -709,7 +416,7 @@ generator_free(struct generator *g)
 		curl_multi_cleanup(g->multi);
 	curl_slist_free_all(g->headers);
 	free(g->url);
-	free(g->base);
+	free(g->shown);
 	free(g);
 }
 
@@ -730,7 +437,7 @@ generator_open(struct generator **out, const struct gen_config *cfg, struct gb_e
 	g->max_concurrent = cfg->max_concurrent > 0 ? cfg->max_concurrent : GEN_DEFAULT_CONCURRENT;
 	g->offline = cfg->url == NULL || cfg->url[0] == '\0';
 	if (!g->offline &&
-	    ((rc = endpoint_setup(g, cfg->url, err)) || (rc = headers_build(g, cfg->key, err))))
+	    ((rc = openai_endpoint(cfg->url, &g->url, &g->shown, err)) || (rc = headers_build(g, cfg->key, err))))
 		goto fail;
 	if ((g->multi = curl_multi_init()) == NULL) {
 		rc = gb_errf(err, GB_ENOMEM, "cannot create a curl multi handle");
@@ -773,7 +480,7 @@ generator_close(struct generator *g)
 const char *
 generator_provider(const struct generator *g)
 {
-	return g->offline ? PROVIDER_OFFLINE : PROVIDER_ENDPOINT;
+	return g->offline ? DRAFT_PROVIDER : OPENAI_PROVIDER;
 }
 
 int
@@ -788,7 +495,7 @@ generator_submit(struct generator *g, const char *system, const char *user, cons
 	c->done = done;
 	c->arg = arg;
 	buf_init(&c->resp, GEN_MAX_REPLY);
-	reply_init(&c->reply, generator_provider(g));
+	gen_reply_init(&c->reply, generator_provider(g));
 	if (g->offline) {
 		c->words_min = p->words_min;
 		c->words_max = p->words_max;
@@ -798,8 +505,8 @@ generator_submit(struct generator *g, const char *system, const char *user, cons
 			return GB_ENOMEM;
 		}
 	} else if (p->model == NULL || p->model[0] == '\0') {
-		reply_fail(&c->reply, GB_EINVAL, "no model for %s", g->base);
-	} else if ((c->body = request_body(system, user, p)) == NULL) {
+		gen_reply_fail(&c->reply, GB_EINVAL, "no model for %s", g->shown);
+	} else if ((c->body = openai_request_body(system, user, p)) == NULL) {
 		call_free(c);
 		return GB_ENOMEM;
 	}
@@ -850,13 +557,13 @@ generator_call(struct generator *g, const char *system, const char *user, const 
 	struct call_wait w;
 	int rc;
 
-	reply_init(reply, generator_provider(g));
+	gen_reply_init(reply, generator_provider(g));
 	w.done = 0;
 	w.reply = reply;
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
 	if ((rc = generator_submit(g, system, user, p, call_wait_done, &w))) {
-		reply_fail(reply, rc, rc == GB_ESTATE ? "generator closed" :
+		gen_reply_fail(reply, rc, rc == GB_ESTATE ? "generator closed" :
 		    rc == GB_EBUSY ? "too many calls waiting" : "out of memory");
 	} else {
 		pthread_mutex_lock(&w.mu);

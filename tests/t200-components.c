@@ -1,17 +1,20 @@
 /*
  * t200-components - the pure parts of the pipeline components: expanding
- * the schema's example template, the errors of bad templates, the prompts,
- * the offline draft's determinism and length, and rendering generated
- * content as markdown and escaped html.
+ * the schema's example template, the errors of bad templates, word ranges,
+ * the prompts, and the offline draft's determinism and length. t202 has
+ * the transformer's rendering.
  */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
-#include "../appliance/components.h"
+#include "../appliance/draft.h"
+#include "../appliance/prompt.h"
+#include "../appliance/template.h"
 #include "tap.h"
 
 /* appliance/demo/3-templates.json, the schema's templates example */
@@ -322,6 +325,18 @@ test_expand_errors(void)
 	    "\"section_template\":{\"word_range\":[600,300]}}]}}", want, "section_template word_range lo > hi");
 }
 
+/* s has no label followed by nothing ("Keywords: \n", "Article title: " at the end...) */
+static int
+no_empty_label(const char *s)
+{
+	const char *p;
+
+	for (p = s ? strstr(s, ": ") : NULL; p; p = strstr(p + 1, ": "))
+		if (p[2] == '\n' || p[2] == '\0' || p[2] == ',')
+			return 0;
+	return s != NULL;
+}
+
 static void
 test_prompt(void)
 {
@@ -334,22 +349,23 @@ test_prompt(void)
 		tap_bail("template_expand: %s", err.msg);
 	sec = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(exp, "sections"), 1);
 
+	/* what a user checks in a prompt: their own words reach the model */
 	rc = prompt_build(data, sec, &sys, &user, &err);
 	is_int(rc, 0, "prompt for main_content_1");
-	is_str(sys, "You are a content writer. Write in a technical tone for developers.", "system prompt");
-	is_str(user,
-	    "Article title: Example Article\n"
-	    "Keywords: microservices, architecture, documentation\n"
-	    "Section: Main Content 1\n"
-	    "Instructions: Expand on a specific aspect of the topic\n"
-	    "Write between 300 and 600 words.\n"
-	    "Return only the text of this section.", "user prompt");
-	like(user, "Example Article", "user prompt: title");
-	like(user, "microservices, architecture, documentation", "user prompt: keywords");
-	like(sys, "developers", "system prompt: audience");
-	like(sys, "technical tone", "system prompt: tone");
-	like(user, "Expand on a specific aspect of the topic", "user prompt: instructions");
-	like(user, "Write between 300 and 600 words.", "user prompt: word range");
+	like(sys, "technical", "system prompt: the tone");
+	like(sys, "developers", "system prompt: the audience");
+	like(user, "Example Article", "user prompt: the title");
+	like(user, "microservices", "user prompt: keyword 1");
+	like(user, "architecture", "user prompt: keyword 2");
+	like(user, "documentation", "user prompt: keyword 3");
+	like(user, "Main Content 1", "user prompt: the section's name");
+	like(user, "Expand on a specific aspect of the topic", "user prompt: the section's instructions");
+	like(user, "300", "user prompt: the range's low end");
+	like(user, "600", "user prompt: the range's high end");
+	ok(strstr(user ? user : "", "300") < strstr(user ? user : "", "600"), "user prompt: low end before high end");
+	ok(user && strstr(user, "tmpl_article_technical") == NULL && strstr(user, "main_content_1") == NULL,
+	    "user prompt: no internal ids when the section has a name");
+	ok(no_empty_label(sys) && no_empty_label(user), "prompts: no empty labels");
 
 	is_int(prompt_build(data, sec, &sys2, &user2, &err), 0, "prompt again");
 	ok(sys && sys2 && strcmp(sys, sys2) == 0 && user && user2 && strcmp(user, user2) == 0,
@@ -359,23 +375,43 @@ test_prompt(void)
 	free(sys2);
 	free(user2);
 
-	/* nothing optional: no empty labels */
-	sec = parse("{\"id\":\"s\",\"word_range\":[10,20]}");
+	/* the introduction's range and instructions are its own */
+	sec = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(exp, "sections"), 0);
+	is_int(prompt_build(data, sec, &sys, &user, &err), 0, "prompt for the introduction");
+	like(user, "Provide a technical introduction to the topic", "introduction: its instructions");
+	ok(user && strstr(user, "150") && strstr(user, "300") && !strstr(user, "600"), "introduction: its range 150..300");
+	free(sys);
+	free(user);
+
+	/* nothing optional: nothing invented, the section named by its id */
+	sec = parse("{\"id\":\"s_only\",\"word_range\":[10,20]}");
 	is_int(prompt_build(empty, sec, &sys, &user, &err), 0, "prompt from bare data");
-	is_str(sys, "You are a content writer.", "bare: system prompt");
-	is_str(user, "Section: s\nWrite between 10 and 20 words.\nReturn only the text of this section.",
-	    "bare: user prompt names the section by id");
+	ok(sys && *sys, "bare: a system prompt all the same");
+	ok(no_empty_label(sys) && no_empty_label(user), "bare: no empty labels");
+	ok(user && !strstr(user, "title") && !strstr(user, "Keywords") && !strstr(user, "Instructions"),
+	    "bare: no title, keywords or instructions lines");
+	like(user, "s_only", "bare: the section named by its id");
+	ok(user && strstr(user, "10") && strstr(user, "20"), "bare: the range 10..20");
 	free(sys);
 	free(user);
 	cJSON_Delete(sec);
 
+	/* empty strings and non-string keywords are left out; no range is 100..200 */
 	sec = parse("{\"name\":\"Intro\"}");
 	cJSON_Delete(data);
-	data = parse("{\"title\":\"\",\"tone\":\"\",\"target_audience\":\"beginners\",\"keywords\":[\"a\",3,\"b\"]}");
+	data = parse("{\"title\":\"\",\"tone\":\"\",\"target_audience\":\"beginners\",\"keywords\":[\"alpha\",3,\"\",\"beta\"]}");
 	is_int(prompt_build(data, sec, &sys, &user, &err), 0, "prompt with audience only");
-	is_str(sys, "You are a content writer. Write for beginners.", "audience only: system prompt");
-	is_str(user, "Keywords: a, b\nSection: Intro\nWrite between 100 and 200 words.\n"
-	    "Return only the text of this section.", "default range; empty title, non-string keywords left out");
+	like(sys, "beginners", "audience only: the audience");
+	ok(no_empty_label(sys) && no_empty_label(user), "audience only: no empty labels");
+	like(user, "alpha, beta", "keywords: the strings, in order, the rest left out");
+	ok(user && strstr(user, "100") && strstr(user, "200"), "no word_range: the default 100..200");
+	free(sys);
+	free(user);
+	cJSON_Delete(data);
+	data = parse("{\"keywords\":\"solar, wind\",\"tone\":\"friendly\"}");
+	is_int(prompt_build(data, sec, &sys, &user, &err), 0, "prompt with keywords as one string");
+	like(user, "solar, wind", "keywords as a string: as given");
+	like(sys, "friendly", "tone only: the tone");
 	free(sys);
 	free(user);
 	cJSON_Delete(sec);
@@ -387,10 +423,87 @@ test_prompt(void)
 	ok(sys == NULL && user == NULL, "bad word range: no prompts");
 	cJSON_Delete(sec);
 
+	{
+		/* a title over the 1 MiB cap: refused with the reason, never truncated */
+		size_t n = (1u << 20) + 100;
+		char *big = malloc(n + 1);
+		cJSON *huge = cJSON_CreateObject();
+
+		memset(big, 'x', n);
+		big[n] = '\0';
+		cJSON_AddStringToObject(huge, "title", big);
+		sec = parse("{\"id\":\"s\"}");
+		gb_err_clear(&err);
+		is_int(prompt_build(huge, sec, &sys, &user, &err), GB_ETOOBIG, "a 1 MiB title: too big");
+		is_str(err.msg, "prompt exceeds 1048576 bytes", "a 1 MiB title: message");
+		ok(sys == NULL && user == NULL, "a 1 MiB title: no prompts");
+		cJSON_Delete(sec);
+		cJSON_Delete(huge);
+		free(big);
+	}
+
 	cJSON_Delete(empty);
 	cJSON_Delete(data);
 	cJSON_Delete(exp);
 	cJSON_Delete(tmpl);
+}
+
+/* Hostile numbers in a word range: refused before any conversion (UBSan-clean). */
+static void
+test_word_range(void)
+{
+	static const char *const bad[] = {
+		"[1e300,1e301]", "[-5,10]", "[0,1e300]", "[5,-1]", "[0,100001]", "[2147483648,2147483649]",
+		"[1.5,3]", "[0,\"9\"]", "[0]", "[0,1,2]", "{}", "null", "[-1e300,0]", "[true,5]",
+	};
+	struct gb_err err;
+	char text[128];
+	int lo = -7, hi = -7;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cJSON *sec;
+
+		snprintf(text, sizeof(text), "{\"id\":\"s\",\"word_range\":%s}", bad[i]);
+		sec = parse(text);
+		gb_err_clear(&err);
+		is_int(template_word_range(sec, &lo, &hi, &err), GB_EINVAL, "word_range %s: refused", bad[i]);
+		cJSON_Delete(sec);
+	}
+	is_str(err.msg, "section 's': word_range must be two integers [lo, hi] with 0 <= lo <= hi <= 100000",
+	    "word_range: the message names the section and the rule");
+	ok(lo == -7 && hi == -7, "word_range: nothing written when refused");
+	{
+		cJSON *sec = parse("{\"id\":\"n\",\"word_range\":[0,0]}");
+
+		/* NaN cannot come from JSON text, but can from a document built in code */
+		cJSON_ReplaceItemInArray(cJSON_GetObjectItem(sec, "word_range"), 0, cJSON_CreateNumber(NAN));
+		gb_err_clear(&err);
+		is_int(template_word_range(sec, &lo, &hi, &err), GB_EINVAL, "word_range [NaN,0]: refused");
+		cJSON_Delete(sec);
+	}
+	{
+		cJSON *sec = parse("{\"id\":\"z\",\"word_range\":[0,0]}");
+
+		is_int(template_word_range(sec, &lo, &hi, &err), 0, "word_range [0,0]: taken (inclusive, no words)");
+		ok(lo == 0 && hi == 0, "word_range [0,0]: 0 and 0");
+		cJSON_Delete(sec);
+		sec = parse("{\"id\":\"m\",\"word_range\":[100000,100000]}");
+		is_int(template_word_range(sec, &lo, &hi, &err), 0, "word_range [100000,100000]: the largest");
+		ok(lo == 100000 && hi == 100000, "word_range [100000,100000]: read");
+		cJSON_Delete(sec);
+	}
+	is_int(template_word_range(NULL, &lo, &hi, &err), 0, "no section: the default range");
+	ok(lo == 100 && hi == 200, "the default range is 100..200");
+
+	expand_rejects("{\"_id\":\"t\",\"structure\":{\"sections\":[{\"id\":\"m\",\"type\":\"sections\","
+	    "\"min_sections\":1e300,\"max_sections\":2}]}}",
+	    "template 't': section 'm': min_sections must be an integer from 0 to 100", "min_sections 1e300");
+	expand_rejects("{\"_id\":\"t\",\"structure\":{\"sections\":[{\"id\":\"m\",\"type\":\"sections\","
+	    "\"min_sections\":1,\"max_sections\":-1e300}]}}",
+	    "template 't': section 'm': max_sections must be an integer from 0 to 100", "max_sections -1e300");
+	expand_rejects("{\"_id\":\"t\",\"structure\":{\"sections\":[{\"id\":\"m\",\"word_range\":[1e300,1e300]}]}}",
+	    "template 't': section 'm': word_range must be two integers [lo, hi] with 0 <= lo <= hi <= 100000",
+	    "text section word_range 1e300");
 }
 
 /* Every sentence starts with a capital and ends with '.'; paragraphs of at most 100 words. */
@@ -467,7 +580,8 @@ test_draft(void)
 
 		a = offline_draft(sys, user, lo, hi);
 		n = a ? count_words(a) : -1;
-		ok(n >= lo && n <= hi && n >= 1, "offline draft [%d,%d]: %d words", lo, hi, n);
+		ok(n >= lo && n <= hi && n == lo + (hi - lo + 1) / 2, "offline draft [%d,%d]: %d words, the midpoint",
+		    lo, hi, n);
 		ok(a && well_formed(a, why, sizeof(why)), "offline draft [%d,%d]: well formed (%s)", lo, hi, why);
 		free(a);
 	}
@@ -495,151 +609,20 @@ test_draft(void)
 	a = offline_draft(NULL, NULL, 5, 5);
 	ok(a && count_words(a) == 5 && well_formed(a, why, sizeof(why)), "offline draft: no prompt, still 5 words");
 	free(a);
+	/* the range is inclusive: [0,0] asks for no words, [0,1] for the rounded-up midpoint */
 	a = offline_draft(sys, user, 0, 0);
-	is_int(a ? count_words(a) : -1, 1, "offline draft [0,0]: one word, never empty");
+	ok(a != NULL, "offline draft [0,0]: text, not NULL");
+	is_str(a, "", "offline draft [0,0]: no words, the empty text");
 	free(a);
-}
-
-static const char gen_content[] =
-	"{\"introduction\":\"Intro text.\","
-	"\"body\":[{\"id\":\"main_content_1\",\"title\":\"Service Boundaries\","
-	"\"content\":\"First body.\\n\\nSecond paragraph.\"},"
-	"{\"id\":\"main_content_2\",\"title\":\"Data & APIs!\",\"content\":\"Body two.\\n\"}],"
-	"\"conclusion\":\"The end.\"}";
-
-static char *
-render(const char *content, const char *title, const char *format, int toc, int *rc, char *msg)
-{
-	struct gb_err err = { 0, "" };
-	cJSON *gc = parse(content);
-	char *out = (char *)"unset";
-
-	*rc = transform_render(gc, title, format, toc, &out, &err);
-	snprintf(msg, 256, "%s", err.msg);
-	cJSON_Delete(gc);
-	return out;
-}
-
-static void
-test_markdown(void)
-{
-	char msg[256], *md;
-	int rc;
-
-	md = render(gen_content, "Example Article", "markdown", 0, &rc, msg);
-	is_int(rc, 0, "markdown renders");
-	is_str(md,
-	    "# Example Article\n\n"
-	    "## Introduction\n\nIntro text.\n\n"
-	    "## Service Boundaries\n\nFirst body.\n\nSecond paragraph.\n\n"
-	    "## Data & APIs!\n\nBody two.\n\n"
-	    "## Conclusion\n\nThe end.\n", "markdown without table of contents");
-	free(md);
-
-	md = render(gen_content, "Example Article", "markdown", 1, &rc, msg);
-	is_int(rc, 0, "markdown with toc renders");
-	is_str(md,
-	    "# Example Article\n\n"
-	    "## Table of Contents\n\n"
-	    "- [Introduction](#introduction)\n"
-	    "- [Service Boundaries](#service-boundaries)\n"
-	    "- [Data & APIs!](#data--apis)\n"
-	    "- [Conclusion](#conclusion)\n\n"
-	    "## Introduction\n\nIntro text.\n\n"
-	    "## Service Boundaries\n\nFirst body.\n\nSecond paragraph.\n\n"
-	    "## Data & APIs!\n\nBody two.\n\n"
-	    "## Conclusion\n\nThe end.\n", "markdown with table of contents");
-	free(md);
-
-	md = render("{\"body\":[{\"title\":\"Setup\",\"content\":\"One.\"},{\"title\":\"Setup\",\"content\":\"Two.\"}]}",
-	    "T", "markdown", 1, &rc, msg);
-	is_str(md,
-	    "# T\n\n## Table of Contents\n\n- [Setup](#setup)\n- [Setup](#setup-1)\n\n"
-	    "## Setup\n\nOne.\n\n## Setup\n\nTwo.\n",
-	    "no introduction or conclusion: skipped; repeated titles get -1");
-	free(md);
-
-	md = render("{\"introduction\":\"Only this.\",\"body\":[]}", "T", "markdown", 0, &rc, msg);
-	is_str(md, "# T\n\n## Introduction\n\nOnly this.\n", "empty body: introduction only");
-	free(md);
-}
-
-static void
-test_html(void)
-{
-	static const char evil[] = "<script>alert('x') & \"y\"</script>";
-	static const char escaped[] = "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;";
-	char msg[256], *html, content[512], want[256];
-	int rc;
-
-	html = render(gen_content, "Example Article", "html", 1, &rc, msg);
-	is_int(rc, 0, "html renders");
-	is_str(html,
-	    "<article>\n<h1>Example Article</h1>\n"
-	    "<nav class=\"toc\"><ul><li><a href=\"#introduction\">Introduction</a></li>"
-	    "<li><a href=\"#service-boundaries\">Service Boundaries</a></li>"
-	    "<li><a href=\"#data--apis\">Data &amp; APIs!</a></li>"
-	    "<li><a href=\"#conclusion\">Conclusion</a></li></ul></nav>\n"
-	    "<section id=\"introduction\"><h2>Introduction</h2>\n<p>Intro text.</p>\n</section>\n"
-	    "<section id=\"service-boundaries\"><h2>Service Boundaries</h2>\n"
-	    "<p>First body.</p>\n<p>Second paragraph.</p>\n</section>\n"
-	    "<section id=\"data--apis\"><h2>Data &amp; APIs!</h2>\n<p>Body two.</p>\n</section>\n"
-	    "<section id=\"conclusion\"><h2>Conclusion</h2>\n<p>The end.</p>\n</section>\n"
-	    "</article>\n", "html with table of contents");
-	free(html);
-
-	snprintf(content, sizeof(content), "{\"introduction\":\"%s\",\"body\":[{\"title\":\"%s\",\"content\":\"%s\"}]}",
-	    "<script>alert('x') & \\\"y\\\"</script>", "<script>alert('x') & \\\"y\\\"</script>",
-	    "<script>alert('x') & \\\"y\\\"</script>");
-	html = render(content, evil, "html", 0, &rc, msg);
-	is_int(rc, 0, "html with markup in the text renders");
-	snprintf(want, sizeof(want), "<h1>%s</h1>", escaped);
-	like(html, want, "html: title escaped");
-	snprintf(want, sizeof(want), "<h2>%s</h2>", escaped);
-	like(html, want, "html: section title escaped");
-	snprintf(want, sizeof(want), "<p>%s</p>", escaped);
-	like(html, want, "html: content escaped");
-	ok(html && strstr(html, "<script") == NULL && strstr(html, "'") == NULL, "html: no live markup or quote");
-	ok(html && strstr(html, "<nav") == NULL, "html without toc: no nav");
-	free(html);
-
-	html = render("{\"conclusion\":\"a\\nb\\n  \\n\\n\\nc\"}", NULL, "html", 0, &rc, msg);
-	is_str(html, "<article>\n<section id=\"conclusion\"><h2>Conclusion</h2>\n<p>a\nb</p>\n<p>c</p>\n"
-	    "</section>\n</article>\n", "html: blank lines split paragraphs, no title, no h1");
-	free(html);
-}
-
-static void
-render_rejects(const char *content, const char *format, const char *want, const char *name)
-{
-	char msg[256], *out;
-	int rc;
-
-	out = render(content, "T", format, 1, &rc, msg);
-	is_int(rc, GB_EINVAL, "%s: rejected", name);
-	is_str(msg, want, "%s: message", name);
-	ok(out == NULL, "%s: no output", name);
-}
-
-static void
-test_render_errors(void)
-{
-	render_rejects(gen_content, "pdf", "unknown format 'pdf' (markdown, html)", "format pdf");
-	render_rejects(gen_content, "Markdown", "unknown format 'Markdown' (markdown, html)", "format case");
-	render_rejects(gen_content, NULL, "unknown format '' (markdown, html)", "no format");
-	render_rejects("{\"body\":[{\"title\":\"A\",\"content\":\"x\"},{\"title\":\"B\"}]}", "markdown",
-	    "generated_content body 2: content is not a string", "body item without content");
-	render_rejects("{\"body\":[{\"title\":\"A\",\"content\":\"x\"},{\"title\":\"B\",\"content\":7}]}", "html",
-	    "generated_content body 2: content is not a string", "content a number");
-	render_rejects("{\"body\":[\"x\"]}", "markdown", "generated_content body 1: not an object",
-	    "body item a string");
-	render_rejects("{\"body\":[{\"title\":5,\"content\":\"x\"}]}", "markdown",
-	    "generated_content body 1: title is not a string", "title a number");
-	render_rejects("{\"body\":{\"content\":\"x\"}}", "markdown", "generated_content body is not an array",
-	    "body an object");
-	render_rejects("{\"introduction\":[\"x\"]}", "markdown", "generated_content introduction is not a string",
-	    "introduction an array");
-	render_rejects("[]", "markdown", "generated_content is not an object", "content an array");
+	a = offline_draft(sys, user, 0, 1);
+	is_int(a ? count_words(a) : -1, 1, "offline draft [0,1]: 1 word");
+	free(a);
+	a = offline_draft(sys, user, -5, -1);
+	is_str(a, "", "offline draft [-5,-1]: negative ends count as 0, no words");
+	free(a);
+	a = offline_draft(sys, user, 2147483647, 2147483647);
+	is_int(a ? count_words(a) : -1, 100000, "offline draft [INT_MAX,INT_MAX]: cut to 100000 words");
+	free(a);
 }
 
 int
@@ -649,9 +632,7 @@ main(void)
 	test_expand_shapes();
 	test_expand_errors();
 	test_prompt();
+	test_word_range();
 	test_draft();
-	test_markdown();
-	test_html();
-	test_render_errors();
 	return tap_done();
 }
