@@ -21,6 +21,7 @@
 
 #include "../base/buf.h"
 #include "../base/gbtime.h"
+#include "docs.h"
 #include "internal.h"
 
 #define MAX_EDITS_SQL 8		/* pairs per json_set statement */

@@ -12,6 +12,7 @@
 
 #include "../base/buf.h"
 #include "../base/gbtime.h"
+#include "docs.h"
 #include "internal.h"
 
 #define CTX_INSERT \

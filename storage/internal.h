@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <cjson/cJSON.h>
 
+#include "docs.h"
 #include "store.h"
 
 #define STMT_CACHE 64

@@ -1,6 +1,6 @@
 /*
  * queue.c - contexts as a work queue: claim with a lease, extend, reap,
- * release, record progress, finish or retry, cancel.
+ * release, record progress, finish or retry, cancel, the plain status update.
  *
  * Claims and ends touch only the hot columns, plus one json_set of the
  * final fields when a context ends, so the queue does not rewrite whole
@@ -13,6 +13,7 @@
 
 #include "../base/gbtime.h"
 #include "internal.h"
+#include "queue.h"
 
 /* organizations with pending work: one index seek each (skip-scan of ctx_poll) */
 #define ORGS_SQL \
@@ -69,6 +70,17 @@
 	"julianday(processing_started_at)) * 86400000.0) AS INTEGER), dirty = 1 " \
 	"WHERE _id = ?1 AND completed_count + failed_count + cancelled_count >= context_count " \
 	"AND status NOT IN ('completed', 'failed', 'cancelled')"
+
+/* processing: the hot columns only, no document rewrite */
+#define SET_PROCESSING_SQL \
+	"UPDATE contexts SET status = 'processing', updated_at = ?2, started_at = ?2, dirty = 1 WHERE _id = ?1"
+
+#define SET_TERMINAL_SQL CTX_END_UPDATE
+
+/* back to pending: hot columns only */
+#define SET_PENDING_SQL \
+	"UPDATE contexts SET status = 'pending', updated_at = ?2, worker_id = NULL, lease_until = NULL, " \
+	"dirty = 1 WHERE _id = ?1"
 
 #define PROGRESS_HEAD "UPDATE contexts SET updated_at = ?3, dirty = 1, doc = json_set(doc"
 #define PROGRESS_TAIL ") WHERE _id = ?1 AND worker_id = ?2 AND status = 'processing'"
@@ -500,17 +512,43 @@ store_ctx_cancel(struct store *st, const char *id, int64_t now_ms, struct gb_err
 }
 
 int
-store_catalog_gen(struct store *st, int64_t *gen, struct gb_err *err)
+store_ctx_set_status(struct store *st, const char *id, enum ctx_status status,
+    int64_t now_ms, int64_t duration_ms, struct gb_err *err)
 {
+	char now[GB_TIME_LEN];
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((rc = store_stmt(st, "SELECT value FROM meta WHERE key = 'catalog_gen'", &stmt, err)))
+	gb_time_format(now_ms, now);
+	switch (status) {
+	case CTX_PROCESSING:
+		rc = store_stmt(st, SET_PROCESSING_SQL, &stmt, err);
+		break;
+	case CTX_PENDING:
+		rc = store_stmt(st, SET_PENDING_SQL, &stmt, err);
+		break;
+	case CTX_COMPLETED:
+	case CTX_FAILED:
+	case CTX_CANCELLED:
+		if ((rc = store_stmt(st, SET_TERMINAL_SQL, &stmt, err)))
+			break;
+		sqlite3_bind_text(stmt, 2, ctx_status_name(status), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 3, now, -1, SQLITE_STATIC);
+		if (duration_ms >= 0)
+			sqlite3_bind_int64(stmt, 4, duration_ms);
+		break;
+	default:
+		return gb_errf(err, GB_EINVAL, "unknown status %d", (int)status);
+	}
+	if (rc)
 		return rc;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		*gen = sqlite3_column_int64(stmt, 0);
-	else
-		rc = store_sqlerr(st, err, "catalog generation");
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	if (status == CTX_PROCESSING || status == CTX_PENDING)
+		sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "status update");
+	else if (sqlite3_changes(st->db) == 0)
+		rc = gb_errf(err, GB_ENOTFOUND, "no document with _id '%s' in contexts", id);
 	sqlite3_reset(stmt);
 	return rc;
 }

@@ -9,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "../storage/docs.h"
+#include "../storage/queue.h"
 #include "../storage/store.h"
 #include "tap.h"
 

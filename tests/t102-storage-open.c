@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "../storage/docs.h"
 #include "../storage/store.h"
 #include "tap.h"
 #include "util.h"
