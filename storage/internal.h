@@ -35,6 +35,17 @@ int store_sqlerr(struct store *st, struct gb_err *err, const char *what);
 int store_exec(struct store *st, const char *sql, struct gb_err *err);
 
 /*
+ * A new connection to path (flags: SQLITE_OPEN_*) with extended result
+ * codes and the busy handler; nothing read or written yet. Caller frees
+ * with store_close.
+ */
+int store_connect(struct store **out, const char *path, int flags, int busy_timeout_ms, struct gb_err *err);
+/* WAL (files only), synchronous, temp_store and checkpoints as opts say. */
+int store_pragmas(struct store *st, const struct store_opts *opts, struct gb_err *err);
+/* " (reason)" when path or its folder cannot be written, "" otherwise. */
+const char *store_unwritable(const char *path);
+
+/*
  * A context row's document: when the hot columns moved on since the doc was
  * last written (dirty), they are laid over it.
  */
@@ -122,6 +133,5 @@ const char *doc_text(const struct doc *d, size_t *len);
 int doc_to_extjson(struct store *st, enum coll c, const char *text, size_t len,
     char **out, struct gb_err *err);
 
-int store_migrate_run(struct store *st, int *from, int *to, struct gb_err *err);
 
 #endif

@@ -138,29 +138,7 @@ store_migration_name(int v)
 }
 
 int
-store_schema_version(struct store *st, int *version, struct gb_err *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc = 0;
-
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_ROW) {
-		int x = sqlite3_errcode(st->db);
-
-		if (x == SQLITE_NOTADB)
-			rc = gb_errf(err, GB_EINVAL, "'%s' is not a genbox database (not an SQLite file)", st->path);
-		else
-			rc = gb_errf(err, GB_EIO, "cannot read database '%s': %s", st->path, sqlite3_errmsg(st->db));
-		goto out;
-	}
-	*version = sqlite3_column_int(stmt, 0);
-out:
-	sqlite3_finalize(stmt);
-	return rc;
-}
-
-int
-store_migrate_run(struct store *st, int *from, int *to, struct gb_err *err)
+store_migrate(struct store *st, int *from, int *to, struct gb_err *err)
 {
 	char sql[64];
 	int rc, v, first = 1;
@@ -199,10 +177,4 @@ store_migrate_run(struct store *st, int *from, int *to, struct gb_err *err)
 fail:
 	store_rollback(st);
 	return rc;
-}
-
-int
-store_migrate(struct store *st, int *from, int *to, struct gb_err *err)
-{
-	return store_migrate_run(st, from, to, err);
 }
