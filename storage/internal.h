@@ -17,6 +17,8 @@ struct store {
 	char *path;
 	int txdepth;			/* store_begin nesting */
 	unsigned rr;			/* round robin between organizations in claims */
+	int64_t busy_timeout_ms;	/* how long store_busy_wait keeps trying */
+	int64_t busy_since_ms;		/* monotonic start of the current wait */
 	int ncached;
 	struct {
 		const char *sql;	/* static text: compared by pointer, then content */

@@ -1,34 +1,29 @@
 /*
  * open.c - opening the mirror: connect (store.c), check the schema version,
  * set the pragmas, and run pending migrations (migrate.c). The one place
- * that uses both, so neither calls the other.
+ * that uses both, so neither calls the other. The file's header is checked
+ * through SQLite only (see check_regular).
  */
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "internal.h"
 
-/* SQLite's first page starts with this; anything else is not a database. */
+/*
+ * Only SQLite ever opens the database file: closing any other descriptor of
+ * it would drop every POSIX lock this process holds on it, and another
+ * process would then checkpoint and delete the WAL under a running writer.
+ * So stat() alone (which opens nothing) refuses what is not a regular file,
+ * a FIFO or a device that a read would hang on; SQLite's own first read
+ * says whether the rest is a database (SQLITE_NOTADB).
+ */
 static int
-check_header(const char *path, struct gb_err *err)
+check_regular(const char *path, struct gb_err *err)
 {
-	static const char magic[16] = "SQLite format 3";
-	char head[16];
 	struct stat sb;
-	FILE *f;
-	size_t n;
 
-	if (stat(path, &sb) < 0 || sb.st_size == 0)
-		return 0;
-	if (!S_ISREG(sb.st_mode))
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
 		return gb_errf(err, GB_EINVAL, "'%s' is not a regular file", path);
-	if ((f = fopen(path, "rb")) == NULL)
-		return 0;	/* let SQLite say why it cannot open it */
-	n = fread(head, 1, sizeof(head), f);
-	fclose(f);
-	if (n < sizeof(head) || memcmp(head, magic, sizeof(magic)) != 0)
-		return gb_errf(err, GB_EINVAL, "'%s' is not a genbox database (not an SQLite file)", path);
 	return 0;
 }
 
@@ -66,7 +61,7 @@ store_open(struct store **out, const char *path, const struct store_opts *opts, 
 	if (strcmp(path, ":memory:") != 0) {
 		if (!opts->create && stat(path, &sb) < 0)
 			return gb_errf(err, GB_ENOTFOUND, "database '%s' does not exist (run 'genbox init')", path);
-		if ((rc = check_header(path, err)))
+		if ((rc = check_regular(path, err)))
 			return rc;
 	}
 	if ((rc = store_connect(&st, path, SQLITE_OPEN_READWRITE | (opts->create ? SQLITE_OPEN_CREATE : 0),
@@ -99,7 +94,7 @@ store_file_version(const char *path, int *version, struct gb_err *err)
 
 	if (stat(path, &sb) < 0)
 		return gb_errf(err, GB_ENOTFOUND, "database '%s' does not exist (run 'genbox init')", path);
-	if ((rc = check_header(path, err)))
+	if ((rc = check_regular(path, err)))
 		return rc;
 	if ((rc = store_connect(&st, path, SQLITE_OPEN_READONLY, 0, err)) == 0)
 		rc = store_schema_version(st, version, err);

@@ -8,8 +8,10 @@
 #include <string.h>
 #include <errno.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "../base/gbtime.h"
 #include "internal.h"
 
 static const char *const status_names[CTX_STATUS_COUNT] = {
@@ -127,6 +129,33 @@ store_unwritable(const char *path)
 }
 
 /*
+ * SQLite's own busy handler sleeps up to 100 ms between tries, so a writer
+ * in another process misses the short gaps between a busy pool's
+ * transactions and times out. This one tries again after 1 ms, growing to
+ * 10 ms, until busy_timeout_ms has passed since the wait began.
+ */
+static int
+store_busy_wait(void *arg, int count)
+{
+	struct store *st = arg;
+	int64_t now = gb_mono_ms(), left, ms;
+	struct timespec ts;
+
+	if (count == 0)
+		st->busy_since_ms = now;
+	left = st->busy_timeout_ms - (now - st->busy_since_ms);
+	if (left <= 0)
+		return 0;
+	ms = count < 4 ? (int64_t)1 << count : 10;
+	if (ms > left)
+		ms = left;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)ms * 1000000L;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
+/*
  * Before SQLite's first use in the process: no memory statistics, which
  * would take a global mutex on every allocation of every connection.
  */
@@ -156,7 +185,8 @@ store_connect(struct store **out, const char *path, int flags, int busy_timeout_
 		return rc;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, busy_timeout_ms > 0 ? busy_timeout_ms : 5000);
+	st->busy_timeout_ms = busy_timeout_ms > 0 ? busy_timeout_ms : 5000;
+	sqlite3_busy_handler(st->db, store_busy_wait, st);
 	*out = st;
 	return 0;
 }
