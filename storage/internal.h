@@ -10,7 +10,14 @@
 #include "docs.h"
 #include "store.h"
 
-#define STMT_CACHE 64
+/* Slots in a new statement cache: more than the storage floor's SQL texts (about 90). */
+#define STMT_CACHE 128
+
+struct stmt_slot {
+	const char *sql;		/* static text: compared by pointer, then content */
+	sqlite3_stmt *stmt;
+	uint64_t used;			/* st->tick at the last use: the oldest is evicted */
+};
 
 struct store {
 	sqlite3 *db;			/* owned; used by the opening thread only */
@@ -19,17 +26,18 @@ struct store {
 	unsigned rr;			/* round robin between organizations in claims */
 	int64_t busy_timeout_ms;	/* how long store_busy_wait keeps trying */
 	int64_t busy_since_ms;		/* monotonic start of the current wait */
-	int ncached;
-	struct {
-		const char *sql;	/* static text: compared by pointer, then content */
-		sqlite3_stmt *stmt;
-	} cache[STMT_CACHE];
+	struct stmt_slot *cache;	/* cap slots, ncached used; grows on demand */
+	int ncached, cap;
+	uint64_t tick;
 };
 
 /*
  * A cached prepared statement for sql, reset and with cleared bindings. sql
- * must be a string that lives as long as the process (a literal). The caller
- * sqlite3_reset()s it when done and never finalizes it.
+ * must be a string that lives as long as the process (a literal); the cache
+ * finds it by pointer, then by content. A full cache evicts the least
+ * recently used statement that is not being stepped, never one a caller is
+ * in the middle of. The caller sqlite3_reset()s it when done and never
+ * finalizes it. Asking again for a statement that is being stepped resets it.
  */
 int store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct gb_err *err);
 /* An error from SQLite into err, with what was being done. */

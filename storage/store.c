@@ -80,32 +80,74 @@ store_exec(struct store *st, const char *sql, struct gb_err *err)
 	return 0;
 }
 
+/* The slot holding sql: by pointer first, then by content (one text may sit at two addresses). */
+static int
+stmt_find(const struct store *st, const char *sql)
+{
+	for (int i = 0; i < st->ncached; i++)
+		if (st->cache[i].sql == sql)
+			return i;
+	for (int i = 0; i < st->ncached; i++)
+		if (strcmp(st->cache[i].sql, sql) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * A slot for a new statement: a free one, else the least recently used
+ * statement that nobody is stepping (sqlite3_stmt_busy), finalized; the
+ * cache grows only when every statement in it is being stepped.
+ */
+static int
+stmt_slot(struct store *st, struct gb_err *err)
+{
+	int victim = -1;
+
+	if (st->ncached < st->cap)
+		return st->ncached++;
+	for (int i = 0; i < st->ncached; i++)
+		if (!sqlite3_stmt_busy(st->cache[i].stmt) &&
+		    (victim < 0 || st->cache[i].used < st->cache[victim].used))
+			victim = i;
+	if (victim >= 0) {
+		sqlite3_finalize(st->cache[victim].stmt);
+		st->cache[victim].stmt = NULL;
+		return victim;
+	}
+	{
+		int cap = st->cap ? st->cap * 2 : STMT_CACHE;
+		struct stmt_slot *p = realloc(st->cache, sizeof(*p) * (size_t)cap);
+
+		if (p == NULL)
+			return gb_errf(err, GB_ENOMEM, "out of memory");
+		st->cache = p;
+		st->cap = cap;
+	}
+	return st->ncached++;
+}
+
 int
 store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int i;
 
-	for (i = 0; i < st->ncached; i++)
-		if (st->cache[i].sql == sql) {
-			*out = st->cache[i].stmt;
-			sqlite3_reset(*out);
-			sqlite3_clear_bindings(*out);
-			return 0;
-		}
+	if ((i = stmt_find(st, sql)) >= 0) {
+		st->cache[i].used = ++st->tick;
+		*out = st->cache[i].stmt;
+		sqlite3_reset(*out);
+		sqlite3_clear_bindings(*out);
+		return 0;
+	}
 	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK)
 		return store_sqlerr(st, err, "prepare");
-	if (st->ncached < STMT_CACHE) {
-		st->cache[st->ncached].sql = sql;
-		st->cache[st->ncached].stmt = stmt;
-		st->ncached++;
-	} else {
-		/* full: evict the oldest; statements are cheap to prepare again */
-		sqlite3_finalize(st->cache[0].stmt);
-		memmove(&st->cache[0], &st->cache[1], sizeof(st->cache[0]) * (STMT_CACHE - 1));
-		st->cache[STMT_CACHE - 1].sql = sql;
-		st->cache[STMT_CACHE - 1].stmt = stmt;
+	if ((i = stmt_slot(st, err)) < 0) {
+		sqlite3_finalize(stmt);
+		return i;
 	}
+	st->cache[i].sql = sql;
+	st->cache[i].stmt = stmt;
+	st->cache[i].used = ++st->tick;
 	*out = stmt;
 	return 0;
 }
@@ -234,6 +276,7 @@ store_close(struct store *st)
 		return;
 	for (int i = 0; i < st->ncached; i++)
 		sqlite3_finalize(st->cache[i].stmt);
+	free(st->cache);
 	sqlite3_close(st->db);
 	free(st->path);
 	free(st);
