@@ -23,7 +23,7 @@ struct store {
 	sqlite3 *db;			/* owned; used by the opening thread only */
 	char *path;
 	int txdepth;			/* store_begin nesting */
-	unsigned rr;			/* round robin between organizations in claims */
+	char claim_org[STORE_ID_MAX];	/* the last organization a claim served: the next starts after it */
 	int64_t busy_timeout_ms;	/* how long store_busy_wait keeps trying */
 	int64_t busy_since_ms;		/* monotonic start of the current wait */
 	struct stmt_slot *cache;	/* cap slots, ncached used; grows on demand */
