@@ -41,9 +41,9 @@
 #define EXTEND_SQL \
 	"UPDATE contexts SET lease_until = ?2 WHERE worker_id = ?1 AND status = 'processing'"
 
+/* a processing context without a lease (set so by hand or imported) has no owner to wait for */
 #define EXPIRED_SQL \
-	"SELECT _id, worker_id, lease_until FROM contexts WHERE status = 'processing' " \
-	"AND lease_until IS NOT NULL ORDER BY lease_until"
+	"SELECT _id, worker_id, lease_until FROM contexts WHERE status = 'processing' ORDER BY lease_until"
 
 #define RELEASE_SQL \
 	"UPDATE contexts SET status = 'pending', worker_id = NULL, lease_until = NULL, updated_at = ?3, " \
@@ -412,7 +412,8 @@ store_queue_reap(struct store *st, int64_t now_ms, store_owner_dead_fn dead, voi
 	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
 		const char *owner = (const char *)sqlite3_column_text(stmt, 1);
 
-		if (sqlite3_column_int64(stmt, 2) >= now_ms && !(dead && owner && dead(arg, owner)))
+		if (sqlite3_column_type(stmt, 2) != SQLITE_NULL && sqlite3_column_int64(stmt, 2) >= now_ms &&
+		    !(dead && owner && dead(arg, owner)))
 			continue;
 		if (nids == cap) {
 			char (*p)[STORE_ID_MAX] = realloc(ids, sizeof(*ids) * (size_t)(cap = cap ? cap * 2 : 64));

@@ -27,7 +27,9 @@ int store_queue_claim(struct store *st, const char *owner, const char *batch_id,
 int store_queue_extend(struct store *st, const char *owner, int64_t until_ms, int *n, struct gb_err *err);
 /*
  * Return to pending every processing context whose lease ended before now_ms,
- * or whose owner dead() says is gone (dead may be NULL). Progress recorded
+ * that has no lease at all (set to processing by store_ctx_set_status or an
+ * import: nobody holds it), or whose owner dead() says is gone (dead may be
+ * NULL). Progress recorded
  * so far is kept: the context resumes at its next component.
  */
 typedef int (*store_owner_dead_fn)(void *arg, const char *owner);

@@ -273,6 +273,30 @@ test_progress_and_end(void)
 	gb_err_clear(&err);
 }
 
+/* Processing without a lease (set by hand, or imported so): nobody holds it, the reaper returns it. */
+static void
+test_reap_leaseless(void)
+{
+	char ids[4][STORE_ID_MAX];
+	int reaped = -1, n = 0;
+
+	put("{\"_id\":\"ctx_l1\",\"organization_id\":\"org_l\",\"status\":\"processing\","
+	    "\"created_at\":\"2023-01-01T00:00:00Z\"}");
+	put("{\"_id\":\"ctx_l2\",\"organization_id\":\"org_l\",\"created_at\":\"2023-01-01T00:00:01Z\"}");
+	put("{\"_id\":\"ctx_l3\",\"organization_id\":\"org_l\",\"created_at\":\"2023-01-01T00:00:02Z\"}");
+	is_int(store_ctx_set_status(st, "ctx_l2", CTX_PROCESSING, NOW, -1, &err), 0,
+	    "a context is set to processing by hand");
+	is_int(store_queue_claim(st, "w1", NULL, NOW, 300000, 4, ids, &n, &err), 0, "a worker claims");
+	ok(n == 1 && strcmp(ids[0], "ctx_l3") == 0, "only the pending one (%d claimed)", n);
+	is_int(store_queue_reap(st, NOW, NULL, NULL, &reaped, &err), 0, "reap now");
+	is_int(reaped, 2, "the imported and the hand-set processing contexts, without a lease, are reaped");
+	is_str(field(COLL_CONTEXTS, "ctx_l1", "status"), "pending", "the imported one is pending again");
+	is_str(field(COLL_CONTEXTS, "ctx_l2", "status"), "pending", "and so is the hand-set one");
+	is_str(field(COLL_CONTEXTS, "ctx_l3", "status"), "processing", "the leased claim is kept");
+	is_int(store_queue_claim(st, "w2", NULL, NOW, 300000, 4, ids, &n, &err), 0, "another worker claims");
+	is_int(n, 2, "and gets both");
+}
+
 static void
 test_catalog_gen(void)
 {
@@ -305,6 +329,10 @@ main(void)
 	test_claims();
 	test_progress_and_end();
 	test_catalog_gen();
+	store_close(st);
+	if (store_open(&st, ":memory:", NULL, &err))
+		tap_bail("store_open: %s", err.msg);
+	test_reap_leaseless();
 	store_close(st);
 	return tap_done();
 }
