@@ -97,6 +97,19 @@ tree_str(const cJSON *root, const char *a, const char *b)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/*
+ * v as an integer when it is a number that fits one, else dflt: the range
+ * is checked before the cast (a cast of a double out of range is undefined).
+ * The collection rules have refused such values already; this never trusts it.
+ */
+static int64_t
+num_int(const cJSON *v, int64_t dflt)
+{
+	if (!cJSON_IsNumber(v) || !(v->valuedouble > -9.2e18 && v->valuedouble < 9.2e18))
+		return dflt;
+	return (int64_t)v->valuedouble;
+}
+
 static int64_t
 tree_int(const cJSON *root, const char *a, const char *b, int64_t dflt)
 {
@@ -104,7 +117,7 @@ tree_int(const cJSON *root, const char *a, const char *b, int64_t dflt)
 
 	if (b != NULL)
 		v = cJSON_GetObjectItemCaseSensitive(v, b);
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
+	return num_int(v, dflt);
 }
 
 static int
@@ -125,7 +138,7 @@ put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode 
 
 		sqlite3_bind_text(stmt, 3, tree_str(d->tree, "status", NULL), -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 4, tree_str(d->tree, "updated_at", NULL), -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 5, cJSON_IsNumber(rcnt) ? (sqlite3_int64)rcnt->valuedouble : 0);
+		sqlite3_bind_int64(stmt, 5, num_int(rcnt, 0));
 		sqlite3_bind_text(stmt, 6, tree_str(d->tree, "next_retry_at", NULL), -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 7, tree_str(d->tree, "processing", "started_at"), -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 8, tree_str(d->tree, "organization_id", NULL), -1, SQLITE_STATIC);
@@ -137,7 +150,7 @@ put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode 
 			    "metadata"), "priority");
 
 			if (cJSON_IsNumber(p))
-				sqlite3_bind_int64(stmt, 12, (sqlite3_int64)p->valuedouble);
+				sqlite3_bind_int64(stmt, 12, num_int(p, 0));
 		}
 		sqlite3_bind_text(stmt, 13, tree_str(d->tree, "created_at", NULL), -1, SQLITE_STATIC);
 	}
@@ -161,7 +174,8 @@ put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode 
 		{
 			const cJSON *cost = cJSON_GetObjectItemCaseSensitive(usage, "cost");
 
-			sqlite3_bind_double(stmt, 14, cJSON_IsNumber(cost) ? cost->valuedouble : 0);
+			sqlite3_bind_double(stmt, 14, cJSON_IsNumber(cost) && isfinite(cost->valuedouble) ?
+			    cost->valuedouble : 0);
 		}
 	}
 	if (sqlite3_step(stmt) != SQLITE_DONE) {

@@ -256,6 +256,59 @@ test_hot_state(void)
 	    "status update of a missing context");
 }
 
+/*
+ * Numbers no integer (or no double) holds, where the mirror turns a number
+ * into an integer: refused with the field named, and UBSan-clean
+ * (SANITIZE=address,undefined builds abort on a cast out of range).
+ */
+static void
+test_hostile_numbers(void)
+{
+	static const struct {
+		enum coll c;
+		const char *doc, *field;
+	} bad[] = {
+		{ COLL_BATCHES, "{\"organization_id\":\"o\",\"usage\":{\"prompt_tokens\":1e19}}", "usage.prompt_tokens" },
+		{ COLL_BATCHES, "{\"organization_id\":\"o\",\"usage\":{\"completion_tokens\":-1e300}}",
+			"usage.completion_tokens" },
+		{ COLL_BATCHES, "{\"organization_id\":\"o\",\"usage\":{\"cost\":1e999}}", "usage.cost" },
+		{ COLL_BATCHES, "{\"organization_id\":\"o\",\"usage\":{\"total_tokens\":-1e999}}", "usage.total_tokens" },
+		{ COLL_BATCHES, "{\"organization_id\":\"o\",\"cancelled_count\":1e19}", "cancelled_count" },
+		{ COLL_BATCHES, "{\"organization_id\":\"o\",\"total_duration_ms\":1e999}", "total_duration_ms" },
+		{ COLL_CONTEXTS, "{\"organization_id\":\"o\",\"retry_count\":1e19}", "retry_count" },
+		{ COLL_CONTEXTS, "{\"organization_id\":\"o\",\"metadata\":{\"priority\":-1e300}}", "metadata.priority" },
+		{ COLL_CONTEXTS, "{\"organization_id\":\"o\",\"data\":{\"n\":[1,1e999]}}", "data.n[1]" },
+		{ COLL_CONTEXTS, "{\"organization_id\":\"o\",\"created_at\":{\"$date\":1e19}}", "created_at" },
+		{ COLL_CONTEXTS, "{\"organization_id\":\"o\",\"created_at\":{\"$date\":-1e300}}", "created_at" },
+		{ COLL_CONTEXTS, "{\"organization_id\":\"o\",\"created_at\":{\"$date\":1e999}}", "created_at" },
+	};
+	int64_t before = count(COLL_CONTEXTS), bbefore = count(COLL_BATCHES);
+	char msg[256], want[128];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		is_int(put(bad[i].c, bad[i].doc, STORE_INSERT, NULL, msg), GB_EINVAL, "refused: %s", bad[i].doc);
+		snprintf(want, sizeof(want), "field '%s'", bad[i].field);
+		like(msg, want, "the message names %s: %s", bad[i].field, msg);
+	}
+	is_int(count(COLL_CONTEXTS), before, "no context was written");
+	is_int(count(COLL_BATCHES), bbefore, "no batch was written");
+	/* large but finite where no integer is made of it: kept as it is */
+	{
+		char id[STORE_ID_MAX], *doc;
+
+		is_int(put(COLL_CONTEXTS, "{\"organization_id\":\"o\",\"data\":{\"big\":-1e300,\"x\":1e19}}",
+		    STORE_INSERT, id, msg), 0, "a finite large number in data is stored");
+		doc = get(COLL_CONTEXTS, id);
+		like(doc, "-1e300", "with its text");
+		free(doc);
+		is_int(put(COLL_BATCHES, "{\"organization_id\":\"o\",\"usage\":{\"prompt_tokens\":12,"
+		    "\"completion_tokens\":30,\"cost\":0.25}}", STORE_INSERT, id, msg), 0, "plain usage is stored");
+		doc = get(COLL_BATCHES, id);
+		like(doc, "\"prompt_tokens\":12", "and read back");
+		free(doc);
+	}
+}
+
 int
 main(void)
 {
@@ -266,6 +319,7 @@ main(void)
 	test_validation();
 	test_normalisation();
 	test_hot_state();
+	test_hostile_numbers();
 	store_close(st);
 	return tap_done();
 }
