@@ -12,10 +12,6 @@
 #include "access.h"
 #include "internal.h"
 
-#define POLL_SQL \
-	"SELECT _id FROM contexts WHERE status = 'pending' AND organization_id = ?1 " \
-	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
-
 #define USER_RECENT_SQL \
 	"SELECT " CTX_DOC_EXPR " FROM contexts WHERE user_id = ?1 AND organization_id = ?2 " \
 	"ORDER BY created_at DESC LIMIT ?3"
@@ -32,7 +28,7 @@ store_ctx_poll(struct store *st, const char *org, int64_t now_ms, int limit,
 	int rc, step;
 
 	*n = 0;
-	if ((rc = store_stmt(st, POLL_SQL, &stmt, err)))
+	if ((rc = store_stmt(st, POLL_ORG_SQL, &stmt, err)))
 		return rc;
 	sqlite3_bind_text(stmt, 1, org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, gb_time_format(now_ms, now), -1, SQLITE_STATIC);
@@ -98,7 +94,7 @@ int
 store_explain(struct store *st, const char *pattern, char **plan, struct gb_err *err)
 {
 	static const struct { const char *name, *sql; } patterns[] = {
-		{ "poll", POLL_SQL },
+		{ "poll", POLL_ORG_SQL },
 		{ "user_recent", USER_RECENT_SQL },
 		{ "batch_summary", BATCH_SUMMARY_SQL },
 		{ "status_update", CTX_END_UPDATE },

@@ -67,6 +67,15 @@ const char *store_unwritable(const char *path);
 	" ELSE doc END)"
 
 /*
+ * The schema's worker polling (?1 organization, ?2 now, ?3 limit): pending,
+ * due, by metadata.priority then created_at. One text for the access
+ * pattern (store_ctx_poll) and the queue's claims.
+ */
+#define POLL_ORG_SQL \
+	"SELECT _id FROM contexts WHERE status = 'pending' AND organization_id = ?1 " \
+	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
+
+/*
  * The queue's claim: up to CLAIM_CHUNK contexts per statement, unused places
  * bound to NULL; +status keeps the planner on the _id index.
  */

@@ -26,10 +26,6 @@
 /* organizations a claim looks at, at most: the next claim goes on from there */
 #define CLAIM_MAX_VISITS 1024
 
-#define POLL_ORG_SQL \
-	"SELECT _id FROM contexts WHERE status = 'pending' AND organization_id = ?1 " \
-	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
-
 #define POLL_BATCH_SQL \
 	"SELECT _id FROM contexts WHERE status = 'pending' AND batch_id = ?1 " \
 	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
