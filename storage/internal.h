@@ -26,6 +26,8 @@ struct store {
 	char claim_org[STORE_ID_MAX];	/* the last organization a claim served: the next starts after it */
 	int64_t busy_timeout_ms;	/* how long store_busy_wait keeps trying */
 	int64_t busy_since_ms;		/* monotonic start of the current wait */
+	int pstats_pruned;		/* pipeline statistics pruned once by this store */
+	int64_t pstats_pruned_ms;	/* at_ms of that last pruning */
 	struct stmt_slot *cache;	/* cap slots, ncached used; grows on demand */
 	int ncached, cap;
 	uint64_t tick;

@@ -121,6 +121,25 @@ static const struct migration {
 	CATALOG_GEN("templates") CATALOG_GEN("components") CATALOG_GEN("pipelines")
 	CATALOG_GEN("organizations")
 	},
+	{ "worker heartbeats and pipeline statistics",
+	/* the schema's worker_heartbeat: one row per worker, live for 60 s after last_seen */
+	"CREATE TABLE worker_heartbeats (\n"
+	"  worker_id TEXT PRIMARY KEY NOT NULL,\n"
+	"  last_seen_ms INTEGER NOT NULL,\n"
+	"  status TEXT NOT NULL,\n"
+	"  processing_count INTEGER NOT NULL DEFAULT 0,\n"
+	"  host TEXT NOT NULL DEFAULT ''\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX heartbeat_seen ON worker_heartbeats (last_seen_ms);\n"
+	/* the schema's pipeline_stats: durations of the last day per pipeline, scored by time */
+	"CREATE TABLE pipeline_stats (\n"
+	"  pipeline_id TEXT NOT NULL,\n"
+	"  at_ms INTEGER NOT NULL,\n"
+	"  duration_ms INTEGER NOT NULL\n"
+	");\n"
+	"CREATE INDEX pstats_pipeline_at ON pipeline_stats (pipeline_id, at_ms);\n"
+	"CREATE INDEX pstats_at ON pipeline_stats (at_ms);\n"
+	},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

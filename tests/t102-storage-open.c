@@ -11,6 +11,8 @@
 #include <sqlite3.h>
 
 #include "../storage/docs.h"
+#include "../storage/heartbeat.h"
+#include "../storage/pipestats.h"
 #include "../storage/store.h"
 #include "tap.h"
 #include "util.h"
@@ -103,6 +105,55 @@ test_versions(void)
 	like(err.msg, "does not exist", "says it does not exist");
 }
 
+/*
+ * A database of schema version 1 (the released first step: collections and
+ * indexes, without heartbeats and pipeline statistics) is migrated to the
+ * latest version with its data kept, and the new tables work.
+ */
+static void
+test_migrate_from_v1(void)
+{
+	struct store_opts keep = { 1, 0, 0, 0, 0 }, mig = { 1, 1, 0, 0, 0 };
+	const char *ctx = "{\"_id\":\"ctx_keep\",\"organization_id\":\"org_keep\",\"data\":{\"n\":12345678901234567}}";
+	const char *org = "{\"_id\":\"org_keep\",\"name\":\"Kept\"}";
+	struct store_heartbeat hb = { "w1", 1000, "busy", 1, "box" }, rows[2];
+	struct store_pipeline_stats ps;
+	struct gb_err err = { 0, "" };
+	struct store *st = NULL;
+	char *doc = NULL;
+	int v = -1, n = 0;
+
+	ok(store_schema_latest() >= 2, "the schema has more than its first step");
+	like(store_migration_name(2), "heartbeats", "step 2 adds worker heartbeats (%s)", store_migration_name(2));
+	snprintf(path, sizeof(path), "%s/v1.db", util_tmpdir());
+	if (store_open(&st, path, &mig, &err) || store_put(st, COLL_CONTEXTS, ctx, strlen(ctx), STORE_INSERT, NULL, &err) ||
+	    store_put(st, COLL_ORGANIZATIONS, org, strlen(org), STORE_INSERT, NULL, &err))
+		tap_bail("set-up: %s", err.msg);
+	store_close(st);
+	/* back to what version 1 made: step 2 only adds tables */
+	raw_exec(path, "DROP TABLE worker_heartbeats; DROP TABLE pipeline_stats; PRAGMA user_version = 1");
+	is_int(store_file_version(path, &v, &err), 0, "the version of the file is read");
+	is_int(v, 1, "as 1");
+	is_int(store_open(&st, path, &keep, &err), GB_EVERSION, "without migrate a version 1 database is refused");
+	gb_err_clear(&err);
+	is_int(store_open(&st, path, &mig, &err), 0, "with migrate it opens");
+	store_schema_version(st, &v, &err);
+	is_int(v, store_schema_latest(), "at the latest version");
+	is_int(store_get(st, COLL_CONTEXTS, "ctx_keep", &doc, &err), 0, "the context is still there");
+	like(doc, "12345678901234567", "with its exact integer");
+	free(doc);
+	doc = NULL;
+	is_int(store_get(st, COLL_ORGANIZATIONS, "org_keep", &doc, &err), 0, "and the organization");
+	free(doc);
+	is_int(store_heartbeat_put(st, &hb, 1, &err), 0, "a heartbeat can be put");
+	is_int(store_heartbeat_list(st, 1000, rows, 2, &n, &err), 0, "and listed");
+	is_int(n, 1, "one live worker");
+	is_int(store_pipeline_stat_add(st, "pipe_x", 1000, 250, &err), 0, "a pipeline duration can be added");
+	store_pipeline_stats_get(st, "pipe_x", 1000, &ps, &err);
+	ok(ps.count == 1 && ps.p95_ms == 250, "and read");
+	store_close(st);
+}
+
 static void
 test_busy(void)
 {
@@ -180,6 +231,7 @@ int
 main(void)
 {
 	test_versions();
+	test_migrate_from_v1();
 	test_busy();
 	test_threads();
 	return tap_done();
