@@ -345,6 +345,39 @@ filter_value(struct filter *f, const char *field, const cJSON *v, struct gb_err 
 	return buf_printf(&f->sql, "?%d", f->nbinds) ? gb_errf(err, GB_ETOOBIG, "filter too long") : 0;
 }
 
+/*
+ * $in and $nin as MongoDB has them: null in the list stands for a null or
+ * missing field, and $nin without null in its list matches a null or
+ * missing field (SQL's NOT IN alone would not).
+ */
+static int
+filter_in(struct filter *f, const char *field, const char *expr, const cJSON *op, struct gb_err *err)
+{
+	int nin = op->string[1] == 'n', has_null = 0, first = 1, rc;
+	const cJSON *el;
+
+	if (!cJSON_IsArray(op))
+		return gb_errf(err, GB_EINVAL, "filter on '%s': %s takes an array", field, op->string);
+	if (buf_printf(&f->sql, " AND (%s %sIN (", expr, nin ? "NOT " : ""))
+		return gb_errf(err, GB_ETOOBIG, "filter too long");
+	for (el = op->child; el; el = el->next) {
+		if (cJSON_IsNull(el)) {
+			has_null = 1;
+			continue;
+		}
+		if (!first && buf_puts(&f->sql, ", "))
+			return gb_errf(err, GB_ETOOBIG, "filter too long");
+		first = 0;
+		if ((rc = filter_value(f, field, el, err)))
+			return rc;
+	}
+	if (nin)
+		rc = buf_printf(&f->sql, ") %s %s IS %sNULL)", has_null ? "AND" : "OR", expr, has_null ? "NOT " : "");
+	else
+		rc = has_null ? buf_printf(&f->sql, ") OR %s IS NULL)", expr) : buf_puts(&f->sql, "))");
+	return rc ? gb_errf(err, GB_ETOOBIG, "filter too long") : 0;
+}
+
 static int
 filter_field(struct filter *f, const char *field, const cJSON *cond, struct gb_err *err)
 {
@@ -386,20 +419,8 @@ filter_field(struct filter *f, const char *field, const cJSON *cond, struct gb_e
 			if (!cJSON_IsNull(op) && (rc = filter_value(f, field, op, err)))
 				return rc;
 		} else if (strcmp(op->string, "$in") == 0 || strcmp(op->string, "$nin") == 0) {
-			const cJSON *el;
-
-			if (!cJSON_IsArray(op))
-				return gb_errf(err, GB_EINVAL, "filter on '%s': %s takes an array", field, op->string);
-			if (buf_printf(&f->sql, " AND %s%s IN (", op->string[1] == 'n' ? "NOT " : "", expr))
-				return gb_errf(err, GB_ETOOBIG, "filter too long");
-			for (el = op->child; el; el = el->next) {
-				if ((rc = filter_value(f, field, el, err)))
-					return rc;
-				if (el->next && buf_puts(&f->sql, ", "))
-					return gb_errf(err, GB_ETOOBIG, "filter too long");
-			}
-			if (buf_puts(&f->sql, ")"))
-				return gb_errf(err, GB_ETOOBIG, "filter too long");
+			if ((rc = filter_in(f, field, expr, op, err)))
+				return rc;
 		} else if (strcmp(op->string, "$exists") == 0) {
 			if (!cJSON_IsBool(op))
 				return gb_errf(err, GB_EINVAL, "filter on '%s': $exists takes true or false", field);
