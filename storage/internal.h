@@ -26,6 +26,8 @@ struct store {
 	char claim_org[STORE_ID_MAX];	/* the last organization a claim served: the next starts after it */
 	int64_t busy_timeout_ms;	/* how long store_busy_wait keeps trying */
 	int64_t busy_since_ms;		/* monotonic start of the current wait */
+	int turn_fd;			/* "<path>-turn", flocked by a waiting writer; -1: none */
+	int turn_held;			/* this store has raised the flag */
 	int pstats_pruned;		/* pipeline statistics pruned once by this store */
 	int64_t pstats_pruned_ms;	/* at_ms of that last pruning */
 	struct stmt_slot *cache;	/* cap slots, ncached used; grows on demand */
@@ -54,6 +56,13 @@ int store_exec(struct store *st, const char *sql, struct gb_err *err);
 int store_connect(struct store **out, const char *path, int flags, int busy_timeout_ms, struct gb_err *err);
 /* WAL (files only), synchronous, temp_store and checkpoints as opts say. */
 int store_pragmas(struct store *st, const struct store_opts *opts, struct gb_err *err);
+/* busy.c: waiting for the write lock, and letting a waiting writer in (see there). */
+int store_busy_wait(void *arg, int count);
+void store_busy_open(struct store *st);
+void store_busy_close(struct store *st);
+void store_busy_yield(struct store *st);
+void store_busy_release(struct store *st);
+
 /* " (reason)" when path or its folder cannot be written, "" otherwise. */
 const char *store_unwritable(const char *path);
 

@@ -8,10 +8,8 @@
 #include <string.h>
 #include <errno.h>
 #include <pthread.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "../base/gbtime.h"
 #include "internal.h"
 
 static const char *const status_names[CTX_STATUS_COUNT] = {
@@ -132,6 +130,7 @@ store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct gb_err 
 	sqlite3_stmt *stmt;
 	int i;
 
+	store_busy_release(st);		/* a writer that waited has begun by now */
 	if ((i = stmt_find(st, sql)) >= 0) {
 		st->cache[i].used = ++st->tick;
 		*out = st->cache[i].stmt;
@@ -171,33 +170,6 @@ store_unwritable(const char *path)
 }
 
 /*
- * SQLite's own busy handler sleeps up to 100 ms between tries, so a writer
- * in another process misses the short gaps between a busy pool's
- * transactions and times out. This one tries again after 1 ms, growing to
- * 10 ms, until busy_timeout_ms has passed since the wait began.
- */
-static int
-store_busy_wait(void *arg, int count)
-{
-	struct store *st = arg;
-	int64_t now = gb_mono_ms(), left, ms;
-	struct timespec ts;
-
-	if (count == 0)
-		st->busy_since_ms = now;
-	left = st->busy_timeout_ms - (now - st->busy_since_ms);
-	if (left <= 0)
-		return 0;
-	ms = count < 4 ? (int64_t)1 << count : 10;
-	if (ms > left)
-		ms = left;
-	ts.tv_sec = 0;
-	ts.tv_nsec = (long)ms * 1000000L;
-	nanosleep(&ts, NULL);
-	return 1;
-}
-
-/*
  * Before SQLite's first use in the process: no memory statistics, which
  * would take a global mutex on every allocation of every connection.
  */
@@ -220,6 +192,7 @@ store_connect(struct store **out, const char *path, int flags, int busy_timeout_
 		free(st);
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	}
+	st->turn_fd = -1;
 	if (sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		rc = gb_errf(err, GB_EIO, "cannot open database '%s': %s%s", path,
 		    st->db ? sqlite3_errmsg(st->db) : "out of memory", store_unwritable(path));
@@ -229,6 +202,8 @@ store_connect(struct store **out, const char *path, int flags, int busy_timeout_
 	sqlite3_extended_result_codes(st->db, 1);
 	st->busy_timeout_ms = busy_timeout_ms > 0 ? busy_timeout_ms : 5000;
 	sqlite3_busy_handler(st->db, store_busy_wait, st);
+	if (flags & SQLITE_OPEN_READWRITE)
+		store_busy_open(st);
 	*out = st;
 	return 0;
 }
@@ -277,6 +252,7 @@ store_close(struct store *st)
 	for (int i = 0; i < st->ncached; i++)
 		sqlite3_finalize(st->cache[i].stmt);
 	free(st->cache);
+	store_busy_close(st);
 	sqlite3_close(st->db);
 	free(st->path);
 	free(st);
@@ -338,7 +314,13 @@ tx_exec(struct store *st, const char *const *cached, const char *deeper, struct 
 int
 store_begin(struct store *st, struct gb_err *err)
 {
-	if (tx_exec(st, begin_sql, "SAVEPOINT", err))
+	int rc;
+
+	if (st->txdepth == 0)
+		store_busy_yield(st);	/* another writer waiting goes first */
+	rc = tx_exec(st, begin_sql, "SAVEPOINT", err);
+	store_busy_release(st);
+	if (rc)
 		return store_sqlerr(st, err, "begin");
 	st->txdepth++;
 	return 0;

@@ -4,9 +4,11 @@
  * per thread writing at once.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -281,6 +283,73 @@ test_busy(void)
 	store_close(b);
 }
 
+/* A store that begins its next transaction right after each commit, until told to stop. */
+static atomic_int hog_stop, hog_done;
+
+static void *
+hog(void *arg)
+{
+	struct gb_err err = { 0, "" };
+	struct store *st = arg;
+
+	for (int i = 0; i < 1000000 && !atomic_load(&hog_stop); i++) {
+		char doc[128];
+
+		if (store_begin(st, &err) == 0) {
+			/* long transactions, microseconds apart */
+			for (int k = 0; k < 500; k++) {
+				snprintf(doc, sizeof(doc), "{\"_id\":\"ctx_hog%d_%d\",\"organization_id\":\"org_h\"}",
+				    i, k);
+				store_put(st, COLL_CONTEXTS, doc, strlen(doc), STORE_INSERT, NULL, &err);
+			}
+			store_commit(st, &err);
+		}
+		atomic_fetch_add(&hog_done, 1);
+	}
+	return NULL;
+}
+
+/*
+ * A writer beside a store that keeps the write lock but for microseconds
+ * between its transactions (a busy pool) gets its turn within its busy
+ * timeout (2 s here, each time): it raises a flag and the busy store lets
+ * it in. Trying now and then alone hardly ever hits such a gap.
+ */
+static void
+test_turn(void)
+{
+	struct store_opts o = { 1, 1, 0, 10000, 1 }, ob = { 1, 1, 0, 2000, 0 };
+	struct gb_err err = { 0, "" };
+	const char *doc = "{\"_id\":\"ctx_waiter\",\"organization_id\":\"org_w\"}";
+	struct store *a, *b;
+	pthread_t th;
+	int failed = 0, hogged;
+
+	snprintf(path, sizeof(path), "%s/turn.db", util_tmpdir());
+	if (store_open(&a, path, &o, &err) || store_open(&b, path, &ob, &err))
+		tap_bail("open: %s", err.msg);
+	pthread_create(&th, NULL, hog, a);
+	while (atomic_load(&hog_done) < 20)
+		usleep(1000);
+	for (int i = 0; i < 20; i++) {
+		char d[128];
+
+		snprintf(d, sizeof(d), "{\"_id\":\"ctx_waiter%d\",\"organization_id\":\"org_w\"}", i);
+		if (store_put(b, COLL_CONTEXTS, d, strlen(d), STORE_INSERT, NULL, &err))
+			failed++;
+	}
+	if (store_put(b, COLL_CONTEXTS, doc, strlen(doc), STORE_INSERT, NULL, &err))
+		failed++;
+	hogged = atomic_load(&hog_done);
+	atomic_store(&hog_stop, 1);
+	pthread_join(th, NULL);
+	is_int(failed, 0, "21 writes beside a store busy with back-to-back transactions all get their turn%s%s",
+	    err.msg[0] ? ": " : "", err.msg);
+	ok(hogged < 1000000, "while the busy store was still at it (%d transactions)", hogged);
+	store_close(a);
+	store_close(b);
+}
+
 #define THREADS 4
 #define PER_THREAD 500
 
@@ -337,6 +406,7 @@ main(void)
 	test_versions();
 	test_migrate_from_v1();
 	test_busy();
+	test_turn();
 	test_threads();
 	return tap_done();
 }
