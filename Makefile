@@ -19,6 +19,10 @@ comma := ,
 ifdef SANITIZE
 CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
+# GCC leaves a cast of a double out of an integer's range out of "undefined"
+ifneq ($(findstring undefined,$(SANITIZE)),)
+CFLAGS += -fsanitize=float-cast-overflow
+endif
 BUILD := build/$(subst $(comma),-,$(SANITIZE))
 else
 BUILD := build/default

@@ -23,6 +23,9 @@
 
 #include "../base/buf.h"
 #include "../base/gbtime.h"
+#include "../storage/access.h"
+#include "../storage/docs.h"
+#include "../storage/store.h"
 #include "cli.h"
 #include "generator.h"
 #include "runner.h"

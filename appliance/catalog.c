@@ -12,6 +12,9 @@
 #include <string.h>
 
 #include "../base/gbtime.h"
+#include "../storage/access.h"
+#include "../storage/docs.h"
+#include "../storage/store.h"
 #include "catalog.h"
 
 enum kind { K_TEMPLATE, K_REGISTRY, K_PIPELINE, K_ORG };

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 
 #include "../base/buf.h"
+#include "../storage/access.h"
+#include "../storage/docs.h"
 #include "../storage/store.h"
 #include "cli.h"
 #include "demo.h"

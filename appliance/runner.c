@@ -31,6 +31,9 @@
 #include "../base/buf.h"
 #include "../base/gbtime.h"
 #include "../base/log.h"
+#include "../storage/docs.h"
+#include "../storage/queue.h"
+#include "../storage/store.h"
 #include "components.h"
 #include "runner.h"
 

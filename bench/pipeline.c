@@ -55,6 +55,9 @@
 #include "../appliance/generator.h"
 #include "../appliance/runner.h"
 #include "../base/gbtime.h"
+#include "../storage/access.h"
+#include "../storage/docs.h"
+#include "../storage/queue.h"
 #include "../storage/store.h"
 
 extern char **environ;

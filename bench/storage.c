@@ -24,6 +24,9 @@
 #include <sqlite3.h>
 
 #include "../base/gbtime.h"
+#include "../storage/access.h"
+#include "../storage/docs.h"
+#include "../storage/queue.h"
 #include "../storage/store.h"
 
 #define TX 1000

@@ -21,6 +21,7 @@
 
 #include "../base/buf.h"
 #include "../base/gbtime.h"
+#include "docs.h"
 #include "internal.h"
 
 #define MAX_EDITS_SQL 8		/* pairs per json_set statement */
@@ -184,6 +185,10 @@ unwrap_one(struct walk *w, const cJSON *wrap, cJSON **repl)
 			if (parse_int(v->child->valuestring, INT64_MIN, INT64_MAX, &ms) < 0)
 				return gb_errf(w->err, GB_EINVAL, "field '%s': bad $numberLong in $date", where(w));
 		} else if (cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble)) {
+			/* the range before the cast: a double out of int64_t's range is undefined */
+			if (!(v->valuedouble >= -62135596800000.0 && v->valuedouble <= 253402300799999.0))
+				return gb_errf(w->err, GB_EINVAL, "field '%s': $date out of range (years 1-9999)",
+				    where(w));
 			ms = (int64_t)v->valuedouble;
 		} else {
 			return gb_errf(w->err, GB_EINVAL, "field '%s': bad $date value", where(w));
@@ -248,6 +253,12 @@ unwrap(struct walk *w, cJSON *node, int depth)
 		if (cJSON_IsObject(node) && child->string[0] == '$')
 			return gb_errf(w->err, GB_EINVAL, "field '%s%s%s': names starting with '$' are not allowed",
 			    buf_str(&w->disp), w->disp.len ? "." : "", child->string);
+		/* 1e999 reads as infinity: JSON has no such number, and no integer holds it */
+		if (cJSON_IsNumber(child) && !isfinite(child->valuedouble)) {
+			if ((rc = path_push(w, cJSON_IsObject(node) ? child->string : NULL, index, &sl, &dl)))
+				return rc;
+			return gb_errf(w->err, GB_EINVAL, "field '%s': number out of range (not finite)", where(w));
+		}
 		if (!cJSON_IsObject(child) && !cJSON_IsArray(child))
 			continue;
 		if ((rc = path_push(w, cJSON_IsObject(node) ? child->string : NULL, index, &sl, &dl)))

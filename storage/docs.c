@@ -12,6 +12,7 @@
 
 #include "../base/buf.h"
 #include "../base/gbtime.h"
+#include "docs.h"
 #include "internal.h"
 
 #define CTX_INSERT \
@@ -96,6 +97,19 @@ tree_str(const cJSON *root, const char *a, const char *b)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/*
+ * v as an integer when it is a number that fits one, else dflt: the range
+ * is checked before the cast (a cast of a double out of range is undefined).
+ * The collection rules have refused such values already; this never trusts it.
+ */
+static int64_t
+num_int(const cJSON *v, int64_t dflt)
+{
+	if (!cJSON_IsNumber(v) || !(v->valuedouble > -9.2e18 && v->valuedouble < 9.2e18))
+		return dflt;
+	return (int64_t)v->valuedouble;
+}
+
 static int64_t
 tree_int(const cJSON *root, const char *a, const char *b, int64_t dflt)
 {
@@ -103,7 +117,7 @@ tree_int(const cJSON *root, const char *a, const char *b, int64_t dflt)
 
 	if (b != NULL)
 		v = cJSON_GetObjectItemCaseSensitive(v, b);
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
+	return num_int(v, dflt);
 }
 
 static int
@@ -124,7 +138,7 @@ put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode 
 
 		sqlite3_bind_text(stmt, 3, tree_str(d->tree, "status", NULL), -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 4, tree_str(d->tree, "updated_at", NULL), -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 5, cJSON_IsNumber(rcnt) ? (sqlite3_int64)rcnt->valuedouble : 0);
+		sqlite3_bind_int64(stmt, 5, num_int(rcnt, 0));
 		sqlite3_bind_text(stmt, 6, tree_str(d->tree, "next_retry_at", NULL), -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 7, tree_str(d->tree, "processing", "started_at"), -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 8, tree_str(d->tree, "organization_id", NULL), -1, SQLITE_STATIC);
@@ -136,7 +150,7 @@ put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode 
 			    "metadata"), "priority");
 
 			if (cJSON_IsNumber(p))
-				sqlite3_bind_int64(stmt, 12, (sqlite3_int64)p->valuedouble);
+				sqlite3_bind_int64(stmt, 12, num_int(p, 0));
 		}
 		sqlite3_bind_text(stmt, 13, tree_str(d->tree, "created_at", NULL), -1, SQLITE_STATIC);
 	}
@@ -160,7 +174,8 @@ put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode 
 		{
 			const cJSON *cost = cJSON_GetObjectItemCaseSensitive(usage, "cost");
 
-			sqlite3_bind_double(stmt, 14, cJSON_IsNumber(cost) ? cost->valuedouble : 0);
+			sqlite3_bind_double(stmt, 14, cJSON_IsNumber(cost) && isfinite(cost->valuedouble) ?
+			    cost->valuedouble : 0);
 		}
 	}
 	if (sqlite3_step(stmt) != SQLITE_DONE) {
@@ -330,6 +345,39 @@ filter_value(struct filter *f, const char *field, const cJSON *v, struct gb_err 
 	return buf_printf(&f->sql, "?%d", f->nbinds) ? gb_errf(err, GB_ETOOBIG, "filter too long") : 0;
 }
 
+/*
+ * $in and $nin as MongoDB has them: null in the list stands for a null or
+ * missing field, and $nin without null in its list matches a null or
+ * missing field (SQL's NOT IN alone would not).
+ */
+static int
+filter_in(struct filter *f, const char *field, const char *expr, const cJSON *op, struct gb_err *err)
+{
+	int nin = op->string[1] == 'n', has_null = 0, first = 1, rc;
+	const cJSON *el;
+
+	if (!cJSON_IsArray(op))
+		return gb_errf(err, GB_EINVAL, "filter on '%s': %s takes an array", field, op->string);
+	if (buf_printf(&f->sql, " AND (%s %sIN (", expr, nin ? "NOT " : ""))
+		return gb_errf(err, GB_ETOOBIG, "filter too long");
+	for (el = op->child; el; el = el->next) {
+		if (cJSON_IsNull(el)) {
+			has_null = 1;
+			continue;
+		}
+		if (!first && buf_puts(&f->sql, ", "))
+			return gb_errf(err, GB_ETOOBIG, "filter too long");
+		first = 0;
+		if ((rc = filter_value(f, field, el, err)))
+			return rc;
+	}
+	if (nin)
+		rc = buf_printf(&f->sql, ") %s %s IS %sNULL)", has_null ? "AND" : "OR", expr, has_null ? "NOT " : "");
+	else
+		rc = has_null ? buf_printf(&f->sql, ") OR %s IS NULL)", expr) : buf_puts(&f->sql, "))");
+	return rc ? gb_errf(err, GB_ETOOBIG, "filter too long") : 0;
+}
+
 static int
 filter_field(struct filter *f, const char *field, const cJSON *cond, struct gb_err *err)
 {
@@ -371,20 +419,8 @@ filter_field(struct filter *f, const char *field, const cJSON *cond, struct gb_e
 			if (!cJSON_IsNull(op) && (rc = filter_value(f, field, op, err)))
 				return rc;
 		} else if (strcmp(op->string, "$in") == 0 || strcmp(op->string, "$nin") == 0) {
-			const cJSON *el;
-
-			if (!cJSON_IsArray(op))
-				return gb_errf(err, GB_EINVAL, "filter on '%s': %s takes an array", field, op->string);
-			if (buf_printf(&f->sql, " AND %s%s IN (", op->string[1] == 'n' ? "NOT " : "", expr))
-				return gb_errf(err, GB_ETOOBIG, "filter too long");
-			for (el = op->child; el; el = el->next) {
-				if ((rc = filter_value(f, field, el, err)))
-					return rc;
-				if (el->next && buf_puts(&f->sql, ", "))
-					return gb_errf(err, GB_ETOOBIG, "filter too long");
-			}
-			if (buf_puts(&f->sql, ")"))
-				return gb_errf(err, GB_ETOOBIG, "filter too long");
+			if ((rc = filter_in(f, field, expr, op, err)))
+				return rc;
 		} else if (strcmp(op->string, "$exists") == 0) {
 			if (!cJSON_IsBool(op))
 				return gb_errf(err, GB_EINVAL, "filter on '%s': $exists takes true or false", field);

@@ -7,31 +7,64 @@
 #include <sqlite3.h>
 #include <cjson/cJSON.h>
 
+#include "docs.h"
 #include "store.h"
 
-#define STMT_CACHE 64
+/* Slots in a new statement cache: more than the storage floor's SQL texts (about 90). */
+#define STMT_CACHE 128
+
+struct stmt_slot {
+	const char *sql;		/* static text: compared by pointer, then content */
+	sqlite3_stmt *stmt;
+	uint64_t used;			/* st->tick at the last use: the oldest is evicted */
+};
 
 struct store {
 	sqlite3 *db;			/* owned; used by the opening thread only */
 	char *path;
 	int txdepth;			/* store_begin nesting */
-	unsigned rr;			/* round robin between organizations in claims */
-	int ncached;
-	struct {
-		const char *sql;	/* static text: compared by pointer, then content */
-		sqlite3_stmt *stmt;
-	} cache[STMT_CACHE];
+	char claim_org[STORE_ID_MAX];	/* the last organization a claim served: the next starts after it */
+	int64_t busy_timeout_ms;	/* how long store_busy_wait keeps trying */
+	int64_t busy_since_ms;		/* monotonic start of the current wait */
+	int turn_fd;			/* "<path>-turn", flocked by a waiting writer; -1: none */
+	int turn_held;			/* this store has raised the flag */
+	int pstats_pruned;		/* pipeline statistics pruned once by this store */
+	int64_t pstats_pruned_ms;	/* at_ms of that last pruning */
+	struct stmt_slot *cache;	/* cap slots, ncached used; grows on demand */
+	int ncached, cap;
+	uint64_t tick;
 };
 
 /*
  * A cached prepared statement for sql, reset and with cleared bindings. sql
- * must be a string that lives as long as the process (a literal). The caller
- * sqlite3_reset()s it when done and never finalizes it.
+ * must be a string that lives as long as the process (a literal); the cache
+ * finds it by pointer, then by content. A full cache evicts the least
+ * recently used statement that is not being stepped, never one a caller is
+ * in the middle of. The caller sqlite3_reset()s it when done and never
+ * finalizes it. Asking again for a statement that is being stepped resets it.
  */
 int store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct gb_err *err);
 /* An error from SQLite into err, with what was being done. */
 int store_sqlerr(struct store *st, struct gb_err *err, const char *what);
 int store_exec(struct store *st, const char *sql, struct gb_err *err);
+
+/*
+ * A new connection to path (flags: SQLITE_OPEN_*) with extended result
+ * codes and the busy handler; nothing read or written yet. Caller frees
+ * with store_close.
+ */
+int store_connect(struct store **out, const char *path, int flags, int busy_timeout_ms, struct gb_err *err);
+/* WAL (files only), synchronous, temp_store and checkpoints as opts say. */
+int store_pragmas(struct store *st, const struct store_opts *opts, struct gb_err *err);
+/* busy.c: waiting for the write lock, and letting a waiting writer in (see there). */
+int store_busy_wait(void *arg, int count);
+void store_busy_open(struct store *st);
+void store_busy_close(struct store *st);
+void store_busy_yield(struct store *st);
+void store_busy_release(struct store *st);
+
+/* " (reason)" when path or its folder cannot be written, "" otherwise. */
+const char *store_unwritable(const char *path);
 
 /*
  * A context row's document: when the hot columns moved on since the doc was
@@ -43,6 +76,15 @@ int store_exec(struct store *st, const char *sql, struct gb_err *err);
 	" '$.status', status, '$.updated_at', updated_at," \
 	" '$.retry_count', retry_count, '$.next_retry_at', next_retry_at)" \
 	" ELSE doc END)"
+
+/*
+ * The schema's worker polling (?1 organization, ?2 now, ?3 limit): pending,
+ * due, by metadata.priority then created_at. One text for the access
+ * pattern (store_ctx_poll) and the queue's claims.
+ */
+#define POLL_ORG_SQL \
+	"SELECT _id FROM contexts WHERE status = 'pending' AND organization_id = ?1 " \
+	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
 
 /*
  * The queue's claim: up to CLAIM_CHUNK contexts per statement, unused places
@@ -121,6 +163,5 @@ const char *doc_text(const struct doc *d, size_t *len);
 int doc_to_extjson(struct store *st, enum coll c, const char *text, size_t len,
     char **out, struct gb_err *err);
 
-int store_migrate_run(struct store *st, int *from, int *to, struct gb_err *err);
 
 #endif

@@ -121,6 +121,25 @@ static const struct migration {
 	CATALOG_GEN("templates") CATALOG_GEN("components") CATALOG_GEN("pipelines")
 	CATALOG_GEN("organizations")
 	},
+	{ "worker heartbeats and pipeline statistics",
+	/* the schema's worker_heartbeat: one row per worker, live for 60 s after last_seen */
+	"CREATE TABLE worker_heartbeats (\n"
+	"  worker_id TEXT PRIMARY KEY NOT NULL,\n"
+	"  last_seen_ms INTEGER NOT NULL,\n"
+	"  status TEXT NOT NULL,\n"
+	"  processing_count INTEGER NOT NULL DEFAULT 0,\n"
+	"  host TEXT NOT NULL DEFAULT ''\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX heartbeat_seen ON worker_heartbeats (last_seen_ms);\n"
+	/* the schema's pipeline_stats: durations of the last day per pipeline, scored by time */
+	"CREATE TABLE pipeline_stats (\n"
+	"  pipeline_id TEXT NOT NULL,\n"
+	"  at_ms INTEGER NOT NULL,\n"
+	"  duration_ms INTEGER NOT NULL\n"
+	");\n"
+	"CREATE INDEX pstats_pipeline_at ON pipeline_stats (pipeline_id, at_ms);\n"
+	"CREATE INDEX pstats_at ON pipeline_stats (at_ms);\n"
+	},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -138,29 +157,7 @@ store_migration_name(int v)
 }
 
 int
-store_schema_version(struct store *st, int *version, struct gb_err *err)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc = 0;
-
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_ROW) {
-		int x = sqlite3_errcode(st->db);
-
-		if (x == SQLITE_NOTADB)
-			rc = gb_errf(err, GB_EINVAL, "'%s' is not a genbox database (not an SQLite file)", st->path);
-		else
-			rc = gb_errf(err, GB_EIO, "cannot read database '%s': %s", st->path, sqlite3_errmsg(st->db));
-		goto out;
-	}
-	*version = sqlite3_column_int(stmt, 0);
-out:
-	sqlite3_finalize(stmt);
-	return rc;
-}
-
-int
-store_migrate_run(struct store *st, int *from, int *to, struct gb_err *err)
+store_migrate(struct store *st, int *from, int *to, struct gb_err *err)
 {
 	char sql[64];
 	int rc, v, first = 1;
@@ -199,10 +196,4 @@ store_migrate_run(struct store *st, int *from, int *to, struct gb_err *err)
 fail:
 	store_rollback(st);
 	return rc;
-}
-
-int
-store_migrate(struct store *st, int *from, int *to, struct gb_err *err)
-{
-	return store_migrate_run(st, from, to, err);
 }

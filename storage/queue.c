@@ -1,6 +1,6 @@
 /*
  * queue.c - contexts as a work queue: claim with a lease, extend, reap,
- * release, record progress, finish or retry, cancel.
+ * release, record progress, finish or retry, cancel, the plain status update.
  *
  * Claims and ends touch only the hot columns, plus one json_set of the
  * final fields when a context ends, so the queue does not rewrite whole
@@ -13,19 +13,18 @@
 
 #include "../base/gbtime.h"
 #include "internal.h"
+#include "queue.h"
 
-/* organizations with pending work: one index seek each (skip-scan of ctx_poll) */
-#define ORGS_SQL \
-	"WITH RECURSIVE o(org) AS (" \
-	" SELECT (SELECT organization_id FROM contexts INDEXED BY ctx_poll WHERE status = 'pending'" \
-	" ORDER BY organization_id LIMIT 1)" \
-	" UNION ALL SELECT (SELECT organization_id FROM contexts INDEXED BY ctx_poll WHERE status = 'pending'" \
-	" AND organization_id > o.org ORDER BY organization_id LIMIT 1) FROM o WHERE o.org IS NOT NULL)" \
-	" SELECT org FROM o WHERE org IS NOT NULL LIMIT 256"
+/* the organizations with pending work, in _id order: one index seek each (ctx_poll) */
+#define FIRST_ORG_SQL \
+	"SELECT organization_id FROM contexts INDEXED BY ctx_poll WHERE status = 'pending' " \
+	"AND organization_id IS NOT NULL ORDER BY organization_id LIMIT 1"
+#define NEXT_ORG_SQL \
+	"SELECT organization_id FROM contexts INDEXED BY ctx_poll WHERE status = 'pending' " \
+	"AND organization_id > ?1 ORDER BY organization_id LIMIT 1"
 
-#define POLL_ORG_SQL \
-	"SELECT _id FROM contexts WHERE status = 'pending' AND organization_id = ?1 " \
-	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
+/* organizations a claim looks at, at most: the next claim goes on from there */
+#define CLAIM_MAX_VISITS 1024
 
 #define POLL_BATCH_SQL \
 	"SELECT _id FROM contexts WHERE status = 'pending' AND batch_id = ?1 " \
@@ -38,9 +37,9 @@
 #define EXTEND_SQL \
 	"UPDATE contexts SET lease_until = ?2 WHERE worker_id = ?1 AND status = 'processing'"
 
+/* a processing context without a lease (set so by hand or imported) has no owner to wait for */
 #define EXPIRED_SQL \
-	"SELECT _id, worker_id, lease_until FROM contexts WHERE status = 'processing' " \
-	"AND lease_until IS NOT NULL ORDER BY lease_until"
+	"SELECT _id, worker_id, lease_until FROM contexts WHERE status = 'processing' ORDER BY lease_until"
 
 #define RELEASE_SQL \
 	"UPDATE contexts SET status = 'pending', worker_id = NULL, lease_until = NULL, updated_at = ?3, " \
@@ -69,6 +68,17 @@
 	"julianday(processing_started_at)) * 86400000.0) AS INTEGER), dirty = 1 " \
 	"WHERE _id = ?1 AND completed_count + failed_count + cancelled_count >= context_count " \
 	"AND status NOT IN ('completed', 'failed', 'cancelled')"
+
+/* processing: the hot columns only, no document rewrite */
+#define SET_PROCESSING_SQL \
+	"UPDATE contexts SET status = 'processing', updated_at = ?2, started_at = ?2, dirty = 1 WHERE _id = ?1"
+
+#define SET_TERMINAL_SQL CTX_END_UPDATE
+
+/* back to pending: hot columns only */
+#define SET_PENDING_SQL \
+	"UPDATE contexts SET status = 'pending', updated_at = ?2, worker_id = NULL, lease_until = NULL, " \
+	"dirty = 1 WHERE _id = ?1"
 
 #define PROGRESS_HEAD "UPDATE contexts SET updated_at = ?3, dirty = 1, doc = json_set(doc"
 #define PROGRESS_TAIL ") WHERE _id = ?1 AND worker_id = ?2 AND status = 'processing'"
@@ -113,55 +123,148 @@ poll_into(struct store *st, const char *sql, const char *key, const char *now, i
 	return rc;
 }
 
-/* The candidates: a batch's due work, or each organization's, interleaved. */
+/*
+ * The organization with pending work after org in _id order (the first when
+ * org is ""), wrapping around to the first; "" in next when there is none.
+ */
+static int
+next_org(struct store *st, const char *org, char next[STORE_ID_MAX], struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, step, wrapped = org[0] == '\0';
+
+	next[0] = '\0';
+	for (;;) {
+		if ((rc = store_stmt(st, org[0] ? NEXT_ORG_SQL : FIRST_ORG_SQL, &stmt, err)))
+			return rc;
+		if (org[0])
+			sqlite3_bind_text(stmt, 1, org, -1, SQLITE_STATIC);
+		if ((step = sqlite3_step(stmt)) == SQLITE_ROW)
+			snprintf(next, STORE_ID_MAX, "%s", (const char *)sqlite3_column_text(stmt, 0));
+		sqlite3_reset(stmt);
+		if (step != SQLITE_ROW && step != SQLITE_DONE)
+			return store_sqlerr(st, err, "poll");
+		if (next[0] || wrapped)
+			return 0;
+		wrapped = 1;
+		org = "";
+	}
+}
+
+/* The organizations a fair claim serves, in the order they are served. */
+struct claim_orgs {
+	char (*ids)[STORE_ID_MAX];
+	char (*first)[STORE_ID_MAX];	/* each one's first due context */
+	int n;
+};
+
+/*
+ * Walk the organizations with pending work from the one after the store's
+ * cursor, wrapping around, and keep those with due work (the first due
+ * context of each), up to max of them; organizations whose work is not yet
+ * due take no place. The cursor moves to the last one kept when max were
+ * found, else to the first one kept, so who goes first rotates.
+ */
+static int
+claim_orgs_walk(struct store *st, const char *now, int max, struct claim_orgs *co, struct gb_err *err)
+{
+	char org[STORE_ID_MAX], prev[STORE_ID_MAX], start[STORE_ID_MAX] = "";
+	int rc = 0, visits = 0, got;
+
+	co->n = 0;
+	snprintf(org, sizeof(org), "%s", st->claim_org);
+	while (co->n < max && visits < CLAIM_MAX_VISITS) {
+		memcpy(prev, org, sizeof(prev));
+		if ((rc = next_org(st, prev, org, err)) || org[0] == '\0')
+			break;
+		if (start[0] == '\0')
+			snprintf(start, sizeof(start), "%s", org);
+		else if (strcmp(org, start) == 0)
+			break;		/* all of them seen */
+		visits++;
+		got = co->n;
+		if ((rc = poll_into(st, POLL_ORG_SQL, org, now, 1, co->first, &got, err)))
+			break;
+		if (got > co->n)
+			memcpy(co->ids[co->n++], org, STORE_ID_MAX);
+	}
+	if (rc == 0 && co->n > 0)
+		memcpy(st->claim_org, co->ids[co->n == max ? co->n - 1 : 0], STORE_ID_MAX);
+	else if (rc == 0 && visits == CLAIM_MAX_VISITS)
+		memcpy(st->claim_org, org, STORE_ID_MAX);
+	return rc;
+}
+
+/*
+ * Fewer organizations with due work than places: up to a share of the
+ * places from each, round robin in the walk's order.
+ */
+static int
+claim_orgs_share(struct store *st, const char *now, int max, const struct claim_orgs *co,
+    char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err)
+{
+	int share, rc = 0, *counts;
+	char (*per)[STORE_ID_MAX];
+
+	if (co->n <= 0 || max <= 0 || max > QUEUE_MAX_CLAIM)
+		return 0;
+	share = (max + co->n - 1) / co->n;
+	per = malloc(sizeof(*per) * (size_t)share * (size_t)co->n);
+	counts = calloc((size_t)co->n, sizeof(int));
+	if (per == NULL || counts == NULL) {
+		rc = gb_errf(err, GB_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int o = 0; o < co->n; o++) {
+		int at = o * share;
+
+		if ((rc = poll_into(st, POLL_ORG_SQL, co->ids[o], now, share, per, &at, err)))
+			goto out;
+		counts[o] = at - o * share;
+	}
+	for (int round = 0; round < share && *n < max; round++)
+		for (int o = 0; o < co->n && *n < max; o++)
+			if (round < counts[o])
+				memcpy(ids[(*n)++], per[o * share + round], STORE_ID_MAX);
+out:
+	free(per);
+	free(counts);
+	return rc;
+}
+
+/*
+ * The candidates: a batch's due work, or the due work of every organization
+ * in turn: each claim serves up to max organizations that have due work,
+ * one context each, starting after the last one served; when fewer have
+ * due work, each gets a fair share of the places.
+ */
 static int
 candidates(struct store *st, const char *batch_id, const char *now, int max,
     char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err)
 {
-	char (*per)[STORE_ID_MAX] = NULL;
-	char orgs[64][STORE_ID_MAX];
-	int norgs = 0, rc, *counts = NULL, *starts = NULL, total = 0;
-	sqlite3_stmt *stmt;
+	struct claim_orgs co = { NULL, NULL, 0 };
+	int rc;
 
 	*n = 0;
 	if (batch_id != NULL)
 		return poll_into(st, POLL_BATCH_SQL, batch_id, now, max, ids, n, err);
-	if ((rc = store_stmt(st, ORGS_SQL, &stmt, err)))
-		return rc;
-	while (norgs < 64 && sqlite3_step(stmt) == SQLITE_ROW)
-		snprintf(orgs[norgs++], STORE_ID_MAX, "%s", (const char *)sqlite3_column_text(stmt, 0));
-	sqlite3_reset(stmt);
-	if (norgs == 0)
-		return 0;
-	if (norgs == 1)
-		return poll_into(st, POLL_ORG_SQL, orgs[0], now, max, ids, n, err);
-	/* each organization's first max, then round robin so no tenant starves another */
-	per = malloc(sizeof(*per) * (size_t)max * (size_t)norgs);
-	counts = calloc((size_t)norgs, sizeof(int));
-	starts = calloc((size_t)norgs, sizeof(int));
-	if (per == NULL || counts == NULL || starts == NULL) {
+	co.ids = malloc(sizeof(*co.ids) * (size_t)max);
+	co.first = malloc(sizeof(*co.first) * (size_t)max);
+	if (co.ids == NULL || co.first == NULL) {
 		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (int o = 0; o < norgs; o++) {
-		starts[o] = total;
-		if ((rc = poll_into(st, POLL_ORG_SQL, orgs[o], now, max, per, &total, err)))
-			goto out;
-		counts[o] = total - starts[o];
+	if ((rc = claim_orgs_walk(st, now, max, &co, err)) || co.n == 0)
+		goto out;
+	if (co.n == max) {
+		memcpy(ids, co.first, (size_t)max * STORE_ID_MAX);
+		*n = max;
+	} else {
+		rc = claim_orgs_share(st, now, max, &co, ids, n, err);
 	}
-	/* the organization that goes first rotates from one claim to the next */
-	st->rr++;
-	for (int round = 0; *n < max && *n < total; round++)
-		for (int k = 0; k < norgs && *n < max; k++) {
-			int o = (int)((st->rr + (unsigned)k) % (unsigned)norgs);
-
-			if (round < counts[o])
-				memcpy(ids[(*n)++], per[starts[o] + round], STORE_ID_MAX);
-		}
 out:
-	free(per);
-	free(counts);
-	free(starts);
+	free(co.ids);
+	free(co.first);
 	return rc;
 }
 
@@ -305,7 +408,8 @@ store_queue_reap(struct store *st, int64_t now_ms, store_owner_dead_fn dead, voi
 	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
 		const char *owner = (const char *)sqlite3_column_text(stmt, 1);
 
-		if (sqlite3_column_int64(stmt, 2) >= now_ms && !(dead && owner && dead(arg, owner)))
+		if (sqlite3_column_type(stmt, 2) != SQLITE_NULL && sqlite3_column_int64(stmt, 2) >= now_ms &&
+		    !(dead && owner && dead(arg, owner)))
 			continue;
 		if (nids == cap) {
 			char (*p)[STORE_ID_MAX] = realloc(ids, sizeof(*ids) * (size_t)(cap = cap ? cap * 2 : 64));
@@ -500,17 +604,43 @@ store_ctx_cancel(struct store *st, const char *id, int64_t now_ms, struct gb_err
 }
 
 int
-store_catalog_gen(struct store *st, int64_t *gen, struct gb_err *err)
+store_ctx_set_status(struct store *st, const char *id, enum ctx_status status,
+    int64_t now_ms, int64_t duration_ms, struct gb_err *err)
 {
+	char now[GB_TIME_LEN];
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((rc = store_stmt(st, "SELECT value FROM meta WHERE key = 'catalog_gen'", &stmt, err)))
+	gb_time_format(now_ms, now);
+	switch (status) {
+	case CTX_PROCESSING:
+		rc = store_stmt(st, SET_PROCESSING_SQL, &stmt, err);
+		break;
+	case CTX_PENDING:
+		rc = store_stmt(st, SET_PENDING_SQL, &stmt, err);
+		break;
+	case CTX_COMPLETED:
+	case CTX_FAILED:
+	case CTX_CANCELLED:
+		if ((rc = store_stmt(st, SET_TERMINAL_SQL, &stmt, err)))
+			break;
+		sqlite3_bind_text(stmt, 2, ctx_status_name(status), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 3, now, -1, SQLITE_STATIC);
+		if (duration_ms >= 0)
+			sqlite3_bind_int64(stmt, 4, duration_ms);
+		break;
+	default:
+		return gb_errf(err, GB_EINVAL, "unknown status %d", (int)status);
+	}
+	if (rc)
 		return rc;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		*gen = sqlite3_column_int64(stmt, 0);
-	else
-		rc = store_sqlerr(st, err, "catalog generation");
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	if (status == CTX_PROCESSING || status == CTX_PENDING)
+		sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "status update");
+	else if (sqlite3_changes(st->db) == 0)
+		rc = gb_errf(err, GB_ENOTFOUND, "no document with _id '%s' in contexts", id);
 	sqlite3_reset(stmt);
 	return rc;
 }

@@ -1,13 +1,13 @@
 /*
- * store.c - opening the mirror: the connection, its pragmas, the statement
- * cache, nested transactions, and the names of collections and statuses.
+ * store.c - one connection to the mirror: connecting, its pragmas, the
+ * statement cache, nested transactions, the schema version it holds, and the
+ * names of collections and statuses. Schema work on open is open.c's.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
 #include <pthread.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -78,39 +78,82 @@ store_exec(struct store *st, const char *sql, struct gb_err *err)
 	return 0;
 }
 
+/* The slot holding sql: by pointer first, then by content (one text may sit at two addresses). */
+static int
+stmt_find(const struct store *st, const char *sql)
+{
+	for (int i = 0; i < st->ncached; i++)
+		if (st->cache[i].sql == sql)
+			return i;
+	for (int i = 0; i < st->ncached; i++)
+		if (strcmp(st->cache[i].sql, sql) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * A slot for a new statement: a free one, else the least recently used
+ * statement that nobody is stepping (sqlite3_stmt_busy), finalized; the
+ * cache grows only when every statement in it is being stepped.
+ */
+static int
+stmt_slot(struct store *st, struct gb_err *err)
+{
+	int victim = -1;
+
+	if (st->ncached < st->cap)
+		return st->ncached++;
+	for (int i = 0; i < st->ncached; i++)
+		if (!sqlite3_stmt_busy(st->cache[i].stmt) &&
+		    (victim < 0 || st->cache[i].used < st->cache[victim].used))
+			victim = i;
+	if (victim >= 0) {
+		sqlite3_finalize(st->cache[victim].stmt);
+		st->cache[victim].stmt = NULL;
+		return victim;
+	}
+	{
+		int cap = st->cap ? st->cap * 2 : STMT_CACHE;
+		struct stmt_slot *p = realloc(st->cache, sizeof(*p) * (size_t)cap);
+
+		if (p == NULL)
+			return gb_errf(err, GB_ENOMEM, "out of memory");
+		st->cache = p;
+		st->cap = cap;
+	}
+	return st->ncached++;
+}
+
 int
 store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int i;
 
-	for (i = 0; i < st->ncached; i++)
-		if (st->cache[i].sql == sql) {
-			*out = st->cache[i].stmt;
-			sqlite3_reset(*out);
-			sqlite3_clear_bindings(*out);
-			return 0;
-		}
+	store_busy_release(st);		/* a writer that waited has begun by now */
+	if ((i = stmt_find(st, sql)) >= 0) {
+		st->cache[i].used = ++st->tick;
+		*out = st->cache[i].stmt;
+		sqlite3_reset(*out);
+		sqlite3_clear_bindings(*out);
+		return 0;
+	}
 	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK)
 		return store_sqlerr(st, err, "prepare");
-	if (st->ncached < STMT_CACHE) {
-		st->cache[st->ncached].sql = sql;
-		st->cache[st->ncached].stmt = stmt;
-		st->ncached++;
-	} else {
-		/* full: evict the oldest; statements are cheap to prepare again */
-		sqlite3_finalize(st->cache[0].stmt);
-		memmove(&st->cache[0], &st->cache[1], sizeof(st->cache[0]) * (STMT_CACHE - 1));
-		st->cache[STMT_CACHE - 1].sql = sql;
-		st->cache[STMT_CACHE - 1].stmt = stmt;
+	if ((i = stmt_slot(st, err)) < 0) {
+		sqlite3_finalize(stmt);
+		return i;
 	}
+	st->cache[i].sql = sql;
+	st->cache[i].stmt = stmt;
+	st->cache[i].used = ++st->tick;
 	*out = stmt;
 	return 0;
 }
 
 /* Why path cannot be written, when the file system says so: "" otherwise. */
-static const char *
-unwritable(const char *path)
+const char *
+store_unwritable(const char *path)
 {
 	static __thread char why[128];
 	char dir[4096], *slash;
@@ -126,29 +169,6 @@ unwritable(const char *path)
 	return why;
 }
 
-/* SQLite's first page starts with this; anything else is not a database. */
-static int
-check_header(const char *path, struct gb_err *err)
-{
-	static const char magic[16] = "SQLite format 3";
-	char head[16];
-	struct stat sb;
-	FILE *f;
-	size_t n;
-
-	if (stat(path, &sb) < 0 || sb.st_size == 0)
-		return 0;
-	if (!S_ISREG(sb.st_mode))
-		return gb_errf(err, GB_EINVAL, "'%s' is not a regular file", path);
-	if ((f = fopen(path, "rb")) == NULL)
-		return 0;	/* let SQLite say why it cannot open it */
-	n = fread(head, 1, sizeof(head), f);
-	fclose(f);
-	if (n < sizeof(head) || memcmp(head, magic, sizeof(magic)) != 0)
-		return gb_errf(err, GB_EINVAL, "'%s' is not a genbox database (not an SQLite file)", path);
-	return 0;
-}
-
 /*
  * Before SQLite's first use in the process: no memory statistics, which
  * would take a global mutex on every allocation of every connection.
@@ -160,73 +180,67 @@ sqlite_setup(void)
 }
 
 int
-store_open(struct store **out, const char *path, const struct store_opts *opts, struct gb_err *err)
+store_connect(struct store **out, const char *path, int flags, int busy_timeout_ms, struct gb_err *err)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	static const struct store_opts defaults = { 1, 1, 0, 0, 0 };
 	struct store *st;
-	char pragma[128];
-	int flags, rc, version;
-	struct stat sb;
+	int rc;
 
 	*out = NULL;
 	pthread_once(&once, sqlite_setup);
-	if (opts == NULL)
-		opts = &defaults;
-	if (strcmp(path, ":memory:") != 0) {
-		if (!opts->create && stat(path, &sb) < 0)
-			return gb_errf(err, GB_ENOTFOUND, "database '%s' does not exist (run 'genbox init')", path);
-		if ((rc = check_header(path, err)))
-			return rc;
-	}
 	if ((st = calloc(1, sizeof(*st))) == NULL || (st->path = strdup(path)) == NULL) {
 		free(st);
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	}
-	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (opts->create ? SQLITE_OPEN_CREATE : 0);
-	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+	st->turn_fd = -1;
+	if (sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		rc = gb_errf(err, GB_EIO, "cannot open database '%s': %s%s", path,
-		    st->db ? sqlite3_errmsg(st->db) : "out of memory", unwritable(path));
-		goto fail;
+		    st->db ? sqlite3_errmsg(st->db) : "out of memory", store_unwritable(path));
+		store_close(st);
+		return rc;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000);
-	if ((rc = store_schema_version(st, &version, err))) {
-		if (rc == GB_EIO && *unwritable(path)) {
-			gb_err_clear(err);
-			rc = gb_errf(err, GB_EIO, "cannot open database '%s': %s%s", path,
-			    sqlite3_errmsg(st->db), unwritable(path));
-		}
-		goto fail;
-	}
-	if (version > store_schema_latest()) {
-		rc = gb_errf(err, GB_EVERSION, "database '%s' has schema version %d, newer than this genbox "
-		    "(version %d): upgrade genbox", path, version, store_schema_latest());
-		goto fail;
-	}
-	if (strcmp(path, ":memory:") != 0 &&
-	    sqlite3_exec(st->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = gb_errf(err, GB_EIO, "cannot open database '%s': %s%s", path, sqlite3_errmsg(st->db),
-		    unwritable(path));
-		goto fail;
-	}
-	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY%s",
-	    opts->sync_full ? "FULL" : "NORMAL", opts->no_autocheckpoint ? "; PRAGMA wal_autocheckpoint=0" : "");
-	if ((rc = store_exec(st, pragma, err)))
-		goto fail;
-	if (version < store_schema_latest()) {
-		if (!opts->migrate) {
-			rc = gb_errf(err, GB_EVERSION, "database '%s' has schema version %d, older than this genbox "
-			    "(version %d): run 'genbox migrate'", path, version, store_schema_latest());
-			goto fail;
-		}
-		if ((rc = store_migrate_run(st, NULL, NULL, err)))
-			goto fail;
-	}
+	st->busy_timeout_ms = busy_timeout_ms > 0 ? busy_timeout_ms : 5000;
+	sqlite3_busy_handler(st->db, store_busy_wait, st);
+	if (flags & SQLITE_OPEN_READWRITE)
+		store_busy_open(st);
 	*out = st;
 	return 0;
-fail:
-	store_close(st);
+}
+
+int
+store_pragmas(struct store *st, const struct store_opts *opts, struct gb_err *err)
+{
+	char pragma[128];
+
+	if (strcmp(st->path, ":memory:") != 0 &&
+	    sqlite3_exec(st->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK)
+		return gb_errf(err, GB_EIO, "cannot open database '%s': %s%s", st->path, sqlite3_errmsg(st->db),
+		    store_unwritable(st->path));
+	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY%s",
+	    opts->sync_full ? "FULL" : "NORMAL", opts->no_autocheckpoint ? "; PRAGMA wal_autocheckpoint=0" : "");
+	return store_exec(st, pragma, err);
+}
+
+int
+store_schema_version(struct store *st, int *version, struct gb_err *err)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_ROW) {
+		int x = sqlite3_errcode(st->db);
+
+		if (x == SQLITE_NOTADB)
+			rc = gb_errf(err, GB_EINVAL, "'%s' is not a genbox database (not an SQLite file)", st->path);
+		else
+			rc = gb_errf(err, GB_EIO, "cannot read database '%s': %s", st->path, sqlite3_errmsg(st->db));
+		goto out;
+	}
+	*version = sqlite3_column_int(stmt, 0);
+out:
+	sqlite3_finalize(stmt);
 	return rc;
 }
 
@@ -237,6 +251,8 @@ store_close(struct store *st)
 		return;
 	for (int i = 0; i < st->ncached; i++)
 		sqlite3_finalize(st->cache[i].stmt);
+	free(st->cache);
+	store_busy_close(st);
 	sqlite3_close(st->db);
 	free(st->path);
 	free(st);
@@ -298,7 +314,13 @@ tx_exec(struct store *st, const char *const *cached, const char *deeper, struct 
 int
 store_begin(struct store *st, struct gb_err *err)
 {
-	if (tx_exec(st, begin_sql, "SAVEPOINT", err))
+	int rc;
+
+	if (st->txdepth == 0)
+		store_busy_yield(st);	/* another writer waiting goes first */
+	rc = tx_exec(st, begin_sql, "SAVEPOINT", err);
+	store_busy_release(st);
+	if (rc)
 		return store_sqlerr(st, err, "begin");
 	st->txdepth++;
 	return 0;
@@ -334,25 +356,4 @@ store_rollback(struct store *st)
 	} else if (sqlite3_get_autocommit(st->db) == 0) {
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	}
-}
-
-int
-store_file_version(const char *path, int *version, struct gb_err *err)
-{
-	struct store st = { 0 };
-	struct stat sb;
-	int rc;
-
-	if (stat(path, &sb) < 0)
-		return gb_errf(err, GB_ENOTFOUND, "database '%s' does not exist (run 'genbox init')", path);
-	if ((rc = check_header(path, err)))
-		return rc;
-	st.path = (char *)path;
-	if (sqlite3_open_v2(path, &st.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-		rc = gb_errf(err, GB_EIO, "cannot open database '%s': %s", path,
-		    st.db ? sqlite3_errmsg(st.db) : "out of memory");
-	else
-		rc = store_schema_version(&st, version, err);
-	sqlite3_close(st.db);
-	return rc;
 }

@@ -9,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "../storage/docs.h"
+#include "../storage/queue.h"
 #include "../storage/store.h"
 #include "tap.h"
 
@@ -254,6 +256,138 @@ test_hot_state(void)
 	    "status update of a missing context");
 }
 
+/*
+ * Numbers no integer (or no double) holds, where the mirror turns a number
+ * into an integer: refused with the field named, and UBSan-clean
+ * (SANITIZE=address,undefined builds abort on a cast out of range).
+ */
+static void
+test_hostile_numbers(void)
+{
+	static const struct {
+		enum coll c;
+		const char *doc, *field;
+	} bad[] = {
+		{ COLL_BATCHES, "{\"organization_id\":\"o\",\"usage\":{\"prompt_tokens\":1e19}}", "usage.prompt_tokens" },
+		{ COLL_BATCHES, "{\"organization_id\":\"o\",\"usage\":{\"completion_tokens\":-1e300}}",
+			"usage.completion_tokens" },
+		{ COLL_BATCHES, "{\"organization_id\":\"o\",\"usage\":{\"cost\":1e999}}", "usage.cost" },
+		{ COLL_BATCHES, "{\"organization_id\":\"o\",\"usage\":{\"total_tokens\":-1e999}}", "usage.total_tokens" },
+		{ COLL_BATCHES, "{\"organization_id\":\"o\",\"cancelled_count\":1e19}", "cancelled_count" },
+		{ COLL_BATCHES, "{\"organization_id\":\"o\",\"total_duration_ms\":1e999}", "total_duration_ms" },
+		{ COLL_CONTEXTS, "{\"organization_id\":\"o\",\"retry_count\":1e19}", "retry_count" },
+		{ COLL_CONTEXTS, "{\"organization_id\":\"o\",\"metadata\":{\"priority\":-1e300}}", "metadata.priority" },
+		{ COLL_CONTEXTS, "{\"organization_id\":\"o\",\"data\":{\"n\":[1,1e999]}}", "data.n[1]" },
+		{ COLL_CONTEXTS, "{\"organization_id\":\"o\",\"created_at\":{\"$date\":1e19}}", "created_at" },
+		{ COLL_CONTEXTS, "{\"organization_id\":\"o\",\"created_at\":{\"$date\":-1e300}}", "created_at" },
+		{ COLL_CONTEXTS, "{\"organization_id\":\"o\",\"created_at\":{\"$date\":1e999}}", "created_at" },
+	};
+	int64_t before = count(COLL_CONTEXTS), bbefore = count(COLL_BATCHES);
+	char msg[256], want[128];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		is_int(put(bad[i].c, bad[i].doc, STORE_INSERT, NULL, msg), GB_EINVAL, "refused: %s", bad[i].doc);
+		snprintf(want, sizeof(want), "field '%s'", bad[i].field);
+		like(msg, want, "the message names %s: %s", bad[i].field, msg);
+	}
+	is_int(count(COLL_CONTEXTS), before, "no context was written");
+	is_int(count(COLL_BATCHES), bbefore, "no batch was written");
+	/* large but finite where no integer is made of it: kept as it is */
+	{
+		char id[STORE_ID_MAX], *doc;
+
+		is_int(put(COLL_CONTEXTS, "{\"organization_id\":\"o\",\"data\":{\"big\":-1e300,\"x\":1e19}}",
+		    STORE_INSERT, id, msg), 0, "a finite large number in data is stored");
+		doc = get(COLL_CONTEXTS, id);
+		like(doc, "-1e300", "with its text");
+		free(doc);
+		is_int(put(COLL_BATCHES, "{\"organization_id\":\"o\",\"usage\":{\"prompt_tokens\":12,"
+		    "\"completion_tokens\":30,\"cost\":0.25}}", STORE_INSERT, id, msg), 0, "plain usage is stored");
+		doc = get(COLL_BATCHES, id);
+		like(doc, "\"prompt_tokens\":12", "and read back");
+		free(doc);
+	}
+}
+
+static int
+collect_id(void *arg, const char *doc, size_t len)
+{
+	char *out = arg;
+	cJSON *t = cJSON_ParseWithLength(doc, len);
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(t, "_id");
+	size_t at = strlen(out);
+
+	snprintf(out + at, 256 - at, "%s%s", at ? " " : "", cJSON_IsString(id) ? id->valuestring : "?");
+	cJSON_Delete(t);
+	return 0;
+}
+
+/* The _ids of the contexts store_each finds with filter, space-separated; "error: ..." on error. */
+static const char *
+matching(struct store *fs, const char *filter)
+{
+	static char out[256];
+	struct gb_err err = { 0, "" };
+
+	out[0] = '\0';
+	if (store_each(fs, COLL_CONTEXTS, filter, 0, collect_id, out, &err))
+		snprintf(out, sizeof(out), "error: %s", err.msg);
+	return out;
+}
+
+/* The filter operators ($ne $nin $exists $lt ...) and dates, with MongoDB's meaning for missing fields. */
+static void
+test_filters(void)
+{
+	static const char *const docs[] = {
+		"{\"_id\":\"ctx_f1\",\"organization_id\":\"org_f\",\"status\":\"pending\",\"type\":\"article\","
+		"\"metadata\":{\"priority\":1},\"created_at\":\"2023-06-10T14:30:00Z\",\"data\":{\"tag\":\"x\"}}",
+		"{\"_id\":\"ctx_f2\",\"organization_id\":\"org_f\",\"status\":\"completed\",\"type\":\"summary\","
+		"\"metadata\":{\"priority\":5},\"created_at\":\"2023-06-11T00:00:00.000Z\",\"data\":{}}",
+		"{\"_id\":\"ctx_f3\",\"organization_id\":\"org_f\",\"status\":\"failed\",\"type\":\"article\","
+		"\"metadata\":{\"priority\":3},\"created_at\":\"2023-06-09T23:59:59.999Z\",\"data\":{\"tag\":null}}",
+		"{\"_id\":\"ctx_f4\",\"organization_id\":\"org_f\",\"status\":\"pending\",\"type\":\"article\","
+		"\"created_at\":\"2023-06-10T14:30:00.001Z\",\"data\":{\"tag\":\"y\"}}",
+	};
+	static const struct {
+		const char *filter, *want, *what;
+	} cases[] = {
+		{ "{\"status\":{\"$ne\":\"pending\"}}", "ctx_f2 ctx_f3", "$ne" },
+		{ "{\"metadata.priority\":{\"$ne\":5}}", "ctx_f1 ctx_f3 ctx_f4", "$ne matches a missing field" },
+		{ "{\"type\":{\"$nin\":[\"summary\",\"report\"]}}", "ctx_f1 ctx_f3 ctx_f4", "$nin" },
+		{ "{\"data.tag\":{\"$nin\":[\"x\"]}}", "ctx_f2 ctx_f3 ctx_f4", "$nin matches a null or missing field" },
+		{ "{\"data.tag\":{\"$nin\":[\"x\",null]}}", "ctx_f4", "$nin with null excludes null and missing" },
+		{ "{\"data.tag\":{\"$in\":[\"y\",null]}}", "ctx_f2 ctx_f3 ctx_f4", "$in with null matches null and missing" },
+		{ "{\"data.tag\":{\"$in\":[]}}", "", "$in of nothing matches nothing" },
+		{ "{\"data.tag\":{\"$exists\":true}}", "ctx_f1 ctx_f3 ctx_f4", "$exists true (a null value exists)" },
+		{ "{\"data.tag\":{\"$exists\":false}}", "ctx_f2", "$exists false" },
+		{ "{\"metadata.priority\":{\"$lt\":3}}", "ctx_f1", "$lt (a missing field is not less)" },
+		{ "{\"metadata.priority\":{\"$gt\":1,\"$lte\":5}}", "ctx_f2 ctx_f3", "two operators on one field" },
+		{ "{\"created_at\":\"2023-06-10T14:30:00Z\"}", "ctx_f1", "a date equals its canonical form" },
+		{ "{\"created_at\":{\"$gte\":\"2023-06-10T14:30:00Z\"}}", "ctx_f1 ctx_f2 ctx_f4", "$gte on a date" },
+		{ "{\"created_at\":{\"$lt\":\"2023-06-10T16:30:00+02:00\"}}", "ctx_f3", "$lt on a date in another zone" },
+		{ "{\"created_at\":{\"$gt\":\"2023-06-10 14:30:00\",\"$lt\":\"2023-06-11\"}}", "ctx_f4",
+			"a range of dates written without zone or time" },
+		{ "{\"status\":\"pending\",\"created_at\":{\"$ne\":\"2023-06-10T14:30:00.000Z\"}}", "ctx_f4",
+			"$ne on a date, with another field" },
+	};
+	struct gb_err err = { 0, "" };
+	struct store *fs;
+
+	if (store_open(&fs, ":memory:", NULL, &err))
+		tap_bail("open: %s", err.msg);
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
+		if (store_put(fs, COLL_CONTEXTS, docs[i], strlen(docs[i]), STORE_INSERT, NULL, &err))
+			tap_bail("put: %s", err.msg);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		is_str(matching(fs, cases[i].filter), cases[i].want, "filter %s: %s", cases[i].what, cases[i].filter);
+	like(matching(fs, "{\"status\":{\"$regex\":\"p\"}}"), "operator '$regex' is not supported",
+	    "an unknown operator is refused by name");
+	like(matching(fs, "{\"status\":{\"$nin\":\"pending\"}}"), "$nin takes an array", "$nin needs an array");
+	like(matching(fs, "{\"data.tag\":{\"$exists\":1}}"), "$exists takes true or false", "$exists needs a boolean");
+	store_close(fs);
+}
+
 int
 main(void)
 {
@@ -264,6 +398,8 @@ main(void)
 	test_validation();
 	test_normalisation();
 	test_hot_state();
+	test_hostile_numbers();
 	store_close(st);
+	test_filters();
 	return tap_done();
 }

@@ -10,6 +10,9 @@
 #include <cjson/cJSON.h>
 
 #include "../base/gbtime.h"
+#include "../storage/access.h"
+#include "../storage/docs.h"
+#include "../storage/queue.h"
 #include "../storage/store.h"
 #include "tap.h"
 

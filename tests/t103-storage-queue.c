@@ -11,6 +11,9 @@
 #include <cjson/cJSON.h>
 
 #include "../base/gbtime.h"
+#include "../storage/access.h"
+#include "../storage/docs.h"
+#include "../storage/queue.h"
 #include "../storage/store.h"
 #include "tap.h"
 
@@ -99,6 +102,61 @@ test_fairness(void)
 	is_int(b_done, 10, "all 10 contexts of the small organization complete");
 	ok(b_last > 0 && b_last <= 30, "within the first 30 completions (the 10th was completion %d), "
 	    "although 1000 older ones of another organization were queued", b_last);
+}
+
+#define MANY_ORGS 200
+
+/*
+ * 200 organizations with due work (the first with a flood of 500), and 50
+ * more between them by _id whose work is not due yet: claims of 16 serve
+ * every one of the 200 within the first 200 claimed contexts, and never the
+ * work that is not due.
+ */
+static void
+test_many_orgs(void)
+{
+	char ids[16][STORE_ID_MAX];
+	int first_at[MANY_ORGS], claimed = 0, n, late = 0, served = 0, last = 0;
+
+	store_begin(st, &err);
+	for (int o = 0; o < MANY_ORGS; o++) {
+		for (int i = 0; i < (o == 0 ? 500 : 3); i++)
+			put("{\"_id\":\"ctx_m%03d_%03d\",\"organization_id\":\"org_m%03d\","
+			    "\"created_at\":\"2023-01-01T00:00:00Z\"}", o, i, o);
+		first_at[o] = -1;
+	}
+	for (int o = 0; o < MANY_ORGS; o += 4)
+		for (int i = 0; i < 3; i++)
+			put("{\"_id\":\"ctx_m%03d_late%d\",\"organization_id\":\"org_m%03d_late\","
+			    "\"created_at\":\"2022-01-01T00:00:00Z\",\"next_retry_at\":\"2030-01-01T00:00:00Z\"}",
+			    o, i, o);
+	store_commit(st, &err);
+	while (claimed < 400) {
+		gb_err_clear(&err);
+		if (store_queue_claim(st, "w1", NULL, NOW, 300000, 16, ids, &n, &err) || n == 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			int o;
+
+			claimed++;
+			if (strstr(ids[i], "late"))
+				late++;
+			else if (sscanf(ids[i], "ctx_m%d_", &o) == 1 && o >= 0 && o < MANY_ORGS && first_at[o] < 0)
+				first_at[o] = claimed;
+		}
+	}
+	for (int o = 0; o < MANY_ORGS; o++)
+		if (first_at[o] > 0) {
+			served++;
+			if (first_at[o] > last)
+				last = first_at[o];
+		}
+	is_int(claimed, 400, "claims of 16 take 400 contexts of %d organizations", MANY_ORGS);
+	is_int(served, MANY_ORGS, "every one of the %d organizations with due work is served", MANY_ORGS);
+	ok(served == MANY_ORGS && last <= MANY_ORGS, "each within the first %d claimed contexts (the last "
+	    "was claim %d), although one has 500 queued", MANY_ORGS, last);
+	is_int(first_at[MANY_ORGS - 1] > 0, 1, "organizations after the 64th by _id are served too");
+	is_int(late, 0, "work that is not due yet is never claimed");
 }
 
 static void
@@ -215,6 +273,30 @@ test_progress_and_end(void)
 	gb_err_clear(&err);
 }
 
+/* Processing without a lease (set by hand, or imported so): nobody holds it, the reaper returns it. */
+static void
+test_reap_leaseless(void)
+{
+	char ids[4][STORE_ID_MAX];
+	int reaped = -1, n = 0;
+
+	put("{\"_id\":\"ctx_l1\",\"organization_id\":\"org_l\",\"status\":\"processing\","
+	    "\"created_at\":\"2023-01-01T00:00:00Z\"}");
+	put("{\"_id\":\"ctx_l2\",\"organization_id\":\"org_l\",\"created_at\":\"2023-01-01T00:00:01Z\"}");
+	put("{\"_id\":\"ctx_l3\",\"organization_id\":\"org_l\",\"created_at\":\"2023-01-01T00:00:02Z\"}");
+	is_int(store_ctx_set_status(st, "ctx_l2", CTX_PROCESSING, NOW, -1, &err), 0,
+	    "a context is set to processing by hand");
+	is_int(store_queue_claim(st, "w1", NULL, NOW, 300000, 4, ids, &n, &err), 0, "a worker claims");
+	ok(n == 1 && strcmp(ids[0], "ctx_l3") == 0, "only the pending one (%d claimed)", n);
+	is_int(store_queue_reap(st, NOW, NULL, NULL, &reaped, &err), 0, "reap now");
+	is_int(reaped, 2, "the imported and the hand-set processing contexts, without a lease, are reaped");
+	is_str(field(COLL_CONTEXTS, "ctx_l1", "status"), "pending", "the imported one is pending again");
+	is_str(field(COLL_CONTEXTS, "ctx_l2", "status"), "pending", "and so is the hand-set one");
+	is_str(field(COLL_CONTEXTS, "ctx_l3", "status"), "processing", "the leased claim is kept");
+	is_int(store_queue_claim(st, "w2", NULL, NOW, 300000, 4, ids, &n, &err), 0, "another worker claims");
+	is_int(n, 2, "and gets both");
+}
+
 static void
 test_catalog_gen(void)
 {
@@ -240,9 +322,17 @@ main(void)
 	store_close(st);
 	if (store_open(&st, ":memory:", NULL, &err))
 		tap_bail("store_open: %s", err.msg);
+	test_many_orgs();
+	store_close(st);
+	if (store_open(&st, ":memory:", NULL, &err))
+		tap_bail("store_open: %s", err.msg);
 	test_claims();
 	test_progress_and_end();
 	test_catalog_gen();
+	store_close(st);
+	if (store_open(&st, ":memory:", NULL, &err))
+		tap_bail("store_open: %s", err.msg);
+	test_reap_leaseless();
 	store_close(st);
 	return tap_done();
 }

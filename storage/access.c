@@ -1,18 +1,16 @@
 /*
- * contexts.c - the schema's access patterns on contexts: worker polling, a
- * user's history, a batch's status summary and the status update. Each is
- * one cached statement served by one index (store_explain shows which).
+ * access.c - the schema's access patterns on contexts: worker polling, a
+ * user's history, a batch's status summary; counts per status and the
+ * catalog generation. Each access pattern is one cached statement served
+ * by one index (store_explain shows which).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../base/gbtime.h"
+#include "access.h"
 #include "internal.h"
-
-#define POLL_SQL \
-	"SELECT _id FROM contexts WHERE status = 'pending' AND organization_id = ?1 " \
-	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
 
 #define USER_RECENT_SQL \
 	"SELECT " CTX_DOC_EXPR " FROM contexts WHERE user_id = ?1 AND organization_id = ?2 " \
@@ -20,17 +18,6 @@
 
 #define BATCH_SUMMARY_SQL \
 	"SELECT status, count(*) FROM contexts WHERE batch_id = ?1 GROUP BY status"
-
-/* processing: the hot columns only, no document rewrite */
-#define SET_PROCESSING_SQL \
-	"UPDATE contexts SET status = 'processing', updated_at = ?2, started_at = ?2, dirty = 1 WHERE _id = ?1"
-
-#define SET_TERMINAL_SQL CTX_END_UPDATE
-
-/* back to pending: hot columns only */
-#define SET_PENDING_SQL \
-	"UPDATE contexts SET status = 'pending', updated_at = ?2, worker_id = NULL, lease_until = NULL, " \
-	"dirty = 1 WHERE _id = ?1"
 
 int
 store_ctx_poll(struct store *st, const char *org, int64_t now_ms, int limit,
@@ -41,7 +28,7 @@ store_ctx_poll(struct store *st, const char *org, int64_t now_ms, int limit,
 	int rc, step;
 
 	*n = 0;
-	if ((rc = store_stmt(st, POLL_SQL, &stmt, err)))
+	if ((rc = store_stmt(st, POLL_ORG_SQL, &stmt, err)))
 		return rc;
 	sqlite3_bind_text(stmt, 1, org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, gb_time_format(now_ms, now), -1, SQLITE_STATIC);
@@ -104,55 +91,13 @@ store_batch_summary(struct store *st, const char *batch_id, int64_t counts[CTX_S
 }
 
 int
-store_ctx_set_status(struct store *st, const char *id, enum ctx_status status,
-    int64_t now_ms, int64_t duration_ms, struct gb_err *err)
-{
-	char now[GB_TIME_LEN];
-	sqlite3_stmt *stmt;
-	int rc;
-
-	gb_time_format(now_ms, now);
-	switch (status) {
-	case CTX_PROCESSING:
-		rc = store_stmt(st, SET_PROCESSING_SQL, &stmt, err);
-		break;
-	case CTX_PENDING:
-		rc = store_stmt(st, SET_PENDING_SQL, &stmt, err);
-		break;
-	case CTX_COMPLETED:
-	case CTX_FAILED:
-	case CTX_CANCELLED:
-		if ((rc = store_stmt(st, SET_TERMINAL_SQL, &stmt, err)))
-			break;
-		sqlite3_bind_text(stmt, 2, ctx_status_name(status), -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 3, now, -1, SQLITE_STATIC);
-		if (duration_ms >= 0)
-			sqlite3_bind_int64(stmt, 4, duration_ms);
-		break;
-	default:
-		return gb_errf(err, GB_EINVAL, "unknown status %d", (int)status);
-	}
-	if (rc)
-		return rc;
-	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
-	if (status == CTX_PROCESSING || status == CTX_PENDING)
-		sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
-	if (sqlite3_step(stmt) != SQLITE_DONE)
-		rc = store_sqlerr(st, err, "status update");
-	else if (sqlite3_changes(st->db) == 0)
-		rc = gb_errf(err, GB_ENOTFOUND, "no document with _id '%s' in contexts", id);
-	sqlite3_reset(stmt);
-	return rc;
-}
-
-int
 store_explain(struct store *st, const char *pattern, char **plan, struct gb_err *err)
 {
 	static const struct { const char *name, *sql; } patterns[] = {
-		{ "poll", POLL_SQL },
+		{ "poll", POLL_ORG_SQL },
 		{ "user_recent", USER_RECENT_SQL },
 		{ "batch_summary", BATCH_SUMMARY_SQL },
-		{ "status_update", SET_TERMINAL_SQL },
+		{ "status_update", CTX_END_UPDATE },
 		{ "claim", CLAIM_SQL },
 	};
 	sqlite3_stmt *stmt = NULL;
@@ -216,6 +161,22 @@ store_ctx_status_counts(struct store *st, int64_t counts[CTX_STATUS_COUNT], stru
 	}
 	if (step != SQLITE_DONE)
 		rc = store_sqlerr(st, err, "status counts");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+int
+store_catalog_gen(struct store *st, int64_t *gen, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = store_stmt(st, "SELECT value FROM meta WHERE key = 'catalog_gen'", &stmt, err)))
+		return rc;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		*gen = sqlite3_column_int64(stmt, 0);
+	else
+		rc = store_sqlerr(st, err, "catalog generation");
 	sqlite3_reset(stmt);
 	return rc;
 }
