@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/gbtime.h"
+#include "../../base/gbtime.h"
+#include "../../base/json.h"
 #include "catalog.h"
 
 enum kind { K_TEMPLATE, K_REGISTRY, K_PIPELINE, K_ORG };
@@ -25,29 +26,29 @@ struct entry {
 	struct entry *next;
 };
 
-#define STATS_MAX 1024
-
-struct pstats {
-	char pipeline[STORE_ID_MAX];
-	int64_t at[STATS_MAX], ms[STATS_MAX];	/* ring */
-	int head, count;
-	struct pstats *next;
-};
-
 struct catalog {
 	pthread_mutex_t lock;	/* guards everything below */
 	struct entry *entries;
-	struct pstats *stats;
 	struct catalog_stats counters;
+	struct metric *m_hits[4], *m_misses[4];	/* by enum kind */
 };
 
 struct catalog *
-catalog_new(void)
+catalog_new(struct metrics *m)
 {
+	static const char *const labels[] = { "cache=\"template\"", "cache=\"registry\"", "cache=\"pipeline\"",
+	    "cache=\"organization\"" };
 	struct catalog *cat = calloc(1, sizeof(*cat));
 
-	if (cat)
-		pthread_mutex_init(&cat->lock, NULL);
+	if (cat == NULL)
+		return NULL;
+	pthread_mutex_init(&cat->lock, NULL);
+	for (int k = 0; m && k < 4; k++) {
+		cat->m_hits[k] = metrics_counter(m, "genbox_catalog_cache_hits_total", labels[k],
+		    "Catalog lookups answered from the in-process cache");
+		cat->m_misses[k] = metrics_counter(m, "genbox_catalog_cache_misses_total", labels[k],
+		    "Catalog lookups that read storage");
+	}
 	return cat;
 }
 
@@ -63,12 +64,6 @@ catalog_free(struct catalog *cat)
 		cJSON_Delete(e->doc);
 		free(e);
 	}
-	while (cat->stats) {
-		struct pstats *p = cat->stats;
-
-		cat->stats = p->next;
-		free(p);
-	}
 	pthread_mutex_destroy(&cat->lock);
 	free(cat);
 }
@@ -82,8 +77,9 @@ catalog_stats(struct catalog *cat, struct catalog_stats *out)
 }
 
 static void
-count(struct catalog *cat, enum kind kind, int hit)
+catalog_count(struct catalog *cat, enum kind kind, int hit)
 {
+	metric_add(hit ? cat->m_hits[kind] : cat->m_misses[kind], 1);
 	if (hit)
 		cat->counters.hits++;
 	else
@@ -103,7 +99,7 @@ count(struct catalog *cat, enum kind kind, int hit)
 
 /* A copy of a valid cached entry, or NULL (expired or stale entries are dropped). */
 static cJSON *
-lookup(struct catalog *cat, enum kind kind, const char *key, int64_t gen, int64_t now)
+catalog_lookup(struct catalog *cat, enum kind kind, const char *key, int64_t gen, int64_t now)
 {
 	int64_t ttl = kind == K_TEMPLATE ? CATALOG_TEMPLATE_TTL_MS : CATALOG_REGISTRY_TTL_MS;
 	struct entry **pp, *e;
@@ -122,13 +118,13 @@ lookup(struct catalog *cat, enum kind kind, const char *key, int64_t gen, int64_
 		}
 		break;
 	}
-	count(cat, kind, copy != NULL);
+	catalog_count(cat, kind, copy != NULL);
 	pthread_mutex_unlock(&cat->lock);
 	return copy;
 }
 
 static void
-remember(struct catalog *cat, enum kind kind, const char *key, const cJSON *doc, int64_t gen, int64_t now)
+catalog_remember(struct catalog *cat, enum kind kind, const char *key, const cJSON *doc, int64_t gen, int64_t now)
 {
 	struct entry *e = calloc(1, sizeof(*e));
 
@@ -147,7 +143,7 @@ remember(struct catalog *cat, enum kind kind, const char *key, const cJSON *doc,
 }
 
 static int
-load_doc(struct catalog *cat, struct store *st, enum kind kind, enum coll c, const char *id, cJSON **out,
+catalog_load(struct catalog *cat, struct store *st, enum kind kind, enum coll c, const char *id, cJSON **out,
     struct gb_err *err)
 {
 	int64_t gen, now = gb_mono_ms();
@@ -157,7 +153,7 @@ load_doc(struct catalog *cat, struct store *st, enum kind kind, enum coll c, con
 	*out = NULL;
 	if ((rc = store_catalog_gen(st, &gen, err)))
 		return rc;
-	if ((*out = lookup(cat, kind, id, gen, now)) != NULL)
+	if ((*out = catalog_lookup(cat, kind, id, gen, now)) != NULL)
 		return 0;
 	if ((rc = store_get(st, c, id, &text, err))) {
 		if (rc == GB_ENOTFOUND) {
@@ -171,24 +167,24 @@ load_doc(struct catalog *cat, struct store *st, enum kind kind, enum coll c, con
 	free(text);
 	if (*out == NULL)
 		return gb_errf(err, GB_EIO, "stored document '%s' is not JSON", id);
-	remember(cat, kind, id, *out, gen, now);
+	catalog_remember(cat, kind, id, *out, gen, now);
 	return 0;
 }
 
 int
 catalog_template(struct catalog *cat, struct store *st, const char *id, cJSON **out, struct gb_err *err)
 {
-	return load_doc(cat, st, K_TEMPLATE, COLL_TEMPLATES, id, out, err);
+	return catalog_load(cat, st, K_TEMPLATE, COLL_TEMPLATES, id, out, err);
 }
 
 int
 catalog_organization(struct catalog *cat, struct store *st, const char *id, cJSON **out, struct gb_err *err)
 {
-	return load_doc(cat, st, K_ORG, COLL_ORGANIZATIONS, id, out, err);
+	return catalog_load(cat, st, K_ORG, COLL_ORGANIZATIONS, id, out, err);
 }
 
 static int
-add_component(void *arg, const char *doc, size_t len)
+catalog_add_component(void *arg, const char *doc, size_t len)
 {
 	cJSON *c = cJSON_ParseWithLength(doc, len);
 
@@ -200,7 +196,7 @@ add_component(void *arg, const char *doc, size_t len)
 
 /* The organization's components (all of them; callers skip inactive ones). */
 static int
-registry(struct catalog *cat, struct store *st, const char *org, cJSON **out, struct gb_err *err)
+catalog_registry(struct catalog *cat, struct store *st, const char *org, cJSON **out, struct gb_err *err)
 {
 	char filter[STORE_ID_MAX + 64];
 	int64_t gen, now = gb_mono_ms();
@@ -209,7 +205,7 @@ registry(struct catalog *cat, struct store *st, const char *org, cJSON **out, st
 
 	if ((rc = store_catalog_gen(st, &gen, err)))
 		return rc;
-	if ((*out = lookup(cat, K_REGISTRY, org, gen, now)) != NULL)
+	if ((*out = catalog_lookup(cat, K_REGISTRY, org, gen, now)) != NULL)
 		return 0;
 	/* the filter is JSON: quote the organization with cJSON */
 	if ((name = cJSON_CreateString(org)) == NULL || (*out = cJSON_CreateArray()) == NULL) {
@@ -223,27 +219,19 @@ registry(struct catalog *cat, struct store *st, const char *org, cJSON **out, st
 		free(q);
 	}
 	cJSON_Delete(name);
-	if ((rc = store_each(st, COLL_COMPONENTS, filter, 0, add_component, *out, err))) {
+	if ((rc = store_each(st, COLL_COMPONENTS, filter, 0, catalog_add_component, *out, err))) {
 		cJSON_Delete(*out);
 		*out = NULL;
 		return rc == GB_EIO && err->code == 0 ? gb_errf(err, GB_EIO, "stored component is not JSON") : rc;
 	}
-	remember(cat, K_REGISTRY, org, *out, gen, now);
+	catalog_remember(cat, K_REGISTRY, org, *out, gen, now);
 	return 0;
 }
 
 static int
-active(const cJSON *doc)
+catalog_active(const cJSON *doc)
 {
 	return !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(doc, "is_active"));
-}
-
-static const char *
-str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 cJSON *
@@ -272,13 +260,13 @@ catalog_merge(const cJSON *base, const cJSON *overrides)
 }
 
 static int
-fill_step(struct step *s, const cJSON *comp, const cJSON *overrides)
+catalog_fill_step(struct step *s, const cJSON *comp, const cJSON *overrides)
 {
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(comp, "metadata");
 	const cJSON *cost = cJSON_GetObjectItemCaseSensitive(meta, "cost_per_1k_tokens");
 
-	snprintf(s->type, sizeof(s->type), "%s", str(comp, "type") ? str(comp, "type") : "");
-	snprintf(s->component_id, sizeof(s->component_id), "%s", str(comp, "_id") ? str(comp, "_id") : "");
+	snprintf(s->type, sizeof(s->type), "%s", json_get_str(comp, "type") ? json_get_str(comp, "type") : "");
+	snprintf(s->component_id, sizeof(s->component_id), "%s", json_get_str(comp, "_id") ? json_get_str(comp, "_id") : "");
 	s->config = catalog_merge(cJSON_GetObjectItemCaseSensitive(comp, "config"), overrides);
 	s->cost_per_1k_tokens = cJSON_IsNumber(cost) ? cost->valuedouble : 0;
 	return s->config ? 0 : GB_ENOMEM;
@@ -293,7 +281,7 @@ catalog_steps_free(struct step *steps, int n)
 }
 
 static int
-by_order(const void *a, const void *b)
+catalog_by_order(const void *a, const void *b)
 {
 	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
 	const cJSON *ox = cJSON_GetObjectItemCaseSensitive(x, "order"), *oy = cJSON_GetObjectItemCaseSensitive(y, "order");
@@ -304,26 +292,26 @@ by_order(const void *a, const void *b)
 
 /* The steps of a pipeline document. */
 static int
-from_pipeline(struct catalog *cat, struct store *st, const char *org, const char *pipe_id, struct step **steps,
+catalog_from_pipeline(struct catalog *cat, struct store *st, const char *org, const char *pipe_id, struct step **steps,
     int *n, struct gb_err *err)
 {
 	cJSON *pipe = NULL, *reg = NULL;
 	const cJSON **order = NULL, *comps;
 	int rc, k = 0;
 
-	if ((rc = load_doc(cat, st, K_PIPELINE, COLL_PIPELINES, pipe_id, &pipe, err)))
+	if ((rc = catalog_load(cat, st, K_PIPELINE, COLL_PIPELINES, pipe_id, &pipe, err)))
 		return rc;
-	if (str(pipe, "organization_id") && strcmp(str(pipe, "organization_id"), org) != 0) {
+	if (json_get_str(pipe, "organization_id") && strcmp(json_get_str(pipe, "organization_id"), org) != 0) {
 		rc = gb_errf(err, GB_EINVAL, "pipeline '%s' belongs to another organization", pipe_id);
 		goto out;
 	}
-	if (!active(pipe)) {
+	if (!catalog_active(pipe)) {
 		rc = gb_errf(err, GB_EINVAL, "pipeline '%s' is not active", pipe_id);
 		goto out;
 	}
 	comps = cJSON_GetObjectItemCaseSensitive(pipe, "components");
 	k = cJSON_GetArraySize(comps);
-	if ((rc = registry(cat, st, org, &reg, err)))
+	if ((rc = catalog_registry(cat, st, org, &reg, err)))
 		goto out;
 	order = calloc((size_t)k + 1, sizeof(*order));
 	*steps = calloc((size_t)k + 1, sizeof(**steps));
@@ -334,19 +322,19 @@ from_pipeline(struct catalog *cat, struct store *st, const char *org, const char
 	k = 0;
 	for (const cJSON *c = comps ? comps->child : NULL; c; c = c->next)
 		order[k++] = c;
-	qsort(order, (size_t)k, sizeof(*order), by_order);	/* stable enough: orders are distinct */
+	qsort(order, (size_t)k, sizeof(*order), catalog_by_order);	/* stable enough: orders are distinct */
 	for (int i = 0; i < k; i++) {
-		const char *cid = str(order[i], "component_id");
+		const char *cid = json_get_str(order[i], "component_id");
 		const cJSON *comp = NULL, *c;
 
 		for (c = reg->child; c && cid; c = c->next)
-			if (str(c, "_id") && strcmp(str(c, "_id"), cid) == 0)
+			if (json_get_str(c, "_id") && strcmp(json_get_str(c, "_id"), cid) == 0)
 				comp = c;
-		if (comp == NULL || !active(comp)) {
+		if (comp == NULL || !catalog_active(comp)) {
 			rc = gb_errf(err, GB_EINVAL, "pipeline '%s': unknown component '%s'", pipe_id, cid ? cid : "");
 			goto out;
 		}
-		if ((rc = fill_step(&(*steps)[i], comp, cJSON_GetObjectItemCaseSensitive(order[i], "config_overrides")))) {
+		if ((rc = catalog_fill_step(&(*steps)[i], comp, cJSON_GetObjectItemCaseSensitive(order[i], "config_overrides")))) {
 			rc = gb_errf(err, GB_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -365,12 +353,42 @@ out:
 	return rc;
 }
 
+/*
+ * The pipeline_id of a context's batch, or "" when the batch is gone or
+ * names none. A batch that cannot be read is an error: running the
+ * organization's default pipeline instead would be a silent wrong answer.
+ */
+static int
+catalog_batch_pipeline(struct store *st, const char *batch, char pipeline_id[STORE_ID_MAX], struct gb_err *err)
+{
+	char *text = NULL;
+	cJSON *doc;
+	int rc;
+
+	if ((rc = store_get(st, COLL_BATCHES, batch, &text, err))) {
+		if (rc != GB_ENOTFOUND)
+			return rc;
+		gb_err_clear(err);
+		return 0;
+	}
+	doc = cJSON_Parse(text);
+	free(text);
+	if (!cJSON_IsObject(doc)) {
+		cJSON_Delete(doc);
+		return gb_errf(err, GB_EIO, "stored batch '%s' is not a JSON object", batch);
+	}
+	if (json_get_str(doc, "pipeline_id"))
+		snprintf(pipeline_id, STORE_ID_MAX, "%s", json_get_str(doc, "pipeline_id"));
+	cJSON_Delete(doc);
+	return 0;
+}
+
 int
 catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct step **steps, int *n,
     char pipeline_id[STORE_ID_MAX], struct gb_err *err)
 {
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(ctx, "pipeline");
-	const char *org = str(ctx, "organization_id"), *batch = str(ctx, "batch_id");
+	const char *org = json_get_str(ctx, "organization_id"), *batch = json_get_str(ctx, "batch_id");
 	cJSON *reg = NULL, *doc = NULL;
 	int rc = 0, k;
 
@@ -383,7 +401,7 @@ catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct 
 		k = cJSON_GetArraySize(list);
 		if (k == 0)
 			return 0;
-		if ((rc = registry(cat, st, org, &reg, err)))
+		if ((rc = catalog_registry(cat, st, org, &reg, err)))
 			return rc;
 		if ((*steps = calloc((size_t)k, sizeof(**steps))) == NULL) {
 			cJSON_Delete(reg);
@@ -394,16 +412,16 @@ catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct 
 			const cJSON *comp = NULL, *c;
 
 			for (c = reg->child; c && cJSON_IsString(t); c = c->next)
-				if (active(c) && str(c, "type") && strcmp(str(c, "type"), t->valuestring) == 0 &&
-				    (comp == NULL || strcmp(str(c, "_id") ? str(c, "_id") : "",
-				    str(comp, "_id") ? str(comp, "_id") : "") < 0))
+				if (catalog_active(c) && json_get_str(c, "type") && strcmp(json_get_str(c, "type"), t->valuestring) == 0 &&
+				    (comp == NULL || strcmp(json_get_str(c, "_id") ? json_get_str(c, "_id") : "",
+				    json_get_str(comp, "_id") ? json_get_str(comp, "_id") : "") < 0))
 					comp = c;	/* several of a type: the first by _id, every time */
 			if (comp == NULL) {
 				rc = gb_errf(err, GB_EINVAL, "unknown component '%s' for organization '%s'",
 				    cJSON_IsString(t) ? t->valuestring : "?", org);
 				break;
 			}
-			if ((rc = fill_step(&(*steps)[k], comp, NULL))) {
+			if ((rc = catalog_fill_step(&(*steps)[k], comp, NULL))) {
 				rc = gb_errf(err, GB_ENOMEM, "out of memory");
 				break;
 			}
@@ -418,25 +436,14 @@ catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct 
 		return rc;
 	}
 	/* a pipeline document: the batch's, or the organization's default */
-	if (batch != NULL) {
-		char *text = NULL;
-
-		if (store_get(st, COLL_BATCHES, batch, &text, err) == 0) {
-			doc = cJSON_Parse(text);
-			if (str(doc, "pipeline_id"))
-				snprintf(pipeline_id, STORE_ID_MAX, "%s", str(doc, "pipeline_id"));
-			cJSON_Delete(doc);
-			doc = NULL;
-		}
-		free(text);
-		gb_err_clear(err);
-	}
+	if (batch != NULL && (rc = catalog_batch_pipeline(st, batch, pipeline_id, err)))
+		return rc;
 	if (pipeline_id[0] == '\0') {
 		if ((rc = catalog_organization(cat, st, org, &doc, err)))
 			return rc;
 		{
 			const cJSON *settings = cJSON_GetObjectItemCaseSensitive(doc, "settings");
-			const char *def = str(settings, "default_pipeline_id");
+			const char *def = json_get_str(settings, "default_pipeline_id");
 
 			if (def)
 				snprintf(pipeline_id, STORE_ID_MAX, "%s", def);
@@ -446,48 +453,5 @@ catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct 
 			return gb_errf(err, GB_EINVAL, "no pipeline: the context has no pipeline list, and neither its "
 			    "batch nor organization '%s' names a pipeline", org);
 	}
-	return from_pipeline(cat, st, org, pipeline_id, steps, n, err);
-}
-
-void
-catalog_stats_record(struct catalog *cat, const char *pipeline_id, int64_t now_ms, int64_t duration_ms)
-{
-	struct pstats *p;
-
-	pthread_mutex_lock(&cat->lock);
-	for (p = cat->stats; p && strcmp(p->pipeline, pipeline_id) != 0; p = p->next)
-		;
-	if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
-		snprintf(p->pipeline, sizeof(p->pipeline), "%s", pipeline_id);
-		p->next = cat->stats;
-		cat->stats = p;
-	}
-	if (p) {
-		p->at[p->head] = now_ms;
-		p->ms[p->head] = duration_ms;
-		p->head = (p->head + 1) % STATS_MAX;
-		if (p->count < STATS_MAX)
-			p->count++;
-	}
-	pthread_mutex_unlock(&cat->lock);
-}
-
-int
-catalog_stats_recent(struct catalog *cat, const char *pipeline_id, int64_t now_ms, double *mean_ms)
-{
-	struct pstats *p;
-	double sum = 0;
-	int k = 0;
-
-	pthread_mutex_lock(&cat->lock);
-	for (p = cat->stats; p && strcmp(p->pipeline, pipeline_id) != 0; p = p->next)
-		;
-	for (int i = 0; p && i < p->count; i++)
-		if (now_ms - p->at[i] <= PIPELINE_STATS_WINDOW_MS) {
-			sum += (double)p->ms[i];
-			k++;
-		}
-	pthread_mutex_unlock(&cat->lock);
-	*mean_ms = k ? sum / k : 0;
-	return k;
+	return catalog_from_pipeline(cat, st, org, pipeline_id, steps, n, err);
 }
