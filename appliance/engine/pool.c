@@ -330,6 +330,7 @@ worker_run_group(struct worker *w, struct worker_group *g)
 		store_rollback(w->st);
 		worker_hold_end(w);
 		pthread_mutex_lock(&p->lock);
+		pool_heartbeat(p, w->index, worker_status(p, WORKER_AGAIN), 0);
 		if (!p->stopping && !p->draining && p->ready_head == NULL)
 			engine_wait_ms(p, POOL_IDLE_WAIT_MS);
 		pthread_mutex_unlock(&p->lock);
