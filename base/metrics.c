@@ -273,6 +273,16 @@ metrics_kind_name(enum metric_kind k)
 	return k == METRIC_COUNTER ? "counter" : k == METRIC_GAUGE ? "gauge" : "histogram";
 }
 
+/* The shortest of %.15g and %.17g that reads back as v ("0.1", not "0.10000000000000001"). */
+static const char *
+metrics_format(double v, char out[32])
+{
+	snprintf(out, 32, "%.15g", v);
+	if (strtod(out, NULL) != v)
+		snprintf(out, 32, "%.17g", v);
+	return out;
+}
+
 /* name{labels[,extra]} with the braces left out when both are empty */
 static int
 metrics_render_series(struct buf *out, const char *name, const char *suffix, const char *labels,
@@ -290,7 +300,7 @@ metrics_render_one(void *arg, const struct metric_sample *s)
 {
 	struct metrics_render_state *rs = arg;
 	struct buf *out = rs->out;
-	char le[64];
+	char le[64], num[32];
 	int rc = 0;
 
 	if (strcmp(rs->last_name, s->name) != 0) {
@@ -302,18 +312,18 @@ metrics_render_one(void *arg, const struct metric_sample *s)
 	}
 	if (s->kind != METRIC_HISTOGRAM) {
 		if ((rc = metrics_render_series(out, s->name, "", s->labels, "")) == 0)
-			rc = buf_printf(out, "%.17g\n", s->value);
+			rc = buf_printf(out, "%s\n", metrics_format(s->value, num));
 		return rc;
 	}
 	for (int i = 0; i < s->nbuckets && rc == 0; i++) {
-		snprintf(le, sizeof(le), "le=\"%.17g\"", s->bounds[i]);
+		snprintf(le, sizeof(le), "le=\"%s\"", metrics_format(s->bounds[i], num));
 		if ((rc = metrics_render_series(out, s->name, "_bucket", s->labels, le)) == 0)
 			rc = buf_printf(out, "%llu\n", (unsigned long long)s->cumulative[i]);
 	}
 	if (rc == 0 && (rc = metrics_render_series(out, s->name, "_bucket", s->labels, "le=\"+Inf\"")) == 0)
 		rc = buf_printf(out, "%llu\n", (unsigned long long)s->count);
 	if (rc == 0 && (rc = metrics_render_series(out, s->name, "_sum", s->labels, "")) == 0)
-		rc = buf_printf(out, "%.17g\n", s->sum);
+		rc = buf_printf(out, "%s\n", metrics_format(s->sum, num));
 	if (rc == 0 && (rc = metrics_render_series(out, s->name, "_count", s->labels, "")) == 0)
 		rc = buf_printf(out, "%llu\n", (unsigned long long)s->count);
 	return rc;
