@@ -33,24 +33,6 @@ struct call {
 	int index;
 };
 
-/* One claimed context in memory. */
-struct task {
-	struct pool *p;
-	char id[STORE_ID_MAX];
-	cJSON *doc;			/* the context as claimed, kept in step with what is recorded */
-	struct step *steps;
-	int nsteps, step;
-	char pipeline_id[STORE_ID_MAX];
-	int64_t comp_t0;		/* monotonic start of the current component */
-	/* the ai_generator step while its calls are out */
-	atomic_int pending;
-	int ncalls;
-	struct call *calls;
-	struct gen_reply *replies;
-	char provider[32];		/* the generator's provider, copied while it was open */
-	struct task *next;		/* ready queue */
-};
-
 /*
  * What a step came to. The kind is carried explicitly, never guessed from a
  * message: STEP_FAILED is the component's failure (err says why; retried
@@ -67,6 +49,37 @@ struct step_out {
 	int n;
 	const char *path[STEP_MAX_EDITS];
 	char *json[STEP_MAX_EDITS];
+};
+
+/* A step's result computed ahead, outside the write lock, to be recorded under it. */
+#define TASK_MAX_AHEAD 8
+struct task_ahead {
+	enum step_outcome o;
+	struct step_out out;
+	struct gb_err err;
+	int64_t retry_after_ms;
+	int64_t took_ms;
+};
+
+/* One claimed context in memory. */
+struct task {
+	struct pool *p;
+	char id[STORE_ID_MAX];
+	cJSON *doc;			/* the context as claimed, kept in step with what is recorded */
+	struct step *steps;
+	int nsteps, step;
+	char pipeline_id[STORE_ID_MAX];
+	int64_t comp_t0;		/* monotonic start of the current component */
+	/* the ai_generator step while its calls are out */
+	atomic_int pending;
+	int ncalls;
+	struct call *calls;
+	struct gen_reply *replies;
+	char provider[32];		/* the generator's provider, copied while it was open */
+	/* steps computed ahead: ahead[i] is step ahead_from + i */
+	int ahead_from, nahead;
+	struct task_ahead ahead[TASK_MAX_AHEAD];
+	struct task *next;		/* ready queue */
 };
 
 /* A context this pool holds but could not give back: the keeper does. */

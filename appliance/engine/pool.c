@@ -35,6 +35,8 @@ struct worker_group {
 	int want;			/* claims reserved in p->inflight */
 	char (*ids)[STORE_ID_MAX];
 	int n;				/* claimed */
+	struct task **tasks;		/* the claimed ones loaded */
+	int ntasks;
 	int drop;			/* the pool failed: let the ready tasks go without writing */
 };
 
@@ -316,6 +318,58 @@ worker_commit(struct worker *w)
 	buf_reset(&w->trace);
 }
 
+static int
+worker_cpu_ahead(const struct worker_group *g)
+{
+	for (int i = 0; i < g->nready; i++)
+		if (task_cpu_ahead(g->ready[i], 1))
+			return 1;
+	for (int i = 0; i < g->ntasks; i++)
+		if (task_cpu_ahead(g->tasks[i], 0))
+			return 1;
+	return 0;
+}
+
+/*
+ * The group has CPU work to do (templates, transformers): commit the claim,
+ * let the write lock go while it runs, and take it back to record the
+ * results, so other workers write meanwhile and a CPU-bound pipeline uses
+ * every core. Returns 0 inside a new transaction, or -1 when the group's
+ * tasks had to go (the pool failed, or no transaction could begin).
+ */
+static int
+worker_compute_ahead(struct worker *w, struct worker_group *g)
+{
+	struct pool *p = w->p;
+	struct gb_err err = { 0, "" };
+	int failed;
+
+	worker_commit(w);
+	worker_hold_end(w);
+	for (int i = 0; i < g->nready; i++)
+		task_compute_ahead(w, g->ready[i], 1);
+	for (int i = 0; i < g->ntasks; i++)
+		task_compute_ahead(w, g->tasks[i], 0);
+	worker_hold_begin(w);
+	pthread_mutex_lock(&p->lock);
+	failed = p->failed;
+	pthread_mutex_unlock(&p->lock);
+	if (!failed && store_begin(w->st, &err) == 0)
+		return 0;
+	if (!failed)
+		log_warnx("begin: %s", err.msg);
+	/* give them back without a transaction of our own, or just let them go when the pool failed */
+	for (int i = 0; i < g->nready + g->ntasks; i++) {
+		struct task *t = i < g->nready ? g->ready[i] : g->tasks[i - g->nready];
+
+		if (failed)
+			retry_leave(p, t);
+		else
+			retry_release(w, t);
+	}
+	return -1;
+}
+
 static void
 worker_run_group(struct worker *w, struct worker_group *g)
 {
@@ -336,10 +390,16 @@ worker_run_group(struct worker *w, struct worker_group *g)
 		pthread_mutex_unlock(&p->lock);
 		return;
 	}
+	g->ntasks = 0;
+	for (int i = 0; i < g->n; i++)
+		if ((g->tasks[g->ntasks] = task_load(w, g->ids[i])) != NULL)
+			g->ntasks++;
+	if (worker_cpu_ahead(g) && worker_compute_ahead(w, g))
+		return;
 	for (int i = 0; i < g->nready; i++)
 		task_resume(w, g->ready[i]);
-	for (int i = 0; i < g->n; i++)
-		task_start(w, g->ids[i]);
+	for (int i = 0; i < g->ntasks; i++)
+		task_run(w, g->tasks[i]);
 	worker_commit(w);
 	worker_write_gap(w);
 }
@@ -354,7 +414,8 @@ worker_main(void *arg)
 	memset(&g, 0, sizeof(g));
 	g.ids = calloc((size_t)p->cfg.claim_max, STORE_ID_MAX);
 	g.ready = calloc((size_t)p->cfg.claim_max, sizeof(*g.ready));
-	while (g.ids && g.ready) {
+	g.tasks = calloc((size_t)p->cfg.claim_max, sizeof(*g.tasks));
+	while (g.ids && g.ready && g.tasks) {
 		enum worker_next next = worker_plan(w, &g);
 
 		if (next == WORKER_EXIT)
@@ -365,6 +426,7 @@ worker_main(void *arg)
 	worker_hold_end(w);
 	free(g.ids);
 	free(g.ready);
+	free(g.tasks);
 	return NULL;
 }
 

@@ -38,6 +38,9 @@ retry_task_free(struct task *t)
 			gen_reply_release(&t->replies[i]);
 	free(t->replies);
 	free(t->calls);
+	for (int i = 0; i < t->nahead; i++)
+		for (int k = 0; k < t->ahead[i].out.n; k++)
+			free(t->ahead[i].out.json[k]);
 	free(t);
 }
 

@@ -147,6 +147,59 @@ task_releasing(struct pool *p)
 	return releasing;
 }
 
+/* The result of the current step, computed ahead (its edits move to out). */
+static enum step_outcome
+task_take_ahead(struct task *t, struct step_out *out, int64_t *retry_after_ms, struct gb_err *err)
+{
+	struct task_ahead *a = &t->ahead[t->step - t->ahead_from];
+
+	*out = a->out;
+	a->out.n = 0;
+	*err = a->err;
+	*retry_after_ms = a->retry_after_ms;
+	t->comp_t0 = gb_mono_ms() - a->took_ms;
+	return a->o;
+}
+
+static int
+task_step_is_cpu(const struct step *s)
+{
+	return strcmp(s->type, "template") == 0 || strcmp(s->type, "transformer") == 0;
+}
+
+int
+task_cpu_ahead(const struct task *t, int resumed)
+{
+	int k = t->step + (resumed ? 1 : 0);
+
+	return k < t->nsteps && task_step_is_cpu(&t->steps[k]);
+}
+
+void
+task_compute_ahead(struct worker *w, struct task *t, int resumed)
+{
+	t->ahead_from = t->step;
+	t->nahead = 0;
+	for (int k = t->step; k < t->nsteps && t->nahead < TASK_MAX_AHEAD; k++) {
+		const struct step *s = &t->steps[k];
+		struct task_ahead *a = &t->ahead[t->nahead];
+		int64_t t0 = gb_mono_ms();
+
+		memset(a, 0, sizeof(*a));
+		a->retry_after_ms = -1;
+		if (resumed && k == t->step)
+			a->o = step_generate_finish(w, t, s, &a->out, &a->retry_after_ms, &a->err);
+		else if (task_step_is_cpu(s))
+			a->o = task_step_run(w, t, s, &a->out, &a->retry_after_ms, &a->err);
+		else
+			break;
+		a->took_ms = gb_mono_ms() - t0;
+		t->nahead++;
+		if (a->o != STEP_DONE)
+			break;
+	}
+}
+
 /*
  * Run t from its current step until it ends or parks. resumed: t came back
  * from the ready queue with its generator replies.
@@ -170,7 +223,9 @@ task_advance(struct worker *w, struct task *t, int resumed)
 			return;
 		}
 		s = &t->steps[t->step];
-		if (resumed)
+		if (t->step >= t->ahead_from && t->step < t->ahead_from + t->nahead)
+			o = task_take_ahead(t, &out, &retry_after, &err);
+		else if (resumed)
 			o = step_generate_finish(w, t, s, &out, &retry_after, &err);
 		else
 			o = task_step_run(w, t, s, &out, &retry_after, &err);
@@ -182,6 +237,7 @@ task_advance(struct worker *w, struct task *t, int resumed)
 			t->step++;
 			continue;
 		case STEP_PARKED:
+			t->nahead = 0;
 			return;
 		case STEP_FAILED:
 			retry_fail(w, t, s->type, &err, retry_after);
@@ -203,6 +259,12 @@ task_resume(struct worker *w, struct task *t)
 	task_advance(w, t, 1);
 }
 
+void
+task_run(struct worker *w, struct task *t)
+{
+	task_advance(w, t, 0);
+}
+
 /* Resolve t's steps; a storage error while reading the catalog is transient, never final. */
 static int
 task_resolve(struct worker *w, struct task *t, struct gb_err *err)
@@ -214,8 +276,8 @@ task_resolve(struct worker *w, struct task *t, struct gb_err *err)
 	return rc;
 }
 
-void
-task_start(struct worker *w, const char *id)
+struct task *
+task_load(struct worker *w, const char *id)
 {
 	struct pool *p = w->p;
 	struct gb_err err = { 0, "" };
@@ -228,25 +290,26 @@ task_start(struct worker *w, const char *id)
 		pthread_mutex_lock(&p->lock);
 		p->inflight--;
 		pthread_mutex_unlock(&p->lock);
-		return;
+		metric_add(p->m.inflight, -1);
+		return NULL;
 	}
 	t->p = p;
 	snprintf(t->id, sizeof(t->id), "%s", id);
 	if (store_get(w->st, COLL_CONTEXTS, id, &text, &err)) {
 		log_warnx("context %s: %s", id, err.msg);
 		retry_release(w, t);
-		return;
+		return NULL;
 	}
 	t->doc = cJSON_Parse(text);
 	free(text);
 	if (!cJSON_IsObject(t->doc)) {
 		gb_errf(&err, GB_EINVAL, "stored context '%s' is not a JSON object", id);
 		retry_fail(w, t, "context", &err, -1);
-		return;
+		return NULL;
 	}
 	if (task_resolve(w, t, &err)) {
 		retry_fail(w, t, "pipeline", &err, -1);
-		return;
+		return NULL;
 	}
 	/* resume after the components already recorded */
 	done = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t->doc, "processing"),
@@ -254,5 +317,5 @@ task_start(struct worker *w, const char *id)
 	t->step = cJSON_IsArray(done) ? cJSON_GetArraySize(done) : 0;
 	if (t->step > t->nsteps)
 		t->step = t->nsteps;
-	task_advance(w, t, 0);
+	return t;
 }

@@ -14,8 +14,26 @@
 
 #include "engine.h"
 
-/* A freshly claimed context id (counted in p->inflight): load, resolve, skip what is recorded, run. */
-void task_start(struct worker *w, const char *id);
+/*
+ * Load a freshly claimed context id (counted in p->inflight) and resolve its
+ * steps, skipping those already recorded. NULL when it ended here already
+ * (it could not be read or resolved: failed, retried or given back).
+ */
+struct task *task_load(struct worker *w, const char *id);
+/*
+ * Whether t's next steps are CPU work (template, transformer; after a
+ * generator's replies, finishing that step) worth running ahead, outside
+ * the write lock.
+ */
+int task_cpu_ahead(const struct task *t, int resumed);
+/*
+ * Run those steps ahead, in memory only (no storage writes, no write lock
+ * needed: catalog reads use the worker's own connection). task_run and
+ * task_resume then record their results instead of running them again.
+ */
+void task_compute_ahead(struct worker *w, struct task *t, int resumed);
+/* Run t from its next step until it ends or parks (inside the worker's transaction). */
+void task_run(struct worker *w, struct task *t);
 /* A parked task whose generator replies are all in: finish its step and run on. */
 void task_resume(struct worker *w, struct task *t);
 
