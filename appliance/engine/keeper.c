@@ -253,14 +253,17 @@ keeper_round(struct keeper *k)
 	keeper_checkpoint(k);
 }
 
-/* The pool stopped: its heartbeat rows go. */
+/* The pool stopped: what the workers could not give back is given back once more; the heartbeat rows go. */
 static void
 keeper_last_round(struct keeper *k)
 {
 	struct gb_err err = { 0, "" };
 
+	keeper_write_lock(k->p);
+	keeper_release_orphans(k);
 	if (store_heartbeat_delete(k->st, k->p->owner, &err))
 		log_warnx("heartbeats: %s", err.msg);
+	pthread_mutex_unlock(&k->p->write_lock);
 }
 
 static void *
