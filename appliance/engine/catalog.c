@@ -383,75 +383,99 @@ catalog_batch_pipeline(struct store *st, const char *batch, char pipeline_id[STO
 	return 0;
 }
 
+/* The active component of type in the registry; several of a type: the first by _id, every time. */
+static const cJSON *
+catalog_component_of_type(const cJSON *reg, const char *type)
+{
+	const cJSON *comp = NULL;
+
+	for (const cJSON *c = reg->child; c; c = c->next) {
+		const char *ct = json_get_str(c, "type"), *id = json_get_str(c, "_id");
+
+		if (catalog_active(c) && ct && strcmp(ct, type) == 0 &&
+		    (comp == NULL || strcmp(id ? id : "", json_get_str(comp, "_id") ? json_get_str(comp, "_id") : "") < 0))
+			comp = c;
+	}
+	return comp;
+}
+
+/* The steps of a context's own `pipeline` list of component types. */
+static int
+catalog_from_list(struct catalog *cat, struct store *st, const char *org, const cJSON *list, struct step **steps,
+    int *n, struct gb_err *err)
+{
+	int k = cJSON_GetArraySize(list), rc = 0;
+	cJSON *reg = NULL;
+
+	if (k == 0)
+		return 0;
+	if ((rc = catalog_registry(cat, st, org, &reg, err)))
+		return rc;
+	if ((*steps = calloc((size_t)k, sizeof(**steps))) == NULL) {
+		cJSON_Delete(reg);
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	}
+	k = 0;
+	for (const cJSON *t = list->child; t && rc == 0; t = t->next, k++) {
+		const char *type = cJSON_GetStringValue(t);
+		const cJSON *comp = type ? catalog_component_of_type(reg, type) : NULL;
+
+		if (comp == NULL)
+			rc = gb_errf(err, GB_EINVAL, "unknown component '%s' for organization '%s'", type ? type : "?", org);
+		else if (catalog_fill_step(&(*steps)[k], comp, NULL))
+			rc = gb_errf(err, GB_ENOMEM, "out of memory");
+		else
+			*n = k + 1;
+	}
+	cJSON_Delete(reg);
+	if (rc) {
+		catalog_steps_free(*steps, *n);
+		*steps = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+/* The organization's default_pipeline_id into pipeline_id, or GB_EINVAL when it names none. */
+static int
+catalog_default_pipeline(struct catalog *cat, struct store *st, const char *org, char pipeline_id[STORE_ID_MAX],
+    struct gb_err *err)
+{
+	cJSON *doc = NULL;
+	const char *def;
+	int rc;
+
+	if ((rc = catalog_organization(cat, st, org, &doc, err)))
+		return rc;
+	def = json_get_str(cJSON_GetObjectItemCaseSensitive(doc, "settings"), "default_pipeline_id");
+	if (def)
+		snprintf(pipeline_id, STORE_ID_MAX, "%s", def);
+	cJSON_Delete(doc);
+	if (pipeline_id[0] == '\0')
+		return gb_errf(err, GB_EINVAL, "no pipeline: the context has no pipeline list, and neither its "
+		    "batch nor organization '%s' names a pipeline", org);
+	return 0;
+}
+
 int
 catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct step **steps, int *n,
     char pipeline_id[STORE_ID_MAX], struct gb_err *err)
 {
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(ctx, "pipeline");
 	const char *org = json_get_str(ctx, "organization_id"), *batch = json_get_str(ctx, "batch_id");
-	cJSON *reg = NULL, *doc = NULL;
-	int rc = 0, k;
+	int rc;
 
 	*steps = NULL;
 	*n = 0;
 	pipeline_id[0] = '\0';
 	if (org == NULL)
 		return gb_errf(err, GB_EINVAL, "context has no organization_id");
-	if (cJSON_IsArray(list)) {
-		k = cJSON_GetArraySize(list);
-		if (k == 0)
-			return 0;
-		if ((rc = catalog_registry(cat, st, org, &reg, err)))
-			return rc;
-		if ((*steps = calloc((size_t)k, sizeof(**steps))) == NULL) {
-			cJSON_Delete(reg);
-			return gb_errf(err, GB_ENOMEM, "out of memory");
-		}
-		k = 0;
-		for (const cJSON *t = list->child; t; t = t->next, k++) {
-			const cJSON *comp = NULL, *c;
-
-			for (c = reg->child; c && cJSON_IsString(t); c = c->next)
-				if (catalog_active(c) && json_get_str(c, "type") && strcmp(json_get_str(c, "type"), t->valuestring) == 0 &&
-				    (comp == NULL || strcmp(json_get_str(c, "_id") ? json_get_str(c, "_id") : "",
-				    json_get_str(comp, "_id") ? json_get_str(comp, "_id") : "") < 0))
-					comp = c;	/* several of a type: the first by _id, every time */
-			if (comp == NULL) {
-				rc = gb_errf(err, GB_EINVAL, "unknown component '%s' for organization '%s'",
-				    cJSON_IsString(t) ? t->valuestring : "?", org);
-				break;
-			}
-			if ((rc = catalog_fill_step(&(*steps)[k], comp, NULL))) {
-				rc = gb_errf(err, GB_ENOMEM, "out of memory");
-				break;
-			}
-			*n = k + 1;
-		}
-		cJSON_Delete(reg);
-		if (rc) {
-			catalog_steps_free(*steps, *n);
-			*steps = NULL;
-			*n = 0;
-		}
-		return rc;
-	}
+	if (cJSON_IsArray(list))
+		return catalog_from_list(cat, st, org, list, steps, n, err);
 	/* a pipeline document: the batch's, or the organization's default */
 	if (batch != NULL && (rc = catalog_batch_pipeline(st, batch, pipeline_id, err)))
 		return rc;
-	if (pipeline_id[0] == '\0') {
-		if ((rc = catalog_organization(cat, st, org, &doc, err)))
-			return rc;
-		{
-			const cJSON *settings = cJSON_GetObjectItemCaseSensitive(doc, "settings");
-			const char *def = json_get_str(settings, "default_pipeline_id");
-
-			if (def)
-				snprintf(pipeline_id, STORE_ID_MAX, "%s", def);
-		}
-		cJSON_Delete(doc);
-		if (pipeline_id[0] == '\0')
-			return gb_errf(err, GB_EINVAL, "no pipeline: the context has no pipeline list, and neither its "
-			    "batch nor organization '%s' names a pipeline", org);
-	}
+	if (pipeline_id[0] == '\0' && (rc = catalog_default_pipeline(cat, st, org, pipeline_id, err)))
+		return rc;
 	return catalog_from_pipeline(cat, st, org, pipeline_id, steps, n, err);
 }
