@@ -124,7 +124,8 @@ catalog_lookup(struct catalog *cat, enum kind kind, const char *key, int64_t gen
 }
 
 static void
-catalog_remember(struct catalog *cat, enum kind kind, const char *key, const cJSON *doc, int64_t gen, int64_t now)
+catalog_remember(struct catalog *cat, enum kind kind, const char *key, const cJSON *doc, int64_t gen,
+    int64_t now)
 {
 	struct entry *e = calloc(1, sizeof(*e));
 
@@ -266,7 +267,8 @@ catalog_fill_step(struct step *s, const cJSON *comp, const cJSON *overrides)
 	const cJSON *cost = cJSON_GetObjectItemCaseSensitive(meta, "cost_per_1k_tokens");
 
 	snprintf(s->type, sizeof(s->type), "%s", json_get_str(comp, "type") ? json_get_str(comp, "type") : "");
-	snprintf(s->component_id, sizeof(s->component_id), "%s", json_get_str(comp, "_id") ? json_get_str(comp, "_id") : "");
+	snprintf(s->component_id, sizeof(s->component_id), "%s",
+	    json_get_str(comp, "_id") ? json_get_str(comp, "_id") : "");
 	s->config = catalog_merge(cJSON_GetObjectItemCaseSensitive(comp, "config"), overrides);
 	s->cost_per_1k_tokens = cJSON_IsNumber(cost) ? cost->valuedouble : 0;
 	return s->config ? 0 : GB_ENOMEM;
@@ -284,7 +286,8 @@ static int
 catalog_by_order(const void *a, const void *b)
 {
 	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-	const cJSON *ox = cJSON_GetObjectItemCaseSensitive(x, "order"), *oy = cJSON_GetObjectItemCaseSensitive(y, "order");
+	const cJSON *ox = cJSON_GetObjectItemCaseSensitive(x, "order");
+	const cJSON *oy = cJSON_GetObjectItemCaseSensitive(y, "order");
 	double dx = cJSON_IsNumber(ox) ? ox->valuedouble : 0, dy = cJSON_IsNumber(oy) ? oy->valuedouble : 0;
 
 	return (dx > dy) - (dx < dy);
@@ -292,8 +295,8 @@ catalog_by_order(const void *a, const void *b)
 
 /* The steps of a pipeline document. */
 static int
-catalog_from_pipeline(struct catalog *cat, struct store *st, const char *org, const char *pipe_id, struct step **steps,
-    int *n, struct gb_err *err)
+catalog_from_pipeline(struct catalog *cat, struct store *st, const char *org, const char *pipe_id,
+    struct step **steps, int *n, struct gb_err *err)
 {
 	cJSON *pipe = NULL, *reg = NULL;
 	const cJSON **order = NULL, *comps;
@@ -334,7 +337,8 @@ catalog_from_pipeline(struct catalog *cat, struct store *st, const char *org, co
 			rc = gb_errf(err, GB_EINVAL, "pipeline '%s': unknown component '%s'", pipe_id, cid ? cid : "");
 			goto out;
 		}
-		if ((rc = catalog_fill_step(&(*steps)[i], comp, cJSON_GetObjectItemCaseSensitive(order[i], "config_overrides")))) {
+		if ((rc = catalog_fill_step(&(*steps)[i], comp,
+		    cJSON_GetObjectItemCaseSensitive(order[i], "config_overrides")))) {
 			rc = gb_errf(err, GB_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -359,7 +363,8 @@ out:
  * organization's default pipeline instead would be a silent wrong answer.
  */
 static int
-catalog_batch_pipeline(struct store *st, const char *batch, char pipeline_id[STORE_ID_MAX], struct gb_err *err)
+catalog_batch_pipeline(struct store *st, const char *batch, char pipeline_id[STORE_ID_MAX],
+    struct gb_err *err)
 {
 	char *text = NULL;
 	cJSON *doc;
@@ -401,8 +406,8 @@ catalog_component_of_type(const cJSON *reg, const char *type)
 
 /* The steps of a context's own `pipeline` list of component types. */
 static int
-catalog_from_list(struct catalog *cat, struct store *st, const char *org, const cJSON *list, struct step **steps,
-    int *n, struct gb_err *err)
+catalog_from_list(struct catalog *cat, struct store *st, const char *org, const cJSON *list,
+    struct step **steps, int *n, struct gb_err *err)
 {
 	int k = cJSON_GetArraySize(list), rc = 0;
 	cJSON *reg = NULL;
@@ -438,8 +443,8 @@ catalog_from_list(struct catalog *cat, struct store *st, const char *org, const 
 
 /* The organization's default_pipeline_id into pipeline_id, or GB_EINVAL when it names none. */
 static int
-catalog_default_pipeline(struct catalog *cat, struct store *st, const char *org, char pipeline_id[STORE_ID_MAX],
-    struct gb_err *err)
+catalog_default_pipeline(struct catalog *cat, struct store *st, const char *org,
+    char pipeline_id[STORE_ID_MAX], struct gb_err *err)
 {
 	cJSON *doc = NULL;
 	const char *def;

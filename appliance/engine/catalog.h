@@ -49,7 +49,8 @@ void catalog_stats(struct catalog *cat, struct catalog_stats *out);
  * from st. GB_ENOTFOUND with a message naming the _id when absent.
  */
 int catalog_template(struct catalog *cat, struct store *st, const char *id, cJSON **out, struct gb_err *err);
-int catalog_organization(struct catalog *cat, struct store *st, const char *id, cJSON **out, struct gb_err *err);
+int catalog_organization(struct catalog *cat, struct store *st, const char *id, cJSON **out,
+    struct gb_err *err);
 
 /*
  * The steps a context runs: its `pipeline` list of component types, each

@@ -202,7 +202,10 @@ keeper_check_done(struct keeper *k)
 	pthread_mutex_unlock(&p->lock);
 	if (p->cfg.run_forever || !idle)
 		return;
-	rc = p->batch_id ? store_batch_summary(k->st, p->batch_id, c, &err) : store_ctx_status_counts(k->st, c, &err);
+	if (p->batch_id)
+		rc = store_batch_summary(k->st, p->batch_id, c, &err);
+	else
+		rc = store_ctx_status_counts(k->st, c, &err);
 	if (rc) {
 		log_warnx("keeper: %s", err.msg);
 		return;
