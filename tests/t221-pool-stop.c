@@ -5,9 +5,63 @@
  * the queue with its progress, none lost, none left processing. Run under
  * ASan: the generator is closed only once no worker can submit to it.
  */
+#include <pthread.h>
+#include <sqlite3.h>
+
 #include "pooltest.h"
 
 #include "../base/metrics.h"
+
+static void *
+stopper(void *arg)
+{
+	pool_stop(arg, 0);
+	return NULL;
+}
+
+/*
+ * Another connection holds SQLite's write lock while the pool stops: the
+ * workers' attempts to give their contexts back fail (busy), and they never
+ * wait for storage holding the pool's write lock; the keeper gives them back
+ * once the lock is free.
+ */
+static void
+stop_while_locked(const char *url)
+{
+	struct box b;
+	struct pool_config cfg;
+	struct pool *p;
+	sqlite3 *db = NULL;
+	pthread_t th;
+	int64_t t0;
+
+	box_open(&b, 1);
+	for (int i = 0; i < 4; i++)
+		box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_l%d\",\"organization_id\":\"org_123\",\"pipeline\":"
+		    "[\"template\",\"ai_generator\"],\"data\":{\"title\":\"Locked %d\"}}", i, i);
+	pool_config_defaults(&cfg);
+	cfg.workers = 2;
+	cfg.store.create = 1;
+	cfg.store.migrate = 1;
+	cfg.store.busy_timeout_ms = 50;
+	p = box_pool(&b, url, &cfg);
+	t0 = gb_mono_ms();
+	while (box_count(&b, CTX_PROCESSING) < 4 && gb_mono_ms() - t0 < 30000)
+		usleep(10000);
+	usleep(200000);	/* their template steps are committed; their calls hang */
+	if (sqlite3_open(b.path, &db) != SQLITE_OK || sqlite3_exec(db, "BEGIN IMMEDIATE; "
+	    "UPDATE organizations SET doc = doc WHERE _id = 'org_123'", NULL, NULL, NULL) != SQLITE_OK)
+		tap_bail("lock: %s", sqlite3_errmsg(db));
+	pthread_create(&th, NULL, stopper, p);
+	usleep(500000);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	pthread_join(th, NULL);
+	pool_free(p);
+	is_int(box_count(&b, CTX_PROCESSING), 0, "stopped while another connection held the write lock: none left processing");
+	is_int(box_count(&b, CTX_PENDING), 4, "all 4 were given back once the lock was free");
+	box_close(&b);
+}
 
 /* Lines of the trace that start with what and end with detail. */
 static int
@@ -91,6 +145,7 @@ main(void)
 	/* workers still claiming and submitting while the pool stops */
 	for (int round = 0; round < 3; round++)
 		stop_in_flight(url, 400, 256, 8 + round * 40);
+	stop_while_locked(url);
 	close(fd);
 	return tap_done();
 }

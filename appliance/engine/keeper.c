@@ -256,17 +256,34 @@ keeper_round(struct keeper *k)
 	keeper_checkpoint(k);
 }
 
-/* The pool stopped: what the workers could not give back is given back once more; the heartbeat rows go. */
+/*
+ * The pool stopped: what the workers could not give back is given back now,
+ * trying for a few seconds while storage is busy (sleeping with no lock and
+ * no transaction held); the heartbeat rows go.
+ */
 static void
 keeper_last_round(struct keeper *k)
 {
+	struct pool *p = k->p;
 	struct gb_err err = { 0, "" };
+	int left = 1;
 
-	keeper_write_lock(k->p);
-	keeper_release_orphans(k);
-	if (store_heartbeat_delete(k->st, k->p->owner, &err))
+	for (int i = 0; i < KEEPER_LAST_TRIES && left; i++) {
+		if (i > 0)
+			usleep(KEEPER_TICK_MS * 1000);
+		keeper_write_lock(p);
+		keeper_release_orphans(k);
+		pthread_mutex_unlock(&p->write_lock);
+		pthread_mutex_lock(&p->lock);
+		left = p->orphans != NULL;
+		pthread_mutex_unlock(&p->lock);
+	}
+	if (left)
+		log_warnx("some contexts could not be given back: their leases expire, or the next run takes them");
+	keeper_write_lock(p);
+	if (store_heartbeat_delete(k->st, p->owner, &err))
 		log_warnx("heartbeats: %s", err.msg);
-	pthread_mutex_unlock(&k->p->write_lock);
+	pthread_mutex_unlock(&p->write_lock);
 }
 
 static void *

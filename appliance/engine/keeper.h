@@ -15,6 +15,7 @@
 
 #define KEEPER_WAL_RESTART_FRAMES 4096	/* 16 MiB of 4 KiB pages */
 #define KEEPER_TICK_MS 250
+#define KEEPER_LAST_TRIES 12	/* rounds to give back what is left at the stop */
 
 /* Start the thread (p->keeper_started set). Stopped by p->stopping; join with pthread_join. */
 int keeper_start(struct pool *p, struct gb_err *err);
