@@ -19,7 +19,9 @@
  * within a second: an idle worker asks the queue again every 100 ms.
  *
  * Writes: the pool's threads take turns on one in-process write lock (a
- * worker may keep it for a few groups in a row; the keeper goes first). So
+ * worker may keep it for a few groups in a row; the keeper goes first).
+ * Template and transformer steps run outside it, only their results are
+ * written under it; contexts are claimed and ended in groups. So
  * that a writer in another process (an import, the CLI) does not starve
  * behind a busy pool, the pool leaves SQLite's write lock free for
  * POOL_WRITE_GAP_MS after every POOL_WRITE_SLICE_MS of continuous writing;
