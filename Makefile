@@ -30,7 +30,7 @@ endif
 
 BASE_SRC := $(wildcard base/*.c)
 STORAGE_SRC := $(wildcard storage/*.c)
-APP_SRC := $(filter-out appliance/main.c,$(wildcard appliance/*.c))
+APP_SRC := $(filter-out appliance/main.c,$(wildcard appliance/*.c appliance/*/*.c))
 LIB_SRC := $(BASE_SRC) $(STORAGE_SRC) $(APP_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o
 TEST_SRC := $(wildcard tests/t[0-9]*.c)

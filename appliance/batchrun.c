@@ -28,7 +28,7 @@
 #include "../storage/store.h"
 #include "cli.h"
 #include "generator.h"
-#include "runner.h"
+#include "engine/pool.h"
 
 #define GRACE_MS 10000
 
@@ -267,8 +267,8 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 	struct store_opts so = { 1, 1, cfg->sync_full, cfg->busy_timeout_ms, 0 };
 	struct store *st = NULL;
 	struct generator *gen = NULL;
-	struct runner *run = NULL;
-	struct runner_config rc_cfg;
+	struct pool *run = NULL;
+	struct pool_config rc_cfg;
 	struct gen_config gc;
 	struct sigaction sa;
 	char batch[STORE_ID_MAX], org[STORE_ID_MAX] = "", where[64] = "", why[256] = "";
@@ -293,8 +293,8 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 			char *end;
 			long v = strtol(optarg, &end, 10);
 
-			if (*end || v < 1 || v > RUNNER_MAX_WORKERS)
-				return cli_fail("run-batch", "--workers takes a number from 1 to %d", RUNNER_MAX_WORKERS);
+			if (*end || v < 1 || v > POOL_MAX_WORKERS)
+				return cli_fail("run-batch", "--workers takes a number from 1 to %d", POOL_MAX_WORKERS);
 			o.workers = (int)v;
 			break;
 		}
@@ -363,7 +363,7 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 		cli_fail("run-batch", "%s", err.msg);
 		goto out;
 	}
-	runner_config_defaults(&rc_cfg);
+	pool_config_defaults(&rc_cfg);
 	rc_cfg.db_path = cfg->db_path;
 	rc_cfg.store = so;
 	rc_cfg.workers = o.workers;
@@ -378,8 +378,8 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (runner_start(&run, &rc_cfg, &err)) {
-		gen = NULL;	/* the runner took it, and closed it on failure */
+	if (pool_start(&run, &rc_cfg, &err)) {
+		gen = NULL;	/* the pool took it, and closed it on failure */
 		cli_fail("run-batch", "%s", err.msg);
 		goto out;
 	}
@@ -407,14 +407,14 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 		}
 		if (counts[CTX_PENDING] + counts[CTX_PROCESSING] == 0 || interrupted)
 			break;
-		if (runner_failed(run, why, sizeof(why)))
+		if (pool_failed(run, why, sizeof(why)))
 			break;
 		usleep(100 * 1000);
 	}
 	if (tty)
 		fputc('\n', stderr);
-	if (runner_failed(run, why, sizeof(why))) {
-		runner_stop(run, 0);
+	if (pool_failed(run, why, sizeof(why))) {
+		pool_stop(run, 0);
 		cli_fail("run-batch", "%s; stopped, and what was not written is run again by: genbox --db %s "
 		    "run-batch --resume %s", why, cfg->db_path, batch);
 		status = 1;
@@ -422,7 +422,7 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 	}
 	if (interrupted) {
 		fprintf(stderr, "interrupted: letting running contexts finish (up to %d s)...\n", GRACE_MS / 1000);
-		runner_stop(run, GRACE_MS);
+		pool_stop(run, GRACE_MS);
 		store_batch_summary(st, batch, counts, &err);
 		printf("batch %s: stopped with %lld of %lld done; resume with: genbox --db %s run-batch --resume %s\n",
 		    batch, (long long)(counts[CTX_COMPLETED] + counts[CTX_FAILED] + counts[CTX_CANCELLED]),
@@ -430,7 +430,7 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 		status = 130;
 		goto out;
 	}
-	runner_stop(run, 0);
+	pool_stop(run, 0);
 	if (o.out) {
 		struct writer w = { o.out, 0, 0 };
 		char filter[STORE_ID_MAX + 64];
@@ -453,7 +453,7 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 	}
 	status = counts[CTX_FAILED] + counts[CTX_CANCELLED] > 0 ? 2 : 0;
 out:
-	runner_free(run);
+	pool_free(run);
 	generator_close(gen);
 	store_close(st);
 	return status;

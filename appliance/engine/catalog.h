@@ -7,7 +7,8 @@
  * generation moved (any write to templates, components, pipelines or
  * organizations, by anyone), so nothing calls "invalidate" from above.
  * Thread-safe: one mutex guards the maps and counters; lookups return copies
- * the caller owns.
+ * the caller owns. Hits and misses are also counted in a metrics registry
+ * (genbox_catalog_cache_hits_total / _misses_total, label cache).
  */
 #ifndef GB_CATALOG_H
 #define GB_CATALOG_H
@@ -16,11 +17,11 @@
 
 #include <cjson/cJSON.h>
 
-#include "../storage/store.h"
+#include "../../base/metrics.h"
+#include "../../storage/store.h"
 
 #define CATALOG_TEMPLATE_TTL_MS (3600 * 1000)
 #define CATALOG_REGISTRY_TTL_MS (1800 * 1000)
-#define PIPELINE_STATS_WINDOW_MS (86400 * 1000)
 
 struct catalog;
 
@@ -38,7 +39,8 @@ struct step {
 	double cost_per_1k_tokens;	/* the component's metadata, 0 when absent */
 };
 
-struct catalog *catalog_new(void);
+/* m: where hits and misses are counted too (NULL: nowhere). */
+struct catalog *catalog_new(struct metrics *m);
 void catalog_free(struct catalog *cat);
 void catalog_stats(struct catalog *cat, struct catalog_stats *out);
 
@@ -47,7 +49,8 @@ void catalog_stats(struct catalog *cat, struct catalog_stats *out);
  * from st. GB_ENOTFOUND with a message naming the _id when absent.
  */
 int catalog_template(struct catalog *cat, struct store *st, const char *id, cJSON **out, struct gb_err *err);
-int catalog_organization(struct catalog *cat, struct store *st, const char *id, cJSON **out, struct gb_err *err);
+int catalog_organization(struct catalog *cat, struct store *st, const char *id, cJSON **out,
+    struct gb_err *err);
 
 /*
  * The steps a context runs: its `pipeline` list of component types, each
@@ -55,7 +58,9 @@ int catalog_organization(struct catalog *cat, struct store *st, const char *id, 
  * pipeline document of its batch's pipeline_id, or of the organization's
  * default_pipeline_id, whose components run in `order` with
  * config_overrides merged over each component's config. An unknown
- * component or pipeline is GB_EINVAL naming it. *steps: free with
+ * component or pipeline is GB_EINVAL naming it; a batch that cannot be read
+ * (other than absent) is a storage error, never a reason to run the default
+ * pipeline. Any code but GB_EINVAL is such a storage error. *steps: free with
  * catalog_steps_free. An empty `pipeline` list gives no steps.
  */
 int catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct step **steps, int *n,
@@ -64,10 +69,5 @@ void catalog_steps_free(struct step *steps, int n);
 
 /* Merge overrides over base (objects merge key by key, recursively); returns a new tree. */
 cJSON *catalog_merge(const cJSON *base, const cJSON *overrides);
-
-/* Pipeline statistics: recent durations of a pipeline's contexts (one day). */
-void catalog_stats_record(struct catalog *cat, const char *pipeline_id, int64_t now_ms, int64_t duration_ms);
-/* How many durations are kept for pipeline_id in the window, and their mean (0 when none). */
-int catalog_stats_recent(struct catalog *cat, const char *pipeline_id, int64_t now_ms, double *mean_ms);
 
 #endif
