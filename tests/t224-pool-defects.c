@@ -231,7 +231,7 @@ test_hostile_numbers(void)
 	cfg.workers = 1;
 	p = box_pool(&b, NULL, &cfg);
 	ok(box_wait_status(&b, "ctx_maxtok", "failed", 30000), "max_tokens past INT_MAX fails the context");
-	like(box_ctx(&b, "ctx_maxtok", "error.message"), "config.max_tokens is not from 0 to 2147483647",
+	like(box_ctx(&b, "ctx_maxtok", "error.message"), "max_tokens must be an integer from 1 to 2147483647",
 	    "naming the setting and its range");
 	ok(box_wait_status(&b, "ctx_usage", "completed", 30000), "a context with hostile usage numbers completes");
 	batch = box_get(&b, COLL_BATCHES, "batch_num");
