@@ -390,10 +390,8 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 		int64_t now = gb_mono_ms();
 
 		gb_err_clear(&err);
-		if (store_batch_summary(st, batch, counts, &err)) {
-			cli_fail("run-batch", "%s", err.msg);
+		if (store_batch_summary(st, batch, counts, &err))
 			break;
-		}
 		total = 0;
 		for (int s = 0; s < CTX_STATUS_COUNT; s++)
 			total += counts[s];
@@ -410,6 +408,11 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 	}
 	if (tty)
 		fputc('\n', stderr);
+	if (err.code) {
+		runner_stop(run, 0);
+		cli_fail("run-batch", "%s", err.msg);
+		goto out;
+	}
 	if (runner_failed(run, why, sizeof(why))) {
 		runner_stop(run, 0);
 		cli_fail("run-batch", "%s; stopped, and what was not written is run again by: genbox --db %s "
@@ -420,7 +423,10 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 	if (interrupted) {
 		fprintf(stderr, "interrupted: letting running contexts finish (up to %d s)...\n", GRACE_MS / 1000);
 		runner_stop(run, GRACE_MS);
-		store_batch_summary(st, batch, counts, &err);
+		if (store_batch_summary(st, batch, counts, &err)) {
+			cli_fail("run-batch", "%s", err.msg);
+			goto out;
+		}
 		printf("batch %s: stopped with %lld of %lld done; resume with: genbox --db %s run-batch --resume %s\n",
 		    batch, (long long)(counts[CTX_COMPLETED] + counts[CTX_FAILED] + counts[CTX_CANCELLED]),
 		    (long long)total, cfg->db_path, batch);
