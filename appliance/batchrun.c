@@ -29,18 +29,35 @@
 
 #define GRACE_MS 10000
 
-static volatile sig_atomic_t interrupted;
+/* SIGINT or SIGTERM, once one came: the run stops and exits 128 + it */
+static volatile sig_atomic_t stop_signal;
 
 static void
-on_signal(int sig)
+batchrun_on_signal(int sig)
 {
-	(void)sig;
-	interrupted = 1;
+	stop_signal = sig;
 }
 
-struct opts {
+struct batchrun_opts {
 	const char *pipeline, *input, *org, *user, *out, *resume, *trace;
 	int workers;
+};
+
+/* One run: what the steps of cmd_run_batch share. */
+struct batchrun {
+	const struct config *cfg;
+	struct batchrun_opts o;
+	struct store_opts so;
+	struct store *st;
+	struct runner *run;
+	char batch[STORE_ID_MAX];
+	char org[STORE_ID_MAX];
+	size_t count;			/* contexts created from the file */
+	int64_t counts[CTX_STATUS_COUNT], total;	/* the batch's last summary */
+	int64_t done0;			/* ended before this run */
+	int64_t t0;			/* monotonic ms at the start of the run */
+	int tty;			/* progress as a bar */
+	int pool_failed;		/* a commit of the pool failed */
 };
 
 static const char *
@@ -67,7 +84,7 @@ get_doc(struct store *st, enum coll c, const char *id, cJSON **out, struct gb_er
 
 /* Read the input file into contexts of a new batch; returns the batch's _id in batch. */
 static int
-create_batch(struct store *st, const struct opts *o, const char *org, char batch[STORE_ID_MAX], size_t *count,
+create_batch(struct store *st, const struct batchrun_opts *o, const char *org, char batch[STORE_ID_MAX], size_t *count,
     char *where, size_t wlen, struct gb_err *err)
 {
 	cJSON *bdoc = NULL, *ids = cJSON_CreateArray();
@@ -249,8 +266,42 @@ write_output(void *arg, const char *doc, size_t len)
 	return 0;
 }
 
-int
-cmd_run_batch(const struct config *cfg, int argc, char **argv)
+/* ---- the command: options, checks, the batch, the run, the end ---- */
+
+static void
+batchrun_init(struct batchrun *b, const struct config *cfg)
+{
+	memset(b, 0, sizeof(*b));
+	b->cfg = cfg;
+	b->o.workers = cfg->workers;
+	b->so = (struct store_opts){ 1, 1, cfg->sync_full, cfg->busy_timeout_ms, 0 };
+	b->tty = isatty(STDERR_FILENO);
+}
+
+static void
+batchrun_release(struct batchrun *b)
+{
+	runner_free(b->run);
+	store_close(b->st);
+}
+
+static int
+batchrun_parse_workers(struct batchrun_opts *o, const char *arg, struct gb_err *err)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 1 || v > RUNNER_MAX_WORKERS)
+		return gb_errf(err, GB_EINVAL, "--workers takes a number from 1 to %d", RUNNER_MAX_WORKERS);
+	o->workers = (int)v;
+	return 0;
+}
+
+/* The command line into o; *hint is set when "Try --help" should follow the message. */
+static int
+batchrun_parse_opts(struct batchrun_opts *o, int argc, char **argv, int *hint, struct gb_err *err)
 {
 	static const struct option longs[] = {
 		{ "pipeline", required_argument, NULL, 'p' }, { "input", required_argument, NULL, 'i' },
@@ -259,96 +310,111 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 		{ "resume", required_argument, NULL, 'r' }, { "trace", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { 0 };
-	struct gb_err err = { 0, "" };
-	struct store_opts so = { 1, 1, cfg->sync_full, cfg->busy_timeout_ms, 0 };
-	struct store *st = NULL;
-	struct generator *gen = NULL;
-	struct runner *run = NULL;
-	struct runner_config rc_cfg;
-	struct gen_config gc;
-	struct sigaction sa;
-	char batch[STORE_ID_MAX], org[STORE_ID_MAX] = "", where[64] = "", why[256] = "";
-	int64_t counts[CTX_STATUS_COUNT], total = 0, done0;
-	int ch, status = 1, tty = isatty(STDERR_FILENO);
-	int64_t t0, last_print = 0;
-	size_t count = 0;
+	int ch;
 
-	o.workers = cfg->workers;
 	optind = 0;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (ch) {
-		case 'p': o.pipeline = optarg; break;
-		case 'i': o.input = optarg; break;
-		case 'o': o.org = optarg; break;
-		case 'u': o.user = optarg; break;
-		case 'd': o.out = optarg; break;
-		case 'r': o.resume = optarg; break;
-		case 't': o.trace = optarg; break;
-		case 'w': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (*end || v < 1 || v > RUNNER_MAX_WORKERS)
-				return cli_fail("run-batch", "--workers takes a number from 1 to %d", RUNNER_MAX_WORKERS);
-			o.workers = (int)v;
+		case 'p': o->pipeline = optarg; break;
+		case 'i': o->input = optarg; break;
+		case 'o': o->org = optarg; break;
+		case 'u': o->user = optarg; break;
+		case 'd': o->out = optarg; break;
+		case 'r': o->resume = optarg; break;
+		case 't': o->trace = optarg; break;
+		case 'w':
+			if (batchrun_parse_workers(o, optarg, err))
+				return err->code;
 			break;
-		}
 		default:
-			cli_fail("run-batch", "%s '%s'", ch == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
-			fprintf(stderr, "Try 'genbox run-batch --help'.\n");
-			return 1;
+			*hint = 1;
+			return gb_errf(err, GB_EINVAL, "%s '%s'", ch == ':' ? "missing value for" : "unknown option",
+			    argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return cli_fail("run-batch", "unexpected argument '%s'", argv[optind]);
-	if (o.resume && (o.pipeline || o.input))
-		return cli_fail("run-batch", "--resume takes no --pipeline or --input: the batch has them");
-	if (!o.resume && (!o.pipeline || !o.input))
-		return cli_fail("run-batch", "needs --pipeline ID and --input FILE.jsonl (or --resume BATCH_ID)");
-	if (o.out && mkdir(o.out, 0755) < 0 && errno != EEXIST)
-		return cli_fail("run-batch", "cannot create '%s': %s", o.out, strerror(errno));
-	if (store_open(&st, cfg->db_path, &so, &err))
-		return cli_fail("run-batch", "%s", err.msg);
+		return gb_errf(err, GB_EINVAL, "unexpected argument '%s'", argv[optind]);
+	if (o->resume && (o->pipeline || o->input))
+		return gb_errf(err, GB_EINVAL, "--resume takes no --pipeline or --input: the batch has them");
+	if (!o->resume && (!o->pipeline || !o->input))
+		return gb_errf(err, GB_EINVAL, "needs --pipeline ID and --input FILE.jsonl (or --resume BATCH_ID)");
+	return 0;
+}
 
-	if (o.resume) {
-		cJSON *b = NULL;
+/* --resume: the batch must exist. */
+static int
+batchrun_check_resume(struct batchrun *b, struct gb_err *err)
+{
+	struct gb_err inner = { 0, "" };
+	cJSON *doc = NULL;
 
-		if (get_doc(st, COLL_BATCHES, o.resume, &b, &err)) {
-			cli_fail("run-batch", "%s", err.code == GB_ENOTFOUND ? "no such batch" : err.msg);
-			goto out;
-		}
-		snprintf(batch, sizeof(batch), "%s", o.resume);
-		cJSON_Delete(b);
-	} else {
-		cJSON *p = NULL;
+	if (get_doc(b->st, COLL_BATCHES, b->o.resume, &doc, &inner))
+		return gb_errf(err, inner.code, "%s", inner.code == GB_ENOTFOUND ? "no such batch" : inner.msg);
+	snprintf(b->batch, sizeof(b->batch), "%s", b->o.resume);
+	cJSON_Delete(doc);
+	return 0;
+}
 
-		if (get_doc(st, COLL_PIPELINES, o.pipeline, &p, &err)) {
-			cli_fail("run-batch", "%s", err.code == GB_ENOTFOUND ?
-			    "unknown pipeline (see 'genbox export pipelines')" : err.msg);
-			goto out;
-		}
-		snprintf(org, sizeof(org), "%s", o.org ? o.org : cfg->organization[0] ? cfg->organization :
-		    jstr(p, "organization_id") ? jstr(p, "organization_id") : "");
-		if (jstr(p, "organization_id") && strcmp(jstr(p, "organization_id"), org) != 0) {
-			cli_fail("run-batch", "pipeline '%s' belongs to organization '%s', not '%s'", o.pipeline,
-			    jstr(p, "organization_id"), org);
-			cJSON_Delete(p);
-			goto out;
-		}
-		cJSON_Delete(p);
-		if (org[0] == '\0') {
-			cli_fail("run-batch", "no organization: give --org");
-			goto out;
-		}
-		if (create_batch(st, &o, org, batch, &count, where, sizeof(where), &err)) {
-			cli_fail("run-batch", "%s%s (nothing created)", where, err.msg);
-			goto out;
-		}
-		printf("batch %s: %zu contexts from %s, pipeline %s\n", batch, count, o.input, o.pipeline);
-		fflush(stdout);
-	}
+/* A new batch: the pipeline exists and belongs to the batch's organization. */
+static int
+batchrun_check_new(struct batchrun *b, struct gb_err *err)
+{
+	struct gb_err inner = { 0, "" };
+	const char *owner;
+	cJSON *p = NULL;
+	int rc = 0;
+
+	if (get_doc(b->st, COLL_PIPELINES, b->o.pipeline, &p, &inner))
+		return gb_errf(err, inner.code, "%s", inner.code == GB_ENOTFOUND ?
+		    "unknown pipeline (see 'genbox export pipelines')" : inner.msg);
+	owner = jstr(p, "organization_id");
+	snprintf(b->org, sizeof(b->org), "%s", b->o.org ? b->o.org : b->cfg->organization[0] ?
+	    b->cfg->organization : owner ? owner : "");
+	if (owner && strcmp(owner, b->org) != 0)
+		rc = gb_errf(err, GB_EINVAL, "pipeline '%s' belongs to organization '%s', not '%s'", b->o.pipeline,
+		    owner, b->org);
+	else if (b->org[0] == '\0')
+		rc = gb_errf(err, GB_EINVAL, "no organization: give --org");
+	cJSON_Delete(p);
+	return rc;
+}
+
+/* Everything that can be checked before anything is written. */
+static int
+batchrun_check(struct batchrun *b, struct gb_err *err)
+{
+	const struct batchrun_opts *o = &b->o;
+
+	if (o->out && mkdir(o->out, 0755) < 0 && errno != EEXIST)
+		return gb_errf(err, GB_EIO, "cannot create '%s': %s", o->out, strerror(errno));
+	if (store_open(&b->st, b->cfg->db_path, &b->so, err))
+		return err->code;
+	return o->resume ? batchrun_check_resume(b, err) : batchrun_check_new(b, err);
+}
+
+static int
+batchrun_create(struct batchrun *b, struct gb_err *err)
+{
+	struct gb_err inner = { 0, "" };
+	char where[64] = "";
+
+	if (create_batch(b->st, &b->o, b->org, b->batch, &b->count, where, sizeof(where), &inner))
+		return gb_errf(err, inner.code, "%s%s (nothing created)", where, inner.msg);
+	printf("batch %s: %zu contexts from %s, pipeline %s\n", b->batch, b->count, b->o.input, b->o.pipeline);
+	fflush(stdout);
+	return 0;
+}
+
+/* The generator and the pool; Ctrl-C and SIGTERM from here on stop the run cleanly. */
+static int
+batchrun_start(struct batchrun *b, struct gb_err *err)
+{
+	const struct config *cfg = b->cfg;
+	struct generator *gen = NULL;
+	struct runner_config rc;
+	struct gen_config gc;
+	struct sigaction sa;
 
 	memset(&gc, 0, sizeof(gc));
 	gc.url = cfg->generator_url;
@@ -356,108 +422,169 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 	gc.timeout_ms = cfg->generator_timeout_ms;
 	gc.connect_timeout_ms = cfg->generator_connect_timeout_ms;
 	gc.max_concurrent = cfg->generator_max_concurrent;
-	if (generator_open(&gen, &gc, &err)) {
-		cli_fail("run-batch", "%s", err.msg);
-		goto out;
-	}
-	runner_config_defaults(&rc_cfg);
-	rc_cfg.db_path = cfg->db_path;
-	rc_cfg.store = so;
-	rc_cfg.workers = o.workers;
-	rc_cfg.max_retries = cfg->max_retries;
-	rc_cfg.lease_ms = (int64_t)cfg->lease_seconds * 1000;
-	rc_cfg.batch_id = batch;
-	rc_cfg.gen = gen;
-	rc_cfg.trace_path = o.trace;
+	if (generator_open(&gen, &gc, err))
+		return err->code;
+	runner_config_defaults(&rc);
+	rc.db_path = cfg->db_path;
+	rc.store = b->so;
+	rc.workers = b->o.workers;
+	rc.max_retries = cfg->max_retries;
+	rc.lease_ms = (int64_t)cfg->lease_seconds * 1000;
+	rc.batch_id = b->batch;
+	rc.gen = gen;		/* the runner takes it, and closes it on failure */
+	rc.trace_path = b->o.trace;
 	if (cfg->retry_base_ms > 0)
-		rc_cfg.retry_base_ms = cfg->retry_base_ms;
+		rc.retry_base_ms = cfg->retry_base_ms;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
+	sa.sa_handler = batchrun_on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (runner_start(&run, &rc_cfg, &err)) {
-		gen = NULL;	/* the runner took it, and closed it on failure */
-		cli_fail("run-batch", "%s", err.msg);
-		goto out;
-	}
-	gen = NULL;
-	fprintf(stderr, "running with %d worker%s, generator %s\n", o.workers, o.workers == 1 ? "" : "s",
+	if (runner_start(&b->run, &rc, err))
+		return err->code;
+	fprintf(stderr, "running with %d worker%s, generator %s\n", b->o.workers, b->o.workers == 1 ? "" : "s",
 	    cfg->generator_url[0] ? cfg->generator_url : "offline-draft");
-	t0 = gb_mono_ms();
-	store_batch_summary(st, batch, counts, &err);
-	done0 = counts[CTX_COMPLETED] + counts[CTX_FAILED] + counts[CTX_CANCELLED];
+	return 0;
+}
+
+static int
+batchrun_read_counts(struct batchrun *b, struct gb_err *err)
+{
+	if (store_batch_summary(b->st, b->batch, b->counts, err))
+		return err->code;
+	b->total = 0;
+	for (int s = 0; s < CTX_STATUS_COUNT; s++)
+		b->total += b->counts[s];
+	return 0;
+}
+
+static int64_t
+batchrun_done(const struct batchrun *b)
+{
+	return b->counts[CTX_COMPLETED] + b->counts[CTX_FAILED] + b->counts[CTX_CANCELLED];
+}
+
+/*
+ * Show progress until every context of the batch has ended or a signal
+ * came; a storage error or a failed pool ends the wait with an error.
+ */
+static int
+batchrun_wait(struct batchrun *b, struct gb_err *err)
+{
+	int64_t last_print = 0;
+	char why[256];
+
+	b->t0 = gb_mono_ms();
+	if (batchrun_read_counts(b, err))
+		return err->code;
+	b->done0 = batchrun_done(b);
 	for (;;) {
 		int64_t now = gb_mono_ms();
+		int finished;
 
-		gb_err_clear(&err);
-		if (store_batch_summary(st, batch, counts, &err))
-			break;
-		total = 0;
-		for (int s = 0; s < CTX_STATUS_COUNT; s++)
-			total += counts[s];
-		if (counts[CTX_PENDING] + counts[CTX_PROCESSING] == 0 || interrupted ||
-		    now - last_print >= (tty ? 200 : 5000)) {
-			progress(tty, counts, total, done0, (double)(now - t0) / 1000.0);
+		if (batchrun_read_counts(b, err))
+			return err->code;
+		finished = b->counts[CTX_PENDING] + b->counts[CTX_PROCESSING] == 0;
+		if (finished || stop_signal || now - last_print >= (b->tty ? 200 : 5000)) {
+			progress(b->tty, b->counts, b->total, b->done0, (double)(now - b->t0) / 1000.0);
 			last_print = now;
 		}
-		if (counts[CTX_PENDING] + counts[CTX_PROCESSING] == 0 || interrupted)
+		if (finished || stop_signal)
 			break;
-		if (runner_failed(run, why, sizeof(why)))
-			break;
+		if (runner_failed(b->run, why, sizeof(why))) {
+			b->pool_failed = 1;
+			return gb_errf(err, GB_EIO, "%s", why);
+		}
 		usleep(100 * 1000);
 	}
-	if (tty)
+	if (b->tty)
 		fputc('\n', stderr);
-	if (err.code) {
-		runner_stop(run, 0);
-		cli_fail("run-batch", "%s", err.msg);
-		goto out;
-	}
-	if (runner_failed(run, why, sizeof(why))) {
-		runner_stop(run, 0);
+	return 0;
+}
+
+/* After a signal: running contexts get a grace period, the rest go back to the queue. */
+static int
+batchrun_interrupted(struct batchrun *b, int *status, struct gb_err *err)
+{
+	fprintf(stderr, "interrupted: letting running contexts finish (up to %d s)...\n", GRACE_MS / 1000);
+	runner_stop(b->run, GRACE_MS);
+	if (batchrun_read_counts(b, err))
+		return err->code;
+	printf("batch %s: stopped with %lld of %lld done; resume with: genbox --db %s run-batch --resume %s\n",
+	    b->batch, (long long)batchrun_done(b), (long long)b->total, b->cfg->db_path, b->batch);
+	*status = 130;
+	return 0;
+}
+
+/* Each completed context's formatted content into the --out folder. */
+static int
+batchrun_write_out(struct batchrun *b, struct gb_err *err)
+{
+	struct writer w = { b->o.out, 0, 0 };
+	char filter[STORE_ID_MAX + 64];
+
+	snprintf(filter, sizeof(filter), "{\"batch_id\":\"%s\",\"status\":\"completed\"}", b->batch);
+	if (store_each(b->st, COLL_CONTEXTS, filter, 0, write_output, &w, err))
+		return err->code;
+	printf("wrote %d file%s to %s\n", w.written, w.written == 1 ? "" : "s", b->o.out);
+	if (w.failed)
+		return gb_errf(err, GB_EIO, "could not write %d file%s in '%s'", w.failed, w.failed == 1 ? "" : "s",
+		    b->o.out);
+	return 0;
+}
+
+/* The batch ran to its end: the summary, the files, the exit status. */
+static int
+batchrun_finish(struct batchrun *b, int *status, struct gb_err *err)
+{
+	double secs;
+
+	runner_stop(b->run, 0);
+	if (batchrun_read_counts(b, err))
+		return err->code;
+	if (b->o.out && batchrun_write_out(b, err))
+		return err->code;
+	secs = (double)(gb_mono_ms() - b->t0) / 1000.0;
+	printf("batch %s: %lld contexts: %lld completed, %lld failed, %lld cancelled in %.1f s (%.1f/s)\n",
+	    b->batch, (long long)b->total, (long long)b->counts[CTX_COMPLETED], (long long)b->counts[CTX_FAILED],
+	    (long long)b->counts[CTX_CANCELLED], secs, secs > 0 ? (double)(batchrun_done(b) - b->done0) / secs : 0.0);
+	*status = b->counts[CTX_FAILED] + b->counts[CTX_CANCELLED] > 0 ? 2 : 0;
+	return 0;
+}
+
+/* The message of an error that ended a run, with how to go on where there is a batch to resume. */
+static void
+batchrun_report(const struct batchrun *b, const struct gb_err *err)
+{
+	if (b->pool_failed)
 		cli_fail("run-batch", "%s; stopped, and what was not written is run again by: genbox --db %s "
-		    "run-batch --resume %s", why, cfg->db_path, batch);
+		    "run-batch --resume %s", err->msg, b->cfg->db_path, b->batch);
+	else if (b->run)
+		cli_fail("run-batch", "%s; stopped: resume with: genbox --db %s run-batch --resume %s", err->msg,
+		    b->cfg->db_path, b->batch);
+	else
+		cli_fail("run-batch", "%s", err->msg);
+}
+
+int
+cmd_run_batch(const struct config *cfg, int argc, char **argv)
+{
+	struct gb_err err = { 0, "" };
+	struct batchrun b;
+	int status = 1, hint = 0;
+
+	batchrun_init(&b, cfg);
+	if (batchrun_parse_opts(&b.o, argc, argv, &hint, &err)) {
+		cli_fail("run-batch", "%s", err.msg);
+		if (hint)
+			fprintf(stderr, "Try 'genbox run-batch --help'.\n");
+		return 1;
+	}
+	if (batchrun_check(&b, &err) || (!b.o.resume && batchrun_create(&b, &err)) ||
+	    batchrun_start(&b, &err) || batchrun_wait(&b, &err) ||
+	    (stop_signal ? batchrun_interrupted(&b, &status, &err) : batchrun_finish(&b, &status, &err))) {
+		batchrun_report(&b, &err);
 		status = 1;
-		goto out;
 	}
-	if (interrupted) {
-		fprintf(stderr, "interrupted: letting running contexts finish (up to %d s)...\n", GRACE_MS / 1000);
-		runner_stop(run, GRACE_MS);
-		if (store_batch_summary(st, batch, counts, &err)) {
-			cli_fail("run-batch", "%s", err.msg);
-			goto out;
-		}
-		printf("batch %s: stopped with %lld of %lld done; resume with: genbox --db %s run-batch --resume %s\n",
-		    batch, (long long)(counts[CTX_COMPLETED] + counts[CTX_FAILED] + counts[CTX_CANCELLED]),
-		    (long long)total, cfg->db_path, batch);
-		status = 130;
-		goto out;
-	}
-	runner_stop(run, 0);
-	if (o.out) {
-		struct writer w = { o.out, 0, 0 };
-		char filter[STORE_ID_MAX + 64];
-
-		snprintf(filter, sizeof(filter), "{\"batch_id\":\"%s\",\"status\":\"completed\"}", batch);
-		gb_err_clear(&err);
-		if (store_each(st, COLL_CONTEXTS, filter, 0, write_output, &w, &err))
-			cli_fail("run-batch", "%s", err.msg);
-		printf("wrote %d file%s to %s\n", w.written, w.written == 1 ? "" : "s", o.out);
-		if (w.failed)
-			cli_fail("run-batch", "could not write %d file%s in '%s'", w.failed, w.failed == 1 ? "" : "s", o.out);
-	}
-	{
-		double secs = (double)(gb_mono_ms() - t0) / 1000.0;
-
-		printf("batch %s: %lld contexts: %lld completed, %lld failed, %lld cancelled in %.1f s (%.1f/s)\n",
-		    batch, (long long)total, (long long)counts[CTX_COMPLETED], (long long)counts[CTX_FAILED],
-		    (long long)counts[CTX_CANCELLED], secs,
-		    secs > 0 ? (double)(counts[CTX_COMPLETED] + counts[CTX_FAILED] - done0) / secs : 0.0);
-	}
-	status = counts[CTX_FAILED] + counts[CTX_CANCELLED] > 0 ? 2 : 0;
-out:
-	runner_free(run);
-	generator_close(gen);
-	store_close(st);
+	batchrun_release(&b);
 	return status;
 }
