@@ -380,14 +380,32 @@ batchrun_check_new(struct batchrun *b, struct gb_err *err)
 	return rc;
 }
 
+/* --out: a folder this process may write in, created when missing. */
+static int
+batchrun_check_out(const char *dir, struct gb_err *err)
+{
+	struct stat sb;
+
+	if (stat(dir, &sb) < 0) {
+		if (errno != ENOENT || mkdir(dir, 0755) < 0)
+			return gb_errf(err, GB_EIO, "--out: cannot create '%s': %s", dir, strerror(errno));
+		return 0;
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return gb_errf(err, GB_EINVAL, "--out: '%s' is not a directory", dir);
+	if (access(dir, W_OK | X_OK) < 0)
+		return gb_errf(err, GB_EIO, "--out: cannot write in '%s': %s", dir, strerror(errno));
+	return 0;
+}
+
 /* Everything that can be checked before anything is written. */
 static int
 batchrun_check(struct batchrun *b, struct gb_err *err)
 {
 	const struct batchrun_opts *o = &b->o;
 
-	if (o->out && mkdir(o->out, 0755) < 0 && errno != EEXIST)
-		return gb_errf(err, GB_EIO, "cannot create '%s': %s", o->out, strerror(errno));
+	if (o->out && batchrun_check_out(o->out, err))
+		return err->code;
 	if (store_open(&b->st, b->cfg->db_path, &b->so, err))
 		return err->code;
 	return o->resume ? batchrun_check_resume(b, err) : batchrun_check_new(b, err);
@@ -520,11 +538,21 @@ static int
 batchrun_write_out(struct batchrun *b, struct gb_err *err)
 {
 	struct writer w = { b->o.out, 0, 0 };
-	char filter[STORE_ID_MAX + 64];
+	cJSON *f = cJSON_CreateObject();
+	char *filter = NULL;
+	int rc;
 
-	snprintf(filter, sizeof(filter), "{\"batch_id\":\"%s\",\"status\":\"completed\"}", b->batch);
-	if (store_each(b->st, COLL_CONTEXTS, filter, 0, write_output, &w, err))
-		return err->code;
+	/* built by cJSON: the batch's _id is a value, whatever it holds */
+	if (cJSON_AddStringToObject(f, "batch_id", b->batch) == NULL ||
+	    cJSON_AddStringToObject(f, "status", "completed") == NULL ||
+	    (filter = cJSON_PrintUnformatted(f)) == NULL)
+		rc = gb_errf(err, GB_ENOMEM, "out of memory");
+	else
+		rc = store_each(b->st, COLL_CONTEXTS, filter, 0, write_output, &w, err);
+	free(filter);
+	cJSON_Delete(f);
+	if (rc)
+		return rc;
 	printf("wrote %d file%s to %s\n", w.written, w.written == 1 ? "" : "s", b->o.out);
 	if (w.failed)
 		return gb_errf(err, GB_EIO, "could not write %d file%s in '%s'", w.failed, w.failed == 1 ? "" : "s",
