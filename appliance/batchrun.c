@@ -523,13 +523,14 @@ batchrun_wait(struct batchrun *b, struct gb_err *err)
 static int
 batchrun_interrupted(struct batchrun *b, int *status, struct gb_err *err)
 {
-	fprintf(stderr, "interrupted: letting running contexts finish (up to %d s)...\n", GRACE_MS / 1000);
+	fprintf(stderr, "%s: letting running contexts finish (up to %d s)...\n",
+	    stop_signal == SIGTERM ? "terminated" : "interrupted", GRACE_MS / 1000);
 	runner_stop(b->run, GRACE_MS);
 	if (batchrun_read_counts(b, err))
 		return err->code;
 	printf("batch %s: stopped with %lld of %lld done; resume with: genbox --db %s run-batch --resume %s\n",
 	    b->batch, (long long)batchrun_done(b), (long long)b->total, b->cfg->db_path, b->batch);
-	*status = 130;
+	*status = 128 + stop_signal;	/* 130 for Ctrl-C, 143 for SIGTERM */
 	return 0;
 }
 
