@@ -313,7 +313,19 @@ main(void)
 	FILE *f;
 	int mid_run = 0;
 
-	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	{
+		/* the kill points are random: the seed is shown, and GENBOX_TEST_SEED repeats a run */
+		const char *env = getenv("GENBOX_TEST_SEED");
+		char *end = NULL;
+		unsigned long seed = env && *env ? strtoul(env, &end, 10) : 0;
+
+		if (env && *env && (end == env || *end != '\0'))
+			tap_bail("GENBOX_TEST_SEED '%s' is not a number", env);
+		if (!env || !*env)
+			seed = ((unsigned long)time(NULL) ^ (unsigned long)getpid()) & 0xffffffffUL;
+		tap_diag("seed %lu (GENBOX_TEST_SEED=%lu repeats this run)", seed, seed);
+		srand((unsigned)seed);
+	}
 	snprintf(db, sizeof(db), "%s/crash.db", util_tmpdir());
 	snprintf(dbarg, sizeof(dbarg), "--db=%s", db);
 	snprintf(trace, sizeof(trace), "%s/trace.log", util_tmpdir());
