@@ -453,13 +453,18 @@ batchrun_start(struct batchrun *b, struct gb_err *err)
 	rc.trace_path = b->o.trace;
 	if (cfg->retry_base_ms > 0)
 		rc.retry_base_ms = cfg->retry_base_ms;
+	rc.max_inflight = cfg->max_inflight;
+	if (rc.claim_max > rc.max_inflight)
+		rc.claim_max = rc.max_inflight;	/* a claim never passes the bound */
+	rc.heartbeat_ms = cfg->heartbeat_ms;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = batchrun_on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	if (runner_start(&b->run, &rc, err))
 		return err->code;
-	fprintf(stderr, "running with %d worker%s, generator %s\n", b->o.workers, b->o.workers == 1 ? "" : "s",
+	fprintf(stderr, "running with %d worker%s, up to %d context%s in flight, generator %s\n", b->o.workers,
+	    b->o.workers == 1 ? "" : "s", rc.max_inflight, rc.max_inflight == 1 ? "" : "s",
 	    cfg->generator_url[0] ? cfg->generator_url : "offline-draft");
 	return 0;
 }
