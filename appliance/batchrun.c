@@ -43,6 +43,12 @@ struct batchrun_opts {
 	int workers;
 };
 
+/* The organization's settings that bound a new batch; -1: no limit. */
+struct batchrun_limits {
+	int64_t max_batch_size;
+	int64_t max_contexts_per_day;
+};
+
 /* One run: what the steps of cmd_run_batch share. */
 struct batchrun {
 	const struct config *cfg;
@@ -52,6 +58,7 @@ struct batchrun {
 	struct runner *run;
 	char batch[STORE_ID_MAX];
 	char org[STORE_ID_MAX];
+	struct batchrun_limits limits;	/* of org, for a new batch */
 	size_t count;			/* contexts created from the file */
 	int64_t counts[CTX_STATUS_COUNT], total;	/* the batch's last summary */
 	int64_t done0;			/* ended before this run */
@@ -82,10 +89,53 @@ get_doc(struct store *st, enum coll c, const char *id, cJSON **out, struct gb_er
 	return *out ? 0 : gb_errf(err, GB_EIO, "stored document '%s' is not JSON", id);
 }
 
+static int
+count_doc(void *arg, const char *doc, size_t len)
+{
+	(void)doc;
+	(void)len;
+	(*(int64_t *)arg)++;
+	return 0;
+}
+
+/*
+ * max_contexts_per_day: the contexts of org created since the last UTC
+ * midnight (by any means: run-batch, import, the API), the new batch's
+ * aside, plus count must stay within the limit.
+ */
+static int
+check_daily(struct store *st, const char *org, const char *batch, size_t count, const struct batchrun_limits *lim,
+    struct gb_err *err)
+{
+	int64_t now = gb_now_ms(), midnight = now - now % 86400000, left = midnight + 86400000 - now, today = 0;
+	char since[GB_TIME_LEN], *filter = NULL;
+	cJSON *f = cJSON_CreateObject(), *ne = NULL, *gte = NULL;
+	int rc;
+
+	gb_time_format(midnight, since);
+	if (cJSON_AddStringToObject(f, "organization_id", org) == NULL ||
+	    (ne = cJSON_AddObjectToObject(f, "batch_id")) == NULL || cJSON_AddStringToObject(ne, "$ne", batch) == NULL ||
+	    (gte = cJSON_AddObjectToObject(f, "created_at")) == NULL ||
+	    cJSON_AddStringToObject(gte, "$gte", since) == NULL || (filter = cJSON_PrintUnformatted(f)) == NULL)
+		rc = gb_errf(err, GB_ENOMEM, "out of memory");
+	else
+		rc = store_each(st, COLL_CONTEXTS, filter, 0, count_doc, &today, err);
+	free(filter);
+	cJSON_Delete(f);
+	if (rc)
+		return rc;
+	if (today + (int64_t)count <= lim->max_contexts_per_day)
+		return 0;
+	return gb_errf(err, GB_EINVAL, "organization '%s' allows %lld contexts a day (settings.max_contexts_per_day): "
+	    "%lld created today and %zu in the file; the day starts again at 00:00 UTC, in %lld h %02lld min", org,
+	    (long long)lim->max_contexts_per_day, (long long)today, count, (long long)(left / 3600000),
+	    (long long)(left / 60000 % 60));
+}
+
 /* Read the input file into contexts of a new batch; returns the batch's _id in batch. */
 static int
-create_batch(struct store *st, const struct batchrun_opts *o, const char *org, char batch[STORE_ID_MAX], size_t *count,
-    char *where, size_t wlen, struct gb_err *err)
+create_batch(struct store *st, const struct batchrun_opts *o, const char *org, const struct batchrun_limits *lim,
+    char batch[STORE_ID_MAX], size_t *count, char *where, size_t wlen, struct gb_err *err)
 {
 	cJSON *bdoc = NULL, *ids = cJSON_CreateArray();
 	struct buf line;
@@ -171,12 +221,22 @@ create_batch(struct store *st, const struct batchrun_opts *o, const char *org, c
 			goto fail;
 		cJSON_AddItemToArray(ids, cJSON_CreateString(id));
 		(*count)++;
+		if (lim->max_batch_size >= 0 && (int64_t)*count > lim->max_batch_size) {
+			where[0] = '\0';
+			rc = gb_errf(err, GB_EINVAL, "'%s' holds more than %lld contexts: organization '%s' allows %lld "
+			    "in a batch (settings.max_batch_size)", o->input, (long long)lim->max_batch_size, org,
+			    (long long)lim->max_batch_size);
+			goto fail;
+		}
 	}
 	where[0] = '\0';
 	if (*count == 0) {
 		rc = gb_errf(err, GB_EINVAL, "'%s' holds no contexts", o->input);
 		goto fail;
 	}
+	/* counted after the inserts: the transaction holds the write lock, so no one adds meanwhile */
+	if (lim->max_contexts_per_day >= 0 && (rc = check_daily(st, org, batch, *count, lim, err)))
+		goto fail;
 	cJSON_AddItemToObject(bdoc, "context_ids", ids);
 	ids = NULL;
 	cJSON_AddNumberToObject(bdoc, "context_count", (double)*count);
@@ -356,6 +416,42 @@ batchrun_check_resume(struct batchrun *b, struct gb_err *err)
 	return 0;
 }
 
+/* settings.NAME of an organization: a whole number from 0, or absent (-1). */
+static int
+batchrun_limit(const cJSON *settings, const char *org, const char *name, int64_t *out, struct gb_err *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(settings, name);
+
+	*out = -1;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	/* the range before the cast: a hostile document stays defined */
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1e15) ||
+	    v->valuedouble != (double)(int64_t)v->valuedouble)
+		return gb_errf(err, GB_EINVAL, "organization '%s': settings.%s must be a whole number from 0", org, name);
+	*out = (int64_t)v->valuedouble;
+	return 0;
+}
+
+/* The organization's bounds on a new batch; an organization without a document has none. */
+static int
+batchrun_read_limits(struct store *st, const char *org, struct batchrun_limits *lim, struct gb_err *err)
+{
+	struct gb_err inner = { 0, "" };
+	const cJSON *settings;
+	cJSON *doc = NULL;
+	int rc;
+
+	lim->max_batch_size = lim->max_contexts_per_day = -1;
+	if (get_doc(st, COLL_ORGANIZATIONS, org, &doc, &inner))
+		return inner.code == GB_ENOTFOUND ? 0 : gb_errf(err, inner.code, "%s", inner.msg);
+	settings = cJSON_GetObjectItemCaseSensitive(doc, "settings");
+	if ((rc = batchrun_limit(settings, org, "max_batch_size", &lim->max_batch_size, err)) == 0)
+		rc = batchrun_limit(settings, org, "max_contexts_per_day", &lim->max_contexts_per_day, err);
+	cJSON_Delete(doc);
+	return rc;
+}
+
 /* A new batch: the pipeline exists and belongs to the batch's organization. */
 static int
 batchrun_check_new(struct batchrun *b, struct gb_err *err)
@@ -376,6 +472,8 @@ batchrun_check_new(struct batchrun *b, struct gb_err *err)
 		    owner, b->org);
 	else if (b->org[0] == '\0')
 		rc = gb_errf(err, GB_EINVAL, "no organization: give --org");
+	else
+		rc = batchrun_read_limits(b->st, b->org, &b->limits, err);
 	cJSON_Delete(p);
 	return rc;
 }
@@ -417,7 +515,7 @@ batchrun_create(struct batchrun *b, struct gb_err *err)
 	struct gb_err inner = { 0, "" };
 	char where[64] = "";
 
-	if (create_batch(b->st, &b->o, b->org, b->batch, &b->count, where, sizeof(where), &inner))
+	if (create_batch(b->st, &b->o, b->org, &b->limits, b->batch, &b->count, where, sizeof(where), &inner))
 		return gb_errf(err, inner.code, "%s%s (nothing created)", where, inner.msg);
 	printf("batch %s: %zu contexts from %s, pipeline %s\n", b->batch, b->count, b->o.input, b->o.pipeline);
 	fflush(stdout);
