@@ -75,18 +75,19 @@ static int
 cmd_init(const struct config *cfg, int argc, char **argv)
 {
 	struct gb_err err = { 0, "" };
-	struct store *st;
-	int v;
+	struct store *st = NULL;
+	int v, rc;
 
 	(void)argv;
 	if (argc > 1)
 		return bad_args("init", "takes no arguments");
-	if (open_store(cfg, 1, &st, &err) || store_schema_version(st, &v, &err)) {
-		store_close(NULL);
-		return cli_fail("init", "%s", err.msg);
-	}
-	printf("initialised %s (schema version %d)\n", cfg->db_path, v);
+	/* the store is closed on every path: open_store leaves it NULL when it fails */
+	if ((rc = open_store(cfg, 1, &st, &err)) == 0)
+		rc = store_schema_version(st, &v, &err);
 	store_close(st);
+	if (rc)
+		return cli_fail("init", "%s", err.msg);
+	printf("initialised %s (schema version %d)\n", cfg->db_path, v);
 	return 0;
 }
 
