@@ -2,14 +2,17 @@
  * batchrun.c - genbox run-batch: create a batch from a file of contexts and
  * run it to completion with the worker pool, with no server.
  *
- * The contexts and their batch are written in one transaction, so a bad
- * line imports nothing. Progress is read back from storage (the batch's
+ * The contexts and their batch are written in one transaction (batchfile.c),
+ * so a bad line, or a file past the organization's limits, creates nothing.
+ * Everything that can be checked is checked before that. Progress is read back from storage (the batch's
  * status summary), so what is shown is what is recorded. Ctrl-C stops
  * claiming, lets running contexts end within a grace period and gives the
- * rest back to the queue; `run-batch --resume BATCH` picks up from there, as
- * it does after a crash (leases of dead processes are reclaimed at once).
+ * rest back to the queue (SIGTERM does the same); `run-batch --resume BATCH`
+ * picks up from there, as it does after a crash (leases of dead processes
+ * are reclaimed at once). Exit status: 0 all completed, 2 some failed or
+ * cancelled, 1 any error (input, limits, storage, a failed pool), 128 + the
+ * signal after SIGINT (130) or SIGTERM (143).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -21,8 +24,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "../base/buf.h"
 #include "../base/gbtime.h"
+#include "batchfile.h"
 #include "cli.h"
 #include "generator.h"
 #include "runner.h"
@@ -43,12 +46,6 @@ struct batchrun_opts {
 	int workers;
 };
 
-/* The organization's settings that bound a new batch; -1: no limit. */
-struct batchrun_limits {
-	int64_t max_batch_size;
-	int64_t max_contexts_per_day;
-};
-
 /* One run: what the steps of cmd_run_batch share. */
 struct batchrun {
 	const struct config *cfg;
@@ -58,7 +55,7 @@ struct batchrun {
 	struct runner *run;
 	char batch[STORE_ID_MAX];
 	char org[STORE_ID_MAX];
-	struct batchrun_limits limits;	/* of org, for a new batch */
+	struct batchfile_limits limits;	/* of org, for a new batch */
 	size_t count;			/* contexts created from the file */
 	int64_t counts[CTX_STATUS_COUNT], total;	/* the batch's last summary */
 	int64_t done0;			/* ended before this run */
@@ -70,9 +67,7 @@ struct batchrun {
 static const char *
 jstr(const cJSON *o, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
 }
 
 static int
@@ -87,175 +82,6 @@ get_doc(struct store *st, enum coll c, const char *id, cJSON **out, struct gb_er
 	*out = cJSON_Parse(text);
 	free(text);
 	return *out ? 0 : gb_errf(err, GB_EIO, "stored document '%s' is not JSON", id);
-}
-
-static int
-count_doc(void *arg, const char *doc, size_t len)
-{
-	(void)doc;
-	(void)len;
-	(*(int64_t *)arg)++;
-	return 0;
-}
-
-/*
- * max_contexts_per_day: the contexts of org created since the last UTC
- * midnight (by any means: run-batch, import, the API), the new batch's
- * aside, plus count must stay within the limit.
- */
-static int
-check_daily(struct store *st, const char *org, const char *batch, size_t count, const struct batchrun_limits *lim,
-    struct gb_err *err)
-{
-	int64_t now = gb_now_ms(), midnight = now - now % 86400000, left = midnight + 86400000 - now, today = 0;
-	char since[GB_TIME_LEN], *filter = NULL;
-	cJSON *f = cJSON_CreateObject(), *ne = NULL, *gte = NULL;
-	int rc;
-
-	gb_time_format(midnight, since);
-	if (cJSON_AddStringToObject(f, "organization_id", org) == NULL ||
-	    (ne = cJSON_AddObjectToObject(f, "batch_id")) == NULL || cJSON_AddStringToObject(ne, "$ne", batch) == NULL ||
-	    (gte = cJSON_AddObjectToObject(f, "created_at")) == NULL ||
-	    cJSON_AddStringToObject(gte, "$gte", since) == NULL || (filter = cJSON_PrintUnformatted(f)) == NULL)
-		rc = gb_errf(err, GB_ENOMEM, "out of memory");
-	else
-		rc = store_each(st, COLL_CONTEXTS, filter, 0, count_doc, &today, err);
-	free(filter);
-	cJSON_Delete(f);
-	if (rc)
-		return rc;
-	if (today + (int64_t)count <= lim->max_contexts_per_day)
-		return 0;
-	return gb_errf(err, GB_EINVAL, "organization '%s' allows %lld contexts a day (settings.max_contexts_per_day): "
-	    "%lld created today and %zu in the file; the day starts again at 00:00 UTC, in %lld h %02lld min", org,
-	    (long long)lim->max_contexts_per_day, (long long)today, count, (long long)(left / 3600000),
-	    (long long)(left / 60000 % 60));
-}
-
-/* Read the input file into contexts of a new batch; returns the batch's _id in batch. */
-static int
-create_batch(struct store *st, const struct batchrun_opts *o, const char *org, const struct batchrun_limits *lim,
-    char batch[STORE_ID_MAX], size_t *count, char *where, size_t wlen, struct gb_err *err)
-{
-	cJSON *bdoc = NULL, *ids = cJSON_CreateArray();
-	struct buf line;
-	size_t lineno = 0;
-	FILE *f;
-	char *text;
-	int rc;
-
-	*count = 0;
-	where[0] = '\0';
-	if (strcmp(o->input, "-") == 0)
-		f = stdin;
-	else if ((f = fopen(o->input, "rb")) == NULL)
-		return gb_errf(err, GB_ENOTFOUND, "cannot open '%s': %s", o->input, strerror(errno));
-	buf_init(&line, STORE_MAX_DOC);
-	if ((rc = store_begin(st, err)))
-		goto out;
-	/* the batch first, to learn its _id; it is rewritten with its contexts at the end */
-	bdoc = cJSON_CreateObject();
-	cJSON_AddStringToObject(bdoc, "name", o->input);
-	cJSON_AddStringToObject(bdoc, "organization_id", org);
-	if (o->user)
-		cJSON_AddStringToObject(bdoc, "created_by", o->user);
-	cJSON_AddStringToObject(bdoc, "status", "pending");
-	cJSON_AddStringToObject(bdoc, "pipeline_id", o->pipeline);
-	cJSON_AddItemToObject(bdoc, "metadata", cJSON_CreateObject());
-	cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(bdoc, "metadata"), "source", "run-batch");
-	text = cJSON_PrintUnformatted(bdoc);
-	rc = store_put(st, COLL_BATCHES, text, strlen(text), STORE_INSERT, batch, err);
-	free(text);
-	if (rc)
-		goto fail;
-	cJSON_AddStringToObject(bdoc, "_id", batch);
-	for (;;) {
-		char id[STORE_ID_MAX];
-		struct store_field set[3];
-		const char *p;
-		cJSON *ctx;
-		int nf;
-
-		rc = buf_getline(&line, f);
-		lineno++;
-		if (rc == 0)
-			break;
-		snprintf(where, wlen, "line %zu: ", lineno);
-		if (rc < 0) {
-			rc = rc == GB_ETOOBIG ? gb_errf(err, rc, "document exceeds the limit of %u bytes", STORE_MAX_DOC) :
-			    gb_errf(err, rc, "read error: %s", strerror(errno));
-			goto fail;
-		}
-		for (p = buf_str(&line); isspace((unsigned char)*p); p++)
-			;
-		if (*p == '\0')
-			continue;
-		if ((ctx = cJSON_ParseWithLength(buf_str(&line), line.len)) == NULL || !cJSON_IsObject(ctx)) {
-			cJSON_Delete(ctx);
-			rc = gb_errf(err, GB_EINVAL, "not a JSON object");
-			goto fail;
-		}
-		if (jstr(ctx, "organization_id") && strcmp(jstr(ctx, "organization_id"), org) != 0) {
-			rc = gb_errf(err, GB_EINVAL, "field 'organization_id': '%s' is not the batch's organization '%s'",
-			    jstr(ctx, "organization_id"), org);
-			cJSON_Delete(ctx);
-			goto fail;
-		}
-		if (jstr(ctx, "status") && strcmp(jstr(ctx, "status"), "pending") != 0) {
-			rc = gb_errf(err, GB_EINVAL, "field 'status': a new context is pending, not '%s'", jstr(ctx, "status"));
-			cJSON_Delete(ctx);
-			goto fail;
-		}
-		/* set on the line's own text: every other value keeps its exact text */
-		nf = 0;
-		set[nf++] = (struct store_field){ "batch_id", batch };
-		if (!jstr(ctx, "organization_id"))
-			set[nf++] = (struct store_field){ "organization_id", org };
-		if (o->user && !cJSON_GetObjectItemCaseSensitive(ctx, "user_id"))
-			set[nf++] = (struct store_field){ "user_id", o->user };
-		cJSON_Delete(ctx);
-		if ((rc = store_set_fields(st, buf_str(&line), line.len, set, nf, &text, err)) == 0)
-			rc = store_put(st, COLL_CONTEXTS, text, strlen(text), STORE_INSERT, id, err);
-		free(text);
-		if (rc)
-			goto fail;
-		cJSON_AddItemToArray(ids, cJSON_CreateString(id));
-		(*count)++;
-		if (lim->max_batch_size >= 0 && (int64_t)*count > lim->max_batch_size) {
-			where[0] = '\0';
-			rc = gb_errf(err, GB_EINVAL, "'%s' holds more than %lld contexts: organization '%s' allows %lld "
-			    "in a batch (settings.max_batch_size)", o->input, (long long)lim->max_batch_size, org,
-			    (long long)lim->max_batch_size);
-			goto fail;
-		}
-	}
-	where[0] = '\0';
-	if (*count == 0) {
-		rc = gb_errf(err, GB_EINVAL, "'%s' holds no contexts", o->input);
-		goto fail;
-	}
-	/* counted after the inserts: the transaction holds the write lock, so no one adds meanwhile */
-	if (lim->max_contexts_per_day >= 0 && (rc = check_daily(st, org, batch, *count, lim, err)))
-		goto fail;
-	cJSON_AddItemToObject(bdoc, "context_ids", ids);
-	ids = NULL;
-	cJSON_AddNumberToObject(bdoc, "context_count", (double)*count);
-	cJSON_AddNumberToObject(bdoc, "completed_count", 0);
-	cJSON_AddNumberToObject(bdoc, "failed_count", 0);
-	text = cJSON_PrintUnformatted(bdoc);
-	rc = store_put(st, COLL_BATCHES, text, strlen(text), STORE_REPLACE, NULL, err);
-	free(text);
-	if (rc == 0 && (rc = store_commit(st, err)) == 0)
-		goto out;
-fail:
-	store_rollback(st);
-out:
-	cJSON_Delete(ids);
-	cJSON_Delete(bdoc);
-	buf_release(&line);
-	if (f != stdin)
-		fclose(f);
-	return rc;
 }
 
 static void
@@ -416,42 +242,6 @@ batchrun_check_resume(struct batchrun *b, struct gb_err *err)
 	return 0;
 }
 
-/* settings.NAME of an organization: a whole number from 0, or absent (-1). */
-static int
-batchrun_limit(const cJSON *settings, const char *org, const char *name, int64_t *out, struct gb_err *err)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(settings, name);
-
-	*out = -1;
-	if (v == NULL || cJSON_IsNull(v))
-		return 0;
-	/* the range before the cast: a hostile document stays defined */
-	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1e15) ||
-	    v->valuedouble != (double)(int64_t)v->valuedouble)
-		return gb_errf(err, GB_EINVAL, "organization '%s': settings.%s must be a whole number from 0", org, name);
-	*out = (int64_t)v->valuedouble;
-	return 0;
-}
-
-/* The organization's bounds on a new batch; an organization without a document has none. */
-static int
-batchrun_read_limits(struct store *st, const char *org, struct batchrun_limits *lim, struct gb_err *err)
-{
-	struct gb_err inner = { 0, "" };
-	const cJSON *settings;
-	cJSON *doc = NULL;
-	int rc;
-
-	lim->max_batch_size = lim->max_contexts_per_day = -1;
-	if (get_doc(st, COLL_ORGANIZATIONS, org, &doc, &inner))
-		return inner.code == GB_ENOTFOUND ? 0 : gb_errf(err, inner.code, "%s", inner.msg);
-	settings = cJSON_GetObjectItemCaseSensitive(doc, "settings");
-	if ((rc = batchrun_limit(settings, org, "max_batch_size", &lim->max_batch_size, err)) == 0)
-		rc = batchrun_limit(settings, org, "max_contexts_per_day", &lim->max_contexts_per_day, err);
-	cJSON_Delete(doc);
-	return rc;
-}
-
 /* A new batch: the pipeline exists and belongs to the batch's organization. */
 static int
 batchrun_check_new(struct batchrun *b, struct gb_err *err)
@@ -473,7 +263,7 @@ batchrun_check_new(struct batchrun *b, struct gb_err *err)
 	else if (b->org[0] == '\0')
 		rc = gb_errf(err, GB_EINVAL, "no organization: give --org");
 	else
-		rc = batchrun_read_limits(b->st, b->org, &b->limits, err);
+		rc = batchfile_read_limits(b->st, b->org, &b->limits, err);
 	cJSON_Delete(p);
 	return rc;
 }
@@ -512,11 +302,11 @@ batchrun_check(struct batchrun *b, struct gb_err *err)
 static int
 batchrun_create(struct batchrun *b, struct gb_err *err)
 {
+	struct batchfile_opts fo = { b->o.input, b->o.pipeline, b->org, b->o.user, b->limits };
 	struct gb_err inner = { 0, "" };
-	char where[64] = "";
 
-	if (create_batch(b->st, &b->o, b->org, &b->limits, b->batch, &b->count, where, sizeof(where), &inner))
-		return gb_errf(err, inner.code, "%s%s (nothing created)", where, inner.msg);
+	if (batchfile_create(b->st, &fo, b->batch, &b->count, &inner))
+		return gb_errf(err, inner.code, "%s (nothing created)", inner.msg);
 	printf("batch %s: %zu contexts from %s, pipeline %s\n", b->batch, b->count, b->o.input, b->o.pipeline);
 	fflush(stdout);
 	return 0;
