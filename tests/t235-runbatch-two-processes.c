@@ -76,6 +76,8 @@ check_trace(const char *path, const char *name)
 	cJSON *done = cJSON_CreateObject(), *ends = cJSON_CreateObject();
 	int nends = 0, double_ends = 0, double_done = 0;
 
+	if (text == NULL)
+		text = strdup("");
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char what[16], id[128], detail[64], key[200];
 
@@ -128,6 +130,12 @@ main(void)
 			fprintf(f, "{\"_id\":\"ctx_p%d_%04d\",\"data\":{\"title\":\"Process %d context %d\"}}\n", k, i, k, i);
 		fclose(f);
 	}
+	/*
+	 * Each creates its batch while the other may be running: a writer
+	 * waits for its turn (whether a busy pool lets it in within the default
+	 * 5 s is the storage tests' question, not this one's).
+	 */
+	setenv("GENBOX_STORAGE_BUSY_TIMEOUT_MS", "120000", 1);
 	for (int k = 0; k < 2; k++) {
 		char *argv[] = { (char *)util_genbox(), dbarg, "run-batch", "--pipeline", "pipe_article_generation",
 			"--input", in[k], "--workers", "2", "--trace", tr[k], NULL };
