@@ -62,16 +62,17 @@ struct batchrun {
 	int64_t t0;			/* monotonic ms at the start of the run */
 	int tty;			/* progress as a bar */
 	int pool_failed;		/* a commit of the pool failed */
+	int ended;			/* the pool ran the batch to its end */
 };
 
 static const char *
-jstr(const cJSON *o, const char *key)
+batchrun_str(const cJSON *o, const char *key)
 {
 	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
 }
 
 static int
-get_doc(struct store *st, enum coll c, const char *id, cJSON **out, struct gb_err *err)
+batchrun_get_doc(struct store *st, enum coll c, const char *id, cJSON **out, struct gb_err *err)
 {
 	char *text = NULL;
 	int rc;
@@ -85,7 +86,7 @@ get_doc(struct store *st, enum coll c, const char *id, cJSON **out, struct gb_er
 }
 
 static void
-fmt_duration(double s, char *out, size_t len)
+batchrun_fmt_duration(double s, char *out, size_t len)
 {
 	long t = (long)(s + 0.5);
 
@@ -96,14 +97,14 @@ fmt_duration(double s, char *out, size_t len)
 }
 
 static void
-progress(int tty, const int64_t c[CTX_STATUS_COUNT], int64_t total, int64_t done0, double elapsed)
+batchrun_progress(int tty, const int64_t c[CTX_STATUS_COUNT], int64_t total, int64_t done0, double elapsed)
 {
 	int64_t done = c[CTX_COMPLETED] + c[CTX_FAILED] + c[CTX_CANCELLED];
 	double rate = elapsed > 0 ? (double)(done - done0) / elapsed : 0;
 	char eta[32] = "?";
 
 	if (rate > 0)
-		fmt_duration((double)(total - done) / rate, eta, sizeof(eta));
+		batchrun_fmt_duration((double)(total - done) / rate, eta, sizeof(eta));
 	if (tty) {
 		char bar[31];
 		int fill = total ? (int)(30 * done / total) : 30;
@@ -121,26 +122,29 @@ progress(int tty, const int64_t c[CTX_STATUS_COUNT], int64_t total, int64_t done
 	fflush(stderr);
 }
 
-struct writer {
+struct batchrun_writer {
 	const char *dir;
 	int written, failed;
 };
 
 static int
-write_output(void *arg, const char *doc, size_t len)
+batchrun_write_file(void *arg, const char *doc, size_t len)
 {
-	struct writer *w = arg;
+	struct batchrun_writer *w = arg;
 	cJSON *ctx = cJSON_ParseWithLength(doc, len);
-	const char *id = jstr(ctx, "_id");
+	const char *id = batchrun_str(ctx, "_id");
 	const cJSON *fc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ctx, "data"),
 	    "formatted_content");
-	const char *content = jstr(fc, "content");
+	const char *content = batchrun_str(fc, "content");
 	char path[4096];
-	FILE *f;
+	FILE *f = NULL;
+	int n;
 
-	if (id && content && strchr(id, '/') == NULL && strcmp(id, "..") != 0) {
-		snprintf(path, sizeof(path), "%s/%s.md", w->dir, id);
-		if ((f = fopen(path, "wb")) != NULL && fputs(content, f) >= 0 && fclose(f) == 0)
+	if (id && content) {
+		/* an _id that cannot be a file name is counted as a file not written */
+		n = snprintf(path, sizeof(path), "%s/%s.md", w->dir, id);
+		if (strchr(id, '/') == NULL && n > 0 && (size_t)n < sizeof(path) && (f = fopen(path, "wb")) != NULL &&
+		    fputs(content, f) >= 0 && fclose(f) == 0)
 			w->written++;
 		else {
 			if (f)
@@ -235,7 +239,7 @@ batchrun_check_resume(struct batchrun *b, struct gb_err *err)
 	struct gb_err inner = { 0, "" };
 	cJSON *doc = NULL;
 
-	if (get_doc(b->st, COLL_BATCHES, b->o.resume, &doc, &inner))
+	if (batchrun_get_doc(b->st, COLL_BATCHES, b->o.resume, &doc, &inner))
 		return gb_errf(err, inner.code, "%s", inner.code == GB_ENOTFOUND ? "no such batch" : inner.msg);
 	snprintf(b->batch, sizeof(b->batch), "%s", b->o.resume);
 	cJSON_Delete(doc);
@@ -251,10 +255,10 @@ batchrun_check_new(struct batchrun *b, struct gb_err *err)
 	cJSON *p = NULL;
 	int rc = 0;
 
-	if (get_doc(b->st, COLL_PIPELINES, b->o.pipeline, &p, &inner))
+	if (batchrun_get_doc(b->st, COLL_PIPELINES, b->o.pipeline, &p, &inner))
 		return gb_errf(err, inner.code, "%s", inner.code == GB_ENOTFOUND ?
 		    "unknown pipeline (see 'genbox export pipelines')" : inner.msg);
-	owner = jstr(p, "organization_id");
+	owner = batchrun_str(p, "organization_id");
 	snprintf(b->org, sizeof(b->org), "%s", b->o.org ? b->o.org : b->cfg->organization[0] ?
 	    b->cfg->organization : owner ? owner : "");
 	if (owner && strcmp(owner, b->org) != 0)
@@ -396,7 +400,7 @@ batchrun_wait(struct batchrun *b, struct gb_err *err)
 			return err->code;
 		finished = b->counts[CTX_PENDING] + b->counts[CTX_PROCESSING] == 0;
 		if (finished || stop_signal || now - last_print >= (b->tty ? 200 : 5000)) {
-			progress(b->tty, b->counts, b->total, b->done0, (double)(now - b->t0) / 1000.0);
+			batchrun_progress(b->tty, b->counts, b->total, b->done0, (double)(now - b->t0) / 1000.0);
 			last_print = now;
 		}
 		if (finished || stop_signal)
@@ -431,7 +435,7 @@ batchrun_interrupted(struct batchrun *b, int *status, struct gb_err *err)
 static int
 batchrun_write_out(struct batchrun *b, struct gb_err *err)
 {
-	struct writer w = { b->o.out, 0, 0 };
+	struct batchrun_writer w = { b->o.out, 0, 0 };
 	cJSON *f = cJSON_CreateObject();
 	char *filter = NULL;
 	int rc;
@@ -442,7 +446,7 @@ batchrun_write_out(struct batchrun *b, struct gb_err *err)
 	    (filter = cJSON_PrintUnformatted(f)) == NULL)
 		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 	else
-		rc = store_each(b->st, COLL_CONTEXTS, filter, 0, write_output, &w, err);
+		rc = store_each(b->st, COLL_CONTEXTS, filter, 0, batchrun_write_file, &w, err);
 	free(filter);
 	cJSON_Delete(f);
 	if (rc)
@@ -461,6 +465,7 @@ batchrun_finish(struct batchrun *b, int *status, struct gb_err *err)
 	double secs;
 
 	runner_stop(b->run, 0);
+	b->ended = 1;
 	if (batchrun_read_counts(b, err))
 		return err->code;
 	if (b->o.out && batchrun_write_out(b, err))
@@ -480,7 +485,7 @@ batchrun_report(const struct batchrun *b, const struct gb_err *err)
 	if (b->pool_failed)
 		cli_fail("run-batch", "%s; stopped, and what was not written is run again by: genbox --db %s "
 		    "run-batch --resume %s", err->msg, b->cfg->db_path, b->batch);
-	else if (b->run)
+	else if (b->run && !b->ended)
 		cli_fail("run-batch", "%s; stopped: resume with: genbox --db %s run-batch --resume %s", err->msg,
 		    b->cfg->db_path, b->batch);
 	else
