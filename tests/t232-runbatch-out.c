@@ -125,6 +125,24 @@ test_quoted_batch(void)
 	free(text);
 }
 
+/* an _id that cannot be a file name: not written, and said so */
+static void
+test_unnameable(void)
+{
+	char dir[4200];
+	struct run r;
+
+	snprintf(dir, sizeof(dir), "%s/slashed", util_tmpdir());
+	genbox_ok("batch", "{\"_id\":\"batch_slash\",\"organization_id\":\"org_123\",\"pipeline_id\":"
+	    "\"pipe_article_generation\",\"context_ids\":[\"ctx/slash\"]}\n", "import", "batches", "-");
+	genbox_ok("context", "{\"_id\":\"ctx/slash\",\"organization_id\":\"org_123\",\"batch_id\":\"batch_slash\","
+	    "\"data\":{\"title\":\"Slashed\"}}\n", "import", "contexts", "-");
+	util_genbox_run(&r, NULL, dbarg, "run-batch", "--resume", "batch_slash", "--out", dir, NULL);
+	is_int(r.status, 1, "a context _id holding '/': exit 1");
+	like(r.err, "could not write 1 file in ", "the file it could not write is counted");
+	run_free(&r);
+}
+
 int
 main(void)
 {
@@ -134,5 +152,6 @@ main(void)
 	test_files();
 	test_out_is_file();
 	test_quoted_batch();
+	test_unnameable();
 	return tap_done();
 }
