@@ -229,7 +229,7 @@ static int
 batchfile_put_batch(struct store *st, const struct batchfile_opts *o, cJSON **bdoc, char batch[STORE_ID_MAX],
     struct gb_err *err)
 {
-	cJSON *b = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(b, "metadata");
+	cJSON *b = cJSON_CreateObject();
 	char *text;
 	int rc;
 
@@ -239,7 +239,7 @@ batchfile_put_batch(struct store *st, const struct batchfile_opts *o, cJSON **bd
 		cJSON_AddStringToObject(b, "created_by", o->user);
 	cJSON_AddStringToObject(b, "status", "pending");
 	cJSON_AddStringToObject(b, "pipeline_id", o->pipeline);
-	cJSON_AddStringToObject(meta, "source", "run-batch");
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(b, "metadata"), "source", "run-batch");
 	if ((text = cJSON_PrintUnformatted(b)) == NULL)
 		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 	else
