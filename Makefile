@@ -83,6 +83,12 @@ $(GENBOX): $(BUILD)/appliance/main.o $(LIB_OBJ)
 $(BUILD)/tests/%.t: $(BUILD)/tests/%.o $(TEST_LIB_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
+# an LD_PRELOAD library that counts SQLite connections and injects faults (t110)
+$(BUILD)/tests/fault-sqlite.so: tests/fault-sqlite.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) $(PKG_CFLAGS) -fPIC -shared -o $@ $< -ldl
+$(BUILD)/tests/t110-cli-data.t: | $(BUILD)/tests/fault-sqlite.so
+
 # the generator's test runs a scripted HTTP responder on civetweb
 $(BUILD)/tests/t210-generator.t $(BUILD)/tests/t240-pipeline-llm.t: LDLIBS += -lcivetweb
 

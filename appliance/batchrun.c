@@ -2,14 +2,17 @@
  * batchrun.c - genbox run-batch: create a batch from a file of contexts and
  * run it to completion with the worker pool, with no server.
  *
- * The contexts and their batch are written in one transaction, so a bad
- * line imports nothing. Progress is read back from storage (the batch's
+ * The contexts and their batch are written in one transaction (batchfile.c),
+ * so a bad line, or a file past the organization's limits, creates nothing.
+ * Everything that can be checked is checked before that. Progress is read back from storage (the batch's
  * status summary), so what is shown is what is recorded. Ctrl-C stops
  * claiming, lets running contexts end within a grace period and gives the
- * rest back to the queue; `run-batch --resume BATCH` picks up from there, as
- * it does after a crash (leases of dead processes are reclaimed at once).
+ * rest back to the queue (SIGTERM does the same); `run-batch --resume BATCH`
+ * picks up from there, as it does after a crash (leases of dead processes
+ * are reclaimed at once). Exit status: 0 all completed, 2 some failed or
+ * cancelled, 1 any error (input, limits, storage, a failed pool), 128 + the
+ * signal after SIGINT (130) or SIGTERM (143).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -21,41 +24,58 @@
 
 #include <cjson/cJSON.h>
 
-#include "../base/buf.h"
 #include "../base/gbtime.h"
 #include "../storage/access.h"
 #include "../storage/docs.h"
 #include "../storage/store.h"
+#include "batchfile.h"
 #include "cli.h"
 #include "generator.h"
 #include "engine/pool.h"
 
 #define GRACE_MS 10000
 
-static volatile sig_atomic_t interrupted;
+/* SIGINT or SIGTERM, once one came: the run stops and exits 128 + it */
+static volatile sig_atomic_t stop_signal;
 
 static void
-on_signal(int sig)
+batchrun_on_signal(int sig)
 {
-	(void)sig;
-	interrupted = 1;
+	stop_signal = sig;
 }
 
-struct opts {
+struct batchrun_opts {
 	const char *pipeline, *input, *org, *user, *out, *resume, *trace;
 	int workers;
 };
 
-static const char *
-jstr(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+/* One run: what the steps of cmd_run_batch share. */
+struct batchrun {
+	const struct config *cfg;
+	struct batchrun_opts o;
+	struct store_opts so;
+	struct store *st;
+	struct pool *run;
+	char batch[STORE_ID_MAX];
+	char org[STORE_ID_MAX];
+	struct batchfile_limits limits;	/* of org, for a new batch */
+	size_t count;			/* contexts created from the file */
+	int64_t counts[CTX_STATUS_COUNT], total;	/* the batch's last summary */
+	int64_t done0;			/* ended before this run */
+	int64_t t0;			/* monotonic ms at the start of the run */
+	int tty;			/* progress as a bar */
+	int pool_failed;		/* a commit of the pool failed */
+	int ended;			/* the pool ran the batch to its end */
+};
 
-	return cJSON_IsString(v) ? v->valuestring : NULL;
+static const char *
+batchrun_str(const cJSON *o, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
 }
 
 static int
-get_doc(struct store *st, enum coll c, const char *id, cJSON **out, struct gb_err *err)
+batchrun_get_doc(struct store *st, enum coll c, const char *id, cJSON **out, struct gb_err *err)
 {
 	char *text = NULL;
 	int rc;
@@ -68,124 +88,8 @@ get_doc(struct store *st, enum coll c, const char *id, cJSON **out, struct gb_er
 	return *out ? 0 : gb_errf(err, GB_EIO, "stored document '%s' is not JSON", id);
 }
 
-/* Read the input file into contexts of a new batch; returns the batch's _id in batch. */
-static int
-create_batch(struct store *st, const struct opts *o, const char *org, char batch[STORE_ID_MAX], size_t *count,
-    char *where, size_t wlen, struct gb_err *err)
-{
-	cJSON *bdoc = NULL, *ids = cJSON_CreateArray();
-	struct buf line;
-	size_t lineno = 0;
-	FILE *f;
-	char *text;
-	int rc;
-
-	*count = 0;
-	where[0] = '\0';
-	if (strcmp(o->input, "-") == 0)
-		f = stdin;
-	else if ((f = fopen(o->input, "rb")) == NULL)
-		return gb_errf(err, GB_ENOTFOUND, "cannot open '%s': %s", o->input, strerror(errno));
-	buf_init(&line, STORE_MAX_DOC);
-	if ((rc = store_begin(st, err)))
-		goto out;
-	/* the batch first, to learn its _id; it is rewritten with its contexts at the end */
-	bdoc = cJSON_CreateObject();
-	cJSON_AddStringToObject(bdoc, "name", o->input);
-	cJSON_AddStringToObject(bdoc, "organization_id", org);
-	if (o->user)
-		cJSON_AddStringToObject(bdoc, "created_by", o->user);
-	cJSON_AddStringToObject(bdoc, "status", "pending");
-	cJSON_AddStringToObject(bdoc, "pipeline_id", o->pipeline);
-	cJSON_AddItemToObject(bdoc, "metadata", cJSON_CreateObject());
-	cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(bdoc, "metadata"), "source", "run-batch");
-	text = cJSON_PrintUnformatted(bdoc);
-	rc = store_put(st, COLL_BATCHES, text, strlen(text), STORE_INSERT, batch, err);
-	free(text);
-	if (rc)
-		goto fail;
-	cJSON_AddStringToObject(bdoc, "_id", batch);
-	for (;;) {
-		char id[STORE_ID_MAX];
-		struct store_field set[3];
-		const char *p;
-		cJSON *ctx;
-		int nf;
-
-		rc = buf_getline(&line, f);
-		lineno++;
-		if (rc == 0)
-			break;
-		snprintf(where, wlen, "line %zu: ", lineno);
-		if (rc < 0) {
-			rc = rc == GB_ETOOBIG ? gb_errf(err, rc, "document exceeds the limit of %u bytes", STORE_MAX_DOC) :
-			    gb_errf(err, rc, "read error: %s", strerror(errno));
-			goto fail;
-		}
-		for (p = buf_str(&line); isspace((unsigned char)*p); p++)
-			;
-		if (*p == '\0')
-			continue;
-		if ((ctx = cJSON_ParseWithLength(buf_str(&line), line.len)) == NULL || !cJSON_IsObject(ctx)) {
-			cJSON_Delete(ctx);
-			rc = gb_errf(err, GB_EINVAL, "not a JSON object");
-			goto fail;
-		}
-		if (jstr(ctx, "organization_id") && strcmp(jstr(ctx, "organization_id"), org) != 0) {
-			rc = gb_errf(err, GB_EINVAL, "field 'organization_id': '%s' is not the batch's organization '%s'",
-			    jstr(ctx, "organization_id"), org);
-			cJSON_Delete(ctx);
-			goto fail;
-		}
-		if (jstr(ctx, "status") && strcmp(jstr(ctx, "status"), "pending") != 0) {
-			rc = gb_errf(err, GB_EINVAL, "field 'status': a new context is pending, not '%s'", jstr(ctx, "status"));
-			cJSON_Delete(ctx);
-			goto fail;
-		}
-		/* set on the line's own text: every other value keeps its exact text */
-		nf = 0;
-		set[nf++] = (struct store_field){ "batch_id", batch };
-		if (!jstr(ctx, "organization_id"))
-			set[nf++] = (struct store_field){ "organization_id", org };
-		if (o->user && !cJSON_GetObjectItemCaseSensitive(ctx, "user_id"))
-			set[nf++] = (struct store_field){ "user_id", o->user };
-		cJSON_Delete(ctx);
-		if ((rc = store_set_fields(st, buf_str(&line), line.len, set, nf, &text, err)) == 0)
-			rc = store_put(st, COLL_CONTEXTS, text, strlen(text), STORE_INSERT, id, err);
-		free(text);
-		if (rc)
-			goto fail;
-		cJSON_AddItemToArray(ids, cJSON_CreateString(id));
-		(*count)++;
-	}
-	where[0] = '\0';
-	if (*count == 0) {
-		rc = gb_errf(err, GB_EINVAL, "'%s' holds no contexts", o->input);
-		goto fail;
-	}
-	cJSON_AddItemToObject(bdoc, "context_ids", ids);
-	ids = NULL;
-	cJSON_AddNumberToObject(bdoc, "context_count", (double)*count);
-	cJSON_AddNumberToObject(bdoc, "completed_count", 0);
-	cJSON_AddNumberToObject(bdoc, "failed_count", 0);
-	text = cJSON_PrintUnformatted(bdoc);
-	rc = store_put(st, COLL_BATCHES, text, strlen(text), STORE_REPLACE, NULL, err);
-	free(text);
-	if (rc == 0 && (rc = store_commit(st, err)) == 0)
-		goto out;
-fail:
-	store_rollback(st);
-out:
-	cJSON_Delete(ids);
-	cJSON_Delete(bdoc);
-	buf_release(&line);
-	if (f != stdin)
-		fclose(f);
-	return rc;
-}
-
 static void
-fmt_duration(double s, char *out, size_t len)
+batchrun_fmt_duration(double s, char *out, size_t len)
 {
 	long t = (long)(s + 0.5);
 
@@ -196,14 +100,14 @@ fmt_duration(double s, char *out, size_t len)
 }
 
 static void
-progress(int tty, const int64_t c[CTX_STATUS_COUNT], int64_t total, int64_t done0, double elapsed)
+batchrun_progress(int tty, const int64_t c[CTX_STATUS_COUNT], int64_t total, int64_t done0, double elapsed)
 {
 	int64_t done = c[CTX_COMPLETED] + c[CTX_FAILED] + c[CTX_CANCELLED];
 	double rate = elapsed > 0 ? (double)(done - done0) / elapsed : 0;
 	char eta[32] = "?";
 
 	if (rate > 0)
-		fmt_duration((double)(total - done) / rate, eta, sizeof(eta));
+		batchrun_fmt_duration((double)(total - done) / rate, eta, sizeof(eta));
 	if (tty) {
 		char bar[31];
 		int fill = total ? (int)(30 * done / total) : 30;
@@ -221,26 +125,29 @@ progress(int tty, const int64_t c[CTX_STATUS_COUNT], int64_t total, int64_t done
 	fflush(stderr);
 }
 
-struct writer {
+struct batchrun_writer {
 	const char *dir;
 	int written, failed;
 };
 
 static int
-write_output(void *arg, const char *doc, size_t len)
+batchrun_write_file(void *arg, const char *doc, size_t len)
 {
-	struct writer *w = arg;
+	struct batchrun_writer *w = arg;
 	cJSON *ctx = cJSON_ParseWithLength(doc, len);
-	const char *id = jstr(ctx, "_id");
+	const char *id = batchrun_str(ctx, "_id");
 	const cJSON *fc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ctx, "data"),
 	    "formatted_content");
-	const char *content = jstr(fc, "content");
+	const char *content = batchrun_str(fc, "content");
 	char path[4096];
-	FILE *f;
+	FILE *f = NULL;
+	int n;
 
-	if (id && content && strchr(id, '/') == NULL && strcmp(id, "..") != 0) {
-		snprintf(path, sizeof(path), "%s/%s.md", w->dir, id);
-		if ((f = fopen(path, "wb")) != NULL && fputs(content, f) >= 0 && fclose(f) == 0)
+	if (id && content) {
+		/* an _id that cannot be a file name is counted as a file not written */
+		n = snprintf(path, sizeof(path), "%s/%s.md", w->dir, id);
+		if (strchr(id, '/') == NULL && n > 0 && (size_t)n < sizeof(path) && (f = fopen(path, "wb")) != NULL &&
+		    fputs(content, f) >= 0 && fclose(f) == 0)
 			w->written++;
 		else {
 			if (f)
@@ -252,8 +159,42 @@ write_output(void *arg, const char *doc, size_t len)
 	return 0;
 }
 
-int
-cmd_run_batch(const struct config *cfg, int argc, char **argv)
+/* ---- the command: options, checks, the batch, the run, the end ---- */
+
+static void
+batchrun_init(struct batchrun *b, const struct config *cfg)
+{
+	memset(b, 0, sizeof(*b));
+	b->cfg = cfg;
+	b->o.workers = cfg->workers;
+	b->so = (struct store_opts){ 1, 1, cfg->sync_full, cfg->busy_timeout_ms, 0 };
+	b->tty = isatty(STDERR_FILENO);
+}
+
+static void
+batchrun_release(struct batchrun *b)
+{
+	pool_free(b->run);
+	store_close(b->st);
+}
+
+static int
+batchrun_parse_workers(struct batchrun_opts *o, const char *arg, struct gb_err *err)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 1 || v > POOL_MAX_WORKERS)
+		return gb_errf(err, GB_EINVAL, "--workers takes a number from 1 to %d", POOL_MAX_WORKERS);
+	o->workers = (int)v;
+	return 0;
+}
+
+/* The command line into o; *hint is set when "Try --help" should follow the message. */
+static int
+batchrun_parse_opts(struct batchrun_opts *o, int argc, char **argv, int *hint, struct gb_err *err)
 {
 	static const struct option longs[] = {
 		{ "pipeline", required_argument, NULL, 'p' }, { "input", required_argument, NULL, 'i' },
@@ -262,96 +203,131 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 		{ "resume", required_argument, NULL, 'r' }, { "trace", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { 0 };
-	struct gb_err err = { 0, "" };
-	struct store_opts so = { 1, 1, cfg->sync_full, cfg->busy_timeout_ms, 0 };
-	struct store *st = NULL;
-	struct generator *gen = NULL;
-	struct pool *run = NULL;
-	struct pool_config rc_cfg;
-	struct gen_config gc;
-	struct sigaction sa;
-	char batch[STORE_ID_MAX], org[STORE_ID_MAX] = "", where[64] = "", why[256] = "";
-	int64_t counts[CTX_STATUS_COUNT], total = 0, done0;
-	int ch, status = 1, tty = isatty(STDERR_FILENO);
-	int64_t t0, last_print = 0;
-	size_t count = 0;
+	int ch;
 
-	o.workers = cfg->workers;
 	optind = 0;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (ch) {
-		case 'p': o.pipeline = optarg; break;
-		case 'i': o.input = optarg; break;
-		case 'o': o.org = optarg; break;
-		case 'u': o.user = optarg; break;
-		case 'd': o.out = optarg; break;
-		case 'r': o.resume = optarg; break;
-		case 't': o.trace = optarg; break;
-		case 'w': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (*end || v < 1 || v > POOL_MAX_WORKERS)
-				return cli_fail("run-batch", "--workers takes a number from 1 to %d", POOL_MAX_WORKERS);
-			o.workers = (int)v;
+		case 'p': o->pipeline = optarg; break;
+		case 'i': o->input = optarg; break;
+		case 'o': o->org = optarg; break;
+		case 'u': o->user = optarg; break;
+		case 'd': o->out = optarg; break;
+		case 'r': o->resume = optarg; break;
+		case 't': o->trace = optarg; break;
+		case 'w':
+			if (batchrun_parse_workers(o, optarg, err))
+				return err->code;
 			break;
-		}
 		default:
-			cli_fail("run-batch", "%s '%s'", ch == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
-			fprintf(stderr, "Try 'genbox run-batch --help'.\n");
-			return 1;
+			*hint = 1;
+			return gb_errf(err, GB_EINVAL, "%s '%s'", ch == ':' ? "missing value for" : "unknown option",
+			    argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return cli_fail("run-batch", "unexpected argument '%s'", argv[optind]);
-	if (o.resume && (o.pipeline || o.input))
-		return cli_fail("run-batch", "--resume takes no --pipeline or --input: the batch has them");
-	if (!o.resume && (!o.pipeline || !o.input))
-		return cli_fail("run-batch", "needs --pipeline ID and --input FILE.jsonl (or --resume BATCH_ID)");
-	if (o.out && mkdir(o.out, 0755) < 0 && errno != EEXIST)
-		return cli_fail("run-batch", "cannot create '%s': %s", o.out, strerror(errno));
-	if (store_open(&st, cfg->db_path, &so, &err))
-		return cli_fail("run-batch", "%s", err.msg);
+		return gb_errf(err, GB_EINVAL, "unexpected argument '%s'", argv[optind]);
+	if (o->resume && (o->pipeline || o->input))
+		return gb_errf(err, GB_EINVAL, "--resume takes no --pipeline or --input: the batch has them");
+	if (!o->resume && (!o->pipeline || !o->input))
+		return gb_errf(err, GB_EINVAL, "needs --pipeline ID and --input FILE.jsonl (or --resume BATCH_ID)");
+	return 0;
+}
 
-	if (o.resume) {
-		cJSON *b = NULL;
+/* --resume: the batch must exist. */
+static int
+batchrun_check_resume(struct batchrun *b, struct gb_err *err)
+{
+	struct gb_err inner = { 0, "" };
+	cJSON *doc = NULL;
 
-		if (get_doc(st, COLL_BATCHES, o.resume, &b, &err)) {
-			cli_fail("run-batch", "%s", err.code == GB_ENOTFOUND ? "no such batch" : err.msg);
-			goto out;
-		}
-		snprintf(batch, sizeof(batch), "%s", o.resume);
-		cJSON_Delete(b);
-	} else {
-		cJSON *p = NULL;
+	if (batchrun_get_doc(b->st, COLL_BATCHES, b->o.resume, &doc, &inner))
+		return gb_errf(err, inner.code, "%s", inner.code == GB_ENOTFOUND ? "no such batch" : inner.msg);
+	snprintf(b->batch, sizeof(b->batch), "%s", b->o.resume);
+	cJSON_Delete(doc);
+	return 0;
+}
 
-		if (get_doc(st, COLL_PIPELINES, o.pipeline, &p, &err)) {
-			cli_fail("run-batch", "%s", err.code == GB_ENOTFOUND ?
-			    "unknown pipeline (see 'genbox export pipelines')" : err.msg);
-			goto out;
-		}
-		snprintf(org, sizeof(org), "%s", o.org ? o.org : cfg->organization[0] ? cfg->organization :
-		    jstr(p, "organization_id") ? jstr(p, "organization_id") : "");
-		if (jstr(p, "organization_id") && strcmp(jstr(p, "organization_id"), org) != 0) {
-			cli_fail("run-batch", "pipeline '%s' belongs to organization '%s', not '%s'", o.pipeline,
-			    jstr(p, "organization_id"), org);
-			cJSON_Delete(p);
-			goto out;
-		}
-		cJSON_Delete(p);
-		if (org[0] == '\0') {
-			cli_fail("run-batch", "no organization: give --org");
-			goto out;
-		}
-		if (create_batch(st, &o, org, batch, &count, where, sizeof(where), &err)) {
-			cli_fail("run-batch", "%s%s (nothing created)", where, err.msg);
-			goto out;
-		}
-		printf("batch %s: %zu contexts from %s, pipeline %s\n", batch, count, o.input, o.pipeline);
-		fflush(stdout);
+/* A new batch: the pipeline exists and belongs to the batch's organization. */
+static int
+batchrun_check_new(struct batchrun *b, struct gb_err *err)
+{
+	struct gb_err inner = { 0, "" };
+	const char *owner;
+	cJSON *p = NULL;
+	int rc = 0;
+
+	if (batchrun_get_doc(b->st, COLL_PIPELINES, b->o.pipeline, &p, &inner))
+		return gb_errf(err, inner.code, "%s", inner.code == GB_ENOTFOUND ?
+		    "unknown pipeline (see 'genbox export pipelines')" : inner.msg);
+	owner = batchrun_str(p, "organization_id");
+	snprintf(b->org, sizeof(b->org), "%s", b->o.org ? b->o.org : b->cfg->organization[0] ?
+	    b->cfg->organization : owner ? owner : "");
+	if (owner && strcmp(owner, b->org) != 0)
+		rc = gb_errf(err, GB_EINVAL, "pipeline '%s' belongs to organization '%s', not '%s'", b->o.pipeline,
+		    owner, b->org);
+	else if (b->org[0] == '\0')
+		rc = gb_errf(err, GB_EINVAL, "no organization: give --org");
+	else
+		rc = batchfile_read_limits(b->st, b->org, &b->limits, err);
+	cJSON_Delete(p);
+	return rc;
+}
+
+/* --out: a folder this process may write in, created when missing. */
+static int
+batchrun_check_out(const char *dir, struct gb_err *err)
+{
+	struct stat sb;
+
+	if (stat(dir, &sb) < 0) {
+		if (errno != ENOENT || mkdir(dir, 0755) < 0)
+			return gb_errf(err, GB_EIO, "--out: cannot create '%s': %s", dir, strerror(errno));
+		return 0;
 	}
+	if (!S_ISDIR(sb.st_mode))
+		return gb_errf(err, GB_EINVAL, "--out: '%s' is not a directory", dir);
+	if (access(dir, W_OK | X_OK) < 0)
+		return gb_errf(err, GB_EIO, "--out: cannot write in '%s': %s", dir, strerror(errno));
+	return 0;
+}
+
+/* Everything that can be checked before anything is written. */
+static int
+batchrun_check(struct batchrun *b, struct gb_err *err)
+{
+	const struct batchrun_opts *o = &b->o;
+
+	if (o->out && batchrun_check_out(o->out, err))
+		return err->code;
+	if (store_open(&b->st, b->cfg->db_path, &b->so, err))
+		return err->code;
+	return o->resume ? batchrun_check_resume(b, err) : batchrun_check_new(b, err);
+}
+
+static int
+batchrun_create(struct batchrun *b, struct gb_err *err)
+{
+	struct batchfile_opts fo = { b->o.input, b->o.pipeline, b->org, b->o.user, b->limits };
+	struct gb_err inner = { 0, "" };
+
+	if (batchfile_create(b->st, &fo, b->batch, &b->count, &inner))
+		return gb_errf(err, inner.code, "%s (nothing created)", inner.msg);
+	printf("batch %s: %zu contexts from %s, pipeline %s\n", b->batch, b->count, b->o.input, b->o.pipeline);
+	fflush(stdout);
+	return 0;
+}
+
+/* The generator and the pool; Ctrl-C and SIGTERM from here on stop the run cleanly. */
+static int
+batchrun_start(struct batchrun *b, struct gb_err *err)
+{
+	const struct config *cfg = b->cfg;
+	struct generator *gen = NULL;
+	struct pool_config rc;
+	struct gen_config gc;
+	struct sigaction sa;
 
 	memset(&gc, 0, sizeof(gc));
 	gc.url = cfg->generator_url;
@@ -359,102 +335,186 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 	gc.timeout_ms = cfg->generator_timeout_ms;
 	gc.connect_timeout_ms = cfg->generator_connect_timeout_ms;
 	gc.max_concurrent = cfg->generator_max_concurrent;
-	if (generator_open(&gen, &gc, &err)) {
-		cli_fail("run-batch", "%s", err.msg);
-		goto out;
-	}
-	pool_config_defaults(&rc_cfg);
-	rc_cfg.db_path = cfg->db_path;
-	rc_cfg.store = so;
-	rc_cfg.workers = o.workers;
-	rc_cfg.max_retries = cfg->max_retries;
-	rc_cfg.lease_ms = (int64_t)cfg->lease_seconds * 1000;
-	rc_cfg.batch_id = batch;
-	rc_cfg.gen = gen;
-	rc_cfg.trace_path = o.trace;
+	if (generator_open(&gen, &gc, err))
+		return err->code;
+	pool_config_defaults(&rc);
+	rc.db_path = cfg->db_path;
+	rc.store = b->so;
+	rc.workers = b->o.workers;
+	rc.max_retries = cfg->max_retries;
+	rc.lease_ms = (int64_t)cfg->lease_seconds * 1000;
+	rc.batch_id = b->batch;
+	rc.gen = gen;		/* the pool takes it, and closes it on failure */
+	rc.trace_path = b->o.trace;
 	if (cfg->retry_base_ms > 0)
-		rc_cfg.retry_base_ms = cfg->retry_base_ms;
+		rc.retry_base_ms = cfg->retry_base_ms;
+	rc.max_inflight = cfg->max_inflight;
+	if (rc.claim_max > rc.max_inflight)
+		rc.claim_max = rc.max_inflight;	/* a claim never passes the bound */
+	rc.heartbeat_ms = cfg->heartbeat_ms;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
+	sa.sa_handler = batchrun_on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (pool_start(&run, &rc_cfg, &err)) {
-		gen = NULL;	/* the pool took it, and closed it on failure */
-		cli_fail("run-batch", "%s", err.msg);
-		goto out;
-	}
-	gen = NULL;
-	fprintf(stderr, "running with %d worker%s, generator %s\n", o.workers, o.workers == 1 ? "" : "s",
+	if (pool_start(&b->run, &rc, err))
+		return err->code;
+	fprintf(stderr, "running with %d worker%s, up to %d context%s in flight, generator %s\n", b->o.workers,
+	    b->o.workers == 1 ? "" : "s", rc.max_inflight, rc.max_inflight == 1 ? "" : "s",
 	    cfg->generator_url[0] ? cfg->generator_url : "offline-draft");
-	t0 = gb_mono_ms();
-	store_batch_summary(st, batch, counts, &err);
-	done0 = counts[CTX_COMPLETED] + counts[CTX_FAILED] + counts[CTX_CANCELLED];
+	return 0;
+}
+
+static int
+batchrun_read_counts(struct batchrun *b, struct gb_err *err)
+{
+	if (store_batch_summary(b->st, b->batch, b->counts, err))
+		return err->code;
+	b->total = 0;
+	for (int s = 0; s < CTX_STATUS_COUNT; s++)
+		b->total += b->counts[s];
+	return 0;
+}
+
+static int64_t
+batchrun_done(const struct batchrun *b)
+{
+	return b->counts[CTX_COMPLETED] + b->counts[CTX_FAILED] + b->counts[CTX_CANCELLED];
+}
+
+/*
+ * Show progress until every context of the batch has ended or a signal
+ * came; a storage error or a failed pool ends the wait with an error.
+ */
+static int
+batchrun_wait(struct batchrun *b, struct gb_err *err)
+{
+	int64_t last_print = 0;
+	char why[256];
+
+	b->t0 = gb_mono_ms();
+	if (batchrun_read_counts(b, err))
+		return err->code;
+	b->done0 = batchrun_done(b);
 	for (;;) {
 		int64_t now = gb_mono_ms();
+		int finished;
 
-		gb_err_clear(&err);
-		if (store_batch_summary(st, batch, counts, &err)) {
-			cli_fail("run-batch", "%s", err.msg);
-			break;
-		}
-		total = 0;
-		for (int s = 0; s < CTX_STATUS_COUNT; s++)
-			total += counts[s];
-		if (counts[CTX_PENDING] + counts[CTX_PROCESSING] == 0 || interrupted ||
-		    now - last_print >= (tty ? 200 : 5000)) {
-			progress(tty, counts, total, done0, (double)(now - t0) / 1000.0);
+		if (batchrun_read_counts(b, err))
+			return err->code;
+		finished = b->counts[CTX_PENDING] + b->counts[CTX_PROCESSING] == 0;
+		if (finished || stop_signal || now - last_print >= (b->tty ? 200 : 5000)) {
+			batchrun_progress(b->tty, b->counts, b->total, b->done0, (double)(now - b->t0) / 1000.0);
 			last_print = now;
 		}
-		if (counts[CTX_PENDING] + counts[CTX_PROCESSING] == 0 || interrupted)
+		if (finished || stop_signal)
 			break;
-		if (pool_failed(run, why, sizeof(why)))
-			break;
+		if (pool_failed(b->run, why, sizeof(why))) {
+			b->pool_failed = 1;
+			return gb_errf(err, GB_EIO, "%s", why);
+		}
 		usleep(100 * 1000);
 	}
-	if (tty)
+	if (b->tty)
 		fputc('\n', stderr);
-	if (pool_failed(run, why, sizeof(why))) {
-		pool_stop(run, 0);
+	return 0;
+}
+
+/* After a signal: running contexts get a grace period, the rest go back to the queue. */
+static int
+batchrun_interrupted(struct batchrun *b, int *status, struct gb_err *err)
+{
+	fprintf(stderr, "%s: letting running contexts finish (up to %d s)...\n",
+	    stop_signal == SIGTERM ? "terminated" : "interrupted", GRACE_MS / 1000);
+	pool_stop(b->run, GRACE_MS);
+	if (batchrun_read_counts(b, err))
+		return err->code;
+	printf("batch %s: stopped with %lld of %lld done; resume with: genbox --db %s run-batch --resume %s\n",
+	    b->batch, (long long)batchrun_done(b), (long long)b->total, b->cfg->db_path, b->batch);
+	*status = 128 + stop_signal;	/* 130 for Ctrl-C, 143 for SIGTERM */
+	return 0;
+}
+
+/* Each completed context's formatted content into the --out folder. */
+static int
+batchrun_write_out(struct batchrun *b, struct gb_err *err)
+{
+	struct batchrun_writer w = { b->o.out, 0, 0 };
+	cJSON *f = cJSON_CreateObject();
+	char *filter = NULL;
+	int rc;
+
+	/* built by cJSON: the batch's _id is a value, whatever it holds */
+	if (cJSON_AddStringToObject(f, "batch_id", b->batch) == NULL ||
+	    cJSON_AddStringToObject(f, "status", "completed") == NULL ||
+	    (filter = cJSON_PrintUnformatted(f)) == NULL)
+		rc = gb_errf(err, GB_ENOMEM, "out of memory");
+	else
+		rc = store_each(b->st, COLL_CONTEXTS, filter, 0, batchrun_write_file, &w, err);
+	free(filter);
+	cJSON_Delete(f);
+	if (rc)
+		return rc;
+	printf("wrote %d file%s to %s\n", w.written, w.written == 1 ? "" : "s", b->o.out);
+	if (w.failed)
+		return gb_errf(err, GB_EIO, "could not write %d file%s in '%s'", w.failed, w.failed == 1 ? "" : "s",
+		    b->o.out);
+	return 0;
+}
+
+/* The batch ran to its end: the summary, the files, the exit status. */
+static int
+batchrun_finish(struct batchrun *b, int *status, struct gb_err *err)
+{
+	double secs;
+
+	pool_stop(b->run, 0);
+	b->ended = 1;
+	if (batchrun_read_counts(b, err))
+		return err->code;
+	if (b->o.out && batchrun_write_out(b, err))
+		return err->code;
+	secs = (double)(gb_mono_ms() - b->t0) / 1000.0;
+	printf("batch %s: %lld contexts: %lld completed, %lld failed, %lld cancelled in %.1f s (%.1f/s)\n",
+	    b->batch, (long long)b->total, (long long)b->counts[CTX_COMPLETED], (long long)b->counts[CTX_FAILED],
+	    (long long)b->counts[CTX_CANCELLED], secs, secs > 0 ? (double)(batchrun_done(b) - b->done0) / secs : 0.0);
+	*status = b->counts[CTX_FAILED] + b->counts[CTX_CANCELLED] > 0 ? 2 : 0;
+	return 0;
+}
+
+/* The message of an error that ended a run, with how to go on where there is a batch to resume. */
+static void
+batchrun_report(const struct batchrun *b, const struct gb_err *err)
+{
+	if (b->pool_failed)
 		cli_fail("run-batch", "%s; stopped, and what was not written is run again by: genbox --db %s "
-		    "run-batch --resume %s", why, cfg->db_path, batch);
+		    "run-batch --resume %s", err->msg, b->cfg->db_path, b->batch);
+	else if (b->run && !b->ended)
+		cli_fail("run-batch", "%s; stopped: resume with: genbox --db %s run-batch --resume %s", err->msg,
+		    b->cfg->db_path, b->batch);
+	else
+		cli_fail("run-batch", "%s", err->msg);
+}
+
+int
+cmd_run_batch(const struct config *cfg, int argc, char **argv)
+{
+	struct gb_err err = { 0, "" };
+	struct batchrun b;
+	int status = 1, hint = 0;
+
+	batchrun_init(&b, cfg);
+	if (batchrun_parse_opts(&b.o, argc, argv, &hint, &err)) {
+		cli_fail("run-batch", "%s", err.msg);
+		if (hint)
+			fprintf(stderr, "Try 'genbox run-batch --help'.\n");
+		return 1;
+	}
+	if (batchrun_check(&b, &err) || (!b.o.resume && batchrun_create(&b, &err)) ||
+	    batchrun_start(&b, &err) || batchrun_wait(&b, &err) ||
+	    (stop_signal ? batchrun_interrupted(&b, &status, &err) : batchrun_finish(&b, &status, &err))) {
+		batchrun_report(&b, &err);
 		status = 1;
-		goto out;
 	}
-	if (interrupted) {
-		fprintf(stderr, "interrupted: letting running contexts finish (up to %d s)...\n", GRACE_MS / 1000);
-		pool_stop(run, GRACE_MS);
-		store_batch_summary(st, batch, counts, &err);
-		printf("batch %s: stopped with %lld of %lld done; resume with: genbox --db %s run-batch --resume %s\n",
-		    batch, (long long)(counts[CTX_COMPLETED] + counts[CTX_FAILED] + counts[CTX_CANCELLED]),
-		    (long long)total, cfg->db_path, batch);
-		status = 130;
-		goto out;
-	}
-	pool_stop(run, 0);
-	if (o.out) {
-		struct writer w = { o.out, 0, 0 };
-		char filter[STORE_ID_MAX + 64];
-
-		snprintf(filter, sizeof(filter), "{\"batch_id\":\"%s\",\"status\":\"completed\"}", batch);
-		gb_err_clear(&err);
-		if (store_each(st, COLL_CONTEXTS, filter, 0, write_output, &w, &err))
-			cli_fail("run-batch", "%s", err.msg);
-		printf("wrote %d file%s to %s\n", w.written, w.written == 1 ? "" : "s", o.out);
-		if (w.failed)
-			cli_fail("run-batch", "could not write %d file%s in '%s'", w.failed, w.failed == 1 ? "" : "s", o.out);
-	}
-	{
-		double secs = (double)(gb_mono_ms() - t0) / 1000.0;
-
-		printf("batch %s: %lld contexts: %lld completed, %lld failed, %lld cancelled in %.1f s (%.1f/s)\n",
-		    batch, (long long)total, (long long)counts[CTX_COMPLETED], (long long)counts[CTX_FAILED],
-		    (long long)counts[CTX_CANCELLED], secs,
-		    secs > 0 ? (double)(counts[CTX_COMPLETED] + counts[CTX_FAILED] - done0) / secs : 0.0);
-	}
-	status = counts[CTX_FAILED] + counts[CTX_CANCELLED] > 0 ? 2 : 0;
-out:
-	pool_free(run);
-	generator_close(gen);
-	store_close(st);
+	batchrun_release(&b);
 	return status;
 }

@@ -77,18 +77,19 @@ static int
 cmd_init(const struct config *cfg, int argc, char **argv)
 {
 	struct gb_err err = { 0, "" };
-	struct store *st;
-	int v;
+	struct store *st = NULL;
+	int v, rc;
 
 	(void)argv;
 	if (argc > 1)
 		return bad_args("init", "takes no arguments");
-	if (open_store(cfg, 1, &st, &err) || store_schema_version(st, &v, &err)) {
-		store_close(NULL);
-		return cli_fail("init", "%s", err.msg);
-	}
-	printf("initialised %s (schema version %d)\n", cfg->db_path, v);
+	/* the store is closed on every path: open_store leaves it NULL when it fails */
+	if ((rc = open_store(cfg, 1, &st, &err)) == 0)
+		rc = store_schema_version(st, &v, &err);
 	store_close(st);
+	if (rc)
+		return cli_fail("init", "%s", err.msg);
+	printf("initialised %s (schema version %d)\n", cfg->db_path, v);
 	return 0;
 }
 
@@ -466,10 +467,12 @@ const struct cli_command cli_commands[] = {
 	  "       genbox run-batch --resume BATCH_ID [--out DIR] [--workers N]\n\n"
 	  "Create a batch of the file's contexts (JSON lines) and run it to completion with no\n"
 	  "server: a progress bar on a terminal, periodic lines otherwise, and a summary.\n"
-	  "Exit status 0 when all completed, 2 when some failed, 1 on bad input, 130 when\n"
-	  "interrupted (Ctrl-C lets running contexts finish, then --resume continues).\n"
-	  "  --pipeline ID   the pipeline document the batch runs (contexts with their own\n"
-	  "                  pipeline list run that instead)\n"
+	  "A line needs data.title and may not set the engine's fields (status, processing,\n"
+	  "pipeline, ...); the organization's max_batch_size and max_contexts_per_day apply.\n"
+	  "Exit status 0 when all completed, 2 when some failed, 1 on bad input or any error,\n"
+	  "130 after Ctrl-C and 143 after SIGTERM (running contexts finish, then --resume\n"
+	  "continues).\n"
+	  "  --pipeline ID   the pipeline document the batch runs\n"
 	  "  --org ORG       the organization (default: [box] organization, else the pipeline's)\n"
 	  "  --user USER     user_id of the contexts and created_by of the batch\n"
 	  "  --out DIR       write each completed context's formatted content to DIR/<_id>.md\n"

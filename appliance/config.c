@@ -33,6 +33,9 @@ static const struct key {
 	INT("workers", "max_retries", max_retries, 0, 100),
 	INT("workers", "lease_seconds", lease_seconds, 5, 86400),
 	INT("workers", "retry_base_ms", retry_base_ms, 1, 3600000),
+	INT("workers", "max_inflight", max_inflight, 1, 65536),
+	/* a heartbeat expires after 60 s: it is written more often than that */
+	INT("workers", "heartbeat_ms", heartbeat_ms, 100, 59000),
 	STR("generator", "url", generator_url),
 	STR("generator", "key", generator_key),
 	INT("generator", "timeout_ms", generator_timeout_ms, 100, 3600000),
@@ -54,6 +57,8 @@ config_defaults(struct config *cfg)
 	cfg->max_retries = 5;
 	cfg->lease_seconds = 300;
 	cfg->retry_base_ms = 1000;
+	cfg->max_inflight = 256;
+	cfg->heartbeat_ms = 10000;
 	cfg->generator_timeout_ms = 120000;
 	cfg->generator_connect_timeout_ms = 10000;
 	cfg->generator_max_concurrent = 8;

@@ -552,6 +552,57 @@ test_commands(void)
 	run_free(&r);
 }
 
+/*
+ * init whose reading of the schema version fails (injected by
+ * fault-sqlite.so, built beside this test): an error, and every connection
+ * it opened is closed.
+ */
+static void
+test_init_fault(void)
+{
+	char so[4096], report[4200], dbflag[4200], asan[1024], *text;
+	const char *old_asan = getenv("ASAN_OPTIONS");
+	ssize_t n = readlink("/proc/self/exe", so, sizeof(so) - 32);
+	struct run r;
+
+	if (n <= 0)
+		tap_bail("cannot find this test's path");
+	so[n] = '\0';
+	snprintf(strrchr(so, '/'), 32, "/fault-sqlite.so");
+	snprintf(report, sizeof(report), "%s", tmp_path("fault.report"));
+	snprintf(dbflag, sizeof(dbflag), "--db=%s", tmp_path("fault.db"));
+	util_genbox_run(&r, NULL, dbflag, "init", NULL);
+	run_free(&r);
+	/* the library comes before the sanitizers' runtime, which then must not insist on being first */
+	snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0", old_asan ? old_asan : "", old_asan ? ":" : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+	setenv("GENBOX_FAULT_SQL", "PRAGMA user_version", 1);
+	setenv("GENBOX_FAULT_REPORT", report, 1);
+	setenv("LD_PRELOAD", so, 1);
+	for (int skip = 0; skip <= 1; skip++) {
+		char s[8];
+
+		snprintf(s, sizeof(s), "%d", skip);
+		setenv("GENBOX_FAULT_SKIP", s, 1);
+		unlink(report);
+		util_genbox_run(&r, NULL, dbflag, "init", NULL);
+		is_int(r.status, 1, "init whose %s read of the schema version fails: exit 1", skip ? "second" : "first");
+		like(r.err, "genbox: init: cannot read database", "with a message");
+		run_free(&r);
+		text = util_read_file(report, NULL);
+		is_str(text, "opened 1 closed 1\n", "and the connection it opened is closed");
+		free(text);
+	}
+	unsetenv("LD_PRELOAD");
+	unsetenv("GENBOX_FAULT_SQL");
+	unsetenv("GENBOX_FAULT_SKIP");
+	unsetenv("GENBOX_FAULT_REPORT");
+	if (old_asan)
+		setenv("ASAN_OPTIONS", old_asan, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+}
+
 int
 main(void)
 {
@@ -560,5 +611,6 @@ main(void)
 	test_bad_imports();
 	test_bad_databases();
 	test_settings();
+	test_init_fault();
 	return tap_done();
 }

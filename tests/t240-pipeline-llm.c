@@ -306,8 +306,9 @@ test_retry_after(void)
 	if (nhits >= 3) {
 		int64_t a = hits[1] - hits[0], b = hits[2] - hits[1];
 
-		ok(a >= 2000 && a < 3500, "the retry after 429 came after its Retry-After of 2 s (%lld ms)", (long long)a);
-		ok(b >= 1000 && b < 2500, "the retry after 503 came after its Retry-After of 1 s (%lld ms)", (long long)b);
+		/* only the lower bound is the point: a loaded machine may be late, never early */
+		ok(a >= 2000, "the retry after 429 came no sooner than its Retry-After of 2 s (%lld ms)", (long long)a);
+		ok(b >= 1000, "the retry after 503 came no sooner than its Retry-After of 1 s (%lld ms)", (long long)b);
 	}
 	ctxs = batch_contexts(batch);
 	c = cJSON_GetArrayItem(ctxs, 0);
