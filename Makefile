@@ -93,8 +93,8 @@ $(BENCH_LIB): $(BENCH_LIB_OBJ)
 $(BENCHES): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_LIB) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-# the pipeline benchmark's slow endpoint runs on civetweb
-$(BUILD)/bench/pipeline: LDLIBS += -lcivetweb
+# the concurrency benchmark's slow endpoint runs on civetweb
+$(BUILD)/bench/concurrency: LDLIBS += -lcivetweb
 
 run: deps
 	$(MAKE) genbox

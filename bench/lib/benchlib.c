@@ -227,54 +227,111 @@ bench_find_line(const char *text, const char *prefix, const char *part, char *ou
 
 /* ---- child processes ---- */
 
+static volatile sig_atomic_t bench_signal;	/* SIGINT or SIGTERM while a child runs */
+
+static void
+bench_on_signal(int sig)
+{
+	bench_signal = sig;
+}
+
+/*
+ * Wait for the child's pidfd to be readable (it exited) for up to ms; 1
+ * when it exited, 0 at the time limit, -1 when a SIGINT or SIGTERM came
+ * (only when interruptible).
+ */
+static int
+bench_wait_exit(int pidfd, int ms, int interruptible)
+{
+	struct pollfd pfd = { pidfd, POLLIN, 0 };
+	int64_t end = bench_mono_us() + (int64_t)ms * 1000;
+	int rc;
+
+	for (;;) {
+		int left = (int)((end - bench_mono_us()) / 1000);
+
+		if (interruptible && bench_signal)
+			return -1;
+		if ((rc = poll(&pfd, 1, left > 0 ? left : 0)) > 0)
+			return 1;
+		if (rc == 0)
+			return 0;
+		if (errno != EINTR)
+			return 1;	/* cannot wait on it: leave it to wait4 */
+	}
+}
+
+/* The child's process group (run.sh, redis, node): TERM, and KILL after 5 s. */
+static void
+bench_stop_group(pid_t pid, int pidfd)
+{
+	kill(-pid, SIGTERM);
+	if (pidfd < 0 || bench_wait_exit(pidfd, 5000, 0) != 1)
+		kill(-pid, SIGKILL);
+}
+
 int
 bench_spawn_wait(char *const argv[], char *const envp[], const char *out, const char *errf,
     int timeout_s, struct bench_child *c, char *msg, size_t msglen)
 {
+	struct sigaction sa = { .sa_handler = bench_on_signal }, old_int, old_term;
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	struct rusage ru;
-	struct pollfd pfd;
 	pid_t pid;
 	int64_t t0;
-	int rc, st, killed = 0;
+	int rc, st, pidfd, exited = 1;
 
 	memset(c, 0, sizeof(*c));
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	posix_spawn_file_actions_addopen(&fa, 2, errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	/* a process group of its own, so a time limit stops its children too */
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&attr, 0);
+	bench_signal = 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
 	t0 = bench_mono_us();
-	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, envp);
+	rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
 	if (rc != 0) {
 		snprintf(msg, msglen, "cannot run '%s': %s", argv[0], strerror(rc));
-		return -1;
+		goto out;
 	}
-	/* the pidfd becomes readable when the child exits */
-	if ((pfd.fd = pidfd_open(pid, 0)) >= 0) {
-		pfd.events = POLLIN;
-		while ((rc = poll(&pfd, 1, timeout_s * 1000)) < 0 && errno == EINTR)
-			;
-		if (rc == 0) {
-			kill(pid, SIGKILL);
-			killed = 1;
-		}
-		close(pfd.fd);
-	}
-	while (wait4(pid, &st, 0, &ru) < 0) {
-		if (errno != EINTR) {
-			snprintf(msg, msglen, "wait for '%s': %s", argv[0], strerror(errno));
-			return -1;
-		}
+	/* the pidfd becomes readable when the child exits: no polling loop in the timing */
+	if ((pidfd = pidfd_open(pid, 0)) >= 0)
+		exited = bench_wait_exit(pidfd, timeout_s * 1000, 1);
+	if (exited != 1)
+		bench_stop_group(pid, pidfd);
+	if (pidfd >= 0)
+		close(pidfd);
+	while ((rc = wait4(pid, &st, 0, &ru)) < 0 && errno == EINTR)
+		;
+	if (rc < 0) {
+		snprintf(msg, msglen, "wait for '%s': %s", argv[0], strerror(errno));
+		goto out;
 	}
 	c->secs = bench_secs(t0);
 	c->maxrss_kb = ru.ru_maxrss;
 	c->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	if (killed) {
-		snprintf(msg, msglen, "'%s' killed after %d s", argv[0], timeout_s);
-		return -1;
+	rc = 0;
+	if (exited == 0) {
+		snprintf(msg, msglen, "'%s' stopped after %d s", argv[0], timeout_s);
+		rc = -1;
 	}
-	return 0;
+out:
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	if (bench_signal) {
+		fprintf(stderr, "%s: stopped by signal %d\n", bench_name, (int)bench_signal);
+		exit(128 + bench_signal);	/* the temporary folder is removed at exit */
+	}
+	return rc ? -1 : 0;
 }
 
 int

@@ -65,8 +65,11 @@ struct bench_child {
 
 /*
  * Run argv (argv[0] searched in PATH) with stdin from /dev/null, stdout and
- * stderr into the files out and errf, environment envp; killed after
- * timeout_s. 0, or -1 with msg when it could not run or was killed.
+ * stderr into the files out and errf, environment envp, for up to
+ * timeout_s. The child runs in a process group of its own: at the time limit
+ * the group gets SIGTERM, then SIGKILL after 5 s; a SIGINT or SIGTERM to this
+ * program meanwhile stops the group the same way and exits this program
+ * (128 + the signal). 0, or -1 with msg when it could not run or was stopped.
  */
 int bench_spawn_wait(char *const argv[], char *const envp[], const char *out, const char *errf,
     int timeout_s, struct bench_child *c, char *msg, size_t msglen);
