@@ -134,38 +134,19 @@ warm(const char *path)
 	close(fd);
 }
 
+/*
+ * store_put against INSERT of the finished text: the two sides take turns,
+ * one transaction of TX each, so both write while the machine's cache and
+ * disk are in the same state.
+ */
 static void
-run(size_t n)
+measure_insert(struct store *st, sqlite3 *db, size_t n)
 {
-	char gpath[PATH_MAX], ppath[PATH_MAX], name[64], now[GB_TIME_LEN];
-	struct store_opts o = { 1, 1, 0, 0, 0 };
 	struct gb_err err = { 0, "" };
-	struct store *st, *tmp;
-	sqlite3 *db;
 	sqlite3_stmt *s;
-	char pids[10][STORE_ID_MAX];
 	double tg, tp;
 	int64_t t0;
-	size_t reads = n < READS ? n : READS, ups = n < UPDATES ? n : UPDATES;
 
-	printf("%zu contexts of ~%zu bytes\n", n, lens[0]);
-	snprintf(name, sizeof(name), "genbox-%zu.db", n);
-	bench_tpath(name, gpath, sizeof(gpath));
-	snprintf(name, sizeof(name), "plain-%zu.db", n);
-	bench_tpath(name, ppath, sizeof(ppath));
-	bench_db_remove(gpath);
-	bench_db_remove(ppath);
-	if (store_open(&st, gpath, &o, &err) || store_open(&tmp, ppath, &o, &err))
-		bench_die("open", err.msg);
-	store_close(tmp);	/* the plain loop gets the same tables and indexes */
-	if (sqlite3_open(ppath, &db) != SQLITE_OK)
-		bench_die("open", sqlite3_errmsg(db));
-	plain_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
-
-	/*
-	 * insert: the two sides take turns, one transaction of TX each, so both
-	 * write while the machine's cache and disk are in the same state
-	 */
 	s = plain_prepare(db, "INSERT INTO contexts (_id, doc, status, updated_at, retry_count, next_retry_at, "
 	    "started_at, organization_id, user_id, batch_id, type, priority, created_at) "
 	    "VALUES (?1, ?2, 'pending', ?3, 0, NULL, NULL, ?4, ?5, ?6, 'article', ?7, ?3)");
@@ -201,15 +182,23 @@ run(size_t n)
 	}
 	sqlite3_finalize(s);
 	report("insert", n, tg, n, tp);
+}
 
-	/*
-	 * point read: both files read through once first, so both sides start
-	 * with the operating system's cache equally warm (otherwise the file
-	 * written first reads from a colder cache: 0.58 instead of about 1.0
-	 * at 1M), then both in alternating slices of the same random ids
-	 */
-	warm(gpath);
-	warm(ppath);
+/*
+ * store_get against SELECT doc by _id, in alternating slices of the same
+ * random ids. Both files are read through first (warm), so both sides
+ * start with the operating system's cache equally warm: otherwise the file
+ * written first reads from a colder cache (0.58 instead of about 1.0 at 1M).
+ */
+static void
+measure_read(struct store *st, sqlite3 *db, size_t n)
+{
+	struct gb_err err = { 0, "" };
+	size_t reads = n < READS ? n : READS;
+	sqlite3_stmt *s;
+	double tg, tp;
+	int64_t t0;
+
 	s = plain_prepare(db, "SELECT doc FROM contexts WHERE _id = ?1");
 	tg = tp = 0;
 	for (size_t done = 0; done < reads; done += SLICE) {
@@ -240,8 +229,18 @@ run(size_t n)
 	}
 	sqlite3_finalize(s);
 	report("point read", reads, tg, reads, tp);
+}
 
-	/* poll */
+/* store_ctx_poll against the same SELECT, limit 10. */
+static void
+measure_poll(struct store *st, sqlite3 *db)
+{
+	char pids[10][STORE_ID_MAX], now[GB_TIME_LEN];
+	struct gb_err err = { 0, "" };
+	sqlite3_stmt *s;
+	double tg, tp;
+	int64_t t0;
+
 	gb_time_format(gb_now_ms(), now);
 	t0 = bench_mono_us();
 	for (size_t i = 0; i < POLLS; i++) {
@@ -273,8 +272,19 @@ run(size_t n)
 	tp = bench_secs(t0);
 	sqlite3_finalize(s);
 	report("poll", POLLS, tg, POLLS, tp);
+}
 
-	/* status update */
+/* store_ctx_set_status(completed) against UPDATE ... json_set, TX per transaction. */
+static void
+measure_update(struct store *st, sqlite3 *db, size_t n)
+{
+	char now[GB_TIME_LEN];
+	struct gb_err err = { 0, "" };
+	size_t ups = n < UPDATES ? n : UPDATES;
+	sqlite3_stmt *s;
+	double tg, tp;
+	int64_t t0;
+
 	t0 = bench_mono_us();
 	for (size_t i = 0; i < ups; i++) {
 		if (i % TX == 0 && store_begin(st, &err))
@@ -305,7 +315,37 @@ run(size_t n)
 	tp = bench_secs(t0);
 	sqlite3_finalize(s);
 	report("status update", ups, tg, ups, tp);
+}
 
+/* The four operations on n contexts, each side on its own new database. */
+static void
+run(size_t n)
+{
+	char gpath[PATH_MAX], ppath[PATH_MAX], name[64];
+	struct store_opts o = { 1, 1, 0, 0, 0 };
+	struct gb_err err = { 0, "" };
+	struct store *st, *tmp;
+	sqlite3 *db;
+
+	printf("%zu contexts of ~%zu bytes\n", n, lens[0]);
+	snprintf(name, sizeof(name), "genbox-%zu.db", n);
+	bench_tpath(name, gpath, sizeof(gpath));
+	snprintf(name, sizeof(name), "plain-%zu.db", n);
+	bench_tpath(name, ppath, sizeof(ppath));
+	bench_db_remove(gpath);
+	bench_db_remove(ppath);
+	if (store_open(&st, gpath, &o, &err) || store_open(&tmp, ppath, &o, &err))
+		bench_die("open", err.msg);
+	store_close(tmp);	/* the plain loop gets the same tables and indexes */
+	if (sqlite3_open(ppath, &db) != SQLITE_OK)
+		bench_die("open", sqlite3_errmsg(db));
+	plain_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
+	measure_insert(st, db, n);
+	warm(gpath);
+	warm(ppath);
+	measure_read(st, db, n);
+	measure_poll(st, db);
+	measure_update(st, db, n);
 	store_close(st);
 	sqlite3_close(db);
 	bench_db_remove(gpath);
