@@ -85,10 +85,12 @@ docset_print(char *p, size_t i, int noop)
 		return snprintf(p, DOC_MAX, "{\"_id\":\"ctx_noop_%07zu\",\"type\":\"article\","
 		    "\"status\":\"pending\",\"created_at\":\"%s\",\"pipeline\":[],"
 		    "\"data\":{\"title\":\"No-op %zu\"},\"user_id\":\"user_456\","
-		    "\"organization_id\":\"" ORG "\",\"metadata\":{\"source\":\"bench\",\"priority\":%zu}}",
+		    "\"organization_id\":\"" ORG "\","
+		    "\"metadata\":{\"source\":\"bench\",\"priority\":%zu}}",
 		    i, created, i, 1 + i % 10);
-	return snprintf(p, DOC_MAX, "{\"_id\":\"ctx_e2e_%07zu\",\"type\":\"article\",\"status\":\"pending\","
-	    "\"created_at\":\"%s\",\"pipeline\":[\"template\",\"ai_generator\",\"transformer\"],"
+	return snprintf(p, DOC_MAX, "{\"_id\":\"ctx_e2e_%07zu\",\"type\":\"article\","
+	    "\"status\":\"pending\",\"created_at\":\"%s\","
+	    "\"pipeline\":[\"template\",\"ai_generator\",\"transformer\"],"
 	    "\"data\":{\"title\":\"Example Article %zu\",\"keywords\":[\"microservices\","
 	    "\"architecture\",\"documentation\"],\"target_audience\":\"developers\","
 	    "\"tone\":\"technical\"},\"user_id\":\"user_456\",\"organization_id\":\"" ORG "\","
@@ -230,8 +232,9 @@ pool_run(const char *db, int workers, int claim_max, size_t n, const char *label
 	if (res->unfinished > 0 || s.failed > 0) {
 		char msg[200];
 
-		snprintf(msg, sizeof(msg), "%lld completed, %lld failed, %lld still pending or processing "
-		    "of %zu", (long long)s.completed, (long long)s.failed, (long long)res->unfinished, n);
+		snprintf(msg, sizeof(msg), "%lld completed, %lld failed, %lld still pending or "
+		    "processing of %zu", (long long)s.completed, (long long)s.failed,
+		    (long long)res->unfinished, n);
 		bench_problem("genbox runner", msg);
 	}
 }
@@ -298,8 +301,9 @@ e2e_pair(const struct docset *d, int workers, int *same)
 	bench_db_remove(ppath);
 	a = (double)g.completed / g.secs;
 	b = (double)d->n / p.secs;
-	printf("  %d worker%s  genbox runner %8.1f contexts/s (%5.2f s)   plain loop %8.1f contexts/s "
-	    "(%5.2f s)   ratio %.2f\n", workers, workers == 1 ? " " : "s", a, g.secs, b, p.secs, a / b);
+	printf("  %d worker%s  genbox runner %8.1f contexts/s (%5.2f s)   "
+	    "plain loop %8.1f contexts/s (%5.2f s)   ratio %.2f\n", workers,
+	    workers == 1 ? " " : "s", a, g.secs, b, p.secs, a / b);
 	fflush(stdout);
 	return a / b;
 }
@@ -319,10 +323,12 @@ part_e2e(size_t n)
 	for (int i = 0; i < NELEM(e2e_workers); i++)
 		ratio[i] = e2e_pair(&d, e2e_workers[i], &same);
 	docset_free(&d);
-	printf("  same article text in the pool's and the plain loop's databases: %s\n", same ? "yes" : "NO");
+	printf("  same article text in the pool's and the plain loop's databases: %s\n",
+	    same ? "yes" : "NO");
 	printf("  ratio genbox/plain");
 	for (int i = 0; i < NELEM(e2e_workers); i++)
-		printf("   %d worker%s %.2f", e2e_workers[i], e2e_workers[i] == 1 ? "" : "s", ratio[i]);
+		printf("   %d worker%s %.2f", e2e_workers[i], e2e_workers[i] == 1 ? "" : "s",
+		    ratio[i]);
 	printf("   (aim >= %.1f)\n", E2E_AIM);
 	fflush(stdout);
 }
@@ -344,8 +350,8 @@ noop_pool(const struct docset *d, int workers, int claim_max, const char *when)
 	pool_run(gpath, workers, claim_max, d->n, label, &g);
 	bench_db_remove(gpath);
 	rate = (double)g.completed / g.secs;
-	snprintf(label, sizeof(label), "genbox runner%s%s (%d workers, claim_max %d)", when[0] ? ", " : "",
-	    when, workers, claim_max);
+	snprintf(label, sizeof(label), "genbox runner%s%s (%d workers, claim_max %d)",
+	    when[0] ? ", " : "", when, workers, claim_max);
 	printf("  " NOOP_COLUMN, label, rate, "contexts/s", g.secs);
 	fflush(stdout);
 	return rate;
@@ -400,8 +406,8 @@ noop_ratios(double genbox, const struct bullmq_result r[NELEM(bullmq_concurrency
 	for (int i = 0; i < NELEM(bullmq_concurrency); i++)
 		if (r[i].ok)
 			printf(" %d: %.2f ", r[i].concurrency, genbox / r[i].jobs_per_sec);
-	printf("  best (%d): %.2f   (aim >= %.1f)\n", best->concurrency, genbox / best->jobs_per_sec,
-	    BULLMQ_AIM);
+	printf("  best (%d): %.2f   (aim >= %.1f)\n", best->concurrency,
+	    genbox / best->jobs_per_sec, BULLMQ_AIM);
 }
 
 static void
@@ -437,9 +443,11 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{ "contexts", required_argument, NULL, 'n' }, { "noop", required_argument, NULL, 'm' },
+		{ "contexts", required_argument, NULL, 'n' },
+		{ "noop", required_argument, NULL, 'm' },
 		{ "noop-workers", required_argument, NULL, 'w' },
-		{ "noop-claim", required_argument, NULL, 'c' }, { "no-bullmq", no_argument, NULL, 'b' },
+		{ "noop-claim", required_argument, NULL, 'c' },
+		{ "no-bullmq", no_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long n = DEFAULT_CONTEXTS, m = DEFAULT_NOOP, workers = NOOP_WORKERS, claim = NOOP_CLAIM;
@@ -450,7 +458,9 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'n': n = bench_number("--contexts", optarg, 0, 10000000); break;
 		case 'm': m = bench_number("--noop", optarg, 0, 100000000); break;
-		case 'w': workers = bench_number("--noop-workers", optarg, 1, RUNNER_MAX_WORKERS); break;
+		case 'w':
+			workers = bench_number("--noop-workers", optarg, 1, RUNNER_MAX_WORKERS);
+			break;
 		case 'c': claim = bench_number("--noop-claim", optarg, 1, QUEUE_MAX_CLAIM); break;
 		case 'b': bullmq = 0; break;
 		default:
@@ -465,8 +475,8 @@ main(int argc, char **argv)
 	}
 	fixture_find_genbox(genbox_bin, sizeof(genbox_bin));
 	bench_tmpdir_make("genbox-pipeline");
-	printf("bench/pipeline: genbox's runner vs a plain SQLite loop and BullMQ, same run (genbox %s)\n",
-	    genbox_bin);
+	printf("bench/pipeline: genbox's runner vs a plain SQLite loop and BullMQ, same run "
+	    "(genbox %s)\n", genbox_bin);
 	fflush(stdout);
 	if (n > 0)
 		part_e2e((size_t)n);
