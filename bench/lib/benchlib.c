@@ -67,8 +67,8 @@ bench_number(const char *opt, const char *s, long lo, long hi)
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno || end == s || *end != '\0' || v < lo || v > hi) {
-		fprintf(stderr, "%s: %s takes a number from %ld to %ld, not '%s'\n", bench_name, opt, lo, hi,
-		    s);
+		fprintf(stderr, "%s: %s takes a number from %ld to %ld, not '%s'\n", bench_name,
+		    opt, lo, hi, s);
 		exit(2);
 	}
 	return (long)v;
@@ -345,8 +345,8 @@ bench_files_limit(rlim_t need, rlim_t *now, char *msg, size_t msglen)
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
 		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
-			snprintf(msg, msglen, "the open-files limit is %llu and cannot be raised to %llu: "
-			    "raise it (ulimit -n)", (unsigned long long)rl.rlim_max,
+			snprintf(msg, msglen, "the open-files limit is %llu and cannot be raised "
+			    "to %llu: raise it (ulimit -n)", (unsigned long long)rl.rlim_max,
 			    (unsigned long long)need);
 			return -1;
 		}
@@ -431,6 +431,6 @@ bench_cpu_report(const char *label, const struct bench_cpu *before, const struct
 				break;
 			}
 	}
-	printf("    %s cpu %.2f s in %.2f s (%.2f cores); busiest threads %.2f %.2f %.2f s\n", label,
-	    total, wall, wall > 0 ? total / wall : 0, top[0], top[1], top[2]);
+	printf("    %s cpu %.2f s in %.2f s (%.2f cores); busiest threads %.2f %.2f %.2f s\n",
+	    label, total, wall, wall > 0 ? total / wall : 0, top[0], top[1], top[2]);
 }

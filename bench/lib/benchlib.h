@@ -55,7 +55,8 @@ void bench_print_tail(const char *path, int lines);
  * The last line of text starting with prefix and holding part (NULL: any)
  * into out, "" when none.
  */
-void bench_find_line(const char *text, const char *prefix, const char *part, char *out, size_t size);
+void bench_find_line(const char *text, const char *prefix, const char *part, char *out,
+    size_t size);
 
 struct bench_child {
 	int status;		/* exit status, or 128 + signal */
@@ -91,7 +92,7 @@ void bench_cpu_snapshot(struct bench_cpu *c);
  * "label cpu T s in W s (C cores); busiest threads a b c s" for the threads'
  * CPU time between two snapshots over wall seconds.
  */
-void bench_cpu_report(const char *label, const struct bench_cpu *before, const struct bench_cpu *after,
-    double wall);
+void bench_cpu_report(const char *label, const struct bench_cpu *before,
+    const struct bench_cpu *after, double wall);
 
 #endif

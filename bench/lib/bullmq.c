@@ -46,7 +46,8 @@ bullmq_parse(const char *out, const char *errs, int n, struct bullmq_result *r)
 		}
 		if (errs) {
 			snprintf(want, sizeof(want), "concurrency=%d ", r[i].concurrency);
-			bench_find_line(errs, "bullmq detail: ", want, r[i].detail, sizeof(r[i].detail));
+			bench_find_line(errs, "bullmq detail: ", want, r[i].detail,
+			    sizeof(r[i].detail));
 		}
 	}
 }
@@ -64,8 +65,8 @@ bullmq_run(const char *script, size_t jobs, const int *conc, int n, struct bullm
 		n = BULLMQ_MAX_RUNS;
 	memset(out, 0, (size_t)n * sizeof(*out));
 	if (access(script, R_OK) != 0) {
-		snprintf(msg, sizeof(msg), "cannot read '%s': %s (run from the source tree or set GENBOX_SRC)",
-		    script, strerror(errno));
+		snprintf(msg, sizeof(msg), "cannot read '%s': %s (run from the source tree or set "
+		    "GENBOX_SRC)", script, strerror(errno));
 		bench_problem("bullmq", msg);
 		return 0;
 	}
@@ -81,7 +82,8 @@ bullmq_run(const char *script, size_t jobs, const int *conc, int n, struct bullm
 	argv[3 + n] = NULL;
 	bench_tpath("bullmq.out", out_path, sizeof(out_path));
 	bench_tpath("bullmq.err", err_path, sizeof(err_path));
-	if (bench_spawn_wait(argv, environ, out_path, err_path, BULLMQ_TIMEOUT_S, &c, msg, sizeof(msg))) {
+	if (bench_spawn_wait(argv, environ, out_path, err_path, BULLMQ_TIMEOUT_S, &c, msg,
+	    sizeof(msg))) {
 		bench_print_tail(err_path, 15);
 		bench_problem("bullmq", msg);
 		return 0;
@@ -93,8 +95,8 @@ bullmq_run(const char *script, size_t jobs, const int *conc, int n, struct bullm
 		got += out[i].ok;
 	if (c.status != 0 || got < n) {
 		bench_print_tail(err_path, 15);
-		snprintf(msg, sizeof(msg), "'bash %s %s ...' exited with status %d; %d of %d concurrencies "
-		    "measured", script, jstr, c.status, got, n);
+		snprintf(msg, sizeof(msg), "'bash %s %s ...' exited with status %d; %d of %d "
+		    "concurrencies measured", script, jstr, c.status, got, n);
 		bench_problem("bullmq", msg);
 	}
 	free(text);

@@ -60,11 +60,13 @@ fixture_demo_db(const char *genbox, const char *db)
 	bench_db_remove(db);
 	bench_tpath("demo.out", out, sizeof(out));
 	bench_tpath("demo.err", errf, sizeof(errf));
-	if (bench_spawn_wait(argv, environ, out, errf, FIXTURE_DEMO_TIMEOUT_S, &c, msg, sizeof(msg)))
+	if (bench_spawn_wait(argv, environ, out, errf, FIXTURE_DEMO_TIMEOUT_S, &c, msg,
+	    sizeof(msg)))
 		bench_die("demo", msg);
 	if (c.status != 0) {
 		bench_print_tail(errf, 10);
-		snprintf(msg, sizeof(msg), "'%s --db %s demo' exited with status %d", genbox, db, c.status);
+		snprintf(msg, sizeof(msg), "'%s --db %s demo' exited with status %d", genbox, db,
+		    c.status);
 		bench_die("demo", msg);
 	}
 }

@@ -70,7 +70,8 @@ plainloop_template(struct plainloop *p)
 static void
 plainloop_open(struct plainloop *p, const char *path)
 {
-	if (sqlite3_open_v2(path, &p->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+	if (sqlite3_open_v2(path, &p->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+	    NULL) != SQLITE_OK)
 		bench_die(path, p->db ? sqlite3_errmsg(p->db) : "out of memory");
 	sqlite3_busy_timeout(p->db, 5000);
 	if (sqlite3_exec(p->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL,
@@ -83,17 +84,20 @@ plainloop_open(struct plainloop *p, const char *path)
 	p->next = plainloop_prepare(p, "SELECT _id, doc FROM contexts WHERE status = 'pending' "
 	    "AND organization_id = ?1 AND (next_retry_at IS NULL OR next_retry_at <= ?2) "
 	    "ORDER BY priority, created_at LIMIT 1");
-	p->claim = plainloop_prepare(p, "UPDATE contexts SET status = 'processing', started_at = ?2, "
-	    "updated_at = ?2 WHERE _id = ?1 AND status = 'pending'");
+	p->claim = plainloop_prepare(p, "UPDATE contexts SET status = 'processing', "
+	    "started_at = ?2, updated_at = ?2 WHERE _id = ?1 AND status = 'pending'");
 	if (p->noop)
-		p->done = plainloop_prepare(p, "UPDATE contexts SET status = 'completed', updated_at = ?2, "
-		    "doc = json_set(doc, '$.status', 'completed', '$.updated_at', ?2, "
-		    "'$.processing.started_at', started_at, '$.processing.completed_at', ?2) WHERE _id = ?1");
+		p->done = plainloop_prepare(p, "UPDATE contexts SET status = 'completed', "
+		    "updated_at = ?2, doc = json_set(doc, '$.status', 'completed', "
+		    "'$.updated_at', ?2, '$.processing.started_at', started_at, "
+		    "'$.processing.completed_at', ?2) WHERE _id = ?1");
 	else
-		p->done = plainloop_prepare(p, "UPDATE contexts SET status = 'completed', updated_at = ?2, "
-		    "doc = json_set(doc, '$.data.template', json(?3), '$.data.generated_content', json(?4), "
-		    "'$.data.formatted_content', json(?5), '$.status', 'completed', '$.updated_at', ?2, "
-		    "'$.processing.started_at', started_at, '$.processing.completed_at', ?2) WHERE _id = ?1");
+		p->done = plainloop_prepare(p, "UPDATE contexts SET status = 'completed', "
+		    "updated_at = ?2, doc = json_set(doc, '$.data.template', json(?3), "
+		    "'$.data.generated_content', json(?4), '$.data.formatted_content', json(?5), "
+		    "'$.status', 'completed', '$.updated_at', ?2, "
+		    "'$.processing.started_at', started_at, '$.processing.completed_at', ?2) "
+		    "WHERE _id = ?1");
 	p->tmpl = p->noop ? NULL : plainloop_template(p);
 }
 
@@ -173,6 +177,7 @@ plainloop_work(struct plainloop *p, const char *id, const char *doc, struct plai
 	struct gb_err err = { 0, "" };
 	cJSON *ctx = cJSON_Parse(doc), *expanded = NULL, *gc, *fc;
 	const cJSON *data = cJSON_GetObjectItemCaseSensitive(ctx, "data");
+	const char *title;
 	char *content = NULL;
 
 	if (ctx == NULL)
@@ -180,8 +185,8 @@ plainloop_work(struct plainloop *p, const char *id, const char *doc, struct plai
 	if (template_expand(p->tmpl, id, &expanded, &err))
 		bench_die("template_expand", err.msg);
 	gc = plainloop_generate(p, data, expanded);
-	if (transform_render(gc, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "title")),
-	    "markdown", 0, &content, &err))
+	title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "title"));
+	if (transform_render(gc, title, "markdown", 0, &content, &err))
 		bench_die("transform_render", err.msg);
 	fc = cJSON_CreateObject();
 	cJSON_AddStringToObject(fc, "format", "markdown");
@@ -198,7 +203,10 @@ plainloop_work(struct plainloop *p, const char *id, const char *doc, struct plai
 	cJSON_Delete(ctx);
 }
 
-/* The first transaction: the next due context, set to processing. *doc: malloc'd, or NULL when noop. */
+/*
+ * The first transaction: the next due context, set to processing. *doc:
+ * malloc'd, or NULL when noop.
+ */
 static void
 plainloop_claim(struct plainloop *p, char id[STORE_ID_MAX], char **doc)
 {

@@ -26,6 +26,7 @@ struct plainloop_stats {
  * per section and the markdown rendering written into the document, or
  * with no work at all when noop (status and times only).
  */
-void plainloop_run(const char *db, const char *org, size_t n, int noop, struct plainloop_stats *out);
+void plainloop_run(const char *db, const char *org, size_t n, int noop,
+    struct plainloop_stats *out);
 
 #endif
