@@ -36,8 +36,12 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o
 TEST_SRC := $(wildcard tests/t[0-9]*.c)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.t)
 TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o $(BUILD)/tests/peer.o
+# every bench/*.c is a benchmark program; bench/lib/ is what they share,
+# linked as an archive so each program takes only the parts it calls
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+BENCH_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard bench/lib/*.c))
+BENCH_LIB := $(BUILD)/bench/lib/libbench.a
 DEMO_JSON := $(sort $(wildcard appliance/demo/*.json))
 
 GENBOX := $(BUILD)/genbox
@@ -92,11 +96,15 @@ $(BUILD)/tests/t110-cli-data.t: | $(BUILD)/tests/fault-sqlite.so
 # the generator's test runs a scripted HTTP responder on civetweb
 $(BUILD)/tests/t210-generator.t $(BUILD)/tests/t240-pipeline-llm.t: LDLIBS += -lcivetweb
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_OBJ)
+$(BENCH_LIB): $(BENCH_LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BENCHES): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_LIB) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-# the pipeline benchmark's slow endpoint runs on civetweb
-$(BUILD)/bench/pipeline: LDLIBS += -lcivetweb
+# the concurrency benchmark's slow endpoint runs on civetweb
+$(BUILD)/bench/concurrency: LDLIBS += -lcivetweb
 
 run: deps
 	$(MAKE) genbox

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "../storage/docs.h"
 #include "../storage/queue.h"
 #include "../storage/store.h"
+#include "lib/benchlib.h"
 
 #define TX 1000
 #define READS 200000
@@ -96,17 +98,10 @@ make_docs(size_t n)
 }
 
 static void
-die(const char *what, const char *msg)
-{
-	fprintf(stderr, "bench/storage: %s: %s\n", what, msg);
-	exit(1);
-}
-
-static void
 plain_exec(sqlite3 *db, const char *sql)
 {
 	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		die(sql, sqlite3_errmsg(db));
+		bench_die(sql, sqlite3_errmsg(db));
 }
 
 static sqlite3_stmt *
@@ -115,7 +110,7 @@ plain_prepare(sqlite3 *db, const char *sql)
 	sqlite3_stmt *s;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-		die(sql, sqlite3_errmsg(db));
+		bench_die(sql, sqlite3_errmsg(db));
 	return s;
 }
 
@@ -136,48 +131,25 @@ warm(const char *path)
 	int fd = open(path, O_RDONLY);
 
 	if (fd < 0)
-		die(path, strerror(errno));
+		bench_die(path, strerror(errno));
 	while (read(fd, chunk, sizeof(chunk)) > 0)
 		;
 	close(fd);
 }
 
-static double
-secs(int64_t t0)
-{
-	return (double)(gb_mono_ms() - t0) / 1000.0;
-}
-
+/*
+ * store_put against INSERT of the finished text: the two sides take turns,
+ * one transaction of TX each, so both write while the machine's cache and
+ * disk are in the same state.
+ */
 static void
-run(size_t n, const char *dir)
+measure_insert(struct store *st, sqlite3 *db, size_t n)
 {
-	char gpath[4096], ppath[4096], now[GB_TIME_LEN];
-	struct store_opts o = { 1, 1, 0, 0, 0 };
 	struct gb_err err = { 0, "" };
-	struct store *st, *tmp;
-	sqlite3 *db;
 	sqlite3_stmt *s;
-	char pids[10][STORE_ID_MAX];
 	double tg, tp;
 	int64_t t0;
-	size_t reads = n < READS ? n : READS, ups = n < UPDATES ? n : UPDATES;
 
-	printf("%zu contexts of ~%zu bytes\n", n, lens[0]);
-	snprintf(gpath, sizeof(gpath), "%s/genbox-%zu.db", dir, n);
-	snprintf(ppath, sizeof(ppath), "%s/plain-%zu.db", dir, n);
-	unlink(gpath);
-	unlink(ppath);
-	if (store_open(&st, gpath, &o, &err) || store_open(&tmp, ppath, &o, &err))
-		die("open", err.msg);
-	store_close(tmp);	/* the plain loop gets the same tables and indexes */
-	if (sqlite3_open(ppath, &db) != SQLITE_OK)
-		die("open", sqlite3_errmsg(db));
-	plain_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
-
-	/*
-	 * insert: the two sides take turns, one transaction of TX each, so both
-	 * write while the machine's cache and disk are in the same state
-	 */
 	s = plain_prepare(db, "INSERT INTO contexts (_id, doc, status, updated_at, retry_count, next_retry_at, "
 	    "started_at, organization_id, user_id, batch_id, type, priority, created_at) "
 	    "VALUES (?1, ?2, 'pending', ?3, 0, NULL, NULL, ?4, ?5, ?6, 'article', ?7, ?3)");
@@ -185,16 +157,16 @@ run(size_t n, const char *dir)
 	for (size_t done = 0; done < n; done += TX) {
 		size_t end = done + TX < n ? done + TX : n;
 
-		t0 = gb_mono_ms();
+		t0 = bench_mono_us();
 		if (store_begin(st, &err))
-			die("begin", err.msg);
+			bench_die("begin", err.msg);
 		for (size_t i = done; i < end; i++)
 			if (store_put(st, COLL_CONTEXTS, docs[i], lens[i], STORE_INSERT, NULL, &err))
-				die("insert", err.msg);
+				bench_die("insert", err.msg);
 		if (store_commit(st, &err))
-			die("commit", err.msg);
-		tg += secs(t0);
-		t0 = gb_mono_ms();
+			bench_die("commit", err.msg);
+		tg += bench_secs(t0);
+		t0 = bench_mono_us();
 		plain_exec(db, "BEGIN");
 		for (size_t i = done; i < end; i++) {
 			sqlite3_bind_text(s, 1, ids[i], -1, SQLITE_STATIC);
@@ -205,69 +177,87 @@ run(size_t n, const char *dir)
 			sqlite3_bind_text(s, 6, meta[i].batch, -1, SQLITE_STATIC);
 			sqlite3_bind_int(s, 7, meta[i].priority);
 			if (sqlite3_step(s) != SQLITE_DONE)
-				die("plain insert", sqlite3_errmsg(db));
+				bench_die("plain insert", sqlite3_errmsg(db));
 			sqlite3_reset(s);
 		}
 		plain_exec(db, "COMMIT");
-		tp += secs(t0);
+		tp += bench_secs(t0);
 	}
 	sqlite3_finalize(s);
 	report("insert", n, tg, n, tp);
+}
 
-	/*
-	 * point read: both files read through once first, so both sides start
-	 * with the operating system's cache equally warm (otherwise the file
-	 * written first reads from a colder cache: 0.58 instead of about 1.0
-	 * at 1M), then both in alternating slices of the same random ids
-	 */
-	warm(gpath);
-	warm(ppath);
+/*
+ * store_get against SELECT doc by _id, in alternating slices of the same
+ * random ids. Both files are read through first (warm), so both sides
+ * start with the operating system's cache equally warm: otherwise the file
+ * written first reads from a colder cache (0.58 instead of about 1.0 at 1M).
+ */
+static void
+measure_read(struct store *st, sqlite3 *db, size_t n)
+{
+	struct gb_err err = { 0, "" };
+	size_t reads = n < READS ? n : READS;
+	sqlite3_stmt *s;
+	double tg, tp;
+	int64_t t0;
+
 	s = plain_prepare(db, "SELECT doc FROM contexts WHERE _id = ?1");
 	tg = tp = 0;
 	for (size_t done = 0; done < reads; done += SLICE) {
 		uint64_t at = seed;
 
-		t0 = gb_mono_ms();
+		t0 = bench_mono_us();
 		for (size_t i = done; i < done + SLICE && i < reads; i++) {
 			char *doc;
 
 			if (store_get(st, COLL_CONTEXTS, ids[rnd((unsigned)n)], &doc, &err))
-				die("get", err.msg);
+				bench_die("get", err.msg);
 			free(doc);
 		}
-		tg += secs(t0);
+		tg += bench_secs(t0);
 		seed = at;
-		t0 = gb_mono_ms();
+		t0 = bench_mono_us();
 		for (size_t i = done; i < done + SLICE && i < reads; i++) {
 			char *doc;
 
 			sqlite3_bind_text(s, 1, ids[rnd((unsigned)n)], -1, SQLITE_STATIC);
 			if (sqlite3_step(s) != SQLITE_ROW)
-				die("plain get", sqlite3_errmsg(db));
+				bench_die("plain get", sqlite3_errmsg(db));
 			doc = strndup((const char *)sqlite3_column_text(s, 0), (size_t)sqlite3_column_bytes(s, 0));
 			free(doc);
 			sqlite3_reset(s);
 		}
-		tp += secs(t0);
+		tp += bench_secs(t0);
 	}
 	sqlite3_finalize(s);
 	report("point read", reads, tg, reads, tp);
+}
 
-	/* poll */
+/* store_ctx_poll against the same SELECT, limit 10. */
+static void
+measure_poll(struct store *st, sqlite3 *db)
+{
+	char pids[10][STORE_ID_MAX], now[GB_TIME_LEN];
+	struct gb_err err = { 0, "" };
+	sqlite3_stmt *s;
+	double tg, tp;
+	int64_t t0;
+
 	gb_time_format(gb_now_ms(), now);
-	t0 = gb_mono_ms();
+	t0 = bench_mono_us();
 	for (size_t i = 0; i < POLLS; i++) {
 		char org[16];
 		int got;
 
 		snprintf(org, sizeof(org), "org_%zu", i % 3);
 		if (store_ctx_poll(st, org, gb_now_ms(), 10, pids, &got, &err) || got != 10)
-			die("poll", err.msg);
+			bench_die("poll", err.msg);
 	}
-	tg = secs(t0);
+	tg = bench_secs(t0);
 	s = plain_prepare(db, "SELECT _id FROM contexts WHERE status = 'pending' AND organization_id = ?1 "
 	    "AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT 10");
-	t0 = gb_mono_ms();
+	t0 = bench_mono_us();
 	for (size_t i = 0; i < POLLS; i++) {
 		char org[16];
 		int got = 0;
@@ -279,27 +269,38 @@ run(size_t n, const char *dir)
 		while (sqlite3_step(s) == SQLITE_ROW)
 			snprintf(pids[got++], STORE_ID_MAX, "%s", (const char *)sqlite3_column_text(s, 0));
 		if (got != 10)
-			die("plain poll", "short");
+			bench_die("plain poll", "short");
 		sqlite3_reset(s);
 	}
-	tp = secs(t0);
+	tp = bench_secs(t0);
 	sqlite3_finalize(s);
 	report("poll", POLLS, tg, POLLS, tp);
+}
 
-	/* status update */
-	t0 = gb_mono_ms();
+/* store_ctx_set_status(completed) against UPDATE ... json_set, TX per transaction. */
+static void
+measure_update(struct store *st, sqlite3 *db, size_t n)
+{
+	char now[GB_TIME_LEN];
+	struct gb_err err = { 0, "" };
+	size_t ups = n < UPDATES ? n : UPDATES;
+	sqlite3_stmt *s;
+	double tg, tp;
+	int64_t t0;
+
+	t0 = bench_mono_us();
 	for (size_t i = 0; i < ups; i++) {
 		if (i % TX == 0 && store_begin(st, &err))
-			die("begin", err.msg);
+			bench_die("begin", err.msg);
 		if (store_ctx_set_status(st, ids[i * (n / ups)], CTX_COMPLETED, gb_now_ms(), 1234, &err))
-			die("status", err.msg);
+			bench_die("status", err.msg);
 		if ((i % TX == TX - 1 || i == ups - 1) && store_commit(st, &err))
-			die("commit", err.msg);
+			bench_die("commit", err.msg);
 	}
-	tg = secs(t0);
+	tg = bench_secs(t0);
 	s = plain_prepare(db, "UPDATE contexts SET status = ?2, updated_at = ?3, doc = json_set(doc, '$.status', ?2, "
 	    "'$.updated_at', ?3, '$.processing.completed_at', ?3, '$.processing.duration_ms', ?4) WHERE _id = ?1");
-	t0 = gb_mono_ms();
+	t0 = bench_mono_us();
 	for (size_t i = 0; i < ups; i++) {
 		if (i % TX == 0)
 			plain_exec(db, "BEGIN");
@@ -309,35 +310,57 @@ run(size_t n, const char *dir)
 		sqlite3_bind_text(s, 3, now, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 4, 1234);
 		if (sqlite3_step(s) != SQLITE_DONE)
-			die("plain update", sqlite3_errmsg(db));
+			bench_die("plain update", sqlite3_errmsg(db));
 		sqlite3_reset(s);
 		if (i % TX == TX - 1 || i == ups - 1)
 			plain_exec(db, "COMMIT");
 	}
-	tp = secs(t0);
+	tp = bench_secs(t0);
 	sqlite3_finalize(s);
 	report("status update", ups, tg, ups, tp);
+}
 
+/* The four operations on n contexts, each side on its own new database. */
+static void
+run(size_t n)
+{
+	char gpath[PATH_MAX], ppath[PATH_MAX], name[64];
+	struct store_opts o = { 1, 1, 0, 0, 0 };
+	struct gb_err err = { 0, "" };
+	struct store *st, *tmp;
+	sqlite3 *db;
+
+	printf("%zu contexts of ~%zu bytes\n", n, lens[0]);
+	snprintf(name, sizeof(name), "genbox-%zu.db", n);
+	bench_tpath(name, gpath, sizeof(gpath));
+	snprintf(name, sizeof(name), "plain-%zu.db", n);
+	bench_tpath(name, ppath, sizeof(ppath));
+	bench_db_remove(gpath);
+	bench_db_remove(ppath);
+	if (store_open(&st, gpath, &o, &err) || store_open(&tmp, ppath, &o, &err))
+		bench_die("open", err.msg);
+	store_close(tmp);	/* the plain loop gets the same tables and indexes */
+	if (sqlite3_open(ppath, &db) != SQLITE_OK)
+		bench_die("open", sqlite3_errmsg(db));
+	plain_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
+	measure_insert(st, db, n);
+	warm(gpath);
+	warm(ppath);
+	measure_read(st, db, n);
+	measure_poll(st, db);
+	measure_update(st, db, n);
 	store_close(st);
 	sqlite3_close(db);
-	unlink(gpath);
-	unlink(ppath);
-	{
-		char wal[4200];
-
-		snprintf(wal, sizeof(wal), "%s-wal", gpath); unlink(wal);
-		snprintf(wal, sizeof(wal), "%s-shm", gpath); unlink(wal);
-		snprintf(wal, sizeof(wal), "%s-wal", ppath); unlink(wal);
-		snprintf(wal, sizeof(wal), "%s-shm", ppath); unlink(wal);
-	}
+	bench_db_remove(gpath);
+	bench_db_remove(ppath);
 }
 
 int
 main(int argc, char **argv)
 {
 	size_t sizes[8] = { 100000, 1000000 }, nsizes = 2, max = 0;
-	char dir[] = "/var/tmp/genbox-bench-XXXXXX";
 
+	bench_init("bench/storage");
 	if (argc > 1) {
 		nsizes = 0;
 		for (int i = 1; i < argc && nsizes < 8; i++) {
@@ -354,15 +377,11 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < nsizes; i++)
 		if (sizes[i] > max)
 			max = sizes[i];
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
+	bench_tmpdir_make("genbox-storage");
 	make_docs(max);
 	printf("bench/storage: genbox's storage functions vs a plain SQLite loop, same tables, same run\n");
 	for (size_t i = 0; i < nsizes; i++)
-		run(sizes[i], dir);
-	rmdir(dir);
+		run(sizes[i]);
 	free(docs_text);
 	free(docs);
 	free(lens);

@@ -2,7 +2,7 @@
 // BullMQ no-op throughput baseline for our C job queue.
 // Usage: node noop.js --port PORT --jobs N [--concurrency C] [--timeout SECS]
 // Needs a redis-server already listening on 127.0.0.1:PORT (run.sh starts one).
-// stdout: exactly one line `bullmq jobs=N seconds=S jobs_per_sec=R`, where S is
+// stdout: exactly one line `bullmq jobs=N concurrency=C seconds=S jobs_per_sec=R`, where S is
 // the wall time from worker start until all N jobs completed (jobs already
 // enqueued). Enqueue and enqueue+process times go to stderr.
 'use strict';
@@ -13,6 +13,8 @@ const { Queue, Worker } = require('bullmq');
 // runs on a busy shared box: C=10 ~3.2k, 50 ~3.4k, 100 ~3.4k, 200 ~4.6k,
 // 500 ~4.0k; C=1 and C=1000 were worse in other sweeps. The spread is wide
 // (noise), but 200 was best or tied each time, so it is the default.
+// bench/pipeline runs C=1, 50 and 200 in one run (run.sh N 1 50 200) and
+// compares genbox with the best of them.
 const DEFAULT_CONCURRENCY = 200;
 const CHUNK = 1000; // jobs per addBulk call
 
@@ -100,7 +102,8 @@ async function main() {
   const total = (t2 - t0) / 1000;
   console.error(`bullmq detail: concurrency=${opts.concurrency} enqueue_seconds=${enq.toFixed(3)} ` +
     `total_seconds=${total.toFixed(3)} total_jobs_per_sec=${Math.round(N / total)}`);
-  console.log(`bullmq jobs=${N} seconds=${proc.toFixed(3)} jobs_per_sec=${Math.round(N / proc)}`);
+  console.log(`bullmq jobs=${N} concurrency=${opts.concurrency} seconds=${proc.toFixed(3)} ` +
+    `jobs_per_sec=${Math.round(N / proc)}`);
 }
 
 main().then(() => process.exit(0), die);
