@@ -23,6 +23,8 @@
 #include <civetweb.h>
 #include <cjson/cJSON.h>
 
+#include "../storage/access.h"
+#include "../storage/docs.h"
 #include "../storage/store.h"
 #include "lib/benchlib.h"
 #include "lib/fixture.h"

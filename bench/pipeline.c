@@ -4,11 +4,11 @@
  *
  *   1. end to end   N contexts like the demo's (pipeline template,
  *                   ai_generator, transformer; offline-draft) run by the
- *                   runner API with 1, 2 and 4 workers (default claim_max),
+ *                   pool API with 1, 2 and 4 workers (default claim_max),
  *                   each run followed by the plain loop of plainloop.h on a
  *                   database filled the same way: the ratio of each pair
  *                   (aim: at least 0.7 of the plain loop)
- *   2. no-op        M contexts with an empty pipeline run by the runner,
+ *   2. no-op        M contexts with an empty pipeline run by the pool,
  *                   before and after BullMQ's no-op worker at concurrency
  *                   1, 50 and 200 (bench/bullmq/run.sh M 1 50 200), and the
  *                   plain loop with no work: genbox (the mean of its two
@@ -33,7 +33,7 @@
 #include <cjson/cJSON.h>
 
 #include "../appliance/generator.h"
-#include "../appliance/runner.h"
+#include "../appliance/engine/pool.h"
 #include "../base/gbtime.h"
 #include "../storage/access.h"
 #include "../storage/docs.h"
@@ -156,10 +156,10 @@ plain_measure(const char *path, size_t n, int noop, struct plainloop_stats *p)
 		bench_problem("plain loop", "contexts left pending, processing or failed");
 }
 
-/* ---- genbox's runner ---- */
+/* ---- genbox's pool ---- */
 
 struct pool_result {
-	double secs;		/* runner_start until every context's end is committed */
+	double secs;		/* pool_start until every context's end is committed */
 	int64_t completed, failed, unfinished;
 };
 
@@ -169,14 +169,14 @@ struct pool_result {
  * left after the timeout into *unfinished.
  */
 static void
-pool_wait(struct runner *r, struct store *st, size_t n, int64_t t0, int64_t *unfinished)
+bench_pool_wait(struct pool *r, struct store *st, size_t n, int64_t t0, int64_t *unfinished)
 {
 	struct gb_err err = { 0, "" };
-	struct runner_stats s;
+	struct pool_stats s;
 	int64_t c[CTX_STATUS_COUNT];
 
 	for (;;) {
-		runner_stats(r, &s);
+		pool_stats(r, &s);
 		if (s.completed + s.failed >= (int64_t)n ||
 		    bench_mono_us() - t0 > POOL_TIMEOUT_MS * 1000LL)
 			break;
@@ -192,16 +192,16 @@ pool_wait(struct runner *r, struct store *st, size_t n, int64_t t0, int64_t *unf
 	}
 }
 
-/* Run the n contexts of db with the runner; claim_max 0 keeps its default. */
+/* Run the n contexts of db with the pool; claim_max 0 keeps its default. */
 static void
 pool_run(const char *db, int workers, int claim_max, size_t n, const char *label,
     struct pool_result *res)
 {
 	struct gen_config gc = { NULL, NULL, 0, 0, 0 };
 	struct gb_err err = { 0, "" };
-	struct runner_config cfg;
-	struct runner_stats s;
-	struct runner *r = NULL;
+	struct pool_config cfg;
+	struct pool_stats s;
+	struct pool *r = NULL;
 	struct generator *gen = NULL;
 	struct store *st = NULL;
 	struct bench_cpu before, after;
@@ -212,7 +212,7 @@ pool_run(const char *db, int workers, int claim_max, size_t n, const char *label
 		bench_die(db, err.msg);
 	if (generator_open(&gen, &gc, &err))
 		bench_die("generator", err.msg);
-	runner_config_defaults(&cfg);
+	pool_config_defaults(&cfg);
 	cfg.db_path = db;
 	cfg.workers = workers;
 	if (claim_max > 0)
@@ -220,16 +220,16 @@ pool_run(const char *db, int workers, int claim_max, size_t n, const char *label
 	cfg.gen = gen;
 	bench_cpu_snapshot(&before);
 	t0 = bench_mono_us();
-	if (runner_start(&r, &cfg, &err))
-		bench_die("runner", err.msg);	/* it took the generator */
-	pool_wait(r, st, n, t0, &res->unfinished);
+	if (pool_start(&r, &cfg, &err))
+		bench_die("pool", err.msg);	/* it took the generator */
+	bench_pool_wait(r, st, n, t0, &res->unfinished);
 	res->secs = bench_secs(t0);
 	bench_cpu_snapshot(&after);
-	runner_stats(r, &s);
+	pool_stats(r, &s);
 	res->completed = s.completed;
 	res->failed = s.failed;
-	runner_stop(r, 5000);
-	runner_free(r);
+	pool_stop(r, 5000);
+	pool_free(r);
 	store_close(st);
 	bench_cpu_report(label, &before, &after, res->secs);
 	if (res->unfinished > 0 || s.failed > 0) {
@@ -238,7 +238,7 @@ pool_run(const char *db, int workers, int claim_max, size_t n, const char *label
 		snprintf(msg, sizeof(msg), "%lld completed, %lld failed, %lld still pending or "
 		    "processing of %zu", (long long)s.completed, (long long)s.failed,
 		    (long long)res->unfinished, n);
-		bench_problem("genbox runner", msg);
+		bench_problem("genbox pool", msg);
 	}
 }
 
@@ -304,7 +304,7 @@ e2e_pair(const struct docset *d, int workers, int *same)
 	bench_db_remove(ppath);
 	a = (double)g.completed / g.secs;
 	b = (double)d->n / p.secs;
-	printf("  %d worker%s  genbox runner %8.1f contexts/s (%5.2f s)   "
+	printf("  %d worker%s  genbox pool   %8.1f contexts/s (%5.2f s)   "
 	    "plain loop %8.1f contexts/s (%5.2f s)   ratio %.2f\n", workers,
 	    workers == 1 ? " " : "s", a, g.secs, b, p.secs, a / b);
 	fflush(stdout);
@@ -340,7 +340,7 @@ part_e2e(size_t n)
 
 #define NOOP_COLUMN "%-52s %9.0f %-10s (%.2f s)\n"
 
-/* One runner on a fresh database of the no-op contexts; returns contexts per second. */
+/* One pool on a fresh database of the no-op contexts; returns contexts per second. */
 static double
 noop_pool(const struct docset *d, int workers, int claim_max, const char *when)
 {
@@ -353,7 +353,7 @@ noop_pool(const struct docset *d, int workers, int claim_max, const char *when)
 	pool_run(gpath, workers, claim_max, d->n, label, &g);
 	bench_db_remove(gpath);
 	rate = (double)g.completed / g.secs;
-	snprintf(label, sizeof(label), "genbox runner%s%s (%d workers, claim_max %d)",
+	snprintf(label, sizeof(label), "genbox pool%s%s (%d workers, claim_max %d)",
 	    when[0] ? ", " : "", when, workers, claim_max);
 	printf("  " NOOP_COLUMN, label, rate, "contexts/s", g.secs);
 	fflush(stdout);
@@ -462,7 +462,7 @@ main(int argc, char **argv)
 		case 'n': n = bench_number("--contexts", optarg, 0, 10000000); break;
 		case 'm': m = bench_number("--noop", optarg, 0, 100000000); break;
 		case 'w':
-			workers = bench_number("--noop-workers", optarg, 1, RUNNER_MAX_WORKERS);
+			workers = bench_number("--noop-workers", optarg, 1, POOL_MAX_WORKERS);
 			break;
 		case 'c': claim = bench_number("--noop-claim", optarg, 1, QUEUE_MAX_CLAIM); break;
 		case 'b': bullmq = 0; break;
@@ -478,7 +478,7 @@ main(int argc, char **argv)
 	}
 	fixture_find_genbox(genbox_bin, sizeof(genbox_bin));
 	bench_tmpdir_make("genbox-pipeline");
-	printf("bench/pipeline: genbox's runner vs a plain SQLite loop and BullMQ, same run "
+	printf("bench/pipeline: genbox's pool vs a plain SQLite loop and BullMQ, same run "
 	    "(genbox %s)\n", genbox_bin);
 	fflush(stdout);
 	if (n > 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../storage/access.h"
 #include "benchlib.h"
 #include "fixture.h"
 

@@ -11,7 +11,10 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
-#include "../../appliance/components.h"
+#include "../../appliance/draft.h"
+#include "../../appliance/prompt.h"
+#include "../../appliance/render.h"
+#include "../../appliance/template.h"
 #include "../../base/gbtime.h"
 #include "../../storage/store.h"
 #include "benchlib.h"
