@@ -14,19 +14,9 @@
 #include <cjson/cJSON.h>
 
 #include "../appliance/openai.h"
+#include "gentest.h"
 #include "tap.h"
 #include "util.h"
-
-static struct gen_params
-params(const char *model)
-{
-	struct gen_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.model = model;
-	p.temperature = p.top_p = p.frequency_penalty = p.presence_penalty = NAN;
-	return p;
-}
 
 static void
 endpoint_is(const char *base, const char *want_url, const char *want_shown)
@@ -94,7 +84,7 @@ static void
 test_request_body(void)
 {
 	static const char *const stops[] = { "END", NULL, "###" };
-	struct gen_params p = params("m1");
+	struct gen_params p = gentest_params("m1");
 	char *body;
 
 	p.temperature = 0.5;
@@ -112,7 +102,7 @@ test_request_body(void)
 	    "request: every parameter, the prompts JSON-escaped, NULL stops skipped (%s)", body ? body : "NULL");
 	free(body);
 
-	p = params("m2");
+	p = gentest_params("m2");
 	body = openai_request_body("", "Only a user.", &p);
 	ok(body && util_json_equal(body, "{\"model\":\"m2\",\"messages\":[{\"role\":\"user\",\"content\":\"Only a user.\"}]}"),
 	    "request: unset parameters and an empty system prompt are left out (%s)", body ? body : "NULL");
@@ -217,7 +207,7 @@ from_config(const char *text, struct gen_params *p, const char **stopv, char *ms
 
 	if (config == NULL)
 		tap_bail("config does not parse: %s", text);
-	*p = params("unset");
+	*p = gentest_params("unset");
 	p->words_min = 3;
 	p->words_max = 9;
 	rc = openai_params_from_config(config, p, stopv, &err);

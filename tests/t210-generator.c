@@ -28,41 +28,13 @@
 #include <curl/curl.h>
 
 #include "../appliance/generator.h"
+#include "gentest.h"
 #include "tap.h"
 #include "peer.h"
 #include "util.h"
 
 #define HANG_MS		60000		/* a hang ends by responder_stop, or after this */
 #define WAIT_MS		60000		/* bound for waiting on events that must come */
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static struct gen_params
-params(const char *model)
-{
-	struct gen_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.model = model;
-	p.temperature = p.top_p = p.frequency_penalty = p.presence_penalty = NAN;
-	return p;
-}
 
 static int
 count_words(const char *s)
@@ -80,74 +52,22 @@ count_words(const char *s)
 	return n;
 }
 
-/* ---- callbacks that count (they run on the generator's thread) ------------ */
-
-struct tally {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int n, ok, estate, other;	/* guarded by mu */
-	int64_t max_tokens_seen;
-	char first_msg[300];
-};
-
-static void
-tally_init(struct tally *t)
+static int64_t
+now_ms(void)
 {
-	memset(t, 0, sizeof(*t));
-	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->cv, NULL);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
-tally_release(struct tally *t)
+sleep_ms(int ms)
 {
-	pthread_cond_destroy(&t->cv);
-	pthread_mutex_destroy(&t->mu);
-}
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 
-static void
-tally_done(void *arg, struct gen_reply *r)
-{
-	struct tally *t = arg;
-
-	pthread_mutex_lock(&t->mu);
-	t->n++;
-	if (r->code == 0 && r->text && r->text[0])
-		t->ok++;
-	else if (r->code == GB_ESTATE && strcmp(r->msg, "generator closed") == 0)
-		t->estate++;
-	else {
-		t->other++;
-		if (!t->first_msg[0])
-			snprintf(t->first_msg, sizeof(t->first_msg), "code %d: %s", r->code, r->msg);
-	}
-	if (r->completion_tokens > t->max_tokens_seen)
-		t->max_tokens_seen = r->completion_tokens;
-	pthread_cond_signal(&t->cv);
-	pthread_mutex_unlock(&t->mu);
-	gen_reply_release(r);
-}
-
-/* Wait until n callbacks ran or ms passed; returns the count. */
-static int
-tally_wait(struct tally *t, int n, int ms)
-{
-	struct timespec until;
-	int got;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&t->mu);
-	while (t->n < n && pthread_cond_timedwait(&t->cv, &t->mu, &until) == 0)
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-	got = t->n;
-	pthread_mutex_unlock(&t->mu);
-	return got;
 }
 
 /* ---- the scripted responder ----------------------------------------------- */
@@ -457,7 +377,7 @@ static void
 test_offline(void)
 {
 	struct gen_config cfg = { NULL, NULL, 0, 0, 0 };
-	struct gen_params p = params(NULL);
+	struct gen_params p = gentest_params(NULL);
 	struct gen_reply a, b;
 	struct generator *g;
 	struct gb_err err = { 0 };
@@ -536,7 +456,7 @@ test_open_errors(void)
 static void
 test_retry_after(void)
 {
-	struct gen_params p = params("m");
+	struct gen_params p = gentest_params("m");
 	struct gen_reply r;
 	char want[256];
 
@@ -575,7 +495,7 @@ test_retry_after(void)
 static void
 test_faults(void)
 {
-	struct gen_params p = params("m");
+	struct gen_params p = gentest_params("m");
 	struct gen_reply r;
 	char want[256], url[96];
 	int64_t t0, took;
@@ -666,7 +586,7 @@ static void
 test_bound(void)
 {
 	struct gen_config cfg = { rsp_url("gate"), NULL, 60000, 2000, 3 };
-	struct gen_params p = params("m");
+	struct gen_params p = gentest_params("m");
 	struct gate_state st = { 0, 0 };
 	struct generator *g;
 	struct gb_err err = { 0 };
@@ -711,7 +631,7 @@ static void
 test_close_in_flight(void)
 {
 	struct gen_config cfg = { rsp_url("hang"), NULL, HANG_MS * 2, 2000, 2 };
-	struct gen_params p = params("m");
+	struct gen_params p = gentest_params("m");
 	struct generator *g;
 	struct gb_err err = { 0 };
 	struct tally t;

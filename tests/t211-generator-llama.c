@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "../appliance/generator.h"
+#include "gentest.h"
 #include "tap.h"
 #include "peer.h"
 
@@ -38,87 +39,6 @@ static int
 isalnum_ascii(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static struct gen_params
-params(const char *model)
-{
-	struct gen_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.model = model;
-	p.temperature = p.top_p = p.frequency_penalty = p.presence_penalty = NAN;
-	return p;
-}
-
-/* ---- callbacks that count (they run on the generator's thread) ------------ */
-
-struct tally {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int n, ok, estate, other;	/* guarded by mu */
-	int64_t max_tokens_seen;
-	char first_msg[300];
-};
-
-static void
-tally_init(struct tally *t)
-{
-	memset(t, 0, sizeof(*t));
-	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->cv, NULL);
-}
-
-static void
-tally_release(struct tally *t)
-{
-	pthread_cond_destroy(&t->cv);
-	pthread_mutex_destroy(&t->mu);
-}
-
-static void
-tally_done(void *arg, struct gen_reply *r)
-{
-	struct tally *t = arg;
-
-	pthread_mutex_lock(&t->mu);
-	t->n++;
-	if (r->code == 0 && r->text && r->text[0])
-		t->ok++;
-	else if (r->code == GB_ESTATE && strcmp(r->msg, "generator closed") == 0)
-		t->estate++;
-	else {
-		t->other++;
-		if (!t->first_msg[0])
-			snprintf(t->first_msg, sizeof(t->first_msg), "code %d: %s", r->code, r->msg);
-	}
-	if (r->completion_tokens > t->max_tokens_seen)
-		t->max_tokens_seen = r->completion_tokens;
-	pthread_cond_signal(&t->cv);
-	pthread_mutex_unlock(&t->mu);
-	gen_reply_release(r);
-}
-
-/* Wait until n callbacks ran or ms passed; returns the count. */
-static int
-tally_wait(struct tally *t, int n, int ms)
-{
-	struct timespec until;
-	int got;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&t->mu);
-	while (t->n < n && pthread_cond_timedwait(&t->cv, &t->mu, &until) == 0)
-		;
-	got = t->n;
-	pthread_mutex_unlock(&t->mu);
-	return got;
 }
 
 /* One call to url with a fresh generator. */
@@ -153,7 +73,7 @@ called(const char *base)
 static void
 llama_form(const char *url, const char *name)
 {
-	struct gen_params p = params("tiny-llama");
+	struct gen_params p = gentest_params("tiny-llama");
 	struct gen_reply r;
 
 	p.temperature = 0;
@@ -167,7 +87,7 @@ llama_form(const char *url, const char *name)
 static void
 test_llama_stop(struct generator *g)
 {
-	struct gen_params p = params("tiny-llama");
+	struct gen_params p = gentest_params("tiny-llama");
 	struct gen_reply r, s;
 	const char *stop[1];
 	char sub[8], prefix[4096];
@@ -207,7 +127,7 @@ static void
 test_llama(const char *base)
 {
 	struct gen_config cfg = { base, LLAMA_KEY, WAIT_MS, 5000, 4 };
-	struct gen_params p = params("tiny-llama");
+	struct gen_params p = gentest_params("tiny-llama");
 	struct gen_reply r;
 	struct generator *g;
 	struct gb_err err = { 0 };
