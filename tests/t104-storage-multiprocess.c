@@ -35,22 +35,6 @@ static const char org_doc[] =
 	"\"allowed_models\":[\"gpt-3.5-turbo\",\"gpt-4\"],"
 	"\"default_pipeline_id\":\"pipe_article_generation\"}}\n";
 
-static pid_t
-spawn(char *const argv[], const char *out)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		FILE *f = freopen(out, "w", stdout);
-
-		if (f == NULL || dup2(fileno(stdout), 2) < 0 || freopen("/dev/null", "r", stdin) == NULL)
-			_exit(127);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
 /* Run argv with stdin from in (NULL: /dev/null), stdout and stderr to out; its exit status. */
 static int
 run_to(char *const argv[], const char *in, const char *out)
@@ -237,7 +221,7 @@ round_run(int round)
 		fprintf(f, "{\"data\":{\"title\":\"Two processes %d\",\"keywords\":[\"wal\"]}}\n", i);
 	fclose(f);
 
-	run = spawn(argv, out);
+	run = util_spawn(argv, out, 0);
 	loop[0] = looper(dbarg, 0, round * 10 + 0);
 	loop[1] = looper(dbarg, 1, round * 10 + 1);
 	loop[2] = looper(dbarg, 1, round * 10 + 2);

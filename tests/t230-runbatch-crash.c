@@ -28,37 +28,6 @@
 #define FULL_LIMIT (8 << 20)	/* bytes any file may reach in the disk-full test */
 
 static char db[4096], dbarg[4200], trace[4096], input[4096];
-
-/* Run argv with its output to out; fsize > 0 limits the size of any file it writes (EFBIG past it). */
-static pid_t
-spawn_limited(char *const argv[], const char *out, rlim_t fsize)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), fn = open("/dev/null", O_RDONLY);
-
-		if (fsize > 0) {
-			struct rlimit rl = { fsize, fsize };
-
-			signal(SIGXFSZ, SIG_IGN);
-			setrlimit(RLIMIT_FSIZE, &rl);
-		}
-		dup2(fn, 0);
-		dup2(fo, 1);
-		dup2(fo, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static pid_t
-spawn(char *const argv[], const char *out)
-{
-	return spawn_limited(argv, out, 0);
-}
-
 /* The demo's org_123 allows 50 contexts in a batch and 1000 a day: these runs need more. */
 static void
 org_without_limits(char *arg)
@@ -179,7 +148,7 @@ test_interrupt(int sig, const char *name)
 	for (int i = 0; i < INTERRUPT_N; i++)
 		fprintf(f, "{\"data\":{\"title\":\"Interrupted %d\"}}\n", i);
 	fclose(f);
-	pid = spawn(argv_new, out);
+	pid = util_spawn(argv_new, out, 0);
 	if (batch_from(out, batch, sizeof(batch)) < 0)
 		tap_bail("run-batch printed no batch id");
 	for (int i = 0; i < 3000 && (now = ended(batch)) < 100; i++)
@@ -211,7 +180,7 @@ test_interrupt(int sig, const char *name)
 		is_int(processing, 0, "no context is left processing (%d completed, the rest back in the queue)", done);
 		ok(done < INTERRUPT_N, "it stopped before the end");
 	}
-	pid = spawn(argv_resume, out);
+	pid = util_spawn(argv_resume, out, 0);
 	waitpid(pid, &st, 0);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "--resume finishes the batch");
 	is_int(ended(batch), INTERRUPT_N, "all %d ended", INTERRUPT_N);
@@ -246,7 +215,7 @@ test_disk_full(void)
 	for (int i = 0; i < FULL_N; i++)
 		fprintf(f, "{\"data\":{\"title\":\"Full disk %d\"}}\n", i);
 	fclose(f);
-	pid = spawn_limited(argv_new, out, FULL_LIMIT);	/* room for the batch, not for all of its output */
+	pid = util_spawn(argv_new, out, FULL_LIMIT);	/* room for the batch, not for all of its output */
 	waitpid(pid, &st, 0);
 	text = util_read_file(out, NULL);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 1, "disk full: run-batch stops with exit status 1");
@@ -259,7 +228,7 @@ test_disk_full(void)
 
 		ok(n >= 0 && n < FULL_N, "it stopped before the end (%d of %d ended)", n, FULL_N);
 	}
-	pid = spawn(argv_resume, out);
+	pid = util_spawn(argv_resume, out, 0);
 	waitpid(pid, &st, 0);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "--resume with room again finishes the batch");
 	is_int(ended_in(fdb, batch), FULL_N, "all %d ended", FULL_N);
@@ -365,7 +334,7 @@ main(void)
 			"--input", input, "--workers", "3", "--trace", trace, NULL };
 		char *argv_resume[] = { (char *)util_genbox(), dbarg, "run-batch", "--resume", batch, "--workers", "3",
 			"--trace", trace, NULL };
-		pid_t pid = spawn(k == 0 ? argv_new : argv_resume, out);
+		pid_t pid = util_spawn(k == 0 ? argv_new : argv_resume, out, 0);
 		int st, before, target, now = 0;
 
 		if (k == 0 && batch_from(out, batch, sizeof(batch)) < 0)

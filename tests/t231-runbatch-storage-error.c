@@ -31,23 +31,6 @@ genbox_ok(const char *what, const char *in, const char *cmd, const char *a1, con
 	run_free(&r);
 }
 
-static pid_t
-spawn(char *const argv[], const char *out)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), fn = open("/dev/null", O_RDONLY);
-
-		dup2(fn, 0);
-		dup2(fo, 1);
-		dup2(fo, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
 /* Wait until the file at path holds text (or the process ended); 0 when it does. */
 static int
 wait_for_text(const char *path, const char *text, pid_t pid)
@@ -101,7 +84,7 @@ main(void)
 	genbox_ok("context", "{\"_id\":\"ctx_wait\",\"organization_id\":\"org_123\",\"batch_id\":\"batch_wait\","
 	    "\"data\":{\"title\":\"Later\"},\"next_retry_at\":\"2099-01-01T00:00:00Z\"}\n", "import", "contexts", "-");
 
-	pid = spawn(argv, out);
+	pid = util_spawn(argv, out, 0);
 	if (wait_for_text(out, "progress:", pid) < 0)
 		tap_bail("run-batch showed no progress");
 	if (sqlite3_open(db, &h) != SQLITE_OK)

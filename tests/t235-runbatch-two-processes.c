@@ -21,23 +21,6 @@
 
 static char db[4096], dbarg[4200];
 
-static pid_t
-spawn(char *const argv[], const char *out)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), fn = open("/dev/null", O_RDONLY);
-
-		dup2(fn, 0);
-		dup2(fo, 1);
-		dup2(fo, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
 static void
 genbox_ok(const char *what, const char *in, const char *cmd, const char *a1, const char *a2, const char *a3)
 {
@@ -140,7 +123,7 @@ main(void)
 		char *argv[] = { (char *)util_genbox(), dbarg, "run-batch", "--pipeline", "pipe_article_generation",
 			"--input", in[k], "--workers", "2", "--trace", tr[k], NULL };
 
-		pid[k] = spawn(argv, out[k]);
+		pid[k] = util_spawn(argv, out[k], 0);
 	}
 	for (int k = 0; k < 2; k++) {
 		waitpid(pid[k], &st[k], 0);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -184,4 +185,26 @@ util_json_equal(const char *a, const char *b)
 	cJSON_Delete(x);
 	cJSON_Delete(y);
 	return eq;
+}
+
+pid_t
+util_spawn(char *const argv[], const char *out, long long fsize)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), fn = open("/dev/null", O_RDONLY);
+
+		if (fsize > 0) {
+			struct rlimit rl = { (rlim_t)fsize, (rlim_t)fsize };
+
+			signal(SIGXFSZ, SIG_IGN);
+			setrlimit(RLIMIT_FSIZE, &rl);
+		}
+		if (fo < 0 || fn < 0 || dup2(fn, 0) < 0 || dup2(fo, 1) < 0 || dup2(fo, 2) < 0)
+			_exit(127);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
 }

@@ -6,6 +6,7 @@
 #define GB_TEST_UTIL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct run {
 	int status;		/* exit status, or 128+signal */
@@ -25,6 +26,12 @@ int util_run(struct run *r, const char *in, size_t inlen, char *const argv[]);
 /* genbox with printf-free argument list ending in NULL. */
 int util_genbox_run(struct run *r, const char *in, ...) __attribute__((sentinel));
 void run_free(struct run *r);
+/*
+ * Start argv (argv[0] a path) in a child with stdin from /dev/null and
+ * stdout and stderr to the file out; fsize > 0 limits the size of any file
+ * it writes (EFBIG past it, SIGXFSZ ignored). Returns its pid.
+ */
+pid_t util_spawn(char *const argv[], const char *out, long long fsize);
 
 int util_write_file(const char *path, const void *data, size_t len);
 /* Whole file, NUL-terminated; caller frees; NULL on error. */
