@@ -18,6 +18,7 @@
 
 #include "../base/buf.h"
 #include "../base/gbtime.h"
+#include "../storage/access.h"
 #include "../storage/docs.h"
 #include "batchfile.h"
 
@@ -182,15 +183,6 @@ batchfile_read_limits(struct store *st, const char *org, struct batchfile_limits
 	return rc;
 }
 
-static int
-batchfile_count_doc(void *arg, const char *doc, size_t len)
-{
-	(void)doc;
-	(void)len;
-	(*(int64_t *)arg)++;
-	return 0;
-}
-
 /*
  * max_contexts_per_day: the contexts of org created since the last UTC
  * midnight (by any means: run-batch, import, the API), the new batch's
@@ -201,21 +193,9 @@ batchfile_check_daily(struct store *st, const struct batchfile_opts *o, const ch
     struct gb_err *err)
 {
 	int64_t now = gb_now_ms(), midnight = now - now % DAY_MS, left = midnight + DAY_MS - now, today = 0;
-	char since[GB_TIME_LEN], *filter = NULL;
-	cJSON *f = cJSON_CreateObject(), *ne = NULL, *gte = NULL;
 	int rc;
 
-	gb_time_format(midnight, since);
-	if (cJSON_AddStringToObject(f, "organization_id", o->org) == NULL ||
-	    (ne = cJSON_AddObjectToObject(f, "batch_id")) == NULL || cJSON_AddStringToObject(ne, "$ne", batch) == NULL ||
-	    (gte = cJSON_AddObjectToObject(f, "created_at")) == NULL ||
-	    cJSON_AddStringToObject(gte, "$gte", since) == NULL || (filter = cJSON_PrintUnformatted(f)) == NULL)
-		rc = gb_errf(err, GB_ENOMEM, "out of memory");
-	else
-		rc = store_each(st, COLL_CONTEXTS, filter, 0, batchfile_count_doc, &today, err);
-	free(filter);
-	cJSON_Delete(f);
-	if (rc)
+	if ((rc = store_ctx_count_created(st, o->org, midnight, batch, &today, err)))
 		return rc;
 	if (today + (int64_t)count <= o->limits.max_contexts_per_day)
 		return 0;

@@ -166,6 +166,30 @@ store_ctx_status_counts(struct store *st, int64_t counts[CTX_STATUS_COUNT], stru
 }
 
 int
+store_ctx_count_created(struct store *st, const char *org, int64_t since_ms, const char *except_batch,
+    int64_t *n, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	char since[GB_TIME_LEN];
+	int rc;
+
+	*n = 0;
+	if ((rc = store_stmt(st, "SELECT count(*) FROM contexts WHERE organization_id = ?1 "
+	    "AND created_at >= ?2 AND (?3 IS NULL OR batch_id IS NOT ?3)", &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, org, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, gb_time_format(since_ms, since), -1, SQLITE_STATIC);
+	if (except_batch)
+		sqlite3_bind_text(stmt, 3, except_batch, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		*n = sqlite3_column_int64(stmt, 0);
+	else
+		rc = store_sqlerr(st, err, "count contexts created");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+int
 store_catalog_gen(struct store *st, int64_t *gen, struct gb_err *err)
 {
 	sqlite3_stmt *stmt;

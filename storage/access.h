@@ -32,6 +32,15 @@ int store_batch_summary(struct store *st, const char *batch_id,
 /* Contexts per status over the whole mirror. */
 int store_ctx_status_counts(struct store *st, int64_t counts[CTX_STATUS_COUNT], struct gb_err *err);
 
+/*
+ * Contexts of org created at or after since_ms (by anyone: run-batch,
+ * import, the API), those of batch except_batch aside (NULL: none), into
+ * *n: what an organization's max_contexts_per_day counts. One index seek
+ * on the organization, no document parsed.
+ */
+int store_ctx_count_created(struct store *st, const char *org, int64_t since_ms, const char *except_batch,
+    int64_t *n, struct gb_err *err);
+
 /* Bumped by every write to templates, components, pipelines, organizations. */
 int store_catalog_gen(struct store *st, int64_t *gen, struct gb_err *err);
 

@@ -271,6 +271,35 @@ test_plans(void)
 	}
 }
 
+/* What max_contexts_per_day counts: one organization's contexts created since a time, one batch aside. */
+static void
+test_count_created(void)
+{
+	static const char *const docs[] = {
+		"{\"_id\":\"cc_1\",\"organization_id\":\"org_cc\",\"created_at\":\"2031-05-02T00:00:00Z\"}",
+		"{\"_id\":\"cc_2\",\"organization_id\":\"org_cc\",\"created_at\":\"2031-05-02T23:59:59.999Z\"}",
+		"{\"_id\":\"cc_3\",\"organization_id\":\"org_cc\",\"created_at\":\"2031-05-01T23:59:59.999Z\"}",
+		"{\"_id\":\"cc_4\",\"organization_id\":\"org_cc\",\"created_at\":\"2031-05-02T08:00:00+02:00\"}",
+		"{\"_id\":\"cc_5\",\"organization_id\":\"org_other\",\"created_at\":\"2031-05-02T10:00:00Z\"}",
+		"{\"_id\":\"cc_6\",\"organization_id\":\"org_cc\",\"batch_id\":\"batch_cc\","
+		    "\"created_at\":\"2031-05-02T10:00:00Z\"}",
+	};
+	struct gb_err err = { 0, "" };
+	int64_t since, n = -1;
+
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
+		if (store_put(st, COLL_CONTEXTS, docs[i], strlen(docs[i]), STORE_INSERT, NULL, &err))
+			tap_bail("put: %s", err.msg);
+	gb_time_parse("2031-05-02T00:00:00Z", 20, &since);
+	is_int(store_ctx_count_created(st, "org_cc", since, NULL, &n, &err), 0, "count created: no error");
+	is_int((int)n, 4, "count created: the day's four of the organization (an offset counts in UTC), "
+	    "not the day before, not another organization's");
+	is_int(store_ctx_count_created(st, "org_cc", since, "batch_cc", &n, &err), 0, "count created, one batch aside");
+	is_int((int)n, 3, "count created: the batch set aside is not counted");
+	is_int(store_ctx_count_created(st, "org_none", since, NULL, &n, &err), 0, "count created: no such organization");
+	is_int((int)n, 0, "count created: none");
+}
+
 int
 main(void)
 {
@@ -284,6 +313,7 @@ main(void)
 	test_batch_summary();
 	test_insert_many();
 	test_plans();
+	test_count_created();
 	store_close(st);
 	return tap_done();
 }
