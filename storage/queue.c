@@ -13,7 +13,7 @@
 
 #include "../base/gbtime.h"
 #include "internal.h"
-#include "queue.h"
+#include "queue_internal.h"
 
 /* the organizations with pending work, in _id order: one index seek each (ctx_poll) */
 #define FIRST_ORG_SQL \
@@ -55,11 +55,12 @@
 #define FINISH_SQL END_SQL("worker_id = ?5 AND status = 'processing'")
 #define CANCEL_SQL END_SQL("status IN ('pending', 'processing') AND ?5 IS NULL")
 
+/* ?2..?4: how many of the batch's contexts ended completed, failed, cancelled; ?5..?7 their usage */
 #define BATCH_COUNT_SQL \
-	"UPDATE batches SET completed_count = completed_count + (?2 = 'completed'), " \
-	"failed_count = failed_count + (?2 = 'failed'), cancelled_count = cancelled_count + (?2 = 'cancelled'), " \
-	"prompt_tokens = prompt_tokens + ?3, completion_tokens = completion_tokens + ?4, cost = cost + ?5, " \
-	"processing_started_at = COALESCE(processing_started_at, ?6), updated_at = ?6, dirty = 1 WHERE _id = ?1"
+	"UPDATE batches SET completed_count = completed_count + ?2, failed_count = failed_count + ?3, " \
+	"cancelled_count = cancelled_count + ?4, prompt_tokens = prompt_tokens + ?5, " \
+	"completion_tokens = completion_tokens + ?6, cost = cost + ?7, " \
+	"processing_started_at = COALESCE(processing_started_at, ?8), updated_at = ?8, dirty = 1 WHERE _id = ?1"
 
 #define BATCH_END_SQL \
 	"UPDATE batches SET status = CASE WHEN failed_count > 0 THEN 'failed' " \
@@ -487,31 +488,54 @@ store_ctx_progress(struct store *st, const char *id, const char *owner,
 
 /* A context ended: its batch's counters, and the batch's own end when it was the last. */
 static int
-count_in_batch(struct store *st, const char *batch, enum ctx_status status, const struct ctx_finish *f,
-    const char *now, struct gb_err *err)
+count_in_batch(struct store *st, const struct queue_batch_sum *b, const char *now, struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int rc;
 
 	if ((rc = store_stmt(st, BATCH_COUNT_SQL, &stmt, err)))
 		return rc;
-	sqlite3_bind_text(stmt, 1, batch, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, ctx_status_name(status), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 3, f ? f->prompt_tokens : 0);
-	sqlite3_bind_int64(stmt, 4, f ? f->completion_tokens : 0);
-	sqlite3_bind_double(stmt, 5, f ? f->cost : 0);
-	sqlite3_bind_text(stmt, 6, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 1, b->id, -1, SQLITE_STATIC);
+	for (int i = 0; i < 3; i++)
+		sqlite3_bind_int64(stmt, 2 + i, b->ended[i]);
+	sqlite3_bind_int64(stmt, 5, b->prompt_tokens);
+	sqlite3_bind_int64(stmt, 6, b->completion_tokens);
+	sqlite3_bind_double(stmt, 7, b->cost);
+	sqlite3_bind_text(stmt, 8, now, -1, SQLITE_STATIC);
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		rc = store_sqlerr(st, err, "batch counters");
 	sqlite3_reset(stmt);
 	if (rc || (rc = store_stmt(st, BATCH_END_SQL, &stmt, err)))
 		return rc;
-	sqlite3_bind_text(stmt, 1, batch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 1, b->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		rc = store_sqlerr(st, err, "batch end");
 	sqlite3_reset(stmt);
 	return rc;
+}
+
+void
+queue_batch_sum_add(struct queue_batch_sum *b, enum ctx_status status, int64_t prompt_tokens,
+    int64_t completion_tokens, double cost)
+{
+	b->ended[status == CTX_COMPLETED ? 0 : status == CTX_FAILED ? 1 : 2]++;
+	b->prompt_tokens += prompt_tokens;
+	b->completion_tokens += completion_tokens;
+	b->cost += cost;
+}
+
+int
+queue_batch_count(struct store *st, const struct queue_batch_sum *b, const char *now, struct gb_err *err)
+{
+	return count_in_batch(st, b, now, err);
+}
+
+int
+queue_apply_edits(struct store *st, const char *id, const char *owner, const struct ctx_edit *edits, int n,
+    const char *now, struct gb_err *err)
+{
+	return apply_progress(st, id, owner, edits, n, now, err);
 }
 
 /* The terminal update (finish or cancel), then the batch. */
@@ -520,6 +544,7 @@ end_context(struct store *st, const char *sql, const char *id, const char *owner
     const struct ctx_finish *f, const char *now, struct gb_err *err)
 {
 	char batch[STORE_ID_MAX] = "";
+	struct queue_batch_sum sum;
 	sqlite3_stmt *stmt;
 	int rc, step, found = 0;
 
@@ -546,7 +571,15 @@ end_context(struct store *st, const char *sql, const char *id, const char *owner
 	if (!found)
 		return owner ? not_held(id, err) :
 		    gb_errf(err, GB_ESTATE, "context '%s' has already ended or does not exist", id);
-	return batch[0] ? count_in_batch(st, batch, status, f, now, err) : 0;
+	if (batch[0] == '\0')
+		return 0;
+	memset(&sum, 0, sizeof(sum));
+	snprintf(sum.id, sizeof(sum.id), "%s", batch);
+	if (f)
+		queue_batch_sum_add(&sum, status, f->prompt_tokens, f->completion_tokens, f->cost);
+	else
+		queue_batch_sum_add(&sum, status, 0, 0, 0);
+	return count_in_batch(st, &sum, now, err);
 }
 
 int

@@ -1,7 +1,8 @@
 /*
  * queue.h - contexts as a work queue: every state change of a context
  * (claim with a lease, extend, reap, release, progress, finish or retry,
- * cancel, the plain status update). Their SQL lives in queue.c alone.
+ * cancel, the plain status update). Their SQL lives in queue.c and
+ * queue_many.c (ends of many contexts at once) alone.
  *
  * All functions return 0 or a negative GB_E* code with a message in err.
  */
@@ -72,6 +73,30 @@ struct ctx_finish {
  */
 int store_ctx_finish(struct store *st, const char *id, const char *owner, const struct ctx_finish *f,
     struct gb_err *err);
+/* One context's end in store_ctx_finish_many. */
+struct ctx_end {
+	const char *id;
+	enum ctx_status status;		/* completed or failed */
+	int64_t duration_ms;		/* processing.duration_ms; < 0: null */
+	int64_t prompt_tokens;		/* added to the batch's usage */
+	int64_t completion_tokens;
+	double cost;
+	const struct ctx_edit *edits;	/* applied first (error, ...) */
+	int nedits;
+	int rc;				/* out: 0 ended, GB_ESTATE owner no longer held it (skipped) */
+};
+
+/*
+ * End n contexts owner holds, all terminal, at now_ms, in one transaction
+ * (a savepoint inside the caller's): one UPDATE for the contexts, one
+ * counter update and one end check per batch with the sums of its contexts.
+ * A context owner no longer holds (cancelled, reaped) is skipped: its rc is
+ * GB_ESTATE and *skipped (may be NULL) counts it. Any other error undoes
+ * every end of the call and is returned.
+ */
+int store_ctx_finish_many(struct store *st, const char *owner, struct ctx_end *ends, int n, int64_t now_ms,
+    int *skipped, struct gb_err *err);
+
 /* Cancel a pending or processing context (its batch counts it). GB_ESTATE when it already ended. */
 int store_ctx_cancel(struct store *st, const char *id, int64_t now_ms, struct gb_err *err);
 /*
