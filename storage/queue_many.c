@@ -57,7 +57,10 @@ many_batch(struct queue_batch_sum *sums, int *nsums, const char *id)
 	return &sums[(*nsums)++];
 }
 
-/* The ends still to do, as END_MANY_SQL's list (malloc'd); each marked GB_ESTATE until the UPDATE returns it. */
+/*
+ * The ends still to do, as END_MANY_SQL's list (malloc'd; integers printed
+ * exactly); each marked GB_ESTATE until the UPDATE returns it.
+ */
 static char *
 many_list(struct ctx_end *ends, int n)
 {
@@ -65,16 +68,17 @@ many_list(struct ctx_end *ends, int n)
 	char *text;
 
 	for (int i = 0; list && i < n; i++) {
+		char dur[24];
 		cJSON *row;
 
 		if (ends[i].rc)
 			continue;
+		snprintf(dur, sizeof(dur), "%lld", (long long)ends[i].duration_ms);
 		row = cJSON_CreateArray();
 		cJSON_AddItemToArray(list, row);
 		cJSON_AddItemToArray(row, cJSON_CreateString(ends[i].id));
 		cJSON_AddItemToArray(row, cJSON_CreateString(ctx_status_name(ends[i].status)));
-		cJSON_AddItemToArray(row, ends[i].duration_ms >= 0 ? cJSON_CreateNumber((double)ends[i].duration_ms) :
-		    cJSON_CreateNull());
+		cJSON_AddItemToArray(row, ends[i].duration_ms >= 0 ? cJSON_CreateRaw(dur) : cJSON_CreateNull());
 		ends[i].rc = GB_ESTATE;
 	}
 	text = list ? cJSON_PrintUnformatted(list) : NULL;
