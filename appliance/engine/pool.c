@@ -3,8 +3,9 @@
  *
  * A worker takes tasks from the ready queue (contexts whose generator
  * replies arrived) or claims new ones, and handles what it took in one
- * transaction (a savepoint per task) in one hold of the pool's write lock,
- * so cheap contexts are claimed and ended in groups and a claimed group
+ * transaction in one hold of the pool's write lock, so cheap contexts are
+ * claimed and ended in groups (the group's completions in one store call
+ * just before the commit, retry_flush) and a claimed group
  * never waits behind other workers' groups. A worker keeps the write lock
  * for up to POOL_HOLD_GROUPS groups in a row: the work is serial anyway, and
  * every change of hands costs the next worker's connection its page cache.
@@ -303,6 +304,7 @@ worker_commit(struct worker *w)
 	struct pool *p = w->p;
 	struct gb_err err = { 0, "" };
 
+	retry_flush(w);
 	if (store_commit(w->st, &err)) {
 		log_warnx("%s; stopping: no more writes from this process", err.msg);
 		buf_reset(&w->trace);
@@ -446,6 +448,14 @@ pool_open_workers(struct pool *p, struct gb_err *err)
 		w->p = p;
 		w->index = i;
 		buf_init(&w->trace, 1 << 20);
+		w->ending_cap = 2 * p->cfg.claim_max;
+		w->ending = calloc((size_t)w->ending_cap, sizeof(*w->ending));
+		w->ends = calloc((size_t)w->ending_cap, sizeof(*w->ends));
+		w->stats = calloc((size_t)w->ending_cap, sizeof(*w->stats));
+		if (w->ending == NULL || w->ends == NULL || w->stats == NULL) {
+			rc = gb_errf(err, GB_ENOMEM, "out of memory");
+			break;
+		}
 		snprintf(p->hb[i].worker_id, sizeof(p->hb[i].worker_id), "%s#%d", p->owner, i);
 		snprintf(p->hb[i].host, sizeof(p->hb[i].host), "%s", p->host);
 		snprintf(p->hb[i].status, sizeof(p->hb[i].status), "idle");
@@ -616,6 +626,9 @@ pool_free(struct pool *p)
 	for (int i = 0; p->workers && i < p->cfg.workers; i++) {
 		store_close(p->workers[i].st);
 		buf_release(&p->workers[i].trace);
+		free(p->workers[i].ending);
+		free(p->workers[i].ends);
+		free(p->workers[i].stats);
 	}
 	while (p->ready_head) {
 		struct task *t = p->ready_head;
