@@ -28,6 +28,8 @@
 
 #define POOL_HOLD_GROUPS 32	/* groups a worker handles in one hold of the write lock */
 #define POOL_IDLE_WAIT_MS 100	/* nothing due: ask the queue again after this */
+#define POOL_CHAIN_ROUNDS 16	/* claim rounds of no-op work in one transaction, at most */
+#define POOL_CHAIN_MS 20	/* and for no longer than this */
 
 /* What a worker took for one round: tasks back from the generator, and room to claim. */
 struct worker_group {
@@ -372,10 +374,62 @@ worker_compute_ahead(struct worker *w, struct worker_group *g)
 	return -1;
 }
 
+/*
+ * Load the claimed tasks and run them with the ready ones. Returns how many
+ * parked, or -1 when the round's tasks had to go and no transaction is open
+ * (worker_compute_ahead). *cpu: CPU work was run ahead (the earlier rounds
+ * of the transaction are committed).
+ */
+static int
+worker_run_round(struct worker *w, struct worker_group *g, int *cpu)
+{
+	int parked = 0;
+
+	g->ntasks = 0;
+	for (int i = 0; i < g->n; i++)
+		if ((g->tasks[g->ntasks] = task_load(w, g->ids[i])) != NULL)
+			g->ntasks++;
+	*cpu = worker_cpu_ahead(g);
+	if (*cpu && worker_compute_ahead(w, g))
+		return -1;
+	for (int i = 0; i < g->nready; i++)
+		parked += !task_resume(w, g->ready[i]);
+	for (int i = 0; i < g->ntasks; i++)
+		parked += !task_run(w, g->tasks[i]);
+	return parked;
+}
+
+/*
+ * Claim another round in the open transaction: the last one ended every
+ * context it took at once (no-op work), so one commit covers more of them.
+ * Only while nothing else waits: not for longer than POOL_CHAIN_MS nor more
+ * than POOL_CHAIN_ROUNDS rounds, not when the keeper waits or the pool
+ * drains. Returns 1 with the round's claims in g.
+ */
+static int
+worker_chain(struct worker *w, struct worker_group *g, int rounds, int64_t t0)
+{
+	struct pool *p = w->p;
+	int go;
+
+	if (rounds >= POOL_CHAIN_ROUNDS || gb_mono_ms() - t0 >= POOL_CHAIN_MS || atomic_load(&p->keeper_waiting))
+		return 0;
+	g->nready = g->n = 0;
+	pthread_mutex_lock(&p->lock);
+	go = !p->failed && !p->stopping && !p->releasing && p->ready_head == NULL && (g->want = pool_reserve(p)) > 0;
+	pthread_mutex_unlock(&p->lock);
+	if (!go)
+		return 0;
+	worker_claim(w, g);
+	return g->n > 0;
+}
+
 static void
 worker_run_group(struct worker *w, struct worker_group *g)
 {
 	struct pool *p = w->p;
+	int64_t t0 = gb_mono_ms();
+	int cpu = 0;
 
 	if (worker_begin(w, g))
 		return;
@@ -392,16 +446,14 @@ worker_run_group(struct worker *w, struct worker_group *g)
 		pthread_mutex_unlock(&p->lock);
 		return;
 	}
-	g->ntasks = 0;
-	for (int i = 0; i < g->n; i++)
-		if ((g->tasks[g->ntasks] = task_load(w, g->ids[i])) != NULL)
-			g->ntasks++;
-	if (worker_cpu_ahead(g) && worker_compute_ahead(w, g))
-		return;
-	for (int i = 0; i < g->nready; i++)
-		task_resume(w, g->ready[i]);
-	for (int i = 0; i < g->ntasks; i++)
-		task_run(w, g->tasks[i]);
+	for (int rounds = 1;; rounds++) {
+		int parked = worker_run_round(w, g, &cpu);
+
+		if (parked < 0)
+			return;
+		if (parked > 0 || cpu || !worker_chain(w, g, rounds, t0))
+			break;
+	}
 	worker_commit(w);
 	worker_write_gap(w);
 }

@@ -203,9 +203,10 @@ task_compute_ahead(struct worker *w, struct task *t, int resumed)
 
 /*
  * Run t from its current step until it ends or parks. resumed: t came back
- * from the ready queue with its generator replies.
+ * from the ready queue with its generator replies. 1: t left (ended, given
+ * back); 0: it parked.
  */
-static void
+static int
 task_advance(struct worker *w, struct task *t, int resumed)
 {
 	for (;; resumed = 0) {
@@ -217,11 +218,11 @@ task_advance(struct worker *w, struct task *t, int resumed)
 
 		if (task_releasing(w->p)) {
 			retry_release(w, t);
-			return;
+			return 1;
 		}
 		if (t->step >= t->nsteps) {
 			retry_complete(w, t);
-			return;
+			return 1;
 		}
 		s = &t->steps[t->step];
 		if (t->step >= t->ahead_from && t->step < t->ahead_from + t->nahead)
@@ -239,31 +240,31 @@ task_advance(struct worker *w, struct task *t, int resumed)
 			continue;
 		case STEP_PARKED:
 			t->nahead = 0;
-			return;
+			return 0;
 		case STEP_FAILED:
 			retry_fail(w, t, s->type, &err, retry_after);
-			return;
+			return 1;
 		case STEP_GIVE_BACK:
 			retry_release(w, t);
-			return;
+			return 1;
 		case STEP_STORAGE:
 			log_warnx("context %s: %s", t->id, err.msg);
 			retry_drop_or_release(w, t, err.code);
-			return;
+			return 1;
 		}
 	}
 }
 
-void
+int
 task_resume(struct worker *w, struct task *t)
 {
-	task_advance(w, t, 1);
+	return task_advance(w, t, 1);
 }
 
-void
+int
 task_run(struct worker *w, struct task *t)
 {
-	task_advance(w, t, 0);
+	return task_advance(w, t, 0);
 }
 
 /* Resolve t's steps; a storage error while reading the catalog is transient, never final. */

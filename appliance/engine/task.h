@@ -32,9 +32,13 @@ int task_cpu_ahead(const struct task *t, int resumed);
  * task_resume then record their results instead of running them again.
  */
 void task_compute_ahead(struct worker *w, struct task *t, int resumed);
-/* Run t from its next step until it ends or parks (inside the worker's transaction). */
-void task_run(struct worker *w, struct task *t);
-/* A parked task whose generator replies are all in: finish its step and run on. */
-void task_resume(struct worker *w, struct task *t);
+/*
+ * Run t from its next step until it ends or parks (inside the worker's
+ * transaction). 1: t left the worker (ended or given back; a completion is
+ * written by the next retry_flush); 0: it parked, waiting for the generator.
+ */
+int task_run(struct worker *w, struct task *t);
+/* A parked task whose generator replies are all in: finish its step and run on. Returns as task_run. */
+int task_resume(struct worker *w, struct task *t);
 
 #endif
