@@ -98,13 +98,21 @@ const char *store_unwritable(const char *path);
 	"?18, ?19) RETURNING batch_id"
 
 /*
+ * The first path and value of a context's end json_set: started_at when
+ * there is one, else updated_at (set again to now right after), so the
+ * document is parsed once.
+ */
+#define CTX_END_STARTED(now) \
+	"CASE WHEN started_at IS NULL THEN '$.updated_at' ELSE '$.processing.started_at' END, " \
+	"COALESCE(started_at, " now ")"
+
+/*
  * A context's end (?2 status, ?3 now, ?4 duration_ms): the hot columns are
  * folded into the document, which is final from then on. Add the WHERE.
  */
 #define CTX_END_UPDATE \
 	"UPDATE contexts SET status = ?2, updated_at = ?3, dirty = 0, worker_id = NULL, lease_until = NULL, " \
-	"doc = json_set(CASE WHEN started_at IS NULL THEN doc " \
-	"ELSE json_set(doc, '$.processing.started_at', started_at) END, " \
+	"doc = json_set(doc, " CTX_END_STARTED("?3") ", " \
 	"'$.status', ?2, '$.updated_at', ?3, '$.retry_count', retry_count, '$.next_retry_at', next_retry_at, " \
 	"'$.processing.completed_at', ?3, '$.processing.duration_ms', ?4) WHERE _id = ?1"
 
