@@ -28,7 +28,7 @@
 
 #define POOL_HOLD_GROUPS 32	/* groups a worker handles in one hold of the write lock */
 #define POOL_IDLE_WAIT_MS 100	/* nothing due: ask the queue again after this */
-#define POOL_CHAIN_ROUNDS 16	/* claim rounds of no-op work in one transaction, at most */
+#define POOL_CHAIN_ROUNDS 64	/* claim rounds of no-op work in one transaction, at most */
 #define POOL_CHAIN_MS 20	/* and for no longer than this */
 
 /* What a worker took for one round: tasks back from the generator, and room to claim. */

@@ -86,16 +86,17 @@ retry_usage(const struct task *t, struct ctx_finish *f)
 	f->cost = isfinite(cost) && cost >= 0 && cost < 1e15 ? cost : 0;
 }
 
-/* A completion written (its statistics with it): the counters, the histogram and the trace. */
+/* k completions written (their statistics with them): the counters, once for all of them. */
 static void
-retry_completed(struct worker *w, struct task *t, int64_t duration_ms)
+retry_completed(struct pool *p, int k)
 {
-	struct pool *p = w->p;
-
-	engine_trace(w, "end", t->id, "completed");
-	retry_count_stat(p, &p->stats.completed, p->m.completed);
-	metric_observe(p->m.context_seconds, (double)duration_ms / 1000.0);
-	retry_leave(p, t);
+	pthread_mutex_lock(&p->lock);
+	p->stats.completed += k;
+	p->inflight -= k;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	metric_add(p->m.completed, k);
+	metric_add(p->m.inflight, -k);
 }
 
 void
@@ -133,9 +134,15 @@ retry_flush(struct worker *w)
 	/* in the same transaction as the completions */
 	if (store_pipeline_stat_add_many(w->st, w->stats, nstats, &err))
 		log_warnx("pipeline statistics of %d contexts: %s", nstats, err.msg);
-	for (int i = 0; i < n; i++)
-		if (w->ending[i])
-			retry_completed(w, w->ending[i], w->ends[i].duration_ms);
+	for (int i = 0; i < n; i++) {
+		if (w->ending[i] == NULL)
+			continue;
+		engine_trace(w, "end", w->ending[i]->id, "completed");
+		metric_observe(p->m.context_seconds, (double)w->ends[i].duration_ms / 1000.0);
+		retry_task_free(w->ending[i]);
+	}
+	if (nstats > 0)
+		retry_completed(p, nstats);
 }
 
 void
