@@ -269,9 +269,34 @@ out:
 	return rc;
 }
 
+/* A claimed row's document (CLAIM_DOCS_SQL's columns 1 and 2) into docs at its place among the k ids. */
+static int
+claim_keep_doc(sqlite3_stmt *claim, char (*ids)[STORE_ID_MAX], int k, char **docs, struct gb_err *err)
+{
+	const char *id = (const char *)sqlite3_column_text(claim, 1);
+	const char *doc = (const char *)sqlite3_column_text(claim, 2);
+
+	for (int i = 0; id && doc && i < k; i++) {
+		if (strcmp(ids[i], id) != 0)
+			continue;
+		free(docs[i]);
+		if ((docs[i] = strdup(doc)) == NULL)
+			return gb_errf(err, GB_ENOMEM, "out of memory");
+		return 0;
+	}
+	return 0;
+}
+
 int
 store_queue_claim(struct store *st, const char *owner, const char *batch_id, int64_t now_ms,
     int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err)
+{
+	return store_queue_claim_docs(st, owner, batch_id, now_ms, lease_ms, max, ids, NULL, n, err);
+}
+
+int
+store_queue_claim_docs(struct store *st, const char *owner, const char *batch_id, int64_t now_ms,
+    int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], char **docs, int *n, struct gb_err *err)
 {
 	char (*cand)[STORE_ID_MAX] = NULL;
 	char now[GB_TIME_LEN], lastbatch[STORE_ID_MAX] = "";
@@ -283,6 +308,8 @@ store_queue_claim(struct store *st, const char *owner, const char *batch_id, int
 		return 0;
 	if (max > QUEUE_MAX_CLAIM)
 		max = QUEUE_MAX_CLAIM;
+	for (int i = 0; docs && i < max; i++)
+		docs[i] = NULL;
 	if ((cand = malloc(sizeof(*cand) * (size_t)max)) == NULL)
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	gb_time_format(now_ms, now);
@@ -294,7 +321,7 @@ store_queue_claim(struct store *st, const char *owner, const char *batch_id, int
 		int k = ncand - at < CLAIM_CHUNK ? ncand - at : CLAIM_CHUNK, got = 0, nb = 0, step;
 		char batches[CLAIM_CHUNK][STORE_ID_MAX];
 
-		if ((rc = store_stmt(st, CLAIM_SQL, &claim, err)))
+		if ((rc = store_stmt(st, docs ? CLAIM_DOCS_SQL : CLAIM_SQL, &claim, err)))
 			goto fail;
 		sqlite3_bind_text(claim, 1, owner, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(claim, 2, now_ms + lease_ms);
@@ -305,17 +332,19 @@ store_queue_claim(struct store *st, const char *owner, const char *batch_id, int
 			const char *b = (const char *)sqlite3_column_text(claim, 0);
 
 			got++;
+			if (docs && (rc = claim_keep_doc(claim, cand + at, k, docs + at, err)))
+				break;
 			/* the batches whose first claim this may be: each once */
 			if (b != NULL && strcmp(b, lastbatch) != 0 && nb < CLAIM_CHUNK) {
 				snprintf(lastbatch, sizeof(lastbatch), "%s", b);
 				memcpy(batches[nb++], lastbatch, STORE_ID_MAX);
 			}
 		}
-		sqlite3_reset(claim);
-		if (step != SQLITE_DONE) {
+		if (rc == 0 && step != SQLITE_DONE)
 			rc = store_sqlerr(st, err, "claim");
+		sqlite3_reset(claim);
+		if (rc)
 			goto fail;
-		}
 		/* the candidates were read in this transaction: every one is still pending */
 		if (got != k) {
 			rc = gb_errf(err, GB_ESTATE, "claim: %d of %d candidates were no longer pending", k - got, k);
@@ -340,6 +369,10 @@ store_queue_claim(struct store *st, const char *owner, const char *batch_id, int
 fail:
 	store_rollback(st);
 	*n = 0;
+	for (int i = 0; docs && i < max; i++) {
+		free(docs[i]);
+		docs[i] = NULL;
+	}
 out:
 	free(cand);
 	return rc;

@@ -24,6 +24,13 @@
  */
 int store_queue_claim(struct store *st, const char *owner, const char *batch_id, int64_t now_ms,
     int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err);
+/*
+ * store_queue_claim, also reading each claimed context's document as
+ * store_get would: docs (max slots) receives one malloc'd text per claimed
+ * _id, in the order of ids; the caller frees them. All NULL on error.
+ */
+int store_queue_claim_docs(struct store *st, const char *owner, const char *batch_id, int64_t now_ms,
+    int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], char **docs, int *n, struct gb_err *err);
 /* Extend every lease owner holds to until_ms; *n (may be NULL): how many. */
 int store_queue_extend(struct store *st, const char *owner, int64_t until_ms, int *n, struct gb_err *err);
 /*

@@ -18,7 +18,7 @@
  */
 #define END_MANY_SQL \
 	"UPDATE contexts SET status = v.status, updated_at = ?2, dirty = 0, worker_id = NULL, " \
-	"lease_until = NULL, doc = json_set(doc, " CTX_END_STARTED("?2") ", " \
+	"lease_until = NULL, doc = json_set(doc, " CTX_STARTED_AT("?2") ", " \
 	"'$.status', v.status, '$.updated_at', ?2, '$.retry_count', retry_count, " \
 	"'$.next_retry_at', next_retry_at, '$.processing.completed_at', ?2, '$.processing.duration_ms', v.dur) " \
 	"FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS dur FROM json_each(?1)) AS v " \

@@ -313,6 +313,31 @@ test_catalog_gen(void)
 	is_int(b, a, "a context write does not");
 }
 
+/* A claim that reads the documents: each the same text store_get gives, in the order of the ids. */
+static void
+test_claim_docs(void)
+{
+	char ids[4][STORE_ID_MAX], *docs[4], *text = NULL;
+	int n = 0, same = 0;
+
+	put("{\"_id\":\"ctx_d2\",\"organization_id\":\"org_d\",\"created_at\":\"2023-01-01T00:00:02Z\"}");
+	put("{\"_id\":\"ctx_d1\",\"organization_id\":\"org_d\",\"created_at\":\"2023-01-01T00:00:01Z\","
+	    "\"data\":{\"title\":\"one\"}}");
+	is_int(store_queue_claim_docs(st, "w7", NULL, NOW, 300000, 4, ids, docs, &n, &err), 0, "claim with documents");
+	is_int(n, 2, "two claimed");
+	for (int i = 0; i < n; i++) {
+		if (store_get(st, COLL_CONTEXTS, ids[i], &text, &err) == 0 && docs[i] && strcmp(docs[i], text) == 0)
+			same++;
+		free(text);
+		text = NULL;
+	}
+	is_int(same, 2, "each document is the one store_get reads now");
+	like(n == 2 && docs[0] ? docs[0] : "", "\"title\":\"one\"", "the first is ctx_d1's, as ids[0] (%s)", ids[0]);
+	like(n == 2 && docs[1] ? docs[1] : "", "\"status\":\"processing\"", "and they show the claim");
+	for (int i = 0; i < n; i++)
+		free(docs[i]);
+}
+
 /*
  * Many ends at once: two batches and a context of none, one failure with
  * its error, one context cancelled meanwhile and one held by another
@@ -415,6 +440,7 @@ main(void)
 	if (store_open(&st, ":memory:", NULL, &err))
 		tap_bail("store_open: %s", err.msg);
 	test_finish_many();
+	test_claim_docs();
 	store_close(st);
 	return tap_done();
 }
