@@ -37,6 +37,7 @@ struct worker_group {
 	int nready;
 	int want;			/* claims reserved in p->inflight */
 	char (*ids)[STORE_ID_MAX];
+	char **docs;			/* the claimed ones' documents, taken by task_load */
 	int n;				/* claimed */
 	struct task **tasks;		/* the claimed ones loaded */
 	int ntasks;
@@ -279,8 +280,8 @@ worker_claim(struct worker *w, struct worker_group *g)
 	struct pool *p = w->p;
 	struct gb_err err = { 0, "" };
 
-	if (store_queue_claim(w->st, p->owner, p->batch_id, gb_now_ms(), p->cfg.lease_ms, g->want, g->ids, &g->n,
-	    &err)) {
+	if (store_queue_claim_docs(w->st, p->owner, p->batch_id, gb_now_ms(), p->cfg.lease_ms, g->want, g->ids,
+	    g->docs, &g->n, &err)) {
 		log_warnx("claim: %s", err.msg);
 		g->n = 0;
 	}
@@ -387,7 +388,7 @@ worker_run_round(struct worker *w, struct worker_group *g, int *cpu)
 
 	g->ntasks = 0;
 	for (int i = 0; i < g->n; i++)
-		if ((g->tasks[g->ntasks] = task_load(w, g->ids[i])) != NULL)
+		if ((g->tasks[g->ntasks] = task_load(w, g->ids[i], g->docs[i])) != NULL)
 			g->ntasks++;
 	*cpu = worker_cpu_ahead(g);
 	if (*cpu && worker_compute_ahead(w, g))
@@ -469,7 +470,8 @@ worker_main(void *arg)
 	g.ids = calloc((size_t)p->cfg.claim_max, STORE_ID_MAX);
 	g.ready = calloc((size_t)p->cfg.claim_max, sizeof(*g.ready));
 	g.tasks = calloc((size_t)p->cfg.claim_max, sizeof(*g.tasks));
-	while (g.ids && g.ready && g.tasks) {
+	g.docs = calloc((size_t)p->cfg.claim_max, sizeof(*g.docs));
+	while (g.ids && g.ready && g.tasks && g.docs) {
 		enum worker_next next = worker_plan(w, &g);
 
 		if (next == WORKER_EXIT)
@@ -481,6 +483,7 @@ worker_main(void *arg)
 	free(g.ids);
 	free(g.ready);
 	free(g.tasks);
+	free(g.docs);
 	return NULL;
 }
 

@@ -279,15 +279,15 @@ task_resolve(struct worker *w, struct task *t, struct gb_err *err)
 }
 
 struct task *
-task_load(struct worker *w, const char *id)
+task_load(struct worker *w, const char *id, char *text)
 {
 	struct pool *p = w->p;
 	struct gb_err err = { 0, "" };
 	struct task *t = calloc(1, sizeof(*t));
 	const cJSON *done;
-	char *text = NULL;
 
 	if (t == NULL) {
+		free(text);
 		log_warnx("context %s: out of memory: the keeper's reaper will give it back", id);
 		pthread_mutex_lock(&p->lock);
 		p->inflight--;
@@ -297,7 +297,7 @@ task_load(struct worker *w, const char *id)
 	}
 	t->p = p;
 	snprintf(t->id, sizeof(t->id), "%s", id);
-	if (store_get(w->st, COLL_CONTEXTS, id, &text, &err)) {
+	if (text == NULL && store_get(w->st, COLL_CONTEXTS, id, &text, &err)) {
 		log_warnx("context %s: %s", id, err.msg);
 		retry_release(w, t);
 		return NULL;

@@ -16,10 +16,12 @@
 
 /*
  * Load a freshly claimed context id (counted in p->inflight) and resolve its
- * steps, skipping those already recorded. NULL when it ended here already
- * (it could not be read or resolved: failed, retried or given back).
+ * steps, skipping those already recorded. text: its document as the claim
+ * read it (taken and freed), or NULL to read it here. NULL when it ended
+ * here already (it could not be read or resolved: failed, retried or given
+ * back).
  */
-struct task *task_load(struct worker *w, const char *id);
+struct task *task_load(struct worker *w, const char *id, char *text);
 /*
  * Whether t's next steps are CPU work (template, transformer; after a
  * generator's replies, finishing that step) worth running ahead, outside
