@@ -34,6 +34,11 @@
 	"UPDATE batches SET status = 'processing', processing_started_at = COALESCE(processing_started_at, ?2), " \
 	"updated_at = ?2, dirty = 1 WHERE _id = ?1 AND status = 'pending'"
 
+/* the documents of up to CLAIM_CHUNK pending contexts, unused places bound to NULL */
+#define PEEK_DOCS_SQL \
+	"SELECT _id, " CTX_DOC_EXPR " FROM contexts WHERE +status = 'pending' AND _id IN (?1, ?2, ?3, ?4, ?5, " \
+	"?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+
 #define EXTEND_SQL \
 	"UPDATE contexts SET lease_until = ?2 WHERE worker_id = ?1 AND status = 'processing'"
 
@@ -269,12 +274,12 @@ out:
 	return rc;
 }
 
-/* A claimed row's document (CLAIM_DOCS_SQL's columns 1 and 2) into docs at its place among the k ids. */
+/* A row's _id and document (columns col and col + 1) into docs at the _id's place among the k ids. */
 static int
-claim_keep_doc(sqlite3_stmt *claim, char (*ids)[STORE_ID_MAX], int k, char **docs, struct gb_err *err)
+claim_keep_doc(sqlite3_stmt *stmt, int col, char (*ids)[STORE_ID_MAX], int k, char **docs, struct gb_err *err)
 {
-	const char *id = (const char *)sqlite3_column_text(claim, 1);
-	const char *doc = (const char *)sqlite3_column_text(claim, 2);
+	const char *id = (const char *)sqlite3_column_text(stmt, col);
+	const char *doc = (const char *)sqlite3_column_text(stmt, col + 1);
 
 	for (int i = 0; id && doc && i < k; i++) {
 		if (strcmp(ids[i], id) != 0)
@@ -285,6 +290,88 @@ claim_keep_doc(sqlite3_stmt *claim, char (*ids)[STORE_ID_MAX], int k, char **doc
 		return 0;
 	}
 	return 0;
+}
+
+/* The batches of a claim chunk that may be starting: pending ones become processing. */
+static int
+claim_start_batches(struct store *st, char (*batches)[STORE_ID_MAX], int nb, const char *now, struct gb_err *err)
+{
+	sqlite3_stmt *bstart;
+	int rc = 0;
+
+	for (int i = 0; rc == 0 && i < nb; i++) {
+		if ((rc = store_stmt(st, BATCH_START_SQL, &bstart, err)))
+			return rc;
+		sqlite3_bind_text(bstart, 1, batches[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(bstart, 2, now, -1, SQLITE_STATIC);
+		if (sqlite3_step(bstart) != SQLITE_DONE)
+			rc = store_sqlerr(st, err, "batch start");
+		sqlite3_reset(bstart);
+	}
+	return rc;
+}
+
+int
+queue_batch_start(struct store *st, const char *batch, const char *now, struct gb_err *err)
+{
+	char one[1][STORE_ID_MAX];
+
+	snprintf(one[0], sizeof(one[0]), "%s", batch);
+	return claim_start_batches(st, one, 1, now, err);
+}
+
+/* Claim the k pending contexts cand for owner (docs: also read their documents); GB_ESTATE when one is not pending. */
+static int
+claim_chunks(struct store *st, const char *owner, int64_t now_ms, int64_t lease_ms, char (*cand)[STORE_ID_MAX],
+    int ncand, char **docs, struct gb_err *err)
+{
+	char now[GB_TIME_LEN], lastbatch[STORE_ID_MAX] = "";
+	sqlite3_stmt *claim;
+	int rc = 0;
+
+	gb_time_format(now_ms, now);
+	for (int at = 0; rc == 0 && at < ncand; at += CLAIM_CHUNK) {
+		int k = ncand - at < CLAIM_CHUNK ? ncand - at : CLAIM_CHUNK, got = 0, nb = 0, step;
+		char batches[CLAIM_CHUNK][STORE_ID_MAX];
+
+		if ((rc = store_stmt(st, docs ? CLAIM_DOCS_SQL : CLAIM_SQL, &claim, err)))
+			return rc;
+		sqlite3_bind_text(claim, 1, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(claim, 2, now_ms + lease_ms);
+		sqlite3_bind_text(claim, 3, now, -1, SQLITE_STATIC);
+		for (int i = 0; i < k; i++)
+			sqlite3_bind_text(claim, 4 + i, cand[at + i], -1, SQLITE_STATIC);
+		while ((step = sqlite3_step(claim)) == SQLITE_ROW) {
+			const char *b = (const char *)sqlite3_column_text(claim, 0);
+
+			got++;
+			if (docs && (rc = claim_keep_doc(claim, 1, cand + at, k, docs + at, err)))
+				break;
+			/* the batches whose first claim this may be: each once */
+			if (b != NULL && strcmp(b, lastbatch) != 0 && nb < CLAIM_CHUNK) {
+				snprintf(lastbatch, sizeof(lastbatch), "%s", b);
+				memcpy(batches[nb++], lastbatch, STORE_ID_MAX);
+			}
+		}
+		if (rc == 0 && step != SQLITE_DONE)
+			rc = store_sqlerr(st, err, "claim");
+		sqlite3_reset(claim);
+		/* the candidates were read in this transaction: every one is still pending */
+		if (rc == 0 && got != k)
+			rc = gb_errf(err, GB_ESTATE, "claim: %d of %d candidates were no longer pending", k - got, k);
+		if (rc == 0)
+			rc = claim_start_batches(st, batches, nb, now, err);
+	}
+	return rc;
+}
+
+static void
+claim_free_docs(char **docs, int n)
+{
+	for (int i = 0; docs && i < n; i++) {
+		free(docs[i]);
+		docs[i] = NULL;
+	}
 }
 
 int
@@ -298,9 +385,7 @@ int
 store_queue_claim_docs(struct store *st, const char *owner, const char *batch_id, int64_t now_ms,
     int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], char **docs, int *n, struct gb_err *err)
 {
-	char (*cand)[STORE_ID_MAX] = NULL;
-	char now[GB_TIME_LEN], lastbatch[STORE_ID_MAX] = "";
-	sqlite3_stmt *claim, *bstart;
+	char now[GB_TIME_LEN];
 	int rc, ncand = 0;
 
 	*n = 0;
@@ -310,71 +395,71 @@ store_queue_claim_docs(struct store *st, const char *owner, const char *batch_id
 		max = QUEUE_MAX_CLAIM;
 	for (int i = 0; docs && i < max; i++)
 		docs[i] = NULL;
-	if ((cand = malloc(sizeof(*cand) * (size_t)max)) == NULL)
-		return gb_errf(err, GB_ENOMEM, "out of memory");
 	gb_time_format(now_ms, now);
 	if ((rc = store_begin(st, err)))
-		goto out;
-	if ((rc = candidates(st, batch_id, now, max, cand, &ncand, err)))
-		goto fail;
-	for (int at = 0; at < ncand; at += CLAIM_CHUNK) {
-		int k = ncand - at < CLAIM_CHUNK ? ncand - at : CLAIM_CHUNK, got = 0, nb = 0, step;
-		char batches[CLAIM_CHUNK][STORE_ID_MAX];
-
-		if ((rc = store_stmt(st, docs ? CLAIM_DOCS_SQL : CLAIM_SQL, &claim, err)))
-			goto fail;
-		sqlite3_bind_text(claim, 1, owner, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(claim, 2, now_ms + lease_ms);
-		sqlite3_bind_text(claim, 3, now, -1, SQLITE_STATIC);
-		for (int i = 0; i < k; i++)
-			sqlite3_bind_text(claim, 4 + i, cand[at + i], -1, SQLITE_STATIC);
-		while ((step = sqlite3_step(claim)) == SQLITE_ROW) {
-			const char *b = (const char *)sqlite3_column_text(claim, 0);
-
-			got++;
-			if (docs && (rc = claim_keep_doc(claim, cand + at, k, docs + at, err)))
-				break;
-			/* the batches whose first claim this may be: each once */
-			if (b != NULL && strcmp(b, lastbatch) != 0 && nb < CLAIM_CHUNK) {
-				snprintf(lastbatch, sizeof(lastbatch), "%s", b);
-				memcpy(batches[nb++], lastbatch, STORE_ID_MAX);
-			}
-		}
-		if (rc == 0 && step != SQLITE_DONE)
-			rc = store_sqlerr(st, err, "claim");
-		sqlite3_reset(claim);
-		if (rc)
-			goto fail;
-		/* the candidates were read in this transaction: every one is still pending */
-		if (got != k) {
-			rc = gb_errf(err, GB_ESTATE, "claim: %d of %d candidates were no longer pending", k - got, k);
-			goto fail;
-		}
-		memcpy(ids[*n], cand[at], (size_t)k * STORE_ID_MAX);
-		*n += k;
-		for (int i = 0; i < nb; i++) {
-			if ((rc = store_stmt(st, BATCH_START_SQL, &bstart, err)))
-				goto fail;
-			sqlite3_bind_text(bstart, 1, batches[i], -1, SQLITE_STATIC);
-			sqlite3_bind_text(bstart, 2, now, -1, SQLITE_STATIC);
-			if (sqlite3_step(bstart) != SQLITE_DONE)
-				rc = store_sqlerr(st, err, "batch start");
-			sqlite3_reset(bstart);
-			if (rc)
-				goto fail;
-		}
+		return rc;
+	if ((rc = candidates(st, batch_id, now, max, ids, &ncand, err)) == 0 &&
+	    (rc = claim_chunks(st, owner, now_ms, lease_ms, ids, ncand, docs, err)) == 0 &&
+	    (rc = store_commit(st, err)) == 0) {
+		*n = ncand;
+		return 0;
 	}
-	if ((rc = store_commit(st, err)) == 0)
-		goto out;
-fail:
 	store_rollback(st);
-	*n = 0;
-	for (int i = 0; docs && i < max; i++) {
-		free(docs[i]);
-		docs[i] = NULL;
+	claim_free_docs(docs, max);
+	return rc;
+}
+
+int
+store_queue_take(struct store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
+    char (*ids)[STORE_ID_MAX], int n, struct gb_err *err)
+{
+	int rc;
+
+	if (n <= 0)
+		return 0;
+	if ((rc = store_begin(st, err)))
+		return rc;
+	if ((rc = claim_chunks(st, owner, now_ms, lease_ms, ids, n, NULL, err))) {
+		store_rollback(st);
+		return rc;
 	}
-out:
-	free(cand);
+	return store_commit(st, err);
+}
+
+int
+store_queue_peek_docs(struct store *st, const char *batch_id, int64_t now_ms, int max,
+    char (*ids)[STORE_ID_MAX], char **docs, int *n, struct gb_err *err)
+{
+	char now[GB_TIME_LEN];
+	sqlite3_stmt *stmt;
+	int rc, step = SQLITE_DONE;
+
+	*n = 0;
+	if (max <= 0)
+		return 0;
+	if (max > QUEUE_MAX_CLAIM)
+		max = QUEUE_MAX_CLAIM;
+	for (int i = 0; i < max; i++)
+		docs[i] = NULL;
+	if ((rc = candidates(st, batch_id, gb_time_format(now_ms, now), max, ids, n, err)))
+		return rc;
+	for (int at = 0; rc == 0 && at < *n; at += CLAIM_CHUNK) {
+		int k = *n - at < CLAIM_CHUNK ? *n - at : CLAIM_CHUNK;
+
+		if ((rc = store_stmt(st, PEEK_DOCS_SQL, &stmt, err)))
+			break;
+		for (int i = 0; i < k; i++)
+			sqlite3_bind_text(stmt, 1 + i, ids[at + i], -1, SQLITE_STATIC);
+		while (rc == 0 && (step = sqlite3_step(stmt)) == SQLITE_ROW)
+			rc = claim_keep_doc(stmt, 0, ids + at, k, docs + at, err);
+		if (rc == 0 && step != SQLITE_DONE)
+			rc = store_sqlerr(st, err, "peek");
+		sqlite3_reset(stmt);
+	}
+	if (rc) {
+		claim_free_docs(docs, max);
+		*n = 0;
+	}
 	return rc;
 }
 

@@ -12,17 +12,22 @@
 #include "queue_internal.h"
 
 /*
- * ?1 [[_id, status, duration_ms or null], ...], ?2 now, ?3 owner: each
- * context the owner still holds ends as CTX_END_UPDATE ends one. The list
- * drives the join (the unary + keeps the planner off the status indexes).
+ * ?1 [[_id, status, duration_ms or null, pending], ...], ?2 now, ?3 owner:
+ * each context the owner still holds (or, pending, that is still pending:
+ * peeked in this transaction, never taken) ends as CTX_END_UPDATE ends one.
+ * The list drives the join (the unary + keeps the planner off the status
+ * indexes).
  */
 #define END_MANY_SQL \
 	"UPDATE contexts SET status = v.status, updated_at = ?2, dirty = 0, worker_id = NULL, " \
-	"lease_until = NULL, doc = json_set(doc, " CTX_STARTED_AT("?2") ", " \
-	"'$.status', v.status, '$.updated_at', ?2, '$.retry_count', retry_count, " \
+	"lease_until = NULL, started_at = COALESCE(started_at, ?2), doc = json_set(doc, " \
+	"CASE WHEN started_at IS NULL AND NOT v.pending THEN '$.updated_at' ELSE '$.processing.started_at' END, " \
+	"COALESCE(started_at, ?2), '$.status', v.status, '$.updated_at', ?2, '$.retry_count', retry_count, " \
 	"'$.next_retry_at', next_retry_at, '$.processing.completed_at', ?2, '$.processing.duration_ms', v.dur) " \
-	"FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS dur FROM json_each(?1)) AS v " \
-	"WHERE contexts._id = v.id AND +contexts.worker_id = ?3 AND +contexts.status = 'processing' " \
+	"FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS dur, value ->> 3 AS pending " \
+	"FROM json_each(?1)) AS v " \
+	"WHERE contexts._id = v.id AND CASE WHEN v.pending THEN +contexts.status = 'pending' " \
+	"ELSE +contexts.worker_id = ?3 AND +contexts.status = 'processing' END " \
 	"RETURNING _id, batch_id"
 
 static int
@@ -78,6 +83,7 @@ many_list(struct ctx_end *ends, int n)
 		cJSON_AddItemToArray(row, cJSON_CreateString(ends[i].id));
 		cJSON_AddItemToArray(row, cJSON_CreateString(ctx_status_name(ends[i].status)));
 		cJSON_AddItemToArray(row, ends[i].duration_ms >= 0 ? cJSON_CreateRaw(dur) : cJSON_CreateNull());
+		cJSON_AddItemToArray(row, cJSON_CreateRaw(ends[i].pending ? "1" : "0"));
 		ends[i].rc = GB_ESTATE;
 	}
 	text = list ? cJSON_PrintUnformatted(list) : NULL;
@@ -157,8 +163,10 @@ store_ctx_finish_many(struct store *st, const char *owner, struct ctx_end *ends,
 	}
 	if (rc == 0 && todo > 0)
 		rc = many_update(st, owner, ends, n, now, sums, &nsums, err);
+	/* a batch whose contexts ended from pending may not have started yet */
 	for (int k = 0; rc == 0 && k < nsums; k++)
-		rc = queue_batch_count(st, &sums[k], now, err);
+		if ((rc = queue_batch_start(st, sums[k].id, now, err)) == 0)
+			rc = queue_batch_count(st, &sums[k], now, err);
 	free(sums);
 	if (rc || (rc = store_commit(st, err))) {
 		store_rollback(st);

@@ -313,6 +313,57 @@ test_catalog_gen(void)
 	is_int(b, a, "a context write does not");
 }
 
+/*
+ * Peek, take, and end from pending in one transaction: a batch of three,
+ * one taken and completed as usual, two ended from pending (never claimed);
+ * a pending end of a context that is not pending is skipped.
+ */
+static void
+test_peek_take(void)
+{
+	char ids[4][STORE_ID_MAX], *docs[4];
+	struct ctx_end ends[4];
+	int n = 0, skipped = -1, taken = -1;
+
+	put("{\"_id\":\"batch_k\",\"organization_id\":\"org_k\",\"status\":\"pending\","
+	    "\"context_ids\":[\"ctx_k1\",\"ctx_k2\",\"ctx_k3\"]}");
+	for (int i = 1; i <= 3; i++)
+		put("{\"_id\":\"ctx_k%d\",\"organization_id\":\"org_k\",\"batch_id\":\"batch_k\","
+		    "\"created_at\":\"2023-01-01T00:00:0%dZ\"}", i, i);
+	store_begin(st, &err);
+	is_int(store_queue_peek_docs(st, NULL, NOW, 4, ids, docs, &n, &err), 0, "peek inside a transaction");
+	ok(n == 3 && strcmp(ids[0], "ctx_k1") == 0, "the three, in claim order (%d)", n);
+	like(n > 0 && docs[0] ? docs[0] : "", "\"status\":\"pending\"", "their documents, still pending");
+	is_str(field(COLL_CONTEXTS, "ctx_k1", "status"), "pending", "nothing is claimed by a look");
+	for (int i = 0; i < n; i++)
+		free(docs[i]);
+	for (int i = 0; i < n; i++)
+		if (strcmp(ids[i], "ctx_k3") == 0)
+			taken = store_queue_take(st, "w5", NOW, 300000, ids + i, 1, &err);
+	is_int(taken, 0, "ctx_k3 is taken");
+	is_str(field(COLL_CONTEXTS, "ctx_k3", "status"), "processing", "it is processing");
+	is_str(field(COLL_BATCHES, "batch_k", "status"), "processing", "and its batch started");
+	is_int(store_queue_take(st, "w5", NOW, 300000, ids + 2, 1, &err), GB_ESTATE, "taking it again is refused");
+	gb_err_clear(&err);
+	memset(ends, 0, sizeof(ends));
+	ends[0] = (struct ctx_end){ "ctx_k1", CTX_COMPLETED, 0, 0, 0, 0, NULL, 0, 1, -1 };
+	ends[1] = (struct ctx_end){ "ctx_k2", CTX_COMPLETED, 0, 0, 0, 0, NULL, 0, 1, -1 };
+	ends[2] = (struct ctx_end){ "ctx_k3", CTX_COMPLETED, 0, 0, 0, 0, NULL, 0, 1, -1 };
+	ends[3] = (struct ctx_end){ "ctx_k3", CTX_COMPLETED, 0, 0, 0, 0, NULL, 0, 0, -1 };
+	is_int(store_ctx_finish_many(st, "w5", ends, 3, NOW + 1000, &skipped, &err), 0, "end the three from pending");
+	is_int(skipped, 1, "the pending end of the taken one is skipped");
+	ok(ends[0].rc == 0 && ends[1].rc == 0 && ends[2].rc == GB_ESTATE, "the two never taken end");
+	is_str(field(COLL_CONTEXTS, "ctx_k3", "status"), "processing", "the taken one is still processing");
+	is_int(store_ctx_finish_many(st, "w5", ends + 3, 1, NOW + 1000, &skipped, &err), 0, "end the taken one");
+	ok(skipped == 0 && ends[3].rc == 0, "as its holder");
+	is_int(store_commit(st, &err), 0, "commit");
+	is_str(field(COLL_CONTEXTS, "ctx_k1", "status"), "completed", "ctx_k1 completed from pending");
+	is_str(field(COLL_CONTEXTS, "ctx_k1", "processing.started_at"), "2023-11-14T22:13:21.000Z",
+	    "it started when it ended");
+	is_str(field(COLL_BATCHES, "batch_k", "completed_count"), "3", "the batch counts all three");
+	is_str(field(COLL_BATCHES, "batch_k", "status"), "completed", "and is completed");
+}
+
 /* A claim that reads the documents: each the same text store_get gives, in the order of the ids. */
 static void
 test_claim_docs(void)
@@ -369,16 +420,16 @@ test_finish_many(void)
 	is_int(store_ctx_cancel(st, "ctx_x3", NOW, &err), 0, "ctx_x3 is cancelled while w9 holds it");
 
 	memset(ends, 0, sizeof(ends));
-	ends[0] = (struct ctx_end){ "ctx_x1", CTX_COMPLETED, 4000, 10, 5, 0.25, NULL, 0, -1 };
-	ends[1] = (struct ctx_end){ "ctx_x2", CTX_FAILED, 3000, 7, 0, 0.5, &e, 1, -1 };
-	ends[2] = (struct ctx_end){ "ctx_x3", CTX_COMPLETED, 2000, 100, 100, 1, NULL, 0, -1 };
-	ends[3] = (struct ctx_end){ "ctx_y1", CTX_COMPLETED, 1000, 1, 2, 0.125, NULL, 0, -1 };
-	ends[4] = (struct ctx_end){ "ctx_w1", CTX_COMPLETED, 1000, 1000, 0, 0, NULL, 0, -1 };
-	ends[5] = (struct ctx_end){ "ctx_y2", CTX_COMPLETED, -1, 3, 4, 0.125, NULL, 0, -1 };
-	ends[6] = (struct ctx_end){ "ctx_z1", CTX_COMPLETED, 500, 0, 0, 0, NULL, 0, -1 };
-	ends[7] = (struct ctx_end){ "ctx_y1", CTX_COMPLETED, 1000, 1, 2, 0.125, NULL, 0, -1 };
+	ends[0] = (struct ctx_end){ "ctx_x1", CTX_COMPLETED, 4000, 10, 5, 0.25, NULL, 0, 0, -1 };
+	ends[1] = (struct ctx_end){ "ctx_x2", CTX_FAILED, 3000, 7, 0, 0.5, &e, 1, 0, -1 };
+	ends[2] = (struct ctx_end){ "ctx_x3", CTX_COMPLETED, 2000, 100, 100, 1, NULL, 0, 0, -1 };
+	ends[3] = (struct ctx_end){ "ctx_y1", CTX_COMPLETED, 1000, 1, 2, 0.125, NULL, 0, 0, -1 };
+	ends[4] = (struct ctx_end){ "ctx_w1", CTX_COMPLETED, 1000, 1000, 0, 0, NULL, 0, 0, -1 };
+	ends[5] = (struct ctx_end){ "ctx_y2", CTX_COMPLETED, -1, 3, 4, 0.125, NULL, 0, 0, -1 };
+	ends[6] = (struct ctx_end){ "ctx_z1", CTX_COMPLETED, 500, 0, 0, 0, NULL, 0, 0, -1 };
+	ends[7] = (struct ctx_end){ "ctx_y1", CTX_COMPLETED, 1000, 1, 2, 0.125, NULL, 0, 0, -1 };
 	{
-		struct ctx_end bad = { "ctx_y1", CTX_PENDING, 0, 0, 0, 0, NULL, 0, -1 };
+		struct ctx_end bad = { "ctx_y1", CTX_PENDING, 0, 0, 0, 0, NULL, 0, 0, -1 };
 
 		is_int(store_ctx_finish_many(st, "w9", &bad, 1, NOW, NULL, &err), GB_EINVAL, "only ends end many");
 		is_str(field(COLL_CONTEXTS, "ctx_y1", "status"), "processing", "nothing moved");
@@ -441,6 +492,7 @@ main(void)
 		tap_bail("store_open: %s", err.msg);
 	test_finish_many();
 	test_claim_docs();
+	test_peek_take();
 	store_close(st);
 	return tap_done();
 }
