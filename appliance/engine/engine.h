@@ -71,6 +71,7 @@ struct task {
 	cJSON *doc;			/* the context as claimed, kept in step with what is recorded */
 	struct step *steps;
 	int nsteps, step;
+	int untaken;			/* peeked, not claimed: no steps left, it ends from pending */
 	char pipeline_id[STORE_ID_MAX];
 	int64_t comp_t0;		/* monotonic start of the current component */
 	/* the ai_generator step while its calls are out */

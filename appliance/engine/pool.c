@@ -280,8 +280,7 @@ worker_claim(struct worker *w, struct worker_group *g)
 	struct pool *p = w->p;
 	struct gb_err err = { 0, "" };
 
-	if (store_queue_claim_docs(w->st, p->owner, p->batch_id, gb_now_ms(), p->cfg.lease_ms, g->want, g->ids,
-	    g->docs, &g->n, &err)) {
+	if (store_queue_peek_docs(w->st, p->batch_id, gb_now_ms(), g->want, g->ids, g->docs, &g->n, &err)) {
 		log_warnx("claim: %s", err.msg);
 		g->n = 0;
 	}
@@ -391,8 +390,20 @@ worker_run_round(struct worker *w, struct worker_group *g, int *cpu)
 		if ((g->tasks[g->ntasks] = task_load(w, g->ids[i], g->docs[i])) != NULL)
 			g->ntasks++;
 	*cpu = worker_cpu_ahead(g);
-	if (*cpu && worker_compute_ahead(w, g))
-		return -1;
+	if (*cpu) {
+		/* those never taken end before the commit of worker_compute_ahead lets others claim */
+		int k = 0;
+
+		for (int i = 0; i < g->ntasks; i++) {
+			if (g->tasks[i]->untaken)
+				task_run(w, g->tasks[i]);
+			else
+				g->tasks[k++] = g->tasks[i];
+		}
+		g->ntasks = k;
+		if (worker_compute_ahead(w, g))
+			return -1;
+	}
 	for (int i = 0; i < g->nready; i++)
 		parked += !task_resume(w, g->ready[i]);
 	for (int i = 0; i < g->ntasks; i++)
@@ -421,6 +432,7 @@ worker_chain(struct worker *w, struct worker_group *g, int rounds, int64_t t0)
 	pthread_mutex_unlock(&p->lock);
 	if (!go)
 		return 0;
+	retry_flush(w);		/* what the last round ended is no longer pending for the next look */
 	worker_claim(w, g);
 	return g->n > 0;
 }

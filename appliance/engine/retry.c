@@ -161,6 +161,7 @@ retry_complete(struct worker *w, struct task *t)
 	memset(e, 0, sizeof(*e));
 	e->id = t->id;
 	e->status = CTX_COMPLETED;
+	e->pending = t->untaken;
 	e->duration_ms = -1;	/* set by retry_flush */
 	e->prompt_tokens = f.prompt_tokens;
 	e->completion_tokens = f.completion_tokens;
@@ -241,8 +242,14 @@ retry_release(struct worker *w, struct task *t)
 	struct pool *p = w->p;
 	struct gb_err err = { 0, "" };
 	struct orphan *o;
-	int rc = store_queue_release(w->st, t->id, p->owner, gb_now_ms(), &err);
+	int rc;
 
+	if (t->untaken) {
+		/* never claimed: still pending */
+		retry_leave(p, t);
+		return;
+	}
+	rc = store_queue_release(w->st, t->id, p->owner, gb_now_ms(), &err);
 	if (rc == 0) {
 		retry_count_stat(p, &p->stats.released, p->m.released);
 	} else if (rc != GB_ESTATE && (o = malloc(sizeof(*o))) != NULL) {

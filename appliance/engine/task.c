@@ -278,6 +278,35 @@ task_resolve(struct worker *w, struct task *t, struct gb_err *err)
 	return rc;
 }
 
+/*
+ * Claim a peeked context (it has steps to run, or must be failed): as the
+ * claim, its document in memory shows when it started. On failure the task
+ * leaves (the context stays pending).
+ */
+static int
+task_take(struct worker *w, struct task *t)
+{
+	struct gb_err err = { 0, "" };
+	char ids[1][STORE_ID_MAX], now_s[GB_TIME_LEN];
+	int64_t now = gb_now_ms();
+	cJSON *proc;
+
+	memcpy(ids[0], t->id, STORE_ID_MAX);
+	if (store_queue_take(w->st, w->p->owner, now, w->p->cfg.lease_ms, ids, 1, &err)) {
+		log_warnx("context %s: %s", t->id, err.msg);
+		retry_leave(w->p, t);
+		return -1;
+	}
+	t->untaken = 0;
+	if (cJSON_IsObject(t->doc)) {
+		proc = json_member_object(t->doc, "processing");
+		if (json_get_str(proc, "started_at") == NULL)
+			json_member_replace(proc, "started_at", cJSON_CreateString(gb_time_format(now, now_s)));
+		json_member_replace(t->doc, "status", cJSON_CreateString("processing"));
+	}
+	return 0;
+}
+
 struct task *
 task_load(struct worker *w, const char *id, char *text)
 {
@@ -296,6 +325,7 @@ task_load(struct worker *w, const char *id, char *text)
 		return NULL;
 	}
 	t->p = p;
+	t->untaken = 1;
 	snprintf(t->id, sizeof(t->id), "%s", id);
 	if (text == NULL && store_get(w->st, COLL_CONTEXTS, id, &text, &err)) {
 		log_warnx("context %s: %s", id, err.msg);
@@ -306,11 +336,13 @@ task_load(struct worker *w, const char *id, char *text)
 	free(text);
 	if (!cJSON_IsObject(t->doc)) {
 		gb_errf(&err, GB_EINVAL, "stored context '%s' is not a JSON object", id);
-		retry_fail(w, t, "context", &err, -1);
+		if (task_take(w, t) == 0)
+			retry_fail(w, t, "context", &err, -1);
 		return NULL;
 	}
 	if (task_resolve(w, t, &err)) {
-		retry_fail(w, t, "pipeline", &err, -1);
+		if (task_take(w, t) == 0)
+			retry_fail(w, t, "pipeline", &err, -1);
 		return NULL;
 	}
 	/* resume after the components already recorded */
@@ -319,5 +351,8 @@ task_load(struct worker *w, const char *id, char *text)
 	t->step = cJSON_IsArray(done) ? cJSON_GetArraySize(done) : 0;
 	if (t->step > t->nsteps)
 		t->step = t->nsteps;
+	/* nothing left to run: it ends from pending, in this transaction */
+	if (t->step < t->nsteps && task_take(w, t))
+		return NULL;
 	return t;
 }
