@@ -5,8 +5,12 @@
  * replies arrived) or claims new ones, and handles what it took in one
  * transaction in one hold of the pool's write lock, so cheap contexts are
  * claimed and ended in groups (the group's completions in one store call
- * just before the commit, retry_flush) and a claimed group
- * never waits behind other workers' groups. A worker keeps the write lock
+ * just before the commit, retry_flush) and a claimed group never waits
+ * behind other workers' groups. A claim only looks (store_queue_peek_docs):
+ * a context with steps to run is taken when loaded, one with nothing left
+ * to run ends from pending in the same transaction, never written as
+ * processing; while the transaction is open no one else can claim it.
+ * Rounds of such work chain in one transaction (worker_chain). A worker keeps the write lock
  * for up to POOL_HOLD_GROUPS groups in a row: the work is serial anyway, and
  * every change of hands costs the next worker's connection its page cache.
  *

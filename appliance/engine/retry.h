@@ -46,7 +46,8 @@ void retry_flush(struct worker *w);
 void retry_fail(struct worker *w, struct task *t, const char *component, const struct gb_err *why,
     int64_t retry_after_ms);
 /*
- * Give the context back to the queue (pending, progress kept). Tried once:
+ * Give the context back to the queue (pending, progress kept; one never
+ * taken is just let go). Tried once:
  * when storage is busy the keeper gives it back later (never sleeps here,
  * where the write lock and a transaction are held).
  */
