@@ -283,6 +283,7 @@ worker_claim(struct worker *w, struct worker_group *g)
 {
 	struct pool *p = w->p;
 	struct gb_err err = { 0, "" };
+	int idle;
 
 	if (store_queue_peek_docs(w->st, p->batch_id, gb_now_ms(), g->want, g->ids, g->docs, &g->n, &err)) {
 		log_warnx("claim: %s", err.msg);
@@ -291,8 +292,15 @@ worker_claim(struct worker *w, struct worker_group *g)
 	pthread_mutex_lock(&p->lock);
 	p->inflight -= g->want - g->n;
 	p->stats.claimed += g->n;
-	p->idle = g->n == 0 && p->inflight == 0 && p->ready_head == NULL;
-	pthread_cond_broadcast(&p->cond);
+	idle = g->n == 0 && p->inflight == 0 && p->ready_head == NULL;
+	/*
+	 * Nothing claimed and nothing new to tell: no broadcast, or idle
+	 * workers would wake each other into back-to-back empty write
+	 * transactions, shutting other processes' writers out.
+	 */
+	if (g->n > 0 || idle != p->idle)
+		pthread_cond_broadcast(&p->cond);
+	p->idle = idle;
 	pthread_mutex_unlock(&p->lock);
 	metric_add(p->m.claimed, g->n);
 	metric_add(p->m.inflight, g->n);
