@@ -67,12 +67,20 @@ void store_busy_release(struct store *st);
 const char *store_unwritable(const char *path);
 
 /*
+ * The first path and value of a json_set folding a context's hot columns
+ * into its document (a read, an end): started_at when there is one, else
+ * updated_at (set again right after), so the document is parsed once.
+ */
+#define CTX_STARTED_AT(now) \
+	"CASE WHEN started_at IS NULL THEN '$.updated_at' ELSE '$.processing.started_at' END, " \
+	"COALESCE(started_at, " now ")"
+
+/*
  * A context row's document: when the hot columns moved on since the doc was
  * last written (dirty), they are laid over it.
  */
 #define CTX_DOC_EXPR \
-	"(CASE WHEN dirty THEN json_set(" \
-	"CASE WHEN started_at IS NULL THEN doc ELSE json_set(doc, '$.processing.started_at', started_at) END," \
+	"(CASE WHEN dirty THEN json_set(doc, " CTX_STARTED_AT("updated_at") "," \
 	" '$.status', status, '$.updated_at', updated_at," \
 	" '$.retry_count', retry_count, '$.next_retry_at', next_retry_at)" \
 	" ELSE doc END)"
@@ -91,11 +99,14 @@ const char *store_unwritable(const char *path);
  * bound to NULL; +status keeps the planner on the _id index.
  */
 #define CLAIM_CHUNK 16
-#define CLAIM_SQL \
+#define CLAIM_UPDATE \
 	"UPDATE contexts SET status = 'processing', worker_id = ?1, lease_until = ?2, " \
 	"started_at = COALESCE(started_at, ?3), updated_at = ?3, dirty = 1 " \
 	"WHERE +status = 'pending' AND _id IN (?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, " \
-	"?18, ?19) RETURNING batch_id"
+	"?18, ?19)"
+#define CLAIM_SQL CLAIM_UPDATE " RETURNING batch_id"
+/* the claim that also reads each claimed context's document, as store_get would */
+#define CLAIM_DOCS_SQL CLAIM_UPDATE " RETURNING batch_id, _id, " CTX_DOC_EXPR
 
 /*
  * A context's end (?2 status, ?3 now, ?4 duration_ms): the hot columns are
@@ -103,8 +114,7 @@ const char *store_unwritable(const char *path);
  */
 #define CTX_END_UPDATE \
 	"UPDATE contexts SET status = ?2, updated_at = ?3, dirty = 0, worker_id = NULL, lease_until = NULL, " \
-	"doc = json_set(CASE WHEN started_at IS NULL THEN doc " \
-	"ELSE json_set(doc, '$.processing.started_at', started_at) END, " \
+	"doc = json_set(doc, " CTX_STARTED_AT("?3") ", " \
 	"'$.status', ?2, '$.updated_at', ?3, '$.retry_count', retry_count, '$.next_retry_at', next_retry_at, " \
 	"'$.processing.completed_at', ?3, '$.processing.duration_ms', ?4) WHERE _id = ?1"
 

@@ -3,6 +3,7 @@
  * add (with pruning now and then), count, mean and percentiles, the
  * pipelines that have any.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,9 @@
 #define PRUNE_EVERY_MS 60000
 
 #define PS_ADD_SQL "INSERT INTO pipeline_stats (pipeline_id, at_ms, duration_ms) VALUES (?1, ?2, ?3)"
+#define PS_ADD_MANY_SQL \
+	"INSERT INTO pipeline_stats (pipeline_id, at_ms, duration_ms) " \
+	"SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1)"
 #define PS_PRUNE_SQL "DELETE FROM pipeline_stats WHERE at_ms <= ?1"
 #define PS_SUMMARY_SQL \
 	"SELECT count(*), avg(duration_ms) FROM pipeline_stats WHERE pipeline_id = ?1 AND at_ms > ?2 AND at_ms <= ?3"
@@ -38,25 +42,23 @@ ps_run(struct store *st, sqlite3_stmt *stmt, const char *what, struct gb_err *er
 	return rc;
 }
 
-int
-store_pipeline_stat_add(struct store *st, const char *pipeline_id, int64_t at_ms, int64_t duration_ms,
-    struct gb_err *err)
+static int
+ps_check(const char *pipeline_id, int64_t duration_ms, struct gb_err *err)
 {
-	sqlite3_stmt *stmt;
-	int rc;
-
 	if (pipeline_id == NULL || *pipeline_id == '\0')
 		return gb_errf(err, GB_EINVAL, "pipeline statistics: pipeline_id is empty");
 	if (duration_ms < 0)
 		return gb_errf(err, GB_EINVAL, "pipeline statistics of '%s': negative duration", pipeline_id);
-	if ((rc = store_stmt(st, PS_ADD_SQL, &stmt, err)))
-		return rc;
-	sqlite3_bind_text(stmt, 1, pipeline_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, at_ms);
-	sqlite3_bind_int64(stmt, 3, duration_ms);
-	if ((rc = ps_run(st, stmt, "pipeline statistics", err)))
-		return rc;
-	/* once a minute of at_ms is enough; an older duration never prunes */
+	return 0;
+}
+
+/* Drop what left the window, at most once a minute of at_ms; an older duration never prunes. */
+static int
+ps_prune(struct store *st, int64_t at_ms, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
 	if (st->pstats_pruned && (at_ms < st->pstats_pruned_ms ||
 	    (uint64_t)at_ms - (uint64_t)st->pstats_pruned_ms < PRUNE_EVERY_MS))
 		return 0;
@@ -68,6 +70,74 @@ store_pipeline_stat_add(struct store *st, const char *pipeline_id, int64_t at_ms
 	st->pstats_pruned = 1;
 	st->pstats_pruned_ms = at_ms;
 	return 0;
+}
+
+int
+store_pipeline_stat_add(struct store *st, const char *pipeline_id, int64_t at_ms, int64_t duration_ms,
+    struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = ps_check(pipeline_id, duration_ms, err)))
+		return rc;
+	if ((rc = store_stmt(st, PS_ADD_SQL, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, pipeline_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, at_ms);
+	sqlite3_bind_int64(stmt, 3, duration_ms);
+	if ((rc = ps_run(st, stmt, "pipeline statistics", err)))
+		return rc;
+	return ps_prune(st, at_ms, err);
+}
+
+/* rows as PS_ADD_MANY_SQL's list (malloc'd), or NULL; integers printed exactly */
+static char *
+ps_list(const struct pipeline_stat *rows, int n)
+{
+	cJSON *list = cJSON_CreateArray();
+	char *text;
+
+	for (int i = 0; list && i < n; i++) {
+		cJSON *row = cJSON_CreateArray();
+		char at[24], dur[24];
+
+		snprintf(at, sizeof(at), "%lld", (long long)rows[i].at_ms);
+		snprintf(dur, sizeof(dur), "%lld", (long long)rows[i].duration_ms);
+		cJSON_AddItemToArray(list, row);
+		cJSON_AddItemToArray(row, cJSON_CreateString(rows[i].pipeline_id));
+		cJSON_AddItemToArray(row, cJSON_CreateRaw(at));
+		cJSON_AddItemToArray(row, cJSON_CreateRaw(dur));
+	}
+	text = list ? cJSON_PrintUnformatted(list) : NULL;
+	cJSON_Delete(list);
+	return text;
+}
+
+int
+store_pipeline_stat_add_many(struct store *st, const struct pipeline_stat *rows, int n, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int64_t last = INT64_MIN;
+	char *list;
+	int rc;
+
+	for (int i = 0; i < n; i++) {
+		if ((rc = ps_check(rows[i].pipeline_id, rows[i].duration_ms, err)))
+			return rc;
+		if (rows[i].at_ms > last)
+			last = rows[i].at_ms;
+	}
+	if (n <= 0)
+		return 0;
+	if ((list = ps_list(rows, n)) == NULL)
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	if ((rc = store_stmt(st, PS_ADD_MANY_SQL, &stmt, err)) == 0) {
+		sqlite3_bind_text(stmt, 1, list, -1, SQLITE_STATIC);
+		rc = ps_run(st, stmt, "pipeline statistics", err);
+	}
+	free(list);
+	return rc ? rc : ps_prune(st, last, err);
 }
 
 /* The duration at 0-based rank k (by duration) in the window. */

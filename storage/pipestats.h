@@ -26,6 +26,18 @@ struct store_pipeline_stats { int64_t count; double mean_ms; int64_t p50_ms, p95
  */
 int store_pipeline_stat_add(struct store *st, const char *pipeline_id, int64_t at_ms, int64_t duration_ms,
     struct gb_err *err);
+/* One duration for store_pipeline_stat_add_many. */
+struct pipeline_stat {
+	const char *pipeline_id;
+	int64_t at_ms, duration_ms;
+};
+
+/*
+ * n durations in one INSERT, as n calls of store_pipeline_stat_add would add
+ * them (all or none: GB_EINVAL, before any is added, for an empty
+ * pipeline_id or a negative duration).
+ */
+int store_pipeline_stat_add_many(struct store *st, const struct pipeline_stat *rows, int n, struct gb_err *err);
 /* Count, mean, p50, p95 of pipeline_id's durations in (now_ms - window, now_ms]. All zero when none. */
 int store_pipeline_stats_get(struct store *st, const char *pipeline_id, int64_t now_ms,
     struct store_pipeline_stats *out, struct gb_err *err);

@@ -13,7 +13,7 @@
 
 #include "../base/gbtime.h"
 #include "internal.h"
-#include "queue.h"
+#include "queue_internal.h"
 
 /* the organizations with pending work, in _id order: one index seek each (ctx_poll) */
 #define FIRST_ORG_SQL \
@@ -33,6 +33,11 @@
 #define BATCH_START_SQL \
 	"UPDATE batches SET status = 'processing', processing_started_at = COALESCE(processing_started_at, ?2), " \
 	"updated_at = ?2, dirty = 1 WHERE _id = ?1 AND status = 'pending'"
+
+/* the documents of up to CLAIM_CHUNK pending contexts, unused places bound to NULL */
+#define PEEK_DOCS_SQL \
+	"SELECT _id, " CTX_DOC_EXPR " FROM contexts WHERE +status = 'pending' AND _id IN (?1, ?2, ?3, ?4, ?5, " \
+	"?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
 
 #define EXTEND_SQL \
 	"UPDATE contexts SET lease_until = ?2 WHERE worker_id = ?1 AND status = 'processing'"
@@ -55,11 +60,12 @@
 #define FINISH_SQL END_SQL("worker_id = ?5 AND status = 'processing'")
 #define CANCEL_SQL END_SQL("status IN ('pending', 'processing') AND ?5 IS NULL")
 
+/* ?2..?4: how many of the batch's contexts ended completed, failed, cancelled; ?5..?7 their usage */
 #define BATCH_COUNT_SQL \
-	"UPDATE batches SET completed_count = completed_count + (?2 = 'completed'), " \
-	"failed_count = failed_count + (?2 = 'failed'), cancelled_count = cancelled_count + (?2 = 'cancelled'), " \
-	"prompt_tokens = prompt_tokens + ?3, completion_tokens = completion_tokens + ?4, cost = cost + ?5, " \
-	"processing_started_at = COALESCE(processing_started_at, ?6), updated_at = ?6, dirty = 1 WHERE _id = ?1"
+	"UPDATE batches SET completed_count = completed_count + ?2, failed_count = failed_count + ?3, " \
+	"cancelled_count = cancelled_count + ?4, prompt_tokens = prompt_tokens + ?5, " \
+	"completion_tokens = completion_tokens + ?6, cost = cost + ?7, " \
+	"processing_started_at = COALESCE(processing_started_at, ?8), updated_at = ?8, dirty = 1 WHERE _id = ?1"
 
 #define BATCH_END_SQL \
 	"UPDATE batches SET status = CASE WHEN failed_count > 0 THEN 'failed' " \
@@ -268,33 +274,68 @@ out:
 	return rc;
 }
 
-int
-store_queue_claim(struct store *st, const char *owner, const char *batch_id, int64_t now_ms,
-    int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err)
+/* A row's _id and document (columns col and col + 1) into docs at the _id's place among the k ids. */
+static int
+claim_keep_doc(sqlite3_stmt *stmt, int col, char (*ids)[STORE_ID_MAX], int k, char **docs, struct gb_err *err)
 {
-	char (*cand)[STORE_ID_MAX] = NULL;
-	char now[GB_TIME_LEN], lastbatch[STORE_ID_MAX] = "";
-	sqlite3_stmt *claim, *bstart;
-	int rc, ncand = 0;
+	const char *id = (const char *)sqlite3_column_text(stmt, col);
+	const char *doc = (const char *)sqlite3_column_text(stmt, col + 1);
 
-	*n = 0;
-	if (max <= 0)
+	for (int i = 0; id && doc && i < k; i++) {
+		if (strcmp(ids[i], id) != 0)
+			continue;
+		free(docs[i]);
+		if ((docs[i] = strdup(doc)) == NULL)
+			return gb_errf(err, GB_ENOMEM, "out of memory");
 		return 0;
-	if (max > QUEUE_MAX_CLAIM)
-		max = QUEUE_MAX_CLAIM;
-	if ((cand = malloc(sizeof(*cand) * (size_t)max)) == NULL)
-		return gb_errf(err, GB_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* The batches of a claim chunk that may be starting: pending ones become processing. */
+static int
+claim_start_batches(struct store *st, char (*batches)[STORE_ID_MAX], int nb, const char *now, struct gb_err *err)
+{
+	sqlite3_stmt *bstart;
+	int rc = 0;
+
+	for (int i = 0; rc == 0 && i < nb; i++) {
+		if ((rc = store_stmt(st, BATCH_START_SQL, &bstart, err)))
+			return rc;
+		sqlite3_bind_text(bstart, 1, batches[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(bstart, 2, now, -1, SQLITE_STATIC);
+		if (sqlite3_step(bstart) != SQLITE_DONE)
+			rc = store_sqlerr(st, err, "batch start");
+		sqlite3_reset(bstart);
+	}
+	return rc;
+}
+
+int
+queue_batch_start(struct store *st, const char *batch, const char *now, struct gb_err *err)
+{
+	char one[1][STORE_ID_MAX];
+
+	snprintf(one[0], sizeof(one[0]), "%s", batch);
+	return claim_start_batches(st, one, 1, now, err);
+}
+
+/* Claim the k pending contexts cand for owner (docs: also read their documents); GB_ESTATE when one is not pending. */
+static int
+claim_chunks(struct store *st, const char *owner, int64_t now_ms, int64_t lease_ms, char (*cand)[STORE_ID_MAX],
+    int ncand, char **docs, struct gb_err *err)
+{
+	char now[GB_TIME_LEN], lastbatch[STORE_ID_MAX] = "";
+	sqlite3_stmt *claim;
+	int rc = 0;
+
 	gb_time_format(now_ms, now);
-	if ((rc = store_begin(st, err)))
-		goto out;
-	if ((rc = candidates(st, batch_id, now, max, cand, &ncand, err)))
-		goto fail;
-	for (int at = 0; at < ncand; at += CLAIM_CHUNK) {
+	for (int at = 0; rc == 0 && at < ncand; at += CLAIM_CHUNK) {
 		int k = ncand - at < CLAIM_CHUNK ? ncand - at : CLAIM_CHUNK, got = 0, nb = 0, step;
 		char batches[CLAIM_CHUNK][STORE_ID_MAX];
 
-		if ((rc = store_stmt(st, CLAIM_SQL, &claim, err)))
-			goto fail;
+		if ((rc = store_stmt(st, docs ? CLAIM_DOCS_SQL : CLAIM_SQL, &claim, err)))
+			return rc;
 		sqlite3_bind_text(claim, 1, owner, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(claim, 2, now_ms + lease_ms);
 		sqlite3_bind_text(claim, 3, now, -1, SQLITE_STATIC);
@@ -304,43 +345,121 @@ store_queue_claim(struct store *st, const char *owner, const char *batch_id, int
 			const char *b = (const char *)sqlite3_column_text(claim, 0);
 
 			got++;
+			if (docs && (rc = claim_keep_doc(claim, 1, cand + at, k, docs + at, err)))
+				break;
 			/* the batches whose first claim this may be: each once */
 			if (b != NULL && strcmp(b, lastbatch) != 0 && nb < CLAIM_CHUNK) {
 				snprintf(lastbatch, sizeof(lastbatch), "%s", b);
 				memcpy(batches[nb++], lastbatch, STORE_ID_MAX);
 			}
 		}
-		sqlite3_reset(claim);
-		if (step != SQLITE_DONE) {
+		if (rc == 0 && step != SQLITE_DONE)
 			rc = store_sqlerr(st, err, "claim");
-			goto fail;
-		}
+		sqlite3_reset(claim);
 		/* the candidates were read in this transaction: every one is still pending */
-		if (got != k) {
+		if (rc == 0 && got != k)
 			rc = gb_errf(err, GB_ESTATE, "claim: %d of %d candidates were no longer pending", k - got, k);
-			goto fail;
-		}
-		memcpy(ids[*n], cand[at], (size_t)k * STORE_ID_MAX);
-		*n += k;
-		for (int i = 0; i < nb; i++) {
-			if ((rc = store_stmt(st, BATCH_START_SQL, &bstart, err)))
-				goto fail;
-			sqlite3_bind_text(bstart, 1, batches[i], -1, SQLITE_STATIC);
-			sqlite3_bind_text(bstart, 2, now, -1, SQLITE_STATIC);
-			if (sqlite3_step(bstart) != SQLITE_DONE)
-				rc = store_sqlerr(st, err, "batch start");
-			sqlite3_reset(bstart);
-			if (rc)
-				goto fail;
-		}
+		if (rc == 0)
+			rc = claim_start_batches(st, batches, nb, now, err);
 	}
-	if ((rc = store_commit(st, err)) == 0)
-		goto out;
-fail:
-	store_rollback(st);
+	return rc;
+}
+
+static void
+claim_free_docs(char **docs, int n)
+{
+	for (int i = 0; docs && i < n; i++) {
+		free(docs[i]);
+		docs[i] = NULL;
+	}
+}
+
+int
+store_queue_claim(struct store *st, const char *owner, const char *batch_id, int64_t now_ms,
+    int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err)
+{
+	return store_queue_claim_docs(st, owner, batch_id, now_ms, lease_ms, max, ids, NULL, n, err);
+}
+
+int
+store_queue_claim_docs(struct store *st, const char *owner, const char *batch_id, int64_t now_ms,
+    int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], char **docs, int *n, struct gb_err *err)
+{
+	char now[GB_TIME_LEN];
+	int rc, ncand = 0;
+
 	*n = 0;
-out:
-	free(cand);
+	if (max <= 0)
+		return 0;
+	if (max > QUEUE_MAX_CLAIM)
+		max = QUEUE_MAX_CLAIM;
+	for (int i = 0; docs && i < max; i++)
+		docs[i] = NULL;
+	gb_time_format(now_ms, now);
+	if ((rc = store_begin(st, err)))
+		return rc;
+	if ((rc = candidates(st, batch_id, now, max, ids, &ncand, err)) == 0 &&
+	    (rc = claim_chunks(st, owner, now_ms, lease_ms, ids, ncand, docs, err)) == 0 &&
+	    (rc = store_commit(st, err)) == 0) {
+		*n = ncand;
+		return 0;
+	}
+	store_rollback(st);
+	claim_free_docs(docs, max);
+	return rc;
+}
+
+int
+store_queue_take(struct store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
+    char (*ids)[STORE_ID_MAX], int n, struct gb_err *err)
+{
+	int rc;
+
+	if (n <= 0)
+		return 0;
+	if ((rc = store_begin(st, err)))
+		return rc;
+	if ((rc = claim_chunks(st, owner, now_ms, lease_ms, ids, n, NULL, err))) {
+		store_rollback(st);
+		return rc;
+	}
+	return store_commit(st, err);
+}
+
+int
+store_queue_peek_docs(struct store *st, const char *batch_id, int64_t now_ms, int max,
+    char (*ids)[STORE_ID_MAX], char **docs, int *n, struct gb_err *err)
+{
+	char now[GB_TIME_LEN];
+	sqlite3_stmt *stmt;
+	int rc, step = SQLITE_DONE;
+
+	*n = 0;
+	if (max <= 0)
+		return 0;
+	if (max > QUEUE_MAX_CLAIM)
+		max = QUEUE_MAX_CLAIM;
+	for (int i = 0; i < max; i++)
+		docs[i] = NULL;
+	if ((rc = candidates(st, batch_id, gb_time_format(now_ms, now), max, ids, n, err)))
+		return rc;
+	for (int at = 0; rc == 0 && at < *n; at += CLAIM_CHUNK) {
+		int k = *n - at < CLAIM_CHUNK ? *n - at : CLAIM_CHUNK;
+
+		if ((rc = store_stmt(st, PEEK_DOCS_SQL, &stmt, err)))
+			break;
+		for (int i = 0; i < k; i++)
+			sqlite3_bind_text(stmt, 1 + i, ids[at + i], -1, SQLITE_STATIC);
+		while (rc == 0 && (step = sqlite3_step(stmt)) == SQLITE_ROW)
+			rc = claim_keep_doc(stmt, 0, ids + at, k, docs + at, err);
+		if (rc == 0 && step != SQLITE_DONE)
+			rc = store_sqlerr(st, err, "peek");
+		sqlite3_reset(stmt);
+	}
+	if (rc) {
+		claim_free_docs(docs, max);
+		*n = 0;
+	}
 	return rc;
 }
 
@@ -487,31 +606,54 @@ store_ctx_progress(struct store *st, const char *id, const char *owner,
 
 /* A context ended: its batch's counters, and the batch's own end when it was the last. */
 static int
-count_in_batch(struct store *st, const char *batch, enum ctx_status status, const struct ctx_finish *f,
-    const char *now, struct gb_err *err)
+count_in_batch(struct store *st, const struct queue_batch_sum *b, const char *now, struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int rc;
 
 	if ((rc = store_stmt(st, BATCH_COUNT_SQL, &stmt, err)))
 		return rc;
-	sqlite3_bind_text(stmt, 1, batch, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, ctx_status_name(status), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 3, f ? f->prompt_tokens : 0);
-	sqlite3_bind_int64(stmt, 4, f ? f->completion_tokens : 0);
-	sqlite3_bind_double(stmt, 5, f ? f->cost : 0);
-	sqlite3_bind_text(stmt, 6, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 1, b->id, -1, SQLITE_STATIC);
+	for (int i = 0; i < 3; i++)
+		sqlite3_bind_int64(stmt, 2 + i, b->ended[i]);
+	sqlite3_bind_int64(stmt, 5, b->prompt_tokens);
+	sqlite3_bind_int64(stmt, 6, b->completion_tokens);
+	sqlite3_bind_double(stmt, 7, b->cost);
+	sqlite3_bind_text(stmt, 8, now, -1, SQLITE_STATIC);
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		rc = store_sqlerr(st, err, "batch counters");
 	sqlite3_reset(stmt);
 	if (rc || (rc = store_stmt(st, BATCH_END_SQL, &stmt, err)))
 		return rc;
-	sqlite3_bind_text(stmt, 1, batch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 1, b->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		rc = store_sqlerr(st, err, "batch end");
 	sqlite3_reset(stmt);
 	return rc;
+}
+
+void
+queue_batch_sum_add(struct queue_batch_sum *b, enum ctx_status status, int64_t prompt_tokens,
+    int64_t completion_tokens, double cost)
+{
+	b->ended[status == CTX_COMPLETED ? 0 : status == CTX_FAILED ? 1 : 2]++;
+	b->prompt_tokens += prompt_tokens;
+	b->completion_tokens += completion_tokens;
+	b->cost += cost;
+}
+
+int
+queue_batch_count(struct store *st, const struct queue_batch_sum *b, const char *now, struct gb_err *err)
+{
+	return count_in_batch(st, b, now, err);
+}
+
+int
+queue_apply_edits(struct store *st, const char *id, const char *owner, const struct ctx_edit *edits, int n,
+    const char *now, struct gb_err *err)
+{
+	return apply_progress(st, id, owner, edits, n, now, err);
 }
 
 /* The terminal update (finish or cancel), then the batch. */
@@ -520,6 +662,7 @@ end_context(struct store *st, const char *sql, const char *id, const char *owner
     const struct ctx_finish *f, const char *now, struct gb_err *err)
 {
 	char batch[STORE_ID_MAX] = "";
+	struct queue_batch_sum sum;
 	sqlite3_stmt *stmt;
 	int rc, step, found = 0;
 
@@ -546,7 +689,15 @@ end_context(struct store *st, const char *sql, const char *id, const char *owner
 	if (!found)
 		return owner ? not_held(id, err) :
 		    gb_errf(err, GB_ESTATE, "context '%s' has already ended or does not exist", id);
-	return batch[0] ? count_in_batch(st, batch, status, f, now, err) : 0;
+	if (batch[0] == '\0')
+		return 0;
+	memset(&sum, 0, sizeof(sum));
+	snprintf(sum.id, sizeof(sum.id), "%s", batch);
+	if (f)
+		queue_batch_sum_add(&sum, status, f->prompt_tokens, f->completion_tokens, f->cost);
+	else
+		queue_batch_sum_add(&sum, status, 0, 0, 0);
+	return count_in_batch(st, &sum, now, err);
 }
 
 int

@@ -1,7 +1,8 @@
 /*
  * queue.h - contexts as a work queue: every state change of a context
  * (claim with a lease, extend, reap, release, progress, finish or retry,
- * cancel, the plain status update). Their SQL lives in queue.c alone.
+ * cancel, the plain status update). Their SQL lives in queue.c and
+ * queue_many.c (ends of many contexts at once) alone.
  *
  * All functions return 0 or a negative GB_E* code with a message in err.
  */
@@ -23,6 +24,25 @@
  */
 int store_queue_claim(struct store *st, const char *owner, const char *batch_id, int64_t now_ms,
     int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err);
+/*
+ * store_queue_claim, also reading each claimed context's document as
+ * store_get would: docs (max slots) receives one malloc'd text per claimed
+ * _id, in the order of ids; the caller frees them. All NULL on error.
+ */
+int store_queue_claim_docs(struct store *st, const char *owner, const char *batch_id, int64_t now_ms,
+    int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], char **docs, int *n, struct gb_err *err);
+/*
+ * Inside a write transaction of the caller's (store_begin): the contexts
+ * store_queue_claim would claim, and their documents, without claiming them.
+ * Each must then, in the same transaction, be taken (store_queue_take) or
+ * ended from pending (store_ctx_finish_many, ctx_end.pending), before the
+ * transaction commits: while it is open no one else can claim them.
+ */
+int store_queue_peek_docs(struct store *st, const char *batch_id, int64_t now_ms, int max,
+    char (*ids)[STORE_ID_MAX], char **docs, int *n, struct gb_err *err);
+/* Claim the n peeked contexts ids for owner, as store_queue_claim would. GB_ESTATE when one is not pending. */
+int store_queue_take(struct store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
+    char (*ids)[STORE_ID_MAX], int n, struct gb_err *err);
 /* Extend every lease owner holds to until_ms; *n (may be NULL): how many. */
 int store_queue_extend(struct store *st, const char *owner, int64_t until_ms, int *n, struct gb_err *err);
 /*
@@ -72,6 +92,32 @@ struct ctx_finish {
  */
 int store_ctx_finish(struct store *st, const char *id, const char *owner, const struct ctx_finish *f,
     struct gb_err *err);
+/* One context's end in store_ctx_finish_many. */
+struct ctx_end {
+	const char *id;
+	enum ctx_status status;		/* completed or failed */
+	int64_t duration_ms;		/* processing.duration_ms; < 0: null */
+	int64_t prompt_tokens;		/* added to the batch's usage */
+	int64_t completion_tokens;
+	double cost;
+	const struct ctx_edit *edits;	/* applied first (error, ...) */
+	int nedits;
+	int pending;			/* peeked, never taken: it ends from pending (store_queue_peek_docs) */
+	int rc;				/* out: 0 ended, GB_ESTATE owner no longer held it (skipped) */
+};
+
+/*
+ * End n contexts owner holds (or, with pending, that it peeked in the
+ * caller's open transaction and are still pending), all terminal, at now_ms,
+ * in one transaction (a savepoint inside the caller's): one UPDATE for the
+ * contexts, one counter update and one end check per batch with the sums of
+ * its contexts. A context owner no longer holds (cancelled, reaped) is skipped: its rc is
+ * GB_ESTATE and *skipped (may be NULL) counts it; an _id listed twice ends
+ * once. Any other error undoes every end of the call and is returned.
+ */
+int store_ctx_finish_many(struct store *st, const char *owner, struct ctx_end *ends, int n, int64_t now_ms,
+    int *skipped, struct gb_err *err);
+
 /* Cancel a pending or processing context (its batch counts it). GB_ESTATE when it already ended. */
 int store_ctx_cancel(struct store *st, const char *id, int64_t now_ms, struct gb_err *err);
 /*

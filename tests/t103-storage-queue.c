@@ -313,6 +313,160 @@ test_catalog_gen(void)
 	is_int(b, a, "a context write does not");
 }
 
+/*
+ * Peek, take, and end from pending in one transaction: a batch of three,
+ * one taken and completed as usual, two ended from pending (never claimed);
+ * a pending end of a context that is not pending is skipped.
+ */
+static void
+test_peek_take(void)
+{
+	char ids[4][STORE_ID_MAX], *docs[4];
+	struct ctx_end ends[4];
+	int n = 0, skipped = -1, taken = -1;
+
+	put("{\"_id\":\"batch_k\",\"organization_id\":\"org_k\",\"status\":\"pending\","
+	    "\"context_ids\":[\"ctx_k1\",\"ctx_k2\",\"ctx_k3\"]}");
+	for (int i = 1; i <= 3; i++)
+		put("{\"_id\":\"ctx_k%d\",\"organization_id\":\"org_k\",\"batch_id\":\"batch_k\","
+		    "\"created_at\":\"2023-01-01T00:00:0%dZ\"}", i, i);
+	store_begin(st, &err);
+	is_int(store_queue_peek_docs(st, NULL, NOW, 4, ids, docs, &n, &err), 0, "peek inside a transaction");
+	ok(n == 3 && strcmp(ids[0], "ctx_k1") == 0, "the three, in claim order (%d)", n);
+	like(n > 0 && docs[0] ? docs[0] : "", "\"status\":\"pending\"", "their documents, still pending");
+	is_str(field(COLL_CONTEXTS, "ctx_k1", "status"), "pending", "nothing is claimed by a look");
+	for (int i = 0; i < n; i++)
+		free(docs[i]);
+	for (int i = 0; i < n; i++)
+		if (strcmp(ids[i], "ctx_k3") == 0)
+			taken = store_queue_take(st, "w5", NOW, 300000, ids + i, 1, &err);
+	is_int(taken, 0, "ctx_k3 is taken");
+	is_str(field(COLL_CONTEXTS, "ctx_k3", "status"), "processing", "it is processing");
+	is_str(field(COLL_BATCHES, "batch_k", "status"), "processing", "and its batch started");
+	is_int(store_queue_take(st, "w5", NOW, 300000, ids + 2, 1, &err), GB_ESTATE, "taking it again is refused");
+	gb_err_clear(&err);
+	memset(ends, 0, sizeof(ends));
+	ends[0] = (struct ctx_end){ "ctx_k1", CTX_COMPLETED, 0, 0, 0, 0, NULL, 0, 1, -1 };
+	ends[1] = (struct ctx_end){ "ctx_k2", CTX_COMPLETED, 0, 0, 0, 0, NULL, 0, 1, -1 };
+	ends[2] = (struct ctx_end){ "ctx_k3", CTX_COMPLETED, 0, 0, 0, 0, NULL, 0, 1, -1 };
+	ends[3] = (struct ctx_end){ "ctx_k3", CTX_COMPLETED, 0, 0, 0, 0, NULL, 0, 0, -1 };
+	is_int(store_ctx_finish_many(st, "w5", ends, 3, NOW + 1000, &skipped, &err), 0, "end the three from pending");
+	is_int(skipped, 1, "the pending end of the taken one is skipped");
+	ok(ends[0].rc == 0 && ends[1].rc == 0 && ends[2].rc == GB_ESTATE, "the two never taken end");
+	is_str(field(COLL_CONTEXTS, "ctx_k3", "status"), "processing", "the taken one is still processing");
+	is_int(store_ctx_finish_many(st, "w5", ends + 3, 1, NOW + 1000, &skipped, &err), 0, "end the taken one");
+	ok(skipped == 0 && ends[3].rc == 0, "as its holder");
+	is_int(store_commit(st, &err), 0, "commit");
+	is_str(field(COLL_CONTEXTS, "ctx_k1", "status"), "completed", "ctx_k1 completed from pending");
+	is_str(field(COLL_CONTEXTS, "ctx_k1", "processing.started_at"), "2023-11-14T22:13:21.000Z",
+	    "it started when it ended");
+	is_str(field(COLL_BATCHES, "batch_k", "completed_count"), "3", "the batch counts all three");
+	is_str(field(COLL_BATCHES, "batch_k", "status"), "completed", "and is completed");
+}
+
+/* A claim that reads the documents: each the same text store_get gives, in the order of the ids. */
+static void
+test_claim_docs(void)
+{
+	char ids[4][STORE_ID_MAX], *docs[4], *text = NULL;
+	int n = 0, same = 0;
+
+	put("{\"_id\":\"ctx_d2\",\"organization_id\":\"org_d\",\"created_at\":\"2023-01-01T00:00:02Z\"}");
+	put("{\"_id\":\"ctx_d1\",\"organization_id\":\"org_d\",\"created_at\":\"2023-01-01T00:00:01Z\","
+	    "\"data\":{\"title\":\"one\"}}");
+	is_int(store_queue_claim_docs(st, "w7", NULL, NOW, 300000, 4, ids, docs, &n, &err), 0, "claim with documents");
+	is_int(n, 2, "two claimed");
+	for (int i = 0; i < n; i++) {
+		if (store_get(st, COLL_CONTEXTS, ids[i], &text, &err) == 0 && docs[i] && strcmp(docs[i], text) == 0)
+			same++;
+		free(text);
+		text = NULL;
+	}
+	is_int(same, 2, "each document is the one store_get reads now");
+	like(n == 2 && docs[0] ? docs[0] : "", "\"title\":\"one\"", "the first is ctx_d1's, as ids[0] (%s)", ids[0]);
+	like(n == 2 && docs[1] ? docs[1] : "", "\"status\":\"processing\"", "and they show the claim");
+	for (int i = 0; i < n; i++)
+		free(docs[i]);
+}
+
+/*
+ * Many ends at once: two batches and a context of none, one failure with
+ * its error, one context cancelled meanwhile and one held by another
+ * worker (both skipped and reported), a duplicate counted once; the
+ * batches' counters and usage are exact and each batch ends when its
+ * last context does.
+ */
+static void
+test_finish_many(void)
+{
+	char ids[16][STORE_ID_MAX];
+	struct ctx_edit e = { "$.error", "{\"component\":\"transformer\",\"message\":\"bad\"}" };
+	struct ctx_end ends[8];
+	int n = 0, m = 0, skipped = -1;
+
+	put("{\"_id\":\"batch_x\",\"organization_id\":\"org_x\",\"context_ids\":[\"ctx_x1\",\"ctx_x2\",\"ctx_x3\"]}");
+	put("{\"_id\":\"batch_y\",\"organization_id\":\"org_x\",\"context_ids\":[\"ctx_y1\",\"ctx_y2\"]}");
+	for (int i = 1; i <= 3; i++)
+		put("{\"_id\":\"ctx_x%d\",\"organization_id\":\"org_x\",\"batch_id\":\"batch_x\"}", i);
+	for (int i = 1; i <= 2; i++)
+		put("{\"_id\":\"ctx_y%d\",\"organization_id\":\"org_x\",\"batch_id\":\"batch_y\"}", i);
+	put("{\"_id\":\"ctx_z1\",\"organization_id\":\"org_x\"}");
+	for (int k = 0; k < 8 && store_queue_claim(st, "w9", NULL, NOW, 300000, 16, ids, &m, &err) == 0 && m > 0; k++)
+		n += m;
+	is_int(n, 6, "w9 claims the six contexts of org_x");
+	put("{\"_id\":\"ctx_w1\",\"organization_id\":\"org_w\"}");
+	is_int(store_queue_claim(st, "w8", NULL, NOW, 300000, 4, ids, &m, &err), 0, "w8 claims");
+	ok(m == 1 && strcmp(ids[0], "ctx_w1") == 0, "ctx_w1 is w8's");
+	is_int(store_ctx_cancel(st, "ctx_x3", NOW, &err), 0, "ctx_x3 is cancelled while w9 holds it");
+
+	memset(ends, 0, sizeof(ends));
+	ends[0] = (struct ctx_end){ "ctx_x1", CTX_COMPLETED, 4000, 10, 5, 0.25, NULL, 0, 0, -1 };
+	ends[1] = (struct ctx_end){ "ctx_x2", CTX_FAILED, 3000, 7, 0, 0.5, &e, 1, 0, -1 };
+	ends[2] = (struct ctx_end){ "ctx_x3", CTX_COMPLETED, 2000, 100, 100, 1, NULL, 0, 0, -1 };
+	ends[3] = (struct ctx_end){ "ctx_y1", CTX_COMPLETED, 1000, 1, 2, 0.125, NULL, 0, 0, -1 };
+	ends[4] = (struct ctx_end){ "ctx_w1", CTX_COMPLETED, 1000, 1000, 0, 0, NULL, 0, 0, -1 };
+	ends[5] = (struct ctx_end){ "ctx_y2", CTX_COMPLETED, -1, 3, 4, 0.125, NULL, 0, 0, -1 };
+	ends[6] = (struct ctx_end){ "ctx_z1", CTX_COMPLETED, 500, 0, 0, 0, NULL, 0, 0, -1 };
+	ends[7] = (struct ctx_end){ "ctx_y1", CTX_COMPLETED, 1000, 1, 2, 0.125, NULL, 0, 0, -1 };
+	{
+		struct ctx_end bad = { "ctx_y1", CTX_PENDING, 0, 0, 0, 0, NULL, 0, 0, -1 };
+
+		is_int(store_ctx_finish_many(st, "w9", &bad, 1, NOW, NULL, &err), GB_EINVAL, "only ends end many");
+		is_str(field(COLL_CONTEXTS, "ctx_y1", "status"), "processing", "nothing moved");
+		gb_err_clear(&err);
+	}
+	is_int(store_ctx_finish_many(st, "w9", ends, 8, NOW + 5000, &skipped, &err), 0, "eight ends in one call");
+	is_int(skipped, 3, "three skipped: the cancelled one, the one w8 holds, the duplicate");
+	ok(ends[0].rc == 0 && ends[1].rc == 0 && ends[3].rc == 0 && ends[5].rc == 0 && ends[6].rc == 0,
+	    "the five w9 holds end");
+	ok(ends[2].rc == GB_ESTATE && ends[4].rc == GB_ESTATE && ends[7].rc == GB_ESTATE,
+	    "each skipped one is reported GB_ESTATE");
+	is_str(field(COLL_CONTEXTS, "ctx_x1", "status"), "completed", "ctx_x1 completed");
+	is_str(field(COLL_CONTEXTS, "ctx_x1", "processing.duration_ms"), "4000", "with its duration");
+	is_str(field(COLL_CONTEXTS, "ctx_x1", "processing.completed_at"), "2023-11-14T22:13:25.000Z",
+	    "and completed_at");
+	is_str(field(COLL_CONTEXTS, "ctx_x2", "status"), "failed", "ctx_x2 failed");
+	is_str(field(COLL_CONTEXTS, "ctx_x2", "error.message"), "bad", "with its error");
+	is_str(field(COLL_CONTEXTS, "ctx_x3", "status"), "cancelled", "the cancelled one stays cancelled");
+	is_str(field(COLL_CONTEXTS, "ctx_w1", "status"), "processing", "w8's context is untouched");
+	is_str(field(COLL_CONTEXTS, "ctx_y2", "processing.duration_ms"), "null", "a duration < 0 is null");
+	is_str(field(COLL_CONTEXTS, "ctx_z1", "status"), "completed", "a context of no batch completes");
+	is_str(field(COLL_BATCHES, "batch_x", "completed_count"), "1", "batch_x: 1 completed");
+	is_str(field(COLL_BATCHES, "batch_x", "failed_count"), "1", "1 failed");
+	is_str(field(COLL_BATCHES, "batch_x", "cancelled_count"), "1", "1 cancelled (by the cancel)");
+	is_str(field(COLL_BATCHES, "batch_x", "usage.prompt_tokens"), "17", "prompt tokens of the two ends only");
+	is_str(field(COLL_BATCHES, "batch_x", "usage.completion_tokens"), "5", "completion tokens");
+	is_str(field(COLL_BATCHES, "batch_x", "usage.cost"), "0.75", "cost");
+	is_str(field(COLL_BATCHES, "batch_x", "status"), "failed", "batch_x ends failed");
+	is_str(field(COLL_BATCHES, "batch_y", "completed_count"), "2", "batch_y: 2 completed, the duplicate once");
+	is_str(field(COLL_BATCHES, "batch_y", "usage.prompt_tokens"), "4", "its usage summed once each");
+	is_str(field(COLL_BATCHES, "batch_y", "status"), "completed", "batch_y ends completed");
+	is_int(store_ctx_finish_many(st, "w9", ends, 2, NOW + 6000, &skipped, &err), 0, "the same ends again");
+	is_int(skipped, 2, "both skipped: a context ends once");
+	is_str(field(COLL_BATCHES, "batch_x", "completed_count"), "1", "the counters do not move");
+	is_str(field(COLL_CONTEXTS, "ctx_x2", "processing.duration_ms"), "3000", "nor does the document");
+}
+
 int
 main(void)
 {
@@ -333,6 +487,12 @@ main(void)
 	if (store_open(&st, ":memory:", NULL, &err))
 		tap_bail("store_open: %s", err.msg);
 	test_reap_leaseless();
+	store_close(st);
+	if (store_open(&st, ":memory:", NULL, &err))
+		tap_bail("store_open: %s", err.msg);
+	test_finish_many();
+	test_claim_docs();
+	test_peek_take();
 	store_close(st);
 	return tap_done();
 }

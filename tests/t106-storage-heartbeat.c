@@ -127,6 +127,7 @@ static void
 test_stats_exact(void)
 {
 	struct store_pipeline_stats s;
+	struct pipeline_stat rows[20];
 	int order[100];
 
 	/* 1..100 ms, added in a scrambled order over the last 100 s */
@@ -144,10 +145,17 @@ test_stats_exact(void)
 	is_int(s.p95_ms, 95, "p95 is 95");
 
 	for (int i = 1; i <= 20; i++)
-		store_pipeline_stat_add(st, "pipe_b", T - i, i * 10, &err);
+		rows[i - 1] = (struct pipeline_stat){ "pipe_b", T - i, i * 10 };
+	is_int(store_pipeline_stat_add_many(st, rows, 20, &err), 0, "20 durations of pipe_b in one call");
 	store_pipeline_stats_get(st, "pipe_b", T, &s, &err);
 	ok(s.count == 20 && s.p50_ms == 100 && s.p95_ms == 190,
 	    "10..200 ms: p50 100, p95 190 (%lld, %lld)", (long long)s.p50_ms, (long long)s.p95_ms);
+	rows[0].duration_ms = 1;
+	rows[1].duration_ms = -1;
+	is_int(store_pipeline_stat_add_many(st, rows, 2, &err), GB_EINVAL, "a negative duration refuses the call");
+	gb_err_clear(&err);
+	store_pipeline_stats_get(st, "pipe_b", T, &s, &err);
+	is_int(s.count, 20, "and none of its rows is added");
 
 	store_pipeline_stat_add(st, "pipe_c", T, 7, &err);
 	store_pipeline_stats_get(st, "pipe_c", T, &s, &err);

@@ -180,6 +180,8 @@ run_pool(struct box *b, const char *url, int workers, int claim_max, int max_ret
 	return gb_mono_ms() - t0;
 }
 
+#define MIX_N 64
+
 /* The order in which contexts ended, from the trace. */
 static int
 end_order(struct box *b, char ids[][32], int max)
@@ -224,6 +226,59 @@ test_fairness(void)
 	is_int(seen_b, 10, "the 10 of the second organization are among them");
 	ok(last_b > 0 && last_b <= 40, "and all 10 ended within the first 40 completions (the last was #%d), "
 	    "behind 10,000 older ones of the first", last_b);
+	store_close(b.st);
+}
+
+/*
+ * Contexts with nothing to run (ended without being claimed) mixed in the
+ * same claims with contexts whose template runs ahead of the write lock
+ * (the transaction commits in between): each ends once, completed, and
+ * the batch counts every one.
+ */
+static void
+test_mixed_once(void)
+{
+	static char ids[512][32];
+	char list[4096] = "";
+	int seen[MIX_N] = { 0 }, n, ends = 0, twice = 0, complete = 0;
+	struct box b;
+	cJSON *doc;
+
+	box_open(&b, 1);
+	for (int i = 0; i < MIX_N; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s\"ctx_mix%03d\"", i ? "," : "", i);
+	put(&b, COLL_BATCHES, "{\"_id\":\"batch_mix\",\"organization_id\":\"org_123\",\"context_ids\":[%s]}", list);
+	for (int i = 0; i < MIX_N; i++)
+		put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_mix%03d\",\"organization_id\":\"org_123\",\"batch_id\":"
+		    "\"batch_mix\",\"pipeline\":%s,\"created_at\":\"2023-01-01T00:00:%02dZ\"}", i,
+		    i % 2 ? "[\"template\"]" : "[]", i % 60);
+	run_pool(&b, NULL, 2, 8, 5, 1000, 30000);
+	n = end_order(&b, ids, 512);
+	for (int i = 0; i < n; i++) {
+		int k;
+
+		if (sscanf(ids[i], "ctx_mix%d", &k) != 1 || k < 0 || k >= MIX_N)
+			continue;
+		ends++;
+		twice += seen[k]++ > 0;
+	}
+	is_int(ends, MIX_N, "the trace shows %d ends of the mixed contexts", MIX_N);
+	is_int(twice, 0, "none ended twice");
+	for (int i = 0; i < MIX_N; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "ctx_mix%03d", i);
+		doc = get(&b, COLL_CONTEXTS, id);
+		complete += doc && strcmp(path_str(doc, "status"), "completed") == 0 &&
+		    strcmp(path_str(doc, "processing.started_at"), "(none)") != 0 &&
+		    (i % 2 == 0 || strcmp(path_str(doc, "data.template"), "(none)") != 0);
+		cJSON_Delete(doc);
+	}
+	is_int(complete, MIX_N, "each is completed with its start recorded (and its template when it had one)");
+	doc = get(&b, COLL_BATCHES, "batch_mix");
+	is_str(path_str(doc, "completed_count"), "64", "the batch counts all of them");
+	is_str(path_str(doc, "status"), "completed", "and is completed");
+	cJSON_Delete(doc);
 	store_close(b.st);
 }
 
@@ -459,6 +514,7 @@ main(void)
 
 	test_fairness();
 	test_priority();
+	test_mixed_once();
 	test_retries_and_cancel();
 	test_resolution();
 	a = example_output();

@@ -22,6 +22,7 @@
 #include "../../base/metrics.h"
 #include "../../storage/docs.h"
 #include "../../storage/heartbeat.h"
+#include "../../storage/pipestats.h"
 #include "../../storage/queue.h"
 #include "../generator.h"
 #include "catalog.h"
@@ -70,6 +71,7 @@ struct task {
 	cJSON *doc;			/* the context as claimed, kept in step with what is recorded */
 	struct step *steps;
 	int nsteps, step;
+	int untaken;			/* peeked, not claimed: no steps left, it ends from pending */
 	char pipeline_id[STORE_ID_MAX];
 	int64_t comp_t0;		/* monotonic start of the current component */
 	/* the ai_generator step while its calls are out */
@@ -99,6 +101,11 @@ struct worker {
 	struct buf trace;		/* lines to write once the transaction commits */
 	int held;			/* this worker holds p->write_lock between groups */
 	int streak;			/* groups in this hold */
+	/* completions of the open transaction, written together before it commits (retry_flush) */
+	struct task **ending;
+	struct ctx_end *ends;
+	struct pipeline_stat *stats;
+	int nending, ending_cap;
 };
 
 /* The handles of the metrics the engine updates. */

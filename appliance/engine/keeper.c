@@ -243,18 +243,36 @@ keeper_checkpoint(struct keeper *k)
 	}
 }
 
+/* Whether a write of keeper_round is due (the write lock is taken only then). */
+static int
+keeper_due(const struct keeper *k, int64_t now)
+{
+	const struct pool *p = k->p;
+
+	return now - k->last_extend >= p->cfg.lease_ms / 3 || now - k->last_reap >= 1000 ||
+	    now - k->last_beat >= p->cfg.heartbeat_ms;
+}
+
+/*
+ * Once a tick: the writes that are due, then a checkpoint. Woken between
+ * ticks (the pool's condition is broadcast at every claim), only the end of
+ * the batch is checked: the workers keep the write lock.
+ */
 static void
-keeper_round(struct keeper *k)
+keeper_round(struct keeper *k, int tick)
 {
 	int64_t now = gb_mono_ms();
 
-	keeper_write_lock(k->p);
-	keeper_extend(k, now);
-	keeper_reap(k, now);
-	keeper_beat(k, now, 0);
-	pthread_mutex_unlock(&k->p->write_lock);
+	if (tick && keeper_due(k, now)) {
+		keeper_write_lock(k->p);
+		keeper_extend(k, now);
+		keeper_reap(k, now);
+		keeper_beat(k, now, 0);
+		pthread_mutex_unlock(&k->p->write_lock);
+	}
 	keeper_check_done(k);
-	keeper_checkpoint(k);
+	if (tick)
+		keeper_checkpoint(k);
 }
 
 /*
@@ -293,6 +311,7 @@ keeper_main(void *arg)
 	struct keeper *k = arg;
 	struct pool *p = k->p;
 	struct gb_err err = { 0, "" };
+	int64_t next_tick = 0;
 	int failed = 0;
 
 	/* a store belongs to the thread that opened it */
@@ -303,14 +322,20 @@ keeper_main(void *arg)
 	}
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
+		int64_t now = gb_mono_ms();
+		int tick = now >= next_tick;
+
+		if (tick)
+			next_tick = now + KEEPER_TICK_MS;
 		/* a failed pool writes nothing more: its leases are left to expire or to the next run */
 		if (!(failed = p->failed)) {
 			pthread_mutex_unlock(&p->lock);
-			keeper_round(k);
+			keeper_round(k, tick);
 			pthread_mutex_lock(&p->lock);
 		}
-		if (!p->stopping)
-			engine_wait_ms(p, KEEPER_TICK_MS);
+		now = gb_mono_ms();
+		if (!p->stopping && now < next_tick)
+			engine_wait_ms(p, next_tick - now);
 	}
 	failed = p->failed;
 	pthread_mutex_unlock(&p->lock);

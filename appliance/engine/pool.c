@@ -3,9 +3,14 @@
  *
  * A worker takes tasks from the ready queue (contexts whose generator
  * replies arrived) or claims new ones, and handles what it took in one
- * transaction (a savepoint per task) in one hold of the pool's write lock,
- * so cheap contexts are claimed and ended in groups and a claimed group
- * never waits behind other workers' groups. A worker keeps the write lock
+ * transaction in one hold of the pool's write lock, so cheap contexts are
+ * claimed and ended in groups (the group's completions in one store call
+ * just before the commit, retry_flush) and a claimed group never waits
+ * behind other workers' groups. A claim only looks (store_queue_peek_docs):
+ * a context with steps to run is taken when loaded, one with nothing left
+ * to run ends from pending in the same transaction, never written as
+ * processing; while the transaction is open no one else can claim it.
+ * Rounds of such work chain in one transaction (worker_chain). A worker keeps the write lock
  * for up to POOL_HOLD_GROUPS groups in a row: the work is serial anyway, and
  * every change of hands costs the next worker's connection its page cache.
  *
@@ -27,6 +32,8 @@
 
 #define POOL_HOLD_GROUPS 32	/* groups a worker handles in one hold of the write lock */
 #define POOL_IDLE_WAIT_MS 100	/* nothing due: ask the queue again after this */
+#define POOL_CHAIN_ROUNDS 64	/* claim rounds of no-op work in one transaction, at most */
+#define POOL_CHAIN_MS 20	/* and for no longer than this */
 
 /* What a worker took for one round: tasks back from the generator, and room to claim. */
 struct worker_group {
@@ -34,6 +41,7 @@ struct worker_group {
 	int nready;
 	int want;			/* claims reserved in p->inflight */
 	char (*ids)[STORE_ID_MAX];
+	char **docs;			/* the claimed ones' documents, taken by task_load */
 	int n;				/* claimed */
 	struct task **tasks;		/* the claimed ones loaded */
 	int ntasks;
@@ -275,17 +283,24 @@ worker_claim(struct worker *w, struct worker_group *g)
 {
 	struct pool *p = w->p;
 	struct gb_err err = { 0, "" };
+	int idle;
 
-	if (store_queue_claim(w->st, p->owner, p->batch_id, gb_now_ms(), p->cfg.lease_ms, g->want, g->ids, &g->n,
-	    &err)) {
+	if (store_queue_peek_docs(w->st, p->batch_id, gb_now_ms(), g->want, g->ids, g->docs, &g->n, &err)) {
 		log_warnx("claim: %s", err.msg);
 		g->n = 0;
 	}
 	pthread_mutex_lock(&p->lock);
 	p->inflight -= g->want - g->n;
 	p->stats.claimed += g->n;
-	p->idle = g->n == 0 && p->inflight == 0 && p->ready_head == NULL;
-	pthread_cond_broadcast(&p->cond);
+	idle = g->n == 0 && p->inflight == 0 && p->ready_head == NULL;
+	/*
+	 * Nothing claimed and nothing new to tell: no broadcast, or idle
+	 * workers would wake each other into back-to-back empty write
+	 * transactions, shutting other processes' writers out.
+	 */
+	if (g->n > 0 || idle != p->idle)
+		pthread_cond_broadcast(&p->cond);
+	p->idle = idle;
 	pthread_mutex_unlock(&p->lock);
 	metric_add(p->m.claimed, g->n);
 	metric_add(p->m.inflight, g->n);
@@ -303,6 +318,7 @@ worker_commit(struct worker *w)
 	struct pool *p = w->p;
 	struct gb_err err = { 0, "" };
 
+	retry_flush(w);
 	if (store_commit(w->st, &err)) {
 		log_warnx("%s; stopping: no more writes from this process", err.msg);
 		buf_reset(&w->trace);
@@ -370,10 +386,75 @@ worker_compute_ahead(struct worker *w, struct worker_group *g)
 	return -1;
 }
 
+/*
+ * Load the claimed tasks and run them with the ready ones. Returns how many
+ * parked, or -1 when the round's tasks had to go and no transaction is open
+ * (worker_compute_ahead). *cpu: CPU work was run ahead (the earlier rounds
+ * of the transaction are committed).
+ */
+static int
+worker_run_round(struct worker *w, struct worker_group *g, int *cpu)
+{
+	int parked = 0;
+
+	g->ntasks = 0;
+	for (int i = 0; i < g->n; i++)
+		if ((g->tasks[g->ntasks] = task_load(w, g->ids[i], g->docs[i])) != NULL)
+			g->ntasks++;
+	*cpu = worker_cpu_ahead(g);
+	if (*cpu) {
+		/* those never taken end before the commit of worker_compute_ahead lets others claim */
+		int k = 0;
+
+		for (int i = 0; i < g->ntasks; i++) {
+			if (g->tasks[i]->untaken)
+				task_run(w, g->tasks[i]);
+			else
+				g->tasks[k++] = g->tasks[i];
+		}
+		g->ntasks = k;
+		if (worker_compute_ahead(w, g))
+			return -1;
+	}
+	for (int i = 0; i < g->nready; i++)
+		parked += !task_resume(w, g->ready[i]);
+	for (int i = 0; i < g->ntasks; i++)
+		parked += !task_run(w, g->tasks[i]);
+	return parked;
+}
+
+/*
+ * Claim another round in the open transaction: the last one ended every
+ * context it took at once (no-op work), so one commit covers more of them.
+ * Only while nothing else waits: not for longer than POOL_CHAIN_MS nor more
+ * than POOL_CHAIN_ROUNDS rounds, not when the keeper waits or the pool
+ * drains. Returns 1 with the round's claims in g.
+ */
+static int
+worker_chain(struct worker *w, struct worker_group *g, int rounds, int64_t t0)
+{
+	struct pool *p = w->p;
+	int go;
+
+	if (rounds >= POOL_CHAIN_ROUNDS || gb_mono_ms() - t0 >= POOL_CHAIN_MS || atomic_load(&p->keeper_waiting))
+		return 0;
+	g->nready = g->n = 0;
+	pthread_mutex_lock(&p->lock);
+	go = !p->failed && !p->stopping && !p->releasing && p->ready_head == NULL && (g->want = pool_reserve(p)) > 0;
+	pthread_mutex_unlock(&p->lock);
+	if (!go)
+		return 0;
+	retry_flush(w);		/* what the last round ended is no longer pending for the next look */
+	worker_claim(w, g);
+	return g->n > 0;
+}
+
 static void
 worker_run_group(struct worker *w, struct worker_group *g)
 {
 	struct pool *p = w->p;
+	int64_t t0 = gb_mono_ms();
+	int cpu = 0;
 
 	if (worker_begin(w, g))
 		return;
@@ -390,16 +471,14 @@ worker_run_group(struct worker *w, struct worker_group *g)
 		pthread_mutex_unlock(&p->lock);
 		return;
 	}
-	g->ntasks = 0;
-	for (int i = 0; i < g->n; i++)
-		if ((g->tasks[g->ntasks] = task_load(w, g->ids[i])) != NULL)
-			g->ntasks++;
-	if (worker_cpu_ahead(g) && worker_compute_ahead(w, g))
-		return;
-	for (int i = 0; i < g->nready; i++)
-		task_resume(w, g->ready[i]);
-	for (int i = 0; i < g->ntasks; i++)
-		task_run(w, g->tasks[i]);
+	for (int rounds = 1;; rounds++) {
+		int parked = worker_run_round(w, g, &cpu);
+
+		if (parked < 0)
+			return;
+		if (parked > 0 || cpu || !worker_chain(w, g, rounds, t0))
+			break;
+	}
 	worker_commit(w);
 	worker_write_gap(w);
 }
@@ -415,7 +494,8 @@ worker_main(void *arg)
 	g.ids = calloc((size_t)p->cfg.claim_max, STORE_ID_MAX);
 	g.ready = calloc((size_t)p->cfg.claim_max, sizeof(*g.ready));
 	g.tasks = calloc((size_t)p->cfg.claim_max, sizeof(*g.tasks));
-	while (g.ids && g.ready && g.tasks) {
+	g.docs = calloc((size_t)p->cfg.claim_max, sizeof(*g.docs));
+	while (g.ids && g.ready && g.tasks && g.docs) {
 		enum worker_next next = worker_plan(w, &g);
 
 		if (next == WORKER_EXIT)
@@ -427,6 +507,7 @@ worker_main(void *arg)
 	free(g.ids);
 	free(g.ready);
 	free(g.tasks);
+	free(g.docs);
 	return NULL;
 }
 
@@ -446,6 +527,14 @@ pool_open_workers(struct pool *p, struct gb_err *err)
 		w->p = p;
 		w->index = i;
 		buf_init(&w->trace, 1 << 20);
+		w->ending_cap = 2 * p->cfg.claim_max;
+		w->ending = calloc((size_t)w->ending_cap, sizeof(*w->ending));
+		w->ends = calloc((size_t)w->ending_cap, sizeof(*w->ends));
+		w->stats = calloc((size_t)w->ending_cap, sizeof(*w->stats));
+		if (w->ending == NULL || w->ends == NULL || w->stats == NULL) {
+			rc = gb_errf(err, GB_ENOMEM, "out of memory");
+			break;
+		}
 		snprintf(p->hb[i].worker_id, sizeof(p->hb[i].worker_id), "%s#%d", p->owner, i);
 		snprintf(p->hb[i].host, sizeof(p->hb[i].host), "%s", p->host);
 		snprintf(p->hb[i].status, sizeof(p->hb[i].status), "idle");
@@ -616,6 +705,9 @@ pool_free(struct pool *p)
 	for (int i = 0; p->workers && i < p->cfg.workers; i++) {
 		store_close(p->workers[i].st);
 		buf_release(&p->workers[i].trace);
+		free(p->workers[i].ending);
+		free(p->workers[i].ends);
+		free(p->workers[i].stats);
 	}
 	while (p->ready_head) {
 		struct task *t = p->ready_head;

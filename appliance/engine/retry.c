@@ -86,39 +86,91 @@ retry_usage(const struct task *t, struct ctx_finish *f)
 	f->cost = isfinite(cost) && cost >= 0 && cost < 1e15 ? cost : 0;
 }
 
+/* k completions written (their statistics with them): the counters, once for all of them. */
+static void
+retry_completed(struct pool *p, int k)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stats.completed += k;
+	p->inflight -= k;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	metric_add(p->m.completed, k);
+	metric_add(p->m.inflight, -k);
+}
+
 void
-retry_complete(struct worker *w, struct task *t)
+retry_flush(struct worker *w)
 {
 	struct pool *p = w->p;
 	struct gb_err err = { 0, "" };
-	struct ctx_edit e = { "$.error", "null" };
+	int64_t now = gb_now_ms();
+	int n = w->nending, nstats = 0, rc;
+
+	if (n == 0)
+		return;
+	w->nending = 0;
+	for (int i = 0; i < n; i++)
+		w->ends[i].duration_ms = now - retry_started_ms(w->ending[i], now);
+	rc = store_ctx_finish_many(w->st, p->owner, w->ends, n, now, NULL, &err);
+	for (int i = 0; i < n; i++) {
+		struct task *t = w->ending[i];
+
+		if (rc) {
+			log_warnx("context %s: %s", t->id, err.msg);
+			retry_drop_or_release(w, t, rc);
+		} else if (w->ends[i].rc) {
+			log_warnx("context %s: is no longer held by this worker", t->id);
+			retry_leave(p, t);
+			w->ending[i] = NULL;
+		} else {
+			w->stats[nstats].pipeline_id = t->pipeline_id[0] ? t->pipeline_id : "(inline)";
+			w->stats[nstats].at_ms = now;
+			w->stats[nstats++].duration_ms = w->ends[i].duration_ms;
+		}
+	}
+	if (rc)
+		return;
+	/* in the same transaction as the completions */
+	if (store_pipeline_stat_add_many(w->st, w->stats, nstats, &err))
+		log_warnx("pipeline statistics of %d contexts: %s", nstats, err.msg);
+	for (int i = 0; i < n; i++) {
+		if (w->ending[i] == NULL)
+			continue;
+		engine_trace(w, "end", w->ending[i]->id, "completed");
+		metric_observe(p->m.context_seconds, (double)w->ends[i].duration_ms / 1000.0);
+		retry_task_free(w->ending[i]);
+	}
+	if (nstats > 0)
+		retry_completed(p, nstats);
+}
+
+void
+retry_complete(struct worker *w, struct task *t)
+{
+	static const struct ctx_edit no_error = { "$.error", "null" };
 	const cJSON *error = cJSON_GetObjectItemCaseSensitive(t->doc, "error");
 	struct ctx_finish f;
-	int64_t now = gb_now_ms();
-	int rc;
+	struct ctx_end *e;
 
+	if (w->nending == w->ending_cap)
+		retry_flush(w);
 	memset(&f, 0, sizeof(f));
-	f.status = CTX_COMPLETED;
-	f.now_ms = now;
-	f.duration_ms = now - retry_started_ms(t, now);
 	retry_usage(t, &f);
+	e = &w->ends[w->nending];
+	memset(e, 0, sizeof(*e));
+	e->id = t->id;
+	e->status = CTX_COMPLETED;
+	e->pending = t->untaken;
+	e->duration_ms = -1;	/* set by retry_flush */
+	e->prompt_tokens = f.prompt_tokens;
+	e->completion_tokens = f.completion_tokens;
+	e->cost = f.cost;
 	if (error && !cJSON_IsNull(error)) {
-		f.edits = &e;
-		f.nedits = 1;
+		e->edits = &no_error;
+		e->nedits = 1;
 	}
-	if ((rc = store_ctx_finish(w->st, t->id, p->owner, &f, &err))) {
-		log_warnx("context %s: %s", t->id, err.msg);
-		retry_drop_or_release(w, t, rc);
-		return;
-	}
-	/* in the same transaction as the completion */
-	if (store_pipeline_stat_add(w->st, t->pipeline_id[0] ? t->pipeline_id : "(inline)", now, f.duration_ms,
-	    &err))
-		log_warnx("context %s: pipeline statistics: %s", t->id, err.msg);
-	engine_trace(w, "end", t->id, "completed");
-	retry_count_stat(p, &p->stats.completed, p->m.completed);
-	metric_observe(p->m.context_seconds, (double)f.duration_ms / 1000.0);
-	retry_leave(p, t);
+	w->ending[w->nending++] = t;
 }
 
 /* The error object of a failed run, as JSON text (malloc'd), or NULL. */
@@ -190,8 +242,14 @@ retry_release(struct worker *w, struct task *t)
 	struct pool *p = w->p;
 	struct gb_err err = { 0, "" };
 	struct orphan *o;
-	int rc = store_queue_release(w->st, t->id, p->owner, gb_now_ms(), &err);
+	int rc;
 
+	if (t->untaken) {
+		/* never claimed: still pending */
+		retry_leave(p, t);
+		return;
+	}
+	rc = store_queue_release(w->st, t->id, p->owner, gb_now_ms(), &err);
 	if (rc == 0) {
 		retry_count_stat(p, &p->stats.released, p->m.released);
 	} else if (rc != GB_ESTATE && (o = malloc(sizeof(*o))) != NULL) {

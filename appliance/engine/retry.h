@@ -27,8 +27,17 @@ struct retry_policy {
  */
 int64_t retry_delay_ms(const struct retry_policy *pol, int retries, int64_t retry_after_ms, unsigned seed);
 
-/* The context ran every step: completed, with its usage and duration; its pipeline's statistics grow. */
+/*
+ * The context ran every step: completed, with its usage and duration; its
+ * pipeline's statistics grow. Written by the next retry_flush, with the
+ * other completions of the transaction.
+ */
 void retry_complete(struct worker *w, struct task *t);
+/*
+ * Write the completions retry_complete collected, in one store call (call
+ * before the transaction commits; a context no longer held is dropped).
+ */
+void retry_flush(struct worker *w);
 /*
  * A step failed with why (why->code GB_ETRANSIENT: worth a retry): back to
  * pending after retry_delay_ms while retries are left, else failed. The
@@ -37,7 +46,8 @@ void retry_complete(struct worker *w, struct task *t);
 void retry_fail(struct worker *w, struct task *t, const char *component, const struct gb_err *why,
     int64_t retry_after_ms);
 /*
- * Give the context back to the queue (pending, progress kept). Tried once:
+ * Give the context back to the queue (pending, progress kept; one never
+ * taken is just let go). Tried once:
  * when storage is busy the keeper gives it back later (never sleeps here,
  * where the write lock and a transaction are held).
  */

@@ -203,9 +203,10 @@ task_compute_ahead(struct worker *w, struct task *t, int resumed)
 
 /*
  * Run t from its current step until it ends or parks. resumed: t came back
- * from the ready queue with its generator replies.
+ * from the ready queue with its generator replies. 1: t left (ended, given
+ * back); 0: it parked.
  */
-static void
+static int
 task_advance(struct worker *w, struct task *t, int resumed)
 {
 	for (;; resumed = 0) {
@@ -217,11 +218,11 @@ task_advance(struct worker *w, struct task *t, int resumed)
 
 		if (task_releasing(w->p)) {
 			retry_release(w, t);
-			return;
+			return 1;
 		}
 		if (t->step >= t->nsteps) {
 			retry_complete(w, t);
-			return;
+			return 1;
 		}
 		s = &t->steps[t->step];
 		if (t->step >= t->ahead_from && t->step < t->ahead_from + t->nahead)
@@ -239,31 +240,31 @@ task_advance(struct worker *w, struct task *t, int resumed)
 			continue;
 		case STEP_PARKED:
 			t->nahead = 0;
-			return;
+			return 0;
 		case STEP_FAILED:
 			retry_fail(w, t, s->type, &err, retry_after);
-			return;
+			return 1;
 		case STEP_GIVE_BACK:
 			retry_release(w, t);
-			return;
+			return 1;
 		case STEP_STORAGE:
 			log_warnx("context %s: %s", t->id, err.msg);
 			retry_drop_or_release(w, t, err.code);
-			return;
+			return 1;
 		}
 	}
 }
 
-void
+int
 task_resume(struct worker *w, struct task *t)
 {
-	task_advance(w, t, 1);
+	return task_advance(w, t, 1);
 }
 
-void
+int
 task_run(struct worker *w, struct task *t)
 {
-	task_advance(w, t, 0);
+	return task_advance(w, t, 0);
 }
 
 /* Resolve t's steps; a storage error while reading the catalog is transient, never final. */
@@ -277,16 +278,45 @@ task_resolve(struct worker *w, struct task *t, struct gb_err *err)
 	return rc;
 }
 
+/*
+ * Claim a peeked context (it has steps to run, or must be failed): as the
+ * claim, its document in memory shows when it started. On failure the task
+ * leaves (the context stays pending).
+ */
+static int
+task_take(struct worker *w, struct task *t)
+{
+	struct gb_err err = { 0, "" };
+	char ids[1][STORE_ID_MAX], now_s[GB_TIME_LEN];
+	int64_t now = gb_now_ms();
+	cJSON *proc;
+
+	memcpy(ids[0], t->id, STORE_ID_MAX);
+	if (store_queue_take(w->st, w->p->owner, now, w->p->cfg.lease_ms, ids, 1, &err)) {
+		log_warnx("context %s: %s", t->id, err.msg);
+		retry_leave(w->p, t);
+		return -1;
+	}
+	t->untaken = 0;
+	if (cJSON_IsObject(t->doc)) {
+		proc = json_member_object(t->doc, "processing");
+		if (json_get_str(proc, "started_at") == NULL)
+			json_member_replace(proc, "started_at", cJSON_CreateString(gb_time_format(now, now_s)));
+		json_member_replace(t->doc, "status", cJSON_CreateString("processing"));
+	}
+	return 0;
+}
+
 struct task *
-task_load(struct worker *w, const char *id)
+task_load(struct worker *w, const char *id, char *text)
 {
 	struct pool *p = w->p;
 	struct gb_err err = { 0, "" };
 	struct task *t = calloc(1, sizeof(*t));
 	const cJSON *done;
-	char *text = NULL;
 
 	if (t == NULL) {
+		free(text);
 		log_warnx("context %s: out of memory: the keeper's reaper will give it back", id);
 		pthread_mutex_lock(&p->lock);
 		p->inflight--;
@@ -295,8 +325,9 @@ task_load(struct worker *w, const char *id)
 		return NULL;
 	}
 	t->p = p;
+	t->untaken = 1;
 	snprintf(t->id, sizeof(t->id), "%s", id);
-	if (store_get(w->st, COLL_CONTEXTS, id, &text, &err)) {
+	if (text == NULL && store_get(w->st, COLL_CONTEXTS, id, &text, &err)) {
 		log_warnx("context %s: %s", id, err.msg);
 		retry_release(w, t);
 		return NULL;
@@ -305,11 +336,13 @@ task_load(struct worker *w, const char *id)
 	free(text);
 	if (!cJSON_IsObject(t->doc)) {
 		gb_errf(&err, GB_EINVAL, "stored context '%s' is not a JSON object", id);
-		retry_fail(w, t, "context", &err, -1);
+		if (task_take(w, t) == 0)
+			retry_fail(w, t, "context", &err, -1);
 		return NULL;
 	}
 	if (task_resolve(w, t, &err)) {
-		retry_fail(w, t, "pipeline", &err, -1);
+		if (task_take(w, t) == 0)
+			retry_fail(w, t, "pipeline", &err, -1);
 		return NULL;
 	}
 	/* resume after the components already recorded */
@@ -318,5 +351,8 @@ task_load(struct worker *w, const char *id)
 	t->step = cJSON_IsArray(done) ? cJSON_GetArraySize(done) : 0;
 	if (t->step > t->nsteps)
 		t->step = t->nsteps;
+	/* nothing left to run: it ends from pending, in this transaction */
+	if (t->step < t->nsteps && task_take(w, t))
+		return NULL;
 	return t;
 }
