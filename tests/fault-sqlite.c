@@ -5,10 +5,13 @@
  *   GENBOX_FAULT_SQL=TEXT    statements whose SQL is TEXT fail with SQLITE_IOERR...
  *   GENBOX_FAULT_SKIP=N      ...after the first N steps of them succeeded (default 0)
  *   GENBOX_FAULT_REPORT=PATH at exit, write "opened N closed M" there
+ *   GENBOX_FAULT_THREAD=N    the Nth pthread_create of the process (1-based) fails with EAGAIN
  *
  * The real functions are found with dlsym(RTLD_NEXT).
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +19,7 @@
 
 #include <sqlite3.h>
 
-static atomic_int opened, closed, matched;
+static atomic_int opened, closed, matched, threads;
 
 int
 sqlite3_open_v2(const char *path, sqlite3 **db, int flags, const char *vfs)
@@ -61,6 +64,19 @@ sqlite3_step(sqlite3_stmt *stmt)
 	    atomic_fetch_add(&matched, 1) >= (skip ? atoi(skip) : 0))
 		return SQLITE_IOERR;
 	return real(stmt);
+}
+
+int
+pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *) =
+	    (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))dlsym(RTLD_NEXT,
+	    "pthread_create");
+	const char *nth = getenv("GENBOX_FAULT_THREAD");
+
+	if (nth && atomic_fetch_add(&threads, 1) + 1 == atoi(nth))
+		return EAGAIN;
+	return real(thread, attr, fn, arg);
 }
 
 __attribute__((destructor)) static void

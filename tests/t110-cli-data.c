@@ -552,33 +552,65 @@ test_commands(void)
 	run_free(&r);
 }
 
+/* The sanitizers' options as they were before fault_preload. */
+static char *fault_old_asan;
+
 /*
- * init whose reading of the schema version fails (injected by
- * fault-sqlite.so, built beside this test): an error, and every connection
- * it opened is closed.
+ * Run the next genbox commands with fault-sqlite.so (built beside this test)
+ * preloaded, its report going to report: what it counts and fails is set by
+ * the caller's GENBOX_FAULT_* variables.
  */
 static void
-test_init_fault(void)
+fault_preload(const char *report)
 {
-	char so[4096], report[4200], dbflag[4200], asan[1024], *text;
-	const char *old_asan = getenv("ASAN_OPTIONS");
+	char so[4096], asan[1024];
+	const char *old = getenv("ASAN_OPTIONS");
 	ssize_t n = readlink("/proc/self/exe", so, sizeof(so) - 32);
-	struct run r;
 
 	if (n <= 0)
 		tap_bail("cannot find this test's path");
 	so[n] = '\0';
 	snprintf(strrchr(so, '/'), 32, "/fault-sqlite.so");
+	fault_old_asan = old ? strdup(old) : NULL;
+	/* the library comes before the sanitizers' runtime, which then must not insist on being first */
+	snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0", old ? old : "", old ? ":" : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+	setenv("GENBOX_FAULT_REPORT", report, 1);
+	setenv("LD_PRELOAD", so, 1);
+}
+
+static void
+fault_preload_end(void)
+{
+	unsetenv("LD_PRELOAD");
+	unsetenv("GENBOX_FAULT_SQL");
+	unsetenv("GENBOX_FAULT_SKIP");
+	unsetenv("GENBOX_FAULT_THREAD");
+	unsetenv("GENBOX_FAULT_REPORT");
+	if (fault_old_asan)
+		setenv("ASAN_OPTIONS", fault_old_asan, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+	free(fault_old_asan);
+	fault_old_asan = NULL;
+}
+
+/*
+ * init whose reading of the schema version fails (injected by
+ * fault-sqlite.so): an error, and every connection it opened is closed.
+ */
+static void
+test_init_fault(void)
+{
+	char report[4200], dbflag[4200], *text;
+	struct run r;
+
 	snprintf(report, sizeof(report), "%s", tmp_path("fault.report"));
 	snprintf(dbflag, sizeof(dbflag), "--db=%s", tmp_path("fault.db"));
 	util_genbox_run(&r, NULL, dbflag, "init", NULL);
 	run_free(&r);
-	/* the library comes before the sanitizers' runtime, which then must not insist on being first */
-	snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0", old_asan ? old_asan : "", old_asan ? ":" : "");
-	setenv("ASAN_OPTIONS", asan, 1);
+	fault_preload(report);
 	setenv("GENBOX_FAULT_SQL", "PRAGMA user_version", 1);
-	setenv("GENBOX_FAULT_REPORT", report, 1);
-	setenv("LD_PRELOAD", so, 1);
 	for (int skip = 0; skip <= 1; skip++) {
 		char s[8];
 
@@ -593,14 +625,40 @@ test_init_fault(void)
 		is_str(text, "opened 1 closed 1\n", "and the connection it opened is closed");
 		free(text);
 	}
-	unsetenv("LD_PRELOAD");
-	unsetenv("GENBOX_FAULT_SQL");
-	unsetenv("GENBOX_FAULT_SKIP");
-	unsetenv("GENBOX_FAULT_REPORT");
-	if (old_asan)
-		setenv("ASAN_OPTIONS", old_asan, 1);
-	else
-		unsetenv("ASAN_OPTIONS");
+	fault_preload_end();
+}
+
+/*
+ * run-batch whose pool cannot start one of its threads (the generator's
+ * thread is the first, then the workers'): exit 1 naming the thread, and
+ * every store the pool opened is closed again.
+ */
+static void
+test_run_batch_thread_fault(void)
+{
+	static const char lines[] = "{\"data\":{\"title\":\"One\"}}\n{\"data\":{\"title\":\"Two\"}}\n";
+	char report[4200], dbflag[4200], *text, *in = tmp_path("threads.jsonl");
+	int opened = -1, closed = -2;
+	struct run r;
+
+	snprintf(report, sizeof(report), "%s", tmp_path("threads.report"));
+	snprintf(dbflag, sizeof(dbflag), "--db=%s", tmp_path("threads.db"));
+	util_write_file(in, lines, strlen(lines));
+	util_genbox_run(&r, NULL, dbflag, "demo", NULL);
+	run_free(&r);
+	fault_preload(report);
+	setenv("GENBOX_FAULT_THREAD", "3", 1);
+	util_genbox_run(&r, NULL, dbflag, "run-batch", "--pipeline", "pipe_article_generation", "--input", in,
+	    "--workers", "4", NULL);
+	fault_preload_end();
+	is_int(r.status, 1, "run-batch whose second worker thread cannot start: exit 1");
+	like(r.err, "cannot start worker thread 1", "naming the thread");
+	run_free(&r);
+	text = util_read_file(report, NULL);
+	ok(text && sscanf(text, "opened %d closed %d", &opened, &closed) == 2 && opened > 4,
+	    "the workers' stores were opened (%s)", text ? text : "no report");
+	is_int(closed, opened, "and every connection opened was closed");
+	free(text);
 }
 
 int
@@ -612,5 +670,6 @@ main(void)
 	test_bad_databases();
 	test_settings();
 	test_init_fault();
+	test_run_batch_thread_fault();
 	return tap_done();
 }
