@@ -23,7 +23,8 @@ void fixture_find_genbox(char *out, size_t size);
 const char *fixture_src_path(const char *rel, char *out, size_t size);
 /*
  * `genbox --db db demo`: a new database (db and its -wal/-shm removed first)
- * holding the schema's example documents. Needs bench_tmpdir_make for the
+ * holding the schema's example documents, org_123 without its batch and
+ * daily limits. Needs bench_tmpdir_make for the
  * child's output files.
  */
 void fixture_demo_db(const char *genbox, const char *db);
