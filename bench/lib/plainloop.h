@@ -1,8 +1,9 @@
 /*
  * plainloop.h - the reference genbox's pool is measured against: one
  * thread, plain SQLite, one context claimed per transaction in the worker
- * polling order (the ctx_poll index), the same pure component functions of
- * components.h, the result written in a second transaction.
+ * polling order (the ctx_poll index), the same pure component functions
+ * (template.h, prompt.h, draft.h, render.h), the result written in a second
+ * transaction.
  *
  * Runs on a database filled like the pool's (fixture_demo_db, then the
  * contexts); dies when anything fails.
