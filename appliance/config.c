@@ -14,6 +14,7 @@
 
 #include "../base/log.h"
 #include "config.h"
+#include "engine/pool.h"
 
 enum ktype { K_STR, K_INT, K_SYNC, K_LEVEL };
 
@@ -29,7 +30,7 @@ static const struct key {
 	{ "storage", "synchronous", K_SYNC, offsetof(struct config, sync_full), 0, 0, 0 },
 	INT("storage", "busy_timeout_ms", busy_timeout_ms, 1, 600000),
 	{ "log", "level", K_LEVEL, offsetof(struct config, log_level), 0, 0, 0 },
-	INT("workers", "count", workers, 1, 256),
+	INT("workers", "count", workers, 1, POOL_MAX_WORKERS),
 	INT("workers", "max_retries", max_retries, 0, 100),
 	INT("workers", "lease_seconds", lease_seconds, 5, 86400),
 	INT("workers", "retry_base_ms", retry_base_ms, 1, 3600000),
@@ -53,12 +54,12 @@ config_defaults(struct config *cfg)
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "/var/lib/genbox/genbox.db");
 	cfg->busy_timeout_ms = 5000;
 	cfg->log_level = LOG_LEVEL_INFO;
-	cfg->workers = 4;
-	cfg->max_retries = 5;
-	cfg->lease_seconds = 300;
-	cfg->retry_base_ms = 1000;
-	cfg->max_inflight = 256;
-	cfg->heartbeat_ms = 10000;
+	cfg->workers = POOL_DEFAULT_WORKERS;
+	cfg->max_retries = POOL_DEFAULT_MAX_RETRIES;
+	cfg->lease_seconds = POOL_DEFAULT_LEASE_MS / 1000;
+	cfg->retry_base_ms = POOL_DEFAULT_RETRY_BASE_MS;
+	cfg->max_inflight = POOL_DEFAULT_MAX_INFLIGHT;
+	cfg->heartbeat_ms = POOL_DEFAULT_HEARTBEAT_MS;
 	cfg->generator_timeout_ms = 120000;
 	cfg->generator_connect_timeout_ms = 10000;
 	cfg->generator_max_concurrent = 8;

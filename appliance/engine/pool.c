@@ -56,13 +56,13 @@ pool_config_defaults(struct pool_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->store.create = 1;
 	cfg->store.migrate = 1;
-	cfg->workers = 4;
-	cfg->max_inflight = 256;
+	cfg->workers = POOL_DEFAULT_WORKERS;
+	cfg->max_inflight = POOL_DEFAULT_MAX_INFLIGHT;
 	cfg->claim_max = 32;
-	cfg->lease_ms = 300000;
-	cfg->heartbeat_ms = 10000;
-	cfg->max_retries = 5;
-	cfg->retry_base_ms = 1000;
+	cfg->lease_ms = POOL_DEFAULT_LEASE_MS;
+	cfg->heartbeat_ms = POOL_DEFAULT_HEARTBEAT_MS;
+	cfg->max_retries = POOL_DEFAULT_MAX_RETRIES;
+	cfg->retry_base_ms = POOL_DEFAULT_RETRY_BASE_MS;
 	cfg->retry_max_ms = 300000;
 }
 

@@ -47,6 +47,14 @@
 #include "catalog.h"
 
 #define POOL_MAX_WORKERS 256
+
+/* The defaults of pool_config_defaults, which config.h's [workers] shares. */
+#define POOL_DEFAULT_WORKERS 4
+#define POOL_DEFAULT_MAX_INFLIGHT 256
+#define POOL_DEFAULT_LEASE_MS 300000		/* the schema's worker lock TTL */
+#define POOL_DEFAULT_HEARTBEAT_MS 10000
+#define POOL_DEFAULT_MAX_RETRIES 5
+#define POOL_DEFAULT_RETRY_BASE_MS 1000
 #define POOL_WRITE_SLICE_MS 50	/* continuous writing before a gap */
 #define POOL_WRITE_GAP_MS 2	/* the gap left to other processes' writers */
 
