@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "gentest.h"
+#include "tap.h"
 
 struct gen_params
 gentest_params(const char *model)
@@ -77,4 +78,29 @@ tally_wait(struct tally *t, int n, int ms)
 	got = t->n;
 	pthread_mutex_unlock(&t->mu);
 	return got;
+}
+
+void
+gentest_call_once(const char *url, const char *key, int timeout_ms, const struct gen_params *p,
+    struct gen_reply *r)
+{
+	struct gen_config cfg = { url, key, timeout_ms, 2000, 2 };
+	struct generator *g;
+	struct gb_err err = { 0, "" };
+
+	if (generator_open(&g, &cfg, &err))
+		tap_bail("generator_open %s: %s", url, err.msg);
+	generator_call(g, "You write.", "Write.", p, r);
+	generator_close(g);
+}
+
+const char *
+gentest_called(const char *base)
+{
+	static char url[4][192];
+	static int k;
+
+	k = (k + 1) % 4;
+	snprintf(url[k], sizeof(url[k]), "%s/v1/chat/completions", base);
+	return url[k];
 }

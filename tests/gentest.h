@@ -14,6 +14,12 @@
 /* Parameters for model with every optional number not sent. */
 struct gen_params gentest_params(const char *model);
 
+/* One call (system "You write.", user "Write.") to url with a fresh generator; bails when it cannot open. */
+void gentest_call_once(const char *url, const char *key, int timeout_ms, const struct gen_params *p,
+    struct gen_reply *r);
+/* The URL a base URL's calls go to, as messages name it (one of 4 static buffers, reused in turn). */
+const char *gentest_called(const char *base);
+
 struct tally {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;

@@ -345,32 +345,6 @@ reset_stop(void)
 	close(reset_fd);
 }
 
-/* One call to url with a fresh generator. */
-static void
-call_once(const char *url, const char *key, int timeout_ms, const struct gen_params *p, struct gen_reply *r)
-{
-	struct gen_config cfg = { url, key, timeout_ms, 2000, 2 };
-	struct generator *g;
-	struct gb_err err = { 0 };
-
-	if (generator_open(&g, &cfg, &err))
-		tap_bail("generator_open %s: %s", url, err.msg);
-	generator_call(g, "You write.", "Write.", p, r);
-	generator_close(g);
-}
-
-/* The URL a base URL's calls go to, as messages name it. */
-static const char *
-called(const char *base)
-{
-	static char url[4][192];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(url[k], sizeof(url[k]), "%s/v1/chat/completions", base);
-	return url[k];
-}
-
 /* ---- offline-draft -------------------------------------------------------- */
 
 static void
@@ -460,34 +434,34 @@ test_retry_after(void)
 	struct gen_reply r;
 	char want[256];
 
-	call_once(rsp_url("r429"), NULL, 5000, &p, &r);
+	gentest_call_once(rsp_url("r429"), NULL, 5000, &p, &r);
 	is_int(r.code, GB_ETRANSIENT, "429: transient");
 	is_int(r.http_status, 429, "429: status");
 	is_int(r.retry_after_ms, 2000, "429: Retry-After 2 is 2000 ms");
-	snprintf(want, sizeof(want), "HTTP 429 from %s: slow down", called(rsp_url("r429")));
+	snprintf(want, sizeof(want), "HTTP 429 from %s: slow down", gentest_called(rsp_url("r429")));
 	is_str(r.msg, want, "429: message names the URL called and the server's error.message");
 	ok(r.text == NULL, "429: no text");
 	gen_reply_release(&r);
 
 	/* the value curl computed from a date; the window is on a value, not on how long anything took */
-	call_once(rsp_url("r429date"), NULL, 5000, &p, &r);
+	gentest_call_once(rsp_url("r429date"), NULL, 5000, &p, &r);
 	is_int(r.code, GB_ETRANSIENT, "429 with a date: transient");
 	ok(r.retry_after_ms >= 100000 && r.retry_after_ms <= 121000,
 	    "429 with an HTTP date 120 s ahead: retry_after_ms %lld", (long long)r.retry_after_ms);
 	gen_reply_release(&r);
 
-	call_once(rsp_url("r503"), NULL, 5000, &p, &r);
+	gentest_call_once(rsp_url("r503"), NULL, 5000, &p, &r);
 	is_int(r.code, GB_ETRANSIENT, "503: transient");
 	is_int(r.http_status, 503, "503: status");
 	is_int(r.retry_after_ms, 1000, "503: Retry-After 1 is 1000 ms");
-	snprintf(want, sizeof(want), "HTTP 503 from %s: loading model", called(rsp_url("r503")));
+	snprintf(want, sizeof(want), "HTTP 503 from %s: loading model", gentest_called(rsp_url("r503")));
 	is_str(r.msg, want, "503: message");
 	gen_reply_release(&r);
 
-	call_once(rsp_url("r500"), NULL, 5000, &p, &r);
+	gentest_call_once(rsp_url("r500"), NULL, 5000, &p, &r);
 	is_int(r.code, GB_ETRANSIENT, "500: transient");
 	is_int(r.retry_after_ms, -1, "500: no Retry-After");
-	snprintf(want, sizeof(want), "HTTP 500 from %s: internal failure", called(rsp_url("r500")));
+	snprintf(want, sizeof(want), "HTTP 500 from %s: internal failure", gentest_called(rsp_url("r500")));
 	is_str(r.msg, want, "500: message");
 	gen_reply_release(&r);
 }
@@ -501,33 +475,33 @@ test_faults(void)
 	int64_t t0, took;
 	int port;
 
-	call_once(rsp_url("r400"), NULL, 5000, &p, &r);
+	gentest_call_once(rsp_url("r400"), NULL, 5000, &p, &r);
 	is_int(r.code, GB_EINVAL, "400: invalid");
 	is_int(r.http_status, 400, "400: status");
 	snprintf(want, sizeof(want), "HTTP 400 from %s: This model's maximum context length is 4097 tokens",
-	    called(rsp_url("r400")));
+	    gentest_called(rsp_url("r400")));
 	is_str(r.msg, want, "400: message has the status, the URL and the error.message of the body");
 	gen_reply_release(&r);
 
-	call_once(rsp_url("r403"), NULL, 5000, &p, &r);
+	gentest_call_once(rsp_url("r403"), NULL, 5000, &p, &r);
 	is_int(r.code, GB_EPERM, "403: permission");
 	like(r.msg, "model not allowed", "403: message");
 	gen_reply_release(&r);
 
-	call_once(rsp_url("notjson"), NULL, 5000, &p, &r);
+	gentest_call_once(rsp_url("notjson"), NULL, 5000, &p, &r);
 	is_int(r.code, GB_EINVAL, "not JSON: invalid");
 	is_int(r.http_status, 200, "not JSON: status 200");
-	snprintf(want, sizeof(want), "reply from %s is not JSON", called(rsp_url("notjson")));
+	snprintf(want, sizeof(want), "reply from %s is not JSON", gentest_called(rsp_url("notjson")));
 	is_str(r.msg, want, "not JSON: message");
 	ok(r.text == NULL, "not JSON: no text");
 	gen_reply_release(&r);
 
-	call_once(rsp_url("nochoices"), NULL, 5000, &p, &r);
+	gentest_call_once(rsp_url("nochoices"), NULL, 5000, &p, &r);
 	is_int(r.code, GB_EINVAL, "no choices: invalid");
 	like(r.msg, "choices[0].message.content", "no choices: message names what is missing");
 	gen_reply_release(&r);
 
-	call_once(rsp_url("big"), NULL, 30000, &p, &r);
+	gentest_call_once(rsp_url("big"), NULL, 30000, &p, &r);
 	is_int(r.code, GB_EINVAL, "9 MiB reply: invalid");
 	like(r.msg, "reply larger than 8388608 bytes", "9 MiB reply: message");
 	ok(r.text == NULL, "9 MiB reply: no text");
@@ -535,33 +509,33 @@ test_faults(void)
 
 	/* only the lower bound: the call waited for its timeout */
 	t0 = now_ms();
-	call_once(rsp_url("hang"), NULL, 1000, &p, &r);
+	gentest_call_once(rsp_url("hang"), NULL, 1000, &p, &r);
 	took = now_ms() - t0;
 	is_int(r.code, GB_ETRANSIENT, "hang: transient");
-	snprintf(want, sizeof(want), "no reply from %s: timeout after 1000 ms", called(rsp_url("hang")));
+	snprintf(want, sizeof(want), "no reply from %s: timeout after 1000 ms", gentest_called(rsp_url("hang")));
 	is_str(r.msg, want, "hang: message");
 	ok(took >= 1000, "hang: failed no sooner than its 1000 ms timeout (%lld ms)", (long long)took);
 	gen_reply_release(&r);
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", reset_port);
-	call_once(url, NULL, 5000, &p, &r);
+	gentest_call_once(url, NULL, 5000, &p, &r);
 	is_int(r.code, GB_ETRANSIENT, "reset: transient");
 	is_int(r.http_status, 0, "reset: no HTTP status");
-	snprintf(want, sizeof(want), "call to %s failed: ", called(url));
+	snprintf(want, sizeof(want), "call to %s failed: ", gentest_called(url));
 	like(r.msg, want, "reset: message names the URL (%s)", r.msg);
 	gen_reply_release(&r);
 
 	port = peer_free_port();
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-	call_once(url, NULL, 5000, &p, &r);
+	gentest_call_once(url, NULL, 5000, &p, &r);
 	is_int(r.code, GB_ETRANSIENT, "down: transient");
 	is_int(r.http_status, 0, "down: no HTTP status");
-	snprintf(want, sizeof(want), "cannot connect to %s: ", called(url));
+	snprintf(want, sizeof(want), "cannot connect to %s: ", gentest_called(url));
 	like(r.msg, want, "down: message names the URL called (%s)", r.msg);
 	gen_reply_release(&r);
 
 	snprintf(url, sizeof(url), "http://user:secret@127.0.0.1:%d/", port);
-	call_once(url, NULL, 5000, &p, &r);
+	gentest_call_once(url, NULL, 5000, &p, &r);
 	snprintf(want, sizeof(want), "cannot connect to http://127.0.0.1:%d/v1/chat/completions: ", port);
 	like(r.msg, want, "down: credentials in the url are not in the message (%s)", r.msg);
 	ok(strstr(r.msg, "secret") == NULL && strstr(r.msg, "user") == NULL, "down: neither user nor password");

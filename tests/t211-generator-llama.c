@@ -41,32 +41,6 @@ isalnum_ascii(char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-/* One call to url with a fresh generator. */
-static void
-call_once(const char *url, const char *key, int timeout_ms, const struct gen_params *p, struct gen_reply *r)
-{
-	struct gen_config cfg = { url, key, timeout_ms, 2000, 2 };
-	struct generator *g;
-	struct gb_err err = { 0 };
-
-	if (generator_open(&g, &cfg, &err))
-		tap_bail("generator_open %s: %s", url, err.msg);
-	generator_call(g, "You write.", "Write.", p, r);
-	generator_close(g);
-}
-
-/* The URL a base URL's calls go to, as messages name it. */
-static const char *
-called(const char *base)
-{
-	static char url[4][192];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(url[k], sizeof(url[k]), "%s/v1/chat/completions", base);
-	return url[k];
-}
-
 /* ---- the real llama.cpp server -------------------------------------------- */
 
 /* One greedy call of max_tokens 4 to url: it reaches the chat completions path. */
@@ -78,7 +52,7 @@ llama_form(const char *url, const char *name)
 
 	p.temperature = 0;
 	p.max_tokens = 4;
-	call_once(url, LLAMA_KEY, WAIT_MS, &p, &r);
+	gentest_call_once(url, LLAMA_KEY, WAIT_MS, &p, &r);
 	is_int(r.code, 0, "llama %s: the call succeeds (%s)", name, r.msg);
 	is_int(r.http_status, 200, "llama %s: HTTP 200, not /v1/v1", name);
 	gen_reply_release(&r);
@@ -183,15 +157,15 @@ test_llama(const char *base)
 
 	/* a wrong key, and credentials in the URL kept out of the message */
 	p.max_tokens = 4;
-	call_once(base, "wrong-key", WAIT_MS, &p, &r);
+	gentest_call_once(base, "wrong-key", WAIT_MS, &p, &r);
 	is_int(r.code, GB_EPERM, "llama: a wrong key is GB_EPERM");
 	is_int(r.http_status, 401, "llama: HTTP 401");
-	snprintf(want, sizeof(want), "HTTP 401 from %s", called(base));
+	snprintf(want, sizeof(want), "HTTP 401 from %s", gentest_called(base));
 	like(r.msg, want, "llama: message names the URL called '%s'", r.msg);
 	ok(r.text == NULL, "llama: no text");
 	gen_reply_release(&r);
 	snprintf(url, sizeof(url), "http://joe:hunter2@%s/v1", base + strlen("http://"));
-	call_once(url, "wrong-key", WAIT_MS, &p, &r);
+	gentest_call_once(url, "wrong-key", WAIT_MS, &p, &r);
 	is_int(r.http_status, 401, "llama with credentials in the URL: HTTP 401");
 	like(r.msg, want, "llama with credentials in the URL: message '%s'", r.msg);
 	ok(strstr(r.msg, "hunter2") == NULL && strstr(r.msg, "joe") == NULL, "llama: no credentials in the message");
