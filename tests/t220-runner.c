@@ -23,89 +23,11 @@
 #include "../storage/pipestats.h"
 #include "../storage/queue.h"
 #include "../storage/store.h"
+#include "pooltest.h"
 #include "tap.h"
 #include "util.h"
 
 static struct gb_err err;
-static int dbseq;
-
-struct box {
-	char path[4096];
-	char trace[4096];
-	struct store *st;
-};
-
-static void
-box_open(struct box *b, int demo)
-{
-	char arg[4200];
-	struct run r;
-
-	snprintf(b->path, sizeof(b->path), "%s/r%d.db", util_tmpdir(), ++dbseq);
-	snprintf(b->trace, sizeof(b->trace), "%s/r%d.trace", util_tmpdir(), dbseq);
-	if (demo) {
-		snprintf(arg, sizeof(arg), "--db=%s", b->path);
-		util_genbox_run(&r, NULL, arg, "demo", NULL);
-		if (r.status)
-			tap_bail("demo: %s", r.err);
-		run_free(&r);
-	}
-	if (store_open(&b->st, b->path, NULL, &err))
-		tap_bail("open: %s", err.msg);
-}
-
-static void
-put(struct box *b, enum coll c, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-put(struct box *b, enum coll c, const char *fmt, ...)
-{
-	char doc[8192];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(doc, sizeof(doc), fmt, ap);
-	va_end(ap);
-	gb_err_clear(&err);
-	if (store_put(b->st, c, doc, strlen(doc), STORE_UPSERT, NULL, &err))
-		tap_bail("put %.200s: %s", doc, err.msg);
-}
-
-static cJSON *
-get(struct box *b, enum coll c, const char *id)
-{
-	char *text = NULL;
-	cJSON *doc;
-
-	gb_err_clear(&err);
-	if (store_get(b->st, c, id, &text, &err))
-		return NULL;
-	doc = cJSON_Parse(text);
-	free(text);
-	return doc;
-}
-
-static const char *
-path_str(const cJSON *doc, const char *path)
-{
-	static char out[512];
-	char p[256], *seg, *save = NULL;
-	const cJSON *v = doc;
-
-	snprintf(p, sizeof(p), "%s", path);
-	for (seg = strtok_r(p, ".", &save); seg && v; seg = strtok_r(NULL, ".", &save))
-		v = cJSON_GetObjectItemCaseSensitive(v, seg);
-	if (cJSON_IsString(v))
-		snprintf(out, sizeof(out), "%s", v->valuestring);
-	else if (v) {
-		char *s = cJSON_PrintUnformatted(v);
-
-		snprintf(out, sizeof(out), "%s", s);
-		free(s);
-	} else
-		snprintf(out, sizeof(out), "(none)");
-	return out;
-}
 
 /* Run the pool until nothing of the queue is pending or processing (or timeout_ms). */
 static struct pool_stats last_stats;
@@ -209,10 +131,10 @@ test_fairness(void)
 	box_open(&b, 0);
 	store_begin(b.st, &err);
 	for (int i = 0; i < 10000; i++)
-		put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_a%05d\",\"organization_id\":\"org_a\",\"pipeline\":[],"
+		box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_a%05d\",\"organization_id\":\"org_a\",\"pipeline\":[],"
 		    "\"created_at\":\"2023-01-01T00:00:00Z\"}", i);
 	for (int i = 0; i < 10; i++)
-		put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_b%05d\",\"organization_id\":\"org_b\",\"pipeline\":[],"
+		box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_b%05d\",\"organization_id\":\"org_b\",\"pipeline\":[],"
 		    "\"created_at\":\"2023-06-01T00:00:00Z\"}", i);
 	store_commit(b.st, &err);
 	run_pool(&b, NULL, 2, 8, 5, 1000, 60000);
@@ -247,9 +169,9 @@ test_mixed_once(void)
 	box_open(&b, 1);
 	for (int i = 0; i < MIX_N; i++)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s\"ctx_mix%03d\"", i ? "," : "", i);
-	put(&b, COLL_BATCHES, "{\"_id\":\"batch_mix\",\"organization_id\":\"org_123\",\"context_ids\":[%s]}", list);
+	box_put(&b, COLL_BATCHES, "{\"_id\":\"batch_mix\",\"organization_id\":\"org_123\",\"context_ids\":[%s]}", list);
 	for (int i = 0; i < MIX_N; i++)
-		put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_mix%03d\",\"organization_id\":\"org_123\",\"batch_id\":"
+		box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_mix%03d\",\"organization_id\":\"org_123\",\"batch_id\":"
 		    "\"batch_mix\",\"pipeline\":%s,\"created_at\":\"2023-01-01T00:00:%02dZ\"}", i,
 		    i % 2 ? "[\"template\"]" : "[]", i % 60);
 	run_pool(&b, NULL, 2, 8, 5, 1000, 30000);
@@ -268,16 +190,16 @@ test_mixed_once(void)
 		char id[32];
 
 		snprintf(id, sizeof(id), "ctx_mix%03d", i);
-		doc = get(&b, COLL_CONTEXTS, id);
-		complete += doc && strcmp(path_str(doc, "status"), "completed") == 0 &&
-		    strcmp(path_str(doc, "processing.started_at"), "(none)") != 0 &&
-		    (i % 2 == 0 || strcmp(path_str(doc, "data.template"), "(none)") != 0);
+		doc = box_get(&b, COLL_CONTEXTS, id);
+		complete += doc && strcmp(jpath(doc, "status"), "completed") == 0 &&
+		    strcmp(jpath(doc, "processing.started_at"), "(none)") != 0 &&
+		    (i % 2 == 0 || strcmp(jpath(doc, "data.template"), "(none)") != 0);
 		cJSON_Delete(doc);
 	}
 	is_int(complete, MIX_N, "each is completed with its start recorded (and its template when it had one)");
-	doc = get(&b, COLL_BATCHES, "batch_mix");
-	is_str(path_str(doc, "completed_count"), "64", "the batch counts all of them");
-	is_str(path_str(doc, "status"), "completed", "and is completed");
+	doc = box_get(&b, COLL_BATCHES, "batch_mix");
+	is_str(jpath(doc, "completed_count"), "64", "the batch counts all of them");
+	is_str(jpath(doc, "status"), "completed", "and is completed");
 	cJSON_Delete(doc);
 	store_close(b.st);
 }
@@ -291,7 +213,7 @@ test_priority(void)
 
 	box_open(&b, 0);
 	for (int i = 0; i < 30; i++)
-		put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_p%02d\",\"organization_id\":\"org_p\",\"pipeline\":[],"
+		box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_p%02d\",\"organization_id\":\"org_p\",\"pipeline\":[],"
 		    "\"created_at\":\"2023-01-01T00:00:%02dZ\",\"metadata\":{\"priority\":%d}}", i, 59 - i, (i * 7) % 5);
 	run_pool(&b, NULL, 1, 1, 5, 1000, 20000);
 	n = end_order(&b, ids, 64);
@@ -317,32 +239,32 @@ test_retries_and_cancel(void)
 
 	box_open(&b, 1);
 	/* an endpoint that is down: a port nothing listens on */
-	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_down\",\"organization_id\":\"org_123\",\"pipeline\":[\"template\","
+	box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_down\",\"organization_id\":\"org_123\",\"pipeline\":[\"template\","
 	    "\"ai_generator\",\"transformer\"],\"data\":{\"title\":\"Down\"}}");
-	put(&b, COLL_BATCHES, "{\"_id\":\"batch_cx\",\"organization_id\":\"org_123\",\"context_ids\":[\"ctx_cancel\"],"
+	box_put(&b, COLL_BATCHES, "{\"_id\":\"batch_cx\",\"organization_id\":\"org_123\",\"context_ids\":[\"ctx_cancel\"],"
 	    "\"context_count\":1}");
-	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_cancel\",\"organization_id\":\"org_123\",\"batch_id\":\"batch_cx\","
+	box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_cancel\",\"organization_id\":\"org_123\",\"batch_id\":\"batch_cx\","
 	    "\"pipeline\":[\"template\"],\"next_retry_at\":\"2099-01-01T00:00:00Z\"}");
 	is_int(store_ctx_cancel(b.st, "ctx_cancel", gb_now_ms(), &err), 0, "cancel a queued context");
 	took = run_pool(&b, "http://127.0.0.1:9", 2, 4, 2, 300, 30000);
-	doc = get(&b, COLL_CONTEXTS, "ctx_down");
-	is_str(path_str(doc, "status"), "failed", "an endpoint that is down: failed after the retries");
-	is_str(path_str(doc, "retry_count"), "2", "retried max_retries (2) times");
-	is_str(path_str(doc, "error.component"), "ai_generator", "the error names the component");
-	like(path_str(doc, "error.message"), "connect", "and says it could not connect");
-	is_str(path_str(doc, "error.transient"), "true", "and that the failure was transient");
-	is_str(path_str(doc, "processing.completed_components"), "[\"template\"]",
+	doc = box_get(&b, COLL_CONTEXTS, "ctx_down");
+	is_str(jpath(doc, "status"), "failed", "an endpoint that is down: failed after the retries");
+	is_str(jpath(doc, "retry_count"), "2", "retried max_retries (2) times");
+	is_str(jpath(doc, "error.component"), "ai_generator", "the error names the component");
+	like(jpath(doc, "error.message"), "connect", "and says it could not connect");
+	is_str(jpath(doc, "error.transient"), "true", "and that the failure was transient");
+	is_str(jpath(doc, "processing.completed_components"), "[\"template\"]",
 	    "the template step was recorded once, not rerun by the retries");
 	/* backoff: 300 ms then 600 ms, each with jitter 0.75..1.25 */
 	ok(took >= 675, "the retries waited their backoff (%lld ms in all, at least 675)", (long long)took);
 	cJSON_Delete(doc);
-	doc = get(&b, COLL_CONTEXTS, "ctx_cancel");
-	is_str(path_str(doc, "status"), "cancelled", "the cancelled context stays cancelled");
-	is_str(path_str(doc, "processing.completed_components"), "(none)", "and never ran");
+	doc = box_get(&b, COLL_CONTEXTS, "ctx_cancel");
+	is_str(jpath(doc, "status"), "cancelled", "the cancelled context stays cancelled");
+	is_str(jpath(doc, "processing.completed_components"), "(none)", "and never ran");
 	cJSON_Delete(doc);
-	doc = get(&b, COLL_BATCHES, "batch_cx");
-	is_str(path_str(doc, "cancelled_count"), "1", "its batch counts it cancelled");
-	is_str(path_str(doc, "status"), "cancelled", "and the batch of one is cancelled");
+	doc = box_get(&b, COLL_BATCHES, "batch_cx");
+	is_str(jpath(doc, "cancelled_count"), "1", "its batch counts it cancelled");
+	is_str(jpath(doc, "status"), "cancelled", "and the batch of one is cancelled");
 	cJSON_Delete(doc);
 	store_close(b.st);
 }
@@ -355,45 +277,45 @@ test_resolution(void)
 
 	box_open(&b, 1);
 	/* a second template and a pipeline that overrides config on every step */
-	put(&b, COLL_TEMPLATES, "{\"_id\":\"tmpl_short\",\"organization_id\":\"org_123\",\"name\":\"Short\","
+	box_put(&b, COLL_TEMPLATES, "{\"_id\":\"tmpl_short\",\"organization_id\":\"org_123\",\"name\":\"Short\","
 	    "\"structure\":{\"sections\":[{\"id\":\"introduction\",\"type\":\"text\",\"name\":\"Introduction\","
 	    "\"instructions\":\"Say hello\",\"word_range\":[5,8]},{\"id\":\"conclusion\",\"type\":\"text\","
 	    "\"name\":\"Conclusion\",\"instructions\":\"Say goodbye\",\"word_range\":[3,4]}]}}");
-	put(&b, COLL_PIPELINES, "{\"_id\":\"pipe_short\",\"organization_id\":\"org_123\",\"components\":["
+	box_put(&b, COLL_PIPELINES, "{\"_id\":\"pipe_short\",\"organization_id\":\"org_123\",\"components\":["
 	    "{\"component_id\":\"comp_transformer_markdown\",\"order\":3,\"config_overrides\":{\"format\":\"html\","
 	    "\"add_table_of_contents\":true}},"
 	    "{\"component_id\":\"comp_template_article\",\"order\":1,\"config_overrides\":{\"template_id\":\"tmpl_short\"}},"
 	    "{\"component_id\":\"comp_ai_generator_gpt4\",\"order\":2,\"config_overrides\":{\"model\":\"gpt-3.5-turbo\"}}]}");
-	put(&b, COLL_BATCHES, "{\"_id\":\"batch_short\",\"organization_id\":\"org_123\",\"pipeline_id\":\"pipe_short\","
+	box_put(&b, COLL_BATCHES, "{\"_id\":\"batch_short\",\"organization_id\":\"org_123\",\"pipeline_id\":\"pipe_short\","
 	    "\"context_ids\":[\"ctx_over\"]}");
-	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_over\",\"organization_id\":\"org_123\",\"batch_id\":\"batch_short\","
+	box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_over\",\"organization_id\":\"org_123\",\"batch_id\":\"batch_short\","
 	    "\"data\":{\"title\":\"Overrides <&>\"}}");
-	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_unknown_comp\",\"organization_id\":\"org_123\",\"pipeline\":[\"template\","
+	box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_unknown_comp\",\"organization_id\":\"org_123\",\"pipeline\":[\"template\","
 	    "\"summarizer\"]}");
-	put(&b, COLL_BATCHES, "{\"_id\":\"batch_nopipe\",\"organization_id\":\"org_123\",\"pipeline_id\":\"pipe_gone\"}");
-	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_unknown_pipe\",\"organization_id\":\"org_123\",\"batch_id\":\"batch_nopipe\"}");
-	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_default\",\"organization_id\":\"org_123\",\"data\":{\"title\":\"Default\"}}");
-	put(&b, COLL_COMPONENTS, "{\"_id\":\"comp_gen_forbidden\",\"organization_id\":\"org_999\",\"type\":\"ai_generator\","
+	box_put(&b, COLL_BATCHES, "{\"_id\":\"batch_nopipe\",\"organization_id\":\"org_123\",\"pipeline_id\":\"pipe_gone\"}");
+	box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_unknown_pipe\",\"organization_id\":\"org_123\",\"batch_id\":\"batch_nopipe\"}");
+	box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_default\",\"organization_id\":\"org_123\",\"data\":{\"title\":\"Default\"}}");
+	box_put(&b, COLL_COMPONENTS, "{\"_id\":\"comp_gen_forbidden\",\"organization_id\":\"org_999\",\"type\":\"ai_generator\","
 	    "\"config\":{\"model\":\"gpt-5\"}}");
-	put(&b, COLL_COMPONENTS, "{\"_id\":\"comp_tmpl_999\",\"organization_id\":\"org_999\",\"type\":\"template\","
+	box_put(&b, COLL_COMPONENTS, "{\"_id\":\"comp_tmpl_999\",\"organization_id\":\"org_999\",\"type\":\"template\","
 	    "\"config\":{\"template_id\":\"tmpl_article_technical\"}}");
-	put(&b, COLL_ORGANIZATIONS, "{\"_id\":\"org_999\",\"name\":\"Strict\",\"settings\":{\"allowed_models\":[\"gpt-4\"]}}");
-	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_model\",\"organization_id\":\"org_999\",\"pipeline\":[\"template\","
+	box_put(&b, COLL_ORGANIZATIONS, "{\"_id\":\"org_999\",\"name\":\"Strict\",\"settings\":{\"allowed_models\":[\"gpt-4\"]}}");
+	box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_model\",\"organization_id\":\"org_999\",\"pipeline\":[\"template\","
 	    "\"ai_generator\"]}");
 	run_pool(&b, NULL, 2, 4, 5, 1000, 30000);
 
-	doc = get(&b, COLL_CONTEXTS, "ctx_over");
-	is_str(path_str(doc, "status"), "completed", "the batch's pipeline ran");
-	is_str(path_str(doc, "data.template.id"), "tmpl_short", "config_overrides chose the template");
-	is_str(path_str(doc, "data.formatted_content.format"), "html", "and the transformer's format");
-	like(path_str(doc, "data.formatted_content.content"), "<nav class=\"toc\">", "and added the table of contents");
-	like(path_str(doc, "data.formatted_content.content"), "Overrides &lt;&amp;&gt;", "html escapes the title");
-	is_str(path_str(doc, "processing.usage.model"), "gpt-3.5-turbo", "the generator's model was overridden");
-	is_str(path_str(doc, "processing.usage.prompt_tokens"), "0", "the offline drafts report no prompt tokens");
-	is_str(path_str(doc, "processing.usage.completion_tokens"), "0", "nor completion tokens");
-	is_str(path_str(doc, "processing.usage.cost"), "0", "and cost nothing, whatever cost_per_1k_tokens says");
-	is_str(path_str(doc, "processing.provider"), "offline-draft", "the provider is named");
-	is_str(path_str(doc, "processing.completed_components"), "[\"template\",\"ai_generator\",\"transformer\"]",
+	doc = box_get(&b, COLL_CONTEXTS, "ctx_over");
+	is_str(jpath(doc, "status"), "completed", "the batch's pipeline ran");
+	is_str(jpath(doc, "data.template.id"), "tmpl_short", "config_overrides chose the template");
+	is_str(jpath(doc, "data.formatted_content.format"), "html", "and the transformer's format");
+	like(jpath(doc, "data.formatted_content.content"), "<nav class=\"toc\">", "and added the table of contents");
+	like(jpath(doc, "data.formatted_content.content"), "Overrides &lt;&amp;&gt;", "html escapes the title");
+	is_str(jpath(doc, "processing.usage.model"), "gpt-3.5-turbo", "the generator's model was overridden");
+	is_str(jpath(doc, "processing.usage.prompt_tokens"), "0", "the offline drafts report no prompt tokens");
+	is_str(jpath(doc, "processing.usage.completion_tokens"), "0", "nor completion tokens");
+	is_str(jpath(doc, "processing.usage.cost"), "0", "and cost nothing, whatever cost_per_1k_tokens says");
+	is_str(jpath(doc, "processing.provider"), "offline-draft", "the provider is named");
+	is_str(jpath(doc, "processing.completed_components"), "[\"template\",\"ai_generator\",\"transformer\"]",
 	    "the steps ran in their order, not the document's");
 	ok(last_stats.cache.registry_misses > 0 && last_stats.cache.hits > 0,
 	    "the caches count hits (%lld) and misses (%lld; registry %lld)", (long long)last_stats.cache.hits,
@@ -401,31 +323,31 @@ test_resolution(void)
 	is_int(last_stats.completed, 2, "the pool counts the 2 completed");
 	is_int(last_stats.failed, 3, "and the 3 failed");
 	is_int(last_pstats.count, 1, "pipeline statistics in storage keep the one pipe_short run of the last day");
-	is_int((int64_t)last_pstats.mean_ms, atoll(path_str(doc, "processing.duration_ms")),
+	is_int((int64_t)last_pstats.mean_ms, atoll(jpath(doc, "processing.duration_ms")),
 	    "with the context's own duration as the mean");
-	is_int(last_pstats.p50_ms, atoll(path_str(doc, "processing.duration_ms")), "and as the median");
+	is_int(last_pstats.p50_ms, atoll(jpath(doc, "processing.duration_ms")), "and as the median");
 	is_int(last_heartbeats, 2, "a heartbeat row per worker, seen from another connection");
 	is_int(fresh_heartbeats, 2, "each seen within the last minute, named after the pool's owner, with its host");
 	is_int(left_heartbeats, 0, "and none left once the pool stopped");
 	cJSON_Delete(doc);
-	doc = get(&b, COLL_CONTEXTS, "ctx_unknown_comp");
-	is_str(path_str(doc, "status"), "failed", "an unknown component type fails the context");
-	is_str(path_str(doc, "error.message"), "unknown component 'summarizer' for organization 'org_123'",
+	doc = box_get(&b, COLL_CONTEXTS, "ctx_unknown_comp");
+	is_str(jpath(doc, "status"), "failed", "an unknown component type fails the context");
+	is_str(jpath(doc, "error.message"), "unknown component 'summarizer' for organization 'org_123'",
 	    "naming the component");
-	is_str(path_str(doc, "retry_count"), "0", "at once, without retries");
+	is_str(jpath(doc, "retry_count"), "0", "at once, without retries");
 	cJSON_Delete(doc);
-	doc = get(&b, COLL_CONTEXTS, "ctx_unknown_pipe");
-	is_str(path_str(doc, "status"), "failed", "an unknown pipeline fails the context");
-	is_str(path_str(doc, "error.message"), "unknown pipeline 'pipe_gone'", "naming the pipeline");
+	doc = box_get(&b, COLL_CONTEXTS, "ctx_unknown_pipe");
+	is_str(jpath(doc, "status"), "failed", "an unknown pipeline fails the context");
+	is_str(jpath(doc, "error.message"), "unknown pipeline 'pipe_gone'", "naming the pipeline");
 	cJSON_Delete(doc);
-	doc = get(&b, COLL_CONTEXTS, "ctx_default");
-	is_str(path_str(doc, "status"), "completed", "no list and no batch: the organization's default pipeline ran");
-	like(path_str(doc, "data.formatted_content.content"), "## Table of Contents",
+	doc = box_get(&b, COLL_CONTEXTS, "ctx_default");
+	is_str(jpath(doc, "status"), "completed", "no list and no batch: the organization's default pipeline ran");
+	like(jpath(doc, "data.formatted_content.content"), "## Table of Contents",
 	    "with the default pipeline's override adding a table of contents");
 	cJSON_Delete(doc);
-	doc = get(&b, COLL_CONTEXTS, "ctx_model");
-	is_str(path_str(doc, "status"), "failed", "a model the organization does not allow fails");
-	is_str(path_str(doc, "error.message"), "model 'gpt-5' is not allowed for organization 'org_999'",
+	doc = box_get(&b, COLL_CONTEXTS, "ctx_model");
+	is_str(jpath(doc, "status"), "failed", "a model the organization does not allow fails");
+	is_str(jpath(doc, "error.message"), "model 'gpt-5' is not allowed for organization 'org_999'",
 	    "and the error says so");
 	cJSON_Delete(doc);
 
@@ -472,16 +394,16 @@ example_output(void)
 
 	box_open(&b, 1);
 	/* the schema's example context, as new: pending, nothing generated yet */
-	put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_123456\",\"type\":\"article\",\"status\":\"pending\","
+	box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_123456\",\"type\":\"article\",\"status\":\"pending\","
 	    "\"created_at\":\"2023-06-10T14:30:00Z\",\"pipeline\":[\"template\",\"ai_generator\",\"transformer\"],"
 	    "\"data\":{\"title\":\"Example Article\",\"keywords\":[\"microservices\",\"architecture\",\"documentation\"],"
 	    "\"target_audience\":\"developers\",\"tone\":\"technical\"},\"batch_id\":\"batch_7890\","
 	    "\"user_id\":\"user_456\",\"organization_id\":\"org_123\",\"metadata\":{\"source\":\"api\",\"priority\":5}}");
 	run_pool(&b, NULL, 1, 1, 5, 1000, 20000);
-	doc = get(&b, COLL_CONTEXTS, "ctx_123456");
+	doc = box_get(&b, COLL_CONTEXTS, "ctx_123456");
 	tmpl = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "data"), "template");
 	gc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "data"), "generated_content");
-	is_str(path_str(doc, "processing.provider"), "offline-draft", "the document says the offline-draft provider wrote it");
+	is_str(jpath(doc, "processing.provider"), "offline-draft", "the document says the offline-draft provider wrote it");
 	for (sec = cJSON_GetObjectItemCaseSensitive(tmpl, "sections")->child; sec; sec = sec->next, k++) {
 		const cJSON *range = cJSON_GetObjectItemCaseSensitive(sec, "word_range");
 		const char *id = cJSON_GetObjectItemCaseSensitive(sec, "id")->valuestring, *text = NULL;
