@@ -252,23 +252,35 @@ worker_plan(struct worker *w, struct worker_group *g)
 	return next;
 }
 
+/*
+ * Take the write lock and begin a transaction under it: 0, or -1 with
+ * *failed set when the pool failed (nothing more is written) and clear
+ * when the transaction would not begin (logged). The lock stays held.
+ */
+static int
+worker_hold_and_begin(struct worker *w, int *failed)
+{
+	struct gb_err err = { 0, "" };
+
+	worker_hold_begin(w);
+	*failed = pool_failed(w->p, NULL, 0);
+	if (!*failed && store_begin(w->st, &err) == 0)
+		return 0;
+	if (!*failed)
+		log_warnx("begin: %s", err.msg);
+	return -1;
+}
+
 /* Open the round's transaction; on failure the round's tasks go back to the line. */
 static int
 worker_begin(struct worker *w, struct worker_group *g)
 {
 	struct pool *p = w->p;
-	struct gb_err err = { 0, "" };
 	int failed;
 
-	worker_hold_begin(w);
-	pthread_mutex_lock(&p->lock);
-	failed = p->failed;
-	pthread_mutex_unlock(&p->lock);
-	if (!failed && store_begin(w->st, &err) == 0)
+	if (worker_hold_and_begin(w, &failed) == 0)
 		return 0;
 	worker_hold_end(w);
-	if (!failed)
-		log_warnx("begin: %s", err.msg);
 	pthread_mutex_lock(&p->lock);
 	p->inflight -= g->want;
 	pool_ready_requeue(p, g->ready, g->nready);
@@ -357,7 +369,6 @@ static int
 worker_compute_ahead(struct worker *w, struct worker_group *g)
 {
 	struct pool *p = w->p;
-	struct gb_err err = { 0, "" };
 	int failed;
 
 	worker_commit(w);
@@ -366,14 +377,8 @@ worker_compute_ahead(struct worker *w, struct worker_group *g)
 		task_compute_ahead(w, g->ready[i], 1);
 	for (int i = 0; i < g->ntasks; i++)
 		task_compute_ahead(w, g->tasks[i], 0);
-	worker_hold_begin(w);
-	pthread_mutex_lock(&p->lock);
-	failed = p->failed;
-	pthread_mutex_unlock(&p->lock);
-	if (!failed && store_begin(w->st, &err) == 0)
+	if (worker_hold_and_begin(w, &failed) == 0)
 		return 0;
-	if (!failed)
-		log_warnx("begin: %s", err.msg);
 	/* give them back without a transaction of our own, or just let them go when the pool failed */
 	for (int i = 0; i < g->nready + g->ntasks; i++) {
 		struct task *t = i < g->nready ? g->ready[i] : g->tasks[i - g->nready];
