@@ -87,7 +87,9 @@
 	"dirty = 1 WHERE _id = ?1"
 
 #define PROGRESS_HEAD "UPDATE contexts SET updated_at = ?3, dirty = 1, doc = json_set(doc"
-#define PROGRESS_TAIL ") WHERE _id = ?1 AND worker_id = ?2 AND status = 'processing'"
+/* ?2 the owner that holds it; NULL: a pending context being ended in the holder's transaction (queue_many.c) */
+#define PROGRESS_TAIL ") WHERE _id = ?1 AND CASE WHEN ?2 IS NULL THEN status = 'pending' " \
+	"ELSE worker_id = ?2 AND status = 'processing' END"
 static const char *const progress_sql[8] = {
 	PROGRESS_HEAD ", ?4, json(?5)" PROGRESS_TAIL,
 	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7)" PROGRESS_TAIL,
@@ -594,6 +596,8 @@ store_ctx_progress(struct store *st, const char *id, const char *owner,
 	char now[GB_TIME_LEN];
 	int rc;
 
+	if (owner == NULL)
+		return gb_errf(err, GB_EINVAL, "progress on context '%s' without an owner", id);
 	gb_time_format(now_ms, now);
 	if ((rc = store_begin(st, err)))
 		return rc;

@@ -155,7 +155,8 @@ store_ctx_finish_many(struct store *st, const char *owner, struct ctx_end *ends,
 	}
 	for (int i = 0; rc == 0 && i < n; i++) {
 		if (ends[i].nedits > 0 &&
-		    (rc = queue_apply_edits(st, ends[i].id, owner, ends[i].edits, ends[i].nedits, now, err)) == GB_ESTATE) {
+		    (rc = queue_apply_edits(st, ends[i].id, ends[i].pending ? NULL : owner, ends[i].edits,
+		    ends[i].nedits, now, err)) == GB_ESTATE) {
 			ends[i].rc = GB_ESTATE;
 			rc = 0;
 		}

@@ -364,6 +364,44 @@ test_peek_take(void)
 	is_str(field(COLL_BATCHES, "batch_k", "status"), "completed", "and is completed");
 }
 
+/*
+ * A context ended from pending with edits (the engine clears an error left
+ * by an earlier attempt): the edits apply and the end is not skipped; the
+ * same end of a context another worker holds is skipped.
+ */
+static void
+test_pending_end_edits(void)
+{
+	char ids[4][STORE_ID_MAX], other[1][STORE_ID_MAX], *docs[4];
+	struct ctx_edit clear = { "$.error", "null" };
+	struct ctx_end ends[2];
+	int n = 0, skipped = -1;
+
+	put("{\"_id\":\"ctx_e1\",\"organization_id\":\"org_e\",\"retry_count\":1,"
+	    "\"error\":{\"component\":\"ai_generator\",\"message\":\"HTTP 503\"},"
+	    "\"processing\":{\"completed_components\":[\"template\"]},\"created_at\":\"2023-01-01T00:00:01Z\"}");
+	put("{\"_id\":\"ctx_e2\",\"organization_id\":\"org_e2\",\"error\":{\"message\":\"x\"},"
+	    "\"created_at\":\"2023-01-01T00:00:02Z\"}");
+	store_begin(st, &err);
+	is_int(store_queue_peek_docs(st, NULL, NOW, 4, ids, docs, &n, &err), 0, "peek the context with an old error");
+	for (int i = 0; i < n; i++)
+		free(docs[i]);
+	snprintf(other[0], sizeof(other[0]), "ctx_e2");
+	is_int(store_queue_take(st, "w7", NOW, 300000, other, 1, &err), 0,
+	    "another worker takes ctx_e2");
+	ends[0] = (struct ctx_end){ "ctx_e1", CTX_COMPLETED, 0, 0, 0, 0, &clear, 1, 1, -1 };
+	ends[1] = (struct ctx_end){ "ctx_e2", CTX_COMPLETED, 0, 0, 0, 0, &clear, 1, 1, -1 };
+	is_int(store_ctx_finish_many(st, "w6", ends, 2, NOW + 1000, &skipped, &err), 0,
+	    "end both from pending, clearing their errors");
+	ok(ends[0].rc == 0, "the pending one with edits is not skipped (rc %d)", ends[0].rc);
+	ok(ends[1].rc == GB_ESTATE && skipped == 1, "the one another worker holds is skipped");
+	is_int(store_commit(st, &err), 0, "commit");
+	is_str(field(COLL_CONTEXTS, "ctx_e1", "status"), "completed", "ctx_e1 completed from pending");
+	is_str(field(COLL_CONTEXTS, "ctx_e1", "error"), "null", "its old error is cleared");
+	is_str(field(COLL_CONTEXTS, "ctx_e2", "status"), "processing", "ctx_e2 is still its holder's");
+	like(field(COLL_CONTEXTS, "ctx_e2", "error"), "\"x\"", "with its error untouched");
+}
+
 /* A claim that reads the documents: each the same text store_get gives, in the order of the ids. */
 static void
 test_claim_docs(void)
@@ -493,6 +531,7 @@ main(void)
 	test_finish_many();
 	test_claim_docs();
 	test_peek_take();
+	test_pending_end_edits();
 	store_close(st);
 	return tap_done();
 }
