@@ -141,6 +141,14 @@ catalog_remember(struct catalog *cat, enum kind kind, const char *key, const cJS
 	e->gen = gen;
 	e->loaded_ms = now;
 	pthread_mutex_lock(&cat->lock);
+	/* workers that missed the same key at once each load it: one entry per key stays */
+	for (struct entry **pp = &cat->entries, *old; (old = *pp) != NULL; pp = &old->next)
+		if (old->kind == kind && strcmp(old->key, key) == 0) {
+			*pp = old->next;
+			cJSON_Delete(old->doc);
+			free(old);
+			break;
+		}
 	e->next = cat->entries;
 	cat->entries = e;
 	pthread_mutex_unlock(&cat->lock);
@@ -163,7 +171,7 @@ catalog_load(struct catalog *cat, struct store *st, enum kind kind, enum coll c,
 		if (rc == GB_ENOTFOUND) {
 			gb_err_clear(err);
 			rc = gb_errf(err, GB_EINVAL, "unknown %s '%s'", c == COLL_TEMPLATES ? "template" :
-			    c == COLL_PIPELINES ? "pipeline" : c == COLL_ORGANIZATIONS ? "organization" : "component", id);
+			    c == COLL_PIPELINES ? "pipeline" : "organization", id);
 		}
 		return rc;
 	}

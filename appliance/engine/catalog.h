@@ -46,7 +46,8 @@ void catalog_stats(struct catalog *cat, struct catalog_stats *out);
 
 /*
  * Copies of catalog documents (caller frees with cJSON_Delete), from cache or
- * from st. GB_ENOTFOUND with a message naming the _id when absent.
+ * from st. An absent document is GB_EINVAL ("unknown template 'x'"): the
+ * context that needs it fails for good; a storage error keeps its own code.
  */
 int catalog_template(struct catalog *cat, struct store *st, const char *id, cJSON **out, struct gb_err *err);
 int catalog_organization(struct catalog *cat, struct store *st, const char *id, cJSON **out,
