@@ -346,11 +346,8 @@ batchrun_start(struct batchrun *b, struct gb_err *err)
 	rc.batch_id = b->batch;
 	rc.gen = gen;		/* the pool takes it, and closes it on failure */
 	rc.trace_path = b->o.trace;
-	if (cfg->retry_base_ms > 0)
-		rc.retry_base_ms = cfg->retry_base_ms;
+	rc.retry_base_ms = cfg->retry_base_ms;
 	rc.max_inflight = cfg->max_inflight;
-	if (rc.claim_max > rc.max_inflight)
-		rc.claim_max = rc.max_inflight;	/* a claim never passes the bound */
 	rc.heartbeat_ms = cfg->heartbeat_ms;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = batchrun_on_signal;

@@ -154,13 +154,13 @@ struct pool {
 	struct store_heartbeat *hb;	/* one per worker */
 };
 
-/* Wait on p->cond (p->lock held) for at most ms milliseconds. */
+/* Wait on p->cond (p->lock held) for at most ms milliseconds; p->cond runs on the monotonic clock. */
 static inline void
 engine_wait_ms(struct pool *p, long ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += ms / 1000;
 	ts.tv_nsec += (ms % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {

@@ -59,7 +59,7 @@ keeper_proc_start(long pid, char *state)
 	return start;
 }
 
-static void
+void
 keeper_hostname(char *host, size_t len)
 {
 	if (gethostname(host, len) != 0)
@@ -81,17 +81,22 @@ keeper_owner_name(long pid, char *out, size_t len)
 int
 keeper_owner_dead(void *arg, const char *owner)
 {
+	const struct pool *p = arg;
 	char host[64], mine[64], state;
 	const char *slash = strchr(owner, '/');
 	long pid;
 	long long start;
 
-	(void)arg;
+	if (p && strcmp(owner, p->owner) == 0)
+		return 0;	/* this pool's own: alive */
 	if (slash == NULL || (size_t)(slash - owner) >= sizeof(host))
 		return 0;
 	memcpy(host, owner, (size_t)(slash - owner));
 	host[slash - owner] = '\0';
-	keeper_hostname(mine, sizeof(mine));
+	if (p)
+		snprintf(mine, sizeof(mine), "%s", p->host);
+	else
+		keeper_hostname(mine, sizeof(mine));
 	if (strcmp(host, mine) != 0)
 		return 0;	/* another host's: only its lease can tell */
 	if (sscanf(slash + 1, "%ld:%lld", &pid, &start) != 2)
@@ -158,7 +163,7 @@ keeper_reap(struct keeper *k, int64_t now)
 	if (now - k->last_reap < 1000)
 		return;
 	keeper_release_orphans(k);
-	if (store_queue_reap(k->st, gb_now_ms(), keeper_owner_dead, NULL, &n, &err))
+	if (store_queue_reap(k->st, gb_now_ms(), keeper_owner_dead, k->p, &n, &err))
 		log_warnx("reap: %s", err.msg);
 	else if (n > 0)
 		log_info("returned %d context%s with expired leases to the queue", n, n == 1 ? "" : "s");

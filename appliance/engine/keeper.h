@@ -24,9 +24,12 @@ int keeper_start(struct pool *p, struct gb_err *err);
  * Whether owner (a lease's "host/pid:start") is a process of this host that
  * no longer runs: gone, another process with the pid, or a zombie (killed,
  * not yet reaped by its parent). Another host's owner is never dead here.
- * Matches store_owner_dead_fn; arg is unused.
+ * Matches store_owner_dead_fn; arg is the asking pool (its own owner is
+ * alive, and its host name is used), or NULL.
  */
 int keeper_owner_dead(void *arg, const char *owner);
+/* This host's name ("localhost" when it has none), as owner names carry it. */
+void keeper_hostname(char *host, size_t len);
 /* The owner name of process pid on this host: "host/pid:start". 0, or GB_ENOTFOUND. */
 int keeper_owner_name(long pid, char *out, size_t len);
 

@@ -574,19 +574,27 @@ pool_init(struct pool *p, const struct pool_config *cfg, struct gb_err *err)
 		p->cfg.claim_max = 1;
 	if (p->cfg.claim_max > QUEUE_MAX_CLAIM)
 		p->cfg.claim_max = QUEUE_MAX_CLAIM;
-	if (p->cfg.max_inflight < p->cfg.claim_max)
-		p->cfg.max_inflight = p->cfg.claim_max;
+	if (p->cfg.max_inflight < 1)
+		p->cfg.max_inflight = 1;
+	if (p->cfg.claim_max > p->cfg.max_inflight)
+		p->cfg.claim_max = p->cfg.max_inflight;	/* a claim never passes the bound */
 	if (p->cfg.heartbeat_ms <= 0)
-		p->cfg.heartbeat_ms = 10000;
+		p->cfg.heartbeat_ms = POOL_DEFAULT_HEARTBEAT_MS;
 	p->gen = cfg->gen;
 	p->trace_fd = -1;
 	pthread_mutex_init(&p->write_lock, NULL);
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cond, NULL);
+	{
+		/* timed waits must not stretch when the wall clock steps back: leases depend on them */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&p->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	keeper_owner_name((long)getpid(), p->owner, sizeof(p->owner));
-	if (gethostname(p->host, sizeof(p->host)) != 0)
-		snprintf(p->host, sizeof(p->host), "localhost");
-	p->host[sizeof(p->host) - 1] = '\0';
+	keeper_hostname(p->host, sizeof(p->host));
 	pool_metrics_init(p);
 	p->batch_id = cfg->batch_id ? strdup(cfg->batch_id) : NULL;
 	p->cfg.batch_id = p->batch_id;
