@@ -133,16 +133,6 @@ bad:
 	return err->code;
 }
 
-int
-batchfile_check_line(const char *text, size_t len, const char *org, struct gb_err *err)
-{
-	cJSON *ctx = NULL;
-	int rc = batchfile_parse_line(text, len, org, &ctx, err);
-
-	cJSON_Delete(ctx);
-	return rc;
-}
-
 /* settings.NAME of an organization: a whole number from 0, or absent (-1). */
 static int
 batchfile_limit(const cJSON *settings, const char *org, const char *name, int64_t *out, struct gb_err *err)

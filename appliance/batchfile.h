@@ -52,7 +52,4 @@ int batchfile_read_limits(struct store *st, const char *org, struct batchfile_li
 int batchfile_create(struct store *st, const struct batchfile_opts *o, char batch[STORE_ID_MAX], size_t *count,
     struct gb_err *err);
 
-/* Check one line's text (len bytes) as a new context of org. */
-int batchfile_check_line(const char *text, size_t len, const char *org, struct gb_err *err);
-
 #endif

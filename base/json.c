@@ -64,16 +64,6 @@ json_get_int(const cJSON *o, const char *key, int min, int max, int dflt, int *o
 	return rc;
 }
 
-int
-json_item_int(const cJSON *a, int i, int min, int max, int dflt, int *out)
-{
-	int64_t v;
-	int rc = json_number_int64(cJSON_IsArray(a) ? cJSON_GetArrayItem(a, i) : NULL, min, max, dflt, &v);
-
-	*out = (int)v;
-	return rc;
-}
-
 cJSON *
 json_member_object(cJSON *parent, const char *key)
 {

@@ -38,8 +38,6 @@ int json_to_int64(double v, int64_t min, int64_t max, int64_t *out);
 int json_get_int64(const cJSON *o, const char *key, int64_t min, int64_t max, int64_t dflt,
     int64_t *out);
 int json_get_int(const cJSON *o, const char *key, int min, int max, int dflt, int *out);
-/* The same for an array element (index i). */
-int json_item_int(const cJSON *a, int i, int min, int max, int dflt, int *out);
 
 /*
  * The object member key of parent, created (replacing a member of another

@@ -12,7 +12,6 @@
 
 #define PRUNE_EVERY_MS 60000
 
-#define PS_ADD_SQL "INSERT INTO pipeline_stats (pipeline_id, at_ms, duration_ms) VALUES (?1, ?2, ?3)"
 #define PS_ADD_MANY_SQL \
 	"INSERT INTO pipeline_stats (pipeline_id, at_ms, duration_ms) " \
 	"SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1)"
@@ -72,25 +71,6 @@ ps_prune(struct store *st, int64_t at_ms, struct gb_err *err)
 	return 0;
 }
 
-int
-store_pipeline_stat_add(struct store *st, const char *pipeline_id, int64_t at_ms, int64_t duration_ms,
-    struct gb_err *err)
-{
-	sqlite3_stmt *stmt;
-	int rc;
-
-	if ((rc = ps_check(pipeline_id, duration_ms, err)))
-		return rc;
-	if ((rc = store_stmt(st, PS_ADD_SQL, &stmt, err)))
-		return rc;
-	sqlite3_bind_text(stmt, 1, pipeline_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, at_ms);
-	sqlite3_bind_int64(stmt, 3, duration_ms);
-	if ((rc = ps_run(st, stmt, "pipeline statistics", err)))
-		return rc;
-	return ps_prune(st, at_ms, err);
-}
-
 /* rows as PS_ADD_MANY_SQL's list (malloc'd), or NULL; integers printed exactly */
 static char *
 ps_list(const struct pipeline_stat *rows, int n)
@@ -138,6 +118,15 @@ store_pipeline_stat_add_many(struct store *st, const struct pipeline_stat *rows,
 	}
 	free(list);
 	return rc ? rc : ps_prune(st, last, err);
+}
+
+int
+store_pipeline_stat_add(struct store *st, const char *pipeline_id, int64_t at_ms, int64_t duration_ms,
+    struct gb_err *err)
+{
+	struct pipeline_stat row = { pipeline_id, at_ms, duration_ms };
+
+	return store_pipeline_stat_add_many(st, &row, 1, err);
 }
 
 /* The duration at 0-based rank k (by duration) in the window. */

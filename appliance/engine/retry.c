@@ -194,7 +194,7 @@ retry_fail(struct worker *w, struct task *t, const char *component, const struct
     int64_t retry_after_ms)
 {
 	struct pool *p = w->p;
-	struct retry_policy pol = { p->cfg.max_retries, p->cfg.retry_base_ms, p->cfg.retry_max_ms };
+	struct retry_policy pol = { p->cfg.retry_base_ms, p->cfg.retry_max_ms };
 	struct gb_err err = { 0, "" };
 	struct ctx_edit e = { "$.error", NULL };
 	struct ctx_finish f;

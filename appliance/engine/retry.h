@@ -15,7 +15,6 @@
 #include "engine.h"
 
 struct retry_policy {
-	int max_retries;		/* transient failures before failed */
 	int64_t base_ms;		/* the first delay; doubles with each retry */
 	int64_t max_ms;			/* cap on the doubled delay (before jitter) */
 };
