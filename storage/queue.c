@@ -204,8 +204,10 @@ claim_orgs_walk(struct store *st, const char *now, int max, struct claim_orgs *c
 }
 
 /*
- * Fewer organizations with due work than places: up to a share of the
- * places from each, round robin in the walk's order.
+ * Fewer organizations with due work than places: round robin in the walk's
+ * order, one context of each in turn, until the places are filled or the
+ * due work runs out. Each has at least one due context, so none can take
+ * more than max - (co->n - 1) places: that many are polled from each.
  */
 static int
 claim_orgs_share(struct store *st, const char *now, int max, const struct claim_orgs *co,
@@ -216,7 +218,7 @@ claim_orgs_share(struct store *st, const char *now, int max, const struct claim_
 
 	if (co->n <= 0 || max <= 0 || max > QUEUE_MAX_CLAIM)
 		return 0;
-	share = (max + co->n - 1) / co->n;
+	share = max - co->n + 1;
 	per = malloc(sizeof(*per) * (size_t)share * (size_t)co->n);
 	counts = calloc((size_t)co->n, sizeof(int));
 	if (per == NULL || counts == NULL) {

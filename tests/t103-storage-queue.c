@@ -402,6 +402,24 @@ test_pending_end_edits(void)
 	like(field(COLL_CONTEXTS, "ctx_e2", "error"), "\"x\"", "with its error untouched");
 }
 
+/* Two organizations, one with a single due context: a claim of 16 still gets 16, the small one's first. */
+static void
+test_claim_fills(void)
+{
+	char ids[16][STORE_ID_MAX];
+	int n = 0, small = 0;
+
+	put("{\"_id\":\"ctx_f_small\",\"organization_id\":\"org_f1\",\"created_at\":\"2023-01-01T00:00:00Z\"}");
+	for (int i = 0; i < 30; i++)
+		put("{\"_id\":\"ctx_f_big%02d\",\"organization_id\":\"org_f2\","
+		    "\"created_at\":\"2023-01-01T00:00:%02dZ\"}", i, i);
+	is_int(store_queue_claim(st, "w8", NULL, NOW, 300000, 16, ids, &n, &err), 0, "claim 16 from two organizations");
+	is_int(n, 16, "the claim is full though one organization has a single due context");
+	for (int i = 0; i < n && i < 2; i++)
+		small += strcmp(ids[i], "ctx_f_small") == 0;
+	is_int(small, 1, "that one is among the first two, in turn with the other");
+}
+
 /* A claim that reads the documents: each the same text store_get gives, in the order of the ids. */
 static void
 test_claim_docs(void)
@@ -532,6 +550,7 @@ main(void)
 	test_claim_docs();
 	test_peek_take();
 	test_pending_end_edits();
+	test_claim_fills();
 	store_close(st);
 	return tap_done();
 }
