@@ -25,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "../base/gbtime.h"
+#include "../base/json.h"
 #include "../storage/access.h"
 #include "../storage/docs.h"
 #include "../storage/store.h"
@@ -67,12 +68,6 @@ struct batchrun {
 	int pool_failed;		/* a commit of the pool failed */
 	int ended;			/* the pool ran the batch to its end */
 };
-
-static const char *
-batchrun_str(const cJSON *o, const char *key)
-{
-	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
-}
 
 static int
 batchrun_get_doc(struct store *st, enum coll c, const char *id, cJSON **out, struct gb_err *err)
@@ -135,10 +130,10 @@ batchrun_write_file(void *arg, const char *doc, size_t len)
 {
 	struct batchrun_writer *w = arg;
 	cJSON *ctx = cJSON_ParseWithLength(doc, len);
-	const char *id = batchrun_str(ctx, "_id");
+	const char *id = json_get_str(ctx, "_id");
 	const cJSON *fc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ctx, "data"),
 	    "formatted_content");
-	const char *content = batchrun_str(fc, "content");
+	const char *content = json_get_str(fc, "content");
 	char path[4096];
 	FILE *f = NULL;
 	int n;
@@ -261,7 +256,7 @@ batchrun_check_new(struct batchrun *b, struct gb_err *err)
 	if (batchrun_get_doc(b->st, COLL_PIPELINES, b->o.pipeline, &p, &inner))
 		return gb_errf(err, inner.code, "%s", inner.code == GB_ENOTFOUND ?
 		    "unknown pipeline (see 'genbox export pipelines')" : inner.msg);
-	owner = batchrun_str(p, "organization_id");
+	owner = json_get_str(p, "organization_id");
 	snprintf(b->org, sizeof(b->org), "%s", b->o.org ? b->o.org : b->cfg->organization[0] ?
 	    b->cfg->organization : owner ? owner : "");
 	if (owner && strcmp(owner, b->org) != 0)

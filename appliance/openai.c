@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "../base/err.h"
+#include "../base/json.h"
 #include "openai.h"
 
 #define TOKENS_MAX	9e15		/* usage counts above this are not believed */
@@ -289,11 +290,10 @@ error_detail(const cJSON *root)
 static int64_t
 token_count(const cJSON *usage, const char *name)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(usage, name);
+	int64_t v;
 
-	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= TOKENS_MAX))
-		return 0;
-	return (int64_t)v->valuedouble;
+	json_get_int64(usage, name, 0, TOKENS_MAX, 0, &v);
+	return v;
 }
 
 void

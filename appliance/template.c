@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "../base/err.h"
+#include "../base/json.h"
 #include "template.h"
 
 #define SECTIONS_LIMIT		100		/* largest max_sections */
@@ -32,12 +33,6 @@ template_hash(const char *s)
 		h *= FNV_PRIME;
 	}
 	return h;
-}
-
-static const char *
-member_str(const cJSON *o, const char *key)
-{
-	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
 }
 
 /* A JSON number that is a whole number in [lo, hi]: 1, else 0 (nothing converted). */
@@ -87,7 +82,7 @@ template_word_range(const cJSON *section, int *lo, int *hi, struct gb_err *err)
 	long a, b;
 
 	if (word_range_read(section, &a, &b)) {
-		id = member_str(section, "id");
+		id = json_get_str(section, "id");
 		return gb_errf(err, GB_EINVAL, "section '%.128s': " WORD_RANGE_RULE, id ? id : "",
 		    TEMPLATE_WORDS_MAX);
 	}
@@ -124,7 +119,7 @@ has_section(const cJSON *arr, const char *id)
 	const cJSON *s;
 
 	cJSON_ArrayForEach(s, arr) {
-		const char *sid = member_str(s, "id");
+		const char *sid = json_get_str(s, "id");
 
 		if (sid && strcmp(sid, id) == 0)
 			return 1;
@@ -142,7 +137,7 @@ expand_text(cJSON *arr, const cJSON *sec, const char *label, const char *id, str
 		return gb_errf(err, GB_EINVAL, "%s: section '%s': " WORD_RANGE_RULE, label, id, TEMPLATE_WORDS_MAX);
 	if (has_section(arr, id))
 		return gb_errf(err, GB_EINVAL, "%s: duplicate section id '%s'", label, id);
-	if (add_text_section(arr, id, member_str(sec, "name"), member_str(sec, "instructions"), lo, hi))
+	if (add_text_section(arr, id, json_get_str(sec, "name"), json_get_str(sec, "instructions"), lo, hi))
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	return 0;
 }
@@ -174,7 +169,7 @@ expand_repeated(cJSON *arr, const cJSON *sec, const char *label, const char *id,
     struct gb_err *err)
 {
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(sec, "section_template");
-	const char *name = member_str(sec, "name");
+	const char *name = json_get_str(sec, "name");
 	char sid[256], sname[256];
 	long min = 0, max = 0, n, k, lo, hi;
 	int rc;
@@ -197,7 +192,7 @@ expand_repeated(cJSON *arr, const cJSON *sec, const char *label, const char *id,
 			snprintf(sname, sizeof(sname), "%s %ld", name, k);
 		if (has_section(arr, sid))
 			return gb_errf(err, GB_EINVAL, "%s: duplicate section id '%s'", label, sid);
-		if (add_text_section(arr, sid, name ? sname : NULL, member_str(st, "instructions"), lo, hi))
+		if (add_text_section(arr, sid, name ? sname : NULL, json_get_str(st, "instructions"), lo, hi))
 			return gb_errf(err, GB_ENOMEM, "out of memory");
 	}
 	return 0;
@@ -213,7 +208,7 @@ expand_section(cJSON *arr, const cJSON *sec, int i, const char *label, const cha
 
 	if (!cJSON_IsObject(sec))
 		return gb_errf(err, GB_EINVAL, "%s: section %d is not an object", label, i);
-	if ((id = member_str(sec, "id")) == NULL || *id == '\0')
+	if ((id = json_get_str(sec, "id")) == NULL || *id == '\0')
 		return gb_errf(err, GB_EINVAL, "%s: section %d has no id", label, i);
 	v = cJSON_GetObjectItemCaseSensitive(sec, "type");
 	type = v == NULL ? "text" : cJSON_IsString(v) ? v->valuestring : "";
@@ -236,8 +231,8 @@ template_expand(const cJSON *tmpl, const char *seed_key, cJSON **out, struct gb_
 	*out = NULL;
 	if (!cJSON_IsObject(tmpl))
 		return gb_errf(err, GB_EINVAL, "template is not an object");
-	if ((tid = member_str(tmpl, "_id")) == NULL)
-		tid = member_str(tmpl, "id");
+	if ((tid = json_get_str(tmpl, "_id")) == NULL)
+		tid = json_get_str(tmpl, "id");
 	if (tid)
 		snprintf(label, sizeof(label), "template '%.128s'", tid);
 	else
@@ -250,8 +245,8 @@ template_expand(const cJSON *tmpl, const char *seed_key, cJSON **out, struct gb_
 
 	if ((res = cJSON_CreateObject()) == NULL ||
 	    (tid && cJSON_AddStringToObject(res, "id", tid) == NULL) ||
-	    ((s = member_str(tmpl, "name")) && cJSON_AddStringToObject(res, "name", s) == NULL) ||
-	    ((s = member_str(tmpl, "version")) && cJSON_AddStringToObject(res, "version", s) == NULL) ||
+	    ((s = json_get_str(tmpl, "name")) && cJSON_AddStringToObject(res, "name", s) == NULL) ||
+	    ((s = json_get_str(tmpl, "version")) && cJSON_AddStringToObject(res, "version", s) == NULL) ||
 	    (arr = cJSON_AddArrayToObject(res, "sections")) == NULL) {
 		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 		goto out;
