@@ -15,6 +15,7 @@
 #include "../base/log.h"
 #include "config.h"
 #include "engine/pool.h"
+#include "generator.h"
 
 enum ktype { K_STR, K_INT, K_SYNC, K_LEVEL };
 
@@ -60,9 +61,9 @@ config_defaults(struct config *cfg)
 	cfg->retry_base_ms = POOL_DEFAULT_RETRY_BASE_MS;
 	cfg->max_inflight = POOL_DEFAULT_MAX_INFLIGHT;
 	cfg->heartbeat_ms = POOL_DEFAULT_HEARTBEAT_MS;
-	cfg->generator_timeout_ms = 120000;
-	cfg->generator_connect_timeout_ms = 10000;
-	cfg->generator_max_concurrent = 8;
+	cfg->generator_timeout_ms = GEN_DEFAULT_TIMEOUT_MS;
+	cfg->generator_connect_timeout_ms = GEN_DEFAULT_CONNECT_MS;
+	cfg->generator_max_concurrent = GEN_DEFAULT_CONCURRENT;
 }
 
 /* Set one key; the message says what is wrong without saying where. */

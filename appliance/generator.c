@@ -39,9 +39,6 @@
 #define GEN_MAX_REPLY		(8 * 1024 * 1024)	/* bytes of one reply body */
 #define GEN_MAX_QUEUED		65536			/* calls waiting for a slot */
 #define GEN_POLL_MS		1000
-#define GEN_DEFAULT_TIMEOUT_MS	120000
-#define GEN_DEFAULT_CONNECT_MS	10000
-#define GEN_DEFAULT_CONCURRENT	8
 
 struct gen_call {
 	struct gen_call *next;		/* in g->head's FIFO, then in g->flight */

@@ -24,6 +24,11 @@
 #include "../base/err.h"
 #include "openai.h"
 
+/* What gen_config's zeros stand for; config.h's [generator] shares them. */
+#define GEN_DEFAULT_TIMEOUT_MS	120000
+#define GEN_DEFAULT_CONNECT_MS	10000
+#define GEN_DEFAULT_CONCURRENT	8
+
 struct gen_config {
 	const char *url;		/* base URL, e.g. http://127.0.0.1:8080 or .../v1; NULL or "": offline-draft */
 	const char *key;		/* bearer token, may be NULL */
