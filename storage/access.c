@@ -190,6 +190,34 @@ store_ctx_count_created(struct store *st, const char *org, int64_t since_ms, con
 }
 
 int
+store_batch_pipeline(struct store *st, const char *batch_id, char out[STORE_ID_MAX], struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, step;
+
+	out[0] = '\0';
+	if ((rc = store_stmt(st, "SELECT json_type(doc), doc ->> '$.pipeline_id' FROM batches WHERE _id = ?1",
+	    &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
+	if ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(stmt, 0);
+		const char *pid = (const char *)sqlite3_column_text(stmt, 1);
+
+		if (type == NULL || strcmp(type, "object") != 0)
+			rc = gb_errf(err, GB_EIO, "stored batch '%s' is not a JSON object", batch_id);
+		else if (pid && sqlite3_column_type(stmt, 1) == SQLITE_TEXT)
+			snprintf(out, STORE_ID_MAX, "%s", pid);
+	} else if (step == SQLITE_DONE) {
+		rc = gb_errf(err, GB_ENOTFOUND, "no such batch '%s'", batch_id);
+	} else {
+		rc = store_sqlerr(st, err, "batch pipeline");
+	}
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+int
 store_catalog_gen(struct store *st, int64_t *gen, struct gb_err *err)
 {
 	sqlite3_stmt *stmt;

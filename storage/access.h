@@ -41,6 +41,14 @@ int store_ctx_status_counts(struct store *st, int64_t counts[CTX_STATUS_COUNT], 
 int store_ctx_count_created(struct store *st, const char *org, int64_t since_ms, const char *except_batch,
     int64_t *n, struct gb_err *err);
 
+/*
+ * The pipeline_id of batch batch_id into out ("" when it has none), read
+ * without parsing the document (whose context_ids may be long): what the
+ * engine resolves for each of the batch's contexts. GB_ENOTFOUND when there
+ * is no such batch, GB_EIO when its stored document is not a JSON object.
+ */
+int store_batch_pipeline(struct store *st, const char *batch_id, char out[STORE_ID_MAX], struct gb_err *err);
+
 /* Bumped by every write to templates, components, pipelines, organizations. */
 int store_catalog_gen(struct store *st, int64_t *gen, struct gb_err *err);
 

@@ -300,6 +300,25 @@ test_count_created(void)
 	is_int((int)n, 0, "count created: none");
 }
 
+/* A batch's pipeline_id, as the engine reads it for each of the batch's contexts. */
+static void
+test_batch_pipeline(void)
+{
+	static const char with[] = "{\"_id\":\"batch_bp1\",\"organization_id\":\"org_bp\",\"pipeline_id\":\"pipe_bp\"}";
+	static const char without[] = "{\"_id\":\"batch_bp2\",\"organization_id\":\"org_bp\"}";
+	struct gb_err err = { 0, "" };
+	char pid[STORE_ID_MAX];
+
+	if (store_put(st, COLL_BATCHES, with, strlen(with), STORE_INSERT, NULL, &err) ||
+	    store_put(st, COLL_BATCHES, without, strlen(without), STORE_INSERT, NULL, &err))
+		tap_bail("put: %s", err.msg);
+	is_int(store_batch_pipeline(st, "batch_bp1", pid, &err), 0, "batch pipeline: read");
+	is_str(pid, "pipe_bp", "batch pipeline: the batch's pipeline_id");
+	is_int(store_batch_pipeline(st, "batch_bp2", pid, &err), 0, "batch pipeline: a batch without one");
+	is_str(pid, "", "batch pipeline: none");
+	is_int(store_batch_pipeline(st, "batch_nope", pid, &err), GB_ENOTFOUND, "batch pipeline: no such batch");
+}
+
 int
 main(void)
 {
@@ -314,6 +333,7 @@ main(void)
 	test_insert_many();
 	test_plans();
 	test_count_created();
+	test_batch_pipeline();
 	store_close(st);
 	return tap_done();
 }

@@ -377,26 +377,13 @@ static int
 catalog_batch_pipeline(struct store *st, const char *batch, char pipeline_id[STORE_ID_MAX],
     struct gb_err *err)
 {
-	char *text = NULL;
-	cJSON *doc;
-	int rc;
+	int rc = store_batch_pipeline(st, batch, pipeline_id, err);
 
-	if ((rc = store_get(st, COLL_BATCHES, batch, &text, err))) {
-		if (rc != GB_ENOTFOUND)
-			return rc;
+	if (rc == GB_ENOTFOUND) {
 		gb_err_clear(err);
 		return 0;
 	}
-	doc = cJSON_Parse(text);
-	free(text);
-	if (!cJSON_IsObject(doc)) {
-		cJSON_Delete(doc);
-		return gb_errf(err, GB_EIO, "stored batch '%s' is not a JSON object", batch);
-	}
-	if (json_get_str(doc, "pipeline_id"))
-		snprintf(pipeline_id, STORE_ID_MAX, "%s", json_get_str(doc, "pipeline_id"));
-	cJSON_Delete(doc);
-	return 0;
+	return rc;
 }
 
 /* The active component of type in the registry; several of a type: the first by _id, every time. */
