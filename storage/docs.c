@@ -12,6 +12,7 @@
 
 #include "../base/buf.h"
 #include "../base/gbtime.h"
+#include "../base/json.h"
 #include "docs.h"
 #include "internal.h"
 
@@ -105,9 +106,9 @@ tree_str(const cJSON *root, const char *a, const char *b)
 static int64_t
 num_int(const cJSON *v, int64_t dflt)
 {
-	if (!cJSON_IsNumber(v) || !(v->valuedouble > -9.2e18 && v->valuedouble < 9.2e18))
-		return dflt;
-	return (int64_t)v->valuedouble;
+	int64_t out;
+
+	return cJSON_IsNumber(v) && json_to_int64(v->valuedouble, INT64_MIN, INT64_MAX, &out) == 0 ? out : dflt;
 }
 
 static int64_t
