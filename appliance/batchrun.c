@@ -59,7 +59,6 @@ struct batchrun {
 	struct pool *run;
 	char batch[STORE_ID_MAX];
 	char org[STORE_ID_MAX];
-	struct batchfile_limits limits;	/* of org, for a new batch */
 	size_t count;			/* contexts created from the file */
 	int64_t counts[CTX_STATUS_COUNT], total;	/* the batch's last summary */
 	int64_t done0;			/* ended before this run */
@@ -244,6 +243,22 @@ batchrun_check_resume(struct batchrun *b, struct gb_err *err)
 	return 0;
 }
 
+/*
+ * The organization's settings can be read, and the pipeline's models are
+ * allowed: said before anything starts (the batch's creation checks again).
+ */
+static int
+batchrun_check_rules(struct batchrun *b, struct gb_err *err)
+{
+	struct submit_limits lim;
+	int rc;
+
+	if ((rc = submit_read_limits(b->st, b->org, &lim, err)) == 0)
+		rc = submit_check_pipeline(b->st, b->org, b->o.pipeline, &lim, err);
+	submit_limits_release(&lim);
+	return rc;
+}
+
 /* A new batch: the pipeline exists and belongs to the batch's organization. */
 static int
 batchrun_check_new(struct batchrun *b, struct gb_err *err)
@@ -265,7 +280,7 @@ batchrun_check_new(struct batchrun *b, struct gb_err *err)
 	else if (b->org[0] == '\0')
 		rc = gb_errf(err, GB_EINVAL, "no organization: give --org");
 	else
-		rc = batchfile_read_limits(b->st, b->org, &b->limits, err);
+		rc = batchrun_check_rules(b, err);
 	cJSON_Delete(p);
 	return rc;
 }
@@ -304,7 +319,7 @@ batchrun_check(struct batchrun *b, struct gb_err *err)
 static int
 batchrun_create(struct batchrun *b, struct gb_err *err)
 {
-	struct batchfile_opts fo = { b->o.input, b->o.pipeline, b->org, b->o.user, b->limits };
+	struct batchfile_opts fo = { b->o.input, b->o.pipeline, b->org, b->o.user };
 	struct gb_err inner = { 0, "" };
 
 	if (batchfile_create(b->st, &fo, b->batch, &b->count, &inner))

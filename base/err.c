@@ -44,6 +44,7 @@ gb_code_name(int code)
 	case GB_ETRANSIENT:	return "transient";
 	case GB_EPERM:		return "forbidden";
 	case GB_ESTATE:		return "bad_state";
+	case GB_ELIMIT:		return "limit";
 	}
 	return "error";
 }

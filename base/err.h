@@ -24,6 +24,7 @@ enum gb_code {
 	GB_ETRANSIENT = -9,	/* remote failure worth a retry */
 	GB_EPERM = -10,		/* permission or policy refusal */
 	GB_ESTATE = -11,	/* operation not valid in the current state */
+	GB_ELIMIT = -12,	/* a quota is used up until it resets (max_contexts_per_day) */
 };
 
 struct gb_err {

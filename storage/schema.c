@@ -14,13 +14,14 @@ static const char *const ctx_statuses[] = {
 
 static const char *const ctx_dates[] = {
 	"created_at", "updated_at", "next_retry_at", "processing.started_at",
-	"processing.completed_at", "error.time", NULL,
+	"processing.completed_at", "error.time", "processing.attempts.at", NULL,
 };
 static const struct field_rule ctx_rules[] = {
 	{ "organization_id", F_STRING, F_REQUIRED, NULL },
 	{ "status", F_ENUM, F_REQUIRED, ctx_statuses },
 	{ "type", F_STRING, 0, NULL },
 	{ "pipeline", F_STRARRAY, F_NULLABLE, NULL },
+	{ "pipeline_id", F_STRING, F_NULLABLE, NULL },
 	{ "data", F_OBJECT, 0, NULL },
 	{ "data.title", F_STRING, F_NULLABLE, NULL },
 	{ "data.keywords", F_STRARRAY, F_NULLABLE, NULL },
@@ -28,6 +29,7 @@ static const struct field_rule ctx_rules[] = {
 	{ "processing.duration_ms", F_INT, F_NONNEG | F_NULLABLE, NULL },
 	{ "processing.completed_components", F_STRARRAY, 0, NULL },
 	{ "processing.component_timings", F_OBJECT, 0, NULL },
+	{ "processing.attempts", F_ARRAY, 0, NULL },
 	{ "error", F_OBJECT, F_NULLABLE, NULL },
 	{ "retry_count", F_INT, F_NONNEG, NULL },
 	{ "batch_id", F_STRING, F_NULLABLE, NULL },

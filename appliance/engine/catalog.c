@@ -466,6 +466,7 @@ catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct 
 {
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(ctx, "pipeline");
 	const char *org = json_get_str(ctx, "organization_id"), *batch = json_get_str(ctx, "batch_id");
+	const char *own = json_get_str(ctx, "pipeline_id");
 	int rc;
 
 	*steps = NULL;
@@ -475,8 +476,10 @@ catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct 
 		return gb_errf(err, GB_EINVAL, "context has no organization_id");
 	if (cJSON_IsArray(list))
 		return catalog_from_list(cat, st, org, list, steps, n, err);
-	/* a pipeline document: the batch's, or the organization's default */
-	if (batch != NULL && (rc = catalog_batch_pipeline(st, batch, pipeline_id, err)))
+	/* a pipeline document: the context's own (created alone), its batch's, or the organization's default */
+	if (own != NULL)
+		snprintf(pipeline_id, STORE_ID_MAX, "%s", own);
+	else if (batch != NULL && (rc = catalog_batch_pipeline(st, batch, pipeline_id, err)))
 		return rc;
 	if (pipeline_id[0] == '\0' && (rc = catalog_default_pipeline(cat, st, org, pipeline_id, err)))
 		return rc;

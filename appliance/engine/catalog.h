@@ -56,7 +56,8 @@ int catalog_organization(struct catalog *cat, struct store *st, const char *id, 
 /*
  * The steps a context runs: its `pipeline` list of component types, each
  * resolved through its organization's active components; or else the
- * pipeline document of its batch's pipeline_id, or of the organization's
+ * pipeline document of its own pipeline_id (a context created alone, see
+ * storage/submit.h), of its batch's pipeline_id, or of the organization's
  * default_pipeline_id, whose components run in `order` with
  * config_overrides merged over each component's config. An unknown
  * component or pipeline is GB_EINVAL naming it; a batch that cannot be read
