@@ -1,7 +1,9 @@
 /*
  * t220-runner - the worker pool on the offline-draft provider and on an
  * endpoint that is down: fairness between organizations, priority order,
- * retries with backoff, cancel, pipeline resolution with config_overrides,
+ * retries with backoff and each failed attempt kept in the context (the 20
+ * most recent), cancel, pipeline resolution with config_overrides, a
+ * context created alone running its own pipeline_id,
  * failures that name what is unknown, and stable offline drafts of the
  * schema's example context within the template's word ranges.
  */
@@ -23,6 +25,7 @@
 #include "../storage/pipestats.h"
 #include "../storage/queue.h"
 #include "../storage/store.h"
+#include "../storage/submit.h"
 #include "pooltest.h"
 #include "tap.h"
 #include "util.h"
@@ -230,6 +233,89 @@ test_priority(void)
 	store_close(b.st);
 }
 
+/* ctx_many: 25 failed attempts already recorded, and a pipeline that fails it for good when it runs. */
+static void
+put_many_attempts(struct box *b)
+{
+	char list[8192];
+	size_t len = 0;
+
+	for (int i = 1; i <= 25; i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s{\"attempt\":%d,\"at\":"
+		    "\"2023-01-01T00:00:%02dZ\",\"component\":\"ai_generator\",\"error\":\"old %d\"}",
+		    i > 1 ? "," : "", i, i, i);
+	box_put(b, COLL_CONTEXTS, "{\"_id\":\"ctx_many\",\"organization_id\":\"org_123\",\"pipeline\":"
+	    "[\"template\",\"summarizer\"],\"retry_count\":25,\"data\":{\"title\":\"Many\"},"
+	    "\"processing\":{\"attempts\":[%s]}}", list);
+}
+
+/* ctx_alone: created without a batch through storage/submit.h, naming its own pipeline. */
+static void
+put_alone(struct box *b)
+{
+	cJSON *in = cJSON_Parse("{\"_id\":\"ctx_alone\",\"data\":{\"title\":\"Alone\","
+	    "\"generated_content\":{\"introduction\":\"Written by hand.\"}}}");
+	struct submit_opts so = { "org_123", "user_456", "pipe_tt", NULL, NULL, NULL, NULL, NULL };
+	struct submit_item it = { in, NULL, 0 };
+	struct submit_result res;
+
+	box_put(b, COLL_PIPELINES, "{\"_id\":\"pipe_tt\",\"organization_id\":\"org_123\",\"components\":["
+	    "{\"component_id\":\"comp_template_article\",\"order\":1},"
+	    "{\"component_id\":\"comp_transformer_markdown\",\"order\":2}]}");
+	is_int(submit_contexts_create(b->st, &so, &it, 1, NULL, &res, &err), 0, "a context created alone (%s)",
+	    err.msg);
+	cJSON_Delete(in);
+}
+
+/* Every failed attempt of ctx_down: 3 runs, each kept with its number, time, component and error. */
+static void
+check_attempts(const cJSON *doc)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "processing"),
+	    "attempts");
+	int64_t prev = 0, at = 0;
+	int n = cJSON_GetArraySize(a), in_order = 1;
+	char path[64], last[1024];
+
+	is_int(n, 3, "processing.attempts keeps the 3 failed attempts (2 retried, the last final)");
+	for (int i = 0; i < n; i++) {
+		const char *s;
+
+		snprintf(path, sizeof(path), "processing.attempts.%d.attempt", i);
+		is_int(atoi(jpath(doc, path)), i + 1, "attempt %d is numbered so", i + 1);
+		snprintf(path, sizeof(path), "processing.attempts.%d.component", i);
+		is_str(jpath(doc, path), "ai_generator", "attempt %d names the component", i + 1);
+		snprintf(path, sizeof(path), "processing.attempts.%d.error", i);
+		like(jpath(doc, path), "connect", "attempt %d keeps its error", i + 1);
+		snprintf(path, sizeof(path), "processing.attempts.%d.at", i);
+		s = jpath(doc, path);
+		if (gb_time_parse(s, strlen(s), &at) || at <= prev)
+			in_order = 0;
+		prev = at;
+	}
+	ok(in_order, "each with an ISO date, later than the one before");
+	snprintf(last, sizeof(last), "%s", jpath(doc, "processing.attempts.2.error"));
+	is_str(jpath(doc, "error.message"), last, "the last attempt's error is the context's error");
+}
+
+/* ctx_many: the 20 most recent attempts are kept, the new one last. */
+static void
+check_many_attempts(struct box *b)
+{
+	cJSON *doc = box_get(b, COLL_CONTEXTS, "ctx_many");
+
+	is_str(jpath(doc, "status"), "failed", "a context with 25 failed attempts fails again");
+	is_int(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc,
+	    "processing"), "attempts")), 20, "processing.attempts is capped at 20");
+	is_str(jpath(doc, "processing.attempts.0.attempt"), "7", "the oldest are dropped: it starts at attempt 7");
+	is_str(jpath(doc, "processing.attempts.0.error"), "old 7", "keeping what those recorded");
+	is_str(jpath(doc, "processing.attempts.19.attempt"), "26", "the new attempt is number 26, last");
+	is_str(jpath(doc, "processing.attempts.19.component"), "pipeline", "naming where it failed");
+	is_str(jpath(doc, "processing.attempts.19.error"), "unknown component 'summarizer' for organization "
+	    "'org_123'", "and why");
+	cJSON_Delete(doc);
+}
+
 static void
 test_retries_and_cancel(void)
 {
@@ -246,6 +332,8 @@ test_retries_and_cancel(void)
 	box_put(&b, COLL_CONTEXTS, "{\"_id\":\"ctx_cancel\",\"organization_id\":\"org_123\",\"batch_id\":\"batch_cx\","
 	    "\"pipeline\":[\"template\"],\"next_retry_at\":\"2099-01-01T00:00:00Z\"}");
 	is_int(store_ctx_cancel(b.st, "ctx_cancel", gb_now_ms(), &err), 0, "cancel a queued context");
+	put_many_attempts(&b);
+	put_alone(&b);
 	took = run_pool(&b, "http://127.0.0.1:9", 2, 4, 2, 300, 30000);
 	doc = box_get(&b, COLL_CONTEXTS, "ctx_down");
 	is_str(jpath(doc, "status"), "failed", "an endpoint that is down: failed after the retries");
@@ -257,6 +345,15 @@ test_retries_and_cancel(void)
 	    "the template step was recorded once, not rerun by the retries");
 	/* backoff: 300 ms then 600 ms, each with jitter 0.75..1.25 */
 	ok(took >= 675, "the retries waited their backoff (%lld ms in all, at least 675)", (long long)took);
+	check_attempts(doc);
+	cJSON_Delete(doc);
+	check_many_attempts(&b);
+	doc = box_get(&b, COLL_CONTEXTS, "ctx_alone");
+	is_str(jpath(doc, "status"), "completed", "a context created alone ran");
+	is_str(jpath(doc, "pipeline_id"), "pipe_tt", "carrying the pipeline_id it was created with");
+	is_str(jpath(doc, "processing.completed_components"), "[\"template\",\"transformer\"]",
+	    "and ran that pipeline, not the organization's default");
+	like(jpath(doc, "data.formatted_content.content"), "Written by hand.", "its transformer rendered the input");
 	cJSON_Delete(doc);
 	doc = box_get(&b, COLL_CONTEXTS, "ctx_cancel");
 	is_str(jpath(doc, "status"), "cancelled", "the cancelled context stays cancelled");

@@ -189,6 +189,39 @@ retry_error_json(const char *component, const struct gb_err *why, int64_t now)
 	return json;
 }
 
+/*
+ * processing.attempts with this failed attempt (number retries + 1) added
+ * after the ones recorded, the RETRY_MAX_ATTEMPTS most recent kept, as JSON
+ * text (malloc'd), or NULL.
+ */
+static char *
+retry_attempts_json(const struct task *t, const char *component, const struct gb_err *why, int64_t now,
+    int retries)
+{
+	const cJSON *old = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t->doc, "processing"),
+	    "attempts"), *a;
+	cJSON *list = cJSON_CreateArray(), *entry = cJSON_CreateObject();
+	int skip = cJSON_IsArray(old) ? cJSON_GetArraySize(old) - (RETRY_MAX_ATTEMPTS - 1) : 0;
+	char now_s[GB_TIME_LEN], *json = NULL;
+
+	if (list == NULL || entry == NULL)
+		goto out;
+	for (a = cJSON_IsArray(old) ? old->child : NULL; a; a = a->next)
+		if (skip-- <= 0)
+			cJSON_AddItemToArray(list, cJSON_Duplicate(a, 1));
+	cJSON_AddNumberToObject(entry, "attempt", (double)retries + 1);
+	cJSON_AddStringToObject(entry, "at", gb_time_format(now, now_s));
+	cJSON_AddStringToObject(entry, "component", component);
+	cJSON_AddStringToObject(entry, "error", why->msg);
+	cJSON_AddItemToArray(list, entry);
+	entry = NULL;
+	json = cJSON_PrintUnformatted(list);
+out:
+	cJSON_Delete(entry);
+	cJSON_Delete(list);
+	return json;
+}
+
 void
 retry_fail(struct worker *w, struct task *t, const char *component, const struct gb_err *why,
     int64_t retry_after_ms)
@@ -196,19 +229,21 @@ retry_fail(struct worker *w, struct task *t, const char *component, const struct
 	struct pool *p = w->p;
 	struct retry_policy pol = { p->cfg.retry_base_ms, p->cfg.retry_max_ms };
 	struct gb_err err = { 0, "" };
-	struct ctx_edit e = { "$.error", NULL };
+	struct ctx_edit e[2] = { { "$.error", NULL }, { "$.processing.attempts", NULL } };
 	struct ctx_finish f;
 	int64_t now = gb_now_ms();
-	char *json = retry_error_json(component, why, now);
+	char *json = retry_error_json(component, why, now), *attempts;
 	int retries, transient, rc;
 
 	json_get_int(t->doc, "retry_count", 0, 1000000, 0, &retries);
 	transient = why->code == GB_ETRANSIENT && retries < p->cfg.max_retries;
-	e.json = json ? json : "null";
+	attempts = retry_attempts_json(t, component, why, now, retries);
+	e[0].json = json ? json : "null";
+	e[1].json = attempts;
 	memset(&f, 0, sizeof(f));
 	f.now_ms = now;
-	f.edits = &e;
-	f.nedits = 1;
+	f.edits = e;
+	f.nedits = attempts ? 2 : 1;	/* out of memory: the attempt is not recorded, the end is */
 	if (transient) {
 		f.status = CTX_PENDING;
 		f.next_retry_ms = now + retry_delay_ms(&pol, retries, retry_after_ms,
@@ -220,6 +255,7 @@ retry_fail(struct worker *w, struct task *t, const char *component, const struct
 	}
 	rc = store_ctx_finish(w->st, t->id, p->owner, &f, &err);
 	free(json);
+	free(attempts);
 	if (rc) {
 		log_warnx("context %s: %s", t->id, err.msg);
 		retry_drop_or_release(w, t, rc);

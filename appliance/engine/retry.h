@@ -37,10 +37,15 @@ void retry_complete(struct worker *w, struct task *t);
  * before the transaction commits; a context no longer held is dropped).
  */
 void retry_flush(struct worker *w);
+/* Failed attempts a context's processing.attempts keeps: the most recent. */
+#define RETRY_MAX_ATTEMPTS 20
+
 /*
  * A step failed with why (why->code GB_ETRANSIENT: worth a retry): back to
  * pending after retry_delay_ms while retries are left, else failed. The
- * context's error records component, message, time and transience.
+ * context's error records component, message, time and transience, and
+ * processing.attempts gains {"attempt": retry_count + 1, "at", "component",
+ * "error"} (the RETRY_MAX_ATTEMPTS most recent are kept).
  */
 void retry_fail(struct worker *w, struct task *t, const char *component, const struct gb_err *why,
     int64_t retry_after_ms);
