@@ -262,7 +262,7 @@ put_alone(struct box *b)
 	box_put(b, COLL_PIPELINES, "{\"_id\":\"pipe_tt\",\"organization_id\":\"org_123\",\"components\":["
 	    "{\"component_id\":\"comp_template_article\",\"order\":1},"
 	    "{\"component_id\":\"comp_transformer_markdown\",\"order\":2}]}");
-	is_int(submit_contexts_create(b->st, &so, &it, 1, NULL, &res, &err), 0, "a context created alone (%s)",
+	is_int(submit_contexts_create(b->st, &so, &it, 1, NULL, &res, &err), 0, "a context created alone %s",
 	    err.msg);
 	cJSON_Delete(in);
 }
