@@ -1,8 +1,9 @@
 /*
- * t234-runbatch-limits - the organization's settings.max_batch_size and
- * settings.max_contexts_per_day: a file past either is refused with exit
- * status 1, a message naming the limit, and nothing created; a file at the
- * limit runs.
+ * t234-runbatch-limits - the organization's settings.max_batch_size,
+ * settings.max_contexts_per_day and settings.allowed_models: a file past
+ * either limit, or for a pipeline with a model not allowed, is refused with
+ * exit status 1, a message naming the limit or model, and nothing created;
+ * a file at the limit runs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,28 @@ test_no_limits(void)
 	run_free(&r);
 }
 
+static void
+test_models(void)
+{
+	int64_t c0, b0, c1, b1;
+	struct run r;
+
+	/* the demo's pipeline generates with gpt-4 */
+	org_settings("{\"allowed_models\":[\"gpt-3.5-turbo\"]}");
+	counts(&c0, &b0);
+	run_n(&r, 2, "Model");
+	is_int(r.status, 1, "a pipeline whose model is not in allowed_models: exit 1");
+	like(r.err, "pipeline 'pipe_article_generation': model 'gpt-4' (component 'comp_ai_generator_gpt4') is not "
+	    "allowed for organization 'org_123' (settings.allowed_models)", "the message names the model");
+	run_free(&r);
+	counts(&c1, &b1);
+	ok(c1 == c0 && b1 == b0, "no context and no batch was created");
+	org_settings("{\"allowed_models\":[\"gpt-3.5-turbo\",\"gpt-4\"]}");
+	run_n(&r, 2, "Model allowed");
+	is_int(r.status, 0, "with gpt-4 allowed: runs, exit 0");
+	run_free(&r);
+}
+
 /* The day's count starts again at 00:00 UTC: a run that would span it waits for the new day first. */
 static void
 away_from_midnight(void)
@@ -151,5 +174,6 @@ main(void)
 	test_batch_size();
 	test_per_day();
 	test_no_limits();
+	test_models();
 	return tap_done();
 }
