@@ -28,7 +28,8 @@
 
 #define POLL_BATCH_SQL \
 	"SELECT _id FROM contexts WHERE status = 'pending' AND batch_id = ?1 " \
-	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
+	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) " \
+	"AND NOT EXISTS (SELECT 1 FROM paused_batches WHERE batch_id = ?1) ORDER BY priority, created_at LIMIT ?3"
 
 #define BATCH_START_SQL \
 	"UPDATE batches SET status = 'processing', processing_started_at = COALESCE(processing_started_at, ?2), " \
