@@ -28,6 +28,7 @@
 #define PAUSE_SQL "INSERT INTO paused_batches VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"
 #define RESUME_SQL "DELETE FROM paused_batches WHERE batch_id = ?1"
 #define PAUSED_SQL "SELECT 1 FROM paused_batches WHERE batch_id = ?1"
+#define ANY_PAUSED_SQL "SELECT 1 FROM paused_batches WHERE ?1 IS NOT NULL LIMIT 1"
 
 #define BATCH_LIST(idx, cond) \
 	"SELECT _id, created_at, json_remove(" BATCH_DOC_EXPR ", '$.context_ids'), " \
@@ -174,6 +175,13 @@ store_batch_paused(struct store *st, const char *id, int *paused, struct gb_err 
 {
 	*paused = 0;
 	return run3(st, PAUSED_SQL, id, NULL, NULL, paused, err);
+}
+
+int
+list_any_paused(struct store *st, int *any, struct gb_err *err)
+{
+	*any = 0;
+	return run3(st, ANY_PAUSED_SQL, "1", NULL, NULL, any, err);
 }
 
 int

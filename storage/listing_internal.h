@@ -52,4 +52,7 @@ int list_collect(struct store *st, const struct list_plan *p, int want, int budg
     int *partial, char stop[LIST_CURSOR_MAX], struct gb_err *err);
 void list_rows_free(struct list_rows *rows);
 
+/* Whether any batch is paused (the queue's claims check each context's batch only then). */
+int list_any_paused(struct store *st, int *any, struct gb_err *err);
+
 #endif
