@@ -250,7 +250,8 @@ list_collect(struct store *st, const struct list_plan *p, int want, int budget, 
 			si = w[i].stop_id;
 		}
 	if (rc == 0) {
-		qsort(rows->v, (size_t)rows->n, sizeof(rows->v[0]), row_cmp);
+		if (rows->n > 1)
+			qsort(rows->v, (size_t)rows->n, sizeof(rows->v[0]), row_cmp);
 		for (keep = 0; keep < rows->n && keep <= want; keep++)
 			if (sc && key_cmp(rows->v[keep].created_at, rows->v[keep].id, sc, si) < 0)
 				break;
