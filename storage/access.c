@@ -151,7 +151,8 @@ store_ctx_status_counts(struct store *st, int64_t counts[CTX_STATUS_COUNT], stru
 	int rc, step;
 
 	memset(counts, 0, sizeof(int64_t) * CTX_STATUS_COUNT);
-	if ((rc = store_stmt(st, "SELECT status, count(*) FROM contexts GROUP BY status", &stmt, err)))
+	/* the counter rows the triggers of contexts keep (migration 3): no scan */
+	if ((rc = store_stmt(st, "SELECT status, sum(n) FROM ctx_counts GROUP BY status", &stmt, err)))
 		return rc;
 	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
 		int s = ctx_status_from_name((const char *)sqlite3_column_text(stmt, 0));

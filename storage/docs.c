@@ -18,14 +18,14 @@
 
 #define CTX_INSERT \
 	"INSERT INTO contexts (_id, doc, status, updated_at, retry_count, next_retry_at, started_at, " \
-	"organization_id, user_id, batch_id, type, priority, created_at) " \
-	"VALUES (?1, json(?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+	"organization_id, user_id, batch_id, type, priority, created_at, title) " \
+	"VALUES (?1, json(?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
 #define CTX_SET \
 	"doc = excluded.doc, status = excluded.status, updated_at = excluded.updated_at, " \
 	"retry_count = excluded.retry_count, next_retry_at = excluded.next_retry_at, " \
 	"started_at = excluded.started_at, dirty = 0, organization_id = excluded.organization_id, " \
 	"user_id = excluded.user_id, batch_id = excluded.batch_id, type = excluded.type, " \
-	"priority = excluded.priority, created_at = excluded.created_at, " \
+	"priority = excluded.priority, created_at = excluded.created_at, title = excluded.title, " \
 	"worker_id = CASE WHEN excluded.status = 'processing' THEN worker_id END, " \
 	"lease_until = CASE WHEN excluded.status = 'processing' THEN lease_until END"
 
@@ -53,7 +53,7 @@ static const char *const put_sql[COLL_COUNT][3] = {
 	[COLL_CONTEXTS] = { CTX_INSERT, CTX_INSERT " ON CONFLICT (_id) DO UPDATE SET " CTX_SET,
 		"UPDATE contexts SET doc = json(?2), status = ?3, updated_at = ?4, retry_count = ?5, "
 		"next_retry_at = ?6, started_at = ?7, dirty = 0, organization_id = ?8, user_id = ?9, "
-		"batch_id = ?10, type = ?11, priority = ?12, created_at = ?13, "
+		"batch_id = ?10, type = ?11, priority = ?12, created_at = ?13, title = ?14, "
 		"worker_id = CASE WHEN ?3 = 'processing' THEN worker_id END, "
 		"lease_until = CASE WHEN ?3 = 'processing' THEN lease_until END WHERE _id = ?1" },
 	[COLL_BATCHES] = { BATCH_INSERT, BATCH_INSERT " ON CONFLICT (_id) DO UPDATE SET " BATCH_SET,
@@ -154,6 +154,7 @@ put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode 
 				sqlite3_bind_int64(stmt, 12, num_int(p, 0));
 		}
 		sqlite3_bind_text(stmt, 13, tree_str(d->tree, "created_at", NULL), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 14, tree_str(d->tree, "data", "title"), -1, SQLITE_STATIC);
 	}
 	if (c == COLL_BATCHES) {
 		const cJSON *usage = cJSON_GetObjectItemCaseSensitive(d->tree, "usage");

@@ -88,11 +88,17 @@ const char *store_unwritable(const char *path);
 /*
  * The schema's worker polling (?1 organization, ?2 now, ?3 limit): pending,
  * due, by metadata.priority then created_at. One text for the access
- * pattern (store_ctx_poll) and the queue's claims.
+ * pattern (store_ctx_poll) and the queue's claims. Contexts of a paused
+ * batch (paused_batches) are passed over; POLL_ORG_ANY_SQL, the same
+ * without that check, serves claims while no batch is paused.
  */
-#define POLL_ORG_SQL \
+#define POLL_ORG_HEAD \
 	"SELECT _id FROM contexts WHERE status = 'pending' AND organization_id = ?1 " \
-	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
+	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) "
+#define POLL_ORG_SQL POLL_ORG_HEAD \
+	"AND NOT EXISTS (SELECT 1 FROM paused_batches WHERE batch_id = contexts.batch_id) " \
+	"ORDER BY priority, created_at LIMIT ?3"
+#define POLL_ORG_ANY_SQL POLL_ORG_HEAD "ORDER BY priority, created_at LIMIT ?3"
 
 /*
  * The queue's claim: up to CLAIM_CHUNK contexts per statement, unused places

@@ -140,6 +140,60 @@ static const struct migration {
 	"CREATE INDEX pstats_pipeline_at ON pipeline_stats (pipeline_id, at_ms);\n"
 	"CREATE INDEX pstats_at ON pipeline_stats (at_ms);\n"
 	},
+	{ "web: counters, throughput, pause, listing indexes",
+	/* data.title in a real column, copied by every whole write like the other indexed fields */
+	"ALTER TABLE contexts ADD COLUMN title TEXT;\n"
+	"UPDATE contexts SET title = doc ->> '$.data.title' WHERE json_type(doc, '$.data.title') = 'text';\n"
+	/* lists newest first (created_at, _id descending): one index range per filter */
+	"CREATE INDEX ctx_list_org ON contexts (organization_id, created_at, _id);\n"
+	"CREATE INDEX ctx_list_status ON contexts (organization_id, status, created_at, _id);\n"
+	"CREATE INDEX ctx_list_user ON contexts (organization_id, user_id, created_at, _id);\n"
+	"DROP INDEX ctx_user_recent;\n"	/* ctx_list_user serves a user's history too */
+	"CREATE INDEX ctx_list_type ON contexts (organization_id, type, created_at, _id);\n"
+	/* a batch's contexts by status: its list, and its status summary from the index alone */
+	"CREATE INDEX ctx_list_batch ON contexts (batch_id, status, created_at, _id);\n"
+	"CREATE INDEX batch_list ON batches (organization_id, created_at, _id);\n"
+	"CREATE INDEX batch_list_status ON batches (organization_id, status, created_at, _id);\n"
+	/* contexts per organization and status, exact: kept by triggers, read without a scan */
+	"CREATE TABLE ctx_counts (organization_id TEXT NOT NULL, status TEXT NOT NULL,\n"
+	"  n INTEGER NOT NULL, PRIMARY KEY (organization_id, status)) WITHOUT ROWID;\n"
+	"INSERT INTO ctx_counts SELECT COALESCE(organization_id, ''), status, count(*) FROM contexts\n"
+	"  GROUP BY 1, 2;\n"
+	"CREATE TRIGGER ctx_counts_ins AFTER INSERT ON contexts BEGIN\n"
+	"  INSERT INTO ctx_counts VALUES (COALESCE(NEW.organization_id, ''), NEW.status, 1)\n"
+	"  ON CONFLICT DO UPDATE SET n = n + 1; END;\n"
+	"CREATE TRIGGER ctx_counts_del AFTER DELETE ON contexts BEGIN\n"
+	"  UPDATE ctx_counts SET n = n - 1\n"
+	"  WHERE organization_id = COALESCE(OLD.organization_id, '') AND status = OLD.status; END;\n"
+	"CREATE TRIGGER ctx_counts_upd AFTER UPDATE OF status, organization_id ON contexts\n"
+	"  WHEN OLD.status IS NOT NEW.status OR OLD.organization_id IS NOT NEW.organization_id BEGIN\n"
+	"  UPDATE ctx_counts SET n = n - 1\n"
+	"  WHERE organization_id = COALESCE(OLD.organization_id, '') AND status = OLD.status;\n"
+	"  INSERT INTO ctx_counts VALUES (COALESCE(NEW.organization_id, ''), NEW.status, 1)\n"
+	"  ON CONFLICT DO UPDATE SET n = n + 1; END;\n"
+	/*
+	 * contexts that became completed or failed, per organization and minute
+	 * ("YYYY-MM-DDTHH:MM" of updated_at, the time of the change)
+	 */
+	"CREATE TABLE ctx_throughput (organization_id TEXT NOT NULL, minute TEXT NOT NULL,\n"
+	"  completed INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,\n"
+	"  PRIMARY KEY (organization_id, minute)) WITHOUT ROWID;\n"
+	"CREATE INDEX ctx_throughput_minute ON ctx_throughput (minute);\n"
+	"INSERT INTO ctx_throughput SELECT COALESCE(organization_id, ''), substr(updated_at, 1, 16),\n"
+	"  sum(status = 'completed'), sum(status = 'failed') FROM contexts\n"
+	"  WHERE status IN ('completed', 'failed')\n"
+	"  AND updated_at >= strftime('%Y-%m-%dT%H:%M', 'now', '-2 days') GROUP BY 1, 2;\n"
+	"CREATE TRIGGER ctx_throughput_upd AFTER UPDATE OF status ON contexts\n"
+	"  WHEN NEW.status IN ('completed', 'failed') AND OLD.status IS NOT NEW.status\n"
+	"  AND NEW.updated_at IS NOT NULL BEGIN\n"
+	"  INSERT INTO ctx_throughput VALUES (COALESCE(NEW.organization_id, ''), substr(NEW.updated_at, 1, 16),\n"
+	"  NEW.status = 'completed', NEW.status = 'failed')\n"
+	"  ON CONFLICT DO UPDATE SET completed = completed + excluded.completed,\n"
+	"  failed = failed + excluded.failed; END;\n"
+	/* paused batches: their contexts are not claimed */
+	"CREATE TABLE paused_batches (batch_id TEXT PRIMARY KEY NOT NULL, organization_id TEXT,\n"
+	"  paused_at TEXT) WITHOUT ROWID;\n"
+	},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

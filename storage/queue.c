@@ -13,6 +13,7 @@
 
 #include "../base/gbtime.h"
 #include "internal.h"
+#include "listing_internal.h"
 #include "queue_internal.h"
 
 /* the organizations with pending work, in _id order: one index seek each (ctx_poll) */
@@ -28,7 +29,8 @@
 
 #define POLL_BATCH_SQL \
 	"SELECT _id FROM contexts WHERE status = 'pending' AND batch_id = ?1 " \
-	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT ?3"
+	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) " \
+	"AND NOT EXISTS (SELECT 1 FROM paused_batches WHERE batch_id = ?1) ORDER BY priority, created_at LIMIT ?3"
 
 #define BATCH_START_SQL \
 	"UPDATE batches SET status = 'processing', processing_started_at = COALESCE(processing_started_at, ?2), " \
@@ -164,6 +166,7 @@ struct claim_orgs {
 	char (*ids)[STORE_ID_MAX];
 	char (*first)[STORE_ID_MAX];	/* each one's first due context */
 	int n;
+	const char *poll_sql;		/* POLL_ORG_SQL, or POLL_ORG_ANY_SQL while no batch is paused */
 };
 
 /*
@@ -191,7 +194,7 @@ claim_orgs_walk(struct store *st, const char *now, int max, struct claim_orgs *c
 			break;		/* all of them seen */
 		visits++;
 		got = co->n;
-		if ((rc = poll_into(st, POLL_ORG_SQL, org, now, 1, co->first, &got, err)))
+		if ((rc = poll_into(st, co->poll_sql, org, now, 1, co->first, &got, err)))
 			break;
 		if (got > co->n)
 			memcpy(co->ids[co->n++], org, STORE_ID_MAX);
@@ -228,7 +231,7 @@ claim_orgs_share(struct store *st, const char *now, int max, const struct claim_
 	for (int o = 0; o < co->n; o++) {
 		int at = o * share;
 
-		if ((rc = poll_into(st, POLL_ORG_SQL, co->ids[o], now, share, per, &at, err)))
+		if ((rc = poll_into(st, co->poll_sql, co->ids[o], now, share, per, &at, err)))
 			goto out;
 		counts[o] = at - o * share;
 	}
@@ -252,12 +255,17 @@ static int
 candidates(struct store *st, const char *batch_id, const char *now, int max,
     char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err)
 {
-	struct claim_orgs co = { NULL, NULL, 0 };
-	int rc;
+	struct claim_orgs co = { NULL, NULL, 0, POLL_ORG_SQL };
+	int rc, paused;
 
 	*n = 0;
 	if (batch_id != NULL)
 		return poll_into(st, POLL_BATCH_SQL, batch_id, now, max, ids, n, err);
+	/* the check of each context's batch only while some batch is paused */
+	if ((rc = list_any_paused(st, &paused, err)))
+		return rc;
+	if (!paused)
+		co.poll_sql = POLL_ORG_ANY_SQL;
 	co.ids = malloc(sizeof(*co.ids) * (size_t)max);
 	co.first = malloc(sizeof(*co.first) * (size_t)max);
 	if (co.ids == NULL || co.first == NULL) {

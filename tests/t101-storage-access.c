@@ -252,8 +252,8 @@ test_plans(void)
 {
 	static const struct { const char *pattern, *index; } want[] = {
 		{ "poll", "USING INDEX ctx_poll (organization_id=?)" },
-		{ "user_recent", "USING INDEX ctx_user_recent (user_id=? AND organization_id=?)" },
-		{ "batch_summary", "USING INDEX ctx_batch (batch_id=?)" },
+		{ "user_recent", "USING INDEX ctx_list_user (organization_id=? AND user_id=?)" },
+		{ "batch_summary", "USING COVERING INDEX ctx_list_batch (batch_id=?)" },
 		{ "status_update", "USING INDEX sqlite_autoindex_contexts_1 (_id=?)" },
 		{ "claim", "USING INDEX sqlite_autoindex_contexts_1 (_id=?)" },
 	};

@@ -14,6 +14,7 @@
 
 #include "../storage/docs.h"
 #include "../storage/heartbeat.h"
+#include "../storage/listing.h"
 #include "../storage/pipestats.h"
 #include "../storage/store.h"
 #include "tap.h"
@@ -76,10 +77,16 @@ static const struct spec_index {
 
 /*
  * Beyond the schema's list, contexts have an index per access pattern the
- * schema names (worker polling, a user's history) and per queue operation
- * (a batch's own work, leases to reap); nothing else.
+ * schema names (worker polling), per queue operation (a batch's own work,
+ * leases to reap) and per filter of the API's lists (an organization's
+ * contexts by status, user, type, and a batch's by status: a user's history
+ * is one of them); nothing else.
  */
-static const char *const ctx_extra_indexes[] = { "ctx_poll", "ctx_user_recent", "ctx_batch_poll", "ctx_lease" };
+static const char *const ctx_extra_indexes[] = {
+	"ctx_poll", "ctx_batch_poll", "ctx_lease", "ctx_list_org", "ctx_list_status", "ctx_list_user",
+	"ctx_list_type", "ctx_list_batch",
+};
+#define NEXTRA ((int)(sizeof(ctx_extra_indexes) / sizeof(ctx_extra_indexes[0])))
 
 /* The columns of every full (not partial) index of table, as "name=a,b;" pairs. */
 static char *
@@ -146,11 +153,12 @@ test_indexes(const char *file)
 		    ctx_extra_indexes[i]);
 		extra += atoi(raw_text(file, names));
 	}
-	is_int(extra, 4, "and the indexes of the access patterns and the queue");
+	is_int(extra, NEXTRA, "and the indexes of the access patterns, the queue and the lists");
 	all = raw_text(file, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'contexts' "
 	    "AND sql IS NOT NULL");
 	nctx = atoi(all);
-	is_int(nctx, (int)ctx_spec + 4, "contexts have no other index: the schema's %zu and those 4", ctx_spec);
+	is_int(nctx, (int)ctx_spec + NEXTRA, "contexts have no other index: the schema's %zu and those %d",
+	    ctx_spec, NEXTRA);
 }
 
 static void
@@ -236,8 +244,15 @@ test_migrate_from_v1(void)
 	    store_put(st, COLL_ORGANIZATIONS, org, strlen(org), STORE_INSERT, NULL, &err))
 		tap_bail("set-up: %s", err.msg);
 	store_close(st);
-	/* back to what version 1 made: step 2 only adds tables */
-	raw_exec(path, "DROP TABLE worker_heartbeats; DROP TABLE pipeline_stats; PRAGMA user_version = 1");
+	/* back to what version 1 made: step 2 only adds tables, step 3 tables, triggers, indexes, a column */
+	raw_exec(path, "DROP TABLE worker_heartbeats; DROP TABLE pipeline_stats; "
+	    "DROP TRIGGER ctx_counts_ins; DROP TRIGGER ctx_counts_upd; DROP TRIGGER ctx_counts_del; "
+	    "DROP TRIGGER ctx_throughput_upd; DROP TABLE ctx_counts; DROP TABLE ctx_throughput; "
+	    "DROP TABLE paused_batches; DROP INDEX ctx_list_org; DROP INDEX ctx_list_status; "
+	    "DROP INDEX ctx_list_user; DROP INDEX ctx_list_type; DROP INDEX ctx_list_batch; "
+	    "DROP INDEX batch_list; DROP INDEX batch_list_status; ALTER TABLE contexts DROP COLUMN title; "
+	    "CREATE INDEX ctx_user_recent ON contexts (user_id, organization_id, created_at); "
+	    "PRAGMA user_version = 1");
 	is_int(store_file_version(path, &v, &err), 0, "the version of the file is read");
 	is_int(v, 1, "as 1");
 	is_int(store_open(&st, path, &keep, &err), GB_EVERSION, "without migrate a version 1 database is refused");
@@ -245,6 +260,12 @@ test_migrate_from_v1(void)
 	is_int(store_open(&st, path, &mig, &err), 0, "with migrate it opens");
 	store_schema_version(st, &v, &err);
 	is_int(v, store_schema_latest(), "at the latest version");
+	{
+		int64_t counts[CTX_STATUS_COUNT];
+
+		is_int(store_ctx_org_counts(st, "org_keep", counts, &err), 0, "counts per status are read");
+		is_int(counts[CTX_PENDING], 1, "step 3 counted the contexts already there");
+	}
 	is_int(store_get(st, COLL_CONTEXTS, "ctx_keep", &doc, &err), 0, "the context is still there");
 	like(doc, "12345678901234567", "with its exact integer");
 	free(doc);
