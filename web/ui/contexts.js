@@ -117,7 +117,7 @@
 		{title: 'user', cls: 'mono', get: function (c) { return c.user_id || '-'; }},
 		{title: 'created', get: function (c) { return GB.fmtTime(c.created_at); }},
 		{title: 'retries', get: function (c) { return String(c.retry_count || 0); }},
-		{title: 'error', cls: 'err', get: function (c) { return c.error || ''; }}
+		{title: 'error', cls: 'err', get: function (c) { return GB.errorText(c.error); }}
 	];
 
 	GB.routes.contexts = function (main, args, query) {
@@ -208,7 +208,7 @@
 			{title: '#', get: function (a) { return String(a.attempt); }},
 			{title: 'at', get: function (a) { return GB.fmtTime(a.at); }},
 			{title: 'component', cls: 'mono', get: function (a) { return a.component || '-'; }},
-			{title: 'error', cls: 'err', get: function (a) { return a.error || ''; }}
+			{title: 'error', cls: 'err', get: function (a) { return GB.errorText(a.error); }}
 		], (tl && tl.attempts) || [], 'attempts-table');
 	}
 
@@ -248,7 +248,7 @@
 				    h('div', {'data-testid': 'ctx-status', 'data-status': doc.status},
 				        GB.badge(doc.status)),
 				    doc.error ? h('p', {class: 'error', 'data-testid': 'ctx-error'},
-				        String(doc.error)) : null,
+				        GB.errorText(doc.error)) : null,
 				    actions(doc, load), facts(doc, tl),
 				    h('h2', null, 'Output'), output(doc),
 				    h('h2', null, 'Component timings'),

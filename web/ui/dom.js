@@ -1,6 +1,6 @@
 /*
  * dom.js - building the page without HTML strings: every text goes through
- * a text node (textContent), never through innerHTML, so data from the
+ * a text node (textContent), never through the HTML parser, so data from the
  * server cannot become markup.
  */
 'use strict';
@@ -94,6 +94,15 @@ GB.fmtMs = function (ms) {
 	if (ms < 1000)
 		return ms + ' ms';
 	return (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + ' s';
+};
+
+/* an error as text: a string, or the engine's {component, message, time} */
+GB.errorText = function (e) {
+	if (e === null || e === undefined || e === '')
+		return '';
+	if (typeof e !== 'object')
+		return String(e);
+	return (e.component ? e.component + ': ' : '') + (e.message || JSON.stringify(e));
 };
 
 GB.badge = function (status) {
