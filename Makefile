@@ -89,7 +89,8 @@ $(BUILD)/appliance/demo_data.o: $(BUILD)/appliance/demo_data.c
 $(BUILD)/web/ui_data.c: $(UI_FILES) web/ui Makefile
 	@mkdir -p $(dir $@)
 	@for f in $(UI_FILES); do \
-	  case "$$f" in *[!A-Za-z0-9._/-]*) echo "$$f: only [A-Za-z0-9._-] in web/ui names" >&2; exit 1;; esac; \
+	  case "$$f" in *[!A-Za-z0-9._/-]*) \
+	    echo "$$f: only [A-Za-z0-9._-] in web/ui names" >&2; exit 1;; esac; \
 	done
 	{ echo '/* generated from the files of web/ui: do not edit */'; \
 	  echo '#include "../../../web/ui.h"'; \
@@ -103,10 +104,12 @@ $(BUILD)/web/ui_data.c: $(UI_FILES) web/ui Makefile
 	    case "$$f" in \
 	    *.html) t='text/html; charset=utf-8';; *.js|*.mjs) t='text/javascript; charset=utf-8';; \
 	    *.css) t='text/css; charset=utf-8';; *.svg) t='image/svg+xml';; *.png) t='image/png';; \
-	    *.ico) t='image/x-icon';; *.json) t='application/json';; *.txt) t='text/plain; charset=utf-8';; \
+	    *.ico) t='image/x-icon';; *.json) t='application/json';; \
+	    *.txt) t='text/plain; charset=utf-8';; \
 	    *.woff2) t='font/woff2';; *) t='application/octet-stream';; \
 	    esac; \
-	    printf '\t{ "%s", "%s", ui_file_%d, sizeof(ui_file_%d) - 1 },\n' "$${f#web/ui}" "$$t" $$i $$i; \
+	    printf '\t{ "%s", "%s", ui_file_%d, sizeof(ui_file_%d) - 1 },\n' \
+	      "$${f#web/ui}" "$$t" $$i $$i; \
 	    i=$$((i + 1)); \
 	  done; \
 	  echo '	{ NULL, NULL, NULL, 0 },'; \

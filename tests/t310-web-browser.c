@@ -70,7 +70,8 @@ check_assets(void)
 		snprintf(url, sizeof(url), "/%s", de->d_name);
 		text = util_read_file(path, &len);
 		a = web_asset_find(url);
-		ok(a && text && a->len == len && memcmp(a->bytes, text, len) == 0 && a->bytes[len] == 0,
+		ok(a && text && a->len == len && memcmp(a->bytes, text, len) == 0 &&
+		    a->bytes[len] == 0,
 		    "%s is built in as it is on disk", url);
 		if (a && type_of(de->d_name))
 			is_str(a->content_type, type_of(de->d_name), "%s is served as %s", url,
@@ -100,8 +101,8 @@ check_csp_clean(void)
 		scripts++;
 		files += strncmp(p, "<script src=\"", 13) == 0;
 	}
-	ok(scripts > 0 && files == scripts, "the %d scripts of index.html are all files (%d inline)",
-	    scripts, scripts - files);
+	ok(scripts > 0 && files == scripts,
+	    "the %d scripts of index.html are all files (%d inline)", scripts, scripts - files);
 	ok(!strstr(html, " style=") && !strstr(html, "<style") && !strstr(html, " onclick=") &&
 	    !strstr(html, " onload="), "index.html has no inline style or event handler");
 	for (p = html; (p = strstr(p, " src=\"")) != NULL; p += 6) {
@@ -148,7 +149,8 @@ failed_context(char *out, size_t size, const char *id, const char *title)
 	    "\"component_timings\":{\"template\":12},\"attempts\":[{\"attempt\":1,"
 	    "\"at\":\"2026-01-01T00:00:00Z\",\"error\":\"connection refused\","
 	    "\"component\":\"ai_generator\"}]},\"batch_id\":\"batch_7890\","
-	    "\"user_id\":\"user_456\",\"organization_id\":\"org_123\",\"metadata\":{\"priority\":5}}\n",
+	    "\"user_id\":\"user_456\",\"organization_id\":\"org_123\","
+	    "\"metadata\":{\"priority\":5}}\n",
 	    id, title);
 }
 
@@ -185,7 +187,8 @@ make_key(const char *db, const char *perms, char *out, size_t size)
 	out[0] = '\0';
 	for (p = r.status == 0 ? r.out : ""; (p = strstr(p, "key_")) != NULL; p++) {
 		size_t idn = strspn(p + 4, "0123456789abcdef");
-		size_t sn = strspn(p + 21, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+		size_t sn = strspn(p + 21, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789-_");
 
 		if (idn == 16 && p[20] == '.' && sn == 43) {
 			snprintf(out, size, "%.64s", p);
