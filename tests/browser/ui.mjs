@@ -220,7 +220,7 @@ async function run(page, ctx) {
   });
 
   await step(page, 'bulk retry asks for confirmation with the count', async () => {
-    await page.goto(BASE + '/#/contexts?status=failed&limit=10');
+    await page.goto(BASE + '/#/contexts?status=failed&limit=200');
     await page.locator(tid('contexts-table')).waitFor({ timeout: 10000 });
     const rows = await page.locator(tid('context-row')).count();
     await page.locator(tid('bulk-retry')).click();
@@ -228,7 +228,7 @@ async function run(page, ctx) {
     check(new RegExp(`^Retry ${rows} contexts? that match`).test(txt),
       'the bulk retry confirmation states how many contexts match', `${rows} rows; "${txt}"`);
     await snap(page, 'bulk-confirm');
-    await page.locator(tid('confirm-cancel')).click();
+    await page.locator(tid('confirm-no')).click();
     await page.waitForTimeout(300);
     check(await page.locator(`[data-testid="context-row"][data-id="${FAILED_B}"]`).count() === 1,
       'declining changes nothing');

@@ -95,8 +95,8 @@
       }
       GB.append(dlg, [h('p', {'data-testid': 'confirm-text'}, text),
           h('div', {class: 'actions'},
-          h('button', {type: 'button', 'data-testid': 'confirm-cancel',
-              onclick: function () { done(false); }}, 'Cancel'),
+          h('button', {type: 'button', 'data-testid': 'confirm-no',
+              onclick: function () { done(false); }}, 'Back'),
           h('button', {type: 'button', class: 'danger', 'data-testid': 'confirm-ok',
               onclick: function () { done(true); }}, okLabel || 'OK'))]);
       dlg.addEventListener('cancel', function () { done(false); });
@@ -292,10 +292,16 @@
       fetch('/api/v1/events', {headers: {Authorization: 'Bearer ' + GB.key(),
           Accept: 'text/event-stream'}, signal: my.signal, cache: 'no-store'})
           .then(function (res) {
+        if (res.status === 401) {
+          ctl = null;
+          GB.signOut('the key was refused by the event stream');
+          return;
+        }
         if (!res.ok || !res.body)
           throw new Error('events: HTTP ' + res.status);
         indicator('live', 'on');
         retry = 1000;
+        scheduleRefresh();	/* what changed while the stream was down */
         var reader = res.body.getReader(), dec = new TextDecoder(), buf = '';
         function pump() {
           return reader.read().then(function (r) {
