@@ -46,7 +46,8 @@
   GB.routes.dashboard = function (main) {
     var countsBox = h('div'), chartBox = h('div', {class: 'card'}), workersBox = h('div');
     var warnBox = h('div'), syncBox = h('span', {'data-testid': 'sync-state'}, '-');
-    GB.append(main, [h('h1', null, 'Dashboard'), warnBox, countsBox,
+    var usageBox = h('p', {class: 'hint', 'data-testid': 'usage'});
+    GB.append(main, [h('h1', null, 'Dashboard'), warnBox, countsBox, usageBox,
         h('h2', null, 'Throughput, last hour'), chartBox,
         h('h2', null, 'Workers ', h('small', {'data-testid': 'workers-alive'})), workersBox,
         h('p', null, 'Sync: ', syncBox)]);
@@ -66,11 +67,22 @@
       syncBox.textContent = d.sync ? d.sync.state + (d.sync.lag_s !== undefined ?
           ' (lag ' + d.sync.lag_s + ' s)' : '') : '-';
     }
+    function usage(org) {
+      var u = org && org.usage;
+      if (!u)
+        return;
+      usageBox.textContent = 'Created today: ' + u.contexts_today +
+          (u.max_contexts_per_day !== null && u.max_contexts_per_day !== undefined ?
+          ' of ' + u.max_contexts_per_day + ' allowed' : '') +
+          (u.resets_at ? ' (the count resets at ' + GB.fmtTime(u.resets_at) + ')' : '');
+    }
     function refresh() {
-      return Promise.all([GB.api('GET', '/dashboard'), GB.api('GET', '/workers')])
-          .then(function (r) {
-        if (main.isConnected)
-          render(r[0], r[1]);
+      return Promise.all([GB.api('GET', '/dashboard'), GB.api('GET', '/workers'),
+          GB.api('GET', '/organization')]).then(function (r) {
+        if (!main.isConnected)
+          return;
+        render(r[0], r[1]);
+        usage(r[2]);
       }, GB.fail);
     }
     GB.state.view.onEvent = function (ev) {
@@ -90,9 +102,13 @@
   function batchProgress(b) {
     var s = b.summary || {};
     var bar = GB.progress(ended(s), s.total || 0, 'batch-progress');
+    /* completed in green from the left, then failed and cancelled in red */
+    var okShare = s.total ? (s.completed || 0) * 100 / s.total : 0;
     var failedShare = s.total ? ((s.failed || 0) + (s.cancelled || 0)) * 100 / s.total : 0;
+    bar.firstChild.style.width = okShare + '%';
     if (failedShare > 0) {
       var f = h('div', {class: 'fill-failed'});
+      f.style.left = okShare + '%';
       f.style.width = failedShare + '%';
       bar.insertBefore(f, bar.firstChild.nextSibling);
     }
