@@ -8,7 +8,7 @@
  * headless chromium with playwright-core (installed and cached by
  * tests/browser/setup.sh). The script's TAP lines are relayed as checks
  * of this program; its screenshots stay in $GENBOX_ARTIFACTS (default
- * build/artifacts/t310-web-browser/ of the repository).
+ * artifacts/t310-web-browser/ beside the binary: build/default/... ).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -337,11 +337,28 @@ browser_run(const char *base, const char *admin, const char *reader, const char 
 	return failed;
 }
 
+/* $GENBOX_ARTIFACTS, else artifacts/t310-web-browser beside the (real) binary under test. */
+static void
+artifacts_dir(char *out, size_t size)
+{
+	const char *env = getenv("GENBOX_ARTIFACTS");
+	char *bin = realpath(util_genbox(), NULL), *slash;
+
+	if (env && *env)
+		snprintf(out, size, "%s", env);
+	else if (bin && (slash = strrchr(bin, '/')) != NULL) {
+		*slash = '\0';
+		snprintf(out, size, "%s/artifacts/t310-web-browser", bin);
+	} else
+		snprintf(out, size, "%s/artifacts", util_tmpdir());
+	free(bin);
+}
+
 int
 main(void)
 {
 	char db[4200], log[4200], artifacts[4200], admin[128], reader[128], modules[4096];
-	const char *base, *env = getenv("GENBOX_ARTIFACTS");
+	const char *base;
 	char *text;
 
 	check_assets();
@@ -350,10 +367,7 @@ main(void)
 		ok(0, "genbox serve not available: the browser test needs the server");
 		return tap_done();
 	}
-	if (env && *env)
-		snprintf(artifacts, sizeof(artifacts), "%s", env);
-	else
-		util_src("build/artifacts/t310-web-browser", artifacts, sizeof(artifacts));
+	artifacts_dir(artifacts, sizeof(artifacts));
 	browser_setup(modules, sizeof(modules));
 	snprintf(db, sizeof(db), "%s/genbox.db", util_tmpdir());
 	snprintf(log, sizeof(log), "%s/serve.log", util_tmpdir());
