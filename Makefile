@@ -30,9 +30,10 @@ endif
 
 BASE_SRC := $(wildcard base/*.c)
 STORAGE_SRC := $(wildcard storage/*.c)
+WEB_SRC := $(wildcard web/*.c)
 APP_SRC := $(filter-out appliance/main.c,$(wildcard appliance/*.c appliance/*/*.c))
-LIB_SRC := $(BASE_SRC) $(STORAGE_SRC) $(APP_SRC)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o
+LIB_SRC := $(BASE_SRC) $(STORAGE_SRC) $(WEB_SRC) $(APP_SRC)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o $(BUILD)/web/ui_data.o
 TEST_SRC := $(wildcard tests/t[0-9]*.c)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.t)
 TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o $(BUILD)/tests/peer.o $(BUILD)/tests/gentest.o
@@ -43,6 +44,8 @@ BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 BENCH_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard bench/lib/*.c))
 BENCH_LIB := $(BUILD)/bench/lib/libbench.a
 DEMO_JSON := $(sort $(wildcard appliance/demo/*.json))
+# every file of the web UI, served from the binary (web/ui.h)
+UI_FILES := $(sort $(shell find web/ui -type f ! -name '.*' 2>/dev/null))
 
 GENBOX := $(BUILD)/genbox
 DB ?= var/genbox.db
@@ -79,6 +82,40 @@ $(BUILD)/appliance/demo_data.c: $(DEMO_JSON) Makefile
 	  echo '};'; } > $@
 
 $(BUILD)/appliance/demo_data.o: $(BUILD)/appliance/demo_data.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# the web UI's files as byte arrays (hex: no trigraph or length limit of a
+# string literal), each followed by a NUL not counted in its length
+$(BUILD)/web/ui_data.c: $(UI_FILES) web/ui Makefile
+	@mkdir -p $(dir $@)
+	@for f in $(UI_FILES); do \
+	  case "$$f" in *[!A-Za-z0-9._/-]*) \
+	    echo "$$f: only [A-Za-z0-9._-] in web/ui names" >&2; exit 1;; esac; \
+	done
+	{ echo '/* generated from the files of web/ui: do not edit */'; \
+	  echo '#include "../../../web/ui.h"'; \
+	  i=0; for f in $(UI_FILES); do \
+	    echo "static const unsigned char ui_file_$$i[] = {"; \
+	    od -An -v -tx1 $$f | sed -e 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g' -e 's/^/\t/'; \
+	    echo '	0x00'; echo '};'; i=$$((i + 1)); \
+	  done; \
+	  echo 'const struct web_asset web_assets[] = {'; \
+	  i=0; for f in $(UI_FILES); do \
+	    case "$$f" in \
+	    *.html) t='text/html; charset=utf-8';; *.js|*.mjs) t='text/javascript; charset=utf-8';; \
+	    *.css) t='text/css; charset=utf-8';; *.svg) t='image/svg+xml';; *.png) t='image/png';; \
+	    *.ico) t='image/x-icon';; *.json) t='application/json';; \
+	    *.txt) t='text/plain; charset=utf-8';; \
+	    *.woff2) t='font/woff2';; *) t='application/octet-stream';; \
+	    esac; \
+	    printf '\t{ "%s", "%s", ui_file_%d, sizeof(ui_file_%d) - 1 },\n' \
+	      "$${f#web/ui}" "$$t" $$i $$i; \
+	    i=$$((i + 1)); \
+	  done; \
+	  echo '	{ NULL, NULL, NULL, 0 },'; \
+	  echo '};'; } > $@
+
+$(BUILD)/web/ui_data.o: $(BUILD)/web/ui_data.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(GENBOX): $(BUILD)/appliance/main.o $(LIB_OBJ)

@@ -1,0 +1,303 @@
+/*
+ * views.js - the dashboard (counts, the last hour's throughput, workers and
+ * their heartbeats, sync) and the batches (progress, pause and resume, a
+ * form that submits a new batch).
+ */
+'use strict';
+
+(function () {
+  var h = GB.h;
+  var STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'];
+  GB.STATUSES = STATUSES;
+
+  /* ---- dashboard ---- */
+
+  function countCards(counts) {
+    return h('div', {class: 'cards', 'data-testid': 'counts'}, STATUSES.map(function (st) {
+      return h('a', {class: 'card count st-' + st, href: '#/contexts?status=' + st,
+          'data-testid': 'count-' + st},
+          h('span', {class: 'n'}, String(counts && counts[st] !== undefined ? counts[st] : '-')),
+          h('span', {class: 'what'}, st));
+    }));
+  }
+
+  function workersTable(w) {
+    var rows = (w && w.workers) || [];
+    return GB.table([
+      {title: 'worker', get: function (r) { return r.worker_id || r._id || '-'; }},
+      {title: 'host', get: function (r) { return r.host || '-'; }},
+      {title: 'status', get: function (r) { return GB.badge(r.status); }},
+      {title: 'last heartbeat', get: function (r) {
+        return h('time', {datetime: r.last_heartbeat || '', title: GB.fmtTime(r.last_heartbeat)},
+            GB.fmtAgo(r.last_heartbeat));
+      }},
+      {title: 'working on', get: function (r) {
+        var cur = r.current_contexts || r.current_context || [];
+        if (!Array.isArray(cur))
+          cur = [cur];
+        return cur.filter(Boolean).map(function (id) {
+          return h('a', {href: '#/contexts/' + encodeURIComponent(id), class: 'mono'},
+              String(id), ' ');
+        });
+      }}
+    ], rows, 'workers-table');
+  }
+
+  GB.routes.dashboard = function (main) {
+    var countsBox = h('div'), chartBox = h('div', {class: 'card'}), workersBox = h('div');
+    var warnBox = h('div'), syncBox = h('span', {'data-testid': 'sync-state'}, '-');
+    var usageBox = h('p', {class: 'hint', 'data-testid': 'usage'});
+    GB.append(main, [h('h1', null, 'Dashboard'), warnBox, countsBox, usageBox,
+        h('h2', null, 'Throughput, last hour'), chartBox,
+        h('h2', null, 'Workers ', h('small', {'data-testid': 'workers-alive'})), workersBox,
+        h('p', null, 'Sync: ', syncBox)]);
+
+    function render(d, w) {
+      GB.clear(countsBox).appendChild(countCards(d.counts));
+      GB.clear(chartBox).appendChild(GB.throughputChart(d.throughput || []));
+      var warning = (w && w.warning) || (d.workers && d.workers.warning);
+      GB.clear(warnBox);
+      if (warning)
+        warnBox.appendChild(h('p', {class: 'warning', role: 'alert',
+            'data-testid': 'no-worker-warning'}, warning));
+      main.querySelector('[data-testid=workers-alive]').textContent =
+          (w ? w.alive : (d.workers || {}).alive) + ' alive' +
+          (w && w.pending !== undefined ? ', ' + w.pending + ' pending' : '');
+      GB.clear(workersBox).appendChild(workersTable(w));
+      syncBox.textContent = d.sync ? d.sync.state + (d.sync.lag_s !== undefined ?
+          ' (lag ' + d.sync.lag_s + ' s)' : '') : '-';
+    }
+    function usage(org) {
+      var u = org && org.usage;
+      if (!u)
+        return;
+      usageBox.textContent = 'Created today: ' + u.contexts_today +
+          (u.max_contexts_per_day !== null && u.max_contexts_per_day !== undefined ?
+          ' of ' + u.max_contexts_per_day + ' allowed' : '') +
+          (u.resets_at ? ' (the count resets at ' + GB.fmtTime(u.resets_at) + ')' : '');
+    }
+    function refresh() {
+      return Promise.all([GB.api('GET', '/dashboard'), GB.api('GET', '/workers'),
+          GB.api('GET', '/organization')]).then(function (r) {
+        if (!main.isConnected)
+          return;
+        render(r[0], r[1]);
+        usage(r[2]);
+      }, GB.fail);
+    }
+    GB.state.view.onEvent = function (ev) {
+      if (ev.counts)
+        GB.clear(countsBox).appendChild(countCards(ev.counts));
+    };
+    refresh();
+    return refresh;
+  };
+
+  /* ---- batches ---- */
+
+  function ended(s) {
+    return (s.completed || 0) + (s.failed || 0) + (s.cancelled || 0);
+  }
+
+  function batchProgress(b) {
+    var s = b.summary || {};
+    var bar = GB.progress(ended(s), s.total || 0, 'batch-progress');
+    /* completed in green from the left, then failed and cancelled in red */
+    var okShare = s.total ? (s.completed || 0) * 100 / s.total : 0;
+    var failedShare = s.total ? ((s.failed || 0) + (s.cancelled || 0)) * 100 / s.total : 0;
+    bar.firstChild.style.width = okShare + '%';
+    if (failedShare > 0) {
+      var f = h('div', {class: 'fill-failed'});
+      f.style.left = okShare + '%';
+      f.style.width = failedShare + '%';
+      bar.insertBefore(f, bar.firstChild.nextSibling);
+    }
+    bar.setAttribute('title', STATUSES.map(function (st) {
+      return st + ' ' + (s[st] || 0);
+    }).join(', '));
+    return bar;
+  }
+
+  function batchActions(b, onChange) {
+    if (!GB.canWrite())
+      return null;
+    var paused = !!b.paused, done = b.status === 'completed' || b.status === 'failed';
+    var btn = h('button', {type: 'button', class: 'small',
+        'data-testid': paused ? 'batch-resume' : 'batch-pause', disabled: done && !paused},
+        paused ? 'Resume' : 'Pause');
+    btn.addEventListener('click', function () {
+      btn.disabled = true;
+      GB.api('POST', '/batches/' + encodeURIComponent(b._id) + (paused ? '/resume' : '/pause'))
+          .then(function (nb) {
+        GB.flash((nb.paused ? 'paused ' : 'resumed ') + nb._id);
+        onChange(nb);
+      }, function (e) {
+        btn.disabled = false;
+        GB.fail(e);
+      });
+    });
+    return btn;
+  }
+
+  function batchRow(b, onChange) {
+    var tr = h('tr', {'data-batch-id': b._id, 'data-testid': 'batch-row'});
+    GB.append(tr, [
+      h('td', null, h('a', {href: '#/contexts?batch_id=' + encodeURIComponent(b._id),
+          'data-testid': 'batch-link'}, b.name || b._id), h('div', {class: 'mono sub'}, b._id)),
+      h('td', {class: 'mono'}, b.pipeline_id || '-'),
+      h('td', null, GB.badge(b.status), b.paused ? h('span', {class: 'badge st-paused',
+          'data-testid': 'batch-paused'}, 'paused') : null),
+      h('td', {class: 'wide'}, batchProgress(b)),
+      h('td', null, GB.fmtTime(b.created_at)),
+      h('td', null, batchActions(b, onChange))]);
+    return tr;
+  }
+
+  function batchForm(pipelines, onCreated) {
+    var sel = h('select', {id: 'batch-pipeline', 'data-testid': 'batch-pipeline', required: true},
+        pipelines.map(function (p) {
+      return h('option', {value: p._id}, (p.name || p._id) + ' (' + p._id + ')');
+    }));
+    var def = GB.state.org && GB.state.org.settings && GB.state.org.settings.default_pipeline_id;
+    if (def)
+      sel.value = def;
+    var name = h('input', {id: 'batch-name', type: 'text', 'data-testid': 'batch-name',
+        placeholder: 'optional'});
+    var text = h('textarea', {id: 'batch-input', rows: 6, required: true,
+        'data-testid': 'batch-input',
+        placeholder: 'One title per line, or one JSON context per line:\n' +
+        '{"data": {"title": "Caching at the edge", "tone": "friendly"}}'});
+    var form = h('form', {class: 'card', 'data-testid': 'batch-form'},
+        h('h2', null, 'New batch'),
+        h('label', {for: 'batch-pipeline'}, 'Pipeline'), sel,
+        h('label', {for: 'batch-name'}, 'Name'), name,
+        h('label', {for: 'batch-input'}, 'Contexts'), text,
+        h('button', {type: 'submit', 'data-testid': 'batch-submit'}, 'Submit batch'));
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var contexts;
+      try {
+        contexts = parseContexts(text.value);
+      } catch (e) {
+        GB.flash(e.message, 'error');
+        return;
+      }
+      var body = {pipeline_id: sel.value, contexts: contexts};
+      if (name.value.trim())
+        body.name = name.value.trim();
+      form.querySelector('button').disabled = true;
+      GB.api('POST', '/batches', body).then(function (b) {
+        form.querySelector('button').disabled = false;
+        text.value = '';
+        name.value = '';
+        GB.flash('batch ' + b._id + ' created with ' + contexts.length + ' contexts');
+        onCreated(b);
+      }, function (e) {
+        form.querySelector('button').disabled = false;
+        GB.fail(e);
+      });
+    });
+    return form;
+  }
+
+  /* lines: a title each, or a JSON object (a context input) each */
+  function parseContexts(text) {
+    var out = [];
+    text.split(/\r?\n/).forEach(function (line, i) {
+      line = line.trim();
+      if (!line)
+        return;
+      if (line[0] === '{') {
+        var js;
+        try {
+          js = JSON.parse(line);
+        } catch (e) {
+          throw new Error('line ' + (i + 1) + ': not JSON: ' + e.message);
+        }
+        out.push(js);
+      } else {
+        out.push({data: {title: line}});
+      }
+    });
+    if (!out.length)
+      throw new Error('no contexts: write one title per line');
+    return out;
+  }
+  GB.parseContexts = parseContexts;
+
+  GB.routes.batches = function (main, args, query) {
+    var tbody = h('tbody'), pager = h('div', {class: 'pager'}), formBox = h('div');
+    var filter = h('select', {'data-testid': 'batch-status-filter'},
+        h('option', {value: ''}, 'any status'),
+        ['pending', 'processing', 'completed', 'failed', 'cancelled'].map(function (s) {
+      return h('option', {value: s}, s);
+    }));
+    filter.value = query.status || '';
+    filter.addEventListener('change', function () {
+      GB.go('batches', [], {status: filter.value});
+    });
+    var table = h('table', {class: 'grid', 'data-testid': 'batches-table'},
+        h('thead', null, h('tr', null, ['batch', 'pipeline', 'status', 'progress', 'created', '']
+        .map(function (t) { return h('th', null, t); }))), tbody);
+    GB.append(main, [h('h1', null, 'Batches'), formBox,
+        h('div', {class: 'toolbar'}, h('label', null, 'Status ', filter)), table, pager]);
+
+    var cursors = [query.cursor || ''];	/* cursor of each page seen, for "previous" */
+    function replaceRow(b) {
+      known[b._id] = b;
+      var old = tbody.querySelector('tr[data-batch-id="' + CSS.escape(b._id) + '"]');
+      var row = batchRow(b, replaceRow);
+      if (old) {
+        tbody.replaceChild(row, old);
+        return;
+      }
+      tbody.querySelectorAll('td.empty').forEach(function (td) { td.parentNode.remove(); });
+      tbody.insertBefore(row, tbody.firstChild);
+    }
+    function load() {
+      var cur = cursors[cursors.length - 1];
+      return GB.api('GET', '/batches' + GB.qs({status: query.status, limit: 20, cursor: cur}))
+          .then(function (r) {
+        GB.clear(tbody);
+        r.items.forEach(function (b) {
+          known[b._id] = b;
+          tbody.appendChild(batchRow(b, replaceRow));
+        });
+        if (!r.items.length)
+          tbody.appendChild(h('tr', null, h('td', {colspan: 6, class: 'empty'}, 'no batches')));
+        GB.clear(pager);
+        pager.appendChild(h('button', {type: 'button', 'data-testid': 'batches-prev',
+            disabled: cursors.length < 2, onclick: function () {
+          cursors.pop();
+          load();
+        }}, '← Newer'));
+        pager.appendChild(h('button', {type: 'button', 'data-testid': 'batches-next',
+            disabled: !r.next_cursor, onclick: function () {
+          cursors.push(r.next_cursor);
+          load();
+        }}, 'Older →'));
+      }, GB.fail);
+    }
+    if (GB.canWrite())
+      GB.api('GET', '/pipelines?limit=200').then(function (r) {
+        formBox.appendChild(batchForm(r.items || [], function (b) {
+          if (cursors.length === 1)
+            replaceRow(b);
+        }));
+      }, GB.fail);
+    var known = {};	/* _id -> the batch as last shown */
+    GB.state.view.onEvent = function (ev) {
+      (ev.batches || []).forEach(function (b) {
+        var k = known[b._id];
+        if (!k)
+          return;
+        k.status = b.status;
+        k.summary = b.summary;
+        k.paused = b.paused;
+        replaceRow(k);
+      });
+    };
+    load();
+    return load;
+  };
+})();
