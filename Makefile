@@ -13,7 +13,8 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 LDFLAGS += -pthread -Wl,--as-needed
-LDLIBS += -lm
+# civetweb ships no pkg-config file in Debian
+LDLIBS += -lcivetweb -lm
 
 comma := ,
 ifdef SANITIZE
@@ -30,8 +31,9 @@ endif
 
 BASE_SRC := $(wildcard base/*.c)
 STORAGE_SRC := $(wildcard storage/*.c)
+WEB_SRC := $(wildcard web/*.c)
 APP_SRC := $(filter-out appliance/main.c,$(wildcard appliance/*.c appliance/*/*.c))
-LIB_SRC := $(BASE_SRC) $(STORAGE_SRC) $(APP_SRC)
+LIB_SRC := $(BASE_SRC) $(STORAGE_SRC) $(WEB_SRC) $(APP_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o
 TEST_SRC := $(wildcard tests/t[0-9]*.c)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.t)
@@ -93,18 +95,12 @@ $(BUILD)/tests/fault-sqlite.so: tests/fault-sqlite.c
 	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) $(PKG_CFLAGS) -fPIC -shared -o $@ $< -ldl
 $(BUILD)/tests/t110-cli-data.t: | $(BUILD)/tests/fault-sqlite.so
 
-# the generator's test runs a scripted HTTP responder on civetweb
-$(BUILD)/tests/t210-generator.t $(BUILD)/tests/t240-pipeline-llm.t: LDLIBS += -lcivetweb
-
 $(BENCH_LIB): $(BENCH_LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BENCHES): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_LIB) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
-
-# the concurrency benchmark's slow endpoint runs on civetweb
-$(BUILD)/bench/concurrency: LDLIBS += -lcivetweb
 
 run: deps
 	$(MAKE) genbox
