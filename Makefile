@@ -108,7 +108,10 @@ run: deps
 	./genbox --db $(DB) demo
 	./genbox --db $(DB) run-batch --pipeline pipe_article_generation --input packaging/demo-batch.jsonl \
 		--user user_456 --out var/out
-	./genbox --db $(DB) stats
+	@key=$$(./genbox --db $(DB) apikey create --user user_456 --perm read,write --name "make run" 2>/dev/null) && \
+	  echo "genbox is serving http://127.0.0.1:8080/ (Ctrl-C stops it)" && \
+	  echo "admin API key of user_456: $$key" && \
+	  exec ./genbox --db $(DB) serve --listen 127.0.0.1:8080
 
 # tests find the binary and the repository through the environment
 check: deps
