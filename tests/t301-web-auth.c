@@ -172,8 +172,8 @@ make_key(void *arg)
 	    "{\"user_id\": \"user_w\", \"name\": \"ci\", \"permissions\": [\"read\", \"write\"]}");
 	m->status = (int)r.status;
 	snprintf(m->body, sizeof(m->body), "%s", r.body);
-	snprintf(m->token, sizeof(m->token), "%s", body_path(&r, "token"));
-	snprintf(m->key_id, sizeof(m->key_id), "%s", body_path(&r, "key_id"));
+	snprintf(m->token, sizeof(m->token), "%.79s", body_path(&r, "token"));
+	snprintf(m->key_id, sizeof(m->key_id), "%.63s", body_path(&r, "key_id"));
 	http_resp_free(&r);
 }
 
