@@ -376,7 +376,7 @@ static void
 test_slow_clients(void)
 {
 	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: slow\r\n\r\n";
-	int fds[3], closed = 0;
+	int fds[3], closed = 0, answered_json = 0;
 	int64_t t0 = gb_mono_ms(), served_ms = -1;
 	struct http_resp r;
 
@@ -400,11 +400,16 @@ test_slow_clients(void)
 			struct pollfd p = { fds[i], POLLIN, 0 };
 			char junk[512];
 
-			if (fds[i] >= 0 && poll(&p, 1, 0) > 0 && recv(fds[i], junk, sizeof(junk), MSG_DONTWAIT) <= 0) {
-				close(fds[i]);
-				fds[i] = -1;
-				closed++;
-			}
+			ssize_t n;
+
+			if (fds[i] < 0 || poll(&p, 1, 0) <= 0)
+				continue;
+			n = recv(fds[i], junk, sizeof(junk) - 1, MSG_DONTWAIT);
+			junk[n > 0 ? n : 0] = '\0';
+			answered_json += n > 0 && strstr(junk, "{\"error\":{\"code\":") != NULL;
+			close(fds[i]);
+			fds[i] = -1;
+			closed++;
 		}
 		usleep(1000 * 1000);
 	}
@@ -412,6 +417,7 @@ test_slow_clients(void)
 	    "(%lld ms)", (long long)served_ms);
 	is_int(closed, 3, "the slow clients are cut off by request_timeout_ms (after %lld ms)",
 	    (long long)(gb_mono_ms() - t0));
+	is_int(answered_json, 3, "each is told so in the API's error shape");
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

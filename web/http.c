@@ -56,7 +56,7 @@ web_send(struct web_req *r, int status, const char *ctype, const char *body, siz
 		mg_response_header_add(r->conn, "Content-Length", clen, -1);
 	mg_response_header_send(r->conn);
 	pthread_mutex_unlock(&r->web->header_mu);
-	if (len && strcmp(r->ri->request_method, "HEAD") != 0)
+	if (len && (r->ri->request_method == NULL || strcmp(r->ri->request_method, "HEAD") != 0))
 		mg_write(r->conn, body, len);
 	return status;
 }

@@ -97,6 +97,8 @@ route_find(struct web_req *r, const char *path, char *allow, size_t size)
 static const char *
 method_label(const char *m)
 {
+	if (m == NULL)
+		return "other";
 	static const char *const known[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", NULL };
 
 	for (int i = 0; known[i]; i++)
@@ -171,6 +173,30 @@ web_dispatch(struct mg_connection *conn)
 	return status;
 }
 
+/*
+ * civetweb's own errors (a request that timed out or cannot be parsed) in
+ * the same JSON shape and with the same headers as every other answer; this
+ * also keeps its header dates under header_mu.
+ */
+static int
+web_http_error(struct mg_connection *conn, int status, const char *msg)
+{
+	struct web_req *r = calloc(1, sizeof(*r));
+	const char *code = status == 413 ? "payload_too_large" : status == 408 ? "request_timeout" :
+	    status == 503 ? "unavailable" : status >= 500 ? "internal" : "bad_request";
+	int64_t t0 = gb_mono_ms();
+
+	if (r == NULL)
+		return 1;	/* civetweb's own page, then */
+	r->conn = conn;
+	r->ri = mg_get_request_info(conn);
+	r->web = mg_get_user_data(mg_get_context(conn));
+	web_error(r, status, code, "%s", msg && msg[0] ? msg : "the request could not be handled");
+	count_request(r, t0);
+	free(r);
+	return 0;
+}
+
 static void *
 web_thread_init(const struct mg_context *ctx, int type)
 {
@@ -239,6 +265,7 @@ web_listen(struct web *w, struct gb_err *err)
 	cb.init_thread = web_thread_init;
 	cb.exit_thread = web_thread_exit;
 	cb.log_message = web_log_message;
+	cb.http_error = web_http_error;
 	if ((w->ctx = mg_start(&cb, w, opts)) == NULL)
 		return gb_errf(err, GB_EIO, "web: cannot listen on '%s'", w->listen);
 	if (mg_get_server_ports(w->ctx, 4, ports) < 1)
