@@ -68,53 +68,54 @@ counts_json(const int64_t counts[CTX_STATUS_COUNT])
 	return c;
 }
 
+/* The organization's recent batches, each with its summary, into arr. */
+static int
+events_batches(struct web_req *r, cJSON *arr, struct gb_err *err)
+{
+	struct recent rc = { { NULL }, 0 };
+	cJSON *f = cJSON_CreateObject();
+	char *filter;
+	int ret;
+
+	cJSON_AddStringToObject(f, "organization_id", r->caller.org_id);
+	filter = cJSON_PrintUnformatted(f);
+	cJSON_Delete(f);
+	if (filter == NULL)
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	ret = store_each(r->st, COLL_BATCHES, filter, 0, recent_add, &rc, err);
+	free(filter);
+	for (int i = 0; i < rc.n; i++) {
+		int64_t sc[CTX_STATUS_COUNT] = { 0 }, total = 0;
+		cJSON *b = rc.batches[i], *s;
+
+		cJSON_DeleteItemFromObjectCaseSensitive(b, "created_at");
+		if (ret == 0 && (ret = store_batch_summary(r->st, json_str_or(b, "_id"), sc, err)) == 0) {
+			s = counts_json(sc);
+			for (int k = 0; k < CTX_STATUS_COUNT; k++)
+				total += sc[k];
+			cJSON_AddNumberToObject(s, "total", (double)total);
+			cJSON_AddItemToObject(b, "summary", s);
+			cJSON_AddBoolToObject(b, "paused", 0);
+		}
+		cJSON_AddItemToArray(arr, b);	/* taken: deleted with the view */
+	}
+	return ret;
+}
+
 /* The view without seq, as text (caller frees); NULL on error. */
 static char *
 events_view(struct web_req *r)
 {
-	struct recent rc = { { NULL }, 0 };
 	int64_t counts[CTX_STATUS_COUNT];
 	struct gb_err err = { 0, "" };
 	char *text = NULL;
-	cJSON *v = NULL, *arr;
+	cJSON *v;
 
-	if (store_ctx_status_counts(r->st, counts, &err))
-		return NULL;
-	if ((v = cJSON_CreateObject()) == NULL)
+	if (store_ctx_status_counts(r->st, counts, &err) || (v = cJSON_CreateObject()) == NULL)
 		return NULL;
 	cJSON_AddItemToObject(v, "counts", counts_json(counts));
-	arr = cJSON_AddArrayToObject(v, "batches");
-	{
-		cJSON *f = cJSON_CreateObject();
-		char *ft;
-
-		cJSON_AddStringToObject(f, "organization_id", r->caller.org_id);
-		ft = cJSON_PrintUnformatted(f);
-		cJSON_Delete(f);
-		if (ft && store_each(r->st, COLL_BATCHES, ft, 0, recent_add, &rc, &err) == 0) {
-			for (int i = 0; i < rc.n; i++) {
-				int64_t sc[CTX_STATUS_COUNT] = { 0 }, total = 0;
-				cJSON *b = rc.batches[i];
-
-				rc.batches[i] = NULL;
-				cJSON_DeleteItemFromObjectCaseSensitive(b, "created_at");
-				if (store_batch_summary(r->st, json_str_or(b, "_id"), sc, &err) == 0) {
-					cJSON *s = counts_json(sc);
-
-					for (int k = 0; k < CTX_STATUS_COUNT; k++)
-						total += sc[k];
-					cJSON_AddNumberToObject(s, "total", (double)total);
-					cJSON_AddItemToObject(b, "summary", s);
-				}
-				cJSON_AddBoolToObject(b, "paused", 0);
-				cJSON_AddItemToArray(arr, b);
-			}
-			text = cJSON_PrintUnformatted(v);
-		}
-		free(ft);
-	}
-	for (int i = 0; i < rc.n; i++)
-		cJSON_Delete(rc.batches[i]);
+	if (events_batches(r, cJSON_AddArrayToObject(v, "batches"), &err) == 0)
+		text = cJSON_PrintUnformatted(v);
 	cJSON_Delete(v);
 	return text;
 }
