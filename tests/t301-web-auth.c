@@ -149,6 +149,15 @@ capture_stderr(void (*fn)(void *), void *arg)
 	dup2(fd, 2);
 	close(fd);
 	fn(arg);
+	/* the audit line is written once the answer is out: wait for it (2 s at most) */
+	for (int64_t t0 = gb_mono_ms(); gb_mono_ms() - t0 < 2000; usleep(10 * 1000)) {
+		char *sofar = util_read_file(path, NULL);
+		int seen = sofar && strstr(sofar, "\n");
+
+		free(sofar);
+		if (seen)
+			break;
+	}
 	dup2(saved, 2);
 	close(saved);
 	text = util_read_file(path, NULL);
