@@ -343,6 +343,46 @@ sse_write(char *data, size_t size, size_t n, void *arg)
 	return strstr(s->buf, "\n\n") ? 0 : size * n;	/* one event is enough */
 }
 
+/* Read from fd until want appears in *acc (ms at most); 1 when it did. */
+static int
+read_until(int fd, char *acc, size_t cap, const char *want, int ms)
+{
+	size_t len = strlen(acc);
+
+	for (int64_t t0 = gb_mono_ms(); !strstr(acc, want) && gb_mono_ms() - t0 < ms; ) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		if ((n = recv(fd, acc + len, cap - 1 - len, 0)) <= 0)
+			break;
+		len += (size_t)n;
+		acc[len] = '\0';
+	}
+	return strstr(acc, want) != NULL;
+}
+
+/* A change made while the stream is open arrives as the next event; no change, no event. */
+static void
+test_events_live(void)
+{
+	char req[256], *acc = calloc(1, 65536);
+	int fd = http_connect(t.port);
+
+	snprintf(req, sizeof(req), "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n",
+	    admin);
+	(void)!send(fd, req, strlen(req), MSG_NOSIGNAL);
+	ok(read_until(fd, acc, 65536, "\"seq\":1}", 5000), "a live stream: the first event");
+	ok(!read_until(fd, acc, 65536, "\"seq\":2}", 2500), "no event while nothing changes");
+	box_put(&t.box, COLL_CONTEXTS, "{\"_id\": \"ctx_live\", \"type\": \"article\", \"status\": \"pending\", "
+	    "\"organization_id\": \"org_123\", \"data\": {\"title\": \"Live\"}}");
+	ok(read_until(fd, acc, 65536, "\"seq\":2}", 5000), "a new context arrives as the next event");
+	like(acc, "\"counts\":{\"pending\":", "with the counts");
+	close(fd);
+	free(acc);
+}
+
 static void
 test_events(void)
 {
@@ -369,6 +409,7 @@ test_events(void)
 	curl_easy_cleanup(c);
 	curl_slist_free_all(h);
 	still_serves("an event stream closed by its client");
+	test_events_live();
 }
 
 /* Clients that send a header a byte a second: the server drops them, and serves others meanwhile. */
@@ -428,7 +469,8 @@ int
 main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	wt_start(&t, 4, MAX_BODY, 1000);
+	/* a stream whose client went away holds its thread until the next write (at most the 15 s ping) */
+	wt_start(&t, 6, MAX_BODY, 1000);
 	wt_key(&t, "user_456", 1, admin);
 	test_routes();
 	test_bad_json();

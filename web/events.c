@@ -143,20 +143,37 @@ events_send(struct web_req *r, const char *view, int64_t seq)
 	return 0;
 }
 
+/* Whether the database changed since *stamp (always on the first call); *stamp moves on. */
+static int
+events_moved(struct web_req *r, uint64_t *stamp, int *first)
+{
+	struct gb_err err = { 0, "" };
+	uint64_t v = 0;
+	int moved;
+
+	if (store_data_version(r->st, &v, &err))
+		return 1;	/* cannot tell: look */
+	moved = *first || v != *stamp;
+	*stamp = v;
+	*first = 0;
+	return moved;
+}
+
 static int
 events_get(struct web_req *r)
 {
 	int64_t last_tick = 0, last_ping = gb_mono_ms(), seq = 0;
+	uint64_t stamp = 0;
 	char *last = NULL;
+	int first = 1;
 
 	web_send_head(r, 200, "text/event-stream");
 	while (!atomic_load(&r->web->stopping)) {
 		int64_t now = gb_mono_ms();
 
-		if (now - last_tick >= EVENTS_TICK_MS) {
+		if (now - last_tick >= EVENTS_TICK_MS && (last_tick = now) && events_moved(r, &stamp, &first)) {
 			char *view = events_view(r);
 
-			last_tick = now;
 			if (view && (last == NULL || strcmp(view, last) != 0)) {
 				free(last);
 				last = view;
