@@ -465,6 +465,41 @@ test_slow_clients(void)
 	still_serves("slow clients");
 }
 
+/* A database the threads cannot open: 503 from the API and /healthz, and still an answer. */
+static void
+test_unusable_database(void)
+{
+	struct gb_err err = { 0, "" };
+	struct web_config wc;
+	struct web *w = NULL;
+	struct http_resp r;
+	char path[4200], url[128];
+
+	snprintf(path, sizeof(path), "%s/missing/none.db", util_tmpdir());
+	web_config_defaults(&wc);
+	wc.db_path = path;
+	wc.listen = "127.0.0.1:0";
+	wc.threads = 2;
+	wc.metrics = t.m;
+	if (web_start(&w, &wc, &err))
+		tap_bail("web_start: %s", err.msg);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", web_port(w));
+	http_json(&r, "GET", url, NULL, NULL);
+	is_int(r.status, 503, "/healthz with an unusable database: 503");
+	is_str(body_path(&r, "status"), "unhealthy", "unhealthy");
+	is_str(body_path(&r, "reasons.0"), "database unusable", "and why");
+	http_resp_free(&r);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/templates", web_port(w));
+	http_json(&r, "GET", url, admin, NULL);
+	is_int(r.status, 503, "an API call: 503");
+	is_str(err_code(&r), "unavailable", "unavailable");
+	http_resp_free(&r);
+	web_stop(w);
+	is_int(web_start(&w, &(struct web_config){ .db_path = path, .listen = "nowhere", .threads = 1,
+	    .max_body = 1, .request_timeout_ms = 1 }, &err), GB_EINVAL, "a listen address without a port is refused");
+	like(err.msg, "ADDR:PORT", "naming the expected form");
+}
+
 int
 main(void)
 {
@@ -481,6 +516,7 @@ main(void)
 	test_contexts_ops();
 	test_events();
 	test_slow_clients();
+	test_unusable_database();
 	wt_stop(&t);
 	curl_global_cleanup();
 	return tap_done();
