@@ -247,12 +247,14 @@ static void
 test_catalog_writes(void)
 {
 	struct http_resp r;
+	char created[64];
 
 	http_json(&r, "POST", wt_url(&t, "/api/v1/templates"), admin,
 	    "{\"_id\": \"tmpl_web\", \"name\": \"Web\", \"organization_id\": \"org_other\", \"sections\": []}");
 	is_int(r.status, 201, "admin creates a template: 201 (%.200s)", r.body);
 	is_str(body_path(&r, "organization_id"), "org_123", "organization_id is forced to the caller's");
 	ok(strcmp(body_path(&r, "updated_at"), "(none)") != 0, "updated_at is set");
+	snprintf(created, sizeof(created), "%s", body_path(&r, "created_at"));
 	http_resp_free(&r);
 	http_json(&r, "POST", wt_url(&t, "/api/v1/templates"), admin, "{\"_id\": \"tmpl_web\", \"name\": \"Again\"}");
 	is_int(r.status, 409, "a duplicate _id: 409");
@@ -260,6 +262,8 @@ test_catalog_writes(void)
 	http_resp_free(&r);
 	http_json(&r, "PUT", wt_url(&t, "/api/v1/templates/tmpl_web"), admin, "{\"name\": \"Renamed\"}");
 	is_int(r.status, 200, "PUT replaces: 200");
+	is_str(body_path(&r, "created_at"), created, "the replacement keeps created_at");
+	ok(strcmp(body_path(&r, "sections"), "(none)") == 0, "and nothing else of the old document");
 	is_str(body_path(&r, "name"), "Renamed", "the new document is answered");
 	is_str(body_path(&r, "_id"), "tmpl_web", "with its _id");
 	http_resp_free(&r);

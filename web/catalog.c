@@ -160,9 +160,15 @@ cat_replace(struct web_req *r)
 
 	if (web_get_org_doc(r, cat_coll(r), r->params[0], &doc))
 		return r->status;
-	cJSON_Delete(doc);
-	if (web_read_json(r, &body))
+	if (web_read_json(r, &body)) {
+		cJSON_Delete(doc);
 		return r->status;
+	}
+	/* a replacement keeps the document's creation time unless it gives one */
+	if (!cJSON_HasObjectItem(body, "created_at") && cJSON_HasObjectItem(doc, "created_at"))
+		cJSON_AddItemToObject(body, "created_at",
+		    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(doc, "created_at"), 1));
+	cJSON_Delete(doc);
 	id = cJSON_GetObjectItemCaseSensitive(body, "_id");
 	if (id && (!cJSON_IsString(id) || strcmp(id->valuestring, r->params[0]) != 0))
 		rc = web_error(r, 400, "bad_request", "field '_id' must be '%s' or absent", r->params[0]);
