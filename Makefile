@@ -13,7 +13,8 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 LDFLAGS += -pthread -Wl,--as-needed
-LDLIBS += -lm
+# civetweb ships no pkg-config file in Debian
+LDLIBS += -lcivetweb -lm
 
 comma := ,
 ifdef SANITIZE
@@ -36,7 +37,8 @@ LIB_SRC := $(BASE_SRC) $(STORAGE_SRC) $(WEB_SRC) $(APP_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o $(BUILD)/web/ui_data.o
 TEST_SRC := $(wildcard tests/t[0-9]*.c)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.t)
-TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o $(BUILD)/tests/peer.o $(BUILD)/tests/gentest.o
+TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o $(BUILD)/tests/peer.o $(BUILD)/tests/gentest.o \
+	$(BUILD)/tests/httpc.o
 # every bench/*.c is a benchmark program; bench/lib/ is what they share,
 # linked as an archive so each program takes only the parts it calls
 BENCH_SRC := $(wildcard bench/*.c)
@@ -130,9 +132,6 @@ $(BUILD)/tests/fault-sqlite.so: tests/fault-sqlite.c
 	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) $(PKG_CFLAGS) -fPIC -shared -o $@ $< -ldl
 $(BUILD)/tests/t110-cli-data.t: | $(BUILD)/tests/fault-sqlite.so
 
-# the generator's test runs a scripted HTTP responder on civetweb
-$(BUILD)/tests/t210-generator.t $(BUILD)/tests/t240-pipeline-llm.t: LDLIBS += -lcivetweb
-
 $(BENCH_LIB): $(BENCH_LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
@@ -140,16 +139,16 @@ $(BENCH_LIB): $(BENCH_LIB_OBJ)
 $(BENCHES): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_LIB) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-# the concurrency benchmark's slow endpoint runs on civetweb
-$(BUILD)/bench/concurrency: LDLIBS += -lcivetweb
-
 run: deps
 	$(MAKE) genbox
 	@mkdir -p $(dir $(DB)) var/out
 	./genbox --db $(DB) demo
 	./genbox --db $(DB) run-batch --pipeline pipe_article_generation --input packaging/demo-batch.jsonl \
 		--user user_456 --out var/out
-	./genbox --db $(DB) stats
+	@key=$$(./genbox --db $(DB) apikey create --user user_456 --perm read,write --name "make run" 2>/dev/null) && \
+	  echo "genbox is serving http://127.0.0.1:8080/ (Ctrl-C stops it)" && \
+	  echo "admin API key of user_456: $$key" && \
+	  exec ./genbox --db $(DB) serve --listen 127.0.0.1:8080
 
 # tests find the binary and the repository through the environment
 check: deps

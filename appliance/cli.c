@@ -478,5 +478,19 @@ const struct cli_command cli_commands[] = {
 	  "  --out DIR       write each completed context's formatted content to DIR/<_id>.md\n"
 	  "  --workers N     worker threads (default: [workers] count)\n"
 	  "  --trace FILE    append a line per component run and end to FILE\n" },
+	{ "serve", cmd_serve, "run the daemon: the worker pool and the HTTP API",
+	  "serve [--listen ADDR:PORT] [--workers N]\n\n"
+	  "Run the worker pool without end and the HTTP API (/api/v1, /healthz, /metrics)\n"
+	  "in one process until SIGTERM or SIGINT: then the API stops accepting, running\n"
+	  "contexts get [workers] grace_ms to end, the rest go back to the queue; exit 0.\n"
+	  "Tells systemd READY=1 once serving and pets its watchdog.\n"
+	  "  --listen ADDR:PORT  where to listen (default: [web] listen, 127.0.0.1:8080)\n"
+	  "  --workers N         worker threads (default: [workers] count)\n" },
+	{ "apikey", cmd_apikey, "create, list and revoke API keys",
+	  "apikey create --user USER_ID [--perm read|read,write] [--name NAME]\n"
+	  "       genbox apikey list [--user USER_ID]\n"
+	  "       genbox apikey revoke KEY_ID\n\n"
+	  "create prints the new key's token (KEY_ID.SECRET) once on stdout; only a hash\n"
+	  "of the secret is kept. --perm defaults to read.\n" },
 	{ NULL, NULL, NULL, NULL },
 };

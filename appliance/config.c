@@ -13,6 +13,7 @@
 #include <ini.h>
 
 #include "../base/log.h"
+#include "../web/web.h"
 #include "config.h"
 #include "engine/pool.h"
 #include "generator.h"
@@ -38,11 +39,16 @@ static const struct key {
 	INT("workers", "max_inflight", max_inflight, 1, 65536),
 	/* a heartbeat expires after 60 s: it is written more often than that */
 	INT("workers", "heartbeat_ms", heartbeat_ms, 100, 59000),
+	INT("workers", "grace_ms", grace_ms, 0, 3600000),
 	STR("generator", "url", generator_url),
 	STR("generator", "key", generator_key),
 	INT("generator", "timeout_ms", generator_timeout_ms, 100, 3600000),
 	INT("generator", "connect_timeout_ms", generator_connect_timeout_ms, 100, 600000),
 	INT("generator", "max_concurrent", generator_max_concurrent, 1, 1024),
+	STR("web", "listen", web_listen),
+	INT("web", "max_body", web_max_body, 1, 1 << 30),
+	INT("web", "threads", web_threads, 1, WEB_MAX_THREADS),
+	INT("web", "request_timeout_ms", web_request_timeout_ms, 100, 3600000),
 	STR("box", "organization", organization),
 #undef STR
 #undef INT
@@ -64,6 +70,11 @@ config_defaults(struct config *cfg)
 	cfg->generator_timeout_ms = GEN_DEFAULT_TIMEOUT_MS;
 	cfg->generator_connect_timeout_ms = GEN_DEFAULT_CONNECT_MS;
 	cfg->generator_max_concurrent = GEN_DEFAULT_CONCURRENT;
+	cfg->grace_ms = 10000;
+	snprintf(cfg->web_listen, sizeof(cfg->web_listen), "%s", WEB_DEFAULT_LISTEN);
+	cfg->web_max_body = WEB_DEFAULT_MAX_BODY;
+	cfg->web_threads = WEB_DEFAULT_THREADS;
+	cfg->web_request_timeout_ms = WEB_DEFAULT_REQUEST_TIMEOUT_MS;
 }
 
 /* Set one key; the message says what is wrong without saying where. */

@@ -25,12 +25,18 @@ struct config {
 	int retry_base_ms;		/* first retry backoff, doubling */
 	int max_inflight;		/* contexts held at once by the pool, waiting ones included */
 	int heartbeat_ms;		/* how often the pool writes its workers' heartbeats */
+	int grace_ms;			/* how long running contexts get at a stop of the daemon */
 	/* [generator] */
 	char generator_url[512];	/* url: OpenAI-compatible base URL; empty: offline-draft */
 	char generator_key[256];	/* key: bearer token */
 	int generator_timeout_ms;
 	int generator_connect_timeout_ms;
 	int generator_max_concurrent;	/* calls in flight per endpoint */
+	/* [web] */
+	char web_listen[256];		/* listen: ADDR:PORT */
+	int web_max_body;		/* bytes of a request body */
+	int web_threads;		/* civetweb worker threads */
+	int web_request_timeout_ms;	/* a request must arrive within this */
 	/* [box] */
 	char organization[128];		/* default organization for CLI runs */
 };

@@ -193,6 +193,23 @@ static const struct migration {
 	/* paused batches: their contexts are not claimed */
 	"CREATE TABLE paused_batches (batch_id TEXT PRIMARY KEY NOT NULL, organization_id TEXT,\n"
 	"  paused_at TEXT) WITHOUT ROWID;\n"
+	{ "api keys",
+	/*
+	 * the API's keys: the SHA-256 of the secret (hex), never the secret;
+	 * permissions "read" or "read,write"; times in ms since the epoch
+	 */
+	"CREATE TABLE api_keys (\n"
+	"  key_id TEXT PRIMARY KEY NOT NULL,\n"
+	"  secret_hash TEXT NOT NULL,\n"
+	"  user_id TEXT NOT NULL,\n"
+	"  organization_id TEXT NOT NULL,\n"
+	"  name TEXT NOT NULL DEFAULT '',\n"
+	"  permissions TEXT NOT NULL,\n"
+	"  created_ms INTEGER NOT NULL,\n"
+	"  last_used_ms INTEGER,\n"
+	"  revoked_ms INTEGER\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX apikey_org_user ON api_keys (organization_id, user_id);\n"
 	},
 };
 

@@ -279,6 +279,27 @@ store_checkpoint(struct store *st, int *frames, struct gb_err *err)
 }
 
 /*
+ * PRAGMA data_version moves when another connection commits (it looks at
+ * the file, unlike SQLITE_FCNTL_DATA_VERSION outside a transaction); this
+ * connection's own changes are counted by sqlite3_total_changes64.
+ */
+int
+store_data_version(struct store *st, uint64_t *version, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = store_stmt(st, "PRAGMA data_version", &stmt, err)))
+		return rc;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		*version = ((uint64_t)sqlite3_column_int64(stmt, 0) << 32) ^ (uint64_t)sqlite3_total_changes64(st->db);
+	else
+		rc = store_sqlerr(st, err, "data version");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+/*
  * The outermost level is BEGIN IMMEDIATE (take the write lock at once, so a
  * busy database shows here and not half-way through); inner levels are
  * savepoints, so an inner failure undoes only its own part.

@@ -93,6 +93,13 @@ int store_migrate(struct store *st, int *from, int *to, struct gb_err *err);
  */
 int store_checkpoint(struct store *st, int *frames, struct gb_err *err);
 
+/*
+ * A stamp that moves whenever the database changes, by any connection of
+ * any process: a cheap "did anything change" for pollers (the event stream).
+ * Reads no page.
+ */
+int store_data_version(struct store *st, uint64_t *version, struct gb_err *err);
+
 /* Transactions nest: inner levels are savepoints, undone alone by store_rollback. */
 int store_begin(struct store *st, struct gb_err *err);
 int store_commit(struct store *st, struct gb_err *err);

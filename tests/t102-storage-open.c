@@ -244,8 +244,8 @@ test_migrate_from_v1(void)
 	    store_put(st, COLL_ORGANIZATIONS, org, strlen(org), STORE_INSERT, NULL, &err))
 		tap_bail("set-up: %s", err.msg);
 	store_close(st);
-	/* back to what version 1 made: step 2 only adds tables, step 3 tables, triggers, indexes, a column */
-	raw_exec(path, "DROP TABLE worker_heartbeats; DROP TABLE pipeline_stats; "
+	/* back to what version 1 made: step 2 only adds tables, step 3 tables, triggers, indexes, a column, step 4 a table */
+	raw_exec(path, "DROP TABLE worker_heartbeats; DROP TABLE pipeline_stats; DROP TABLE api_keys; "
 	    "DROP TRIGGER ctx_counts_ins; DROP TRIGGER ctx_counts_upd; DROP TRIGGER ctx_counts_del; "
 	    "DROP TRIGGER ctx_throughput_upd; DROP TABLE ctx_counts; DROP TABLE ctx_throughput; "
 	    "DROP TABLE paused_batches; DROP INDEX ctx_list_org; DROP INDEX ctx_list_status; "

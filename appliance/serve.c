@@ -1,0 +1,207 @@
+/*
+ * serve.c - `genbox serve`: the daemon. The database is opened (and
+ * migrated) once, then the worker pool runs without end and the HTTP API
+ * answers beside it in one process. systemd hears READY=1 once both run,
+ * WATCHDOG=1 every half watchdog period, and STOPPING=1 at a stop.
+ *
+ * SIGTERM and SIGINT are blocked in every thread and taken by the main
+ * thread with sigtimedwait: the API stops accepting, running contexts get
+ * [workers] grace_ms to end, the rest go back to the queue; exit 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "../base/log.h"
+#include "../web/web.h"
+#include "cli.h"
+#include "engine/pool.h"
+#include "generator.h"
+
+struct serve {
+	const struct config *cfg;
+	char listen[256];
+	int workers;
+	struct store_opts so;
+	struct pool *pool;
+	struct web *web;
+};
+
+static int
+serve_args(struct serve *s, int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	long v;
+	int ch;
+
+	snprintf(s->listen, sizeof(s->listen), "%s", s->cfg->web_listen);
+	s->workers = s->cfg->workers;
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+		if (ch == 'l') {
+			if (strlen(optarg) >= sizeof(s->listen) || strchr(optarg, ':') == NULL)
+				return cli_fail("serve", "--listen '%.64s': expected ADDR:PORT", optarg);
+			snprintf(s->listen, sizeof(s->listen), "%s", optarg);
+		} else if (ch == 'w') {
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 1 || v > POOL_MAX_WORKERS)
+				return cli_fail("serve", "--workers '%.32s': expected 1 to %d", optarg, POOL_MAX_WORKERS);
+			s->workers = (int)v;
+		} else {
+			cli_fail("serve", "unknown option or missing value '%s'", argv[optind - 1]);
+			fprintf(stderr, "Try 'genbox serve --help'.\n");
+			return 1;
+		}
+	}
+	if (optind < argc)
+		return cli_fail("serve", "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+/* The schema up to date before any thread opens the file. */
+static int
+serve_migrate(struct serve *s, struct gb_err *err)
+{
+	struct store *st = NULL;
+	int rc;
+
+	s->so = (struct store_opts){ 1, 1, s->cfg->sync_full, s->cfg->busy_timeout_ms, 0 };
+	rc = store_open(&st, s->cfg->db_path, &s->so, err);
+	store_close(st);
+	s->so.create = 0;
+	s->so.migrate = 0;
+	return rc;
+}
+
+static int
+serve_pool(struct serve *s, struct gb_err *err)
+{
+	const struct config *cfg = s->cfg;
+	struct generator *gen = NULL;
+	struct pool_config pc;
+	struct gen_config gc;
+
+	memset(&gc, 0, sizeof(gc));
+	gc.url = cfg->generator_url;
+	gc.key = cfg->generator_key;
+	gc.timeout_ms = cfg->generator_timeout_ms;
+	gc.connect_timeout_ms = cfg->generator_connect_timeout_ms;
+	gc.max_concurrent = cfg->generator_max_concurrent;
+	if (generator_open(&gen, &gc, err))
+		return err->code;
+	pool_config_defaults(&pc);
+	pc.db_path = cfg->db_path;
+	pc.store = s->so;
+	pc.workers = s->workers;
+	pc.max_retries = cfg->max_retries;
+	pc.lease_ms = (int64_t)cfg->lease_seconds * 1000;
+	pc.retry_base_ms = cfg->retry_base_ms;
+	pc.max_inflight = cfg->max_inflight;
+	pc.heartbeat_ms = cfg->heartbeat_ms;
+	pc.run_forever = 1;
+	pc.gen = gen;		/* taken, even on failure */
+	pc.metrics = metrics_default();
+	return pool_start(&s->pool, &pc, err);
+}
+
+static int
+serve_web(struct serve *s, struct gb_err *err)
+{
+	struct web_config wc;
+
+	web_config_defaults(&wc);
+	wc.db_path = s->cfg->db_path;
+	wc.store = s->so;
+	wc.listen = s->listen;
+	wc.max_body = s->cfg->web_max_body;
+	wc.threads = s->cfg->web_threads;
+	wc.request_timeout_ms = s->cfg->web_request_timeout_ms;
+	wc.metrics = metrics_default();
+	return web_start(&s->web, &wc, err);
+}
+
+/* Wait for SIGTERM or SIGINT, petting the watchdog and watching the pool. Returns the signal, or 0. */
+static int
+serve_wait(struct serve *s, const sigset_t *set)
+{
+	uint64_t wd_usec = 0;
+	int watchdog = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
+	int64_t tick_ms = watchdog ? (int64_t)(wd_usec / 2000) : 1000;
+	char why[256];
+
+	if (tick_ms < 10)
+		tick_ms = 10;
+	if (tick_ms > 1000)
+		tick_ms = 1000;
+	for (;;) {
+		struct timespec ts = { tick_ms / 1000, (long)(tick_ms % 1000) * 1000000L };
+		int sig = sigtimedwait(set, NULL, &ts);
+
+		if (sig > 0)
+			return sig;
+		if (watchdog)
+			sd_notify(0, "WATCHDOG=1");
+		if (pool_failed(s->pool, why, sizeof(why))) {
+			log_error("level=error event=pool_failed reason=\"%s\"", why);
+			return 0;
+		}
+	}
+}
+
+static void
+serve_stop(struct serve *s, int sig)
+{
+	sd_notify(0, "STOPPING=1");
+	log_info("level=info event=stopping signal=%s grace_ms=%d", sig == SIGINT ? "SIGINT" :
+	    sig == SIGTERM ? "SIGTERM" : "none", s->cfg->grace_ms);
+	web_stop(s->web);
+	s->web = NULL;
+	pool_stop(s->pool, s->cfg->grace_ms);
+	pool_free(s->pool);
+	s->pool = NULL;
+	log_info("level=info event=stopped");
+}
+
+int
+cmd_serve(const struct config *cfg, int argc, char **argv)
+{
+	struct serve s = { .cfg = cfg };
+	struct gb_err err = { 0, "" };
+	sigset_t set, old;
+	int sig, rc;
+
+	if (serve_args(&s, argc, argv))
+		return 1;
+	/* blocked before any thread starts, so every thread inherits it */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	if ((rc = serve_migrate(&s, &err)) || (rc = serve_pool(&s, &err)) || (rc = serve_web(&s, &err))) {
+		log_error("level=error event=start_failed reason=\"%s\"", err.msg);
+		web_stop(s.web);
+		pool_free(s.pool);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return cli_fail("serve", "%s", err.msg);
+	}
+	sd_notify(0, "READY=1\nSTATUS=serving");
+	log_info("level=info event=serving url=http://%s/ workers=%d threads=%d db=%s", s.listen, s.workers,
+	    cfg->web_threads, cfg->db_path);
+	sig = serve_wait(&s, &set);
+	serve_stop(&s, sig);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return sig ? 0 : 1;
+}

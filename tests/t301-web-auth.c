@@ -1,0 +1,276 @@
+/*
+ * t301-web-auth - API keys and organizations: the auth matrix (no key, not
+ * Bearer, malformed, unknown, wrong secret, revoked, inactive user, a read
+ * key writing, a write key of a non-admin on admin routes, an admin), the
+ * 404 for another organization's object byte for byte as a missing one,
+ * keys through the API (the token once, never a hash; the user's api_keys
+ * in step), last_used_at without a write per request, and the audit line
+ * with the key id and never the secret.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "webtest.h"
+
+static struct wt t;
+static char admin[APIKEY_TOKEN_MAX], reader[APIKEY_TOKEN_MAX], writer[APIKEY_TOKEN_MAX];
+static char other[APIKEY_TOKEN_MAX], inactive[APIKEY_TOKEN_MAX];
+
+static void
+setup_users(void)
+{
+	box_put(&t.box, COLL_USERS, "{\"_id\": \"user_w\", \"email\": \"w@acme.com\", \"role\": \"user\", "
+	    "\"status\": \"active\", \"organization_id\": \"org_123\"}");
+	box_put(&t.box, COLL_USERS, "{\"_id\": \"user_off\", \"email\": \"off@acme.com\", \"role\": \"admin\", "
+	    "\"status\": \"suspended\", \"organization_id\": \"org_123\"}");
+	box_put(&t.box, COLL_ORGANIZATIONS, "{\"_id\": \"org_999\", \"name\": \"Other\"}");
+	box_put(&t.box, COLL_USERS, "{\"_id\": \"user_999\", \"email\": \"x@other.com\", \"role\": \"admin\", "
+	    "\"status\": \"active\", \"organization_id\": \"org_999\"}");
+	box_put(&t.box, COLL_TEMPLATES, "{\"_id\": \"tmpl_other\", \"name\": \"Theirs\", \"organization_id\": \"org_999\"}");
+	box_put(&t.box, COLL_CONTEXTS, "{\"_id\": \"ctx_mine\", \"type\": \"article\", \"status\": \"pending\", "
+	    "\"organization_id\": \"org_123\", \"user_id\": \"user_456\", \"data\": {\"title\": \"Mine\"}}");
+	box_put(&t.box, COLL_CONTEXTS, "{\"_id\": \"ctx_theirs\", \"type\": \"article\", \"status\": \"pending\", "
+	    "\"organization_id\": \"org_999\", \"user_id\": \"user_999\", \"data\": {\"title\": \"Secret title\"}}");
+	wt_key(&t, "user_456", 1, admin);
+	wt_key(&t, "user_456", 0, reader);
+	wt_key(&t, "user_w", 1, writer);
+	wt_key(&t, "user_999", 1, other);
+	wt_key(&t, "user_off", 1, inactive);
+}
+
+static void
+expect_status(const char *method, const char *path, const char *token, const char *body, int status,
+    const char *code, const char *what)
+{
+	struct http_resp r;
+
+	http_json(&r, method, wt_url(&t, path), token, body);
+	is_int(r.status, status, "%s: %d", what, status);
+	if (code)
+		is_str(err_code(&r), code, "%s: %s", what, code);
+	http_resp_free(&r);
+}
+
+static void
+test_refused(void)
+{
+	const char *p = "/api/v1/contexts/ctx_mine";
+	char wrong[APIKEY_TOKEN_MAX], unknown[APIKEY_TOKEN_MAX];
+
+	expect_status("GET", p, NULL, NULL, 401, "unauthorized", "no key");
+	{
+		/* not Bearer: a Basic header sent by hand */
+		char req[256], *out;
+
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n", p);
+		out = http_raw(t.port, req, strlen(req), 3000);
+		like(out ? out : "", "HTTP/1.1 401", "Basic auth: 401");
+		free(out);
+	}
+	expect_status("GET", p, "key_zz.short", NULL, 401, "unauthorized", "malformed key");
+	expect_status("GET", p, "not a key at all", NULL, 401, "unauthorized", "garbage key");
+	snprintf(wrong, sizeof(wrong), "%s", admin);
+	wrong[strlen(wrong) - 1] = wrong[strlen(wrong) - 1] == 'A' ? 'B' : 'A';
+	expect_status("GET", p, wrong, NULL, 401, "unauthorized", "a real key id with a wrong secret");
+	snprintf(unknown, sizeof(unknown), "key_0123456789abcdef.%s", strchr(admin, '.') + 1);
+	expect_status("GET", p, unknown, NULL, 401, "unauthorized", "an unknown key id");
+	expect_status("GET", p, inactive, NULL, 401, "unauthorized", "a key of a suspended user");
+	expect_status("GET", p, admin, NULL, 200, NULL, "then the admin key reads");
+}
+
+static void
+test_permissions(void)
+{
+	const char *tmpl = "{\"_id\": \"tmpl_perm\", \"name\": \"P\"}";
+
+	expect_status("GET", "/api/v1/contexts/ctx_mine", reader, NULL, 200, NULL, "a read key reads");
+	expect_status("GET", "/api/v1/templates", reader, NULL, 200, NULL, "a read key lists");
+	expect_status("POST", "/api/v1/contexts/ctx_mine/cancel", reader, NULL, 403, "forbidden",
+	    "a read key cannot cancel");
+	expect_status("POST", "/api/v1/templates", reader, tmpl, 403, "forbidden", "a read key cannot create");
+	expect_status("POST", "/api/v1/templates", writer, tmpl, 403, "forbidden",
+	    "a write key of a non-admin cannot write the catalog");
+	expect_status("DELETE", "/api/v1/templates/tmpl_article_technical", writer, NULL, 403, "forbidden",
+	    "nor delete from it");
+	expect_status("POST", "/api/v1/keys", writer, "{}", 403, "forbidden", "nor make keys");
+	expect_status("POST", "/api/v1/templates", admin, tmpl, 201, NULL, "an admin writes the catalog");
+	expect_status("POST", "/api/v1/contexts/ctx_mine/cancel", writer, NULL, 200, NULL,
+	    "a write key cancels a context of its organization");
+}
+
+static void
+test_tenants(void)
+{
+	struct http_resp a, b;
+	char *first;
+
+	/* another organization's template, then the same _id once it is gone: the same bytes */
+	http_json(&a, "GET", wt_url(&t, "/api/v1/templates/tmpl_other"), admin, NULL);
+	is_int(a.status, 404, "another organization's template: 404");
+	ok(strstr(a.body, "Theirs") == NULL, "none of its data");
+	first = strdup(a.body);
+	http_resp_free(&a);
+	expect_status("DELETE", "/api/v1/templates/tmpl_other", other, NULL, 204, NULL, "its owner deletes it");
+	http_json(&b, "GET", wt_url(&t, "/api/v1/templates/tmpl_other"), admin, NULL);
+	is_int(b.status, 404, "missing template: 404");
+	is_str(b.body, first, "another organization's object answers byte for byte as a missing one");
+	http_resp_free(&b);
+	free(first);
+	http_json(&a, "GET", wt_url(&t, "/api/v1/contexts/ctx_theirs"), admin, NULL);
+	is_int(a.status, 404, "another organization's context: 404");
+	ok(strstr(a.body, "Secret title") == NULL, "never its data");
+	http_resp_free(&a);
+	expect_status("POST", "/api/v1/contexts/ctx_theirs/cancel", admin, NULL, 404, "not_found",
+	    "cancel of another organization's context: 404");
+	is_str(box_ctx(&t.box, "ctx_theirs", "status"), "pending", "and it is not cancelled");
+	expect_status("PUT", "/api/v1/templates/tmpl_article_technical", other, "{\"name\": \"x\"}", 404,
+	    "not_found", "PUT of another organization's template: 404");
+	http_json(&a, "GET", wt_url(&t, "/api/v1/organization"), other, NULL);
+	is_str(body_path(&a, "_id"), "org_999", "GET /organization answers the caller's own");
+	http_resp_free(&a);
+	http_json(&a, "GET", wt_url(&t, "/api/v1/queue"), other, NULL);
+	is_str(body_path(&a, "items.0._id"), "ctx_theirs", "the queue is the caller's organization's");
+	is_str(body_path(&a, "items.1._id"), "(none)", "and only it");
+	http_resp_free(&a);
+}
+
+/* Run fn with stderr into a file; the file's text (caller frees). */
+static char *
+capture_stderr(void (*fn)(void *), void *arg)
+{
+	char path[4200];
+	int saved = dup(2), fd;
+	char *text;
+
+	snprintf(path, sizeof(path), "%s/stderr.log", util_tmpdir());
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	dup2(fd, 2);
+	close(fd);
+	fn(arg);
+	/* the audit line is written once the answer is out: wait for it (2 s at most) */
+	for (int64_t t0 = gb_mono_ms(); gb_mono_ms() - t0 < 2000; usleep(10 * 1000)) {
+		char *sofar = util_read_file(path, NULL);
+		int seen = sofar && strstr(sofar, "\n");
+
+		free(sofar);
+		if (seen)
+			break;
+	}
+	dup2(saved, 2);
+	close(saved);
+	text = util_read_file(path, NULL);
+	return text ? text : strdup("");
+}
+
+struct made {
+	char token[APIKEY_TOKEN_MAX];
+	char key_id[64];
+	int status;
+	char body[2048];
+};
+
+static void
+make_key(void *arg)
+{
+	struct made *m = arg;
+	struct http_resp r;
+
+	http_json(&r, "POST", wt_url(&t, "/api/v1/keys"), admin,
+	    "{\"user_id\": \"user_w\", \"name\": \"ci\", \"permissions\": [\"read\", \"write\"]}");
+	m->status = (int)r.status;
+	snprintf(m->body, sizeof(m->body), "%s", r.body);
+	snprintf(m->token, sizeof(m->token), "%.79s", body_path(&r, "token"));
+	snprintf(m->key_id, sizeof(m->key_id), "%.63s", body_path(&r, "key_id"));
+	http_resp_free(&r);
+}
+
+static void
+test_keys(void)
+{
+	struct made m;
+	struct http_resp r;
+	char *log, path[256], *secret;
+	cJSON *user;
+
+	memset(&m, 0, sizeof(m));
+	log = capture_stderr(make_key, &m);
+	is_int(m.status, 201, "an admin makes a key: 201");
+	like(m.token, m.key_id, "the token starts with the key id");
+	is_int((long)strlen(m.token), 20 + 1 + 43, "key_ + 16 hex, a dot, 43 base64url characters");
+	ok(strstr(m.body, "hash") == NULL, "the answer holds no hash");
+	secret = strchr(m.token, '.');
+	like(log, "event=api_change key_id=", "the change is logged");
+	like(log, "route=/api/v1/keys object=key_", "with its route and the new key's id");
+	ok(secret && strstr(log, secret + 1) == NULL, "never the secret");
+	ok(strstr(log, admin) == NULL && strstr(log, strchr(admin, '.') + 1) == NULL, "nor the caller's token");
+	free(log);
+	expect_status("POST", "/api/v1/contexts/ctx_mine/cancel", m.token, NULL, 409, "conflict",
+	    "the new key works at once (the context was cancelled already: 409)");
+	user = box_get(&t.box, COLL_USERS, "user_w");
+	like(jpath(user, "api_keys"), m.key_id, "the user's api_keys lists the key");
+	like(jpath(user, "api_keys"), "\"permissions\":[\"read\",\"write\"]", "with its permissions");
+	ok(strstr(jpath(user, "api_keys"), secret + 1) == NULL && strstr(jpath(user, "api_keys"), "hash") == NULL,
+	    "and neither its secret nor its hash");
+	cJSON_Delete(user);
+	http_json(&r, "GET", wt_url(&t, "/api/v1/keys"), writer, NULL);
+	ok(strstr(r.body, m.key_id) && strstr(r.body, "user_456") == NULL, "a non-admin lists its own keys only");
+	ok(strstr(r.body, "secret") == NULL && strstr(r.body, "hash") == NULL && strstr(r.body, "token") == NULL,
+	    "a list holds no secret");
+	http_resp_free(&r);
+	http_json(&r, "GET", wt_url(&t, "/api/v1/keys"), admin, NULL);
+	ok(strstr(r.body, m.key_id) && strstr(r.body, "user_456"), "an admin lists the organization's keys");
+	ok(strstr(r.body, "user_999") == NULL, "not another organization's");
+	http_resp_free(&r);
+	expect_status("POST", "/api/v1/keys", admin, "{\"user_id\": \"user_999\"}", 404, "not_found",
+	    "a key for another organization's user: 404");
+	expect_status("POST", "/api/v1/keys", admin, "{\"permissions\": [\"admin\"]}", 400, "bad_request",
+	    "an unknown permission: 400");
+	expect_status("POST", "/api/v1/keys", admin, "{\"colour\": 1}", 400, "bad_request", "an unknown field: 400");
+	snprintf(path, sizeof(path), "/api/v1/keys/%.40s", strchr(other, '.') ? other : "");
+	*strchr(path, '.') = '\0';
+	expect_status("DELETE", path, admin, NULL, 404, "not_found", "revoking another organization's key: 404");
+	snprintf(path, sizeof(path), "/api/v1/keys/%s", m.key_id);
+	expect_status("DELETE", path, writer, NULL, 403, "forbidden", "a non-admin cannot revoke");
+	expect_status("DELETE", path, admin, NULL, 204, NULL, "an admin revokes: 204");
+	expect_status("GET", "/api/v1/contexts/ctx_mine", m.token, NULL, 401, "unauthorized", "a revoked key: 401");
+	user = box_get(&t.box, COLL_USERS, "user_w");
+	ok(strstr(jpath(user, "api_keys"), m.key_id) == NULL, "the revoked key left the user's api_keys");
+	cJSON_Delete(user);
+	expect_status("GET", "/api/v1/contexts/ctx_mine", other, NULL, 404, "not_found",
+	    "and another organization's key still only gets 404s");
+}
+
+static void
+test_last_used(void)
+{
+	struct gb_err err = { 0, "" };
+	struct store_apikey k1, k2;
+	char key_id[32];
+
+	snprintf(key_id, sizeof(key_id), "%.20s", reader);
+	expect_status("GET", "/api/v1/templates", reader, NULL, 200, NULL, "a use");
+	store_apikey_get(t.box.st, key_id, &k1, &err);
+	ok(k1.last_used_ms > 0, "last_used_at is recorded");
+	usleep(20 * 1000);
+	expect_status("GET", "/api/v1/templates", reader, NULL, 200, NULL, "another use");
+	store_apikey_get(t.box.st, key_id, &k2, &err);
+	is_int(k2.last_used_ms, k1.last_used_ms, "within 60 s it is not written again");
+}
+
+int
+main(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	wt_start(&t, 4, 65536, 5000);
+	setup_users();
+	test_refused();
+	test_permissions();
+	test_tenants();
+	test_keys();
+	test_last_used();
+	wt_stop(&t);
+	curl_global_cleanup();
+	return tap_done();
+}

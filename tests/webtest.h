@@ -1,0 +1,107 @@
+/*
+ * webtest.h - set-up the web tests share: the schema's example database
+ * (pooltest.h's box), the API server started in this process on a free
+ * port, keys for users, URLs and JSON bodies. Header-only (static inline).
+ */
+#ifndef GB_WEBTEST_H
+#define GB_WEBTEST_H
+
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <cjson/cJSON.h>
+
+#include "../base/metrics.h"
+#include "../storage/apikey.h"
+#include "../web/apikeys.h"
+#include "../web/web.h"
+#include "httpc.h"
+#include "peer.h"
+#include "pooltest.h"
+#include "tap.h"
+
+struct wt {
+	struct box box;
+	struct metrics *m;
+	struct web *web;
+	int port;
+};
+
+static inline void
+wt_start(struct wt *t, int threads, int64_t max_body, int timeout_ms)
+{
+	struct gb_err err = { 0, "" };
+	struct web_config wc;
+	char listen[64];
+
+	box_open(&t->box, 1);
+	t->m = metrics_new();
+	web_config_defaults(&wc);
+	wc.db_path = t->box.path;
+	snprintf(listen, sizeof(listen), "127.0.0.1:0");	/* the kernel picks a free port */
+	wc.listen = listen;
+	wc.threads = threads;
+	wc.max_body = max_body;
+	wc.request_timeout_ms = timeout_ms;
+	wc.metrics = t->m;
+	if (web_start(&t->web, &wc, &err))
+		tap_bail("web_start: %s", err.msg);
+	t->port = web_port(t->web);
+}
+
+static inline void
+wt_stop(struct wt *t)
+{
+	web_stop(t->web);
+	metrics_free(t->m);
+	box_close(&t->box);
+}
+
+/* A new key of user (write: read and write) into token. */
+static inline void
+wt_key(struct wt *t, const char *user, int write, char token[APIKEY_TOKEN_MAX])
+{
+	struct gb_err err = { 0, "" };
+
+	if (apikey_new(t->box.st, user, write, "test", gb_now_ms(), token, NULL, &err))
+		tap_bail("apikey_new %s: %s", user, err.msg);
+}
+
+/* The URL of path on t's server (one of 8 static buffers, reused in turn). */
+static inline const char *
+wt_url(const struct wt *t, const char *path)
+{
+	static char urls[8][2048];
+	static int next;
+	char *u = urls[next++ % 8];
+
+	snprintf(u, 2048, "http://127.0.0.1:%d%s", t->port, path);
+	return u;
+}
+
+/* The error code of an error body, or "(none)". */
+static inline const char *
+err_code(const struct http_resp *r)
+{
+	static char code[64];
+	cJSON *j = cJSON_Parse(r->body);
+	const char *c = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "code"));
+
+	snprintf(code, sizeof(code), "%s", c ? c : "(none)");
+	cJSON_Delete(j);
+	return code;
+}
+
+/* The field at a dotted path of a JSON body, as jpath gives it. */
+static inline const char *
+body_path(const struct http_resp *r, const char *path)
+{
+	cJSON *j = cJSON_Parse(r->body);
+	const char *v = j ? jpath(j, path) : "(not JSON)";
+
+	cJSON_Delete(j);
+	return v;
+}
+
+#endif

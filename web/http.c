@@ -1,0 +1,275 @@
+/*
+ * http.c - reading requests and answering them: bodies under a cap, JSON
+ * with a nesting limit, query parameters, JSON answers and error bodies,
+ * all with the security headers.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+static const char csp[] = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+static void
+head_common(struct web_req *r, int status, const char *ctype)
+{
+	mg_response_header_start(r->conn, status);
+	if (ctype)
+		mg_response_header_add(r->conn, "Content-Type", ctype, -1);
+	mg_response_header_add(r->conn, "Content-Security-Policy", csp, -1);
+	mg_response_header_add(r->conn, "X-Content-Type-Options", "nosniff", -1);
+	mg_response_header_add(r->conn, "X-Frame-Options", "DENY", -1);
+	mg_response_header_add(r->conn, "Referrer-Policy", "no-referrer", -1);
+	mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
+	if (status == 405 && r->route == NULL && r->object[0])
+		mg_response_header_add(r->conn, "Allow", r->object, -1);
+}
+
+void
+web_send_head(struct web_req *r, int status, const char *ctype)
+{
+	r->status = status;
+	pthread_mutex_lock(&r->web->header_mu);
+	head_common(r, status, ctype);
+	mg_response_header_send(r->conn);
+	pthread_mutex_unlock(&r->web->header_mu);
+}
+
+int
+web_send(struct web_req *r, int status, const char *ctype, const char *body, size_t len)
+{
+	char clen[32];
+
+	if (r->status)
+		return r->status;	/* answered already: one answer per request */
+	r->status = status;
+	snprintf(clen, sizeof(clen), "%zu", len);
+	pthread_mutex_lock(&r->web->header_mu);
+	head_common(r, status, len || status != 204 ? ctype : NULL);
+	if (status != 204)
+		mg_response_header_add(r->conn, "Content-Length", clen, -1);
+	mg_response_header_send(r->conn);
+	pthread_mutex_unlock(&r->web->header_mu);
+	if (len && (r->ri->request_method == NULL || strcmp(r->ri->request_method, "HEAD") != 0))
+		mg_write(r->conn, body, len);
+	return status;
+}
+
+int
+web_send_json(struct web_req *r, int status, const cJSON *j)
+{
+	char *text = cJSON_PrintUnformatted(j);
+	int rc;
+
+	if (text == NULL)
+		return web_error(r, 500, "internal", "out of memory");
+	rc = web_send(r, status, "application/json", text, strlen(text));
+	free(text);
+	return rc;
+}
+
+int
+web_send_json_take(struct web_req *r, int status, cJSON *j)
+{
+	int rc;
+
+	if (j == NULL)
+		return web_error(r, 500, "internal", "out of memory");
+	rc = web_send_json(r, status, j);
+	cJSON_Delete(j);
+	return rc;
+}
+
+int
+web_error(struct web_req *r, int status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	cJSON *j, *e;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if ((j = cJSON_CreateObject()) == NULL || (e = cJSON_AddObjectToObject(j, "error")) == NULL ||
+	    !cJSON_AddStringToObject(e, "code", code) || !cJSON_AddStringToObject(e, "message", msg)) {
+		static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+
+		cJSON_Delete(j);
+		return web_send(r, 500, "application/json", oom, sizeof(oom) - 1);
+	}
+	return web_send_json_take(r, status, j);
+}
+
+int
+web_store_error(struct web_req *r, const struct gb_err *err)
+{
+	switch (err->code) {
+	case GB_ENOTFOUND:
+		return web_error(r, 404, "not_found", "%s", err->msg);
+	case GB_EEXIST:
+	case GB_ESTATE:
+		return web_error(r, 409, "conflict", "%s", err->msg);
+	case GB_EINVAL:
+		return web_error(r, 400, "bad_request", "%s", err->msg);
+	case GB_ETOOBIG:
+		return web_error(r, 413, "payload_too_large", "%s", err->msg);
+	case GB_EPERM:
+		return web_error(r, 403, "forbidden", "%s", err->msg);
+	case GB_EBUSY:
+	case GB_EIO:
+	case GB_EVERSION:
+		return web_error(r, 503, "unavailable", "database unavailable: %s", err->msg);
+	default:
+		return web_error(r, 500, "internal", "%s", err->msg[0] ? err->msg : "internal error");
+	}
+}
+
+/* ---- reading ---- */
+
+static int
+is_json_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+		return 0;
+	ct += n;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+int
+web_read_body(struct web_req *r, struct buf *b, int json)
+{
+	int64_t max = r->web->cfg.max_body;
+	long long clen = r->ri->content_length;
+	char chunk[8192];
+	int n;
+
+	buf_init(b, (size_t)max);
+	if (clen > max)
+		return web_error(r, 413, "payload_too_large", "request body of %lld bytes exceeds the limit of "
+		    "%lld bytes", clen, (long long)max);
+	if (json && !is_json_type(mg_get_header(r->conn, "Content-Type")))
+		return web_error(r, 415, "unsupported_media_type", "the body must be application/json");
+	while ((n = mg_read(r->conn, chunk, sizeof(chunk))) > 0) {
+		int rc = buf_append(b, chunk, (size_t)n);
+
+		if (rc == GB_ETOOBIG)
+			return web_error(r, 413, "payload_too_large", "request body exceeds the limit of %lld bytes",
+			    (long long)max);
+		if (rc)
+			return web_error(r, 500, "internal", "out of memory");
+	}
+	if (n < 0)
+		return web_error(r, 400, "bad_request", "the request body could not be read");
+	return 0;
+}
+
+/* The deepest nesting of arrays and objects in text, strings skipped. */
+static int
+json_depth(const char *s, size_t len)
+{
+	int depth = 0, max = 0, in_str = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max)
+				max = depth;
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return max;
+}
+
+int
+web_read_json(struct web_req *r, cJSON **out)
+{
+	const char *end = NULL, *text;
+	struct buf b;
+	cJSON *j = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = web_read_body(r, &b, 1)))
+		goto out;
+	text = buf_str(&b);
+	if (memchr(text, '\0', b.len))
+		rc = web_error(r, 400, "invalid_json", "the body holds a NUL byte");
+	else if (json_depth(text, b.len) > WEB_JSON_DEPTH)
+		rc = web_error(r, 400, "invalid_json", "the body nests deeper than %d levels", WEB_JSON_DEPTH);
+	else if ((j = cJSON_ParseWithLengthOpts(text, b.len, &end, 0)) == NULL)
+		rc = web_error(r, 400, "invalid_json", "the body is not JSON (at byte %zu)",
+		    end ? (size_t)(end - text) : (size_t)0);
+	if (rc)
+		goto out;
+	while (end < text + b.len && isspace((unsigned char)*end))
+		end++;
+	if (end != text + b.len)
+		rc = web_error(r, 400, "invalid_json", "unexpected text after the JSON value (at byte %zu)",
+		    (size_t)(end - text));
+	else if (!cJSON_IsObject(j))
+		rc = web_error(r, 400, "invalid_json", "the body must be a JSON object");
+out:
+	if (rc)
+		cJSON_Delete(j);
+	else
+		*out = j;
+	buf_release(&b);
+	return rc;
+}
+
+int
+web_query(struct web_req *r, const char *name, char *out, size_t size)
+{
+	const char *q = r->ri->query_string;
+	int n;
+
+	out[0] = '\0';
+	if (q == NULL)
+		return 0;
+	n = mg_get_var2(q, strlen(q), name, out, size, 0);
+	if (n == -1)
+		return 0;
+	if (n < 0) {
+		web_error(r, 400, "bad_request", "query parameter '%s' is too long", name);
+		return -400;
+	}
+	return 1;
+}
+
+int
+web_query_int(struct web_req *r, const char *name, int64_t min, int64_t max, int64_t dflt, int64_t *out)
+{
+	char v[32], *end;
+	long long x;
+	int rc;
+
+	*out = dflt;
+	if ((rc = web_query(r, name, v, sizeof(v))) <= 0)
+		return rc < 0 ? 400 : 0;	/* answered, or absent */
+	errno = 0;
+	x = strtoll(v, &end, 10);
+	if (v[0] == '\0' || errno || *end != '\0' || x < min || x > max)
+		return web_error(r, 400, "bad_request", "query parameter '%s' must be an integer from %lld to %lld",
+		    name, (long long)min, (long long)max);
+	*out = x;
+	return 0;
+}

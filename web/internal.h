@@ -1,0 +1,147 @@
+/*
+ * internal.h - what web's files share: the request a handler gets, the
+ * route table, and the helpers every handler uses to read and answer.
+ *
+ * A route group is one file holding one table of struct web_route ending
+ * with a NULL method; web.c lists the groups. A handler returns after it has
+ * answered (every helper below answers or says it did not); its store is the
+ * calling thread's.
+ */
+#ifndef GB_WEB_INTERNAL_H
+#define GB_WEB_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <civetweb.h>
+#include <cjson/cJSON.h>
+
+#include "../base/buf.h"
+#include "../storage/apikey.h"
+#include "../storage/store.h"
+#include "web.h"
+
+#define WEB_MAX_PARAMS 4
+#define WEB_JSON_DEPTH 32
+#define API "/api/v1"
+#define POOL_HB_MAX 1024		/* heartbeat rows read at most */
+
+/* What a route needs from the caller's key. */
+enum web_perm { PERM_NONE, PERM_READ, PERM_WRITE, PERM_ADMIN };
+
+struct web {
+	struct mg_context *ctx;
+	struct web_config cfg;		/* strings copied below */
+	char db_path[4096];
+	char listen[256];
+	char sync_state[32];
+	struct metrics *metrics;
+	atomic_int stopping;		/* web_shutdown: health 503, streams end */
+	int port;
+	pthread_mutex_t header_mu;	/* civetweb dates headers with gmtime(): one at a time */
+};
+
+/* Who is calling: filled by auth for routes that need a key. */
+struct web_caller {
+	int authed;
+	char key_id[APIKEY_ID_MAX];
+	char user_id[STORE_ID_MAX];
+	char org_id[STORE_ID_MAX];
+	int write;
+	int admin;
+};
+
+struct web_req {
+	struct mg_connection *conn;
+	const struct mg_request_info *ri;
+	struct web *web;
+	struct store *st;		/* the thread's, or NULL when it could not open */
+	const struct web_route *route;
+	char params[WEB_MAX_PARAMS][STORE_ID_MAX];	/* the pattern's {..} values, in order */
+	int nparams;
+	struct web_caller caller;
+	int status;			/* what was answered, 0 before */
+	char object[STORE_ID_MAX];	/* the object a change touched, for the audit line */
+};
+
+struct web_route {
+	const char *method;		/* NULL ends a table */
+	const char *pattern;		/* "/api/v1/contexts/{id}": a {..} segment matches one segment */
+	int (*fn)(struct web_req *r);
+	enum web_perm perm;
+};
+
+/* The route groups, one per file. */
+extern const struct web_route web_routes_contexts[];
+extern const struct web_route web_routes_catalog[];
+extern const struct web_route web_routes_org[];
+extern const struct web_route web_routes_ops[];
+extern const struct web_route web_routes_events[];
+
+/* ---- answering (http.c): each answers once and returns the status sent ---- */
+
+/* status with body of len bytes and ctype; the security headers always go too. */
+int web_send(struct web_req *r, int status, const char *ctype, const char *body, size_t len);
+/* status with the JSON of j (j is not freed). */
+int web_send_json(struct web_req *r, int status, const cJSON *j);
+/* status with j, then cJSON_Delete(j); a NULL j is a 500 (out of memory). */
+int web_send_json_take(struct web_req *r, int status, cJSON *j);
+/* The error body {"error": {"code", "message"}}. */
+int web_error(struct web_req *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The answer for a storage error: 404, 409, 400, 503, 500 by err->code. */
+int web_store_error(struct web_req *r, const struct gb_err *err);
+/* The headers of a response whose body follows by mg_write (event streams). */
+void web_send_head(struct web_req *r, int status, const char *ctype);
+
+/* ---- reading (http.c): 0, or the status already answered ---- */
+
+/*
+ * The body, at most the server's max_body bytes (413 on Content-Length
+ * before reading, and while reading one without it), into b (caller
+ * releases). With json set a Content-Type other than application/json is 415.
+ */
+int web_read_body(struct web_req *r, struct buf *b, int json);
+/*
+ * The body as a JSON object: 415, 413 as above; 400 invalid_json for text
+ * that is not JSON, holds a NUL byte, has anything after the value, nests
+ * deeper than WEB_JSON_DEPTH, or is not an object. *out: caller deletes.
+ */
+int web_read_json(struct web_req *r, cJSON **out);
+/*
+ * Query parameter name into out (URL-decoded): 1 present, 0 absent; 400
+ * (answered, returned as a negative -400) when it is too long.
+ */
+int web_query(struct web_req *r, const char *name, char *out, size_t size);
+/* An integer parameter in [min, max] or dflt; 400 naming the parameter otherwise. */
+int web_query_int(struct web_req *r, const char *name, int64_t min, int64_t max, int64_t dflt,
+    int64_t *out);
+
+/* ---- auth (auth.c) ---- */
+
+/* Check the Authorization header for perm: 0, or the 401/403 already answered. */
+int web_auth(struct web_req *r, enum web_perm perm);
+/* One audit line for a change made through the API. */
+void web_audit(struct web_req *r);
+
+/* ---- shared by the groups (common.c) ---- */
+
+/* The string member key of o, or "" (never NULL). */
+const char *json_str_or(const cJSON *o, const char *key);
+/* A context's summary for lists: _id, type, status, batch_id, user_id, title, times, retry_count, error. */
+cJSON *web_ctx_summary(const cJSON *doc);
+/* ?limit= (1..200, default 50) and ?cursor= (hex of the last _id given): 0, or the 400 answered. */
+int web_page(struct web_req *r, int64_t *limit, char after[STORE_ID_MAX]);
+/* The opaque cursor for a page that ended at id, into out (2 * STORE_ID_MAX bytes). */
+void web_cursor(const char *id, char *out, size_t size);
+
+/* A store document parsed, with org checked: 0, or 404/5xx answered. *out: caller deletes. */
+int web_get_org_doc(struct web_req *r, enum coll c, const char *id, cJSON **out);
+/* A time in ms as the schema's ISO string, or null for 0. */
+cJSON *web_time_or_null(int64_t ms);
+/* Live workers and pending contexts, for /workers and /healthz. */
+int web_workers_count(struct web_req *r, int *alive, int64_t *pending, struct gb_err *err);
+
+#endif

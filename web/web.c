@@ -1,0 +1,332 @@
+/*
+ * web.c - the server: civetweb started with one store per worker thread,
+ * every request through one dispatcher that finds its route in the groups'
+ * tables (404 for an unknown path, 405 with Allow for a known path and
+ * another method), checks the caller's key, runs the handler, and counts the
+ * request by route pattern, method and status.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/gbtime.h"
+#include "../base/log.h"
+#include "../storage/docs.h"
+#include "internal.h"
+
+static const struct web_route *const groups[] = {
+	web_routes_contexts,
+	web_routes_catalog,
+	web_routes_org,
+	web_routes_ops,
+	web_routes_events,
+};
+
+static const double latency_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+	1, 2.5, 5, 10 };
+
+void
+web_config_defaults(struct web_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen = WEB_DEFAULT_LISTEN;
+	cfg->max_body = WEB_DEFAULT_MAX_BODY;
+	cfg->threads = WEB_DEFAULT_THREADS;
+	cfg->request_timeout_ms = WEB_DEFAULT_REQUEST_TIMEOUT_MS;
+}
+
+/*
+ * Whether path matches pattern segment by segment ({..} takes one non-empty
+ * segment into r->params when r is not NULL).
+ */
+static int
+route_match(const char *pattern, const char *path, struct web_req *r)
+{
+	int np = 0;
+
+	while (*pattern && *path) {
+		if (pattern[0] == '{') {
+			size_t n = strcspn(path, "/");
+
+			if (n == 0 || n >= STORE_ID_MAX || np >= WEB_MAX_PARAMS)
+				return 0;
+			if (r) {
+				memcpy(r->params[np], path, n);
+				r->params[np][n] = '\0';
+			}
+			np++;
+			path += n;
+			pattern = strchr(pattern, '}') + 1;
+			continue;
+		}
+		if (*pattern++ != *path++)
+			return 0;
+	}
+	if (*pattern || *path)
+		return 0;
+	if (r)
+		r->nparams = np;
+	return 1;
+}
+
+/* The route of r's method and path; NULL with allow filled when only the method is wrong. */
+static const struct web_route *
+route_find(struct web_req *r, const char *path, char *allow, size_t size)
+{
+	const char *method = r->ri->request_method;
+
+	allow[0] = '\0';
+	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
+		for (const struct web_route *rt = groups[g]; rt->method; rt++) {
+			if (!route_match(rt->pattern, path, NULL))
+				continue;
+			if (strcmp(rt->method, method) == 0 ||
+			    (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
+				route_match(rt->pattern, path, r);
+				return rt;
+			}
+			if (strstr(allow, rt->method) == NULL) {
+				size_t n = strlen(allow);
+
+				snprintf(allow + n, size - n, "%s%s", n ? ", " : "", rt->method);
+			}
+		}
+	return NULL;
+}
+
+static const char *
+method_label(const char *m)
+{
+	if (m == NULL)
+		return "other";
+	static const char *const known[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", NULL };
+
+	for (int i = 0; known[i]; i++)
+		if (strcmp(m, known[i]) == 0)
+			return known[i];
+	return "other";
+}
+
+static void
+count_request(struct web_req *r, int64_t t0)
+{
+	char labels[METRICS_LABELS_MAX];
+	const char *route = r->route ? r->route->pattern : "unmatched";
+	double secs = (double)(gb_mono_ms() - t0) / 1000.0;
+
+	snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\",status=\"%d\"", route,
+	    method_label(r->ri->request_method), r->status);
+	metric_add(metrics_counter(r->web->metrics, "genbox_http_requests_total", labels,
+	    "HTTP requests by route pattern, method and status"), 1);
+	snprintf(labels, sizeof(labels), "route=\"%s\"", route);
+	metric_observe(metrics_histogram(r->web->metrics, "genbox_http_request_duration_seconds", labels,
+	    "HTTP request durations by route pattern", latency_bounds,
+	    (int)(sizeof(latency_bounds) / sizeof(latency_bounds[0]))), secs);
+}
+
+static void
+dispatch_route(struct web_req *r)
+{
+	enum web_perm perm = r->route->perm;
+
+	if (perm != PERM_NONE && r->st == NULL) {
+		web_error(r, 503, "unavailable", "the database could not be opened");
+		return;
+	}
+	if (perm != PERM_NONE && web_auth(r, perm))
+		return;
+	r->route->fn(r);
+	if (r->status == 0)
+		web_error(r, 500, "internal", "the handler gave no answer");
+	if (r->caller.authed && strcmp(r->route->method, "GET") != 0 && r->status < 400)
+		web_audit(r);
+}
+
+static int
+web_dispatch(struct mg_connection *conn)
+{
+	struct web_req *r = calloc(1, sizeof(*r));	/* civetweb's threads have small stacks */
+	const char *path;
+	char allow[64];
+	int64_t t0 = gb_mono_ms();
+	int status;
+
+	if (r == NULL)
+		return 0;	/* civetweb answers with its own error */
+	r->conn = conn;
+	r->ri = mg_get_request_info(conn);
+	r->web = mg_get_user_data(mg_get_context(conn));
+	r->st = mg_get_thread_pointer(conn);
+	path = r->ri->local_uri ? r->ri->local_uri : "/";
+	if ((r->route = route_find(r, path, allow, sizeof(allow))) != NULL) {
+		dispatch_route(r);
+	} else if (allow[0]) {
+		snprintf(r->object, sizeof(r->object), "%s", allow);	/* the Allow header */
+		web_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)",
+		    method_label(r->ri->request_method), allow);
+	} else {
+		web_error(r, 404, "not_found", "no such route");
+	}
+	count_request(r, t0);
+	status = r->status;
+	free(r);
+	return status;
+}
+
+/*
+ * civetweb's own errors (a request that timed out or cannot be parsed) in
+ * the same JSON shape and with the same headers as every other answer; this
+ * also keeps its header dates under header_mu.
+ */
+static int
+web_http_error(struct mg_connection *conn, int status, const char *msg)
+{
+	struct web_req *r = calloc(1, sizeof(*r));
+	const char *code = status == 413 ? "payload_too_large" : status == 408 ? "request_timeout" :
+	    status == 503 ? "unavailable" : status >= 500 ? "internal" : "bad_request";
+	int64_t t0 = gb_mono_ms();
+
+	if (r == NULL)
+		return 1;	/* civetweb's own page, then */
+	r->conn = conn;
+	r->ri = mg_get_request_info(conn);
+	r->web = mg_get_user_data(mg_get_context(conn));
+	web_error(r, status, code, "%s", msg && msg[0] ? msg : "the request could not be handled");
+	count_request(r, t0);
+	free(r);
+	return 0;
+}
+
+static void *
+web_thread_init(const struct mg_context *ctx, int type)
+{
+	struct web *w = mg_get_user_data(ctx);
+	struct gb_err err = { 0, "" };
+	struct store *st = NULL;
+
+	if (type != 1)
+		return NULL;
+	if (store_open(&st, w->db_path, &w->cfg.store, &err)) {
+		log_warnx("event=web_thread_store status=failed reason=\"%s\"", err.msg);
+		return NULL;
+	}
+	return st;
+}
+
+static void
+web_thread_exit(const struct mg_context *ctx, int type, void *ptr)
+{
+	(void)ctx;
+	if (type == 1)
+		store_close(ptr);
+}
+
+static int
+web_log_message(const struct mg_connection *conn, const char *msg)
+{
+	(void)conn;
+	log_debug("event=civetweb msg=\"%s\"", msg);
+	return 1;
+}
+
+static int
+web_config_check(const struct web_config *cfg, struct gb_err *err)
+{
+	const char *colon = cfg->listen ? strrchr(cfg->listen, ':') : NULL;
+
+	if (cfg->db_path == NULL || cfg->db_path[0] == '\0')
+		return gb_errf(err, GB_EINVAL, "web: no database path");
+	if (colon == NULL || colon == cfg->listen || colon[1] == '\0' ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1) || strlen(cfg->listen) >= 256)
+		return gb_errf(err, GB_EINVAL, "web: listen address '%.64s' is not ADDR:PORT",
+		    cfg->listen ? cfg->listen : "");
+	if (cfg->threads < 1 || cfg->threads > WEB_MAX_THREADS)
+		return gb_errf(err, GB_EINVAL, "web: threads must be from 1 to %d", WEB_MAX_THREADS);
+	if (cfg->max_body < 1 || cfg->request_timeout_ms < 1)
+		return gb_errf(err, GB_EINVAL, "web: max_body and request_timeout_ms must be positive");
+	return 0;
+}
+
+static int
+web_listen(struct web *w, struct gb_err *err)
+{
+	struct mg_callbacks cb;
+	struct mg_server_port ports[4];
+	char threads[16], timeout[16];
+	const char *opts[] = {
+		"listening_ports", w->listen, "num_threads", threads, "request_timeout_ms", timeout,
+		"enable_keep_alive", "no", NULL,
+	};
+
+	snprintf(threads, sizeof(threads), "%d", w->cfg.threads);
+	snprintf(timeout, sizeof(timeout), "%d", w->cfg.request_timeout_ms);
+	memset(&cb, 0, sizeof(cb));
+	cb.begin_request = web_dispatch;
+	cb.init_thread = web_thread_init;
+	cb.exit_thread = web_thread_exit;
+	cb.log_message = web_log_message;
+	cb.http_error = web_http_error;
+	if ((w->ctx = mg_start(&cb, w, opts)) == NULL)
+		return gb_errf(err, GB_EIO, "web: cannot listen on '%s'", w->listen);
+	if (mg_get_server_ports(w->ctx, 4, ports) < 1)
+		return gb_errf(err, GB_EIO, "web: no listening port on '%s'", w->listen);
+	w->port = ports[0].port;
+	return 0;
+}
+
+int
+web_start(struct web **out, const struct web_config *cfg, struct gb_err *err)
+{
+	struct web *w;
+	int rc;
+
+	*out = NULL;
+	if ((rc = web_config_check(cfg, err)))
+		return rc;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	w->cfg = *cfg;
+	snprintf(w->db_path, sizeof(w->db_path), "%s", cfg->db_path);
+	snprintf(w->listen, sizeof(w->listen), "%s", cfg->listen);
+	snprintf(w->sync_state, sizeof(w->sync_state), "%s", cfg->sync_state ? cfg->sync_state : "off");
+	w->cfg.db_path = w->db_path;
+	w->cfg.listen = w->listen;
+	w->cfg.sync_state = w->sync_state;
+	w->cfg.store.create = 0;
+	w->cfg.store.migrate = 0;
+	w->metrics = cfg->metrics ? cfg->metrics : metrics_default();
+	pthread_mutex_init(&w->header_mu, NULL);
+	mg_init_library(0);
+	if ((rc = web_listen(w, err))) {
+		web_stop(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+int
+web_port(const struct web *w)
+{
+	return w->port;
+}
+
+void
+web_shutdown(struct web *w)
+{
+	if (w)
+		atomic_store(&w->stopping, 1);
+}
+
+void
+web_stop(struct web *w)
+{
+	if (w == NULL)
+		return;
+	web_shutdown(w);
+	if (w->ctx)
+		mg_stop(w->ctx);
+	mg_exit_library();
+	pthread_mutex_destroy(&w->header_mu);
+	free(w);
+}
