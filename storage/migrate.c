@@ -193,6 +193,7 @@ static const struct migration {
 	/* paused batches: their contexts are not claimed */
 	"CREATE TABLE paused_batches (batch_id TEXT PRIMARY KEY NOT NULL, organization_id TEXT,\n"
 	"  paused_at TEXT) WITHOUT ROWID;\n"
+	},
 	{ "api keys",
 	/*
 	 * the API's keys: the SHA-256 of the secret (hex), never the secret;
