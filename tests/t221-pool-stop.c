@@ -49,7 +49,9 @@ stop_while_locked(const char *url)
 	while (box_count(&b, CTX_PROCESSING) < 4 && gb_mono_ms() - t0 < 30000)
 		usleep(10000);
 	usleep(200000);	/* their template steps are committed; their calls hang */
-	if (sqlite3_open(b.path, &db) != SQLITE_OK || sqlite3_exec(db, "BEGIN IMMEDIATE; "
+	/* the pool may be writing right then: wait for its turn like any writer */
+	if (sqlite3_open(b.path, &db) != SQLITE_OK || sqlite3_busy_timeout(db, 10000) != SQLITE_OK ||
+	    sqlite3_exec(db, "BEGIN IMMEDIATE; "
 	    "UPDATE organizations SET doc = doc WHERE _id = 'org_123'", NULL, NULL, NULL) != SQLITE_OK)
 		tap_bail("lock: %s", sqlite3_errmsg(db));
 	pthread_create(&th, NULL, stopper, p);
