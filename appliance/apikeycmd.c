@@ -62,7 +62,7 @@ apikey_create(const struct config *cfg, int argc, char **argv)
 	store_close(st);
 	if (rc)
 		return cli_fail("apikey", "%s", err.msg);
-	log_info("level=info event=api_change key_id=%s action=create user_id=%s permissions=%s", k.key_id,
+	log_info("event=api_change key_id=%s action=create user_id=%s permissions=%s", k.key_id,
 	    k.user_id, write ? "read,write" : "read");
 	printf("%s\n", token);
 	fprintf(stderr, "created %s for %s (%s): the token above is shown only this once\n", k.key_id, k.user_id,
@@ -125,7 +125,7 @@ apikey_revoke(const struct config *cfg, int argc, char **argv)
 	store_close(st);
 	if (rc)
 		return cli_fail("apikey", "%s", err.msg);
-	log_info("level=info event=api_change key_id=%s action=revoke", argv[1]);
+	log_info("event=api_change key_id=%s action=revoke", argv[1]);
 	printf("revoked %s\n", argv[1]);
 	return 0;
 }

@@ -155,7 +155,7 @@ serve_wait(struct serve *s, const sigset_t *set)
 		if (watchdog)
 			sd_notify(0, "WATCHDOG=1");
 		if (pool_failed(s->pool, why, sizeof(why))) {
-			log_error("level=error event=pool_failed reason=\"%s\"", why);
+			log_error("event=pool_failed reason=\"%s\"", why);
 			return 0;
 		}
 	}
@@ -165,14 +165,27 @@ static void
 serve_stop(struct serve *s, int sig)
 {
 	sd_notify(0, "STOPPING=1");
-	log_info("level=info event=stopping signal=%s grace_ms=%d", sig == SIGINT ? "SIGINT" :
+	log_info("event=stopping signal=%s grace_ms=%d", sig == SIGINT ? "SIGINT" :
 	    sig == SIGTERM ? "SIGTERM" : "none", s->cfg->grace_ms);
 	web_stop(s->web);
 	s->web = NULL;
 	pool_stop(s->pool, s->cfg->grace_ms);
 	pool_free(s->pool);
 	s->pool = NULL;
-	log_info("level=info event=stopped");
+	log_info("event=stopped");
+}
+
+/* Where it serves: the listen address with the port the kernel gave when it asked for 0. */
+static void
+serve_announce(const struct serve *s)
+{
+	char host[256];
+	const char *colon = strrchr(s->listen, ':');
+	int len = colon ? (int)(colon - s->listen) : (int)strlen(s->listen);
+
+	snprintf(host, sizeof(host), "%.*s", len, s->listen);
+	log_info("event=serving url=http://%s:%d/ workers=%d threads=%d db=%s", host, web_port(s->web),
+	    s->workers, s->cfg->web_threads, s->cfg->db_path);
 }
 
 int
@@ -185,21 +198,21 @@ cmd_serve(const struct config *cfg, int argc, char **argv)
 
 	if (serve_args(&s, argc, argv))
 		return 1;
+	log_set_format(LOG_FORMAT_KV);	/* the daemon's lines are key=value, for journald */
 	/* blocked before any thread starts, so every thread inherits it */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	if ((rc = serve_migrate(&s, &err)) || (rc = serve_pool(&s, &err)) || (rc = serve_web(&s, &err))) {
-		log_error("level=error event=start_failed reason=\"%s\"", err.msg);
+		log_error("event=start_failed reason=\"%s\"", err.msg);
 		web_stop(s.web);
 		pool_free(s.pool);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return cli_fail("serve", "%s", err.msg);
 	}
 	sd_notify(0, "READY=1\nSTATUS=serving");
-	log_info("level=info event=serving url=http://%s/ workers=%d threads=%d db=%s", s.listen, s.workers,
-	    cfg->web_threads, cfg->db_path);
+	serve_announce(&s);
 	sig = serve_wait(&s, &set);
 	serve_stop(&s, sig);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -8,6 +8,7 @@
 #include "log.h"
 
 static int log_level = LOG_LEVEL_INFO;	/* set once at start-up */
+static int log_format = LOG_FORMAT_TEXT;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -15,6 +16,59 @@ void
 log_set_level(enum log_level level)
 {
 	log_level = level;
+}
+
+void
+log_set_format(enum log_format format)
+{
+	log_format = format;
+}
+
+/* text quoted for a kv line into out at n: backslash, quote and control characters escaped */
+static int
+log_quote(char *out, int n, int size, const char *text)
+{
+	if (n < size - 1)
+		out[n++] = '"';
+	for (const unsigned char *p = (const unsigned char *)text; *p && n < size - 3; p++) {
+		if (*p == '"' || *p == '\\') {
+			out[n++] = '\\';
+			out[n++] = (char)*p;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			out[n++] = ' ';
+		} else {
+			out[n++] = (char)*p;
+		}
+	}
+	if (n < size - 1)
+		out[n++] = '"';
+	return n;
+}
+
+/* One kv line of msg into line; its length. */
+static int
+log_kv(char *line, int size, enum log_level level, const char *func, const char *msg,
+    const char *errstr)
+{
+	int n = snprintf(line, (size_t)size, "level=%s src=%s ", level_names[level], func);
+
+	if (n >= size - 8)
+		n = size - 8;
+	if (strncmp(msg, "event=", 6) == 0) {
+		n += snprintf(line + n, (size_t)(size - n), "%s", msg);
+		if (n >= size)
+			n = size - 1;
+	} else {
+		n += snprintf(line + n, (size_t)(size - n), "msg=");
+		n = log_quote(line, n, size, msg);
+	}
+	if (errstr && n < size - 10) {
+		n += snprintf(line + n, (size_t)(size - n), " errno=");
+		if (n >= size)
+			n = size - 1;
+		n = log_quote(line, n, size, errstr);
+	}
+	return n;
 }
 
 int
@@ -29,22 +83,24 @@ log_level_from_name(const char *name)
 void
 log_emit(enum log_level level, int with_errno, const char *func, const char *fmt, ...)
 {
-	char line[1024];
+	char line[1024], msg[896];
 	int saved = errno, n;
 	va_list ap;
 
 	if ((int)level > log_level)
 		return;
-	n = snprintf(line, sizeof(line), "%s: %s: ", level_names[level], func);
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (n >= (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	if (with_errno)
-		n += snprintf(line + n, sizeof(line) - (size_t)n, ": %s", strerror(saved));
-	if (n >= (int)sizeof(line) - 1)
-		n = (int)sizeof(line) - 2;
+	if (log_format == LOG_FORMAT_KV) {
+		n = log_kv(line, (int)sizeof(line) - 1, level, func, msg,
+		    with_errno ? strerror(saved) : NULL);
+	} else {
+		n = snprintf(line, sizeof(line) - 1, "%s: %s: %s%s%s", level_names[level], func, msg,
+		    with_errno ? ": " : "", with_errno ? strerror(saved) : "");
+		if (n >= (int)sizeof(line) - 1)
+			n = (int)sizeof(line) - 2;
+	}
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, (size_t)n);
 	errno = saved;

@@ -1,16 +1,24 @@
 /*
  * log.h - logging to stderr (journald picks it up under systemd).
  *
- * Lines look like "warn: store_open: cannot open 'x.db': ...". log_warn
- * appends strerror(errno); log_warnx does not. Thread-safe: each line is one
- * write(2). The level is process-wide; set it once at start-up.
+ * Two formats, process-wide, set once at start-up with the level:
+ *   text (the CLI's): "warn: store_open: cannot open 'x.db': ..."
+ *   kv (the daemon's, for journald and log tools): one key=value line per
+ *     event, "level=warn src=store_open msg=\"cannot open 'x.db': ...\"".
+ *     A message that is itself key=value pairs starting with "event=" is
+ *     kept as it is: "level=info src=cmd_serve event=serving url=...".
+ * log_warn appends strerror(errno) (kv: errno="..."); log_warnx does not.
+ * Thread-safe: each line is one write(2).
  */
 #ifndef GB_LOG_H
 #define GB_LOG_H
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_KV };
+
 void log_set_level(enum log_level level);
+void log_set_format(enum log_format format);
 /* Parse "error", "warn", "info", "debug"; -1 when unknown. */
 int log_level_from_name(const char *name);
 

@@ -201,6 +201,6 @@ web_audit(struct web_req *r)
 {
 	const char *object = r->object[0] ? r->object : r->nparams ? r->params[0] : "-";
 
-	log_info("level=info event=api_change key_id=%s method=%s route=%s object=%s status=%d",
+	log_info("event=api_change key_id=%s method=%s route=%s object=%s status=%d",
 	    r->caller.key_id, r->ri->request_method, r->route->pattern, object, r->status);
 }
