@@ -42,25 +42,17 @@ apikey_hash(const char *secret, size_t len, char hex[APIKEY_HASH_LEN + 1])
 	return 0;
 }
 
-/* 32 random bytes as 43 base64url characters. */
+/* 32 random bytes as 43 base64url characters: OpenSSL's base64, made URL-safe, no padding. */
 static void
 secret_encode(const unsigned char raw[32], char out[APIKEY_SECRET_LEN + 1])
 {
-	size_t o = 0;
-	unsigned v = 0;
-	int bits = 0;
+	unsigned char b64[48];
 
-	for (int i = 0; i < 32; i++) {
-		v = (v << 8) | raw[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[o++] = b64url[(v >> bits) & 63];
-		}
-	}
-	if (bits > 0)
-		out[o++] = b64url[(v << (6 - bits)) & 63];
-	out[o] = '\0';
+	EVP_EncodeBlock(b64, raw, 32);		/* 44 characters, the last one '=' */
+	for (int i = 0; i < APIKEY_SECRET_LEN; i++)
+		out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
+	out[APIKEY_SECRET_LEN] = '\0';
+	OPENSSL_cleanse(b64, sizeof(b64));
 }
 
 int
