@@ -141,7 +141,7 @@ web_page(struct web_req *r, int64_t *limit, char after[STORE_ID_MAX])
 }
 
 int
-web_workers_count(struct web_req *r, int *alive, int64_t *pending, struct gb_err *err)
+web_workers_count(struct web_req *r, const char *org, int *alive, int64_t *pending, struct gb_err *err)
 {
 	struct store_heartbeat *hb = calloc(POOL_HB_MAX, sizeof(*hb));
 	int64_t counts[CTX_STATUS_COUNT];
@@ -151,7 +151,7 @@ web_workers_count(struct web_req *r, int *alive, int64_t *pending, struct gb_err
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	rc = store_heartbeat_list(r->st, gb_now_ms(), hb, POOL_HB_MAX, alive, err);
 	free(hb);
-	if (rc == 0 && (rc = store_ctx_status_counts(r->st, counts, err)) == 0)
+	if (rc == 0 && (rc = store_ctx_org_counts(r->st, org, counts, err)) == 0)
 		*pending = counts[CTX_PENDING];
 	return rc;
 }
