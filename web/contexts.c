@@ -72,11 +72,7 @@ ctx_list(struct web_req *r)
 static int
 ctx_get(struct web_req *r)
 {
-	cJSON *doc;
-
-	if (web_get_org_doc(r, COLL_CONTEXTS, r->params[0], &doc))
-		return r->status;
-	return web_send_json_take(r, 200, doc);
+	return web_send_org_doc(r, 200, COLL_CONTEXTS, r->params[0]);
 }
 
 /* retry or cancel one context of the caller's organization; 200 with the document after. */
@@ -85,7 +81,6 @@ ctx_act(struct web_req *r, int retry)
 {
 	struct gb_err err = { 0, "" };
 	const char *id = r->params[0];
-	cJSON *doc;
 	int rc;
 
 	if (retry)
@@ -102,9 +97,7 @@ ctx_act(struct web_req *r, int retry)
 	if (rc)
 		return web_store_error(r, &err);
 	snprintf(r->object, sizeof(r->object), "%s", id);
-	if (web_get_org_doc(r, COLL_CONTEXTS, id, &doc))
-		return r->status;
-	return web_send_json_take(r, 200, doc);
+	return web_send_org_doc(r, 200, COLL_CONTEXTS, id);
 }
 
 static int

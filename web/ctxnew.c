@@ -124,12 +124,8 @@ web_json_member_span(const char *text, size_t size, const char *key, const char 
 static int
 ctxnew_answer(struct web_req *r, const char *id)
 {
-	cJSON *doc;
-
 	snprintf(r->object, sizeof(r->object), "%s", id);
-	if (web_get_org_doc(r, COLL_CONTEXTS, id, &doc))
-		return r->status;
-	return web_send_json_take(r, 201, doc);
+	return web_send_org_doc(r, 201, COLL_CONTEXTS, id);
 }
 
 static int

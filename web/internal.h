@@ -147,6 +147,8 @@ void web_cursor(const char *id, char *out, size_t size);
 
 /* A store document parsed, with org checked: 0, or 404/5xx answered. *out: caller deletes. */
 int web_get_org_doc(struct web_req *r, enum coll c, const char *id, cJSON **out);
+/* The stored text of an object of the caller's organization (numbers exact), or 404/5xx. */
+int web_send_org_doc(struct web_req *r, int status, enum coll c, const char *id);
 /* A time in ms as the schema's ISO string, or null for 0. */
 cJSON *web_time_or_null(int64_t ms);
 #define WEB_NO_WORKER_WARNING "work is pending but no worker is alive"
