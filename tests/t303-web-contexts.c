@@ -42,16 +42,19 @@ gen_reply(struct mg_connection *conn, void *arg)
 	    "{\"role\":\"assistant\",\"content\":\"Some generated words.\"},\"finish_reason\":\"stop\"}],"
 	    "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}";
 	static const char fail[] = "{\"error\":{\"message\":\"the model is overloaded\"}}";
-	char body[65536], clen[16];
-	size_t len = 0;
+	size_t cap = 1 << 16, len = 0;
+	char *body = malloc(cap), clen[16];	/* civetweb's threads have small stacks */
 	int n, status = 200;
 
 	(void)arg;
-	while ((n = mg_read(conn, body + len, sizeof(body) - 1 - len)) > 0)
+	if (body == NULL)
+		return 500;
+	while ((n = mg_read(conn, body + len, cap - 1 - len)) > 0)
 		len += (size_t)n;
 	body[len] = '\0';
 	if (strstr(body, "Flaky") && atomic_exchange(&flaky_failed, 1) == 0)
 		status = 503;
+	free(body);
 	snprintf(clen, sizeof(clen), "%zu", status == 200 ? sizeof(reply) - 1 : sizeof(fail) - 1);
 	pthread_mutex_lock(&header_mu);
 	mg_response_header_start(conn, status);
