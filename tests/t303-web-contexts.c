@@ -32,13 +32,15 @@ static char other[APIKEY_TOKEN_MAX], revoked[APIKEY_TOKEN_MAX];
 
 /* ---- a generator that fails the first call for a "Flaky" title ---- */
 
-static pthread_mutex_t header_mu = PTHREAD_MUTEX_INITIALIZER;	/* civetweb dates headers with gmtime() */
+/* civetweb dates headers with gmtime(): one at a time */
+static pthread_mutex_t header_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int flaky_failed;
 
 static int
 gen_reply(struct mg_connection *conn, void *arg)
 {
-	static const char reply[] = "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
+	static const char reply[] = "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+	    "\"message\":"
 	    "{\"role\":\"assistant\",\"content\":\"Some generated words.\"},\"finish_reason\":\"stop\"}],"
 	    "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}";
 	static const char fail[] = "{\"error\":{\"message\":\"the model is overloaded\"}}";
@@ -85,7 +87,8 @@ gen_start(char url[64])
 
 /* ---- requests ---- */
 
-static struct http_resp req(const char *method, const char *path, const char *token, const char *fmt, ...)
+static struct http_resp req(const char *method, const char *path, const char *token,
+    const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 /* method path with a JSON body from fmt (NULL: none); the caller frees the answer. */
@@ -107,7 +110,7 @@ req(const char *method, const char *path, const char *token, const char *fmt, ..
 	return r;
 }
 
-/* One request: its status, and the error code when code is set; returns the body's field at path (or ""). */
+/* One request: its status, and its error code when code is set. */
 static void
 expect(const char *method, const char *path, const char *token, const char *body, int status,
     const char *code, const char *what)
@@ -161,13 +164,18 @@ setup(void)
 	    "\"status\": \"active\", \"organization_id\": \"org_123\"}");
 	box_put(&t.box, COLL_ORGANIZATIONS, "{\"_id\": \"org_999\", \"name\": \"Other\", \"settings\": "
 	    "{\"default_pipeline_id\": \"pipe_article_generation\"}}");
-	box_put(&t.box, COLL_USERS, "{\"_id\": \"user_999\", \"email\": \"x@other.com\", \"role\": \"admin\", "
+	box_put(&t.box, COLL_USERS, "{\"_id\": \"user_999\", \"email\": \"x@other.com\", \"role\": "
+	    "\"admin\", "
 	    "\"status\": \"active\", \"organization_id\": \"org_999\"}");
-	box_put(&t.box, COLL_CONTEXTS, "{\"_id\": \"ctx_theirs\", \"type\": \"bulktest\", \"status\": \"failed\", "
-	    "\"organization_id\": \"org_999\", \"user_id\": \"user_999\", \"data\": {\"title\": \"Secret title\"}, "
+	box_put(&t.box, COLL_CONTEXTS, "{\"_id\": \"ctx_theirs\", \"type\": \"bulktest\", \"status\": "
+	    "\"failed\", "
+	    "\"organization_id\": \"org_999\", \"user_id\": \"user_999\", \"data\": {\"title\": "
+	    "\"Secret title\"}, "
 	    "\"error\": {\"message\": \"theirs\"}}");
-	box_put(&t.box, COLL_CONTEXTS, "{\"_id\": \"ctx_theirs_p\", \"type\": \"bulktest\", \"status\": \"pending\", "
-	    "\"organization_id\": \"org_999\", \"user_id\": \"user_999\", \"data\": {\"title\": \"Secret two\"}, "
+	box_put(&t.box, COLL_CONTEXTS, "{\"_id\": \"ctx_theirs_p\", \"type\": \"bulktest\", \"status\": "
+	    "\"pending\", "
+	    "\"organization_id\": \"org_999\", \"user_id\": \"user_999\", \"data\": {\"title\": "
+	    "\"Secret two\"}, "
 	    "\"next_retry_at\": \"2999-01-01T00:00:00Z\"}");
 	wt_key(&t, "user_456", 1, admin);
 	wt_key(&t, "user_456", 0, reader);
@@ -202,7 +210,8 @@ test_auth(void)
 		{ "GET", "/api/v1/contexts", NULL, 0 },
 		{ "GET", "/api/v1/contexts/ctx_123456/timeline", NULL, 0 },
 		{ "POST", "/api/v1/contexts", "{\"data\": {\"title\": \"Auth one\"}}", 0 },
-		{ "POST", "/api/v1/contexts/bulk", "{\"contexts\": [{\"data\": {\"title\": \"Auth bulk\"}}]}", 0 },
+		{ "POST", "/api/v1/contexts/bulk", "{\"contexts\": [{\"data\": {\"title\": \"Auth bulk\"}}]}",
+		    0 },
 		{ "POST", "/api/v1/contexts/ctx_auth_failed/retry", NULL, 0 },
 		{ "POST", "/api/v1/contexts/retry", "{\"filter\": {\"type\": \"none\"}, \"dry_run\": true}", 1 },
 		{ "POST", "/api/v1/contexts/cancel", "{\"filter\": {\"type\": \"none\"}, \"dry_run\": true}", 1 },
@@ -280,38 +289,47 @@ test_create(void)
 	char path[128];
 
 	r = req("POST", "/api/v1/contexts", writer, "{\"_id\": \"ctx_made_1\", \"type\": \"article\", "
-	    "\"metadata\": {\"n\": 123456789012345678901, \"priority\": 5}, \"data\": {\"title\": \"Made one\"}}");
+	    "\"metadata\": {\"n\": 123456789012345678901, \"priority\": 5}, \"data\": {\"title\": "
+	    "\"Made one\"}}");
 	is_int(r.status, 201, "POST /contexts: 201");
 	is_str(body_path(&r, "_id"), "ctx_made_1", "the stored document comes back");
 	is_str(body_path(&r, "organization_id"), "org_123", "in the caller's organization");
 	is_str(body_path(&r, "user_id"), "user_w", "the caller's user by default");
-	is_str(body_path(&r, "pipeline_id"), "pipe_article_generation", "the organization's default pipeline");
+	is_str(body_path(&r, "pipeline_id"), "pipe_article_generation", "the organization's default "
+	    "pipeline");
 	is_str(body_path(&r, "status"), "pending", "pending");
 	like(r.body, "\"n\":123456789012345678901", "a big integer keeps its digits in the answer");
 	http_resp_free(&r);
 	r = req("GET", "/api/v1/contexts/ctx_made_1", reader, NULL);
 	like(r.body, "\"n\":123456789012345678901", "and when read back");
 	http_resp_free(&r);
-	expect("POST", "/api/v1/contexts", writer, "{\"_id\": \"ctx_made_1\", \"data\": {\"title\": \"Again\"}}",
+	expect("POST", "/api/v1/contexts", writer, "{\"_id\": \"ctx_made_1\", \"data\": {\"title\": "
+	    "\"Again\"}}",
 	    409, "conflict", "a taken _id");
-	expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"X\"}, \"organization_id\": "
+	expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"X\"}, "
+	    "\"organization_id\": "
 	    "\"org_999\"}", 400, "organization_id", "another organization's id");
-	expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"X\"}, \"batch_id\": \"b\"}", 400,
+	expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"X\"}, \"batch_id\": "
+	    "\"b\"}", 400,
 	    "batch_id", "a batch_id");
 	expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": 5}}", 400, "data.title",
 	    "a title that is a number");
 	expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {}}", 400, "data.title", "no title");
-	expect_msg("POST", "/api/v1/contexts", writer, "{\"status\": \"completed\", \"data\": {\"title\": \"X\"}}",
+	expect_msg("POST", "/api/v1/contexts", writer, "{\"status\": \"completed\", \"data\": "
+	    "{\"title\": \"X\"}}",
 	    400, "status", "the engine's status");
 	expect("POST", "/api/v1/contexts", writer, "{\"data\": ", 400, "invalid_json", "bad JSON");
 	expect("POST", "/api/v1/contexts", writer, "[1, 2]", 400, "invalid_json", "not an object");
-	expect_msg("POST", "/api/v1/contexts", writer, "{\"pipeline_id\": \"pipe_nope\", \"data\": {\"title\": "
+	expect_msg("POST", "/api/v1/contexts", writer, "{\"pipeline_id\": \"pipe_nope\", \"data\": "
+	    "{\"title\": "
 	    "\"X\"}}", 400, "pipe_nope", "an unknown pipeline");
 	expect("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Made two\"}}", 201, NULL,
 	    "then a good one: 201");
 
-	r = req("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"_id\": \"ctx_bulk_1\", \"data\": "
-	    "{\"title\": \"Bulk 1\"}, \"metadata\": {\"n\": 98765432109876543210}}, {\"data\": {\"title\": "
+	r = req("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"_id\": \"ctx_bulk_1\", "
+	    "\"data\": "
+	    "{\"title\": \"Bulk 1\"}, \"metadata\": {\"n\": 98765432109876543210}}, {\"data\": "
+	    "{\"title\": "
 	    "\"Bulk 2\"}}]}");
 	is_int(r.status, 201, "POST /contexts/bulk: 201");
 	is_str(body_path(&r, "count"), "2", "count 2");
@@ -322,20 +340,29 @@ test_create(void)
 	r = req("GET", "/api/v1/contexts/ctx_bulk_1", reader, NULL);
 	like(r.body, "\"n\":98765432109876543210", "a big integer of a bulk element keeps its digits");
 	http_resp_free(&r);
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": \"ok\"}}, "
+	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
+	    "\"ok\"}}, "
 	    "{\"data\": {\"title\": 7}}]}", 400, "contexts[1]: ", "a bad element is named");
-	expect("GET", "/api/v1/contexts?q=ok&type=none", reader, NULL, 200, NULL, "and nothing was written");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": \"ok\"}}, 3]}",
+	expect("GET", "/api/v1/contexts?q=ok&type=none", reader, NULL, 200, NULL, "and nothing was "
+	    "written");
+	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
+	    "\"ok\"}}, 3]}",
 	    400, "contexts[1]", "an element that is not an object");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"_id\": \"ctx_made_1\", \"data\": "
+	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"_id\": \"ctx_made_1\", "
+	    "\"data\": "
 	    "{\"title\": \"dup\"}}]}", 409, "contexts[0]", "a taken _id in bulk");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": []}", 400, "no contexts", "none");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": {}}", 400, "contexts", "not an array");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [], \"extra\": 1}", 400, "extra",
+	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": []}", 400, "no contexts",
+	    "none");
+	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": {}}", 400, "contexts", "not "
+	    "an array");
+	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [], \"extra\": 1}", 400,
+	    "extra",
 	    "an unknown field");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": \"a\"}}], "
+	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
+	    "\"a\"}}], "
 	    "\"pipeline_id\": 5}", 400, "pipeline_id", "a pipeline_id that is a number");
-	expect("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": \"Bulk 3\"}}], "
+	expect("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": \"Bulk "
+	    "3\"}}], "
 	    "\"pipeline_id\": \"pipe_article_generation\"}", 201, NULL, "then a good one: 201");
 }
 
@@ -389,7 +416,8 @@ test_limits(void)
 	org_setting("allowed_models", "[\"some-other-model\"]");
 	expect("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Model\"}}", 403, "forbidden",
 	    "a pipeline whose model is not allowed: 403");
-	expect("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": \"Model\"}}]}",
+	expect("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
+	    "\"Model\"}}]}",
 	    403, "forbidden", "in bulk too");
 	org_setting("allowed_models", "[\"gpt-3.5-turbo\", \"gpt-4\"]");
 	expect("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Model ok\"}}", 201, NULL,
@@ -434,7 +462,8 @@ test_list_filters(void)
 	is_str(body_path(&r, "items.0._id"), "ctx_made_1", "q searches titles without regard to case");
 	is_str(body_path(&r, "items.1"), "(none)", "and only them");
 	http_resp_free(&r);
-	r = req("GET", "/api/v1/contexts?user_id=user_w&created_after=2020-01-01T00:00:00Z&q=made", reader, NULL);
+	r = req("GET", "/api/v1/contexts?user_id=user_w&created_after=2020-01-01T00:00:00Z&q=made",
+	    reader, NULL);
 	is_str(body_path(&r, "items.0.user_id"), "user_w", "by user and date");
 	http_resp_free(&r);
 	r = req("GET", "/api/v1/contexts?created_before=2024-01-01T00:00:00Z", reader, NULL);
@@ -472,7 +501,8 @@ test_paging(void)
 		struct http_resp r;
 		cJSON *j, *it;
 
-		snprintf(path, sizeof(path), "/api/v1/contexts?type=paged&limit=37%s%s", cursor[0] ? "&cursor=" : "",
+		snprintf(path, sizeof(path), "/api/v1/contexts?type=paged&limit=37%s%s",
+		    cursor[0] ? "&cursor=" : "",
 		    cursor);
 		r = req("GET", path, reader, NULL);
 		if (r.status != 200 || (j = cJSON_Parse(r.body)) == NULL) {
@@ -523,52 +553,66 @@ test_bulk(void)
 		put_failed(id, "bulktest");
 	}
 	for (int i = 0; i < 3; i++)
-		box_put(&t.box, COLL_CONTEXTS, "{\"_id\": \"ctx_bt_pending_%d\", \"type\": \"bulktest\", \"status\": "
+		box_put(&t.box, COLL_CONTEXTS, "{\"_id\": \"ctx_bt_pending_%d\", \"type\": \"bulktest\", "
+		    "\"status\": "
 		    "\"pending\", \"organization_id\": \"org_123\", \"data\": {\"title\": \"Pending %d\"}, "
 		    "\"next_retry_at\": \"2999-01-01T00:00:00Z\"}", i, i);
-	r = req("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": \"bulktest\"}, \"dry_run\": true}");
+	r = req("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": \"bulktest\"}, "
+	    "\"dry_run\": true}");
 	is_int(r.status, 200, "bulk retry, dry run: 200");
 	is_str(body_path(&r, "matched"), "5", "matches the 5 failed ones (not the other organization's)");
 	is_str(body_path(&r, "changed"), "0", "changes none");
 	http_resp_free(&r);
 	is_str(box_ctx(&t.box, "ctx_bt_failed_0", "status"), "failed", "still failed");
-	r = req("POST", "/api/v1/contexts/cancel", admin, "{\"filter\": {\"type\": \"bulktest\", \"status\": "
+	r = req("POST", "/api/v1/contexts/cancel", admin, "{\"filter\": {\"type\": \"bulktest\", "
+	    "\"status\": "
 	    "[\"pending\"]}}");
 	is_str(body_path(&r, "matched"), "3", "bulk cancel matches the 3 pending ones");
 	is_str(body_path(&r, "changed"), "3", "and cancels them");
 	http_resp_free(&r);
 	is_str(box_ctx(&t.box, "ctx_bt_pending_2", "status"), "cancelled", "cancelled");
-	is_str(box_ctx(&t.box, "ctx_theirs_p", "status"), "pending", "the other organization's is untouched");
-	r = req("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": \"bulktest\", \"status\": "
+	is_str(box_ctx(&t.box, "ctx_theirs_p", "status"), "pending", "the other organization's is "
+	    "untouched");
+	r = req("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": \"bulktest\", "
+	    "\"status\": "
 	    "\"failed\"}, \"dry_run\": false}");
 	is_str(body_path(&r, "matched"), "5", "bulk retry of the failed ones");
 	is_str(body_path(&r, "changed"), "5", "retries 5");
 	http_resp_free(&r);
 	is_str(box_ctx(&t.box, "ctx_bt_failed_4", "status"), "pending", "pending again");
 	is_str(box_ctx(&t.box, "ctx_bt_failed_4", "retry_count"), "3", "its retry_count kept");
-	is_str(box_ctx(&t.box, "ctx_theirs", "status"), "failed", "the other organization's failed one stays");
-	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {}}", 400, "all", "an empty filter "
+	is_str(box_ctx(&t.box, "ctx_theirs", "status"), "failed", "the other organization's failed one "
+	    "stays");
+	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {}}", 400, "all", "an empty "
+	    "filter "
 	    "without all");
 	expect_msg("POST", "/api/v1/contexts/retry", admin, "{}", 400, "all", "no filter without all");
-	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"colour\": \"red\"}}", 400, "colour",
+	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"colour\": \"red\"}}", 400,
+	    "colour",
 	    "an unknown filter key");
-	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"status\": \"done\"}}", 400, "status",
+	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"status\": \"done\"}}",
+	    400, "status",
 	    "an unknown status");
 	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": 5}}", 400, "type",
 	    "a type that is a number");
-	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": \"x\"}, \"dry_run\": 1}", 400,
+	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": \"x\"}, "
+	    "\"dry_run\": 1}", 400,
 	    "dry_run", "dry_run that is a number");
-	expect_msg("POST", "/api/v1/contexts/cancel", admin, "{\"filter\": {\"created_after\": \"soon\"}}", 400,
+	expect_msg("POST", "/api/v1/contexts/cancel", admin, "{\"filter\": {\"created_after\": "
+	    "\"soon\"}}", 400,
 	    "created_after", "a bad date");
-	expect_msg("POST", "/api/v1/contexts/cancel", admin, "{\"filter\": [], \"all\": true}", 400, "filter",
+	expect_msg("POST", "/api/v1/contexts/cancel", admin, "{\"filter\": [], \"all\": true}", 400,
+	    "filter",
 	    "a filter that is not an object");
 	expect("POST", "/api/v1/contexts/cancel", admin, "not json", 400, "invalid_json", "bad JSON");
-	r = req("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {}, \"all\": true, \"dry_run\": true}");
+	r = req("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {}, \"all\": true, \"dry_run\": "
+	    "true}");
 	is_int(r.status, 200, "then an empty filter with all: 200");
 	ok(strtoll(body_path(&r, "matched"), NULL, 10) >= 3, "matching the cancelled ones (%s)",
 	    body_path(&r, "matched"));
 	http_resp_free(&r);
-	r = req("POST", "/api/v1/contexts/retry", other, "{\"filter\": {\"type\": \"bulktest\"}, \"dry_run\": true}");
+	r = req("POST", "/api/v1/contexts/retry", other, "{\"filter\": {\"type\": \"bulktest\"}, "
+	    "\"dry_run\": true}");
 	is_str(body_path(&r, "matched"), "1", "the other organization counts its own only");
 	http_resp_free(&r);
 	/* one context: retry of a pending one, cancel of an ended one */
@@ -609,9 +653,11 @@ test_run(void)
 	is_str(body_path(&r, "status"), "pending", "pending again");
 	is_str(body_path(&r, "error"), "null", "its error cleared");
 	http_resp_free(&r);
-	ok(box_wait_status(&t.box, "ctx_run_failed", "completed", 30000), "the pool runs it again to completed");
+	ok(box_wait_status(&t.box, "ctx_run_failed", "completed", 30000), "the pool runs it again to "
+	    "completed");
 
-	r = req("POST", "/api/v1/contexts", writer, "{\"_id\": \"ctx_flaky\", \"data\": {\"title\": \"Flaky one\", "
+	r = req("POST", "/api/v1/contexts", writer, "{\"_id\": \"ctx_flaky\", \"data\": {\"title\": "
+	    "\"Flaky one\", "
 	    "\"keywords\": [\"k\"], \"target_audience\": \"developers\", \"tone\": \"technical\"}}");
 	is_int(r.status, 201, "a context through the API");
 	http_resp_free(&r);
@@ -638,8 +684,10 @@ test_run(void)
 	ok(is_date(body_path(&r, "attempts.0.at")), "its time");
 	is_str(body_path(&r, "attempts.1"), "(none)", "one attempt only");
 	http_resp_free(&r);
-	expect("GET", "/api/v1/contexts/ctx_123456/timeline", reader, NULL, 200, NULL, "the demo's timeline");
-	expect("GET", "/api/v1/contexts/ctx_nope/timeline", reader, NULL, 404, "not_found", "a missing one: 404");
+	expect("GET", "/api/v1/contexts/ctx_123456/timeline", reader, NULL, 200, NULL, "the demo's "
+	    "timeline");
+	expect("GET", "/api/v1/contexts/ctx_nope/timeline", reader, NULL, 404, "not_found", "a missing "
+	    "one: 404");
 }
 
 int

@@ -43,12 +43,14 @@ static char other[APIKEY_TOKEN_MAX], revoked[APIKEY_TOKEN_MAX];
 
 /* ---- a generator that answers after a delay ---- */
 
-static pthread_mutex_t header_mu = PTHREAD_MUTEX_INITIALIZER;	/* civetweb dates headers with gmtime() */
+/* civetweb dates headers with gmtime(): one at a time */
+static pthread_mutex_t header_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int
 slow_reply(struct mg_connection *conn, void *arg)
 {
-	static const char reply[] = "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
+	static const char reply[] = "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+	    "\"message\":"
 	    "{\"role\":\"assistant\",\"content\":\"Some generated words.\"},\"finish_reason\":\"stop\"}],"
 	    "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}";
 	struct timespec ts = { 0, GEN_DELAY_MS * 1000000L };
@@ -131,7 +133,8 @@ url(const char *path)
 	return u;
 }
 
-static struct http_resp req(const char *method, const char *path, const char *token, const char *fmt, ...)
+static struct http_resp req(const char *method, const char *path, const char *token,
+    const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 static struct http_resp
@@ -262,7 +265,8 @@ setup(void)
 	box_put(&b, COLL_ORGANIZATIONS, "{\"_id\": \"org_999\", \"name\": \"Other\"}");
 	box_put(&b, COLL_USERS, "{\"_id\": \"user_999\", \"email\": \"x@other.com\", \"role\": \"admin\", "
 	    "\"status\": \"active\", \"organization_id\": \"org_999\"}");
-	box_put(&b, COLL_BATCHES, "{\"_id\": \"batch_theirs\", \"name\": \"Secret batch\", \"status\": \"pending\", "
+	box_put(&b, COLL_BATCHES, "{\"_id\": \"batch_theirs\", \"name\": \"Secret batch\", \"status\": "
+	    "\"pending\", "
 	    "\"organization_id\": \"org_999\", \"pipeline_id\": \"pipe_x\", \"context_ids\": [], "
 	    "\"created_at\": \"2099-01-01T00:00:00Z\"}");
 	key("user_456", 1, admin);
@@ -280,7 +284,8 @@ setup(void)
 static void
 test_auth(void)
 {
-	static const char *const body = "{\"pipeline_id\": \"pipe_article_generation\", \"contexts\": [{\"data\": "
+	static const char *const body = "{\"pipeline_id\": \"pipe_article_generation\", \"contexts\": "
+	    "[{\"data\": "
 	    "{\"title\": \"Auth batch\"}}]}";
 	static const struct {
 		const char *method, *path, *body;
@@ -362,7 +367,8 @@ test_bad(void)
 		  "an unknown pipeline" },
 		{ "{\"pipeline_id\": \"pipe_article_generation\", \"contexts\": \"a\"}", "contexts",
 		  "contexts that is a string" },
-		{ "{\"pipeline_id\": \"pipe_article_generation\", \"contexts\": []}", "no contexts", "no contexts" },
+		{ "{\"pipeline_id\": \"pipe_article_generation\", \"contexts\": []}", "no contexts", "no "
+		    "contexts" },
 		{ "{\"pipeline_id\": \"pipe_article_generation\", \"contexts\": [{\"data\": {\"title\": \"a\"}}, "
 		  "{\"data\": {}}]}", "contexts[1]: ", "a bad context is named" },
 		{ "{\"pipeline_id\": \"pipe_article_generation\", \"contexts\": [{\"data\": {\"title\": \"a\"}, "
@@ -400,7 +406,8 @@ test_bad(void)
 static void
 test_limits(void)
 {
-	static const char *const two = "{\"pipeline_id\": \"pipe_article_generation\", \"contexts\": [{\"data\": "
+	static const char *const two = "{\"pipeline_id\": \"pipe_article_generation\", \"contexts\": "
+	    "[{\"data\": "
 	    "{\"title\": \"Limit a\"}}, {\"data\": {\"title\": \"Limit b\"}}]}";
 	struct http_resp r;
 	char id[STORE_ID_MAX], v[32];
@@ -493,10 +500,12 @@ test_pause(void)
 		char *log = util_read_file(logpath, NULL), want[512], kid[APIKEY_ID_MAX];
 
 		snprintf(kid, sizeof(kid), "%.20s", writer);
-		snprintf(want, sizeof(want), "event=api_change key_id=%s method=POST route=/api/v1/batches/{id}/pause "
+		snprintf(want, sizeof(want), "event=api_change key_id=%s method=POST "
+		    "route=/api/v1/batches/{id}/pause "
 		    "object=%s status=200", kid, id);
 		like(log ? log : "", want, "the pause is in the audit log with the key id and the batch");
-		snprintf(want, sizeof(want), "event=api_change key_id=%s method=POST route=/api/v1/batches object=%s "
+		snprintf(want, sizeof(want), "event=api_change key_id=%s method=POST route=/api/v1/batches "
+		    "object=%s "
 		    "status=201", kid, id);
 		like(log ? log : "", want, "and the batch's creation");
 		ok(log && strstr(log, strchr(writer, '.') + 1) == NULL, "never the secret");
@@ -537,7 +546,8 @@ test_dashboard(void)
 	is_str(body_path(&r, "pending"), "0", "nothing pending");
 	http_resp_free(&r);
 	r = req("GET", "/metrics", NULL, NULL);
-	like(r.body, "genbox_queue_depth{status=\"completed\"}", "/metrics: the queue depth of every organization");
+	like(r.body, "genbox_queue_depth{status=\"completed\"}", "/metrics: the queue depth of every "
+	    "organization");
 	http_resp_free(&r);
 }
 
@@ -568,7 +578,8 @@ test_events(void)
 	int fd = http_connect(port);
 	int64_t t0 = gb_mono_ms();
 
-	snprintf(request, sizeof(request), "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s"
+	snprintf(request, sizeof(request), "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: "
+	    "Bearer %s"
 	    "\r\n\r\n", reader);
 	(void)!send(fd, request, strlen(request), MSG_NOSIGNAL);
 	ok(read_until(fd, acc, 1 << 20, "\"seq\":1}\n\n", 3000), "the first update comes at once");

@@ -44,7 +44,8 @@ get_org(struct web_req *r, enum coll c, const char *id, cJSON **out, char **text
 		free(text);
 		return web_error(r, 500, "internal", "stored document '%s' is not JSON", id);
 	}
-	if (strcmp(json_str_or(doc, c == COLL_ORGANIZATIONS ? "_id" : "organization_id"), r->caller.org_id) != 0) {
+	if (strcmp(json_str_or(doc, c == COLL_ORGANIZATIONS ? "_id" : "organization_id"),
+	    r->caller.org_id) != 0) {
 		cJSON_Delete(doc);
 		free(text);
 		return not_found(r, c, id);
@@ -167,7 +168,8 @@ web_page(struct web_req *r, int64_t *limit, char after[STORE_ID_MAX])
 }
 
 int
-web_workers_count(struct web_req *r, const char *org, int *alive, int64_t *pending, struct gb_err *err)
+web_workers_count(struct web_req *r, const char *org, int *alive, int64_t *pending,
+    struct gb_err *err)
 {
 	struct store_heartbeat *hb = calloc(POOL_HB_MAX, sizeof(*hb));
 	int64_t counts[CTX_STATUS_COUNT];

@@ -93,7 +93,8 @@ skip_ws(const char *s, const char *end)
 }
 
 int
-web_json_member_span(const char *text, size_t size, const char *key, const char **start, size_t *len)
+web_json_member_span(const char *text, size_t size, const char *key, const char **start,
+    size_t *len)
 {
 	const char *s = skip_ws(text, text + size), *end = text + size;
 	size_t klen = strlen(key);
@@ -177,7 +178,8 @@ web_items_release(struct web_items *it)
 }
 
 int
-web_contexts_items(struct web_req *r, const cJSON *arr, const struct buf *body, struct web_items *it)
+web_contexts_items(struct web_req *r, const cJSON *arr, const struct buf *body,
+    struct web_items *it)
 {
 	struct gb_err err = { 0, "" };
 	const char *span;

@@ -49,7 +49,7 @@ events_batch_add(void *arg, const char *text, size_t len, int paused)
 	return 0;
 }
 
-/* The organization's EVENTS_BATCHES most recent batches, each with its summary and paused, into arr. */
+/* The organization's EVENTS_BATCHES newest batches, each with its summary and paused, into arr. */
 static int
 events_batches(struct web_req *r, cJSON *arr, struct gb_err *err)
 {
@@ -57,8 +57,8 @@ events_batches(struct web_req *r, cJSON *arr, struct gb_err *err)
 	char next[LIST_CURSOR_MAX];
 	int rc;
 
-	if ((rc = store_batch_list(r->st, r->caller.org_id, NULL, EVENTS_BATCHES, NULL, events_batch_add, &vb,
-	    next, &vb.err)))
+	if ((rc = store_batch_list(r->st, r->caller.org_id, NULL, EVENTS_BATCHES, NULL, events_batch_add,
+	    &vb, next, &vb.err)))
 		*err = vb.err;
 	return rc;
 }
@@ -72,7 +72,8 @@ events_view(struct web_req *r)
 	char *text = NULL;
 	cJSON *v;
 
-	if (store_ctx_org_counts(r->st, r->caller.org_id, counts, &err) || (v = cJSON_CreateObject()) == NULL)
+	if (store_ctx_org_counts(r->st, r->caller.org_id, counts, &err) ||
+	    (v = cJSON_CreateObject()) == NULL)
 		return NULL;
 	cJSON_AddItemToObject(v, "counts", web_counts_json(counts));
 	if (events_batches(r, cJSON_AddArrayToObject(v, "batches"), &err) == 0)

@@ -152,8 +152,9 @@ int web_send_org_doc(struct web_req *r, int status, enum coll c, const char *id)
 /* A time in ms as the schema's ISO string, or null for 0. */
 cJSON *web_time_or_null(int64_t ms);
 #define WEB_NO_WORKER_WARNING "work is pending but no worker is alive"
-/* Live workers, and pending contexts of org (NULL: of every organization), from the counter rows. */
-int web_workers_count(struct web_req *r, const char *org, int *alive, int64_t *pending, struct gb_err *err);
+/* Live workers, and pending contexts of org (NULL: every organization) from the counter rows. */
+int web_workers_count(struct web_req *r, const char *org, int *alive, int64_t *pending,
+    struct gb_err *err);
 
 
 /*
@@ -195,10 +196,12 @@ struct web_items {
 	size_t n;
 };
 /* 0, or the 400 answered; release it either way. */
-int web_contexts_items(struct web_req *r, const cJSON *arr, const struct buf *body, struct web_items *it);
+int web_contexts_items(struct web_req *r, const cJSON *arr, const struct buf *body,
+    struct web_items *it);
 void web_items_release(struct web_items *it);
 /* A body with members other than names (NULL-ended) is a 400: 0, or the 400 answered. */
 int web_only_fields(struct web_req *r, const cJSON *body, const char *const *names);
-int web_json_member_span(const char *text, size_t size, const char *key, const char **start, size_t *len);
+int web_json_member_span(const char *text, size_t size, const char *key, const char **start,
+    size_t *len);
 
 #endif
