@@ -1,10 +1,14 @@
 /*
  * events.c - GET /events: a text/event-stream for the UI. Every second the
- * handler builds the organization's view (counts per status, its 20 most
- * recent batches with their summaries) and sends it as one `event: update`
- * when it differs from the last one sent; a `: ping` comment every 15 s
- * keeps proxies from closing the stream. It ends when the client goes or
- * the server stops. Each stream holds one civetweb thread while it lasts.
+ * handler builds the organization's view (counts per status from the
+ * counter rows, its 20 most recent batches with their summaries and paused)
+ * and sends it as one `event: update` when it differs from the last one
+ * sent; the first goes at once. Each event leaves in one write on a
+ * TCP_NODELAY socket, so it is on the wire as soon as it is written;
+ * request_timeout_ms bounds only the request's arrival and each write, never
+ * the stream's life. A `: ping` comment every 15 s keeps proxies from
+ * closing it. It ends when the client goes or the server stops. Each stream
+ * holds one civetweb thread while it lasts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +16,6 @@
 #include <time.h>
 
 #include "../base/gbtime.h"
-#include "../storage/access.h"
-#include "../storage/docs.h"
 #include "internal.h"
 
 #define EVENTS_TICK_MS 1000
