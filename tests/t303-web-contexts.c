@@ -286,7 +286,6 @@ static void
 test_create(void)
 {
 	struct http_resp r;
-	char path[128];
 
 	r = req("POST", "/api/v1/contexts", writer, "{\"_id\": \"ctx_made_1\", \"type\": \"article\", "
 	    "\"metadata\": {\"n\": 123456789012345678901, \"priority\": 5}, \"data\": {\"title\": "
@@ -325,6 +324,14 @@ test_create(void)
 	    "\"X\"}}", 400, "pipe_nope", "an unknown pipeline");
 	expect("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Made two\"}}", 201, NULL,
 	    "then a good one: 201");
+
+}
+
+static void
+test_create_bulk(void)
+{
+	struct http_resp r;
+	char path[128];
 
 	r = req("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"_id\": \"ctx_bulk_1\", "
 	    "\"data\": "
@@ -583,6 +590,14 @@ test_bulk(void)
 	is_str(box_ctx(&t.box, "ctx_bt_failed_4", "retry_count"), "3", "its retry_count kept");
 	is_str(box_ctx(&t.box, "ctx_theirs", "status"), "failed", "the other organization's failed one "
 	    "stays");
+}
+
+/* Bad filters and bodies of the bulk actions, then an empty filter with all. */
+static void
+test_bulk_bad(void)
+{
+	struct http_resp r;
+
 	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {}}", 400, "all", "an empty "
 	    "filter "
 	    "without all");
@@ -704,11 +719,13 @@ main(void)
 	test_auth();
 	test_tenants();
 	test_create();
+	test_create_bulk();
 	test_limits();
 	test_list_bad();
 	test_list_filters();
 	test_paging();
 	test_bulk();
+	test_bulk_bad();
 	/* the contexts made above are due: a pool beside the server runs them, and these */
 	gen = gen_start(gen_url);
 	pool_config_defaults(&pc);
