@@ -4,6 +4,9 @@
  * answers beside it in one process. systemd hears READY=1 once both run,
  * WATCHDOG=1 every half watchdog period, and STOPPING=1 at a stop.
  *
+ * Once an hour (and at start) the main thread forgets the dashboard's
+ * throughput older than two days (store_throughput_prune).
+ *
  * SIGTERM and SIGINT are blocked in every thread and taken by the main
  * thread with sigtimedwait: the API stops accepting, running contexts get
  * [workers] grace_ms to end, the rest go back to the queue; exit 0.
@@ -18,14 +21,19 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "../base/gbtime.h"
 #include "../base/log.h"
+#include "../storage/listing.h"
 #include "../web/web.h"
 #include "cli.h"
 #include "engine/pool.h"
 #include "generator.h"
 
+#define SERVE_PRUNE_MS (3600 * 1000LL)
+
 struct serve {
 	const struct config *cfg;
+	int64_t last_prune;		/* monotonic ms of the last throughput prune, 0: never */
 	char listen[256];
 	int workers;
 	struct store_opts so;
@@ -133,6 +141,28 @@ serve_web(struct serve *s, struct gb_err *err)
 	return web_start(&s->web, &wc, err);
 }
 
+/* Forget old throughput rows, once per SERVE_PRUNE_MS; a failure is logged and tried next time. */
+static void
+serve_prune(struct serve *s)
+{
+	struct gb_err err = { 0, "" };
+	struct store *st = NULL;
+	int64_t now = gb_mono_ms();
+	int n = 0;
+
+	if (s->last_prune && now - s->last_prune < SERVE_PRUNE_MS)
+		return;
+	s->last_prune = now;
+	if (store_open(&st, s->cfg->db_path, &s->so, &err) == 0 &&
+	    store_throughput_prune(st, gb_now_ms(), &n, &err) == 0) {
+		if (n > 0)
+			log_info("level=info event=throughput_pruned rows=%d", n);
+	} else {
+		log_warnx("event=throughput_prune status=failed reason=\"%s\"", err.msg);
+	}
+	store_close(st);
+}
+
 /* Wait for SIGTERM or SIGINT, petting the watchdog and watching the pool. Returns the signal, or 0. */
 static int
 serve_wait(struct serve *s, const sigset_t *set)
@@ -152,6 +182,7 @@ serve_wait(struct serve *s, const sigset_t *set)
 
 		if (sig > 0)
 			return sig;
+		serve_prune(s);
 		if (watchdog)
 			sd_notify(0, "WATCHDOG=1");
 		if (pool_failed(s->pool, why, sizeof(why))) {

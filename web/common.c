@@ -28,8 +28,9 @@ not_found(struct web_req *r, enum coll c, const char *id)
 	return web_error(r, 404, "not_found", "no such document '%s' in %s", id, coll_name(c));
 }
 
-int
-web_get_org_doc(struct web_req *r, enum coll c, const char *id, cJSON **out)
+/* The document and, when text is not NULL, its stored text (caller frees both). */
+static int
+get_org(struct web_req *r, enum coll c, const char *id, cJSON **out, char **text_out)
 {
 	struct gb_err err = { 0, "" };
 	char *text = NULL;
@@ -39,16 +40,42 @@ web_get_org_doc(struct web_req *r, enum coll c, const char *id, cJSON **out)
 	*out = NULL;
 	if ((rc = store_get(r->st, c, id, &text, &err)))
 		return rc == GB_ENOTFOUND ? not_found(r, c, id) : web_store_error(r, &err);
-	doc = cJSON_Parse(text);
-	free(text);
-	if (doc == NULL)
+	if ((doc = cJSON_Parse(text)) == NULL) {
+		free(text);
 		return web_error(r, 500, "internal", "stored document '%s' is not JSON", id);
-	if (strcmp(json_str_or(doc, c == COLL_ORGANIZATIONS ? "_id" : "organization_id"), r->caller.org_id) != 0) {
+	}
+	if (strcmp(json_str_or(doc, c == COLL_ORGANIZATIONS ? "_id" : "organization_id"),
+	    r->caller.org_id) != 0) {
 		cJSON_Delete(doc);
+		free(text);
 		return not_found(r, c, id);
 	}
+	if (text_out)
+		*text_out = text;
+	else
+		free(text);
 	*out = doc;
 	return 0;
+}
+
+int
+web_get_org_doc(struct web_req *r, enum coll c, const char *id, cJSON **out)
+{
+	return get_org(r, c, id, out, NULL);
+}
+
+int
+web_send_org_doc(struct web_req *r, int status, enum coll c, const char *id)
+{
+	char *text = NULL;
+	cJSON *doc;
+
+	if (get_org(r, c, id, &doc, &text))
+		return r->status;
+	cJSON_Delete(doc);
+	web_send(r, status, "application/json", text, strlen(text));
+	free(text);
+	return r->status;
 }
 
 cJSON *
@@ -141,7 +168,8 @@ web_page(struct web_req *r, int64_t *limit, char after[STORE_ID_MAX])
 }
 
 int
-web_workers_count(struct web_req *r, int *alive, int64_t *pending, struct gb_err *err)
+web_workers_count(struct web_req *r, const char *org, int *alive, int64_t *pending,
+    struct gb_err *err)
 {
 	struct store_heartbeat *hb = calloc(POOL_HB_MAX, sizeof(*hb));
 	int64_t counts[CTX_STATUS_COUNT];
@@ -151,7 +179,7 @@ web_workers_count(struct web_req *r, int *alive, int64_t *pending, struct gb_err
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	rc = store_heartbeat_list(r->st, gb_now_ms(), hb, POOL_HB_MAX, alive, err);
 	free(hb);
-	if (rc == 0 && (rc = store_ctx_status_counts(r->st, counts, err)) == 0)
+	if (rc == 0 && (rc = store_ctx_org_counts(r->st, org, counts, err)) == 0)
 		*pending = counts[CTX_PENDING];
 	return rc;
 }

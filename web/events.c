@@ -1,10 +1,14 @@
 /*
  * events.c - GET /events: a text/event-stream for the UI. Every second the
- * handler builds the organization's view (counts per status, its 20 most
- * recent batches with their summaries) and sends it as one `event: update`
- * when it differs from the last one sent; a `: ping` comment every 15 s
- * keeps proxies from closing the stream. It ends when the client goes or
- * the server stops. Each stream holds one civetweb thread while it lasts.
+ * handler builds the organization's view (counts per status from the
+ * counter rows, its 20 most recent batches with their summaries and paused)
+ * and sends it as one `event: update` when it differs from the last one
+ * sent; the first goes at once. Each event leaves in one write on a
+ * TCP_NODELAY socket, so it is on the wire as soon as it is written;
+ * request_timeout_ms bounds only the request's arrival and each write, never
+ * the stream's life. A `: ping` comment every 15 s keeps proxies from
+ * closing it. It ends when the client goes or the server stops. Each stream
+ * holds one civetweb thread while it lasts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,94 +16,53 @@
 #include <time.h>
 
 #include "../base/gbtime.h"
-#include "../storage/access.h"
-#include "../storage/docs.h"
 #include "internal.h"
 
 #define EVENTS_TICK_MS 1000
 #define EVENTS_PING_MS 15000
 #define EVENTS_BATCHES 20
 
-struct recent {
-	cJSON *batches[EVENTS_BATCHES];	/* newest first */
-	int n;
+struct view_batches {
+	struct web_req *r;
+	cJSON *arr;
+	struct gb_err err;
 };
 
-/* Keep the EVENTS_BATCHES newest batches seen (by created_at, then _id). */
 static int
-recent_add(void *arg, const char *doc, size_t len)
+events_batch_add(void *arg, const char *text, size_t len, int paused)
 {
-	struct recent *rc = arg;
-	cJSON *d = cJSON_ParseWithLength(doc, len), *o;
-	int at;
+	struct view_batches *vb = arg;
+	cJSON *d = cJSON_ParseWithLength(text, len), *o, *s;
 
 	if (d == NULL)
-		return 0;
+		return gb_errf(&vb->err, GB_EIO, "a stored batch is not JSON");
+	s = web_batch_summary(vb->r, json_str_or(d, "_id"), &vb->err);
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "_id", json_str_or(d, "_id"));
 	cJSON_AddStringToObject(o, "status", json_str_or(d, "status"));
-	cJSON_AddStringToObject(o, "created_at", json_str_or(d, "created_at"));
 	cJSON_Delete(d);
-	for (at = rc->n; at > 0; at--) {
-		const char *c = json_str_or(rc->batches[at - 1], "created_at");
-
-		if (strcmp(c, json_str_or(o, "created_at")) >= 0)
-			break;
-	}
-	if (at >= EVENTS_BATCHES) {
+	if (s == NULL) {
 		cJSON_Delete(o);
-		return 0;
+		return vb->err.code ? vb->err.code : GB_ENOMEM;
 	}
-	if (rc->n == EVENTS_BATCHES)
-		cJSON_Delete(rc->batches[--rc->n]);
-	memmove(&rc->batches[at + 1], &rc->batches[at], (size_t)(rc->n - at) * sizeof(cJSON *));
-	rc->batches[at] = o;
-	rc->n++;
+	cJSON_AddItemToObject(o, "summary", s);
+	cJSON_AddBoolToObject(o, "paused", paused);
+	cJSON_AddItemToArray(vb->arr, o);
 	return 0;
 }
 
-static cJSON *
-counts_json(const int64_t counts[CTX_STATUS_COUNT])
-{
-	cJSON *c = cJSON_CreateObject();
-
-	for (int s = 0; s < CTX_STATUS_COUNT; s++)
-		cJSON_AddNumberToObject(c, ctx_status_name((enum ctx_status)s), (double)counts[s]);
-	return c;
-}
-
-/* The organization's recent batches, each with its summary, into arr. */
+/* The organization's EVENTS_BATCHES newest batches, each with its summary and paused, into arr. */
 static int
 events_batches(struct web_req *r, cJSON *arr, struct gb_err *err)
 {
-	struct recent rc = { { NULL }, 0 };
-	cJSON *f = cJSON_CreateObject();
-	char *filter;
-	int ret;
+	struct view_batches vb = { r, arr, { 0, "" } };
+	char next[LIST_CURSOR_MAX];
+	int rc;
 
-	cJSON_AddStringToObject(f, "organization_id", r->caller.org_id);
-	filter = cJSON_PrintUnformatted(f);
-	cJSON_Delete(f);
-	if (filter == NULL)
-		return gb_errf(err, GB_ENOMEM, "out of memory");
-	ret = store_each(r->st, COLL_BATCHES, filter, 0, recent_add, &rc, err);
-	free(filter);
-	for (int i = 0; i < rc.n; i++) {
-		int64_t sc[CTX_STATUS_COUNT] = { 0 }, total = 0;
-		cJSON *b = rc.batches[i], *s;
-
-		cJSON_DeleteItemFromObjectCaseSensitive(b, "created_at");
-		if (ret == 0 && (ret = store_batch_summary(r->st, json_str_or(b, "_id"), sc, err)) == 0) {
-			s = counts_json(sc);
-			for (int k = 0; k < CTX_STATUS_COUNT; k++)
-				total += sc[k];
-			cJSON_AddNumberToObject(s, "total", (double)total);
-			cJSON_AddItemToObject(b, "summary", s);
-			cJSON_AddBoolToObject(b, "paused", 0);
-		}
-		cJSON_AddItemToArray(arr, b);	/* taken: deleted with the view */
-	}
-	return ret;
+	if ((rc = store_batch_list(r->st, r->caller.org_id, NULL, EVENTS_BATCHES, NULL, events_batch_add,
+	    &vb, next, &vb.err)))
+		*err = vb.err;
+	return rc;
 }
 
 /* The view without seq, as text (caller frees); NULL on error. */
@@ -111,9 +74,10 @@ events_view(struct web_req *r)
 	char *text = NULL;
 	cJSON *v;
 
-	if (store_ctx_status_counts(r->st, counts, &err) || (v = cJSON_CreateObject()) == NULL)
+	if (store_ctx_org_counts(r->st, r->caller.org_id, counts, &err) ||
+	    (v = cJSON_CreateObject()) == NULL)
 		return NULL;
-	cJSON_AddItemToObject(v, "counts", counts_json(counts));
+	cJSON_AddItemToObject(v, "counts", web_counts_json(counts));
 	if (events_batches(r, cJSON_AddArrayToObject(v, "batches"), &err) == 0)
 		text = cJSON_PrintUnformatted(v);
 	cJSON_Delete(v);
@@ -128,19 +92,21 @@ sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* One event, written at once (one write, so it leaves as one piece). */
 static int
 events_send(struct web_req *r, const char *view, int64_t seq)
 {
 	size_t len = strlen(view);
-	char head[] = "event: update\ndata: ", tail[48];
-	int n;
+	struct buf b;
+	int rc;
 
 	/* the view is an object: seq goes in before its closing brace */
-	n = snprintf(tail, sizeof(tail), ",\"seq\":%lld}\n\n", (long long)seq);
-	if (mg_write(r->conn, head, sizeof(head) - 1) <= 0 || mg_write(r->conn, view, len - 1) <= 0 ||
-	    mg_write(r->conn, tail, (size_t)n) <= 0)
-		return -1;
-	return 0;
+	buf_init(&b, len + 128);
+	rc = buf_puts(&b, "event: update\ndata: ") || buf_append(&b, view, len - 1) ||
+	    buf_printf(&b, ",\"seq\":%lld}\n\n", (long long)seq) ||
+	    mg_write(r->conn, buf_str(&b), b.len) <= 0 ? -1 : 0;
+	buf_release(&b);
+	return rc;
 }
 
 /* Whether the database changed since *stamp (always on the first call); *stamp moves on. */

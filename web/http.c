@@ -202,6 +202,16 @@ json_depth(const char *s, size_t len)
 int
 web_read_json(struct web_req *r, cJSON **out)
 {
+	struct buf b;
+	int rc = web_read_json_text(r, out, &b);
+
+	buf_release(&b);
+	return rc;
+}
+
+int
+web_read_json_text(struct web_req *r, cJSON **out, struct buf *body)
+{
 	const char *end = NULL, *text;
 	struct buf b;
 	cJSON *j = NULL;
@@ -232,7 +242,7 @@ out:
 		cJSON_Delete(j);
 	else
 		*out = j;
-	buf_release(&b);
+	*body = b;	/* the caller releases it */
 	return rc;
 }
 

@@ -20,7 +20,9 @@
 
 #include "../base/buf.h"
 #include "../storage/apikey.h"
+#include "../storage/listing.h"
 #include "../storage/store.h"
+#include "../storage/submit.h"
 #include "web.h"
 
 #define WEB_MAX_PARAMS 4
@@ -79,6 +81,10 @@ extern const struct web_route web_routes_catalog[];
 extern const struct web_route web_routes_org[];
 extern const struct web_route web_routes_ops[];
 extern const struct web_route web_routes_events[];
+extern const struct web_route web_routes_ctxnew[];
+extern const struct web_route web_routes_bulk[];
+extern const struct web_route web_routes_batches[];
+extern const struct web_route web_routes_dashboard[];
 
 /* ---- answering (http.c): each answers once and returns the status sent ---- */
 
@@ -110,6 +116,8 @@ int web_read_body(struct web_req *r, struct buf *b, int json);
  * deeper than WEB_JSON_DEPTH, or is not an object. *out: caller deletes.
  */
 int web_read_json(struct web_req *r, cJSON **out);
+/* web_read_json keeping the body's text in body (released by the caller, even on error). */
+int web_read_json_text(struct web_req *r, cJSON **out, struct buf *body);
 /*
  * Query parameter name into out (URL-decoded): 1 present, 0 absent; 400
  * (answered, returned as a negative -400) when it is too long.
@@ -139,9 +147,61 @@ void web_cursor(const char *id, char *out, size_t size);
 
 /* A store document parsed, with org checked: 0, or 404/5xx answered. *out: caller deletes. */
 int web_get_org_doc(struct web_req *r, enum coll c, const char *id, cJSON **out);
+/* The stored text of an object of the caller's organization (numbers exact), or 404/5xx. */
+int web_send_org_doc(struct web_req *r, int status, enum coll c, const char *id);
 /* A time in ms as the schema's ISO string, or null for 0. */
 cJSON *web_time_or_null(int64_t ms);
-/* Live workers and pending contexts, for /workers and /healthz. */
-int web_workers_count(struct web_req *r, int *alive, int64_t *pending, struct gb_err *err);
+#define WEB_NO_WORKER_WARNING "work is pending but no worker is alive"
+/* Live workers, and pending contexts of org (NULL: every organization) from the counter rows. */
+int web_workers_count(struct web_req *r, const char *org, int *alive, int64_t *pending,
+    struct gb_err *err);
+
+
+/*
+ * A filter on the caller's contexts (the list's query keys, or the bulk
+ * actions' filter object): q points into the buffers beside it.
+ */
+struct web_filter {
+	struct ctx_query q;
+	int keys;			/* filter keys given (limit and cursor aside) */
+	char type[STORE_ID_MAX], batch_id[STORE_ID_MAX], user_id[STORE_ID_MAX];
+	char after[64], before[64], text[256];
+	char cursor[LIST_CURSOR_MAX];
+};
+
+/* The list's filter, limit and cursor from the query string: 0, or the 400 answered. */
+int web_filter_query(struct web_req *r, struct web_filter *f);
+/* A bulk action's filter object (unknown key: 400): 0, or the 400 answered. */
+int web_filter_json(struct web_req *r, const cJSON *obj, struct web_filter *f);
+
+/* A batch's status summary {pending..cancelled, total}; NULL on error (err set). */
+cJSON *web_batch_summary(struct web_req *r, const char *batch_id, struct gb_err *err);
+/* Counts per status as {"pending": n, ...}. */
+cJSON *web_counts_json(const int64_t counts[CTX_STATUS_COUNT]);
+
+/*
+ * The answer for a refused submission (submit.h): 400 (the message prefixed
+ * with "contexts[i]: " when res names a context), 403, 409, 429 with
+ * reset_at, or the storage error.
+ */
+int web_submit_error(struct web_req *r, const struct gb_err *err, const struct submit_result *res);
+/*
+ * The exact text of top-level member key of the JSON object text (valid
+ * JSON): *start and *len; 0 when found, -1 otherwise.
+ */
+/* The contexts of a request (arr, the parsed member; body, its text), each with its exact text. */
+struct web_items {
+	struct submit_item *v;
+	char **texts;			/* owned copies behind v[i].text */
+	size_t n;
+};
+/* 0, or the 400 answered; release it either way. */
+int web_contexts_items(struct web_req *r, const cJSON *arr, const struct buf *body,
+    struct web_items *it);
+void web_items_release(struct web_items *it);
+/* A body with members other than names (NULL-ended) is a 400: 0, or the 400 answered. */
+int web_only_fields(struct web_req *r, const cJSON *body, const char *const *names);
+int web_json_member_span(const char *text, size_t size, const char *key, const char **start,
+    size_t *len);
 
 #endif

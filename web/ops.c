@@ -14,7 +14,6 @@
 #include "../storage/pipestats.h"
 #include "internal.h"
 
-#define NO_WORKER_WARNING "work is pending but no worker is alive"
 #define HEALTH_NO_WORKER_MS 60000	/* pending work with no worker alive this long is unhealthy */
 
 static cJSON *
@@ -42,7 +41,7 @@ workers_get(struct web_req *r)
 	if (hb == NULL)
 		return web_error(r, 500, "internal", "out of memory");
 	if (store_heartbeat_list(r->st, gb_now_ms(), hb, POOL_HB_MAX, &n, &err) ||
-	    store_ctx_status_counts(r->st, counts, &err)) {
+	    store_ctx_org_counts(r->st, r->caller.org_id, counts, &err)) {
 		free(hb);
 		return web_store_error(r, &err);
 	}
@@ -54,7 +53,7 @@ workers_get(struct web_req *r)
 	cJSON_AddNumberToObject(out, "alive", n);
 	cJSON_AddNumberToObject(out, "pending", (double)counts[CTX_PENDING]);
 	if (counts[CTX_PENDING] > 0 && n == 0)
-		cJSON_AddStringToObject(out, "warning", NO_WORKER_WARNING);
+		cJSON_AddStringToObject(out, "warning", WEB_NO_WORKER_WARNING);
 	else
 		cJSON_AddNullToObject(out, "warning");
 	return web_send_json_take(r, 200, out);
@@ -170,7 +169,7 @@ healthz_get(struct web_req *r)
 	int64_t pending = 0, now = gb_now_ms(), since;
 	int alive = 0, db_ok;
 
-	db_ok = r->st != NULL && web_workers_count(r, &alive, &pending, &err) == 0;
+	db_ok = r->st != NULL && web_workers_count(r, NULL, &alive, &pending, &err) == 0;
 	if (!db_ok)
 		cJSON_AddItemToArray(reasons, cJSON_CreateString("database unusable"));
 	since = atomic_load(&no_worker_since);
@@ -178,7 +177,7 @@ healthz_get(struct web_req *r)
 		if (since == 0)
 			atomic_compare_exchange_strong(&no_worker_since, &since, now);
 		else if (now - since >= HEALTH_NO_WORKER_MS)
-			cJSON_AddItemToArray(reasons, cJSON_CreateString(NO_WORKER_WARNING));
+			cJSON_AddItemToArray(reasons, cJSON_CreateString(WEB_NO_WORKER_WARNING));
 	} else if (db_ok) {
 		atomic_store(&no_worker_since, 0);
 	}
@@ -207,7 +206,7 @@ metrics_get(struct web_req *r)
 	struct buf b;
 	int rc;
 
-	if (r->st && store_ctx_status_counts(r->st, counts, &err) == 0)
+	if (r->st && store_ctx_org_counts(r->st, NULL, counts, &err) == 0)
 		for (int s = 0; s < CTX_STATUS_COUNT; s++) {
 			char labels[64];
 

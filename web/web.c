@@ -13,9 +13,14 @@
 #include "../base/log.h"
 #include "../storage/docs.h"
 #include "internal.h"
+#include "ui.h"
 
 static const struct web_route *const groups[] = {
 	web_routes_contexts,
+	web_routes_ctxnew,
+	web_routes_bulk,
+	web_routes_batches,
+	web_routes_dashboard,
 	web_routes_catalog,
 	web_routes_org,
 	web_routes_ops,
@@ -142,6 +147,33 @@ dispatch_route(struct web_req *r)
 		web_audit(r);
 }
 
+/* A file of the web UI (web/ui/), built into the binary; no key. */
+static int
+ui_serve(struct web_req *r)
+{
+	const struct web_asset *a = web_asset_find(r->ri->local_uri);
+
+	if (a == NULL)
+		return web_error(r, 404, "not_found", "no such route");
+	return web_send(r, 200, a->content_type, (const char *)a->bytes, a->len);
+}
+
+static const struct web_route ui_route = { "GET", "/{file}", ui_serve, PERM_NONE };
+
+/* The UI's file at path (outside /api): its route, or NULL with allow set for another method. */
+static const struct web_route *
+ui_find(struct web_req *r, const char *path, char *allow, size_t size)
+{
+	const char *m = r->ri->request_method;
+
+	if (strncmp(path, "/api/", 5) == 0 || web_asset_find(path) == NULL)
+		return NULL;
+	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+		return &ui_route;
+	snprintf(allow, size, "GET, HEAD");
+	return NULL;
+}
+
 static int
 web_dispatch(struct mg_connection *conn)
 {
@@ -158,7 +190,8 @@ web_dispatch(struct mg_connection *conn)
 	r->web = mg_get_user_data(mg_get_context(conn));
 	r->st = mg_get_thread_pointer(conn);
 	path = r->ri->local_uri ? r->ri->local_uri : "/";
-	if ((r->route = route_find(r, path, allow, sizeof(allow))) != NULL) {
+	if ((r->route = route_find(r, path, allow, sizeof(allow))) != NULL ||
+	    (allow[0] == '\0' && (r->route = ui_find(r, path, allow, sizeof(allow))) != NULL)) {
 		dispatch_route(r);
 	} else if (allow[0]) {
 		snprintf(r->object, sizeof(r->object), "%s", allow);	/* the Allow header */
@@ -255,7 +288,7 @@ web_listen(struct web *w, struct gb_err *err)
 	char threads[16], timeout[16];
 	const char *opts[] = {
 		"listening_ports", w->listen, "num_threads", threads, "request_timeout_ms", timeout,
-		"enable_keep_alive", "no", NULL,
+		"enable_keep_alive", "no", "tcp_nodelay", "1", NULL,
 	};
 
 	snprintf(threads, sizeof(threads), "%d", w->cfg.threads);

@@ -1,6 +1,6 @@
 /*
  * web.h - the HTTP API server (civetweb): /api/v1 with API keys and
- * organizations, /healthz and /metrics. The routes and their answers are
+ * organizations, /healthz and /metrics, and the web UI's files (ui.h). The routes and their answers are
  * described by the API contract; each route group lives in one file of web/.
  *
  * Every civetweb worker thread opens its own store on cfg->db_path when it

@@ -139,6 +139,9 @@ async function run(page, ctx) {
     check(/^\d+$/.test(n.trim()), 'the dashboard shows the count of completed contexts', n);
     check(await page.locator(tid('sync-state')).textContent() !== '-',
       'the dashboard shows the sync state');
+    const busy = await page.locator(tid('worker-processing')).allTextContents();
+    check(busy.length > 0 && busy.every((b) => /^\d+ contexts?$/.test(b)),
+      'each worker row shows how many contexts it is processing', busy.join(' | '));
     await page.locator(tid('live-state')).filter({ hasText: 'live' }).waitFor({ timeout: 10000 });
     check(true, 'the event stream is connected');
     await snap(page, 'dashboard-light');

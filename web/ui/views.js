@@ -32,13 +32,9 @@
             GB.fmtAgo(r.last_heartbeat));
       }},
       {title: 'working on', get: function (r) {
-        var cur = r.current_contexts || r.current_context || [];
-        if (!Array.isArray(cur))
-          cur = [cur];
-        return cur.filter(Boolean).map(function (id) {
-          return h('a', {href: '#/contexts/' + encodeURIComponent(id), class: 'mono'},
-              String(id), ' ');
-        });
+        var n = r.processing_count || 0;
+        return h('span', {'data-testid': 'worker-processing'},
+            n === 1 ? '1 context' : n + ' contexts');
       }}
     ], rows, 'workers-table');
   }
