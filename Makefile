@@ -103,8 +103,8 @@ $(BENCH_LIB): $(BENCH_LIB_OBJ)
 $(BENCHES): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_LIB) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-# the concurrency benchmark's slow endpoint runs on civetweb
-$(BUILD)/bench/concurrency: LDLIBS += -lcivetweb
+# the concurrency benchmark's slow endpoint and the web benchmark's baseline run on civetweb
+$(BUILD)/bench/concurrency $(BUILD)/bench/web: LDLIBS += -lcivetweb
 
 run: deps
 	$(MAKE) genbox
@@ -124,6 +124,7 @@ test: $(GENBOX) $(TESTS)
 	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) prove --exec '' $(TESTS)
 
 bench: deps
+	@sh packaging/install-deps bench
 	$(MAKE) $(GENBOX) $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
