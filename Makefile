@@ -160,6 +160,7 @@ test: $(GENBOX) $(TESTS)
 	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) prove --exec '' $(TESTS)
 
 bench: deps
+	@sh packaging/install-deps bench
 	$(MAKE) $(GENBOX) $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
