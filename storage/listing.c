@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "../base/gbtime.h"
 #include "internal.h"
 #include "listing.h"
@@ -36,9 +38,11 @@ static const char *const walk_sql[] = {
 	[BY_BATCH] = WALK_COLS "INDEXED BY ctx_list_batch WHERE batch_id = ?1 AND status = ?2" WALK_RANGE,
 };
 
-#define ERROR_SQL \
-	"SELECT CASE json_type(doc, '$.error') WHEN 'object' THEN doc ->> '$.error.message' " \
-	"WHEN 'text' THEN doc ->> '$.error' END FROM contexts WHERE _id = ?1"
+/*
+ * The error as JSON text, read with one JSON function: on SQLite 3.40 two
+ * calls on the same document (json_type, then ->>) cost several times one
+ */
+#define ERROR_SQL "SELECT doc -> '$.error' FROM contexts WHERE _id = ?1"
 
 /* One walk: its index, its key values, and where it stopped. */
 struct walk {
@@ -277,19 +281,27 @@ static int
 row_error(struct store *st, const char *id, char **out, struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
-	int rc, step, oom = 0;
+	const char *text;
+	cJSON *e = NULL, *msg;
+	int rc, step;
 
 	*out = NULL;
 	if ((rc = store_stmt(st, ERROR_SQL, &stmt, err)))
 		return rc;
 	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
-	if ((step = sqlite3_step(stmt)) == SQLITE_ROW)
-		*out = col_dup(stmt, 0, &oom);
-	else if (step != SQLITE_DONE)
+	if ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		/* a string, or an object with a message; anything else is no error text */
+		if ((text = (const char *)sqlite3_column_text(stmt, 0)) && (*text == '"' || *text == '{') &&
+		    (e = cJSON_Parse(text)) != NULL) {
+			msg = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "message") : e;
+			if (cJSON_IsString(msg) && (*out = strdup(msg->valuestring)) == NULL)
+				rc = gb_errf(err, GB_ENOMEM, "out of memory");
+		}
+	} else if (step != SQLITE_DONE) {
 		rc = store_sqlerr(st, err, "context error");
+	}
+	cJSON_Delete(e);
 	sqlite3_reset(stmt);
-	if (rc == 0 && oom)
-		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 	return rc;
 }
 
@@ -305,7 +317,12 @@ page_yield(struct store *st, const struct list_rows *rows, int n, ctx_summary_fn
 		    r->created_at, r->updated_at, NULL, r->retry_count };
 		char *error = NULL;
 
-		if ((rc = row_error(st, r->id, &error, err)))
+		/*
+		 * only a context that failed, was cancelled or was retried carries
+		 * an error: the others' documents are not read at all
+		 */
+		if ((strcmp(r->status, "failed") == 0 || strcmp(r->status, "cancelled") == 0 ||
+		    r->retry_count > 0) && (rc = row_error(st, r->id, &error, err)))
 			break;
 		s.error = error;
 		rc = fn(arg, &s);
@@ -320,7 +337,7 @@ store_ctx_list(struct store *st, const struct ctx_query *q, ctx_summary_fn fn, v
 {
 	struct list_plan p;
 	struct list_rows rows;
-	int rc, part = 0, limit;
+	int rc, part = 0, limit, own;
 
 	if (partial)
 		*partial = 0;
@@ -331,15 +348,25 @@ store_ctx_list(struct store *st, const struct ctx_query *q, ctx_summary_fn fn, v
 	limit = p.limit;
 	if (p.empty)
 		return 0;
-	if ((rc = list_collect(st, &p, limit, LIST_MAX_EXAMINED, &rows, &part, next_cursor, err)))
-		return rc;
-	if (!part && rows.n > limit)
-		rc = list_cursor_encode(rows.v[limit - 1].created_at, rows.v[limit - 1].id, next_cursor, err);
-	if (rc == 0)
-		rc = page_yield(st, &rows, rows.n < limit ? rows.n : limit, fn, arg, err);
-	if (partial)
+	/*
+	 * one read transaction for the walks and the error reads: one snapshot,
+	 * and one WAL read lock instead of one per statement
+	 */
+	own = sqlite3_get_autocommit(st->db);
+	if (own && sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return store_sqlerr(st, err, "list contexts");
+	if ((rc = list_collect(st, &p, limit, LIST_MAX_EXAMINED, &rows, &part, next_cursor, err)) == 0) {
+		if (!part && rows.n > limit)
+			rc = list_cursor_encode(rows.v[limit - 1].created_at, rows.v[limit - 1].id, next_cursor,
+			    err);
+		if (rc == 0)
+			rc = page_yield(st, &rows, rows.n < limit ? rows.n : limit, fn, arg, err);
+		list_rows_free(&rows);
+	}
+	if (own)
+		(void)sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);	/* read only: nothing to lose */
+	if (partial && rc == 0)
 		*partial = part;
-	list_rows_free(&rows);
 	return rc;
 }
 

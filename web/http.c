@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -41,23 +42,54 @@ web_send_head(struct web_req *r, int status, const char *ctype)
 	pthread_mutex_unlock(&r->web->header_mu);
 }
 
+/* The Date header's value for now: formatted once a second per thread. */
+static const char *
+http_date(void)
+{
+	static _Thread_local char text[40];
+	static _Thread_local time_t last = -1;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != last && gmtime_r(&now, &tm)) {
+		strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		last = now;
+	}
+	return text;
+}
+
+/*
+ * One whole answer: the status line, the headers head_common would send,
+ * and the body, written with one mg_write (one packet for a small answer,
+ * and no lock held around the socket).
+ */
 int
 web_send(struct web_req *r, int status, const char *ctype, const char *body, size_t len)
 {
-	char clen[32];
+	int head = r->ri->request_method && strcmp(r->ri->request_method, "HEAD") == 0, rc;
+	struct buf b;
 
 	if (r->status)
 		return r->status;	/* answered already: one answer per request */
 	r->status = status;
-	snprintf(clen, sizeof(clen), "%zu", len);
-	pthread_mutex_lock(&r->web->header_mu);
-	head_common(r, status, len || status != 204 ? ctype : NULL);
+	buf_init(&b, len + 4096);	/* the body and headers of a known size */
+	rc = buf_printf(&b, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+	    mg_get_response_code_text(r->conn, status), http_date());
+	if (ctype && (len || status != 204))
+		rc |= buf_printf(&b, "Content-Type: %s\r\n", ctype);
+	rc |= buf_printf(&b, "Content-Security-Policy: %s\r\nX-Content-Type-Options: nosniff\r\n"
+	    "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-store\r\n", csp);
+	if (status == 405 && r->route == NULL && r->object[0])
+		rc |= buf_printf(&b, "Allow: %s\r\n", r->object);
 	if (status != 204)
-		mg_response_header_add(r->conn, "Content-Length", clen, -1);
-	mg_response_header_send(r->conn);
-	pthread_mutex_unlock(&r->web->header_mu);
-	if (len && (r->ri->request_method == NULL || strcmp(r->ri->request_method, "HEAD") != 0))
-		mg_write(r->conn, body, len);
+		rc |= buf_printf(&b, "Content-Length: %zu\r\n", len);
+	rc |= buf_puts(&b, "Connection: close\r\n\r\n");
+	if (len && !head)
+		rc |= buf_append(&b, body, len);
+	/* a client that went away is not the server's error; out of memory: the connection closes */
+	if (rc == 0)
+		(void)mg_write(r->conn, buf_str(&b), b.len);
+	buf_release(&b);
 	return status;
 }
 

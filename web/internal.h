@@ -42,6 +42,7 @@ struct web {
 	struct metrics *metrics;
 	atomic_int stopping;		/* web_shutdown: health 503, streams end */
 	int port;
+	unsigned serial;		/* this server's number in the process: keys the threads' metric caches */
 	pthread_mutex_t header_mu;	/* civetweb dates headers with gmtime(): one at a time */
 };
 

@@ -112,21 +112,57 @@ method_label(const char *m)
 	return "other";
 }
 
+/*
+ * The metrics of one (route, method, status) for this thread: the registry
+ * is looked up (a walk under its lock) only the first time, so requests on
+ * different threads do not queue on the registry's lock.
+ */
+struct metric_slot {
+	unsigned serial;
+	const struct web_route *route;
+	const char *method;
+	int status;
+	struct metric *count, *duration;
+};
+
+#define METRIC_SLOTS 64
+static _Thread_local struct metric_slot metric_slots[METRIC_SLOTS];
+static atomic_uint web_serials;
+
+static struct metric_slot *
+metric_slot_for(struct web_req *r, const char *method)
+{
+	uintptr_t h = ((uintptr_t)r->route >> 4) * 31u + ((uintptr_t)method >> 3) * 7u + (unsigned)r->status;
+	struct metric_slot *s = &metric_slots[h % METRIC_SLOTS];
+	const char *route = r->route ? r->route->pattern : "unmatched";
+	char labels[METRICS_LABELS_MAX];
+
+	if (s->serial == r->web->serial && s->route == r->route && s->method == method &&
+	    s->status == r->status && s->count && s->duration)
+		return s;
+	snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\",status=\"%d\"", route, method,
+	    r->status);
+	s->count = metrics_counter(r->web->metrics, "genbox_http_requests_total", labels,
+	    "HTTP requests by route pattern, method and status");
+	snprintf(labels, sizeof(labels), "route=\"%s\"", route);
+	s->duration = metrics_histogram(r->web->metrics, "genbox_http_request_duration_seconds", labels,
+	    "HTTP request durations by route pattern", latency_bounds,
+	    (int)(sizeof(latency_bounds) / sizeof(latency_bounds[0])));
+	s->serial = r->web->serial;
+	s->route = r->route;
+	s->method = method;
+	s->status = r->status;
+	return s;
+}
+
 static void
 count_request(struct web_req *r, int64_t t0)
 {
-	char labels[METRICS_LABELS_MAX];
-	const char *route = r->route ? r->route->pattern : "unmatched";
+	struct metric_slot *s = metric_slot_for(r, method_label(r->ri->request_method));
 	double secs = (double)(gb_mono_ms() - t0) / 1000.0;
 
-	snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\",status=\"%d\"", route,
-	    method_label(r->ri->request_method), r->status);
-	metric_add(metrics_counter(r->web->metrics, "genbox_http_requests_total", labels,
-	    "HTTP requests by route pattern, method and status"), 1);
-	snprintf(labels, sizeof(labels), "route=\"%s\"", route);
-	metric_observe(metrics_histogram(r->web->metrics, "genbox_http_request_duration_seconds", labels,
-	    "HTTP request durations by route pattern", latency_bounds,
-	    (int)(sizeof(latency_bounds) / sizeof(latency_bounds[0]))), secs);
+	metric_add(s->count, 1);
+	metric_observe(s->duration, secs);
 }
 
 static void
@@ -328,6 +364,7 @@ web_start(struct web **out, const struct web_config *cfg, struct gb_err *err)
 	w->cfg.store.create = 0;
 	w->cfg.store.migrate = 0;
 	w->metrics = cfg->metrics ? cfg->metrics : metrics_default();
+	w->serial = atomic_fetch_add(&web_serials, 1) + 1;	/* never 0: an empty slot */
 	pthread_mutex_init(&w->header_mu, NULL);
 	mg_init_library(0);
 	if ((rc = web_listen(w, err))) {
