@@ -331,6 +331,21 @@ page_yield(struct store *st, const struct list_rows *rows, int n, ctx_summary_fn
 	return rc;
 }
 
+/* One cached statement without rows (BEGIN, COMMIT). */
+static int
+list_exec(struct store *st, const char *sql, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = store_stmt(st, sql, &stmt, err)))
+		return rc;
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "list contexts");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
 int
 store_ctx_list(struct store *st, const struct ctx_query *q, ctx_summary_fn fn, void *arg,
     char next_cursor[LIST_CURSOR_MAX], int *partial, struct gb_err *err)
@@ -353,8 +368,8 @@ store_ctx_list(struct store *st, const struct ctx_query *q, ctx_summary_fn fn, v
 	 * and one WAL read lock instead of one per statement
 	 */
 	own = sqlite3_get_autocommit(st->db);
-	if (own && sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-		return store_sqlerr(st, err, "list contexts");
+	if (own && (rc = list_exec(st, "BEGIN", err)))
+		return rc;
 	if ((rc = list_collect(st, &p, limit, LIST_MAX_EXAMINED, &rows, &part, next_cursor, err)) == 0) {
 		if (!part && rows.n > limit)
 			rc = list_cursor_encode(rows.v[limit - 1].created_at, rows.v[limit - 1].id, next_cursor,
@@ -364,7 +379,7 @@ store_ctx_list(struct store *st, const struct ctx_query *q, ctx_summary_fn fn, v
 		list_rows_free(&rows);
 	}
 	if (own)
-		(void)sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);	/* read only: nothing to lose */
+		(void)list_exec(st, "COMMIT", &(struct gb_err){ 0, "" });	/* read only: nothing to lose */
 	if (partial && rc == 0)
 		*partial = part;
 	return rc;
