@@ -137,6 +137,11 @@ serve_available(void)
 	return yes;
 }
 
+/*
+ * A context whose first component failed for good: no component is recorded
+ * as done, so a retry runs the whole pipeline (a component recorded as done
+ * must have left its output in the document).
+ */
 static void
 failed_context(char *out, size_t size, const char *id, const char *title)
 {
@@ -145,8 +150,8 @@ failed_context(char *out, size_t size, const char *id, const char *title)
 	    "\"data\":{\"title\":\"%s\"},\"error\":{\"component\":\"ai_generator\","
 	    "\"message\":\"connection refused\",\"time\":\"2026-01-01T00:00:00Z\","
 	    "\"transient\":false},\"retry_count\":3,\"next_retry_at\":null,"
-	    "\"processing\":{\"completed_components\":[\"template\"],"
-	    "\"component_timings\":{\"template\":12},\"attempts\":[{\"attempt\":1,"
+	    "\"processing\":{\"completed_components\":[],"
+	    "\"component_timings\":{},\"attempts\":[{\"attempt\":1,"
 	    "\"at\":\"2026-01-01T00:00:00Z\",\"error\":\"connection refused\","
 	    "\"component\":\"ai_generator\"}]},\"batch_id\":\"batch_7890\","
 	    "\"user_id\":\"user_456\",\"organization_id\":\"org_123\","
