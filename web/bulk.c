@@ -46,6 +46,8 @@ bulk_run(struct web_req *r, const cJSON *body, enum ctx_bulk_action action)
 		    "\"all\": true to mean that");
 	if (store_ctx_bulk(r->st, &f.q, action, dry, gb_now_ms(), &matched, &changed, &err))
 		return web_store_error(r, &err);
+	if (!dry)
+		web_count_transitions(r, action == BULK_RETRY, changed);
 	out = cJSON_CreateObject();
 	cJSON_AddNumberToObject(out, "matched", (double)matched);
 	cJSON_AddNumberToObject(out, "changed", (double)changed);

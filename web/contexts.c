@@ -75,6 +75,17 @@ ctx_get(struct web_req *r)
 	return web_send_org_doc(r, 200, COLL_CONTEXTS, r->params[0]);
 }
 
+void
+web_count_transitions(struct web_req *r, int retry, int64_t n)
+{
+	if (n <= 0)
+		return;
+	metric_add(retry ? metrics_counter(r->web->metrics, "genbox_contexts_requeued_total", "by=\"api\"",
+	    "Failed or cancelled contexts sent back to the queue") :
+	    metrics_counter(r->web->metrics, "genbox_contexts_cancelled_total", "by=\"api\"",
+	    "Contexts cancelled"), (double)n);
+}
+
 /* retry or cancel one context of the caller's organization; 200 with the document after. */
 static int
 ctx_act(struct web_req *r, int retry)
@@ -96,6 +107,7 @@ ctx_act(struct web_req *r, int retry)
 		return web_error(r, 409, "conflict", "context '%s' has already ended", id);
 	if (rc)
 		return web_store_error(r, &err);
+	web_count_transitions(r, retry, 1);
 	snprintf(r->object, sizeof(r->object), "%s", id);
 	return web_send_org_doc(r, 200, COLL_CONTEXTS, id);
 }

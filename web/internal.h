@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "../base/buf.h"
+#include "../base/metrics.h"
 #include "../storage/apikey.h"
 #include "../storage/listing.h"
 #include "../storage/store.h"
@@ -204,5 +205,12 @@ void web_items_release(struct web_items *it);
 int web_only_fields(struct web_req *r, const cJSON *body, const char *const *names);
 int web_json_member_span(const char *text, size_t size, const char *key, const char **start,
     size_t *len);
+
+/*
+ * Count n contexts the API sent back to the queue (retry) or cancelled, in
+ * genbox_contexts_requeued_total / genbox_contexts_cancelled_total (label
+ * by="api"): the transitions the engine's own counters do not see.
+ */
+void web_count_transitions(struct web_req *r, int retry, int64_t n);
 
 #endif
