@@ -48,4 +48,21 @@ cJSON *json_member_object(cJSON *parent, const char *key);
 /* Set parent[key] to item, replacing what is there; item is taken (deleted on failure). NULL-safe. */
 int json_member_replace(cJSON *parent, const char *key, cJSON *item);
 
+/*
+ * The first key that an object anywhere in j holds twice (keys compared as
+ * cJSON decoded them, escapes undone: "a\u0062" and "ab" are the same key):
+ * 1 with *key borrowed from j, 0 when every object's keys differ, GB_ENOMEM.
+ * Readers disagree on such an object (the first or the last wins), so input
+ * that will be checked by one and stored or read by another must not hold
+ * one.
+ */
+int json_dup_key(const cJSON *j, const char **key);
+
+/*
+ * Whether a and b are the same tree: the same types, object keys in the
+ * same order, equal strings and numbers. Linear in their size (cJSON_Compare
+ * looks each key up, which is quadratic in an object's size).
+ */
+int json_same(const cJSON *a, const cJSON *b);
+
 #endif

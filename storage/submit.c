@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../base/gbtime.h"
+#include "../base/json.h"
 #include "access.h"
 #include "docs.h"
 #include "submit.h"
@@ -328,6 +329,22 @@ submit_check_daily(struct store *st, const struct submit_opts *o, const struct s
 	    (long long)(left / 3600000), (long long)(left / 60000 % 60));
 }
 
+/*
+ * Whether the item's text is the document that was checked: what is
+ * stored is what the rules saw, however the caller found the text.
+ */
+static int
+submit_same_text(const struct submit_item *it, struct gb_err *err)
+{
+	cJSON *stored = cJSON_ParseWithLength(it->text, it->len);
+	int same = stored && json_same(stored, it->doc);
+
+	cJSON_Delete(stored);
+	if (!same)
+		return gb_errf(err, GB_EINVAL, "the context's text is not the input that was checked");
+	return 0;
+}
+
 /* One new context written: batch (a batch's) or pipeline (a context alone's) set on it. */
 static int
 submit_put(struct store *st, const struct submit_opts *o, const struct submit_item *it, const char *batch,
@@ -351,6 +368,8 @@ submit_put(struct store *st, const struct submit_opts *o, const struct submit_it
 		if ((in = printed = cJSON_PrintUnformatted(it->doc)) == NULL)
 			return gb_errf(err, GB_ENOMEM, "out of memory");
 		len = strlen(in);
+	} else if ((rc = submit_same_text(it, err))) {
+		return rc;
 	}
 	if ((rc = store_set_fields(st, in, len, set, nf, &text, err)) == 0)
 		rc = store_put(st, COLL_CONTEXTS, text, strlen(text), STORE_INSERT, id, err);

@@ -484,6 +484,40 @@ test_daily(void)
 	items_free(it, 3);
 }
 
+/*
+ * A text that is not the checked document (a caller that found the wrong
+ * text) is refused: the rules ran on the document, so the text written must
+ * be it.
+ */
+static void
+test_text_mismatch(void)
+{
+	static const char forged[] = "{\"organization_id\":\"org_b\",\"status\":\"failed\","
+	    "\"data\":{\"title\":\"Forged\"}}";
+	static const char reordered[] = "{\"data\":{\"title\":\"A\"},\"type\":\"x\"}";
+	struct submit_opts o = { "org_a", "user_api", "pipe_a", NULL, NULL, NULL, NULL, NULL };
+	cJSON *doc = cJSON_Parse("{\"data\":{\"title\":\"Forged\"}}");
+	cJSON *doc2 = cJSON_Parse("{\"type\":\"x\",\"data\":{\"title\":\"A\"}}");
+	struct submit_item it = { doc, forged, sizeof(forged) - 1 };
+	int64_t c0 = count(COLL_CONTEXTS), b0 = count(COLL_BATCHES);
+	struct submit_result res;
+
+	is_int(submit_contexts_create(st, &o, &it, 1, NULL, &res, E()), GB_EINVAL,
+	    "a context whose text is not its checked input: refused");
+	is_str(err.msg, "the context's text is not the input that was checked", "the message says why");
+	is_int(submit_batch_create(st, &o, &it, 1, &res, E()), GB_EINVAL, "in a batch too");
+	it = (struct submit_item){ doc2, reordered, sizeof(reordered) - 1 };
+	is_int(submit_contexts_create(st, &o, &it, 1, NULL, &res, E()), GB_EINVAL,
+	    "the same members in another order are another text: refused");
+	ok(count(COLL_CONTEXTS) == c0 && count(COLL_BATCHES) == b0, "nothing written");
+	it = (struct submit_item){ doc, NULL, 0 };
+	is_int(submit_contexts_create(st, &o, &it, 1, NULL, &res, E()), 0,
+	    "the same document without a text is written (%s)", err.msg);
+	is_int(count(COLL_CONTEXTS), c0 + 1, "one context");
+	cJSON_Delete(doc);
+	cJSON_Delete(doc2);
+}
+
 int
 main(void)
 {
@@ -497,6 +531,7 @@ main(void)
 	test_batch_steps();
 	test_alone();
 	test_daily();
+	test_text_mismatch();
 	store_close(st);
 	return tap_done();
 }

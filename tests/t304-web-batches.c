@@ -269,6 +269,8 @@ setup(void)
 	    "\"pending\", "
 	    "\"organization_id\": \"org_999\", \"pipeline_id\": \"pipe_x\", \"context_ids\": [], "
 	    "\"created_at\": \"2099-01-01T00:00:00Z\"}");
+	box_put(&b, COLL_PIPELINES, "{\"_id\": \"pipe_999\", \"name\": \"Theirs\", "
+	    "\"organization_id\": \"org_999\", \"components\": []}");
 	key("user_456", 1, admin);
 	key("user_456", 0, reader);
 	key("user_w", 1, writer);
@@ -401,6 +403,42 @@ test_bad(void)
 		expect_msg("GET", list_bad[i][0], reader, NULL, 400, list_bad[i][1], list_bad[i][0]);
 		expect("GET", "/api/v1/batches?limit=1", reader, NULL, 200, NULL, "then a good list: 200");
 	}
+}
+
+/*
+ * 'contexts' twice, once spelled with an escape: the array checked and the
+ * array written must be one, so another organization cannot put contexts
+ * with the engine's fields into org_123.
+ */
+static void
+test_duplicate_keys(void)
+{
+	struct gb_err err = { 0, "" };
+	int64_t c0 = -1, b0 = -1, c1 = -2, b1 = -2;
+	struct http_resp r;
+
+	store_count(b.st, COLL_CONTEXTS, &c0, &err);
+	store_count(b.st, COLL_BATCHES, &b0, &err);
+	r = req("POST", "/api/v1/batches", other, "{\"pipeline_id\": \"pipe_999\", \"cont\\u0065xts\": "
+	    "[{\"data\": {\"title\": \"ok\"}}], \"contexts\": [{\"organization_id\": \"org_123\", "
+	    "\"status\": \"failed\", \"error\": {\"message\": \"forged\"}, \"data\": {\"title\": "
+	    "\"SMUGGLED\"}}]}");
+	is_int(r.status, 400, "a batch with 'contexts' twice (once escaped): 400");
+	is_str(err_code(&r), "invalid_json", "invalid_json");
+	like(body_path(&r, "error.message"), "'contexts' appears twice", "naming the key");
+	http_resp_free(&r);
+	store_count(b.st, COLL_CONTEXTS, &c1, &err);
+	store_count(b.st, COLL_BATCHES, &b1, &err);
+	ok(c1 == c0 && b1 == b0, "no context and no batch written (%lld, %lld)", (long long)c1,
+	    (long long)b1);
+	r = req("GET", "/api/v1/contexts?q=SMUGGLED", admin, NULL);
+	is_str(body_path(&r, "items.0._id"), "(none)", "org_123 lists no smuggled context");
+	http_resp_free(&r);
+	r = req("POST", "/api/v1/batches", other, "{\"pipeline_id\": \"pipe_999\", \"cont\\u0065xts\": "
+	    "[{\"data\": {\"title\": \"once\"}}]}");
+	is_int(r.status, 201, "the escaped key alone is the caller's batch: 201");
+	is_str(body_path(&r, "organization_id"), "org_999", "in the caller's organization");
+	http_resp_free(&r);
 }
 
 static void
@@ -660,6 +698,7 @@ main(void)
 	test_auth();
 	test_tenants();
 	test_bad();
+	test_duplicate_keys();
 	test_limits();
 	test_run();
 	test_pause();

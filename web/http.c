@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../base/json.h"
 #include "internal.h"
 
 static const char csp[] = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -205,20 +206,28 @@ web_read_body(struct web_req *r, struct buf *b, int json)
 	return 0;
 }
 
-/* The deepest nesting of arrays and objects in text, strings skipped. */
+/*
+ * The deepest nesting of arrays and objects in text, strings skipped; *nul
+ * set when a string holds the escape of a NUL character, which cJSON would
+ * cut the string at while SQLite keeps it: one key or value read two ways.
+ */
 static int
-json_depth(const char *s, size_t len)
+json_depth(const char *s, size_t len, int *nul)
 {
 	int depth = 0, max = 0, in_str = 0;
 
+	*nul = 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
 
 		if (in_str) {
-			if (c == '\\')
+			if (c == '\\') {
+				if (i + 5 < len && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
+					*nul = 1;
 				i++;
-			else if (c == '"')
+			} else if (c == '"') {
 				in_str = 0;
+			}
 		} else if (c == '"') {
 			in_str = 1;
 		} else if (c == '[' || c == '{') {
@@ -241,13 +250,30 @@ web_read_json(struct web_req *r, cJSON **out)
 	return rc;
 }
 
+/* Checks of a parsed body beyond its syntax: 0, or the 400 answered. */
+static int
+json_body_check(struct web_req *r, const cJSON *j)
+{
+	const char *key = NULL;
+	int rc;
+
+	if (!cJSON_IsObject(j))
+		return web_error(r, 400, "invalid_json", "the body must be a JSON object");
+	/* a key given twice is read as the first by some and the last by others: refused */
+	if ((rc = json_dup_key(j, &key)) == GB_ENOMEM)
+		return web_error(r, 500, "internal", "out of memory");
+	if (rc)
+		return web_error(r, 400, "invalid_json", "the key '%.64s' appears twice in one object", key);
+	return 0;
+}
+
 int
 web_read_json_text(struct web_req *r, cJSON **out, struct buf *body)
 {
 	const char *end = NULL, *text;
 	struct buf b;
 	cJSON *j = NULL;
-	int rc;
+	int rc, nul = 0;
 
 	*out = NULL;
 	if ((rc = web_read_body(r, &b, 1)))
@@ -255,8 +281,10 @@ web_read_json_text(struct web_req *r, cJSON **out, struct buf *body)
 	text = buf_str(&b);
 	if (memchr(text, '\0', b.len))
 		rc = web_error(r, 400, "invalid_json", "the body holds a NUL byte");
-	else if (json_depth(text, b.len) > WEB_JSON_DEPTH)
+	else if (json_depth(text, b.len, &nul) > WEB_JSON_DEPTH)
 		rc = web_error(r, 400, "invalid_json", "the body nests deeper than %d levels", WEB_JSON_DEPTH);
+	else if (nul)
+		rc = web_error(r, 400, "invalid_json", "the body holds a NUL character (\\u0000)");
 	else if ((j = cJSON_ParseWithLengthOpts(text, b.len, &end, 0)) == NULL)
 		rc = web_error(r, 400, "invalid_json", "the body is not JSON (at byte %zu)",
 		    end ? (size_t)(end - text) : (size_t)0);
@@ -267,8 +295,8 @@ web_read_json_text(struct web_req *r, cJSON **out, struct buf *body)
 	if (end != text + b.len)
 		rc = web_error(r, 400, "invalid_json", "unexpected text after the JSON value (at byte %zu)",
 		    (size_t)(end - text));
-	else if (!cJSON_IsObject(j))
-		rc = web_error(r, 400, "invalid_json", "the body must be a JSON object");
+	else
+		rc = json_body_check(r, j);
 out:
 	if (rc)
 		cJSON_Delete(j);

@@ -114,8 +114,10 @@ void web_send_head(struct web_req *r, int status, const char *ctype);
 int web_read_body(struct web_req *r, struct buf *b, int json);
 /*
  * The body as a JSON object: 415, 413 as above; 400 invalid_json for text
- * that is not JSON, holds a NUL byte, has anything after the value, nests
- * deeper than WEB_JSON_DEPTH, or is not an object. *out: caller deletes.
+ * that is not JSON, holds a NUL byte (or its escape \u0000), has anything
+ * after the value, nests deeper than WEB_JSON_DEPTH, is not an object, or
+ * holds an object with a key twice (escapes undone: "cont\u0065xts" is
+ * "contexts"). *out: caller deletes.
  */
 int web_read_json(struct web_req *r, cJSON **out);
 /* web_read_json keeping the body's text in body (released by the caller, even on error). */
