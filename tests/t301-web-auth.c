@@ -100,6 +100,52 @@ test_permissions(void)
 	    "a write key cancels a context of its organization");
 }
 
+/* The stored text of a document ("(none)" when absent; one static buffer). */
+static const char *
+stored(enum coll c, const char *id)
+{
+	static char out[8192];
+	cJSON *doc = box_get(&t.box, c, id);
+	char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
+
+	snprintf(out, sizeof(out), "%s", text ? text : "(none)");
+	free(text);
+	cJSON_Delete(doc);
+	return out;
+}
+
+/*
+ * A key given twice in a catalog write: the checks saw one, the write kept
+ * the other. Another organization's admin must neither take org_123's
+ * template nor plant a component in org_123.
+ */
+static void
+test_catalog_duplicate_keys(void)
+{
+	char before[8192];
+	struct http_resp r;
+
+	snprintf(before, sizeof(before), "%s", stored(COLL_TEMPLATES, "tmpl_article_technical"));
+	http_json(&r, "PUT", wt_url(&t, "/api/v1/templates/tmpl_other"), other,
+	    "{\"_id\": \"tmpl_other\", \"_id\": \"tmpl_article_technical\", \"name\": \"pwned\"}");
+	is_int(r.status, 400, "PUT with _id twice: 400");
+	is_str(err_code(&r), "invalid_json", "invalid_json");
+	like(body_path(&r, "error.message"), "'_id' appears twice", "the message names the key");
+	http_resp_free(&r);
+	is_str(stored(COLL_TEMPLATES, "tmpl_article_technical"), before,
+	    "the other organization's template is unchanged");
+	like(stored(COLL_TEMPLATES, "tmpl_other"), "\"name\":\"Theirs\"", "and the caller's own too");
+	http_json(&r, "POST", wt_url(&t, "/api/v1/components"), other, "{\"_id\": \"comp_planted\", "
+	    "\"type\": \"transformer\", \"organization_id\": \"junk\", \"organization_id\": \"org_123\"}");
+	is_int(r.status, 400, "POST with organization_id twice: 400");
+	like(body_path(&r, "error.message"), "'organization_id' appears twice", "naming the key");
+	http_resp_free(&r);
+	is_str(stored(COLL_COMPONENTS, "comp_planted"), "(none)", "no component was made");
+	expect_status("POST", "/api/v1/templates", other, "{\"_id\": \"tmpl_x\", \"name\": \"a\", "
+	    "\"na\\u006de\": \"b\"}", 400, "invalid_json", "a key twice, once escaped");
+	is_str(stored(COLL_TEMPLATES, "tmpl_x"), "(none)", "nothing written");
+}
+
 static void
 test_tenants(void)
 {
@@ -267,6 +313,7 @@ main(void)
 	setup_users();
 	test_refused();
 	test_permissions();
+	test_catalog_duplicate_keys();
 	test_tenants();
 	test_keys();
 	test_last_used();
