@@ -8,6 +8,7 @@
  * with the key id and never the secret.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -144,6 +145,71 @@ test_catalog_duplicate_keys(void)
 	expect_status("POST", "/api/v1/templates", other, "{\"_id\": \"tmpl_x\", \"name\": \"a\", "
 	    "\"na\\u006de\": \"b\"}", 400, "invalid_json", "a key twice, once escaped");
 	is_str(stored(COLL_TEMPLATES, "tmpl_x"), "(none)", "nothing written");
+}
+
+struct race {
+	const char *method, *path, *body;
+	long status;
+	char code[64];
+};
+
+static void *
+race_request(void *arg)
+{
+	struct race *x = arg;
+	struct http_resp r;
+
+	http_json(&r, x->method, wt_url(&t, x->path), other, x->body);
+	x->status = r.status;
+	snprintf(x->code, sizeof(x->code), "%s", err_code(&r));
+	http_resp_free(&r);
+	return NULL;
+}
+
+/*
+ * x's request sent while this process holds the write lock, in which
+ * tmpl_race moves from org_999 (the caller's) to org_123; then the lock is
+ * let go. The server's check of the owner and its write are one
+ * transaction: it sees the move, and answers 404.
+ */
+static void
+race_move(struct race *x)
+{
+	static const char moved[] = "{\"_id\": \"tmpl_race\", \"name\": \"Moved\", "
+	    "\"organization_id\": \"org_123\"}";
+	struct gb_err err = { 0, "" };
+	pthread_t th;
+
+	box_put(&t.box, COLL_TEMPLATES, "{\"_id\": \"tmpl_race\", \"name\": \"Race\", "
+	    "\"organization_id\": \"org_999\"}");
+	if (store_begin(t.box.st, &err))
+		tap_bail("begin: %s", err.msg);
+	pthread_create(&th, NULL, race_request, x);
+	usleep(400 * 1000);	/* the request is at the server, waiting for the lock */
+	if (store_put(t.box.st, COLL_TEMPLATES, moved, strlen(moved), STORE_UPSERT, NULL, &err) ||
+	    store_commit(t.box.st, &err))
+		tap_bail("move: %s", err.msg);
+	pthread_join(th, NULL);
+}
+
+static void
+test_catalog_race(void)
+{
+	struct race put = { "PUT", "/api/v1/templates/tmpl_race", "{\"name\": \"raced\"}", 0, "" };
+	struct race del = { "DELETE", "/api/v1/templates/tmpl_race", NULL, 0, "" };
+	struct gb_err err = { 0, "" };
+
+	race_move(&put);
+	is_int(put.status, 404, "a PUT racing a move to another organization: 404");
+	is_str(put.code, "not_found", "not_found");
+	like(stored(COLL_TEMPLATES, "tmpl_race"), "\"name\":\"Moved\"", "the moved template is not "
+	    "overwritten");
+	like(stored(COLL_TEMPLATES, "tmpl_race"), "\"organization_id\":\"org_123\"", "and stays org_123's");
+	if (store_delete(t.box.st, COLL_TEMPLATES, "tmpl_race", &err))
+		tap_bail("delete: %s", err.msg);
+	race_move(&del);
+	is_int(del.status, 404, "a DELETE racing a move to another organization: 404");
+	like(stored(COLL_TEMPLATES, "tmpl_race"), "\"name\":\"Moved\"", "the moved template is not deleted");
 }
 
 static void
@@ -315,6 +381,7 @@ main(void)
 	test_permissions();
 	test_catalog_duplicate_keys();
 	test_tenants();
+	test_catalog_race();
 	test_keys();
 	test_last_used();
 	wt_stop(&t);

@@ -106,13 +106,15 @@ cat_get(struct web_req *r)
 	return web_send_json_take(r, 200, doc);
 }
 
-/* body with organization_id and updated_at forced (and _id when id is set), stored by mode. */
+/*
+ * body with organization_id and updated_at forced (and _id when id is set),
+ * stored by mode; the stored _id into out_id. Answers nothing.
+ */
 static int
-cat_write(struct web_req *r, cJSON *body, const char *id, enum store_put_mode mode, int status)
+cat_store(struct web_req *r, cJSON *body, const char *id, enum store_put_mode mode,
+    char out_id[STORE_ID_MAX], struct gb_err *err)
 {
-	char now[GB_TIME_LEN], out_id[STORE_ID_MAX], *text;
-	struct gb_err err = { 0, "" };
-	cJSON *doc;
+	char now[GB_TIME_LEN], *text;
 	int rc;
 
 	cJSON_DeleteItemFromObjectCaseSensitive(body, "organization_id");
@@ -124,70 +126,135 @@ cat_write(struct web_req *r, cJSON *body, const char *id, enum store_put_mode mo
 		cJSON_AddStringToObject(body, "_id", id);
 	}
 	if ((text = cJSON_PrintUnformatted(body)) == NULL)
-		return web_error(r, 500, "internal", "out of memory");
-	rc = store_put(r->st, cat_coll(r), text, strlen(text), mode, out_id, &err);
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	rc = store_put(r->st, cat_coll(r), text, strlen(text), mode, out_id, err);
 	free(text);
-	if (rc)
-		return web_store_error(r, &err);
-	snprintf(r->object, sizeof(r->object), "%s", out_id);
-	if (web_get_org_doc(r, cat_coll(r), out_id, &doc))
+	return rc;
+}
+
+/* The answer to a write that stored id: the document as stored. */
+static int
+cat_written(struct web_req *r, const char *id, int status)
+{
+	cJSON *doc;
+
+	snprintf(r->object, sizeof(r->object), "%s", id);
+	if (web_get_org_doc(r, cat_coll(r), id, &doc))
 		return r->status;
 	return web_send_json_take(r, status, doc);
+}
+
+/*
+ * The document id of the caller's organization, inside the caller's
+ * transaction: 0 and *doc (caller deletes), or GB_ENOTFOUND for a missing
+ * document and another organization's alike (the same message as a read's).
+ */
+static int
+cat_owned(struct web_req *r, const char *id, cJSON **doc, struct gb_err *err)
+{
+	enum coll c = cat_coll(r);
+	char *text = NULL;
+	int rc;
+
+	*doc = NULL;
+	if ((rc = store_get(r->st, c, id, &text, err)) && rc != GB_ENOTFOUND)
+		return rc;
+	if (rc == 0 && (*doc = cJSON_Parse(text)) == NULL) {
+		free(text);
+		return gb_errf(err, GB_EIO, "stored document '%s' is not JSON", id);
+	}
+	free(text);
+	if (rc == 0 && strcmp(json_str_or(*doc, "organization_id"), r->caller.org_id) == 0)
+		return 0;
+	cJSON_Delete(*doc);
+	*doc = NULL;
+	gb_err_clear(err);
+	return gb_errf(err, GB_ENOTFOUND, "no such document '%s' in %s", id, coll_name(c));
 }
 
 static int
 cat_create(struct web_req *r)
 {
+	struct gb_err err = { 0, "" };
+	char out_id[STORE_ID_MAX];
 	cJSON *body, *id;
-	int rc;
 
 	if (web_read_json(r, &body))
 		return r->status;
 	id = cJSON_GetObjectItemCaseSensitive(body, "_id");
 	if (id && !cJSON_IsString(id))
-		rc = web_error(r, 400, "bad_request", "field '_id': expected a string");
+		web_error(r, 400, "bad_request", "field '_id': expected a string");
+	else if (cat_store(r, body, NULL, STORE_INSERT, out_id, &err))
+		web_store_error(r, &err);
 	else
-		rc = cat_write(r, body, NULL, STORE_INSERT, 201);
+		cat_written(r, out_id, 201);
 	cJSON_Delete(body);
+	return r->status;
+}
+
+/*
+ * The replacement of id, checked to be the caller's and written in one
+ * transaction: no other writer moves it to another organization between.
+ */
+static int
+cat_replace_tx(struct web_req *r, cJSON *body, struct gb_err *err)
+{
+	char out_id[STORE_ID_MAX];
+	cJSON *doc;
+	int rc;
+
+	if ((rc = store_begin(r->st, err)))
+		return rc;
+	if ((rc = cat_owned(r, r->params[0], &doc, err)) == 0) {
+		/* a replacement keeps the document's creation time unless it gives one */
+		if (!cJSON_HasObjectItem(body, "created_at") && cJSON_HasObjectItem(doc, "created_at"))
+			cJSON_AddItemToObject(body, "created_at",
+			    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(doc, "created_at"), 1));
+		cJSON_Delete(doc);
+		rc = cat_store(r, body, r->params[0], STORE_REPLACE, out_id, err);
+	}
+	if (rc == 0)
+		return store_commit(r->st, err);
+	store_rollback(r->st);
 	return rc;
 }
 
 static int
 cat_replace(struct web_req *r)
 {
-	cJSON *body, *doc, *id;
-	int rc;
+	struct gb_err err = { 0, "" };
+	cJSON *body, *id;
 
-	if (web_get_org_doc(r, cat_coll(r), r->params[0], &doc))
+	if (web_read_json(r, &body))
 		return r->status;
-	if (web_read_json(r, &body)) {
-		cJSON_Delete(doc);
-		return r->status;
-	}
-	/* a replacement keeps the document's creation time unless it gives one */
-	if (!cJSON_HasObjectItem(body, "created_at") && cJSON_HasObjectItem(doc, "created_at"))
-		cJSON_AddItemToObject(body, "created_at",
-		    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(doc, "created_at"), 1));
-	cJSON_Delete(doc);
 	id = cJSON_GetObjectItemCaseSensitive(body, "_id");
 	if (id && (!cJSON_IsString(id) || strcmp(id->valuestring, r->params[0]) != 0))
-		rc = web_error(r, 400, "bad_request", "field '_id' must be '%s' or absent", r->params[0]);
+		web_error(r, 400, "bad_request", "field '_id' must be '%s' or absent", r->params[0]);
+	else if (cat_replace_tx(r, body, &err))
+		web_store_error(r, &err);
 	else
-		rc = cat_write(r, body, r->params[0], STORE_REPLACE, 200);
+		cat_written(r, r->params[0], 200);
 	cJSON_Delete(body);
-	return rc;
+	return r->status;
 }
 
 static int
 cat_delete(struct web_req *r)
 {
 	struct gb_err err = { 0, "" };
-	cJSON *doc;
+	cJSON *doc = NULL;
+	int rc;
 
-	if (web_get_org_doc(r, cat_coll(r), r->params[0], &doc))
-		return r->status;
-	cJSON_Delete(doc);
-	if (store_delete(r->st, cat_coll(r), r->params[0], &err))
+	if ((rc = store_begin(r->st, &err)) == 0) {
+		if ((rc = cat_owned(r, r->params[0], &doc, &err)) == 0)
+			rc = store_delete(r->st, cat_coll(r), r->params[0], &err);
+		cJSON_Delete(doc);
+		if (rc == 0)
+			rc = store_commit(r->st, &err);
+		else
+			store_rollback(r->st);
+	}
+	if (rc)
 		return web_store_error(r, &err);
 	return web_send(r, 204, NULL, NULL, 0);
 }
