@@ -26,7 +26,10 @@ setup_users(void)
 	    "\"status\": \"active\", \"organization_id\": \"org_123\"}");
 	box_put(&t.box, COLL_USERS, "{\"_id\": \"user_off\", \"email\": \"off@acme.com\", \"role\": \"admin\", "
 	    "\"status\": \"suspended\", \"organization_id\": \"org_123\"}");
-	box_put(&t.box, COLL_ORGANIZATIONS, "{\"_id\": \"org_999\", \"name\": \"Other\"}");
+	box_put(&t.box, COLL_ORGANIZATIONS, "{\"_id\": \"org_999\", \"name\": \"Other\", \"settings\": "
+	    "{\"default_pipeline_id\": \"pipe_999\"}}");
+	box_put(&t.box, COLL_PIPELINES, "{\"_id\": \"pipe_999\", \"name\": \"Theirs\", "
+	    "\"organization_id\": \"org_999\", \"components\": []}");
 	box_put(&t.box, COLL_USERS, "{\"_id\": \"user_999\", \"email\": \"x@other.com\", \"role\": \"admin\", "
 	    "\"status\": \"active\", \"organization_id\": \"org_999\"}");
 	box_put(&t.box, COLL_TEMPLATES, "{\"_id\": \"tmpl_other\", \"name\": \"Theirs\", \"organization_id\": \"org_999\"}");
@@ -212,6 +215,39 @@ test_catalog_race(void)
 	like(stored(COLL_TEMPLATES, "tmpl_race"), "\"name\":\"Moved\"", "the moved template is not deleted");
 }
 
+/*
+ * _ids are one space for every organization (as in the cluster): a taken
+ * one is answered the same, byte for byte, whoever holds it, and never
+ * names the holder.
+ */
+static void
+test_taken_ids(void)
+{
+	static const char *const posts[][2] = {
+		{ "/api/v1/templates", "{\"_id\": \"tmpl_article_technical\", \"name\": \"Mine\"}" },
+		{ "/api/v1/contexts", "{\"_id\": \"ctx_mine\", \"data\": {\"title\": \"Mine\"}}" },
+	};
+	char before[8192];
+
+	snprintf(before, sizeof(before), "%s", stored(COLL_TEMPLATES, "tmpl_article_technical"));
+	for (size_t i = 0; i < sizeof(posts) / sizeof(posts[0]); i++) {
+		struct http_resp theirs, own;
+
+		http_json(&theirs, "POST", wt_url(&t, posts[i][0]), other, posts[i][1]);
+		http_json(&own, "POST", wt_url(&t, posts[i][0]), admin, posts[i][1]);
+		is_int(theirs.status, 409, "POST %s of an _id another organization holds: 409", posts[i][0]);
+		is_str(err_code(&theirs), "conflict", "conflict");
+		like(body_path(&theirs, "error.message"), "' is already taken", "the _id is taken");
+		ok(strstr(theirs.body, "org_123") == NULL, "the holder is not named");
+		is_int(own.status, 409, "the holder's own POST %s: 409", posts[i][0]);
+		is_str(theirs.body, own.body, "answered byte for byte alike (%s)", own.body);
+		http_resp_free(&theirs);
+		http_resp_free(&own);
+	}
+	is_str(stored(COLL_TEMPLATES, "tmpl_article_technical"), before, "the template is unchanged");
+	is_str(box_ctx(&t.box, "ctx_mine", "data.title"), "Mine", "and so is the context");
+}
+
 static void
 test_tenants(void)
 {
@@ -380,6 +416,7 @@ main(void)
 	test_refused();
 	test_permissions();
 	test_catalog_duplicate_keys();
+	test_taken_ids();
 	test_tenants();
 	test_catalog_race();
 	test_keys();

@@ -26,8 +26,12 @@ web_submit_error(struct web_req *r, const struct gb_err *err, const struct submi
 		return web_error(r, 400, "bad_request", "%s%s", where, err->msg);
 	case GB_EPERM:
 		return web_error(r, 403, "forbidden", "%s%s", where, err->msg);
-	case GB_EEXIST:
-		return web_error(r, 409, "conflict", "%s%s", where, err->msg);
+	case GB_EEXIST: {
+		char taken[sizeof(err->msg) + 32];
+
+		return web_error(r, 409, "conflict", "%s%s", where,
+		    web_taken_msg(err->msg, taken, sizeof(taken)));
+	}
 	case GB_ELIMIT: {
 		char t[GB_TIME_LEN];
 		cJSON *j = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(j, "error");

@@ -139,13 +139,32 @@ web_error(struct web_req *r, int status, const char *code, const char *fmt, ...)
 	return web_send_json_take(r, status, j);
 }
 
+const char *
+web_taken_msg(const char *msg, char *out, size_t size)
+{
+	static const char head[] = "duplicate _id '";
+	const char *id = msg + sizeof(head) - 1, *end, *p;
+
+	if (strncmp(msg, head, sizeof(head) - 1) != 0)
+		return msg;
+	for (end = NULL, p = id; (p = strstr(p, "' in ")) != NULL; p++)
+		end = p;	/* the last one: an _id may hold "' in " itself */
+	if (end == NULL)
+		return msg;
+	snprintf(out, size, "_id '%.*s' is already taken", (int)(end - id), id);
+	return out;
+}
+
 int
 web_store_error(struct web_req *r, const struct gb_err *err)
 {
+	char taken[sizeof(err->msg) + 32];
+
 	switch (err->code) {
 	case GB_ENOTFOUND:
 		return web_error(r, 404, "not_found", "%s", err->msg);
 	case GB_EEXIST:
+		return web_error(r, 409, "conflict", "%s", web_taken_msg(err->msg, taken, sizeof(taken)));
 	case GB_ESTATE:
 		return web_error(r, 409, "conflict", "%s", err->msg);
 	case GB_EINVAL:

@@ -99,6 +99,13 @@ int web_send_json_take(struct web_req *r, int status, cJSON *j);
 /* The error body {"error": {"code", "message"}}. */
 int web_error(struct web_req *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/*
+ * storage's message for an _id taken ("duplicate _id 'x' in templates") as
+ * the API says it, the same whichever organization holds x (the _id space
+ * is global, as in the cluster): "_id 'x' is already taken", into out; any
+ * other message as it is.
+ */
+const char *web_taken_msg(const char *msg, char *out, size_t size);
 /* The answer for a storage error: 404, 409, 400, 503, 500 by err->code. */
 int web_store_error(struct web_req *r, const struct gb_err *err);
 /* The headers of a response whose body follows by mg_write (event streams). */
