@@ -34,7 +34,7 @@ apikey_create(const struct config *cfg, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *user = NULL, *name = "";
-	char token[APIKEY_TOKEN_MAX];
+	char token[APIKEY_TOKEN_MAX], quoted[2 * STORE_ID_MAX + 8];
 	struct gb_err err = { 0, "" };
 	struct store_apikey k;
 	struct store *st;
@@ -63,7 +63,7 @@ apikey_create(const struct config *cfg, int argc, char **argv)
 	if (rc)
 		return cli_fail("apikey", "%s", err.msg);
 	log_info("event=api_change key_id=%s action=create user_id=%s permissions=%s", k.key_id,
-	    k.user_id, write ? "read,write" : "read");
+	    log_quoted(quoted, sizeof(quoted), k.user_id), write ? "read,write" : "read");
 	printf("%s\n", token);
 	fprintf(stderr, "created %s for %s (%s): the token above is shown only this once\n", k.key_id, k.user_id,
 	    write ? "read,write" : "read");

@@ -45,6 +45,15 @@ log_quote(char *out, int n, int size, const char *text)
 	return n;
 }
 
+const char *
+log_quoted(char *out, size_t size, const char *text)
+{
+	int n = log_quote(out, 0, size > 4096 ? 4096 : (int)size, text);
+
+	out[n] = '\0';
+	return out;
+}
+
 /* One kv line of msg into line; its length. */
 static int
 log_kv(char *line, int size, enum log_level level, const char *func, const char *msg,

@@ -13,6 +13,8 @@
 #ifndef GB_LOG_H
 #define GB_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_KV };
@@ -21,6 +23,14 @@ void log_set_level(enum log_level level);
 void log_set_format(enum log_format format);
 /* Parse "error", "warn", "info", "debug"; -1 when unknown. */
 int log_level_from_name(const char *name);
+
+/*
+ * text as one kv value into out (size bytes, at least 3): in double quotes,
+ * '"' and '\\' escaped, control characters as spaces, cut to fit. For a
+ * value that comes from outside (a request's ids, a path) in an "event="
+ * line, which is written as it is. Returns out.
+ */
+const char *log_quoted(char *out, size_t size, const char *text);
 
 void log_emit(enum log_level level, int with_errno, const char *func, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -284,9 +284,9 @@ test_tenants(void)
 	http_resp_free(&a);
 }
 
-/* Run fn with stderr into a file; the file's text (caller frees). */
+/* Run fn with stderr into a file until it holds nlines lines (2 s at most); its text (caller frees). */
 static char *
-capture_stderr(void (*fn)(void *), void *arg)
+capture_stderr(void (*fn)(void *), void *arg, int nlines)
 {
 	char path[4200];
 	int saved = dup(2), fd;
@@ -300,10 +300,12 @@ capture_stderr(void (*fn)(void *), void *arg)
 	/* the audit line is written once the answer is out: wait for it (2 s at most) */
 	for (int64_t t0 = gb_mono_ms(); gb_mono_ms() - t0 < 2000; usleep(10 * 1000)) {
 		char *sofar = util_read_file(path, NULL);
-		int seen = sofar && strstr(sofar, "\n");
+		int seen = 0;
 
+		for (const char *p = sofar; p && (p = strchr(p, '\n')) != NULL; p++)
+			seen++;
 		free(sofar);
-		if (seen)
+		if (seen >= nlines)
 			break;
 	}
 	dup2(saved, 2);
@@ -335,6 +337,51 @@ make_key(void *arg)
 }
 
 static void
+post_forged(void *arg)
+{
+	struct http_resp r;
+
+	(void)arg;
+	http_json(&r, "POST", wt_url(&t, "/api/v1/templates"), admin, "{\"_id\": \"tmpl_forge "
+	    "status=204 key_id=key_0000000000000000\", \"name\": \"f\"}");
+	is_int(r.status, 201, "a template whose _id holds spaces and key=value text: 201 (%.100s)", r.body);
+	http_resp_free(&r);
+	http_json(&r, "POST", wt_url(&t, "/api/v1/templates"), admin, "{\"_id\": \"tmpl_q\\\" "
+	    "key_id=key_1111111111111111 x=\\\"\", \"name\": \"f\"}");
+	is_int(r.status, 201, "one with quotes of its own: 201 (%.100s)", r.body);
+	http_resp_free(&r);
+}
+
+/* An object's _id cannot forge fields or lines of the audit log: values from a request are quoted. */
+static void
+test_audit_quoted(void)
+{
+	char *log = capture_stderr(post_forged, NULL, 2), want[256], kid[APIKEY_ID_MAX];
+	int lines = 0, forged_key = 0;
+
+	snprintf(kid, sizeof(kid), "%.20s", admin);
+	snprintf(want, sizeof(want), "event=api_change key_id=%s method=POST route=\"/api/v1/templates\" "
+	    "object=\"tmpl_forge status=204 key_id=key_0000000000000000\" status=201", kid);
+	like(log, want, "the _id is one quoted value");
+	like(log, "object=\"tmpl_q\\\" key_id=key_1111111111111111 x=\\\"\" status=201",
+	    "quotes in it are escaped");
+	for (const char *p = log; *p; p++) {
+		if (*p == '\n')
+			lines++;
+		if (*p == '"')	/* a quoted value, its escapes skipped */
+			for (p++; *p && *p != '"'; p++)
+				p += *p == '\\' && p[1];
+		else if (strncmp(p, " key_id=", 8) == 0)
+			forged_key += strncmp(p + 8, kid, strlen(kid)) != 0;
+		if (*p == '\0')
+			break;
+	}
+	is_int(lines, 2, "two changes, two lines");
+	is_int(forged_key, 0, "every key_id= field outside quotes is the caller's");
+	free(log);
+}
+
+static void
 test_keys(void)
 {
 	struct made m;
@@ -343,14 +390,14 @@ test_keys(void)
 	cJSON *user;
 
 	memset(&m, 0, sizeof(m));
-	log = capture_stderr(make_key, &m);
+	log = capture_stderr(make_key, &m, 1);
 	is_int(m.status, 201, "an admin makes a key: 201");
 	like(m.token, m.key_id, "the token starts with the key id");
 	is_int((long)strlen(m.token), 20 + 1 + 43, "key_ + 16 hex, a dot, 43 base64url characters");
 	ok(strstr(m.body, "hash") == NULL, "the answer holds no hash");
 	secret = strchr(m.token, '.');
 	like(log, "event=api_change key_id=", "the change is logged");
-	like(log, "route=/api/v1/keys object=key_", "with its route and the new key's id");
+	like(log, "route=\"/api/v1/keys\" object=\"key_", "with its route and the new key's id, quoted");
 	ok(secret && strstr(log, secret + 1) == NULL, "never the secret");
 	ok(strstr(log, admin) == NULL && strstr(log, strchr(admin, '.') + 1) == NULL, "nor the caller's token");
 	free(log);
@@ -420,6 +467,7 @@ main(void)
 	test_tenants();
 	test_catalog_race();
 	test_keys();
+	test_audit_quoted();
 	test_last_used();
 	wt_stop(&t);
 	curl_global_cleanup();

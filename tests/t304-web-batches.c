@@ -539,12 +539,11 @@ test_pause(void)
 
 		snprintf(kid, sizeof(kid), "%.20s", writer);
 		snprintf(want, sizeof(want), "event=api_change key_id=%s method=POST "
-		    "route=/api/v1/batches/{id}/pause "
-		    "object=%s status=200", kid, id);
+		    "route=\"/api/v1/batches/{id}/pause\" "
+		    "object=\"%s\" status=200", kid, id);
 		like(log ? log : "", want, "the pause is in the audit log with the key id and the batch");
-		snprintf(want, sizeof(want), "event=api_change key_id=%s method=POST route=/api/v1/batches "
-		    "object=%s "
-		    "status=201", kid, id);
+		snprintf(want, sizeof(want), "event=api_change key_id=%s method=POST "
+		    "route=\"/api/v1/batches\" object=\"%s\" status=201", kid, id);
 		like(log ? log : "", want, "and the batch's creation");
 		ok(log && strstr(log, strchr(writer, '.') + 1) == NULL, "never the secret");
 		free(log);

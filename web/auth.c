@@ -169,6 +169,7 @@ web_auth(struct web_req *r, enum web_perm perm)
 	struct gb_err err = { 0, "" };
 	struct store_apikey k;
 	int64_t now = gb_now_ms();
+	char reason[sizeof(err.msg) + 8];
 	int rc;
 
 	if ((rc = auth_key(r, &k)) || (rc = auth_user(r, &k)))
@@ -180,7 +181,8 @@ web_auth(struct web_req *r, enum web_perm perm)
 	r->caller.write = k.write;
 	if (now - k.last_used_ms >= AUTH_TOUCH_GAP_MS &&
 	    store_apikey_touch(r->st, k.key_id, now, AUTH_TOUCH_GAP_MS, NULL, &err))
-		log_warnx("event=apikey_touch key_id=%s status=failed reason=\"%s\"", k.key_id, err.msg);
+		log_warnx("event=apikey_touch key_id=%s status=failed reason=%s", k.key_id,
+		    log_quoted(reason, sizeof(reason), err.msg));
 	if ((!reading || perm >= PERM_WRITE) && !k.write && !(perm == PERM_ADMIN && reading))
 		return web_error(r, 403, "forbidden", "this key may only read (it lacks the write permission)");
 	if (perm == PERM_ADMIN && !r->caller.admin)
@@ -192,7 +194,10 @@ void
 web_audit(struct web_req *r)
 {
 	const char *object = r->object[0] ? r->object : r->nparams ? r->params[0] : "-";
+	char route[256], obj[2 * STORE_ID_MAX + 8];
 
+	/* quoted: an _id may hold spaces and "key=" text of its own */
 	log_info("event=api_change key_id=%s method=%s route=%s object=%s status=%d",
-	    r->caller.key_id, r->ri->request_method, r->route->pattern, object, r->status);
+	    r->caller.key_id, r->route->method, log_quoted(route, sizeof(route), r->route->pattern),
+	    log_quoted(obj, sizeof(obj), object), r->status);
 }

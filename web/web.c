@@ -276,7 +276,10 @@ web_thread_init(const struct mg_context *ctx, int type)
 	if (type != 1)
 		return NULL;
 	if (store_open(&st, w->db_path, &w->cfg.store, &err)) {
-		log_warnx("event=web_thread_store status=failed reason=\"%s\"", err.msg);
+		char reason[sizeof(err.msg) + 8];
+
+		log_warnx("event=web_thread_store status=failed reason=%s",
+		    log_quoted(reason, sizeof(reason), err.msg));
 		return NULL;
 	}
 	return st;
@@ -293,8 +296,10 @@ web_thread_exit(const struct mg_context *ctx, int type, void *ptr)
 static int
 web_log_message(const struct mg_connection *conn, const char *msg)
 {
+	char text[512];
+
 	(void)conn;
-	log_debug("event=civetweb msg=\"%s\"", msg);
+	log_debug("event=civetweb msg=%s", log_quoted(text, sizeof(text), msg));
 	return 1;
 }
 
