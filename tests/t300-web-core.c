@@ -60,6 +60,7 @@ expect(const char *method, const char *path, const char *ctype, const char *body
 static void
 test_routes(void)
 {
+	static const char *const literal[] = { "retry", "cancel", "bulk" };
 	struct http_resp r;
 
 	http_json(&r, "GET", wt_url(&t, "/api/v1/nothing/here"), admin, NULL);
@@ -76,6 +77,25 @@ test_routes(void)
 	http_json(&r, "DELETE", wt_url(&t, "/api/v1/contexts/ctx_123456"), admin, NULL);
 	is_int(r.status, 405, "DELETE of a context: 405");
 	is_str(http_header(&r, "Allow"), "GET", "Allow: GET");
+	http_resp_free(&r);
+	/* a literal segment goes before a {id} one: these are not contexts named "retry" */
+	for (size_t i = 0; i < sizeof(literal) / sizeof(literal[0]); i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/api/v1/contexts/%s", literal[i]);
+		http_json(&r, "GET", wt_url(&t, path), admin, NULL);
+		is_int(r.status, 405, "GET %s: 405, not a context's 404", path);
+		is_str(err_code(&r), "method_not_allowed", "method_not_allowed");
+		is_str(http_header(&r, "Allow"), "POST", "Allow: POST");
+		http_resp_free(&r);
+	}
+	http_json(&r, "POST", wt_url(&t, "/api/v1/contexts/retry"), admin, "{\"filter\": {\"type\": "
+	    "\"none\"}, \"dry_run\": true}");
+	is_int(r.status, 200, "POST /contexts/retry still runs the bulk retry: 200");
+	is_str(body_path(&r, "matched"), "0", "matching nothing");
+	http_resp_free(&r);
+	http_json(&r, "GET", wt_url(&t, "/api/v1/contexts/ctx_123456/timeline"), admin, NULL);
+	is_int(r.status, 200, "a {id} route still matches");
 	http_resp_free(&r);
 	still_serves("404 and 405");
 }

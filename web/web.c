@@ -74,16 +74,46 @@ route_match(const char *pattern, const char *path, struct web_req *r)
 	return 1;
 }
 
-/* The route of r's method and path; NULL with allow filled when only the method is wrong. */
+/*
+ * Which segments of pattern are {..} ones, as a number that is smaller for
+ * the more literal pattern: segment i sets bit 31 - i, so at the first
+ * segment where two patterns differ the literal one wins.
+ */
+static uint32_t
+route_params(const char *pattern)
+{
+	uint32_t mask = 0;
+	int seg = 0;
+
+	for (const char *p = pattern; *p; p++) {
+		if (*p == '/')
+			seg++;
+		else if (*p == '{' && p[-1] == '/' && seg < 32)
+			mask |= (uint32_t)1 << (31 - seg);
+	}
+	return mask;
+}
+
+/*
+ * The route of r's method and path; NULL with allow filled when only the
+ * method is wrong. Of the patterns that match the path, the most literal
+ * one decides (/contexts/retry before /contexts/{id}, whatever the method).
+ */
 static const struct web_route *
 route_find(struct web_req *r, const char *path, char *allow, size_t size)
 {
 	const char *method = r->ri->request_method;
+	uint32_t best = UINT32_MAX;
+	size_t g;
 
 	allow[0] = '\0';
-	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
+	for (g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
+		for (const struct web_route *rt = groups[g]; rt->method; rt++)
+			if (route_params(rt->pattern) < best && route_match(rt->pattern, path, NULL))
+				best = route_params(rt->pattern);
+	for (g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
 		for (const struct web_route *rt = groups[g]; rt->method; rt++) {
-			if (!route_match(rt->pattern, path, NULL))
+			if (route_params(rt->pattern) != best || !route_match(rt->pattern, path, NULL))
 				continue;
 			if (strcmp(rt->method, method) == 0 ||
 			    (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
