@@ -188,6 +188,7 @@ test_queries(void)
 	static const struct { const char *q, *param; } bad[] = {
 		{ "?limit=0", "limit" }, { "?limit=201", "limit" }, { "?limit=abc", "limit" }, { "?limit=", "limit" },
 		{ "?limit=5x", "limit" }, { "?cursor=zz", "cursor" }, { "?cursor=abc", "cursor" },
+		{ "?limit=5%00", "limit" },
 	};
 	struct http_resp r;
 	char path[1200], next[1024];
@@ -201,6 +202,17 @@ test_queries(void)
 		http_resp_free(&r);
 		still_serves(bad[i].q);
 	}
+	/* a NUL byte would cut the value short: pending%00junk is not pending */
+	http_json(&r, "GET", wt_url(&t, "/api/v1/contexts?status=pending%00junk"), admin, NULL);
+	is_int(r.status, 400, "?status=pending%%00junk: 400");
+	is_str(err_code(&r), "bad_request", "bad_request");
+	is_str(body_path(&r, "error.message"), "query parameter 'status' holds a NUL byte",
+	    "the message names the parameter");
+	http_resp_free(&r);
+	http_json(&r, "GET", wt_url(&t, "/api/v1/contexts?q=a%00b"), admin, NULL);
+	is_int(r.status, 400, "?q=a%%00b: 400");
+	http_resp_free(&r);
+	still_serves("a NUL byte in a query");
 	/* paging: limit 1 walks every component once */
 	{
 		int pages = 0, items = 0;

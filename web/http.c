@@ -341,6 +341,10 @@ web_query(struct web_req *r, const char *name, char *out, size_t size)
 		web_error(r, 400, "bad_request", "query parameter '%s' is too long", name);
 		return -400;
 	}
+	if (strlen(out) != (size_t)n) {	/* %00: the value would be cut there */
+		web_error(r, 400, "bad_request", "query parameter '%s' holds a NUL byte", name);
+		return -400;
+	}
 	return 1;
 }
 

@@ -131,7 +131,8 @@ int web_read_json(struct web_req *r, cJSON **out);
 int web_read_json_text(struct web_req *r, cJSON **out, struct buf *body);
 /*
  * Query parameter name into out (URL-decoded): 1 present, 0 absent; 400
- * (answered, returned as a negative -400) when it is too long.
+ * (answered, returned as a negative -400) when it is too long or holds a
+ * NUL byte (%00).
  */
 int web_query(struct web_req *r, const char *name, char *out, size_t size);
 /* An integer parameter in [min, max] or dflt; 400 naming the parameter otherwise. */
