@@ -290,6 +290,10 @@ web_http_error(struct mg_connection *conn, int status, const char *msg)
 	r->conn = conn;
 	r->ri = mg_get_request_info(conn);
 	r->web = mg_get_user_data(mg_get_context(conn));
+	if (status == 411) {	/* a Content-Length that is no length: the request is bad */
+		status = 400;
+		msg = "the Content-Length header is not a length";
+	}
 	web_error(r, status, code, "%s", msg && msg[0] ? msg : "the request could not be handled");
 	count_request(r, t0);
 	free(r);
