@@ -57,6 +57,34 @@ expect_status(const char *method, const char *path, const char *token, const cha
 	http_resp_free(&r);
 }
 
+/* A key whose user moved to another organization since it was made: refused. */
+static void
+test_moved_user(const char *p)
+{
+	static const char moved[] = "{\"_id\": \"user_mover\", \"email\": \"m@acme.com\", "
+	    "\"role\": \"admin\", \"status\": \"active\", \"organization_id\": \"org_999\"}";
+	struct gb_err err = { 0, "" };
+	char mover[APIKEY_TOKEN_MAX];
+	struct http_resp r;
+
+	box_put(&t.box, COLL_USERS, "{\"_id\": \"user_mover\", \"email\": \"m@acme.com\", "
+	    "\"role\": \"admin\", \"status\": \"active\", \"organization_id\": \"org_123\"}");
+	wt_key(&t, "user_mover", 1, mover);
+	expect_status("GET", p, mover, NULL, 200, NULL, "a key of a user of org_123 reads org_123's");
+	if (store_put(t.box.st, COLL_USERS, moved, strlen(moved), STORE_UPSERT, NULL, &err))
+		tap_bail("move user: %s", err.msg);
+	http_json(&r, "GET", wt_url(&t, p), mover, NULL);
+	is_int(r.status, 401, "once the user is in org_999, the org_123 key: 401");
+	is_str(body_path(&r, "error.message"), "the key's user is no longer in the key's organization",
+	    "saying why");
+	http_resp_free(&r);
+	expect_status("GET", "/api/v1/contexts/ctx_theirs", mover, NULL, 401, "unauthorized",
+	    "nor does it read the new organization's");
+	expect_status("POST", "/api/v1/contexts/ctx_mine/cancel", mover, NULL, 401, "unauthorized",
+	    "nor change anything");
+	is_str(box_ctx(&t.box, "ctx_mine", "status"), "pending", "the context is not cancelled");
+}
+
 static void
 test_refused(void)
 {
@@ -81,6 +109,7 @@ test_refused(void)
 	snprintf(unknown, sizeof(unknown), "key_0123456789abcdef.%s", strchr(admin, '.') + 1);
 	expect_status("GET", p, unknown, NULL, 401, "unauthorized", "an unknown key id");
 	expect_status("GET", p, inactive, NULL, 401, "unauthorized", "a key of a suspended user");
+	test_moved_user(p);
 	expect_status("GET", p, admin, NULL, 200, NULL, "then the admin key reads");
 }
 

@@ -105,7 +105,7 @@ token_split(const char *t, char key_id[APIKEY_ID_MAX], const char **secret)
 	return 0;
 }
 
-/* The key's user: active, and admin or not. 0, or the 401/503 answered. */
+/* The key's user: active, still in the key's organization, admin or not. 0, or the 401/503 answered. */
 static int
 auth_user(struct web_req *r, const struct store_apikey *k)
 {
@@ -124,6 +124,12 @@ auth_user(struct web_req *r, const struct store_apikey *k)
 	if (u == NULL || strcmp(json_str_or(u, "status"), "active") != 0) {
 		cJSON_Delete(u);
 		return web_error(r, 401, "unauthorized", "the key's user is not active");
+	}
+	/* a key is its organization's: a user moved since holds no key of the new one */
+	if (strcmp(json_str_or(u, "organization_id"), k->organization_id) != 0) {
+		cJSON_Delete(u);
+		return web_error(r, 401, "unauthorized", "the key's user is no longer in the key's "
+		    "organization");
 	}
 	r->caller.admin = strcmp(json_str_or(u, "role"), "admin") == 0;
 	cJSON_Delete(u);
