@@ -133,6 +133,18 @@ test_bad_json(void)
 		is_int(r.status, 201, "nesting of exactly 32 levels is accepted (%.120s)", r.body);
 		http_resp_free(&r);
 	}
+	{
+		/* many keys (sorted to be compared), one of them twice far apart */
+		char body[2048];
+		int n = snprintf(body, sizeof(body), "{\"_id\": \"tmpl_keys\", \"name\": \"k\", \"m\": {");
+
+		for (i = 0; i < 40; i++)
+			n += snprintf(body + n, sizeof(body) - (size_t)n, "\"k%d\": %d, ", i, i);
+		snprintf(body + n, sizeof(body) - (size_t)n, "\"k\\u0031\": 0}}");
+		expect("POST", tp, json, body, strlen(body), 400, "invalid_json", "41 keys, 'k1' twice");
+		snprintf(body + n, sizeof(body) - (size_t)n, "\"k\\u0031x\": 0}}");
+		expect("POST", tp, json, body, strlen(body), 201, "(none)", "41 keys, each once");
+	}
 	expect("POST", tp, "text/plain", "{}", 2, 415, "unsupported_media_type", "a text/plain body");
 	expect("POST", tp, NULL, "{}", 2, 415, "unsupported_media_type", "a body without Content-Type");
 	expect("POST", tp, json, "{\"_id\": 5}", 10, 400, "bad_request", "_id of the wrong type");
