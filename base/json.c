@@ -157,8 +157,8 @@ json_same(const cJSON *a, const cJSON *b)
 	if (cJSON_IsNumber(a))
 		return a->valuedouble == b->valuedouble;
 	if (cJSON_IsString(a) || cJSON_IsRaw(a))
-		return a->valuestring && b->valuestring ? strcmp(a->valuestring, b->valuestring) == 0 :
-		    a->valuestring == b->valuestring;
+		return a->valuestring && b->valuestring ?
+		    strcmp(a->valuestring, b->valuestring) == 0 : a->valuestring == b->valuestring;
 	if (!cJSON_IsArray(a) && !cJSON_IsObject(a))
 		return 1;	/* null, true, false: the type says it all */
 	for (x = a->child, y = b->child; x && y; x = x->next, y = y->next) {

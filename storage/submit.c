@@ -341,7 +341,8 @@ submit_same_text(const struct submit_item *it, struct gb_err *err)
 
 	cJSON_Delete(stored);
 	if (!same)
-		return gb_errf(err, GB_EINVAL, "the context's text is not the input that was checked");
+		return gb_errf(err, GB_EINVAL,
+		    "the context's text is not the input that was checked");
 	return 0;
 }
 

@@ -91,8 +91,9 @@ int submit_check_pipeline(struct store *st, const char *org, const char *pipelin
 /* One new context: its parsed input and, optionally, the exact text to write. */
 struct submit_item {
 	const cJSON *doc;		/* the parsed input: required */
-	const char *text;		/* its JSON text (integers past 2^53 keep their digits; it must
-					   parse to doc: GB_EINVAL otherwise), or NULL: doc printed */
+	/* its JSON text (integers past 2^53 keep their digits; it must parse to
+	   doc: GB_EINVAL otherwise), or NULL: doc printed */
+	const char *text;
 	size_t len;
 };
 

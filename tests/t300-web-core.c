@@ -193,8 +193,9 @@ test_body_limits(void)
 	still_serves("a chunked body past the limit");
 	free(body);
 	/* a Content-Length that is not a length is a bad request, not 411 Length Required */
-	snprintf(req, sizeof(req), "POST /api/v1/templates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-	    "Content-Type: application/json\r\nContent-Length: -5\r\n\r\n{}", admin);
+	snprintf(req, sizeof(req), "POST /api/v1/templates HTTP/1.1\r\nHost: x\r\n"
+	    "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: -5\r\n\r\n{}", admin);
 	out = http_raw(t.port, req, strlen(req), 5000);
 	like(out ? out : "", "HTTP/1.1 400 ", "Content-Length: -5: 400");
 	like(out ? out : "", "\"code\":\"bad_request\"", "bad_request");

@@ -169,7 +169,8 @@ test_catalog_duplicate_keys(void)
 	    "the other organization's template is unchanged");
 	like(stored(COLL_TEMPLATES, "tmpl_other"), "\"name\":\"Theirs\"", "and the caller's own too");
 	http_json(&r, "POST", wt_url(&t, "/api/v1/components"), other, "{\"_id\": \"comp_planted\", "
-	    "\"type\": \"transformer\", \"organization_id\": \"junk\", \"organization_id\": \"org_123\"}");
+	    "\"type\": \"transformer\", \"organization_id\": \"junk\", "
+	    "\"organization_id\": \"org_123\"}");
 	is_int(r.status, 400, "POST with organization_id twice: 400");
 	like(body_path(&r, "error.message"), "'organization_id' appears twice", "naming the key");
 	http_resp_free(&r);
@@ -236,12 +237,14 @@ test_catalog_race(void)
 	is_str(put.code, "not_found", "not_found");
 	like(stored(COLL_TEMPLATES, "tmpl_race"), "\"name\":\"Moved\"", "the moved template is not "
 	    "overwritten");
-	like(stored(COLL_TEMPLATES, "tmpl_race"), "\"organization_id\":\"org_123\"", "and stays org_123's");
+	like(stored(COLL_TEMPLATES, "tmpl_race"), "\"organization_id\":\"org_123\"",
+	    "and stays org_123's");
 	if (store_delete(t.box.st, COLL_TEMPLATES, "tmpl_race", &err))
 		tap_bail("delete: %s", err.msg);
 	race_move(&del);
 	is_int(del.status, 404, "a DELETE racing a move to another organization: 404");
-	like(stored(COLL_TEMPLATES, "tmpl_race"), "\"name\":\"Moved\"", "the moved template is not deleted");
+	like(stored(COLL_TEMPLATES, "tmpl_race"), "\"name\":\"Moved\"",
+	    "the moved template is not deleted");
 }
 
 /*
@@ -264,7 +267,8 @@ test_taken_ids(void)
 
 		http_json(&theirs, "POST", wt_url(&t, posts[i][0]), other, posts[i][1]);
 		http_json(&own, "POST", wt_url(&t, posts[i][0]), admin, posts[i][1]);
-		is_int(theirs.status, 409, "POST %s of an _id another organization holds: 409", posts[i][0]);
+		is_int(theirs.status, 409, "POST %s of an _id another organization holds: 409",
+		    posts[i][0]);
 		is_str(err_code(&theirs), "conflict", "conflict");
 		like(body_path(&theirs, "error.message"), "' is already taken", "the _id is taken");
 		ok(strstr(theirs.body, "org_123") == NULL, "the holder is not named");
@@ -313,7 +317,10 @@ test_tenants(void)
 	http_resp_free(&a);
 }
 
-/* Run fn with stderr into a file until it holds nlines lines (2 s at most); its text (caller frees). */
+/*
+ * Run fn with stderr into a file until it holds nlines lines (2 s at most);
+ * the file's text (caller frees).
+ */
 static char *
 capture_stderr(void (*fn)(void *), void *arg, int nlines)
 {
@@ -373,7 +380,8 @@ post_forged(void *arg)
 	(void)arg;
 	http_json(&r, "POST", wt_url(&t, "/api/v1/templates"), admin, "{\"_id\": \"tmpl_forge "
 	    "status=204 key_id=key_0000000000000000\", \"name\": \"f\"}");
-	is_int(r.status, 201, "a template whose _id holds spaces and key=value text: 201 (%.100s)", r.body);
+	is_int(r.status, 201, "a template whose _id holds spaces and key=value text: 201 (%.100s)",
+	    r.body);
 	http_resp_free(&r);
 	http_json(&r, "POST", wt_url(&t, "/api/v1/templates"), admin, "{\"_id\": \"tmpl_q\\\" "
 	    "key_id=key_1111111111111111 x=\\\"\", \"name\": \"f\"}");
@@ -381,7 +389,7 @@ post_forged(void *arg)
 	http_resp_free(&r);
 }
 
-/* An object's _id cannot forge fields or lines of the audit log: values from a request are quoted. */
+/* An _id cannot forge fields of the audit line: values from a request are quoted. */
 static void
 test_audit_quoted(void)
 {
@@ -389,7 +397,8 @@ test_audit_quoted(void)
 	int lines = 0, forged_key = 0;
 
 	snprintf(kid, sizeof(kid), "%.20s", admin);
-	snprintf(want, sizeof(want), "event=api_change key_id=%s method=POST route=\"/api/v1/templates\" "
+	snprintf(want, sizeof(want), "event=api_change key_id=%s method=POST "
+	    "route=\"/api/v1/templates\" "
 	    "object=\"tmpl_forge status=204 key_id=key_0000000000000000\" status=201", kid);
 	like(log, want, "the _id is one quoted value");
 	like(log, "object=\"tmpl_q\\\" key_id=key_1111111111111111 x=\\\"\" status=201",
@@ -426,7 +435,8 @@ test_keys(void)
 	ok(strstr(m.body, "hash") == NULL, "the answer holds no hash");
 	secret = strchr(m.token, '.');
 	like(log, "event=api_change key_id=", "the change is logged");
-	like(log, "route=\"/api/v1/keys\" object=\"key_", "with its route and the new key's id, quoted");
+	like(log, "route=\"/api/v1/keys\" object=\"key_",
+	    "with its route and the new key's id, quoted");
 	ok(secret && strstr(log, secret + 1) == NULL, "never the secret");
 	ok(strstr(log, admin) == NULL && strstr(log, strchr(admin, '.') + 1) == NULL, "nor the caller's token");
 	free(log);

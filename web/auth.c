@@ -105,7 +105,10 @@ token_split(const char *t, char key_id[APIKEY_ID_MAX], const char **secret)
 	return 0;
 }
 
-/* The key's user: active, still in the key's organization, admin or not. 0, or the 401/503 answered. */
+/*
+ * The key's user: active, still in the key's organization, admin or not.
+ * 0, or the 401/503 answered.
+ */
 static int
 auth_user(struct web_req *r, const struct store_apikey *k)
 {

@@ -207,9 +207,10 @@ cat_replace_tx(struct web_req *r, cJSON *body, struct gb_err *err)
 		return rc;
 	if ((rc = cat_owned(r, r->params[0], &doc, err)) == 0) {
 		/* a replacement keeps the document's creation time unless it gives one */
-		if (!cJSON_HasObjectItem(body, "created_at") && cJSON_HasObjectItem(doc, "created_at"))
-			cJSON_AddItemToObject(body, "created_at",
-			    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(doc, "created_at"), 1));
+		const cJSON *made = cJSON_GetObjectItemCaseSensitive(doc, "created_at");
+
+		if (!cJSON_HasObjectItem(body, "created_at") && made)
+			cJSON_AddItemToObject(body, "created_at", cJSON_Duplicate(made, 1));
 		cJSON_Delete(doc);
 		rc = cat_store(r, body, r->params[0], STORE_REPLACE, out_id, err);
 	}
@@ -229,7 +230,8 @@ cat_replace(struct web_req *r)
 		return r->status;
 	id = cJSON_GetObjectItemCaseSensitive(body, "_id");
 	if (id && (!cJSON_IsString(id) || strcmp(id->valuestring, r->params[0]) != 0))
-		web_error(r, 400, "bad_request", "field '_id' must be '%s' or absent", r->params[0]);
+		web_error(r, 400, "bad_request", "field '_id' must be '%s' or absent",
+		    r->params[0]);
 	else if (cat_replace_tx(r, body, &err))
 		web_store_error(r, &err);
 	else

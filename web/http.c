@@ -164,7 +164,8 @@ web_store_error(struct web_req *r, const struct gb_err *err)
 	case GB_ENOTFOUND:
 		return web_error(r, 404, "not_found", "%s", err->msg);
 	case GB_EEXIST:
-		return web_error(r, 409, "conflict", "%s", web_taken_msg(err->msg, taken, sizeof(taken)));
+		return web_error(r, 409, "conflict", "%s",
+		    web_taken_msg(err->msg, taken, sizeof(taken)));
 	case GB_ESTATE:
 		return web_error(r, 409, "conflict", "%s", err->msg);
 	case GB_EINVAL:
@@ -241,8 +242,8 @@ json_depth(const char *s, size_t len, int *nul)
 
 		if (in_str) {
 			if (c == '\\') {
-				if (i + 5 < len && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
-					*nul = 1;
+				*nul |= i + 5 < len && s[i + 1] == 'u' &&
+				    memcmp(s + i + 2, "0000", 4) == 0;
 				i++;
 			} else if (c == '"') {
 				in_str = 0;
@@ -282,7 +283,8 @@ json_body_check(struct web_req *r, const cJSON *j)
 	if ((rc = json_dup_key(j, &key)) == GB_ENOMEM)
 		return web_error(r, 500, "internal", "out of memory");
 	if (rc)
-		return web_error(r, 400, "invalid_json", "the key '%.64s' appears twice in one object", key);
+		return web_error(r, 400, "invalid_json",
+		    "the key '%.64s' appears twice in one object", key);
 	return 0;
 }
 

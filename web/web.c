@@ -108,12 +108,17 @@ route_find(struct web_req *r, const char *path, char *allow, size_t size)
 
 	allow[0] = '\0';
 	for (g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
-		for (const struct web_route *rt = groups[g]; rt->method; rt++)
-			if (route_params(rt->pattern) < best && route_match(rt->pattern, path, NULL))
-				best = route_params(rt->pattern);
+		for (const struct web_route *rt = groups[g]; rt->method; rt++) {
+			uint32_t params = route_params(rt->pattern);
+
+			if (params < best && route_match(rt->pattern, path, NULL))
+				best = params;
+		}
 	for (g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
 		for (const struct web_route *rt = groups[g]; rt->method; rt++) {
-			if (route_params(rt->pattern) != best || !route_match(rt->pattern, path, NULL))
+			const char *pat = rt->pattern;
+
+			if (route_params(pat) != best || !route_match(pat, path, NULL))
 				continue;
 			if (strcmp(rt->method, method) == 0 ||
 			    (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
