@@ -147,6 +147,77 @@ stored(enum coll c, const char *id)
 	return out;
 }
 
+/* Contexts in the database, all organizations. */
+static int64_t
+count_contexts(void)
+{
+	struct gb_err err = { 0, "" };
+	int64_t n = -1;
+
+	if (store_count(t.box.st, COLL_CONTEXTS, &n, &err))
+		tap_bail("count: %s", err.msg);
+	return n;
+}
+
+/* method path with body: status, and the error message holds want. */
+static void
+expect_msg(const char *method, const char *path, const char *token, const char *body, int status,
+    const char *want, const char *what)
+{
+	struct http_resp r;
+
+	http_json(&r, method, wt_url(&t, path), token, body);
+	is_int(r.status, status, "%s: %d", what, status);
+	like(body_path(&r, "error.message"), want, "%s: the message says '%s'", what, want);
+	http_resp_free(&r);
+}
+
+/*
+ * A key given twice (once spelled with an escape) would be checked in one
+ * spelling and stored in the other: another organization's caller must not
+ * get a context into org_123 with the engine's fields set.
+ */
+static void
+test_context_duplicate_keys(void)
+{
+	int64_t before = count_contexts();
+	struct http_resp r;
+	char total[32];
+
+	http_json(&r, "GET", wt_url(&t, "/api/v1/batches/batch_7890"), admin, NULL);
+	snprintf(total, sizeof(total), "%s", body_path(&r, "summary.total"));
+	http_resp_free(&r);
+	/* the escaped array passes every rule for org_999 (its own pipeline) */
+	expect_msg("POST", "/api/v1/contexts/bulk", other, "{\"cont\\u0065xts\": [{\"organization_id\": "
+	    "\"org_999\", \"pipeline_id\": \"pipe_999\", \"data\": {\"title\": \"ok\"}}], "
+	    "\"contexts\": [{\"organization_id\": \"org_123\", \"batch_id\": \"batch_7890\", "
+	    "\"status\": \"failed\", \"error\": {\"message\": \"forged\"}, \"data\": {\"title\": "
+	    "\"SMUGGLED\"}}]}", 400, "the key 'contexts' appears twice in one object",
+	    "bulk with 'contexts' twice (once escaped)");
+	is_int(count_contexts(), before, "nothing was written");
+	http_json(&r, "GET", wt_url(&t, "/api/v1/contexts?q=SMUGGLED"), admin, NULL);
+	is_str(body_path(&r, "items.0._id"), "(none)", "org_123 lists no smuggled context");
+	http_resp_free(&r);
+	http_json(&r, "GET", wt_url(&t, "/api/v1/batches/batch_7890"), admin, NULL);
+	is_str(body_path(&r, "summary.total"), total, "its batch holds what it held (%s)", total);
+	http_resp_free(&r);
+	expect_msg("POST", "/api/v1/contexts", other, "{\"data\": {\"title\": \"x\"}, "
+	    "\"organization_id\": \"org_999\", \"organization\\u005fid\": \"org_123\"}", 400,
+	    "'organization_id' appears twice", "POST /contexts with organization_id twice");
+	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
+	    "\"a\", \"title\": \"b\"}}]}", 400, "'title' appears twice", "a key twice deep inside");
+	expect_status("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"t\\u0000x\"}}", 400,
+	    "invalid_json", "a NUL character written as an escape");
+	is_int(count_contexts(), before, "still nothing written");
+	http_json(&r, "POST", wt_url(&t, "/api/v1/contexts/bulk"), writer, "{\"cont\\u0065xts\": "
+	    "[{\"data\": {\"title\": \"escaped key\"}}]}");
+	is_int(r.status, 201, "a key spelled with an escape, once, is fine: 201 (%.200s)", r.body);
+	http_resp_free(&r);
+	http_json(&r, "GET", wt_url(&t, "/api/v1/contexts?q=escaped%20key"), writer, NULL);
+	is_str(body_path(&r, "items.0.title"), "escaped key", "and its context is the caller's");
+	http_resp_free(&r);
+}
+
 /*
  * A key given twice in a catalog write: the checks saw one, the write kept
  * the other. Another organization's admin must neither take org_123's
@@ -501,6 +572,7 @@ main(void)
 	setup_users();
 	test_refused();
 	test_permissions();
+	test_context_duplicate_keys();
 	test_catalog_duplicate_keys();
 	test_taken_ids();
 	test_tenants();

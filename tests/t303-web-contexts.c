@@ -373,70 +373,6 @@ test_create_bulk(void)
 	    "\"pipeline_id\": \"pipe_article_generation\"}", 201, NULL, "then a good one: 201");
 }
 
-/* Contexts in the database, all organizations. */
-static int64_t
-count_contexts(void)
-{
-	struct gb_err err = { 0, "" };
-	int64_t n = -1;
-
-	if (store_count(t.box.st, COLL_CONTEXTS, &n, &err))
-		tap_bail("count: %s", err.msg);
-	return n;
-}
-
-/*
- * A key given twice (once spelled with an escape) would be checked in one
- * spelling and stored in the other: another organization's caller must not
- * get a context into org_123 with the engine's fields set.
- */
-static void
-test_duplicate_keys(void)
-{
-	int64_t before;
-	struct http_resp r;
-	char total[32];
-
-	/* a pipeline of org_999's own, so that its caller's checked array passes every rule */
-	box_put(&t.box, COLL_PIPELINES, "{\"_id\": \"pipe_999\", \"name\": \"Theirs\", "
-	    "\"organization_id\": \"org_999\", \"components\": []}");
-	before = count_contexts();
-	r = req("GET", "/api/v1/batches/batch_7890", admin, NULL);
-	snprintf(total, sizeof(total), "%s", body_path(&r, "summary.total"));
-	http_resp_free(&r);
-	r = req("POST", "/api/v1/contexts/bulk", other, "{\"cont\\u0065xts\": [{\"organization_id\": "
-	    "\"org_999\", \"pipeline_id\": \"pipe_999\", \"data\": {\"title\": \"ok\"}}], "
-	    "\"contexts\": [{\"organization_id\": "
-	    "\"org_123\", \"batch_id\": \"batch_7890\", \"status\": \"failed\", \"error\": "
-	    "{\"message\": \"forged\"}, \"data\": {\"title\": \"SMUGGLED\"}}]}");
-	is_int(r.status, 400, "bulk with 'contexts' twice (once escaped): 400");
-	is_str(err_code(&r), "invalid_json", "invalid_json");
-	like(body_path(&r, "error.message"), "'contexts' appears twice", "the message names the key");
-	http_resp_free(&r);
-	is_int(count_contexts(), before, "nothing was written");
-	r = req("GET", "/api/v1/contexts?q=SMUGGLED", admin, NULL);
-	is_str(body_path(&r, "items.0._id"), "(none)", "org_123 lists no smuggled context");
-	http_resp_free(&r);
-	r = req("GET", "/api/v1/batches/batch_7890", admin, NULL);
-	is_str(body_path(&r, "summary.total"), total, "its batch holds what it held (%s)", total);
-	http_resp_free(&r);
-	expect_msg("POST", "/api/v1/contexts", other, "{\"data\": {\"title\": \"x\"}, "
-	    "\"organization_id\": \"org_999\", \"organization\\u005fid\": \"org_123\"}", 400,
-	    "'organization_id' appears twice", "POST /contexts with organization_id twice");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
-	    "\"a\", \"title\": \"b\"}}]}", 400, "'title' appears twice", "a key twice deep inside");
-	expect("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"t\\u0000x\"}}", 400,
-	    "invalid_json", "a NUL character written as an escape");
-	is_int(count_contexts(), before, "still nothing written");
-	r = req("POST", "/api/v1/contexts/bulk", writer, "{\"cont\\u0065xts\": [{\"data\": {\"title\": "
-	    "\"escaped key\"}}]}");
-	is_int(r.status, 201, "a key spelled with an escape, once, is fine: 201 (%.200s)", r.body);
-	http_resp_free(&r);
-	r = req("GET", "/api/v1/contexts?q=escaped%20key", writer, NULL);
-	is_str(body_path(&r, "items.0.title"), "escaped key", "and its context is the caller's");
-	http_resp_free(&r);
-}
-
 /* ---- the organization's limits ---- */
 
 static void
@@ -802,7 +738,6 @@ main(void)
 	test_tenants();
 	test_create();
 	test_create_bulk();
-	test_duplicate_keys();
 	test_limits();
 	test_list_bad();
 	test_list_filters();
