@@ -1,11 +1,14 @@
 /*
  * t301-web-auth - API keys and organizations: the auth matrix (no key, not
- * Bearer, malformed, unknown, wrong secret, revoked, inactive user, a read
- * key writing, a write key of a non-admin on admin routes, an admin), the
- * 404 for another organization's object byte for byte as a missing one,
- * keys through the API (the token once, never a hash; the user's api_keys
- * in step), last_used_at without a write per request, and the audit line
- * with the key id and never the secret.
+ * Bearer, malformed, unknown, wrong secret, revoked, inactive user, a user
+ * moved to another organization, a read key writing, a write key of a
+ * non-admin on admin routes, an admin), the 404 for another organization's
+ * object byte for byte as a missing one, bodies with a key twice that must
+ * not reach another organization, a catalog write racing a move, a taken
+ * _id answered alike for every organization, keys through the API (the
+ * token once, never a hash; the user's api_keys in step), last_used_at
+ * without a write per request, and the audit line with the key id, quoted
+ * values and never the secret.
  */
 #include <fcntl.h>
 #include <pthread.h>
