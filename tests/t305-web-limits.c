@@ -20,7 +20,7 @@
 static struct wt t;
 static char key_a[APIKEY_TOKEN_MAX], key_b[APIKEY_TOKEN_MAX], key_w[APIKEY_TOKEN_MAX];
 
-/* wt_start with the stream settings and the default threads and request timeout (0: the defaults). */
+/* wt_start with the stream settings and default request timeout (0: the default). */
 static void
 start(int threads, int max_streams, int stream_max_ms)
 {
@@ -71,7 +71,7 @@ read_until(int fd, char *acc, size_t cap, const char *want, int ms, int *eof)
 	return want && strstr(acc, want) != NULL;
 }
 
-/* A stream opened with token: its socket once the first event came, or -1 with its answer in acc. */
+/* A stream opened with token: its socket after the first event, or -1 (the answer in acc). */
 static int
 stream_open(const char *token, char *acc, size_t cap)
 {
@@ -79,8 +79,8 @@ stream_open(const char *token, char *acc, size_t cap)
 	int fd = http_connect(t.port);
 
 	acc[0] = '\0';
-	snprintf(req, sizeof(req), "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n",
-	    token);
+	snprintf(req, sizeof(req), "GET /api/v1/events HTTP/1.1\r\nHost: x\r\n"
+	    "Authorization: Bearer %s\r\n\r\n", token);
 	(void)!send(fd, req, strlen(req), MSG_NOSIGNAL);
 	if (read_until(fd, acc, cap, "\"seq\":1}", 5000, NULL))
 		return fd;
@@ -132,7 +132,8 @@ test_stream_caps(void)
 	ok(fd < 0, "its third is refused");
 	like(acc, "HTTP/1.1 503 ", "with 503");
 	like(acc, "\r\nRetry-After: 5\r\n", "and Retry-After");
-	like(acc, "{\"error\":{\"code\":\"unavailable\",\"message\":\"this key holds as many event streams",
+	like(acc, "{\"error\":{\"code\":\"unavailable\",\"message\":\"this key holds as many event "
+	    "streams",
 	    "saying the key holds all it may");
 	b1 = stream_open(key_b, acc, sizeof(acc));
 	ok(b1 >= 0, "another key still opens one");
@@ -166,14 +167,15 @@ test_head(void)
 	int fd = http_connect(t.port), eof = 0, open_before = streams_gauge();
 	int64_t t0 = gb_mono_ms();
 
-	snprintf(req, sizeof(req), "HEAD /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n",
-	    key_a);
+	snprintf(req, sizeof(req), "HEAD /api/v1/events HTTP/1.1\r\nHost: x\r\n"
+	    "Authorization: Bearer %s\r\n\r\n", key_a);
 	(void)!send(fd, req, strlen(req), MSG_NOSIGNAL);
 	read_until(fd, acc, sizeof(acc), NULL, 3000, &eof);
 	like(acc, "HTTP/1.1 200 ", "HEAD /events: 200");
 	like(acc, "Content-Type: text/event-stream", "with the stream's type");
 	ok(strstr(acc, "event:") == NULL, "and no event");
-	ok(eof && gb_mono_ms() - t0 < 1500, "the connection ends at once (%lld ms)", (long long)(gb_mono_ms() - t0));
+	ok(eof && gb_mono_ms() - t0 < 1500, "the connection ends at once (%lld ms)",
+	    (long long)(gb_mono_ms() - t0));
 	close(fd);
 	is_int(streams_gauge(), open_before, "a HEAD is no open stream");
 }
@@ -188,8 +190,8 @@ test_head(void)
 static void
 test_slow_clients(void)
 {
-	static const char hdr[] = "GET /healthz HTTP/1.1\r\nHost: slow\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+	static const char hdr[] = "GET /healthz HTTP/1.1\r\nHost: slow\r\nX-Pad: "
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
 	char big[512];
 	int n = WEB_DEFAULT_THREADS / 2, fds[2 * SLOW_MAX], closed_at[2 * SLOW_MAX], json[2 * SLOW_MAX];
 	char got[2 * SLOW_MAX][512];
@@ -231,15 +233,15 @@ test_slow_clients(void)
 			served = healthz_ms();
 		usleep(250 * 1000);
 	}
-	ok(served >= 0 && served < 2000, "a normal request is served within 2 s while %d clients send headers "
-	    "slowly and %d trickle a huge body (%lld ms)", n, n, (long long)served);
+	ok(served >= 0 && served < 2000, "a normal request is served within 2 s while %d clients "
+	    "send headers slowly and %d trickle a huge body (%lld ms)", n, n, (long long)served);
 	for (int i = n; i < 2 * n; i++) {
 		if (closed_at[i] < 0 || closed_at[i] > 1500 || !strstr(got[i], i % 2 ? " 413 " : " 401 ") ||
 		    !json[i])
 			late++;
 	}
-	is_int((int)late, 0, "every trickling client got its answer (401 without a key, 413 with) and was "
-	    "closed within 1.5 s");
+	is_int((int)late, 0, "every trickling client got its answer (401 without a key, 413 with) "
+	    "and was closed within 1.5 s");
 	like(got[n + 1 - n % 2], "\"code\":\"payload_too_large\"", "in the API's error shape");
 	late = 0;
 	for (int i = 0; i < n; i++)

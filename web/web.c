@@ -323,8 +323,8 @@ web_config_check(const struct web_config *cfg, struct gb_err *err)
 	if (cfg->max_body < 1 || cfg->request_timeout_ms < 1)
 		return gb_errf(err, GB_EINVAL, "web: max_body and request_timeout_ms must be positive");
 	if (cfg->max_streams < 0 || cfg->max_streams_per_key < 1 || cfg->stream_max_ms < 1)
-		return gb_errf(err, GB_EINVAL, "web: max_streams must be 0 or more, max_streams_per_key and "
-		    "stream_max_ms positive");
+		return gb_errf(err, GB_EINVAL, "web: max_streams must be 0 or more, "
+		    "max_streams_per_key and stream_max_ms positive");
 	return 0;
 }
 
