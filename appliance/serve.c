@@ -147,6 +147,9 @@ serve_web(struct serve *s, struct gb_err *err)
 	wc.max_body = s->cfg->web_max_body;
 	wc.threads = s->cfg->web_threads;
 	wc.request_timeout_ms = s->cfg->web_request_timeout_ms;
+	wc.max_streams = s->cfg->web_max_streams;
+	wc.max_streams_per_key = s->cfg->web_max_streams_per_key;
+	wc.stream_max_ms = s->cfg->web_stream_max_ms;
 	wc.metrics = metrics_default();
 	return web_start(&s->web, &wc, err);
 }
