@@ -49,6 +49,9 @@ static const struct key {
 	INT("web", "max_body", web_max_body, 1, 1 << 30),
 	INT("web", "threads", web_threads, 1, WEB_MAX_THREADS),
 	INT("web", "request_timeout_ms", web_request_timeout_ms, 100, 3600000),
+	INT("web", "max_streams", web_max_streams, 0, WEB_MAX_THREADS),
+	INT("web", "max_streams_per_key", web_max_streams_per_key, 1, WEB_MAX_THREADS),
+	INT("web", "stream_max_ms", web_stream_max_ms, 1000, 86400000),
 	STR("box", "organization", organization),
 #undef STR
 #undef INT
@@ -75,6 +78,9 @@ config_defaults(struct config *cfg)
 	cfg->web_max_body = WEB_DEFAULT_MAX_BODY;
 	cfg->web_threads = WEB_DEFAULT_THREADS;
 	cfg->web_request_timeout_ms = WEB_DEFAULT_REQUEST_TIMEOUT_MS;
+	cfg->web_max_streams = 0;
+	cfg->web_max_streams_per_key = WEB_DEFAULT_STREAMS_PER_KEY;
+	cfg->web_stream_max_ms = WEB_DEFAULT_STREAM_MAX_MS;
 }
 
 /* Set one key; the message says what is wrong without saying where. */

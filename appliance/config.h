@@ -37,6 +37,9 @@ struct config {
 	int web_max_body;		/* bytes of a request body */
 	int web_threads;		/* civetweb worker threads */
 	int web_request_timeout_ms;	/* a request must arrive within this */
+	int web_max_streams;		/* event streams at once; 0: a quarter of web_threads */
+	int web_max_streams_per_key;	/* event streams one key may hold */
+	int web_stream_max_ms;		/* an event stream's longest life */
 	/* [box] */
 	char organization[128];		/* default organization for CLI runs */
 };

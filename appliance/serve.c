@@ -4,8 +4,11 @@
  * answers beside it in one process. systemd hears READY=1 once both run,
  * WATCHDOG=1 every half watchdog period, and STOPPING=1 at a stop.
  *
- * Once an hour (and at start) the main thread forgets the dashboard's
- * throughput older than two days (store_throughput_prune).
+ * Once an hour (and at start) a thread of its own forgets the dashboard's
+ * throughput older than two days (store_throughput_prune), so a prune that
+ * waits on the database never holds up the watchdog or the signals; it
+ * waits SERVE_PRUNE_BUSY_MS at most for a lock, and tries again a minute
+ * later when it could not.
  *
  * SIGTERM and SIGINT are blocked in every thread and taken by the main
  * thread with sigtimedwait: the API stops accepting, running contexts get
@@ -13,6 +16,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +34,16 @@
 #include "generator.h"
 
 #define SERVE_PRUNE_MS (3600 * 1000LL)
+#define SERVE_PRUNE_RETRY_MS (60 * 1000LL)
+#define SERVE_PRUNE_BUSY_MS 1000
 
 struct serve {
 	const struct config *cfg;
-	int64_t last_prune;		/* monotonic ms of the last throughput prune, 0: never */
+	pthread_t pruner;
+	int pruner_running;
+	int prune_stop;			/* under prune_mu: the pruner ends */
+	pthread_mutex_t prune_mu;
+	pthread_cond_t prune_cv;	/* on CLOCK_MONOTONIC */
 	char listen[256];
 	int workers;
 	struct store_opts so;
@@ -137,30 +147,91 @@ serve_web(struct serve *s, struct gb_err *err)
 	wc.max_body = s->cfg->web_max_body;
 	wc.threads = s->cfg->web_threads;
 	wc.request_timeout_ms = s->cfg->web_request_timeout_ms;
+	wc.max_streams = s->cfg->web_max_streams;
+	wc.max_streams_per_key = s->cfg->web_max_streams_per_key;
+	wc.stream_max_ms = s->cfg->web_stream_max_ms;
 	wc.metrics = metrics_default();
 	return web_start(&s->web, &wc, err);
 }
 
-/* Forget old throughput rows, once per SERVE_PRUNE_MS; a failure is logged and tried next time. */
-static void
+/* Forget old throughput rows: 0, or -1 when it failed (logged). */
+static int
 serve_prune(struct serve *s)
 {
+	struct store_opts so = s->so;
 	struct gb_err err = { 0, "" };
 	struct store *st = NULL;
-	int64_t now = gb_mono_ms();
-	int n = 0;
+	int n = 0, rc = -1;
 
-	if (s->last_prune && now - s->last_prune < SERVE_PRUNE_MS)
-		return;
-	s->last_prune = now;
-	if (store_open(&st, s->cfg->db_path, &s->so, &err) == 0 &&
+	so.busy_timeout_ms = SERVE_PRUNE_BUSY_MS;
+	if (store_open(&st, s->cfg->db_path, &so, &err) == 0 &&
 	    store_throughput_prune(st, gb_now_ms(), &n, &err) == 0) {
 		if (n > 0)
 			log_info("level=info event=throughput_pruned rows=%d", n);
+		rc = 0;
 	} else {
 		log_warnx("event=throughput_prune status=failed reason=\"%s\"", err.msg);
 	}
 	store_close(st);
+	return rc;
+}
+
+/* The pruner: a prune at once, then one per SERVE_PRUNE_MS (a minute after a failure) until stopped. */
+static void *
+serve_pruner(void *arg)
+{
+	struct serve *s = arg;
+
+	pthread_mutex_lock(&s->prune_mu);
+	while (!s->prune_stop) {
+		int64_t wait_ms;
+		struct timespec ts;
+
+		pthread_mutex_unlock(&s->prune_mu);
+		wait_ms = serve_prune(s) ? SERVE_PRUNE_RETRY_MS : SERVE_PRUNE_MS;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(wait_ms / 1000);
+		pthread_mutex_lock(&s->prune_mu);
+		while (!s->prune_stop && pthread_cond_timedwait(&s->prune_cv, &s->prune_mu, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&s->prune_mu);
+	return NULL;
+}
+
+static int
+serve_pruner_start(struct serve *s, struct gb_err *err)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&s->prune_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->prune_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&s->pruner, NULL, serve_pruner, s) != 0) {
+		pthread_cond_destroy(&s->prune_cv);
+		pthread_mutex_destroy(&s->prune_mu);
+		return gb_errf(err, GB_EIO, "cannot start the throughput pruner");
+	}
+	s->pruner_running = 1;
+	return 0;
+}
+
+/* Stop the pruner: at once, or when a prune under way ends (SERVE_PRUNE_BUSY_MS of waiting at most). */
+static void
+serve_pruner_stop(struct serve *s)
+{
+	if (!s->pruner_running)
+		return;
+	pthread_mutex_lock(&s->prune_mu);
+	s->prune_stop = 1;
+	pthread_cond_signal(&s->prune_cv);
+	pthread_mutex_unlock(&s->prune_mu);
+	pthread_join(s->pruner, NULL);
+	pthread_cond_destroy(&s->prune_cv);
+	pthread_mutex_destroy(&s->prune_mu);
+	s->pruner_running = 0;
 }
 
 /* Wait for SIGTERM or SIGINT, petting the watchdog and watching the pool. Returns the signal, or 0. */
@@ -182,7 +253,6 @@ serve_wait(struct serve *s, const sigset_t *set)
 
 		if (sig > 0)
 			return sig;
-		serve_prune(s);
 		if (watchdog)
 			sd_notify(0, "WATCHDOG=1");
 		if (pool_failed(s->pool, why, sizeof(why))) {
@@ -198,6 +268,7 @@ serve_stop(struct serve *s, int sig)
 	sd_notify(0, "STOPPING=1");
 	log_info("event=stopping signal=%s grace_ms=%d", sig == SIGINT ? "SIGINT" :
 	    sig == SIGTERM ? "SIGTERM" : "none", s->cfg->grace_ms);
+	serve_pruner_stop(s);
 	web_stop(s->web);
 	s->web = NULL;
 	pool_stop(s->pool, s->cfg->grace_ms);
@@ -235,7 +306,8 @@ cmd_serve(const struct config *cfg, int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	if ((rc = serve_migrate(&s, &err)) || (rc = serve_pool(&s, &err)) || (rc = serve_web(&s, &err))) {
+	if ((rc = serve_migrate(&s, &err)) || (rc = serve_pool(&s, &err)) || (rc = serve_web(&s, &err)) ||
+	    (rc = serve_pruner_start(&s, &err))) {
 		log_error("event=start_failed reason=\"%s\"", err.msg);
 		web_stop(s.web);
 		pool_free(s.pool);

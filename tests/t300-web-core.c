@@ -563,7 +563,7 @@ main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	/* a stream whose client went away holds its thread until the next write (at most the 15 s ping) */
-	wt_start(&t, 6, MAX_BODY, 1000);
+	wt_start(&t, 8, MAX_BODY, 1000);
 	wt_key(&t, "user_456", 1, admin);
 	test_routes();
 	test_bad_json();

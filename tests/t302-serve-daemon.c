@@ -6,7 +6,8 @@
  * exiting 0 with nothing left processing, and after a restart every context
  * ending exactly once (one pipeline statistic each); SIGINT alike; bad
  * options and a port in use refused with exit 1; `genbox apikey` create,
- * list and revoke.
+ * list and revoke; WATCHDOG=1 on time while another process holds the
+ * database's write lock (the throughput prune waits off the main thread).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include <civetweb.h>
+#include <sqlite3.h>
 
 #include "../storage/pipestats.h"
 #include "webtest.h"
@@ -292,6 +294,53 @@ test_serve(void)
 	is_int(daemon_stop(&d, SIGINT, 20000), 0, "SIGINT: exit 0");
 }
 
+/*
+ * Another process holds the write lock while the daemon starts (and runs
+ * its first throughput prune): WATCHDOG=1 keeps coming every half period,
+ * and SIGTERM is taken at once.
+ */
+static void
+test_watchdog_locked(void)
+{
+	struct daemon d;
+	sqlite3 *db = NULL;
+	int64_t gap = 0, last, t0;
+	int beats = 0, rc;
+
+	if (sqlite3_open(b.path, &db) != SQLITE_OK || sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL))
+		tap_bail("cannot lock %s", b.path);
+	setenv("GENBOX_STORAGE_BUSY_TIMEOUT_MS", "10000", 1);
+	daemon_start(&d, 1);
+	unsetenv("GENBOX_STORAGE_BUSY_TIMEOUT_MS");
+	ok(notify_wait("READY=1\nSTATUS=serving", 15000), "with the write lock held elsewhere: READY=1");
+	last = t0 = gb_mono_ms();
+	while (gb_mono_ms() - t0 < 2500) {
+		const char *m = notify_next(1500);
+
+		if (strcmp(m, "WATCHDOG=1") == 0) {
+			if (gb_mono_ms() - last > gap)
+				gap = gb_mono_ms() - last;
+			last = gb_mono_ms();
+			beats++;
+		} else if (m[0] == '\0') {
+			gap = gb_mono_ms() - last;
+			break;
+		}
+	}
+	ok(beats >= 6 && gap < 600, "WATCHDOG=1 keeps coming while the lock is held (%d in 2.5 s, the "
+	    "longest gap %lld ms; half the period is 200 ms)", beats, (long long)gap);
+	kill(d.pid, SIGTERM);
+	t0 = gb_mono_ms();
+	rc = notify_wait("STOPPING=1", 1000);
+	ok(rc, "SIGTERM with the lock still held is taken at once (%lld ms)", (long long)(gb_mono_ms() - t0));
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	rc = daemon_stop(&d, 0, 20000);	/* signal 0: only wait */
+	is_int(rc, 0, "once the lock is gone it exits 0");
+	while (notify_next(100)[0])
+		;	/* what is left of its notifications */
+}
+
 int
 main(void)
 {
@@ -317,6 +366,7 @@ main(void)
 	test_apikey_cli();
 	test_bad_start();
 	test_serve();
+	test_watchdog_locked();
 	mg_stop(gen);
 	mg_exit_library();
 	close(notify_fd);

@@ -7,9 +7,14 @@
  * TCP_NODELAY socket, so it is on the wire as soon as it is written;
  * request_timeout_ms bounds only the request's arrival and each write, never
  * the stream's life. A `: ping` comment every 15 s keeps proxies from
- * closing it. It ends when the client goes or the server stops. Each stream
- * holds one civetweb thread while it lasts.
+ * closing it. It ends when the client goes, the server stops, or after
+ * [web] stream_max_ms (the UI reconnects). Each stream holds one civetweb
+ * thread while it lasts, so a server holds at most max_streams of them (a
+ * quarter of its threads by default) and a key at most max_streams_per_key:
+ * past that, 503 with Retry-After. The open streams are the gauge
+ * genbox_http_event_streams. HEAD answers the stream's headers only.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +26,20 @@
 #define EVENTS_TICK_MS 1000
 #define EVENTS_PING_MS 15000
 #define EVENTS_BATCHES 20
+#define EVENTS_RETRY_AFTER 5		/* seconds a refused stream is told to wait */
+
+/*
+ * The open streams of every server in the process, one slot per (server,
+ * key) with a count; a server has at most WEB_MAX_THREADS streams open.
+ */
+struct stream_slot {
+	const struct web *w;
+	char key_id[APIKEY_ID_MAX];
+	int n;
+};
+
+static pthread_mutex_t streams_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct stream_slot streams[WEB_MAX_THREADS];
 
 struct view_batches {
 	struct web_req *r;
@@ -125,16 +144,87 @@ events_moved(struct web_req *r, uint64_t *stamp, int *first)
 	return moved;
 }
 
+/* The most streams w holds at once: its setting, or a quarter of its threads (at least 1). */
 static int
-events_get(struct web_req *r)
+streams_max(const struct web *w)
+{
+	int max = w->cfg.max_streams > 0 ? w->cfg.max_streams : w->cfg.threads / 4;
+
+	return max < 1 ? 1 : max;
+}
+
+/*
+ * Take a stream for r's key: 0, or 1 when the server or the key holds all it
+ * may (why says which).
+ */
+static int
+streams_take(struct web_req *r, const char **why)
+{
+	struct stream_slot *mine = NULL, *free_slot = NULL;
+	int total = 0, rc = 1;
+
+	pthread_mutex_lock(&streams_mu);
+	for (size_t i = 0; i < WEB_MAX_THREADS; i++) {
+		struct stream_slot *s = &streams[i];
+
+		if (s->n == 0) {
+			if (free_slot == NULL)
+				free_slot = s;
+		} else if (s->w == r->web) {
+			total += s->n;
+			if (strcmp(s->key_id, r->caller.key_id) == 0)
+				mine = s;
+		}
+	}
+	if (total >= streams_max(r->web)) {
+		*why = "the server holds as many event streams as it may";
+	} else if (mine && mine->n >= r->web->cfg.max_streams_per_key) {
+		*why = "this key holds as many event streams as it may";
+	} else if (mine || (mine = free_slot) != NULL) {
+		if (mine->n == 0) {
+			mine->w = r->web;
+			snprintf(mine->key_id, sizeof(mine->key_id), "%s", r->caller.key_id);
+		}
+		mine->n++;
+		rc = 0;
+	} else {
+		*why = "the server holds as many event streams as it may";
+	}
+	pthread_mutex_unlock(&streams_mu);
+	return rc;
+}
+
+static void
+streams_give(struct web_req *r)
+{
+	pthread_mutex_lock(&streams_mu);
+	for (size_t i = 0; i < WEB_MAX_THREADS; i++)
+		if (streams[i].n > 0 && streams[i].w == r->web &&
+		    strcmp(streams[i].key_id, r->caller.key_id) == 0) {
+			streams[i].n--;
+			break;
+		}
+	pthread_mutex_unlock(&streams_mu);
+}
+
+static struct metric *
+streams_gauge(struct web_req *r)
+{
+	return metrics_gauge(r->web->metrics, "genbox_http_event_streams", "",
+	    "Event streams open (/api/v1/events)");
+}
+
+/* Send events until the client goes, the server stops, or the stream's time is up. */
+static void
+events_loop(struct web_req *r)
 {
 	int64_t last_tick = 0, last_ping = gb_mono_ms(), seq = 0;
+	int64_t end = gb_mono_ms() + r->web->cfg.stream_max_ms;
 	uint64_t stamp = 0;
 	char *last = NULL;
 	int first = 1;
 
-	web_send_head(r, 200, "text/event-stream");
-	while (!atomic_load(&r->web->stopping)) {
+	while (!atomic_load(&r->web->stopping) && gb_mono_ms() < end) {
 		int64_t now = gb_mono_ms();
 
 		if (now - last_tick >= EVENTS_TICK_MS && (last_tick = now) && events_moved(r, &stamp, &first)) {
@@ -158,6 +248,26 @@ events_get(struct web_req *r)
 		sleep_ms(100);
 	}
 	free(last);
+}
+
+static int
+events_get(struct web_req *r)
+{
+	const char *why = "";
+
+	if (strcmp(r->ri->request_method, "HEAD") == 0) {
+		web_send_head(r, 200, "text/event-stream");
+		return r->status;
+	}
+	if (streams_take(r, &why)) {
+		r->retry_after = EVENTS_RETRY_AFTER;
+		return web_error(r, 503, "unavailable", "%s; try again later", why);
+	}
+	metric_add(streams_gauge(r), 1);
+	web_send_head(r, 200, "text/event-stream");
+	events_loop(r);
+	metric_add(streams_gauge(r), -1);
+	streams_give(r);
 	return r->status;
 }
 

@@ -82,6 +82,8 @@ web_send(struct web_req *r, int status, const char *ctype, const char *body, siz
 	    "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-store\r\n", csp);
 	if (status == 405 && r->route == NULL && r->object[0])
 		rc |= buf_printf(&b, "Allow: %s\r\n", r->object);
+	if (r->retry_after > 0)
+		rc |= buf_printf(&b, "Retry-After: %d\r\n", r->retry_after);
 	if (status != 204)
 		rc |= buf_printf(&b, "Content-Length: %zu\r\n", len);
 	rc |= buf_puts(&b, "Connection: close\r\n\r\n");

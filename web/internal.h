@@ -68,6 +68,7 @@ struct web_req {
 	struct web_caller caller;
 	int status;			/* what was answered, 0 before */
 	char object[STORE_ID_MAX];	/* the object a change touched, for the audit line */
+	int retry_after;		/* seconds for a Retry-After header, 0: none */
 };
 
 struct web_route {

@@ -38,6 +38,8 @@ web_config_defaults(struct web_config *cfg)
 	cfg->max_body = WEB_DEFAULT_MAX_BODY;
 	cfg->threads = WEB_DEFAULT_THREADS;
 	cfg->request_timeout_ms = WEB_DEFAULT_REQUEST_TIMEOUT_MS;
+	cfg->max_streams_per_key = WEB_DEFAULT_STREAMS_PER_KEY;
+	cfg->stream_max_ms = WEB_DEFAULT_STREAM_MAX_MS;
 }
 
 /*
@@ -256,6 +258,12 @@ web_dispatch(struct mg_connection *conn)
 
 	if (r == NULL)
 		return 0;	/* civetweb answers with its own error */
+	/*
+	 * Every answer says Connection: close, and civetweb would first read
+	 * and drop what is left of the body (as long as a slow client keeps
+	 * sending): close at once instead.
+	 */
+	mg_disable_connection_keep_alive(conn);
 	r->conn = conn;
 	r->ri = mg_get_request_info(conn);
 	r->web = mg_get_user_data(mg_get_context(conn));
@@ -292,6 +300,7 @@ web_http_error(struct mg_connection *conn, int status, const char *msg)
 
 	if (r == NULL)
 		return 1;	/* civetweb's own page, then */
+	mg_disable_connection_keep_alive(conn);	/* no reading of a body it will not use */
 	r->conn = conn;
 	r->ri = mg_get_request_info(conn);
 	r->web = mg_get_user_data(mg_get_context(conn));
@@ -357,6 +366,9 @@ web_config_check(const struct web_config *cfg, struct gb_err *err)
 		return gb_errf(err, GB_EINVAL, "web: threads must be from 1 to %d", WEB_MAX_THREADS);
 	if (cfg->max_body < 1 || cfg->request_timeout_ms < 1)
 		return gb_errf(err, GB_EINVAL, "web: max_body and request_timeout_ms must be positive");
+	if (cfg->max_streams < 0 || cfg->max_streams_per_key < 1 || cfg->stream_max_ms < 1)
+		return gb_errf(err, GB_EINVAL, "web: max_streams must be 0 or more, "
+		    "max_streams_per_key and stream_max_ms positive");
 	return 0;
 }
 

@@ -18,8 +18,10 @@
 
 #define WEB_DEFAULT_LISTEN "127.0.0.1:8080"
 #define WEB_DEFAULT_MAX_BODY (4 * 1024 * 1024)
-#define WEB_DEFAULT_THREADS 8
-#define WEB_DEFAULT_REQUEST_TIMEOUT_MS 10000
+#define WEB_DEFAULT_THREADS 32
+#define WEB_DEFAULT_REQUEST_TIMEOUT_MS 5000
+#define WEB_DEFAULT_STREAMS_PER_KEY 2
+#define WEB_DEFAULT_STREAM_MAX_MS (5 * 60 * 1000)
 #define WEB_MAX_THREADS 256
 
 struct web_config {
@@ -29,6 +31,9 @@ struct web_config {
 	int64_t max_body;		/* bytes of a request body */
 	int threads;			/* civetweb worker threads, 1..WEB_MAX_THREADS */
 	int request_timeout_ms;		/* a request (its header included) must arrive within this */
+	int max_streams;		/* event streams open at once; 0: a quarter of threads (at least 1) */
+	int max_streams_per_key;	/* event streams one key may hold at once */
+	int stream_max_ms;		/* an event stream's longest life (the client reconnects) */
 	struct metrics *metrics;	/* HTTP counters and /metrics; NULL: metrics_default() */
 	const char *sync_state;		/* "off" until a sync loop runs; NULL: "off" */
 };
