@@ -38,6 +38,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o $(BUILD)/w
 TEST_SRC := $(wildcard tests/t[0-9]*.c)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.t)
 TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o $(BUILD)/tests/peer.o $(BUILD)/tests/gentest.o \
+	$(BUILD)/tests/fakegen.o \
 	$(BUILD)/tests/httpc.o
 # every bench/*.c is a benchmark program; bench/lib/ is what they share,
 # linked as an archive so each program takes only the parts it calls

@@ -33,6 +33,7 @@
 #include "cli.h"
 #include "generator.h"
 #include "engine/pool.h"
+#include "poolcfg.h"
 
 #define GRACE_MS 10000
 
@@ -334,31 +335,13 @@ static int
 batchrun_start(struct batchrun *b, struct gb_err *err)
 {
 	const struct config *cfg = b->cfg;
-	struct generator *gen = NULL;
 	struct pool_config rc;
-	struct gen_config gc;
 	struct sigaction sa;
 
-	memset(&gc, 0, sizeof(gc));
-	gc.url = cfg->generator_url;
-	gc.key = cfg->generator_key;
-	gc.timeout_ms = cfg->generator_timeout_ms;
-	gc.connect_timeout_ms = cfg->generator_connect_timeout_ms;
-	gc.max_concurrent = cfg->generator_max_concurrent;
-	if (generator_open(&gen, &gc, err))
+	if (poolcfg_fill(&rc, cfg, &b->so, b->o.workers, err))
 		return err->code;
-	pool_config_defaults(&rc);
-	rc.db_path = cfg->db_path;
-	rc.store = b->so;
-	rc.workers = b->o.workers;
-	rc.max_retries = cfg->max_retries;
-	rc.lease_ms = (int64_t)cfg->lease_seconds * 1000;
 	rc.batch_id = b->batch;
-	rc.gen = gen;		/* the pool takes it, and closes it on failure */
 	rc.trace_path = b->o.trace;
-	rc.retry_base_ms = cfg->retry_base_ms;
-	rc.max_inflight = cfg->max_inflight;
-	rc.heartbeat_ms = cfg->heartbeat_ms;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = batchrun_on_signal;
 	sigaction(SIGINT, &sa, NULL);

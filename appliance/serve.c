@@ -31,6 +31,7 @@
 #include "../web/web.h"
 #include "cli.h"
 #include "engine/pool.h"
+#include "poolcfg.h"
 #include "generator.h"
 
 #define SERVE_PRUNE_MS (3600 * 1000LL)
@@ -107,32 +108,13 @@ serve_migrate(struct serve *s, struct gb_err *err)
 static int
 serve_pool(struct serve *s, struct gb_err *err)
 {
-	const struct config *cfg = s->cfg;
-	struct generator *gen = NULL;
 	struct pool_config pc;
-	struct gen_config gc;
 
-	memset(&gc, 0, sizeof(gc));
-	gc.url = cfg->generator_url;
-	gc.key = cfg->generator_key;
-	gc.timeout_ms = cfg->generator_timeout_ms;
-	gc.connect_timeout_ms = cfg->generator_connect_timeout_ms;
-	gc.max_concurrent = cfg->generator_max_concurrent;
-	if (generator_open(&gen, &gc, err))
+	if (poolcfg_fill(&pc, s->cfg, &s->so, s->workers, err))
 		return err->code;
-	pool_config_defaults(&pc);
-	pc.db_path = cfg->db_path;
-	pc.store = s->so;
-	pc.workers = s->workers;
-	pc.max_retries = cfg->max_retries;
-	pc.lease_ms = (int64_t)cfg->lease_seconds * 1000;
-	pc.retry_base_ms = cfg->retry_base_ms;
-	pc.max_inflight = cfg->max_inflight;
-	pc.heartbeat_ms = cfg->heartbeat_ms;
 	pc.run_forever = 1;
-	pc.gen = gen;		/* taken, even on failure */
 	pc.metrics = metrics_default();
-	return pool_start(&s->pool, &pc, err);
+	return pool_start(&s->pool, &pc, err);	/* takes pc.gen, even on failure */
 }
 
 static int

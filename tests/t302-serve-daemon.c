@@ -25,6 +25,7 @@
 #include <sqlite3.h>
 
 #include "../storage/pipestats.h"
+#include "fakegen.h"
 #include "webtest.h"
 
 #define NCTX 30
@@ -37,45 +38,7 @@ static int notify_fd = -1;
 
 /* ---- a generator that answers after a delay ---- */
 
-static pthread_mutex_t header_mu = PTHREAD_MUTEX_INITIALIZER;	/* civetweb dates headers with gmtime() */
 
-static int
-slow_reply(struct mg_connection *conn, void *arg)
-{
-	static const char reply[] = "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
-	    "{\"role\":\"assistant\",\"content\":\"Some generated words.\"},\"finish_reason\":\"stop\"}],"
-	    "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}";
-	struct timespec ts = { 0, GEN_DELAY_MS * 1000000L };
-	char body[4096], clen[16];
-
-	(void)arg;
-	while (mg_read(conn, body, sizeof(body)) > 0)
-		;
-	nanosleep(&ts, NULL);
-	snprintf(clen, sizeof(clen), "%zu", sizeof(reply) - 1);
-	pthread_mutex_lock(&header_mu);
-	mg_response_header_start(conn, 200);
-	mg_response_header_add(conn, "Content-Type", "application/json", -1);
-	mg_response_header_add(conn, "Content-Length", clen, -1);
-	mg_response_header_send(conn);
-	pthread_mutex_unlock(&header_mu);
-	mg_write(conn, reply, sizeof(reply) - 1);
-	return 200;
-}
-
-static struct mg_context *
-gen_start(char url[64])
-{
-	const char *opts[] = { "listening_ports", "127.0.0.1:0", "num_threads", "16", NULL };
-	struct mg_server_port ports[2];
-	struct mg_context *ctx;
-
-	if ((ctx = mg_start(NULL, NULL, opts)) == NULL || mg_get_server_ports(ctx, 2, ports) < 1)
-		tap_bail("cannot start the scripted generator");
-	mg_set_request_handler(ctx, "/v1/chat/completions", slow_reply, NULL);
-	snprintf(url, 64, "http://127.0.0.1:%d", ports[0].port);
-	return ctx;
-}
 
 /* ---- the daemon ---- */
 
@@ -345,8 +308,7 @@ int
 main(void)
 {
 	struct sockaddr_un a;
-	struct mg_context *gen;
-	char gen_url[64];
+	struct fakegen gen;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	box_open(&b, 1);
@@ -360,14 +322,14 @@ main(void)
 	    bind(notify_fd, (struct sockaddr *)&a, sizeof(a)))
 		tap_bail("notify socket: %s", strerror(errno));
 	mg_init_library(0);
-	gen = gen_start(gen_url);
-	setenv("GENBOX_GENERATOR_URL", gen_url, 1);
+	fakegen_start(&gen, 16, GEN_DELAY_MS, NULL);
+	setenv("GENBOX_GENERATOR_URL", gen.url, 1);
 	setenv("GENBOX_WORKERS_GRACE_MS", "300", 1);
 	test_apikey_cli();
 	test_bad_start();
 	test_serve();
 	test_watchdog_locked();
-	mg_stop(gen);
+	fakegen_stop(&gen);
 	mg_exit_library();
 	close(notify_fd);
 	box_close(&b);

@@ -22,6 +22,7 @@
 
 #include "../storage/listing.h"
 #include "../storage/submit.h"
+#include "fakegen.h"
 #include "webtest.h"
 
 #define NPAGED 300
@@ -32,108 +33,10 @@ static char other[APIKEY_TOKEN_MAX], revoked[APIKEY_TOKEN_MAX];
 
 /* ---- a generator that fails the first call for a "Flaky" title ---- */
 
-/* civetweb dates headers with gmtime(): one at a time */
-static pthread_mutex_t header_mu = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int flaky_failed;
 
-static int
-gen_reply(struct mg_connection *conn, void *arg)
-{
-	static const char reply[] = "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
-	    "\"message\":"
-	    "{\"role\":\"assistant\",\"content\":\"Some generated words.\"},\"finish_reason\":\"stop\"}],"
-	    "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}";
-	static const char fail[] = "{\"error\":{\"message\":\"the model is overloaded\"}}";
-	size_t cap = 1 << 16, len = 0;
-	char *body = malloc(cap), clen[16];	/* civetweb's threads have small stacks */
-	int n, status = 200;
-
-	(void)arg;
-	if (body == NULL)
-		return 500;
-	while ((n = mg_read(conn, body + len, cap - 1 - len)) > 0)
-		len += (size_t)n;
-	body[len] = '\0';
-	if (strstr(body, "Flaky") && atomic_exchange(&flaky_failed, 1) == 0)
-		status = 503;
-	free(body);
-	snprintf(clen, sizeof(clen), "%zu", status == 200 ? sizeof(reply) - 1 : sizeof(fail) - 1);
-	pthread_mutex_lock(&header_mu);
-	mg_response_header_start(conn, status);
-	mg_response_header_add(conn, "Content-Type", "application/json", -1);
-	mg_response_header_add(conn, "Content-Length", clen, -1);
-	mg_response_header_send(conn);
-	pthread_mutex_unlock(&header_mu);
-	if (status == 200)
-		mg_write(conn, reply, sizeof(reply) - 1);
-	else
-		mg_write(conn, fail, sizeof(fail) - 1);
-	return status;
-}
-
-static struct mg_context *
-gen_start(char url[64])
-{
-	const char *opts[] = { "listening_ports", "127.0.0.1:0", "num_threads", "8", NULL };
-	struct mg_server_port ports[2];
-	struct mg_context *ctx;
-
-	if ((ctx = mg_start(NULL, NULL, opts)) == NULL || mg_get_server_ports(ctx, 2, ports) < 1)
-		tap_bail("cannot start the scripted generator");
-	mg_set_request_handler(ctx, "/v1/chat/completions", gen_reply, NULL);
-	snprintf(url, 64, "http://127.0.0.1:%d", ports[0].port);
-	return ctx;
-}
 
 /* ---- requests ---- */
 
-static struct http_resp req(const char *method, const char *path, const char *token,
-    const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-/* method path with a JSON body from fmt (NULL: none); the caller frees the answer. */
-static struct http_resp
-req(const char *method, const char *path, const char *token, const char *fmt, ...)
-{
-	struct http_resp r;
-	char *body = NULL;
-	va_list ap;
-
-	if (fmt) {
-		va_start(ap, fmt);
-		if (vasprintf(&body, fmt, ap) < 0)
-			tap_bail("out of memory");
-		va_end(ap);
-	}
-	http_json(&r, method, wt_url(&t, path), token, body);
-	free(body);
-	return r;
-}
-
-/* One request: its status, and its error code when code is set. */
-static void
-expect(const char *method, const char *path, const char *token, const char *body, int status,
-    const char *code, const char *what)
-{
-	struct http_resp r = req(method, path, token, body ? "%s" : NULL, body);
-
-	is_int(r.status, status, "%s: %d", what, status);
-	if (code)
-		is_str(err_code(&r), code, "%s: %s", what, code);
-	http_resp_free(&r);
-}
-
-/* Like expect, and the error message holds want. */
-static void
-expect_msg(const char *method, const char *path, const char *token, const char *body, int status,
-    const char *want, const char *what)
-{
-	struct http_resp r = req(method, path, token, body ? "%s" : NULL, body);
-
-	is_int(r.status, status, "%s: %d", what, status);
-	like(body_path(&r, "error.message"), want, "%s: the message says '%s'", what, want);
-	http_resp_free(&r);
-}
 
 /* A setting of org_123 (value: JSON text; NULL removes it). */
 static void
@@ -226,13 +129,13 @@ test_auth(void)
 		    routes[i].admin_only ? 200 : 201;
 
 		snprintf(what, sizeof(what), "%s %s", m, p);
-		expect(m, p, NULL, b, 401, "unauthorized", what);
-		expect(m, p, revoked, b, 401, "unauthorized", what);
-		expect(m, p, reader, b, reading ? 200 : 403, reading ? NULL : "forbidden", what);
-		expect(m, p, writer, b, routes[i].admin_only ? 403 : ok_status, routes[i].admin_only ?
+		wt_expect(m, p, NULL, b, 401, "unauthorized", what);
+		wt_expect(m, p, revoked, b, 401, "unauthorized", what);
+		wt_expect(m, p, reader, b, reading ? 200 : 403, reading ? NULL : "forbidden", what);
+		wt_expect(m, p, writer, b, routes[i].admin_only ? 403 : ok_status, routes[i].admin_only ?
 		    "forbidden" : NULL, what);
 		if (routes[i].admin_only)
-			expect(m, p, admin, b, 200, NULL, what);
+			wt_expect(m, p, admin, b, 200, NULL, what);
 	}
 }
 
@@ -254,8 +157,8 @@ test_tenants(void)
 
 		snprintf(pa, sizeof(pa), "%.*s%s%s", head, paths[i][1], "ctx_theirs", bar ? bar + 1 : "");
 		snprintf(pb, sizeof(pb), "%.*s%s%s", head, paths[i][1], "ctx_nonexistent", bar ? bar + 1 : "");
-		a = req(paths[i][0], pa, admin, NULL);
-		b = req(paths[i][0], pb, admin, NULL);
+		a = wt_req(paths[i][0], pa, admin, NULL);
+		b = wt_req(paths[i][0], pb, admin, NULL);
 		is_int(a.status, 404, "%s %s of another organization: 404", paths[i][0], pa);
 		ok(strstr(a.body, "Secret") == NULL, "without its data");
 		{
@@ -268,14 +171,14 @@ test_tenants(void)
 		http_resp_free(&a);
 		http_resp_free(&b);
 	}
-	a = req("GET", "/api/v1/contexts?q=secret&limit=200", admin, NULL);
+	a = wt_req("GET", "/api/v1/contexts?q=secret&limit=200", admin, NULL);
 	is_int(a.status, 200, "a search for the other organization's title");
 	is_str(body_path(&a, "items"), "[]", "finds nothing of theirs");
 	http_resp_free(&a);
-	a = req("GET", "/api/v1/contexts?type=bulktest", other, NULL);
+	a = wt_req("GET", "/api/v1/contexts?type=bulktest", other, NULL);
 	like(a.body, "ctx_theirs", "their own key lists them");
 	http_resp_free(&a);
-	a = req("GET", "/api/v1/contexts?user_id=user_999", admin, NULL);
+	a = wt_req("GET", "/api/v1/contexts?user_id=user_999", admin, NULL);
 	is_str(body_path(&a, "items"), "[]", "a filter on their user lists nothing");
 	http_resp_free(&a);
 }
@@ -287,7 +190,7 @@ test_create(void)
 {
 	struct http_resp r;
 
-	r = req("POST", "/api/v1/contexts", writer, "{\"_id\": \"ctx_made_1\", \"type\": \"article\", "
+	r = wt_req("POST", "/api/v1/contexts", writer, "{\"_id\": \"ctx_made_1\", \"type\": \"article\", "
 	    "\"metadata\": {\"n\": 123456789012345678901, \"priority\": 5}, \"data\": {\"title\": "
 	    "\"Made one\"}}");
 	is_int(r.status, 201, "POST /contexts: 201");
@@ -299,30 +202,30 @@ test_create(void)
 	is_str(body_path(&r, "status"), "pending", "pending");
 	like(r.body, "\"n\":123456789012345678901", "a big integer keeps its digits in the answer");
 	http_resp_free(&r);
-	r = req("GET", "/api/v1/contexts/ctx_made_1", reader, NULL);
+	r = wt_req("GET", "/api/v1/contexts/ctx_made_1", reader, NULL);
 	like(r.body, "\"n\":123456789012345678901", "and when read back");
 	http_resp_free(&r);
-	expect("POST", "/api/v1/contexts", writer, "{\"_id\": \"ctx_made_1\", \"data\": {\"title\": "
+	wt_expect("POST", "/api/v1/contexts", writer, "{\"_id\": \"ctx_made_1\", \"data\": {\"title\": "
 	    "\"Again\"}}",
 	    409, "conflict", "a taken _id");
-	expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"X\"}, "
+	wt_expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"X\"}, "
 	    "\"organization_id\": "
 	    "\"org_999\"}", 400, "organization_id", "another organization's id");
-	expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"X\"}, \"batch_id\": "
+	wt_expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"X\"}, \"batch_id\": "
 	    "\"b\"}", 400,
 	    "batch_id", "a batch_id");
-	expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": 5}}", 400, "data.title",
+	wt_expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": 5}}", 400, "data.title",
 	    "a title that is a number");
-	expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {}}", 400, "data.title", "no title");
-	expect_msg("POST", "/api/v1/contexts", writer, "{\"status\": \"completed\", \"data\": "
+	wt_expect_msg("POST", "/api/v1/contexts", writer, "{\"data\": {}}", 400, "data.title", "no title");
+	wt_expect_msg("POST", "/api/v1/contexts", writer, "{\"status\": \"completed\", \"data\": "
 	    "{\"title\": \"X\"}}",
 	    400, "status", "the engine's status");
-	expect("POST", "/api/v1/contexts", writer, "{\"data\": ", 400, "invalid_json", "bad JSON");
-	expect("POST", "/api/v1/contexts", writer, "[1, 2]", 400, "invalid_json", "not an object");
-	expect_msg("POST", "/api/v1/contexts", writer, "{\"pipeline_id\": \"pipe_nope\", \"data\": "
+	wt_expect("POST", "/api/v1/contexts", writer, "{\"data\": ", 400, "invalid_json", "bad JSON");
+	wt_expect("POST", "/api/v1/contexts", writer, "[1, 2]", 400, "invalid_json", "not an object");
+	wt_expect_msg("POST", "/api/v1/contexts", writer, "{\"pipeline_id\": \"pipe_nope\", \"data\": "
 	    "{\"title\": "
 	    "\"X\"}}", 400, "pipe_nope", "an unknown pipeline");
-	expect("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Made two\"}}", 201, NULL,
+	wt_expect("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Made two\"}}", 201, NULL,
 	    "then a good one: 201");
 
 }
@@ -333,7 +236,7 @@ test_create_bulk(void)
 	struct http_resp r;
 	char path[128];
 
-	r = req("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"_id\": \"ctx_bulk_1\", "
+	r = wt_req("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"_id\": \"ctx_bulk_1\", "
 	    "\"data\": "
 	    "{\"title\": \"Bulk 1\"}, \"metadata\": {\"n\": 98765432109876543210}}, {\"data\": "
 	    "{\"title\": "
@@ -343,32 +246,32 @@ test_create_bulk(void)
 	is_str(body_path(&r, "ids.0"), "ctx_bulk_1", "ids in order");
 	snprintf(path, sizeof(path), "/api/v1/contexts/%s", body_path(&r, "ids.1"));
 	http_resp_free(&r);
-	expect("GET", path, reader, NULL, 200, NULL, "the second one exists");
-	r = req("GET", "/api/v1/contexts/ctx_bulk_1", reader, NULL);
+	wt_expect("GET", path, reader, NULL, 200, NULL, "the second one exists");
+	r = wt_req("GET", "/api/v1/contexts/ctx_bulk_1", reader, NULL);
 	like(r.body, "\"n\":98765432109876543210", "a big integer of a bulk element keeps its digits");
 	http_resp_free(&r);
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
+	wt_expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
 	    "\"ok\"}}, "
 	    "{\"data\": {\"title\": 7}}]}", 400, "contexts[1]: ", "a bad element is named");
-	expect("GET", "/api/v1/contexts?q=ok&type=none", reader, NULL, 200, NULL, "and nothing was "
+	wt_expect("GET", "/api/v1/contexts?q=ok&type=none", reader, NULL, 200, NULL, "and nothing was "
 	    "written");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
+	wt_expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
 	    "\"ok\"}}, 3]}",
 	    400, "contexts[1]", "an element that is not an object");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"_id\": \"ctx_made_1\", "
+	wt_expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"_id\": \"ctx_made_1\", "
 	    "\"data\": "
 	    "{\"title\": \"dup\"}}]}", 409, "contexts[0]", "a taken _id in bulk");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": []}", 400, "no contexts",
+	wt_expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": []}", 400, "no contexts",
 	    "none");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": {}}", 400, "contexts", "not "
+	wt_expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": {}}", 400, "contexts", "not "
 	    "an array");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [], \"extra\": 1}", 400,
+	wt_expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [], \"extra\": 1}", 400,
 	    "extra",
 	    "an unknown field");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
+	wt_expect_msg("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
 	    "\"a\"}}], "
 	    "\"pipeline_id\": 5}", 400, "pipeline_id", "a pipeline_id that is a number");
-	expect("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": \"Bulk "
+	wt_expect("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": \"Bulk "
 	    "3\"}}], "
 	    "\"pipeline_id\": \"pipe_article_generation\"}", 201, NULL, "then a good one: 201");
 }
@@ -391,13 +294,13 @@ test_limits(void)
 	fclose(f);
 	four = many;
 	org_setting("max_batch_size", "3");
-	expect_msg("POST", "/api/v1/contexts/bulk", writer, four, 400, "max_batch_size", "4 contexts past "
+	wt_expect_msg("POST", "/api/v1/contexts/bulk", writer, four, 400, "max_batch_size", "4 contexts past "
 	    "max_batch_size 3");
 	org_setting("max_batch_size", "50");
-	expect("POST", "/api/v1/contexts/bulk", writer, four, 201, NULL, "then under the limit: 201");
+	wt_expect("POST", "/api/v1/contexts/bulk", writer, four, 201, NULL, "then under the limit: 201");
 	free(many);
 
-	r = req("GET", "/api/v1/organization", reader, NULL);
+	r = wt_req("GET", "/api/v1/organization", reader, NULL);
 	today = strtoll(body_path(&r, "usage.contexts_today"), NULL, 10);
 	http_resp_free(&r);
 	{
@@ -406,7 +309,7 @@ test_limits(void)
 		snprintf(v, sizeof(v), "%lld", (long long)today);
 		org_setting("max_contexts_per_day", v);
 	}
-	r = req("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Over the day\"}}");
+	r = wt_req("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Over the day\"}}");
 	is_int(r.status, 429, "past max_contexts_per_day: 429");
 	is_str(err_code(&r), "rate_limited", "rate_limited");
 	{
@@ -417,17 +320,17 @@ test_limits(void)
 	}
 	http_resp_free(&r);
 	org_setting("max_contexts_per_day", "1000");
-	expect("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Under the day\"}}", 201, NULL,
+	wt_expect("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Under the day\"}}", 201, NULL,
 	    "then with room: 201");
 
 	org_setting("allowed_models", "[\"some-other-model\"]");
-	expect("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Model\"}}", 403, "forbidden",
+	wt_expect("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Model\"}}", 403, "forbidden",
 	    "a pipeline whose model is not allowed: 403");
-	expect("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
+	wt_expect("POST", "/api/v1/contexts/bulk", writer, "{\"contexts\": [{\"data\": {\"title\": "
 	    "\"Model\"}}]}",
 	    403, "forbidden", "in bulk too");
 	org_setting("allowed_models", "[\"gpt-3.5-turbo\", \"gpt-4\"]");
-	expect("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Model ok\"}}", 201, NULL,
+	wt_expect("POST", "/api/v1/contexts", writer, "{\"data\": {\"title\": \"Model ok\"}}", 201, NULL,
 	    "then allowed: 201");
 }
 
@@ -446,8 +349,8 @@ test_list_bad(void)
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		expect_msg("GET", bad[i][0], reader, NULL, 400, bad[i][1], bad[i][0]);
-		expect("GET", "/api/v1/contexts?limit=1", reader, NULL, 200, NULL, "then a good list");
+		wt_expect_msg("GET", bad[i][0], reader, NULL, 400, bad[i][1], bad[i][0]);
+		wt_expect("GET", "/api/v1/contexts?limit=1", reader, NULL, 200, NULL, "then a good list");
 	}
 }
 
@@ -457,7 +360,7 @@ test_list_filters(void)
 	struct http_resp r;
 
 	put_failed("ctx_list_failed", "listing");
-	r = req("GET", "/api/v1/contexts?status=failed,cancelled&type=listing", reader, NULL);
+	r = wt_req("GET", "/api/v1/contexts?status=failed,cancelled&type=listing", reader, NULL);
 	is_int(r.status, 200, "a status list and a type");
 	is_str(body_path(&r, "items.0._id"), "ctx_list_failed", "finds the failed one");
 	is_str(body_path(&r, "items.0.error"), "it broke", "its error as a string");
@@ -465,18 +368,18 @@ test_list_filters(void)
 	is_str(body_path(&r, "items.0.retry_count"), "3", "its retry_count");
 	is_str(body_path(&r, "next_cursor"), "null", "one page: next_cursor null");
 	http_resp_free(&r);
-	r = req("GET", "/api/v1/contexts?q=MADE%20ONE", reader, NULL);
+	r = wt_req("GET", "/api/v1/contexts?q=MADE%20ONE", reader, NULL);
 	is_str(body_path(&r, "items.0._id"), "ctx_made_1", "q searches titles without regard to case");
 	is_str(body_path(&r, "items.1"), "(none)", "and only them");
 	http_resp_free(&r);
-	r = req("GET", "/api/v1/contexts?user_id=user_w&created_after=2020-01-01T00:00:00Z&q=made",
+	r = wt_req("GET", "/api/v1/contexts?user_id=user_w&created_after=2020-01-01T00:00:00Z&q=made",
 	    reader, NULL);
 	is_str(body_path(&r, "items.0.user_id"), "user_w", "by user and date");
 	http_resp_free(&r);
-	r = req("GET", "/api/v1/contexts?created_before=2024-01-01T00:00:00Z", reader, NULL);
+	r = wt_req("GET", "/api/v1/contexts?created_before=2024-01-01T00:00:00Z", reader, NULL);
 	is_str(body_path(&r, "items.0._id"), "ctx_123456", "created_before: the demo's context");
 	http_resp_free(&r);
-	r = req("GET", "/api/v1/contexts?batch_id=batch_7890", reader, NULL);
+	r = wt_req("GET", "/api/v1/contexts?batch_id=batch_7890", reader, NULL);
 	is_str(body_path(&r, "items.0.batch_id"), "batch_7890", "by batch");
 	http_resp_free(&r);
 }
@@ -501,7 +404,7 @@ test_paging(void)
 			    b * 50 + i);
 		fprintf(f, "]}");
 		fclose(f);
-		expect("POST", "/api/v1/contexts/bulk", writer, body, 201, NULL, "50 contexts for paging");
+		wt_expect("POST", "/api/v1/contexts/bulk", writer, body, 201, NULL, "50 contexts for paging");
 		free(body);
 	}
 	do {
@@ -511,7 +414,7 @@ test_paging(void)
 		snprintf(path, sizeof(path), "/api/v1/contexts?type=paged&limit=37%s%s",
 		    cursor[0] ? "&cursor=" : "",
 		    cursor);
-		r = req("GET", path, reader, NULL);
+		r = wt_req("GET", path, reader, NULL);
 		if (r.status != 200 || (j = cJSON_Parse(r.body)) == NULL) {
 			ok(0, "page %d: %ld %s", pages, r.status, r.body);
 			http_resp_free(&r);
@@ -576,14 +479,14 @@ test_bulk(void)
 		    "\"status\": "
 		    "\"pending\", \"organization_id\": \"org_123\", \"data\": {\"title\": \"Pending %d\"}, "
 		    "\"next_retry_at\": \"2999-01-01T00:00:00Z\"}", i, i);
-	r = req("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": \"bulktest\"}, "
+	r = wt_req("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": \"bulktest\"}, "
 	    "\"dry_run\": true}");
 	is_int(r.status, 200, "bulk retry, dry run: 200");
 	is_str(body_path(&r, "matched"), "5", "matches the 5 failed ones (not the other organization's)");
 	is_str(body_path(&r, "changed"), "0", "changes none");
 	http_resp_free(&r);
 	is_str(box_ctx(&t.box, "ctx_bt_failed_0", "status"), "failed", "still failed");
-	r = req("POST", "/api/v1/contexts/cancel", admin, "{\"filter\": {\"type\": \"bulktest\", "
+	r = wt_req("POST", "/api/v1/contexts/cancel", admin, "{\"filter\": {\"type\": \"bulktest\", "
 	    "\"status\": "
 	    "[\"pending\"]}}");
 	is_str(body_path(&r, "matched"), "3", "bulk cancel matches the 3 pending ones");
@@ -592,7 +495,7 @@ test_bulk(void)
 	is_str(box_ctx(&t.box, "ctx_bt_pending_2", "status"), "cancelled", "cancelled");
 	is_str(box_ctx(&t.box, "ctx_theirs_p", "status"), "pending", "the other organization's is "
 	    "untouched");
-	r = req("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": \"bulktest\", "
+	r = wt_req("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": \"bulktest\", "
 	    "\"status\": "
 	    "\"failed\"}, \"dry_run\": false}");
 	is_str(body_path(&r, "matched"), "5", "bulk retry of the failed ones");
@@ -602,7 +505,7 @@ test_bulk(void)
 	is_str(box_ctx(&t.box, "ctx_bt_failed_4", "retry_count"), "3", "its retry_count kept");
 	is_str(box_ctx(&t.box, "ctx_theirs", "status"), "failed", "the other organization's failed one "
 	    "stays");
-	r = req("GET", "/metrics", NULL, NULL);
+	r = wt_req("GET", "/metrics", NULL, NULL);
 	ok(scraped_value(r.body, "genbox_contexts_requeued_total{by=\"api\"}") >= 5,
 	    "/metrics counts the contexts the API sent back to the queue");
 	ok(scraped_value(r.body, "genbox_contexts_cancelled_total{by=\"api\"}") >= 3,
@@ -616,46 +519,46 @@ test_bulk_bad(void)
 {
 	struct http_resp r;
 
-	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {}}", 400, "all", "an empty "
+	wt_expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {}}", 400, "all", "an empty "
 	    "filter "
 	    "without all");
-	expect_msg("POST", "/api/v1/contexts/retry", admin, "{}", 400, "all", "no filter without all");
-	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"colour\": \"red\"}}", 400,
+	wt_expect_msg("POST", "/api/v1/contexts/retry", admin, "{}", 400, "all", "no filter without all");
+	wt_expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"colour\": \"red\"}}", 400,
 	    "colour",
 	    "an unknown filter key");
-	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"status\": \"done\"}}",
+	wt_expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"status\": \"done\"}}",
 	    400, "status",
 	    "an unknown status");
-	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": 5}}", 400, "type",
+	wt_expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": 5}}", 400, "type",
 	    "a type that is a number");
-	expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": \"x\"}, "
+	wt_expect_msg("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {\"type\": \"x\"}, "
 	    "\"dry_run\": 1}", 400,
 	    "dry_run", "dry_run that is a number");
-	expect_msg("POST", "/api/v1/contexts/cancel", admin, "{\"filter\": {\"created_after\": "
+	wt_expect_msg("POST", "/api/v1/contexts/cancel", admin, "{\"filter\": {\"created_after\": "
 	    "\"soon\"}}", 400,
 	    "created_after", "a bad date");
-	expect_msg("POST", "/api/v1/contexts/cancel", admin, "{\"filter\": [], \"all\": true}", 400,
+	wt_expect_msg("POST", "/api/v1/contexts/cancel", admin, "{\"filter\": [], \"all\": true}", 400,
 	    "filter",
 	    "a filter that is not an object");
-	expect("POST", "/api/v1/contexts/cancel", admin, "not json", 400, "invalid_json", "bad JSON");
-	r = req("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {}, \"all\": true, \"dry_run\": "
+	wt_expect("POST", "/api/v1/contexts/cancel", admin, "not json", 400, "invalid_json", "bad JSON");
+	r = wt_req("POST", "/api/v1/contexts/retry", admin, "{\"filter\": {}, \"all\": true, \"dry_run\": "
 	    "true}");
 	is_int(r.status, 200, "then an empty filter with all: 200");
 	ok(strtoll(body_path(&r, "matched"), NULL, 10) >= 3, "matching the cancelled ones (%s)",
 	    body_path(&r, "matched"));
 	http_resp_free(&r);
-	r = req("POST", "/api/v1/contexts/retry", other, "{\"filter\": {\"type\": \"bulktest\"}, "
+	r = wt_req("POST", "/api/v1/contexts/retry", other, "{\"filter\": {\"type\": \"bulktest\"}, "
 	    "\"dry_run\": true}");
 	is_str(body_path(&r, "matched"), "1", "the other organization counts its own only");
 	http_resp_free(&r);
 	/* one context: retry of a pending one, cancel of an ended one */
-	expect("POST", "/api/v1/contexts/ctx_bt_failed_0/retry", writer, NULL, 409, "conflict",
+	wt_expect("POST", "/api/v1/contexts/ctx_bt_failed_0/retry", writer, NULL, 409, "conflict",
 	    "retry of a pending context: 409");
-	expect("POST", "/api/v1/contexts/ctx_bt_pending_0/cancel", writer, NULL, 409, "conflict",
+	wt_expect("POST", "/api/v1/contexts/ctx_bt_pending_0/cancel", writer, NULL, 409, "conflict",
 	    "cancel of a cancelled context: 409");
-	expect("POST", "/api/v1/contexts/ctx_bt_pending_0/retry", writer, NULL, 200, NULL,
+	wt_expect("POST", "/api/v1/contexts/ctx_bt_pending_0/retry", writer, NULL, 200, NULL,
 	    "then its retry: 200");
-	expect("POST", "/api/v1/contexts/ctx_bt_pending_0/cancel", writer, NULL, 200, NULL,
+	wt_expect("POST", "/api/v1/contexts/ctx_bt_pending_0/cancel", writer, NULL, 200, NULL,
 	    "and its cancel: 200");
 }
 
@@ -681,7 +584,7 @@ test_run(void)
 	struct http_resp r;
 
 	put_failed("ctx_run_failed", "rerun");
-	r = req("POST", "/api/v1/contexts/ctx_run_failed/retry", writer, NULL);
+	r = wt_req("POST", "/api/v1/contexts/ctx_run_failed/retry", writer, NULL);
 	is_int(r.status, 200, "retry of a failed context: 200");
 	is_str(body_path(&r, "status"), "pending", "pending again");
 	is_str(body_path(&r, "error"), "null", "its error cleared");
@@ -689,14 +592,14 @@ test_run(void)
 	ok(box_wait_status(&t.box, "ctx_run_failed", "completed", 30000), "the pool runs it again to "
 	    "completed");
 
-	r = req("POST", "/api/v1/contexts", writer, "{\"_id\": \"ctx_flaky\", \"data\": {\"title\": "
+	r = wt_req("POST", "/api/v1/contexts", writer, "{\"_id\": \"ctx_flaky\", \"data\": {\"title\": "
 	    "\"Flaky one\", "
 	    "\"keywords\": [\"k\"], \"target_audience\": \"developers\", \"tone\": \"technical\"}}");
 	is_int(r.status, 201, "a context through the API");
 	http_resp_free(&r);
 	ok(box_wait_status(&t.box, "ctx_flaky", "completed", 30000), "is processed by the running pool, "
 	    "after a failed attempt");
-	r = req("GET", "/api/v1/contexts/ctx_flaky/timeline", reader, NULL);
+	r = wt_req("GET", "/api/v1/contexts/ctx_flaky/timeline", reader, NULL);
 	is_int(r.status, 200, "its timeline: 200");
 	is_str(body_path(&r, "_id"), "ctx_flaky", "_id");
 	is_str(body_path(&r, "status"), "completed", "status");
@@ -717,9 +620,9 @@ test_run(void)
 	ok(is_date(body_path(&r, "attempts.0.at")), "its time");
 	is_str(body_path(&r, "attempts.1"), "(none)", "one attempt only");
 	http_resp_free(&r);
-	expect("GET", "/api/v1/contexts/ctx_123456/timeline", reader, NULL, 200, NULL, "the demo's "
+	wt_expect("GET", "/api/v1/contexts/ctx_123456/timeline", reader, NULL, 200, NULL, "the demo's "
 	    "timeline");
-	expect("GET", "/api/v1/contexts/ctx_nope/timeline", reader, NULL, 404, "not_found", "a missing "
+	wt_expect("GET", "/api/v1/contexts/ctx_nope/timeline", reader, NULL, 404, "not_found", "a missing "
 	    "one: 404");
 }
 
@@ -727,12 +630,12 @@ int
 main(void)
 {
 	struct pool_config pc;
-	struct mg_context *gen;
+	struct fakegen gen;
 	struct pool *p;
-	char gen_url[64];
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	wt_start(&t, 4, 1 << 20, 5000);
+	wt_set_port(t.port);
 	setup();
 	test_auth();
 	test_tenants();
@@ -745,16 +648,16 @@ main(void)
 	test_bulk();
 	test_bulk_bad();
 	/* the contexts made above are due: a pool beside the server runs them, and these */
-	gen = gen_start(gen_url);
+	fakegen_start(&gen, 8, 0, "Flaky");
 	pool_config_defaults(&pc);
 	pc.workers = 2;
 	pc.retry_base_ms = 50;
 	pc.run_forever = 1;
-	p = box_pool(&t.box, gen_url, &pc);
+	p = box_pool(&t.box, gen.url, &pc);
 	test_run();
 	pool_stop(p, 2000);
 	pool_free(p);
-	mg_stop(gen);
+	fakegen_stop(&gen);
 	wt_stop(&t);
 	curl_global_cleanup();
 	return tap_done();

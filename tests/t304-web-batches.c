@@ -31,6 +31,7 @@
 
 #include "../storage/listing.h"
 #include "../storage/submit.h"
+#include "fakegen.h"
 #include "webtest.h"
 
 #define GEN_DELAY_MS 60
@@ -43,47 +44,7 @@ static char other[APIKEY_TOKEN_MAX], revoked[APIKEY_TOKEN_MAX];
 
 /* ---- a generator that answers after a delay ---- */
 
-/* civetweb dates headers with gmtime(): one at a time */
-static pthread_mutex_t header_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static int
-slow_reply(struct mg_connection *conn, void *arg)
-{
-	static const char reply[] = "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
-	    "\"message\":"
-	    "{\"role\":\"assistant\",\"content\":\"Some generated words.\"},\"finish_reason\":\"stop\"}],"
-	    "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}";
-	struct timespec ts = { 0, GEN_DELAY_MS * 1000000L };
-	char body[4096], clen[16];
-
-	(void)arg;
-	while (mg_read(conn, body, sizeof(body)) > 0)
-		;
-	nanosleep(&ts, NULL);
-	snprintf(clen, sizeof(clen), "%zu", sizeof(reply) - 1);
-	pthread_mutex_lock(&header_mu);
-	mg_response_header_start(conn, 200);
-	mg_response_header_add(conn, "Content-Type", "application/json", -1);
-	mg_response_header_add(conn, "Content-Length", clen, -1);
-	mg_response_header_send(conn);
-	pthread_mutex_unlock(&header_mu);
-	mg_write(conn, reply, sizeof(reply) - 1);
-	return 200;
-}
-
-static struct mg_context *
-gen_start(char url[64])
-{
-	const char *opts[] = { "listening_ports", "127.0.0.1:0", "num_threads", "8", NULL };
-	struct mg_server_port ports[2];
-	struct mg_context *ctx;
-
-	if ((ctx = mg_start(NULL, NULL, opts)) == NULL || mg_get_server_ports(ctx, 2, ports) < 1)
-		tap_bail("cannot start the scripted generator");
-	mg_set_request_handler(ctx, "/v1/chat/completions", slow_reply, NULL);
-	snprintf(url, 64, "http://127.0.0.1:%d", ports[0].port);
-	return ctx;
-}
 
 /* ---- the daemon ---- */
 
@@ -95,6 +56,7 @@ daemon_start(void)
 	pid_t pid;
 
 	port = peer_free_port();
+	wt_set_port(port);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	snprintf(db, sizeof(db), "--db=%s", b.path);
 	snprintf(logpath, sizeof(logpath), "%s/serve.log", util_tmpdir());
@@ -133,50 +95,6 @@ url(const char *path)
 	return u;
 }
 
-static struct http_resp req(const char *method, const char *path, const char *token,
-    const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static struct http_resp
-req(const char *method, const char *path, const char *token, const char *fmt, ...)
-{
-	struct http_resp r;
-	char *body = NULL;
-	va_list ap;
-
-	if (fmt) {
-		va_start(ap, fmt);
-		if (vasprintf(&body, fmt, ap) < 0)
-			tap_bail("out of memory");
-		va_end(ap);
-	}
-	http_json(&r, method, url(path), token, body);
-	free(body);
-	return r;
-}
-
-static void
-expect(const char *method, const char *path, const char *token, const char *body, int status,
-    const char *code, const char *what)
-{
-	struct http_resp r = req(method, path, token, body ? "%s" : NULL, body);
-
-	is_int(r.status, status, "%s: %d", what, status);
-	if (code)
-		is_str(err_code(&r), code, "%s: %s", what, code);
-	http_resp_free(&r);
-}
-
-static void
-expect_msg(const char *method, const char *path, const char *token, const char *body, int status,
-    const char *want, const char *what)
-{
-	struct http_resp r = req(method, path, token, body ? "%s" : NULL, body);
-
-	is_int(r.status, status, "%s: %d", what, status);
-	like(body_path(&r, "error.message"), want, "%s: the message says '%s'", what, want);
-	http_resp_free(&r);
-}
 
 /* POST /batches with n contexts titled prefix i: the new batch's _id into id (201), or "" */
 static void
@@ -194,7 +112,7 @@ batch_new(const char *token, const char *prefix, int n, char id[STORE_ID_MAX])
 		    "\"target_audience\": \"developers\", \"tone\": \"technical\"}}", i ? ", " : "", prefix, i);
 	fprintf(f, "]}");
 	fclose(f);
-	r = req("POST", "/api/v1/batches", token, "%s", body);
+	r = wt_req("POST", "/api/v1/batches", token, "%s", body);
 	free(body);
 	is_int(r.status, 201, "POST /batches '%s' with %d contexts: 201", prefix, n);
 	snprintf(id, STORE_ID_MAX, "%s", r.status == 201 ? body_path(&r, "_id") : "");
@@ -211,7 +129,7 @@ batch_field(const char *id, const char *field)
 	struct http_resp r;
 
 	snprintf(path, sizeof(path), "/api/v1/batches/%s", id);
-	r = req("GET", path, reader, NULL);
+	r = wt_req("GET", path, reader, NULL);
 	snprintf(o, 256, "%.255s", body_path(&r, field));
 	http_resp_free(&r);
 	return o;
@@ -308,10 +226,10 @@ test_auth(void)
 		int reading = strcmp(m, "GET") == 0;
 
 		snprintf(what, sizeof(what), "%s %s", m, p);
-		expect(m, p, NULL, bd, 401, "unauthorized", what);
-		expect(m, p, revoked, bd, 401, "unauthorized", what);
-		expect(m, p, reader, bd, reading ? 200 : 403, reading ? NULL : "forbidden", what);
-		expect(m, p, writer, bd, routes[i].status, NULL, what);
+		wt_expect(m, p, NULL, bd, 401, "unauthorized", what);
+		wt_expect(m, p, revoked, bd, 401, "unauthorized", what);
+		wt_expect(m, p, reader, bd, reading ? 200 : 403, reading ? NULL : "forbidden", what);
+		wt_expect(m, p, writer, bd, routes[i].status, NULL, what);
 	}
 }
 
@@ -331,8 +249,8 @@ test_tenants(void)
 
 		snprintf(pa, sizeof(pa), "%.*s%s%s", head, routes[i][1], "batch_theirs", bar ? bar + 1 : "");
 		snprintf(pm, sizeof(pm), "%.*s%s%s", head, routes[i][1], "batch_nonexis", bar ? bar + 1 : "");
-		a = req(routes[i][0], pa, admin, NULL);
-		m = req(routes[i][0], pm, admin, NULL);
+		a = wt_req(routes[i][0], pa, admin, NULL);
+		m = wt_req(routes[i][0], pm, admin, NULL);
 		is_int(a.status, 404, "%s %s of another organization: 404", routes[i][0], pa);
 		{
 			char *p = strstr(a.body, "batch_theirs"), *q = strstr(m.body, "batch_nonexis");
@@ -343,15 +261,15 @@ test_tenants(void)
 		http_resp_free(&a);
 		http_resp_free(&m);
 	}
-	a = req("GET", "/api/v1/batches?limit=200", admin, NULL);
+	a = wt_req("GET", "/api/v1/batches?limit=200", admin, NULL);
 	ok(strstr(a.body, "batch_theirs") == NULL && strstr(a.body, "Secret") == NULL,
 	    "another organization's batch is never listed");
 	http_resp_free(&a);
-	a = req("GET", "/api/v1/batches", other, NULL);
+	a = wt_req("GET", "/api/v1/batches", other, NULL);
 	is_str(body_path(&a, "items.0._id"), "batch_theirs", "its own key lists it");
 	is_str(body_path(&a, "items.0.paused"), "false", "not paused");
 	http_resp_free(&a);
-	a = req("GET", "/api/v1/dashboard", other, NULL);
+	a = wt_req("GET", "/api/v1/dashboard", other, NULL);
 	is_str(body_path(&a, "counts.completed"), "0", "its dashboard counts none of org_123's contexts");
 	http_resp_free(&a);
 }
@@ -384,7 +302,7 @@ test_bad(void)
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct http_resp r = req("POST", "/api/v1/batches", writer, "%s", bad[i][0]);
+		struct http_resp r = wt_req("POST", "/api/v1/batches", writer, "%s", bad[i][0]);
 
 		is_int(r.status, 400, "%s: 400", bad[i][2]);
 		if (strcmp(bad[i][1], "invalid_json") == 0)
@@ -393,15 +311,15 @@ test_bad(void)
 			like(body_path(&r, "error.message"), bad[i][1], "%s: the message names %s", bad[i][2],
 			    bad[i][1]);
 		http_resp_free(&r);
-		expect("GET", "/api/v1/batches?limit=1", reader, NULL, 200, NULL, "then a list: 200");
+		wt_expect("GET", "/api/v1/batches?limit=1", reader, NULL, 200, NULL, "then a list: 200");
 	}
 	static const char *const list_bad[][2] = {
 		{ "/api/v1/batches?limit=0", "limit" }, { "/api/v1/batches?limit=x", "limit" },
 		{ "/api/v1/batches?cursor=nope", "cursor" }, { "/api/v1/batches?status=done", "status" },
 	};
 	for (size_t i = 0; i < sizeof(list_bad) / sizeof(list_bad[0]); i++) {
-		expect_msg("GET", list_bad[i][0], reader, NULL, 400, list_bad[i][1], list_bad[i][0]);
-		expect("GET", "/api/v1/batches?limit=1", reader, NULL, 200, NULL, "then a good list: 200");
+		wt_expect_msg("GET", list_bad[i][0], reader, NULL, 400, list_bad[i][1], list_bad[i][0]);
+		wt_expect("GET", "/api/v1/batches?limit=1", reader, NULL, 200, NULL, "then a good list: 200");
 	}
 }
 
@@ -419,7 +337,7 @@ test_duplicate_keys(void)
 
 	store_count(b.st, COLL_CONTEXTS, &c0, &err);
 	store_count(b.st, COLL_BATCHES, &b0, &err);
-	r = req("POST", "/api/v1/batches", other, "{\"pipeline_id\": \"pipe_999\", \"cont\\u0065xts\": "
+	r = wt_req("POST", "/api/v1/batches", other, "{\"pipeline_id\": \"pipe_999\", \"cont\\u0065xts\": "
 	    "[{\"data\": {\"title\": \"ok\"}}], \"contexts\": [{\"organization_id\": \"org_123\", "
 	    "\"status\": \"failed\", \"error\": {\"message\": \"forged\"}, \"data\": {\"title\": "
 	    "\"SMUGGLED\"}}]}");
@@ -431,10 +349,10 @@ test_duplicate_keys(void)
 	store_count(b.st, COLL_BATCHES, &b1, &err);
 	ok(c1 == c0 && b1 == b0, "no context and no batch written (%lld, %lld)", (long long)c1,
 	    (long long)b1);
-	r = req("GET", "/api/v1/contexts?q=SMUGGLED", admin, NULL);
+	r = wt_req("GET", "/api/v1/contexts?q=SMUGGLED", admin, NULL);
 	is_str(body_path(&r, "items.0._id"), "(none)", "org_123 lists no smuggled context");
 	http_resp_free(&r);
-	r = req("POST", "/api/v1/batches", other, "{\"pipeline_id\": \"pipe_999\", \"cont\\u0065xts\": "
+	r = wt_req("POST", "/api/v1/batches", other, "{\"pipeline_id\": \"pipe_999\", \"cont\\u0065xts\": "
 	    "[{\"data\": {\"title\": \"once\"}}]}");
 	is_int(r.status, 201, "the escaped key alone is the caller's batch: 201");
 	is_str(body_path(&r, "organization_id"), "org_999", "in the caller's organization");
@@ -451,14 +369,14 @@ test_limits(void)
 	char id[STORE_ID_MAX], v[32];
 
 	org_setting("max_batch_size", "1");
-	expect_msg("POST", "/api/v1/batches", writer, two, 400, "max_batch_size", "2 contexts past "
+	wt_expect_msg("POST", "/api/v1/batches", writer, two, 400, "max_batch_size", "2 contexts past "
 	    "max_batch_size 1");
 	org_setting("max_batch_size", "50");
-	r = req("GET", "/api/v1/organization", reader, NULL);
+	r = wt_req("GET", "/api/v1/organization", reader, NULL);
 	snprintf(v, sizeof(v), "%s", body_path(&r, "usage.contexts_today"));
 	http_resp_free(&r);
 	org_setting("max_contexts_per_day", v);
-	r = req("POST", "/api/v1/batches", writer, "%s", two);
+	r = wt_req("POST", "/api/v1/batches", writer, "%s", two);
 	is_int(r.status, 429, "past max_contexts_per_day: 429");
 	is_str(err_code(&r), "rate_limited", "rate_limited");
 	{
@@ -470,7 +388,7 @@ test_limits(void)
 	http_resp_free(&r);
 	org_setting("max_contexts_per_day", "1000");
 	org_setting("allowed_models", "[\"another-model\"]");
-	expect_msg("POST", "/api/v1/batches", writer, two, 403, "not allowed", "a model not allowed: 403");
+	wt_expect_msg("POST", "/api/v1/batches", writer, two, 403, "not allowed", "a model not allowed: 403");
 	org_setting("allowed_models", NULL);
 	batch_new(writer, "After limits", 2, id);
 	ok(batch_wait(id, "status", "completed", 60000), "then a batch runs to completed");
@@ -484,14 +402,14 @@ test_run(void)
 	char path[256];
 
 	batch_new(writer, "Run", 3, id);
-	r = req("GET", "/api/v1/batches?limit=1", reader, NULL);
+	r = wt_req("GET", "/api/v1/batches?limit=1", reader, NULL);
 	is_str(body_path(&r, "items.0._id"), id, "the new batch is listed first");
 	is_str(body_path(&r, "items.0.summary.total"), "3", "with its summary");
 	is_str(body_path(&r, "items.0.context_ids"), "(none)", "without context_ids");
 	ok(strcmp(body_path(&r, "next_cursor"), "null") != 0, "and a cursor to the next page");
 	snprintf(path, sizeof(path), "/api/v1/batches?limit=1&cursor=%s", body_path(&r, "next_cursor"));
 	http_resp_free(&r);
-	r = req("GET", path, reader, NULL);
+	r = wt_req("GET", path, reader, NULL);
 	is_int(r.status, 200, "the next page");
 	ok(strcmp(body_path(&r, "items.0._id"), id) != 0, "holds another batch");
 	http_resp_free(&r);
@@ -500,7 +418,7 @@ test_run(void)
 	is_str(batch_field(id, "metadata.source"), "api", "metadata.source api");
 	ok(batch_wait(id, "summary.completed", "3", 60000), "the daemon's pool runs it: 3 completed");
 	ok(batch_wait(id, "status", "completed", 10000), "the batch is completed");
-	r = req("GET", "/api/v1/batches?status=completed&limit=200", reader, NULL);
+	r = wt_req("GET", "/api/v1/batches?status=completed&limit=200", reader, NULL);
 	like(r.body, id, "listed under status=completed");
 	http_resp_free(&r);
 }
@@ -513,23 +431,23 @@ test_pause(void)
 
 	batch_new(writer, "Paused", 8, id);
 	snprintf(path, sizeof(path), "/api/v1/batches/%s/pause", id);
-	r = req("POST", path, writer, NULL);
+	r = wt_req("POST", path, writer, NULL);
 	is_int(r.status, 200, "pause: 200");
 	is_str(body_path(&r, "paused"), "true", "paused");
 	is_str(body_path(&r, "summary.total"), "8", "with its summary");
 	http_resp_free(&r);
-	expect("POST", path, writer, NULL, 200, NULL, "pausing twice is no error");
+	wt_expect("POST", path, writer, NULL, 200, NULL, "pausing twice is no error");
 	ok(batch_wait(id, "summary.processing", "0", 30000), "the contexts running at the pause end");
 	snprintf(pending, sizeof(pending), "%s", batch_field(id, "summary.pending"));
 	ok(strtol(pending, NULL, 10) > 0, "some are left pending (%s)", pending);
 	usleep(1500 * 1000);
 	is_str(batch_field(id, "summary.pending"), pending, "none of them is claimed while paused");
 	is_str(batch_field(id, "summary.processing"), "0", "none processing");
-	r = req("GET", "/api/v1/batches?limit=200", reader, NULL);
+	r = wt_req("GET", "/api/v1/batches?limit=200", reader, NULL);
 	like(r.body, "\"paused\":true", "the list shows it paused");
 	http_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/v1/batches/%s/resume", id);
-	r = req("POST", path, writer, NULL);
+	r = wt_req("POST", path, writer, NULL);
 	is_int(r.status, 200, "resume: 200");
 	is_str(body_path(&r, "paused"), "false", "not paused");
 	http_resp_free(&r);
@@ -553,7 +471,7 @@ test_pause(void)
 static void
 test_dashboard(void)
 {
-	struct http_resp r = req("GET", "/api/v1/dashboard", reader, NULL);
+	struct http_resp r = wt_req("GET", "/api/v1/dashboard", reader, NULL);
 	cJSON *j = cJSON_Parse(r.body), *tp = cJSON_GetObjectItem(j, "throughput"), *m;
 	int64_t done = 0, counts[CTX_STATUS_COUNT];
 	struct gb_err err = { 0, "" };
@@ -578,11 +496,11 @@ test_dashboard(void)
 	is_str(body_path(&r, "sync.state"), "off", "sync off");
 	cJSON_Delete(j);
 	http_resp_free(&r);
-	r = req("GET", "/api/v1/workers", reader, NULL);
+	r = wt_req("GET", "/api/v1/workers", reader, NULL);
 	is_str(body_path(&r, "alive"), "1", "GET /workers: one alive");
 	is_str(body_path(&r, "pending"), "0", "nothing pending");
 	http_resp_free(&r);
-	r = req("GET", "/metrics", NULL, NULL);
+	r = wt_req("GET", "/metrics", NULL, NULL);
 	like(r.body, "genbox_queue_depth{status=\"completed\"}", "/metrics: the queue depth of every "
 	    "organization");
 	http_resp_free(&r);
@@ -630,10 +548,10 @@ test_events(void)
 	ok(read_until(fd, acc, 1 << 20, id, 5000), "a batch made after request_timeout_ms arrives on the "
 	    "same stream");
 	snprintf(path, sizeof(path), "/api/v1/batches/%s/pause", id);
-	expect("POST", path, writer, NULL, 200, NULL, "pause it");
+	wt_expect("POST", path, writer, NULL, 200, NULL, "pause it");
 	ok(read_until(fd, acc, 1 << 20, "\"paused\":true", 5000), "its pause arrives as an update");
 	snprintf(path, sizeof(path), "/api/v1/batches/%s/resume", id);
-	expect("POST", path, writer, NULL, 200, NULL, "resume it");
+	wt_expect("POST", path, writer, NULL, 200, NULL, "resume it");
 	close(fd);
 	free(acc);
 	ok(batch_wait(id, "status", "completed", 30000), "and it completes");
@@ -679,16 +597,15 @@ test_ui(void)
 int
 main(void)
 {
-	struct mg_context *gen;
-	char gen_url[64];
+	struct fakegen gen;
 	pid_t pid;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	box_open(&b, 1);
 	setup();
 	mg_init_library(0);
-	gen = gen_start(gen_url);
-	setenv("GENBOX_GENERATOR_URL", gen_url, 1);
+	fakegen_start(&gen, 8, GEN_DELAY_MS, NULL);
+	setenv("GENBOX_GENERATOR_URL", gen.url, 1);
 	setenv("GENBOX_WORKERS_MAX_INFLIGHT", "1", 1);
 	setenv("GENBOX_WORKERS_GRACE_MS", "500", 1);
 	setenv("GENBOX_WEB_REQUEST_TIMEOUT_MS", "500", 1);
@@ -704,7 +621,7 @@ main(void)
 	test_events();
 	test_dashboard();
 	is_int(daemon_stop(pid), 0, "SIGTERM: exit 0");
-	mg_stop(gen);
+	fakegen_stop(&gen);
 	mg_exit_library();
 	box_close(&b);
 	curl_global_cleanup();

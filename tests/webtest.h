@@ -6,7 +6,9 @@
 #ifndef GB_WEBTEST_H
 #define GB_WEBTEST_H
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -102,6 +104,64 @@ body_path(const struct http_resp *r, const char *path)
 
 	cJSON_Delete(j);
 	return v;
+}
+
+/* The server wt_req talks to, "http://127.0.0.1:PORT": set by each test's set-up. */
+static char wt_base[64];
+
+static inline void
+wt_set_port(int port)
+{
+	snprintf(wt_base, sizeof(wt_base), "http://127.0.0.1:%d", port);
+}
+
+static inline struct http_resp wt_req(const char *method, const char *path, const char *token,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* method path on wt_base with a JSON body from fmt (NULL: none); the caller frees the answer. */
+static inline struct http_resp
+wt_req(const char *method, const char *path, const char *token, const char *fmt, ...)
+{
+	static char url[2048];
+	struct http_resp r;
+	char *body = NULL;
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		if (vasprintf(&body, fmt, ap) < 0)
+			tap_bail("out of memory");
+		va_end(ap);
+	}
+	snprintf(url, sizeof(url), "%s%s", wt_base, path);
+	http_json(&r, method, url, token, body);
+	free(body);
+	return r;
+}
+
+/* One request: its status, and its error code when code is set. */
+static inline void
+wt_expect(const char *method, const char *path, const char *token, const char *body, int status,
+    const char *code, const char *what)
+{
+	struct http_resp r = wt_req(method, path, token, body ? "%s" : NULL, body);
+
+	is_int(r.status, status, "%s: %d", what, status);
+	if (code)
+		is_str(err_code(&r), code, "%s: %s", what, code);
+	http_resp_free(&r);
+}
+
+/* Like wt_expect, and the error message holds want. */
+static inline void
+wt_expect_msg(const char *method, const char *path, const char *token, const char *body, int status,
+    const char *want, const char *what)
+{
+	struct http_resp r = wt_req(method, path, token, body ? "%s" : NULL, body);
+
+	is_int(r.status, status, "%s: %d", what, status);
+	like(body_path(&r, "error.message"), want, "%s: the message says '%s'", what, want);
+	http_resp_free(&r);
 }
 
 #endif
