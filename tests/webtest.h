@@ -164,4 +164,33 @@ wt_expect_msg(const char *method, const char *path, const char *token, const cha
 	http_resp_free(&r);
 }
 
+/*
+ * method on pattern ("/api/v1/contexts/|/retry": '|' stands for the _id)
+ * with another organization's object theirs, then with missing, an _id that
+ * does not exist: the first is a 404 holding no secret, byte for byte the
+ * answer to the second (the _id aside).
+ */
+static inline void
+wt_same_as_missing(const char *method, const char *pattern, const char *theirs, const char *missing,
+    const char *token, const char *secret)
+{
+	const char *bar = strchr(pattern, '|');
+	int head = bar ? (int)(bar - pattern) : (int)strlen(pattern);
+	char pa[256], pm[256], *p, *q;
+	struct http_resp a, m;
+
+	snprintf(pa, sizeof(pa), "%.*s%s%s", head, pattern, theirs, bar ? bar + 1 : "");
+	snprintf(pm, sizeof(pm), "%.*s%s%s", head, pattern, missing, bar ? bar + 1 : "");
+	a = wt_req(method, pa, token, NULL);
+	m = wt_req(method, pm, token, NULL);
+	is_int(a.status, 404, "%s %s of another organization: 404", method, pa);
+	ok(strstr(a.body, secret) == NULL, "%s %s: without its data", method, pa);
+	p = strstr(a.body, theirs);
+	q = strstr(m.body, missing);
+	ok(p && q && p - a.body == q - m.body && strcmp(p + strlen(theirs), q + strlen(missing)) == 0,
+	    "%s %s: answered as a missing object is", method, pa);
+	http_resp_free(&a);
+	http_resp_free(&m);
+}
+
 #endif
