@@ -51,7 +51,8 @@ json_number_int64(const cJSON *v, int64_t min, int64_t max, int64_t dflt, int64_
 }
 
 int
-json_get_int64(const cJSON *o, const char *key, int64_t min, int64_t max, int64_t dflt, int64_t *out)
+json_get_int64(const cJSON *o, const char *key, int64_t min, int64_t max, int64_t dflt,
+    int64_t *out)
 {
 	return json_number_int64(cJSON_GetObjectItemCaseSensitive(o, key), min, max, dflt, out);
 }

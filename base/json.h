@@ -45,7 +45,10 @@ int json_get_int(const cJSON *o, const char *key, int min, int max, int dflt, in
  */
 cJSON *json_member_object(cJSON *parent, const char *key);
 
-/* Set parent[key] to item, replacing what is there; item is taken (deleted on failure). NULL-safe. */
+/*
+ * Set parent[key] to item, replacing what is there; item is taken (deleted on
+ * failure). NULL-safe.
+ */
 int json_member_replace(cJSON *parent, const char *key, cJSON *item);
 
 /*

@@ -105,8 +105,8 @@ log_emit(enum log_level level, int with_errno, const char *func, const char *fmt
 		n = log_kv(line, (int)sizeof(line) - 1, level, func, msg,
 		    with_errno ? strerror(saved) : NULL);
 	} else {
-		n = snprintf(line, sizeof(line) - 1, "%s: %s: %s%s%s", level_names[level], func, msg,
-		    with_errno ? ": " : "", with_errno ? strerror(saved) : "");
+		n = snprintf(line, sizeof(line) - 1, "%s: %s: %s%s%s", level_names[level], func,
+		    msg, with_errno ? ": " : "", with_errno ? strerror(saved) : "");
 		if (n >= (int)sizeof(line) - 1)
 			n = (int)sizeof(line) - 2;
 	}

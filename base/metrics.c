@@ -83,8 +83,8 @@ metrics_name_valid(const char *s)
 	if (s == NULL || *s == '\0' || strlen(s) >= METRICS_NAME_MAX || (*s >= '0' && *s <= '9'))
 		return 0;
 	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		    *s == '_' || *s == ':'))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '_' || *s == ':'))
 			return 0;
 	return 1;
 }
@@ -102,8 +102,8 @@ metrics_register(struct metrics *m, enum metric_kind kind, const char *name, con
 {
 	struct metric *x, *last_of_name = NULL, *tail = NULL;
 
-	if (m == NULL || !metrics_name_valid(name) || !metrics_labels_valid(labels) || nbounds < 0 ||
-	    nbounds > METRICS_MAX_BUCKETS)
+	if (m == NULL || !metrics_name_valid(name) || !metrics_labels_valid(labels) ||
+	    nbounds < 0 || nbounds > METRICS_MAX_BUCKETS)
 		return NULL;
 	for (int i = 1; i < nbounds; i++)
 		if (!(bounds[i] > bounds[i - 1]))
@@ -320,7 +320,8 @@ metrics_render_one(void *arg, const struct metric_sample *s)
 		if ((rc = metrics_render_series(out, s->name, "_bucket", s->labels, le)) == 0)
 			rc = buf_printf(out, "%llu\n", (unsigned long long)s->cumulative[i]);
 	}
-	if (rc == 0 && (rc = metrics_render_series(out, s->name, "_bucket", s->labels, "le=\"+Inf\"")) == 0)
+	if (rc == 0 &&
+	    (rc = metrics_render_series(out, s->name, "_bucket", s->labels, "le=\"+Inf\"")) == 0)
 		rc = buf_printf(out, "%llu\n", (unsigned long long)s->count);
 	if (rc == 0 && (rc = metrics_render_series(out, s->name, "_sum", s->labels, "")) == 0)
 		rc = buf_printf(out, "%s\n", metrics_format(s->sum, num));

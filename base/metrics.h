@@ -40,10 +40,12 @@ struct metrics *metrics_default(void);
  * is already registered as another kind (or a histogram with other bounds).
  * Updating a NULL handle does nothing, so callers need not check.
  */
-struct metric *metrics_counter(struct metrics *m, const char *name, const char *labels, const char *help);
-struct metric *metrics_gauge(struct metrics *m, const char *name, const char *labels, const char *help);
-struct metric *metrics_histogram(struct metrics *m, const char *name, const char *labels, const char *help,
-    const double *bounds, int nbounds);
+struct metric *metrics_counter(struct metrics *m, const char *name, const char *labels,
+    const char *help);
+struct metric *metrics_gauge(struct metrics *m, const char *name, const char *labels,
+    const char *help);
+struct metric *metrics_histogram(struct metrics *m, const char *name, const char *labels,
+    const char *help, const double *bounds, int nbounds);
 
 /* Counters: add v >= 0 (negative values are ignored). Gauges: add any v. */
 void metric_add(struct metric *x, double v);
