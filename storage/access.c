@@ -152,7 +152,8 @@ store_ctx_status_counts(struct store *st, int64_t counts[CTX_STATUS_COUNT], stru
 
 	memset(counts, 0, sizeof(int64_t) * CTX_STATUS_COUNT);
 	/* the counter rows the triggers of contexts keep (migration 3): no scan */
-	if ((rc = store_stmt(st, "SELECT status, sum(n) FROM ctx_counts GROUP BY status", &stmt, err)))
+	if ((rc = store_stmt(st, "SELECT status, sum(n) FROM ctx_counts GROUP BY status", &stmt,
+	    err)))
 		return rc;
 	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
 		int s = ctx_status_from_name((const char *)sqlite3_column_text(stmt, 0));
@@ -167,8 +168,8 @@ store_ctx_status_counts(struct store *st, int64_t counts[CTX_STATUS_COUNT], stru
 }
 
 int
-store_ctx_count_created(struct store *st, const char *org, int64_t since_ms, const char *except_batch,
-    int64_t *n, struct gb_err *err)
+store_ctx_count_created(struct store *st, const char *org, int64_t since_ms,
+    const char *except_batch, int64_t *n, struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	char since[GB_TIME_LEN];
@@ -191,13 +192,15 @@ store_ctx_count_created(struct store *st, const char *org, int64_t since_ms, con
 }
 
 int
-store_batch_pipeline(struct store *st, const char *batch_id, char out[STORE_ID_MAX], struct gb_err *err)
+store_batch_pipeline(struct store *st, const char *batch_id, char out[STORE_ID_MAX],
+    struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int rc, step;
 
 	out[0] = '\0';
-	if ((rc = store_stmt(st, "SELECT json_type(doc), doc ->> '$.pipeline_id' FROM batches WHERE _id = ?1",
+	if ((rc = store_stmt(st,
+	    "SELECT json_type(doc), doc ->> '$.pipeline_id' FROM batches WHERE _id = ?1",
 	    &stmt, err)))
 		return rc;
 	sqlite3_bind_text(stmt, 1, batch_id, -1, SQLITE_STATIC);
@@ -206,7 +209,8 @@ store_batch_pipeline(struct store *st, const char *batch_id, char out[STORE_ID_M
 		const char *pid = (const char *)sqlite3_column_text(stmt, 1);
 
 		if (type == NULL || strcmp(type, "object") != 0)
-			rc = gb_errf(err, GB_EIO, "stored batch '%s' is not a JSON object", batch_id);
+			rc = gb_errf(err, GB_EIO, "stored batch '%s' is not a JSON object",
+			    batch_id);
 		else if (pid && sqlite3_column_type(stmt, 1) == SQLITE_TEXT)
 			snprintf(out, STORE_ID_MAX, "%s", pid);
 	} else if (step == SQLITE_DONE) {

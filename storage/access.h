@@ -38,8 +38,8 @@ int store_ctx_status_counts(struct store *st, int64_t counts[CTX_STATUS_COUNT], 
  * *n: what an organization's max_contexts_per_day counts. One index seek
  * on the organization, no document parsed.
  */
-int store_ctx_count_created(struct store *st, const char *org, int64_t since_ms, const char *except_batch,
-    int64_t *n, struct gb_err *err);
+int store_ctx_count_created(struct store *st, const char *org, int64_t since_ms,
+    const char *except_batch, int64_t *n, struct gb_err *err);
 
 /*
  * The pipeline_id of batch batch_id into out ("" when it has none), read
@@ -47,12 +47,16 @@ int store_ctx_count_created(struct store *st, const char *org, int64_t since_ms,
  * engine resolves for each of the batch's contexts. GB_ENOTFOUND when there
  * is no such batch, GB_EIO when its stored document is not a JSON object.
  */
-int store_batch_pipeline(struct store *st, const char *batch_id, char out[STORE_ID_MAX], struct gb_err *err);
+int store_batch_pipeline(struct store *st, const char *batch_id, char out[STORE_ID_MAX],
+    struct gb_err *err);
 
 /* Bumped by every write to templates, components, pipelines, organizations. */
 int store_catalog_gen(struct store *st, int64_t *gen, struct gb_err *err);
 
-/* The query plan of one access pattern, for tests: "poll", "user_recent", "batch_summary", "status_update", "claim". */
+/*
+ * The query plan of one access pattern, for tests: "poll", "user_recent",
+ * "batch_summary", "status_update", "claim".
+ */
 int store_explain(struct store *st, const char *pattern, char **plan, struct gb_err *err);
 
 #endif

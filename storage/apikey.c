@@ -13,12 +13,14 @@
 
 #define KEY_COLS "key_id, secret_hash, user_id, organization_id, name, permissions, created_ms, " \
 	"last_used_ms, revoked_ms"
-#define KEY_INSERT_SQL "INSERT INTO api_keys (" KEY_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL)"
+#define KEY_INSERT_SQL \
+	"INSERT INTO api_keys (" KEY_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL)"
 #define KEY_GET_SQL "SELECT " KEY_COLS " FROM api_keys WHERE key_id = ?1"
 #define KEY_REVOKE_SQL "UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, ?2) WHERE key_id = ?1"
 #define KEY_TOUCH_SQL "UPDATE api_keys SET last_used_ms = ?2 WHERE key_id = ?1 " \
 	"AND (last_used_ms IS NULL OR last_used_ms <= ?2 - ?3)"
-#define KEY_EACH_SQL "SELECT " KEY_COLS " FROM api_keys WHERE (?1 IS NULL OR organization_id = ?1) " \
+#define KEY_EACH_SQL \
+	"SELECT " KEY_COLS " FROM api_keys WHERE (?1 IS NULL OR organization_id = ?1) " \
 	"AND (?2 IS NULL OR user_id = ?2) ORDER BY created_ms, key_id"
 
 static void
@@ -62,7 +64,9 @@ user_keys_update(struct store *st, const char *user_id, const struct store_apike
 		goto out;
 	}
 	o = cJSON_GetObjectItemCaseSensitive(doc, "organization_id");
-	if (org && (!cJSON_IsString(o) || o->valuestring[0] == '\0' || strlen(o->valuestring) >= STORE_ID_MAX)) {
+	if (org &&
+	    (!cJSON_IsString(o) || o->valuestring[0] == '\0' ||
+	    strlen(o->valuestring) >= STORE_ID_MAX)) {
 		rc = gb_errf(err, GB_EINVAL, "user '%s' has no organization_id", user_id);
 		goto out;
 	}
@@ -87,8 +91,10 @@ user_keys_update(struct store *st, const char *user_id, const struct store_apike
 		if ((e = cJSON_CreateObject()) == NULL)
 			goto nomem;
 		cJSON_AddItemToArray(keys, e);
-		if (!cJSON_AddStringToObject(e, "key_id", k->key_id) || !cJSON_AddStringToObject(e, "name", k->name) ||
-		    !cJSON_AddStringToObject(e, "created_at", gb_time_format(k->created_ms, when)) ||
+		if (!cJSON_AddStringToObject(e, "key_id", k->key_id) ||
+		    !cJSON_AddStringToObject(e, "name", k->name) ||
+		    !cJSON_AddStringToObject(e, "created_at",
+		    gb_time_format(k->created_ms, when)) ||
 		    !cJSON_AddNullToObject(e, "last_used_at") ||
 		    (perms = cJSON_AddArrayToObject(e, "permissions")) == NULL)
 			goto nomem;
@@ -190,7 +196,8 @@ key_exec(struct store *st, const char *sql, const char *key_id, int64_t a, int64
 }
 
 int
-store_apikey_revoke(struct store *st, const char *key_id, const char *org, int64_t now_ms, struct gb_err *err)
+store_apikey_revoke(struct store *st, const char *key_id, const char *org, int64_t now_ms,
+    struct gb_err *err)
 {
 	struct store_apikey k;
 	int rc;
@@ -220,8 +227,8 @@ fail:
 }
 
 int
-store_apikey_touch(struct store *st, const char *key_id, int64_t now_ms, int64_t min_gap_ms, int *written,
-    struct gb_err *err)
+store_apikey_touch(struct store *st, const char *key_id, int64_t now_ms, int64_t min_gap_ms,
+    int *written, struct gb_err *err)
 {
 	int changed = 0, rc;
 

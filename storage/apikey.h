@@ -39,7 +39,8 @@ struct store_apikey {
  */
 int store_apikey_create(struct store *st, struct store_apikey *k, struct gb_err *err);
 /* The key key_id into *out; GB_ENOTFOUND when absent. */
-int store_apikey_get(struct store *st, const char *key_id, struct store_apikey *out, struct gb_err *err);
+int store_apikey_get(struct store *st, const char *key_id, struct store_apikey *out,
+    struct gb_err *err);
 /*
  * Revoke key_id at now_ms and drop its entry from the user's api_keys, in
  * one transaction. GB_ENOTFOUND when absent (or of another organization when

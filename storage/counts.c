@@ -19,8 +19,8 @@
 	"SELECT minute, completed, failed FROM ctx_throughput WHERE organization_id = ?1 " \
 	"AND minute >= ?2 AND minute <= ?3"
 #define ALL_TPUT_SQL \
-	"SELECT minute, sum(completed), sum(failed) FROM ctx_throughput WHERE minute >= ?2 AND minute <= ?3 " \
-	"AND ?1 IS NULL GROUP BY minute"
+	"SELECT minute, sum(completed), sum(failed) FROM ctx_throughput WHERE minute >= ?2 AND " \
+	"minute <= ?3 AND ?1 IS NULL GROUP BY minute"
 #define TPUT_PRUNE_SQL "DELETE FROM ctx_throughput WHERE minute < ?1"
 #define TPUT_KEEP_MS (2 * 86400000LL)
 
@@ -32,12 +32,14 @@
 
 #define BATCH_LIST(idx, cond) \
 	"SELECT _id, created_at, json_remove(" BATCH_DOC_EXPR ", '$.context_ids'), " \
-	"EXISTS (SELECT 1 FROM paused_batches WHERE batch_id = batches._id) FROM batches INDEXED BY " idx \
+	"EXISTS (SELECT 1 FROM paused_batches WHERE batch_id = batches._id) FROM batches INDEXED " \
+	"BY " idx \
 	" WHERE organization_id = ?1 AND " cond " AND (created_at, _id) < (?3, ?4) " \
 	"ORDER BY created_at DESC, _id DESC LIMIT ?5"
 
 int
-store_ctx_org_counts(struct store *st, const char *org, int64_t counts[CTX_STATUS_COUNT], struct gb_err *err)
+store_ctx_org_counts(struct store *st, const char *org, int64_t counts[CTX_STATUS_COUNT],
+    struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int rc, step;
@@ -68,8 +70,8 @@ minute_key(int64_t ms, char out[GB_TIME_LEN])
 }
 
 int
-store_ctx_throughput(struct store *st, const char *org, int64_t now_ms, int minutes, struct ctx_minute *out,
-    struct gb_err *err)
+store_ctx_throughput(struct store *st, const char *org, int64_t now_ms, int minutes,
+    struct ctx_minute *out, struct gb_err *err)
 {
 	char lo[GB_TIME_LEN], hi[GB_TIME_LEN];
 	int64_t last, first;
@@ -126,7 +128,8 @@ store_throughput_prune(struct store *st, int64_t now_ms, int *n, struct gb_err *
 
 /* Run sql with ?1 a and ?2 b (may be NULL), ?3 c (may be NULL); *row: whether it returned a row. */
 static int
-run3(struct store *st, const char *sql, const char *a, const char *b, const char *c, int *row, struct gb_err *err)
+run3(struct store *st, const char *sql, const char *a, const char *b, const char *c, int *row,
+    struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int rc, step;
@@ -185,8 +188,9 @@ list_any_paused(struct store *st, int *any, struct gb_err *err)
 }
 
 int
-store_batch_list(struct store *st, const char *org, const char *status, int limit, const char *cursor,
-    batch_list_fn fn, void *arg, char next_cursor[LIST_CURSOR_MAX], struct gb_err *err)
+store_batch_list(struct store *st, const char *org, const char *status, int limit,
+    const char *cursor, batch_list_fn fn, void *arg, char next_cursor[LIST_CURSOR_MAX],
+    struct gb_err *err)
 {
 	char hc[LIST_KEY_MAX] = "~", hi[STORE_ID_MAX] = "";
 	sqlite3_stmt *stmt;
@@ -195,8 +199,9 @@ store_batch_list(struct store *st, const char *org, const char *status, int limi
 	if (limit == 0)
 		limit = 50;
 	if (org == NULL || limit < 0 || limit > LIST_MAX_LIMIT)
-		return gb_errf(err, GB_EINVAL, org ? "bad limit %d: 1 to %d" : "a list needs an organization",
-		    limit, LIST_MAX_LIMIT);
+		return gb_errf(err, GB_EINVAL,
+		    org ? "bad limit %d: 1 to %d" : "a list needs an organization", limit,
+		    LIST_MAX_LIMIT);
 	if (status && ctx_status_from_name(status) < 0)
 		return gb_errf(err, GB_EINVAL, "bad status '%.32s'", status);
 	/* first: cursor may be next_cursor */
@@ -220,8 +225,9 @@ store_batch_list(struct store *st, const char *org, const char *status, int limi
 			step = SQLITE_DONE;
 			break;
 		}
-		if ((rc = fn(arg, (const char *)sqlite3_column_text(stmt, 2), (size_t)sqlite3_column_bytes(stmt, 2),
-		    sqlite3_column_int(stmt, 3))) == 0 && n == limit)
+		if ((rc = fn(arg, (const char *)sqlite3_column_text(stmt, 2),
+		    (size_t)sqlite3_column_bytes(stmt, 2), sqlite3_column_int(stmt, 3))) == 0 &&
+		    n == limit)
 			rc = list_cursor_encode(created ? created : "", id, next_cursor, err);
 	}
 	if (rc == 0 && step != SQLITE_DONE)

@@ -21,8 +21,10 @@
 	"SELECT status, batch_id FROM contexts WHERE _id = ?1 AND organization_id = ?2"
 
 #define RETRY_ONE_SQL \
-	"UPDATE contexts SET status = 'pending', updated_at = ?2, next_retry_at = NULL, worker_id = NULL, " \
-	"lease_until = NULL, dirty = 0, doc = json_set(doc, '$.status', 'pending', '$.updated_at', ?2, " \
+	"UPDATE contexts SET status = 'pending', updated_at = ?2, next_retry_at = NULL, " \
+	"worker_id = NULL, " \
+	"lease_until = NULL, dirty = 0, doc = json_set(doc, '$.status', 'pending', " \
+	"'$.updated_at', ?2, " \
 	"'$.next_retry_at', NULL, '$.retry_count', retry_count, '$.error', NULL, " \
 	"'$.processing.completed_at', NULL, '$.processing.duration_ms', NULL) " \
 	"WHERE _id = ?1 AND status IN ('failed', 'cancelled')"
@@ -31,9 +33,10 @@
 #define BATCH_UNEND_SQL \
 	"UPDATE batches SET failed_count = max(failed_count - ?2, 0), " \
 	"cancelled_count = max(cancelled_count - ?3, 0), " \
-	"status = CASE WHEN status IN ('completed', 'failed', 'cancelled') THEN 'processing' ELSE status END, " \
-	"processing_completed_at = CASE WHEN status IN ('completed', 'failed', 'cancelled') THEN NULL " \
-	"ELSE processing_completed_at END, " \
+	"status = CASE WHEN status IN ('completed', 'failed', " \
+	"'cancelled') THEN 'processing' ELSE status END, " \
+	"processing_completed_at = CASE WHEN status IN ('completed', 'failed', " \
+	"'cancelled') THEN NULL ELSE processing_completed_at END, " \
 	"total_duration_ms = CASE WHEN status IN ('completed', 'failed', 'cancelled') THEN NULL " \
 	"ELSE total_duration_ms END, updated_at = ?4, dirty = 1 WHERE _id = ?1"
 
@@ -71,7 +74,8 @@ ctx_state(struct store *st, const char *id, const char *org, enum ctx_status *st
 }
 
 static int
-batch_unend(struct store *st, const char *batch, enum ctx_status was, const char *now, struct gb_err *err)
+batch_unend(struct store *st, const char *batch, enum ctx_status was, const char *now,
+    struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int rc;
@@ -99,8 +103,9 @@ retry_in_tx(struct store *st, const char *id, const char *org, const char *now, 
 	if ((rc = ctx_state(st, id, org, &was, batch, err)))
 		return rc;
 	if (was != CTX_FAILED && was != CTX_CANCELLED)
-		return gb_errf(err, GB_ESTATE, "context '%s' is %s: only a failed or cancelled one is retried",
-		    id, ctx_status_name(was));
+		return gb_errf(err, GB_ESTATE,
+		    "context '%s' is %s: only a failed or cancelled one is retried", id,
+		    ctx_status_name(was));
 	if ((rc = store_stmt(st, RETRY_ONE_SQL, &stmt, err)))
 		return rc;
 	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
@@ -116,7 +121,8 @@ retry_in_tx(struct store *st, const char *id, const char *org, const char *now, 
 }
 
 int
-store_ctx_retry(struct store *st, const char *id, const char *org, int64_t now_ms, struct gb_err *err)
+store_ctx_retry(struct store *st, const char *id, const char *org, int64_t now_ms,
+    struct gb_err *err)
 {
 	char now[GB_TIME_LEN];
 	int rc;
@@ -134,7 +140,8 @@ store_ctx_retry(struct store *st, const char *id, const char *org, int64_t now_m
 }
 
 int
-store_ctx_cancel_org(struct store *st, const char *id, const char *org, int64_t now_ms, struct gb_err *err)
+store_ctx_cancel_org(struct store *st, const char *id, const char *org, int64_t now_ms,
+    struct gb_err *err)
 {
 	enum ctx_status s;
 	int rc;
@@ -145,7 +152,8 @@ store_ctx_cancel_org(struct store *st, const char *id, const char *org, int64_t 
 		return rc;
 	if ((rc = ctx_state(st, id, org, &s, NULL, err)) == 0) {
 		if (s != CTX_PENDING && s != CTX_PROCESSING)
-			rc = gb_errf(err, GB_ESTATE, "context '%s' has already ended (%s)", id, ctx_status_name(s));
+			rc = gb_errf(err, GB_ESTATE, "context '%s' has already ended (%s)", id,
+			    ctx_status_name(s));
 		else
 			rc = store_ctx_cancel(st, id, now_ms, err);
 	}
@@ -158,8 +166,8 @@ store_ctx_cancel_org(struct store *st, const char *id, const char *org, int64_t 
 
 /* Apply the action to the k first rows in one transaction; *changed counts those it changed. */
 static int
-bulk_chunk(struct store *st, const struct list_plan *p, enum ctx_bulk_action action, const struct list_rows *rows,
-    int k, int64_t now_ms, int64_t *changed, struct gb_err *err)
+bulk_chunk(struct store *st, const struct list_plan *p, enum ctx_bulk_action action,
+    const struct list_rows *rows, int k, int64_t now_ms, int64_t *changed, struct gb_err *err)
 {
 	char now[GB_TIME_LEN];
 	int rc;
@@ -210,7 +218,8 @@ store_ctx_bulk(struct store *st, const struct ctx_query *filter, enum ctx_bulk_a
 		char stop[LIST_CURSOR_MAX], sc[LIST_KEY_MAX], si[STORE_ID_MAX];
 		int k;
 
-		if ((rc = list_collect(st, &p, BULK_CHUNK, LIST_MAX_EXAMINED, &rows, &partial, stop, err)))
+		if ((rc = list_collect(st, &p, BULK_CHUNK, LIST_MAX_EXAMINED, &rows, &partial, stop,
+		    err)))
 			break;
 		k = rows.n < BULK_CHUNK ? rows.n : BULK_CHUNK;
 		*matched += k;

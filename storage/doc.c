@@ -62,10 +62,12 @@ path_push(struct walk *w, const char *key, int index, size_t *sl, size_t *dl)
 		size_t klen = strlen(key);
 
 		if (memchr(key, '"', klen) != NULL)
-			return gb_errf(w->err, GB_EINVAL, "field '%s%s%s': names with a double quote are "
+			return gb_errf(w->err, GB_EINVAL,
+			    "field '%s%s%s': names with a double quote are "
 			    "not supported", buf_str(&w->disp), w->disp.len ? "." : "", key);
 		if (buf_append(&w->sqlp, ".\"", 2) || buf_append(&w->sqlp, key, klen) ||
-		    buf_append(&w->sqlp, "\"", 1) || (w->disp.len && buf_append(&w->disp, ".", 1)) ||
+		    buf_append(&w->sqlp, "\"", 1) ||
+		    (w->disp.len && buf_append(&w->disp, ".", 1)) ||
 		    buf_append(&w->disp, key, klen))
 			return gb_errf(w->err, GB_ETOOBIG, "field path too long");
 	} else {
@@ -178,26 +180,34 @@ unwrap_one(struct walk *w, const cJSON *wrap, cJSON **repl)
 	if (strcmp(k, "$date") == 0) {
 		if (cJSON_IsString(v)) {
 			if (gb_time_parse(v->valuestring, strlen(v->valuestring), &ms) < 0)
-				return gb_errf(w->err, GB_EINVAL, "field '%s': '%.64s' is not an ISO-8601 date",
-				    where(w), v->valuestring);
+				return gb_errf(w->err, GB_EINVAL,
+				    "field '%s': '%.64s' is not an ISO-8601 date", where(w),
+				    v->valuestring);
 		} else if (cJSON_IsObject(v) && v->child && !v->child->next &&
 		    strcmp(v->child->string, "$numberLong") == 0 && cJSON_IsString(v->child)) {
 			if (parse_int(v->child->valuestring, INT64_MIN, INT64_MAX, &ms) < 0)
-				return gb_errf(w->err, GB_EINVAL, "field '%s': bad $numberLong in $date", where(w));
+				return gb_errf(w->err, GB_EINVAL,
+				    "field '%s': bad $numberLong in $date", where(w));
 		} else if (cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble)) {
-			/* the range before the cast: a double out of int64_t's range is undefined */
-			if (!(v->valuedouble >= -62135596800000.0 && v->valuedouble <= 253402300799999.0))
-				return gb_errf(w->err, GB_EINVAL, "field '%s': $date out of range (years 1-9999)",
-				    where(w));
+			/*
+			 * the range before the cast: a double out of int64_t's
+			 * range is undefined
+			 */
+			if (!(v->valuedouble >= -62135596800000.0 &&
+			    v->valuedouble <= 253402300799999.0))
+				return gb_errf(w->err, GB_EINVAL,
+				    "field '%s': $date out of range (years 1-9999)", where(w));
 			ms = (int64_t)v->valuedouble;
 		} else {
 			return gb_errf(w->err, GB_EINVAL, "field '%s': bad $date value", where(w));
 		}
 		if (ms < -62135596800000LL || ms > 253402300799999LL)
-			return gb_errf(w->err, GB_EINVAL, "field '%s': $date out of range (years 1-9999)", where(w));
+			return gb_errf(w->err, GB_EINVAL,
+			    "field '%s': $date out of range (years 1-9999)", where(w));
 		gb_time_format(ms, when);
 		*repl = cJSON_CreateString(when);
-		return *repl ? add_edit(w, json_string(when)) : gb_errf(w->err, GB_ENOMEM, "out of memory");
+		return *repl ? add_edit(w, json_string(when)) :
+		    gb_errf(w->err, GB_ENOMEM, "out of memory");
 	}
 	if (strcmp(k, "$numberLong") == 0 || strcmp(k, "$numberInt") == 0) {
 		int is_long = k[7] == 'L';
@@ -207,21 +217,25 @@ unwrap_one(struct walk *w, const cJSON *wrap, cJSON **repl)
 			return gb_errf(w->err, GB_EINVAL, "field '%s': bad %s value", where(w), k);
 		snprintf(text, sizeof(text), "%" PRId64, n);
 		*repl = cJSON_CreateNumber((double)n);
-		return *repl ? add_edit(w, strdup(text)) : gb_errf(w->err, GB_ENOMEM, "out of memory");
+		return *repl ? add_edit(w, strdup(text)) :
+		    gb_errf(w->err, GB_ENOMEM, "out of memory");
 	}
 	if (strcmp(k, "$numberDouble") == 0) {
 		char *end;
 		double d;
 
 		if (!cJSON_IsString(v))
-			return gb_errf(w->err, GB_EINVAL, "field '%s': bad $numberDouble value", where(w));
+			return gb_errf(w->err, GB_EINVAL, "field '%s': bad $numberDouble value",
+			    where(w));
 		errno = 0;
 		d = strtod(v->valuestring, &end);
 		if (*v->valuestring == '\0' || *end != '\0' || !isfinite(d))
-			return gb_errf(w->err, GB_EINVAL, "field '%s': $numberDouble '%.32s' cannot be stored "
+			return gb_errf(w->err, GB_EINVAL,
+			    "field '%s': $numberDouble '%.32s' cannot be stored "
 			    "as JSON", where(w), v->valuestring);
 		*repl = cJSON_CreateNumber(d);
-		return *repl ? add_edit(w, cJSON_PrintUnformatted(*repl)) : gb_errf(w->err, GB_ENOMEM, "out of memory");
+		return *repl ? add_edit(w, cJSON_PrintUnformatted(*repl)) :
+		    gb_errf(w->err, GB_ENOMEM, "out of memory");
 	}
 	if (strcmp(k, "$oid") == 0) {
 		size_t i;
@@ -230,11 +244,14 @@ unwrap_one(struct walk *w, const cJSON *wrap, cJSON **repl)
 			return gb_errf(w->err, GB_EINVAL, "field '%s': bad $oid value", where(w));
 		for (i = 0; i < 24; i++)
 			if (!isxdigit((unsigned char)v->valuestring[i]))
-				return gb_errf(w->err, GB_EINVAL, "field '%s': bad $oid value", where(w));
+				return gb_errf(w->err, GB_EINVAL, "field '%s': bad $oid value",
+				    where(w));
 		*repl = cJSON_CreateString(v->valuestring);
-		return *repl ? add_edit(w, json_string(v->valuestring)) : gb_errf(w->err, GB_ENOMEM, "out of memory");
+		return *repl ? add_edit(w, json_string(v->valuestring)) :
+		    gb_errf(w->err, GB_ENOMEM, "out of memory");
 	}
-	return gb_errf(w->err, GB_EINVAL, "field '%s': extended JSON type '%s' is not supported", where(w), k);
+	return gb_errf(w->err, GB_EINVAL, "field '%s': extended JSON type '%s' is not supported",
+	    where(w), k);
 }
 
 /* Walk the whole tree: unwrap Extended JSON, refuse other '$' names. */
@@ -245,30 +262,37 @@ unwrap(struct walk *w, cJSON *node, int depth)
 	int index = 0, rc;
 
 	if (depth > MAX_DEPTH)
-		return gb_errf(w->err, GB_EINVAL, "field '%s': nested deeper than %d levels", where(w), MAX_DEPTH);
+		return gb_errf(w->err, GB_EINVAL, "field '%s': nested deeper than %d levels",
+		    where(w), MAX_DEPTH);
 	for (child = node->child; child; child = next, index++) {
 		size_t sl, dl;
 
 		next = child->next;
 		if (cJSON_IsObject(node) && child->string[0] == '$')
-			return gb_errf(w->err, GB_EINVAL, "field '%s%s%s': names starting with '$' are not allowed",
+			return gb_errf(w->err, GB_EINVAL,
+			    "field '%s%s%s': names starting with '$' are not allowed",
 			    buf_str(&w->disp), w->disp.len ? "." : "", child->string);
 		/* 1e999 reads as infinity: JSON has no such number, and no integer holds it */
 		if (cJSON_IsNumber(child) && !isfinite(child->valuedouble)) {
-			if ((rc = path_push(w, cJSON_IsObject(node) ? child->string : NULL, index, &sl, &dl)))
+			if ((rc = path_push(w, cJSON_IsObject(node) ? child->string : NULL, index,
+			    &sl, &dl)))
 				return rc;
-			return gb_errf(w->err, GB_EINVAL, "field '%s': number out of range (not finite)", where(w));
+			return gb_errf(w->err, GB_EINVAL,
+			    "field '%s': number out of range (not finite)", where(w));
 		}
 		if (!cJSON_IsObject(child) && !cJSON_IsArray(child))
 			continue;
-		if ((rc = path_push(w, cJSON_IsObject(node) ? child->string : NULL, index, &sl, &dl)))
+		if ((rc = path_push(w, cJSON_IsObject(node) ? child->string : NULL, index, &sl,
+		    &dl)))
 			return rc;
-		if (cJSON_IsObject(child) && child->child && !child->child->next && child->child->string[0] == '$') {
+		if (cJSON_IsObject(child) && child->child && !child->child->next &&
+		    child->child->string[0] == '$') {
 			cJSON *repl;
 
 			if ((rc = unwrap_one(w, child, &repl)))
 				return rc;
-			if (cJSON_IsObject(node) && (repl->string = strdup(child->string)) == NULL) {
+			if (cJSON_IsObject(node) &&
+			    (repl->string = strdup(child->string)) == NULL) {
 				cJSON_Delete(repl);
 				return gb_errf(w->err, GB_ENOMEM, "out of memory");
 			}
@@ -282,7 +306,8 @@ unwrap(struct walk *w, cJSON *node, int depth)
 }
 
 /* Apply fn to every value at the dotted path below node, entering arrays on the way. */
-typedef int (*visit_fn)(struct walk *w, cJSON *parent, cJSON *value, const char *key, const void *arg);
+typedef int (*visit_fn)(struct walk *w, cJSON *parent, cJSON *value, const char *key,
+    const void *arg);
 
 static int
 visit(struct walk *w, cJSON *node, const char *path, visit_fn fn, const void *arg)
@@ -334,8 +359,8 @@ visit_date(struct walk *w, cJSON *parent, cJSON *v, const char *key, const void 
 	if (v == NULL || cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsString(v))
-		return gb_errf(w->err, GB_EINVAL, "field '%s': expected an ISO-8601 date string, got %s",
-		    where(w), type_name(v));
+		return gb_errf(w->err, GB_EINVAL,
+		    "field '%s': expected an ISO-8601 date string, got %s", where(w), type_name(v));
 	if (gb_time_parse(v->valuestring, strlen(v->valuestring), &ms) < 0)
 		return gb_errf(w->err, GB_EINVAL, "field '%s': '%.64s' is not an ISO-8601 date",
 		    where(w), v->valuestring);
@@ -358,10 +383,13 @@ check_type(struct walk *w, const cJSON *v, const struct field_rule *r)
 
 	switch (r->type) {
 	case F_STRING:	ok = cJSON_IsString(v); break;
-	case F_NUMBER:	ok = cJSON_IsNumber(v) && (!(r->flags & F_NONNEG) || v->valuedouble >= 0); break;
+	case F_NUMBER:
+		ok = cJSON_IsNumber(v) && (!(r->flags & F_NONNEG) || v->valuedouble >= 0);
+		break;
 	case F_INT:
 		ok = cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) &&
-		    fabs(v->valuedouble) < 9.2e18 && (!(r->flags & F_NONNEG) || v->valuedouble >= 0);
+		    fabs(v->valuedouble) < 9.2e18 &&
+		    (!(r->flags & F_NONNEG) || v->valuedouble >= 0);
 		break;
 	case F_BOOL:	ok = cJSON_IsBool(v); break;
 	case F_OBJECT:	ok = cJSON_IsObject(v); break;
@@ -372,7 +400,8 @@ check_type(struct walk *w, const cJSON *v, const struct field_rule *r)
 		ok = cJSON_IsArray(v);
 		for (el = ok ? v->child : NULL; el; el = el->next)
 			if (!cJSON_IsString(el))
-				return gb_errf(w->err, GB_EINVAL, "field '%s': expected an array of strings, "
+				return gb_errf(w->err, GB_EINVAL,
+				    "field '%s': expected an array of strings, "
 				    "found %s", where(w), type_name(el));
 		break;
 	}
@@ -390,8 +419,9 @@ check_type(struct walk *w, const cJSON *v, const struct field_rule *r)
 				strncat(list, r->values[i], sizeof(list) - strlen(list) - 1);
 			}
 			if (cJSON_IsString(v))
-				return gb_errf(w->err, GB_EINVAL, "field '%s': '%.64s' is not one of %s",
-				    where(w), v->valuestring, list);
+				return gb_errf(w->err, GB_EINVAL,
+				    "field '%s': '%.64s' is not one of %s", where(w),
+				    v->valuestring, list);
 			return gb_errf(w->err, GB_EINVAL, "field '%s': expected one of %s, got %s",
 			    where(w), list, type_name(v));
 		}
@@ -401,7 +431,8 @@ check_type(struct walk *w, const cJSON *v, const struct field_rule *r)
 	}
 	if (!ok) {
 		if (r->flags & F_NONNEG && cJSON_IsNumber(v) && v->valuedouble < 0)
-			return gb_errf(w->err, GB_EINVAL, "field '%s': must not be negative", where(w));
+			return gb_errf(w->err, GB_EINVAL, "field '%s': must not be negative",
+			    where(w));
 		return gb_errf(w->err, GB_EINVAL, "field '%s': expected %s, got %s", where(w),
 		    expected[r->type], type_name(v));
 	}
@@ -416,7 +447,8 @@ visit_rule(struct walk *w, cJSON *parent, cJSON *v, const char *key, const void 
 	(void)parent;
 	(void)key;
 	if (v == NULL)
-		return r->flags & F_REQUIRED ? gb_errf(w->err, GB_EINVAL, "field '%s': is required", where(w)) : 0;
+		return r->flags & F_REQUIRED ?
+		    gb_errf(w->err, GB_EINVAL, "field '%s': is required", where(w)) : 0;
 	if (cJSON_IsNull(v))
 		return r->flags & F_NULLABLE ? 0 :
 		    gb_errf(w->err, GB_EINVAL, "field '%s': expected %s, got null", where(w),
@@ -426,7 +458,8 @@ visit_rule(struct walk *w, cJSON *parent, cJSON *v, const char *key, const void 
 		int i = 0, rc;
 
 		if (!cJSON_IsArray(v))
-			return gb_errf(w->err, GB_EINVAL, "field '%s': expected an array, got %s", where(w), type_name(v));
+			return gb_errf(w->err, GB_EINVAL, "field '%s': expected an array, got %s",
+			    where(w), type_name(v));
 		for (el = v->child; el; el = el->next, i++) {
 			size_t sl, dl;
 
@@ -468,12 +501,15 @@ check_id(struct walk *w, cJSON *root, enum coll c, char id[STORE_ID_MAX])
 		return rc;
 	}
 	if (!cJSON_IsString(v))
-		return gb_errf(w->err, GB_EINVAL, "field '_id': expected a string, got %s", type_name(v));
+		return gb_errf(w->err, GB_EINVAL, "field '_id': expected a string, got %s",
+		    type_name(v));
 	if (v->valuestring[0] == '\0' || strlen(v->valuestring) >= STORE_ID_MAX)
-		return gb_errf(w->err, GB_EINVAL, "field '_id': must be 1 to %d bytes", STORE_ID_MAX - 1);
+		return gb_errf(w->err, GB_EINVAL, "field '_id': must be 1 to %d bytes",
+		    STORE_ID_MAX - 1);
 	for (p = (const unsigned char *)v->valuestring; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
-			return gb_errf(w->err, GB_EINVAL, "field '_id': control characters are not allowed");
+			return gb_errf(w->err, GB_EINVAL,
+			    "field '_id': control characters are not allowed");
 	memcpy(id, v->valuestring, strlen(v->valuestring) + 1);
 	return 0;
 }
@@ -529,10 +565,13 @@ apply_edits(struct store *st, const char *text, size_t len, const struct edit *e
 			break;
 		sqlite3_bind_text(stmt, 1, cur ? cur : text, (int)curlen, SQLITE_STATIC);
 		for (size_t i = 0; i < k; i++) {
-			sqlite3_bind_text(stmt, (int)(2 + 2 * i), edits[done + i].path, -1, SQLITE_STATIC);
-			sqlite3_bind_text(stmt, (int)(3 + 2 * i), edits[done + i].json, -1, SQLITE_STATIC);
+			sqlite3_bind_text(stmt, (int)(2 + 2 * i), edits[done + i].path, -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_text(stmt, (int)(3 + 2 * i), edits[done + i].json, -1,
+			    SQLITE_STATIC);
 		}
-		if (sqlite3_step(stmt) != SQLITE_ROW || (res = (const char *)sqlite3_column_text(stmt, 0)) == NULL) {
+		if (sqlite3_step(stmt) != SQLITE_ROW ||
+		    (res = (const char *)sqlite3_column_text(stmt, 0)) == NULL) {
 			rc = store_sqlerr(st, err, "document");
 			sqlite3_reset(stmt);
 			break;
@@ -603,7 +642,8 @@ ascii(const char *text, size_t len)
 }
 
 int
-doc_prepare(struct store *st, enum coll c, const char *text, size_t len, struct doc *d, struct gb_err *err)
+doc_prepare(struct store *st, enum coll c, const char *text, size_t len, struct doc *d,
+    struct gb_err *err)
 {
 	const struct coll_def *def = &coll_defs[c];
 	const char *end = NULL;
@@ -635,13 +675,15 @@ doc_prepare(struct store *st, enum coll c, const char *text, size_t len, struct 
 	if (root == NULL) {
 		size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : len;
 
-		rc = gb_errf(err, GB_EINVAL, "invalid JSON at byte %zu%s", at, at >= len ? " (truncated?)" : "");
+		rc = gb_errf(err, GB_EINVAL, "invalid JSON at byte %zu%s", at,
+		    at >= len ? " (truncated?)" : "");
 		goto out;
 	}
 	while (end < text + len && isspace((unsigned char)*end))
 		end++;
 	if (end != text + len) {
-		rc = gb_errf(err, GB_EINVAL, "invalid JSON: unexpected text at byte %zu", (size_t)(end - text));
+		rc = gb_errf(err, GB_EINVAL, "invalid JSON: unexpected text at byte %zu",
+		    (size_t)(end - text));
 		goto out;
 	}
 	if (!cJSON_IsObject(root)) {
@@ -659,7 +701,8 @@ doc_prepare(struct store *st, enum coll c, const char *text, size_t len, struct 
 	{
 		const cJSON *created = cJSON_GetObjectItemCaseSensitive(root, "created_at");
 
-		if ((rc = set_default(&w, root, "updated_at", cJSON_IsString(created) ? created->valuestring : now)))
+		if ((rc = set_default(&w, root, "updated_at",
+		    cJSON_IsString(created) ? created->valuestring : now)))
 			goto out;
 	}
 	if (c == COLL_CONTEXTS && (rc = set_default(&w, root, "status", "pending")))
@@ -729,7 +772,8 @@ visit_extdate(struct walk *w, cJSON *parent, cJSON *v, const char *key, const vo
 }
 
 int
-doc_to_extjson(struct store *st, enum coll c, const char *text, size_t len, char **out, struct gb_err *err)
+doc_to_extjson(struct store *st, enum coll c, const char *text, size_t len, char **out,
+    struct gb_err *err)
 {
 	struct walk w;
 	cJSON *root;

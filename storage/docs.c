@@ -17,22 +17,26 @@
 #include "internal.h"
 
 #define CTX_INSERT \
-	"INSERT INTO contexts (_id, doc, status, updated_at, retry_count, next_retry_at, started_at, " \
-	"organization_id, user_id, batch_id, type, priority, created_at, title) " \
+	"INSERT INTO contexts (_id, doc, status, updated_at, retry_count, next_retry_at, " \
+	"started_at, organization_id, user_id, batch_id, type, priority, created_at, title) " \
 	"VALUES (?1, json(?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
 #define CTX_SET \
 	"doc = excluded.doc, status = excluded.status, updated_at = excluded.updated_at, " \
 	"retry_count = excluded.retry_count, next_retry_at = excluded.next_retry_at, " \
-	"started_at = excluded.started_at, dirty = 0, organization_id = excluded.organization_id, " \
+	"started_at = excluded.started_at, dirty = 0, organization_id = " \
+	"excluded.organization_id, " \
 	"user_id = excluded.user_id, batch_id = excluded.batch_id, type = excluded.type, " \
 	"priority = excluded.priority, created_at = excluded.created_at, title = excluded.title, " \
 	"worker_id = CASE WHEN excluded.status = 'processing' THEN worker_id END, " \
 	"lease_until = CASE WHEN excluded.status = 'processing' THEN lease_until END"
 
 #define BATCH_INSERT \
-	"INSERT INTO batches (_id, doc, status, updated_at, context_count, completed_count, failed_count, " \
-	"cancelled_count, processing_started_at, processing_completed_at, total_duration_ms, prompt_tokens, " \
-	"completion_tokens, cost) VALUES (?1, json(?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+	"INSERT INTO batches (_id, doc, status, updated_at, context_count, completed_count, " \
+	"failed_count, " \
+	"cancelled_count, processing_started_at, processing_completed_at, total_duration_ms, " \
+	"prompt_tokens, " \
+	"completion_tokens, cost) VALUES (?1, json(?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, " \
+	"?12, ?13, ?14)"
 #define BATCH_SET \
 	"doc = excluded.doc, status = excluded.status, updated_at = excluded.updated_at, " \
 	"context_count = excluded.context_count, completed_count = excluded.completed_count, " \
@@ -51,14 +55,18 @@
 /* REPLACE is an update that must find its row: see put_row */
 static const char *const put_sql[COLL_COUNT][3] = {
 	[COLL_CONTEXTS] = { CTX_INSERT, CTX_INSERT " ON CONFLICT (_id) DO UPDATE SET " CTX_SET,
-		"UPDATE contexts SET doc = json(?2), status = ?3, updated_at = ?4, retry_count = ?5, "
-		"next_retry_at = ?6, started_at = ?7, dirty = 0, organization_id = ?8, user_id = ?9, "
+		"UPDATE contexts SET doc = json(?2), status = ?3, updated_at = ?4, "
+		"retry_count = ?5, "
+		"next_retry_at = ?6, started_at = ?7, dirty = 0, organization_id = ?8, "
+		"user_id = ?9, "
 		"batch_id = ?10, type = ?11, priority = ?12, created_at = ?13, title = ?14, "
 		"worker_id = CASE WHEN ?3 = 'processing' THEN worker_id END, "
 		"lease_until = CASE WHEN ?3 = 'processing' THEN lease_until END WHERE _id = ?1" },
 	[COLL_BATCHES] = { BATCH_INSERT, BATCH_INSERT " ON CONFLICT (_id) DO UPDATE SET " BATCH_SET,
-		"UPDATE batches SET doc = json(?2), status = ?3, updated_at = ?4, context_count = ?5, "
-		"completed_count = ?6, failed_count = ?7, cancelled_count = ?8, processing_started_at = ?9, "
+		"UPDATE batches SET doc = json(?2), status = ?3, updated_at = ?4, "
+		"context_count = ?5, "
+		"completed_count = ?6, failed_count = ?7, cancelled_count = ?8, "
+		"processing_started_at = ?9, "
 		"processing_completed_at = ?10, total_duration_ms = ?11, prompt_tokens = ?12, "
 		"completion_tokens = ?13, cost = ?14, dirty = 0 WHERE _id = ?1" },
 #define COLL_SQL(c, t) [c] = { INS(t), UPS(t), "UPDATE " t " SET doc = json(?2) WHERE _id = ?1" }
@@ -108,7 +116,8 @@ num_int(const cJSON *v, int64_t dflt)
 {
 	int64_t out;
 
-	return cJSON_IsNumber(v) && json_to_int64(v->valuedouble, INT64_MIN, INT64_MAX, &out) == 0 ? out : dflt;
+	return cJSON_IsNumber(v) && json_to_int64(v->valuedouble, INT64_MIN, INT64_MAX, &out) == 0 ?
+	    out : dflt;
 }
 
 static int64_t
@@ -122,7 +131,8 @@ tree_int(const cJSON *root, const char *a, const char *b, int64_t dflt)
 }
 
 static int
-put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode mode, struct gb_err *err)
+put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode mode,
+    struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	const char *text;
@@ -138,22 +148,27 @@ put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode 
 		const cJSON *rcnt = cJSON_GetObjectItemCaseSensitive(d->tree, "retry_count");
 
 		sqlite3_bind_text(stmt, 3, tree_str(d->tree, "status", NULL), -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 4, tree_str(d->tree, "updated_at", NULL), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 4, tree_str(d->tree, "updated_at", NULL), -1,
+		    SQLITE_STATIC);
 		sqlite3_bind_int64(stmt, 5, num_int(rcnt, 0));
-		sqlite3_bind_text(stmt, 6, tree_str(d->tree, "next_retry_at", NULL), -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 7, tree_str(d->tree, "processing", "started_at"), -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 8, tree_str(d->tree, "organization_id", NULL), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 6, tree_str(d->tree, "next_retry_at", NULL), -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 7, tree_str(d->tree, "processing", "started_at"), -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 8, tree_str(d->tree, "organization_id", NULL), -1,
+		    SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 9, tree_str(d->tree, "user_id", NULL), -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 10, tree_str(d->tree, "batch_id", NULL), -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 11, tree_str(d->tree, "type", NULL), -1, SQLITE_STATIC);
 		{
-			const cJSON *p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(d->tree,
-			    "metadata"), "priority");
+			const cJSON *p = cJSON_GetObjectItemCaseSensitive(
+			    cJSON_GetObjectItemCaseSensitive(d->tree, "metadata"), "priority");
 
 			if (cJSON_IsNumber(p))
 				sqlite3_bind_int64(stmt, 12, num_int(p, 0));
 		}
-		sqlite3_bind_text(stmt, 13, tree_str(d->tree, "created_at", NULL), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 13, tree_str(d->tree, "created_at", NULL), -1,
+		    SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 14, tree_str(d->tree, "data", "title"), -1, SQLITE_STATIC);
 	}
 	if (c == COLL_BATCHES) {
@@ -161,33 +176,40 @@ put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode 
 		const char *status = tree_str(d->tree, "status", NULL);
 
 		sqlite3_bind_text(stmt, 3, status ? status : "pending", -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 4, tree_str(d->tree, "updated_at", NULL), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 4, tree_str(d->tree, "updated_at", NULL), -1,
+		    SQLITE_STATIC);
 		sqlite3_bind_int64(stmt, 5, tree_int(d->tree, "context_count", NULL,
 		    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(d->tree, "context_ids"))));
 		sqlite3_bind_int64(stmt, 6, tree_int(d->tree, "completed_count", NULL, 0));
 		sqlite3_bind_int64(stmt, 7, tree_int(d->tree, "failed_count", NULL, 0));
 		sqlite3_bind_int64(stmt, 8, tree_int(d->tree, "cancelled_count", NULL, 0));
-		sqlite3_bind_text(stmt, 9, tree_str(d->tree, "processing_started_at", NULL), -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 10, tree_str(d->tree, "processing_completed_at", NULL), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 9, tree_str(d->tree, "processing_started_at", NULL), -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 10, tree_str(d->tree, "processing_completed_at", NULL), -1,
+		    SQLITE_STATIC);
 		if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(d->tree, "total_duration_ms")))
-			sqlite3_bind_int64(stmt, 11, tree_int(d->tree, "total_duration_ms", NULL, 0));
+			sqlite3_bind_int64(stmt, 11,
+			    tree_int(d->tree, "total_duration_ms", NULL, 0));
 		sqlite3_bind_int64(stmt, 12, tree_int(usage, "prompt_tokens", NULL, 0));
 		sqlite3_bind_int64(stmt, 13, tree_int(usage, "completion_tokens", NULL, 0));
 		{
 			const cJSON *cost = cJSON_GetObjectItemCaseSensitive(usage, "cost");
 
-			sqlite3_bind_double(stmt, 14, cJSON_IsNumber(cost) && isfinite(cost->valuedouble) ?
+			sqlite3_bind_double(stmt, 14,
+			    cJSON_IsNumber(cost) && isfinite(cost->valuedouble) ?
 			    cost->valuedouble : 0);
 		}
 	}
 	if (sqlite3_step(stmt) != SQLITE_DONE) {
 		if ((sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_PRIMARYKEY ||
 		    sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_UNIQUE))
-			rc = gb_errf(err, GB_EEXIST, "duplicate _id '%s' in %s", d->id, coll_defs[c].name);
+			rc = gb_errf(err, GB_EEXIST, "duplicate _id '%s' in %s", d->id,
+			    coll_defs[c].name);
 		else
 			rc = store_sqlerr(st, err, "write");
 	} else if (mode == STORE_REPLACE && sqlite3_changes(st->db) == 0) {
-		rc = gb_errf(err, GB_ENOTFOUND, "no document with _id '%s' in %s", d->id, coll_defs[c].name);
+		rc = gb_errf(err, GB_ENOTFOUND, "no document with _id '%s' in %s", d->id,
+		    coll_defs[c].name);
 	}
 	sqlite3_reset(stmt);
 	return rc;
@@ -269,7 +291,8 @@ store_get(struct store *st, enum coll c, const char *id, char **out, struct gb_e
 		    (size_t)sqlite3_column_bytes(stmt, 0))) == NULL)
 			rc = gb_errf(err, GB_ENOMEM, "out of memory");
 	} else if (step == SQLITE_DONE) {
-		rc = gb_errf(err, GB_ENOTFOUND, "no document with _id '%s' in %s", id, coll_defs[c].name);
+		rc = gb_errf(err, GB_ENOTFOUND, "no document with _id '%s' in %s", id,
+		    coll_defs[c].name);
 	} else {
 		rc = store_sqlerr(st, err, "read");
 	}
@@ -291,7 +314,8 @@ store_delete(struct store *st, enum coll c, const char *id, struct gb_err *err)
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		rc = store_sqlerr(st, err, "delete");
 	else if (sqlite3_changes(st->db) == 0)
-		rc = gb_errf(err, GB_ENOTFOUND, "no document with _id '%s' in %s", id, coll_defs[c].name);
+		rc = gb_errf(err, GB_ENOTFOUND, "no document with _id '%s' in %s", id,
+		    coll_defs[c].name);
 	sqlite3_reset(stmt);
 	return rc;
 }
@@ -339,12 +363,13 @@ filter_value(struct filter *f, const char *field, const cJSON *v, struct gb_err 
 	if (f->nbinds >= 256)
 		return gb_errf(err, GB_ETOOBIG, "filter has too many values");
 	if (cJSON_IsObject(v) || cJSON_IsArray(v))
-		return gb_errf(err, GB_EINVAL, "filter on '%s': compare with a string, number, boolean or null",
-		    field);
+		return gb_errf(err, GB_EINVAL,
+		    "filter on '%s': compare with a string, number, boolean or null", field);
 	f->binds[f->nbinds] = v;
 	f->paths[f->nbinds] = field;
 	f->nbinds++;
-	return buf_printf(&f->sql, "?%d", f->nbinds) ? gb_errf(err, GB_ETOOBIG, "filter too long") : 0;
+	return buf_printf(&f->sql, "?%d", f->nbinds) ?
+	    gb_errf(err, GB_ETOOBIG, "filter too long") : 0;
 }
 
 /*
@@ -353,13 +378,15 @@ filter_value(struct filter *f, const char *field, const cJSON *v, struct gb_err 
  * missing field (SQL's NOT IN alone would not).
  */
 static int
-filter_in(struct filter *f, const char *field, const char *expr, const cJSON *op, struct gb_err *err)
+filter_in(struct filter *f, const char *field, const char *expr, const cJSON *op,
+    struct gb_err *err)
 {
 	int nin = op->string[1] == 'n', has_null = 0, first = 1, rc;
 	const cJSON *el;
 
 	if (!cJSON_IsArray(op))
-		return gb_errf(err, GB_EINVAL, "filter on '%s': %s takes an array", field, op->string);
+		return gb_errf(err, GB_EINVAL, "filter on '%s': %s takes an array", field,
+		    op->string);
 	if (buf_printf(&f->sql, " AND (%s %sIN (", expr, nin ? "NOT " : ""))
 		return gb_errf(err, GB_ETOOBIG, "filter too long");
 	for (el = op->child; el; el = el->next) {
@@ -374,9 +401,11 @@ filter_in(struct filter *f, const char *field, const char *expr, const cJSON *op
 			return rc;
 	}
 	if (nin)
-		rc = buf_printf(&f->sql, ") %s %s IS %sNULL)", has_null ? "AND" : "OR", expr, has_null ? "NOT " : "");
+		rc = buf_printf(&f->sql, ") %s %s IS %sNULL)", has_null ? "AND" : "OR", expr,
+		    has_null ? "NOT " : "");
 	else
-		rc = has_null ? buf_printf(&f->sql, ") OR %s IS NULL)", expr) : buf_puts(&f->sql, "))");
+		rc = has_null ? buf_printf(&f->sql, ") OR %s IS NULL)", expr) :
+		    buf_puts(&f->sql, "))");
 	return rc ? gb_errf(err, GB_ETOOBIG, "filter too long") : 0;
 }
 
@@ -393,7 +422,8 @@ filter_field(struct filter *f, const char *field, const cJSON *cond, struct gb_e
 
 	for (const char *p = field; *p; p++)
 		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-')
-			return gb_errf(err, GB_EINVAL, "filter field '%.64s': only letters, digits, '_', '-' "
+			return gb_errf(err, GB_EINVAL,
+			    "filter field '%.64s': only letters, digits, '_', '-' "
 			    "and '.' are supported", field);
 	if (*field == '\0' || strlen(field) > 120)
 		return gb_errf(err, GB_EINVAL, "filter field '%.64s' is empty or too long", field);
@@ -413,7 +443,8 @@ filter_field(struct filter *f, const char *field, const cJSON *cond, struct gb_e
 				break;
 		if (i < sizeof(ops) / sizeof(ops[0])) {
 			if (cJSON_IsNull(op))
-				rc = buf_printf(&f->sql, " AND %s %s NULL", expr, i == 1 ? "IS NOT" : "IS");
+				rc = buf_printf(&f->sql, " AND %s %s NULL", expr,
+				    i == 1 ? "IS NOT" : "IS");
 			else
 				rc = buf_printf(&f->sql, " AND %s %s ", expr, ops[i].sql);
 			if (rc)
@@ -425,12 +456,14 @@ filter_field(struct filter *f, const char *field, const cJSON *cond, struct gb_e
 				return rc;
 		} else if (strcmp(op->string, "$exists") == 0) {
 			if (!cJSON_IsBool(op))
-				return gb_errf(err, GB_EINVAL, "filter on '%s': $exists takes true or false", field);
+				return gb_errf(err, GB_EINVAL,
+				    "filter on '%s': $exists takes true or false", field);
 			if (buf_printf(&f->sql, " AND json_type(d, '$.%s') IS %s", field,
 			    cJSON_IsTrue(op) ? "NOT NULL" : "NULL"))
 				return gb_errf(err, GB_ETOOBIG, "filter too long");
 		} else {
-			return gb_errf(err, GB_EINVAL, "filter on '%s': operator '%.32s' is not supported "
+			return gb_errf(err, GB_EINVAL,
+			    "filter on '%s': operator '%.32s' is not supported "
 			    "($eq $ne $gt $gte $lt $lte $in $nin $exists)", field, op->string);
 		}
 	}
@@ -449,7 +482,8 @@ filter_bind(struct filter *f, sqlite3_stmt *stmt)
 			/* a date compares in its canonical form */
 			if (is_date_path(f->c, f->paths[i]) &&
 			    gb_time_parse(v->valuestring, strlen(v->valuestring), &ms) == 0)
-				sqlite3_bind_text(stmt, i + 1, gb_time_format(ms, when), -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(stmt, i + 1, gb_time_format(ms, when), -1,
+				    SQLITE_TRANSIENT);
 			else
 				sqlite3_bind_text(stmt, i + 1, v->valuestring, -1, SQLITE_STATIC);
 		} else if (cJSON_IsBool(v)) {
@@ -549,7 +583,8 @@ store_json_array_each(struct store *st, const char *text, size_t len,
 
 		for (size_t k = 0; k < at && k < len; k++)
 			line += text[k] == '\n';
-		return gb_errf(err, GB_EINVAL, "invalid JSON at line %zu%s", line, at >= len ? " (truncated?)" : "");
+		return gb_errf(err, GB_EINVAL, "invalid JSON at line %zu%s", line,
+		    at >= len ? " (truncated?)" : "");
 	}
 	if (!cJSON_IsArray(tree)) {
 		cJSON_Delete(tree);
@@ -563,7 +598,8 @@ store_json_array_each(struct store *st, const char *text, size_t len,
 		const char *type = (const char *)sqlite3_column_text(stmt, 0);
 
 		if (strcmp(type, "object") != 0) {
-			rc = gb_errf(err, GB_EINVAL, "element %zu: expected a JSON object, got %s", i + 1, type);
+			rc = gb_errf(err, GB_EINVAL, "element %zu: expected a JSON object, got %s",
+			    i + 1, type);
 			break;
 		}
 		if ((rc = fn(arg, i, (const char *)sqlite3_column_text(stmt, 1),

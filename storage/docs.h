@@ -46,8 +46,8 @@ struct store_field {
  * text (integers beyond 2^53 included); *out is malloc'd. text must be a
  * JSON object.
  */
-int store_set_fields(struct store *st, const char *text, size_t len, const struct store_field *f, int n,
-    char **out, struct gb_err *err);
+int store_set_fields(struct store *st, const char *text, size_t len, const struct store_field *f,
+    int n, char **out, struct gb_err *err);
 
 /*
  * Validate and normalise without writing: *out receives the document as it

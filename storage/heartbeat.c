@@ -9,8 +9,8 @@
 #include "internal.h"
 
 #define HB_PUT_SQL \
-	"INSERT OR REPLACE INTO worker_heartbeats (worker_id, last_seen_ms, status, processing_count, host) " \
-	"VALUES (?1, ?2, ?3, ?4, ?5)"
+	"INSERT OR REPLACE INTO worker_heartbeats (worker_id, last_seen_ms, status, " \
+	"processing_count, host) VALUES (?1, ?2, ?3, ?4, ?5)"
 #define HB_EXPIRE_SQL "DELETE FROM worker_heartbeats WHERE last_seen_ms < ?1"
 #define HB_DELETE_SQL "DELETE FROM worker_heartbeats WHERE substr(worker_id, 1, length(?1)) = ?1"
 #define HB_LIST_SQL \
@@ -43,16 +43,19 @@ heartbeat_check(const struct store_heartbeat *hb, struct gb_err *err)
 	if (field_len(hb->worker_id, sizeof(hb->worker_id)) <= 0)
 		return gb_errf(err, GB_EINVAL, "heartbeat: worker_id is empty or too long");
 	if (field_len(hb->host, sizeof(hb->host)) < 0)
-		return gb_errf(err, GB_EINVAL, "heartbeat of '%s': host is too long", hb->worker_id);
+		return gb_errf(err, GB_EINVAL, "heartbeat of '%s': host is too long",
+		    hb->worker_id);
 	if (field_len(hb->status, sizeof(hb->status)) > 0)
 		for (int i = 0; hb_statuses[i]; i++)
 			ok |= strcmp(hb->status, hb_statuses[i]) == 0;
 	if (!ok)
-		return gb_errf(err, GB_EINVAL, "heartbeat of '%s': status '%.15s' is not idle, busy, stopping "
-		    "or stopped", hb->worker_id, field_len(hb->status, sizeof(hb->status)) < 0 ? "" : hb->status);
+		return gb_errf(err, GB_EINVAL,
+		    "heartbeat of '%s': status '%.15s' is not idle, busy, stopping "
+		    "or stopped",
+		    hb->worker_id, field_len(hb->status, sizeof(hb->status)) < 0 ? "" : hb->status);
 	if (hb->processing_count < 0)
-		return gb_errf(err, GB_EINVAL, "heartbeat of '%s': processing_count must not be negative",
-		    hb->worker_id);
+		return gb_errf(err, GB_EINVAL,
+		    "heartbeat of '%s': processing_count must not be negative", hb->worker_id);
 	return 0;
 }
 
@@ -143,9 +146,11 @@ store_heartbeat_list(struct store *st, int64_t now_ms, struct store_heartbeat *o
 		const char *host = (const char *)sqlite3_column_text(stmt, 4);
 
 		memset(hb, 0, sizeof(*hb));
-		snprintf(hb->worker_id, sizeof(hb->worker_id), "%s", (const char *)sqlite3_column_text(stmt, 0));
+		snprintf(hb->worker_id, sizeof(hb->worker_id), "%s",
+		    (const char *)sqlite3_column_text(stmt, 0));
 		hb->last_seen_ms = sqlite3_column_int64(stmt, 1);
-		snprintf(hb->status, sizeof(hb->status), "%s", (const char *)sqlite3_column_text(stmt, 2));
+		snprintf(hb->status, sizeof(hb->status), "%s",
+		    (const char *)sqlite3_column_text(stmt, 2));
 		hb->processing_count = sqlite3_column_int(stmt, 3);
 		snprintf(hb->host, sizeof(hb->host), "%s", host ? host : "");
 	}

@@ -29,14 +29,15 @@ struct store_heartbeat {
  * as well. GB_EINVAL (nothing written) for an empty worker_id, a status not
  * in the list above, or a negative processing_count.
  */
-int store_heartbeat_put(struct store *st, const struct store_heartbeat *hb, int n, struct gb_err *err);
+int store_heartbeat_put(struct store *st, const struct store_heartbeat *hb, int n,
+    struct gb_err *err);
 /* Delete the rows whose worker_id starts with prefix (a pool that stopped cleanly). */
 int store_heartbeat_delete(struct store *st, const char *prefix, struct gb_err *err);
 /*
  * Live rows (last_seen_ms >= now_ms - HEARTBEAT_TTL_MS), by worker_id, at
  * most max into out; *n how many. Reads only.
  */
-int store_heartbeat_list(struct store *st, int64_t now_ms, struct store_heartbeat *out, int max, int *n,
-    struct gb_err *err);
+int store_heartbeat_list(struct store *st, int64_t now_ms, struct store_heartbeat *out, int max,
+    int *n, struct gb_err *err);
 
 #endif

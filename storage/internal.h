@@ -23,7 +23,8 @@ struct store {
 	sqlite3 *db;			/* owned; used by the opening thread only */
 	char *path;
 	int txdepth;			/* store_begin nesting */
-	char claim_org[STORE_ID_MAX];	/* the last organization a claim served: the next starts after it */
+	char claim_org[STORE_ID_MAX];	/* the last organization a claim served: the next
+					 * starts after it */
 	int64_t busy_timeout_ms;	/* how long store_busy_wait keeps trying */
 	int64_t busy_since_ms;		/* monotonic start of the current wait */
 	int turn_fd;			/* "<path>-turn", flocked by a waiting writer; -1: none */
@@ -53,7 +54,8 @@ int store_exec(struct store *st, const char *sql, struct gb_err *err);
  * codes and the busy handler; nothing read or written yet. Caller frees
  * with store_close.
  */
-int store_connect(struct store **out, const char *path, int flags, int busy_timeout_ms, struct gb_err *err);
+int store_connect(struct store **out, const char *path, int flags, int busy_timeout_ms,
+    struct gb_err *err);
 /* WAL (files only), synchronous, temp_store and checkpoints as opts say. */
 int store_pragmas(struct store *st, const struct store_opts *opts, struct gb_err *err);
 /* busy.c: waiting for the write lock, and letting a waiting writer in (see there). */
@@ -108,8 +110,8 @@ const char *store_unwritable(const char *path);
 #define CLAIM_UPDATE \
 	"UPDATE contexts SET status = 'processing', worker_id = ?1, lease_until = ?2, " \
 	"started_at = COALESCE(started_at, ?3), updated_at = ?3, dirty = 1 " \
-	"WHERE +status = 'pending' AND _id IN (?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, " \
-	"?18, ?19)"
+	"WHERE +status = 'pending' AND _id IN (?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, " \
+	"?15, ?16, ?17, ?18, ?19)"
 #define CLAIM_SQL CLAIM_UPDATE " RETURNING batch_id"
 /* the claim that also reads each claimed context's document, as store_get would */
 #define CLAIM_DOCS_SQL CLAIM_UPDATE " RETURNING batch_id, _id, " CTX_DOC_EXPR
@@ -119,9 +121,11 @@ const char *store_unwritable(const char *path);
  * folded into the document, which is final from then on. Add the WHERE.
  */
 #define CTX_END_UPDATE \
-	"UPDATE contexts SET status = ?2, updated_at = ?3, dirty = 0, worker_id = NULL, lease_until = NULL, " \
+	"UPDATE contexts SET status = ?2, updated_at = ?3, dirty = 0, worker_id = NULL, " \
+	"lease_until = NULL, " \
 	"doc = json_set(doc, " CTX_STARTED_AT("?3") ", " \
-	"'$.status', ?2, '$.updated_at', ?3, '$.retry_count', retry_count, '$.next_retry_at', next_retry_at, " \
+	"'$.status', ?2, '$.updated_at', ?3, '$.retry_count', retry_count, '$.next_retry_at', " \
+	"next_retry_at, " \
 	"'$.processing.completed_at', ?3, '$.processing.duration_ms', ?4) WHERE _id = ?1"
 
 /* A batch row's document, with its progress counters laid over it. */
@@ -130,9 +134,10 @@ const char *store_unwritable(const char *path);
 	" '$.context_count', context_count, '$.completed_count', completed_count," \
 	" '$.failed_count', failed_count, '$.cancelled_count', cancelled_count," \
 	" '$.processing_started_at', processing_started_at," \
-	" '$.processing_completed_at', processing_completed_at, '$.total_duration_ms', total_duration_ms," \
-	" '$.usage', json_object('prompt_tokens', prompt_tokens, 'completion_tokens', completion_tokens," \
-	" 'total_tokens', prompt_tokens + completion_tokens, 'cost', cost))" \
+	" '$.processing_completed_at', processing_completed_at, '$.total_duration_ms', " \
+	"total_duration_ms," \
+	" '$.usage', json_object('prompt_tokens', prompt_tokens, 'completion_tokens', " \
+	"completion_tokens, 'total_tokens', prompt_tokens + completion_tokens, 'cost', cost))" \
 	" ELSE doc END)"
 
 /* The SQL expression that yields a row's whole document (overlay for contexts). */
@@ -146,7 +151,8 @@ enum ftype { F_STRING, F_INT, F_NUMBER, F_BOOL, F_OBJECT, F_ARRAY, F_STRARRAY, F
 #define F_EACH		8u	/* the value is an array; each element must match */
 
 struct field_rule {
-	const char *path;		/* dotted; arrays on the way are entered element by element */
+	const char *path;		/* dotted; arrays on the way are entered element by
+					 * element */
 	enum ftype type;
 	unsigned flags;
 	const char *const *values;	/* F_ENUM: NULL-terminated */

@@ -21,21 +21,27 @@
 #include "listing_internal.h"
 
 #define WALK_COLS \
-	"SELECT _id, created_at, status, type, batch_id, user_id, title, updated_at, retry_count, " \
+	"SELECT _id, created_at, status, type, batch_id, user_id, title, updated_at, " \
+	"retry_count, " \
 	"organization_id FROM contexts "
 /* ?3 lower bound (exclusive), (?4, ?5) upper bound (exclusive), ?6 limit */
 #define WALK_RANGE \
-	" AND created_at > ?3 AND (created_at, _id) < (?4, ?5) ORDER BY created_at DESC, _id DESC LIMIT ?6"
+	" AND created_at > ?3 AND (created_at, _id) < (?4, ?5) ORDER BY created_at DESC, " \
+	"_id DESC LIMIT ?6"
 
 enum walk_by { BY_ORG, BY_STATUS, BY_USER, BY_TYPE, BY_BATCH };
 
 static const char *const walk_sql[] = {
-	[BY_ORG] = WALK_COLS "INDEXED BY ctx_list_org WHERE organization_id = ?1 AND ?2 IS NULL" WALK_RANGE,
-	[BY_STATUS] = WALK_COLS "INDEXED BY ctx_list_status WHERE organization_id = ?1 AND status = ?2"
+	[BY_ORG] = WALK_COLS "INDEXED BY ctx_list_org WHERE organization_id = ?1 AND ?2 IS NULL"
 	    WALK_RANGE,
-	[BY_USER] = WALK_COLS "INDEXED BY ctx_list_user WHERE organization_id = ?1 AND user_id = ?2" WALK_RANGE,
-	[BY_TYPE] = WALK_COLS "INDEXED BY ctx_list_type WHERE organization_id = ?1 AND type = ?2" WALK_RANGE,
-	[BY_BATCH] = WALK_COLS "INDEXED BY ctx_list_batch WHERE batch_id = ?1 AND status = ?2" WALK_RANGE,
+	[BY_STATUS] = WALK_COLS
+	    "INDEXED BY ctx_list_status WHERE organization_id = ?1 AND status = ?2" WALK_RANGE,
+	[BY_USER] = WALK_COLS "INDEXED BY ctx_list_user WHERE organization_id = ?1 AND user_id = ?2"
+	    WALK_RANGE,
+	[BY_TYPE] = WALK_COLS "INDEXED BY ctx_list_type WHERE organization_id = ?1 AND type = ?2"
+	    WALK_RANGE,
+	[BY_BATCH] = WALK_COLS "INDEXED BY ctx_list_batch WHERE batch_id = ?1 AND status = ?2"
+	    WALK_RANGE,
 };
 
 /*
@@ -137,16 +143,16 @@ row_matches(sqlite3_stmt *stmt, const struct list_plan *p)
 
 	if (p->statuses && (s < 0 || !(p->statuses & (1u << s))))
 		return 0;
-	if (!col_is(stmt, 9, p->org) || !col_is(stmt, 3, p->type) || !col_is(stmt, 4, p->batch_id) ||
-	    !col_is(stmt, 5, p->user_id))
+	if (!col_is(stmt, 9, p->org) || !col_is(stmt, 3, p->type) ||
+	    !col_is(stmt, 4, p->batch_id) || !col_is(stmt, 5, p->user_id))
 		return 0;
 	return p->q == NULL || (title != NULL && strcasestr(title, p->q) != NULL);
 }
 
 /* Run one walk: up to want matching rows into rows. */
 static int
-walk_run(struct store *st, const struct list_plan *p, struct walk *w, int want, struct list_rows *rows,
-    struct gb_err *err)
+walk_run(struct store *st, const struct list_plan *p, struct walk *w, int want,
+    struct list_rows *rows, struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int rc, step, got = 0, examined = 0;
@@ -214,13 +220,15 @@ plan_walks(const struct list_plan *p, struct walk *w)
 	if (p->batch_id == NULL && (p->user_id || p->type || p->statuses == 0)) {
 		enum walk_by by = p->user_id ? BY_USER : p->type ? BY_TYPE : BY_ORG;
 
-		w[0] = (struct walk){ .by = by, .k1 = p->org, .k2 = p->user_id ? p->user_id : p->type };
+		w[0] = (struct walk){ .by = by, .k1 = p->org,
+		    .k2 = p->user_id ? p->user_id : p->type };
 		return 1;
 	}
 	for (int s = 0; s < CTX_STATUS_COUNT; s++)
 		if (p->statuses == 0 || (p->statuses & (1u << s)))
 			w[n++] = (struct walk){ .by = p->batch_id ? BY_BATCH : BY_STATUS,
-			    .k1 = p->batch_id ? p->batch_id : p->org, .k2 = ctx_status_name((enum ctx_status)s) };
+			    .k1 = p->batch_id ? p->batch_id : p->org,
+			    .k2 = ctx_status_name((enum ctx_status)s) };
 	return n;
 }
 
@@ -231,8 +239,8 @@ plan_walks(const struct list_plan *p, struct walk *w)
  * plus one more when there is more.
  */
 int
-list_collect(struct store *st, const struct list_plan *p, int want, int budget, struct list_rows *rows,
-    int *partial, char stop[LIST_CURSOR_MAX], struct gb_err *err)
+list_collect(struct store *st, const struct list_plan *p, int want, int budget,
+    struct list_rows *rows, int *partial, char stop[LIST_CURSOR_MAX], struct gb_err *err)
 {
 	struct walk w[CTX_STATUS_COUNT];
 	int nw = plan_walks(p, w), rc = 0, keep;
@@ -249,7 +257,8 @@ list_collect(struct store *st, const struct list_plan *p, int want, int budget, 
 	for (int i = 0; rc == 0 && i < nw; i++)
 		rc = walk_run(st, p, &w[i], want + 1, rows, err);
 	for (int i = 0; i < nw; i++)
-		if (w[i].stopped && (sc == NULL || key_cmp(w[i].stop_created, w[i].stop_id, sc, si) > 0)) {
+		if (w[i].stopped &&
+		    (sc == NULL || key_cmp(w[i].stop_created, w[i].stop_id, sc, si) > 0)) {
 			sc = w[i].stop_created;
 			si = w[i].stop_id;
 		}
@@ -291,9 +300,10 @@ row_error(struct store *st, const char *id, char **out, struct gb_err *err)
 	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
 	if ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
 		/* a string, or an object with a message; anything else is no error text */
-		if ((text = (const char *)sqlite3_column_text(stmt, 0)) && (*text == '"' || *text == '{') &&
-		    (e = cJSON_Parse(text)) != NULL) {
-			msg = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "message") : e;
+		if ((text = (const char *)sqlite3_column_text(stmt, 0)) &&
+		    (*text == '"' || *text == '{') && (e = cJSON_Parse(text)) != NULL) {
+			msg = cJSON_IsObject(e) ?
+			    cJSON_GetObjectItemCaseSensitive(e, "message") : e;
 			if (cJSON_IsString(msg) && (*out = strdup(msg->valuestring)) == NULL)
 				rc = gb_errf(err, GB_ENOMEM, "out of memory");
 		}
@@ -313,8 +323,8 @@ page_yield(struct store *st, const struct list_rows *rows, int n, ctx_summary_fn
 
 	for (int i = 0; rc == 0 && i < n; i++) {
 		const struct list_row *r = &rows->v[i];
-		struct ctx_summary s = { r->id, r->type, r->status, r->batch_id, r->user_id, r->title,
-		    r->created_at, r->updated_at, NULL, r->retry_count };
+		struct ctx_summary s = { r->id, r->type, r->status, r->batch_id, r->user_id,
+		    r->title, r->created_at, r->updated_at, NULL, r->retry_count };
 		char *error = NULL;
 
 		/*
@@ -370,16 +380,17 @@ store_ctx_list(struct store *st, const struct ctx_query *q, ctx_summary_fn fn, v
 	own = sqlite3_get_autocommit(st->db);
 	if (own && (rc = list_exec(st, "BEGIN", err)))
 		return rc;
-	if ((rc = list_collect(st, &p, limit, LIST_MAX_EXAMINED, &rows, &part, next_cursor, err)) == 0) {
+	if ((rc = list_collect(st, &p, limit, LIST_MAX_EXAMINED, &rows, &part, next_cursor,
+	    err)) == 0) {
 		if (!part && rows.n > limit)
-			rc = list_cursor_encode(rows.v[limit - 1].created_at, rows.v[limit - 1].id, next_cursor,
-			    err);
+			rc = list_cursor_encode(rows.v[limit - 1].created_at, rows.v[limit - 1].id,
+			    next_cursor, err);
 		if (rc == 0)
 			rc = page_yield(st, &rows, rows.n < limit ? rows.n : limit, fn, arg, err);
 		list_rows_free(&rows);
 	}
-	if (own)
-		(void)list_exec(st, "COMMIT", &(struct gb_err){ 0, "" });	/* read only: nothing to lose */
+	if (own)	/* read only: nothing to lose */
+		(void)list_exec(st, "COMMIT", &(struct gb_err){ 0, "" });
 	if (partial && rc == 0)
 		*partial = part;
 	return rc;

@@ -30,11 +30,14 @@ struct ctx_query {
 	const char *type;		/* NULL: any (the same for each field below) */
 	const char *batch_id;
 	const char *user_id;
-	const char *created_after;	/* created_at > this: ISO-8601 or milliseconds since the epoch */
+	const char *created_after;	/* created_at > this: ISO-8601 or milliseconds since
+					 * the epoch */
 	const char *created_before;	/* created_at < this: the same forms */
-	const char *q;			/* substring of data.title, ASCII letters without regard to case */
+	const char *q;			/* substring of data.title, ASCII letters without
+					 * regard to case */
 	int limit;			/* 1..LIST_MAX_LIMIT; 0: 50 */
-	const char *cursor;		/* a next_cursor of the same query, or NULL for the first page */
+	const char *cursor;		/* a next_cursor of the same query, or NULL for the
+					 * first page */
 };
 
 /*
@@ -72,8 +75,9 @@ int store_ctx_list(struct store *st, const struct ctx_query *q, ctx_summary_fn f
  * store_ctx_list. GB_EINVAL for a bad limit, status or cursor.
  */
 typedef int (*batch_list_fn)(void *arg, const char *doc, size_t len, int paused);
-int store_batch_list(struct store *st, const char *org, const char *status, int limit, const char *cursor,
-    batch_list_fn fn, void *arg, char next_cursor[LIST_CURSOR_MAX], struct gb_err *err);
+int store_batch_list(struct store *st, const char *org, const char *status, int limit,
+    const char *cursor, batch_list_fn fn, void *arg, char next_cursor[LIST_CURSOR_MAX],
+    struct gb_err *err);
 
 /*
  * Pause (paused 1) or resume (0) batch id of org: while paused no claim or
@@ -118,7 +122,8 @@ int store_throughput_prune(struct store *st, int64_t now_ms, int *n, struct gb_e
  * no such context of org, GB_ESTATE when it is pending, processing or
  * completed.
  */
-int store_ctx_retry(struct store *st, const char *id, const char *org, int64_t now_ms, struct gb_err *err);
+int store_ctx_retry(struct store *st, const char *id, const char *org, int64_t now_ms,
+    struct gb_err *err);
 /*
  * store_ctx_cancel for a context of org (NULL: any): GB_ENOTFOUND when there
  * is no such context of org, GB_ESTATE when it has already ended.
@@ -142,6 +147,7 @@ int store_ctx_bulk(struct store *st, const struct ctx_query *filter, enum ctx_bu
  * The query plans of the walks store_ctx_list makes for q (one per status
  * of its set when its walk is by status), for tests; *plan malloc'd.
  */
-int store_ctx_list_explain(struct store *st, const struct ctx_query *q, char **plan, struct gb_err *err);
+int store_ctx_list_explain(struct store *st, const struct ctx_query *q, char **plan,
+    struct gb_err *err);
 
 #endif

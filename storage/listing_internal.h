@@ -37,7 +37,8 @@ int list_plan_init(struct list_plan *p, const struct ctx_query *q, struct gb_err
 /* Move p's upper bound below (created_at, id): the next page. */
 void list_plan_below(struct list_plan *p, const char *created_at, const char *id);
 /* The cursor of position (created_at, id) into out. */
-int list_cursor_encode(const char *created_at, const char *id, char out[LIST_CURSOR_MAX], struct gb_err *err);
+int list_cursor_encode(const char *created_at, const char *id, char out[LIST_CURSOR_MAX],
+    struct gb_err *err);
 /* A cursor back into its position; GB_EINVAL "bad cursor". */
 int list_cursor_decode(const char *cursor, char created_at[LIST_KEY_MAX], char id[STORE_ID_MAX],
     struct gb_err *err);
@@ -48,8 +49,8 @@ int list_cursor_decode(const char *cursor, char created_at[LIST_KEY_MAX], char i
  * *partial is 1, stop the cursor to go on from, and rows hold only what
  * lies above that point. Caller frees rows with list_rows_free.
  */
-int list_collect(struct store *st, const struct list_plan *p, int want, int budget, struct list_rows *rows,
-    int *partial, char stop[LIST_CURSOR_MAX], struct gb_err *err);
+int list_collect(struct store *st, const struct list_plan *p, int want, int budget,
+    struct list_rows *rows, int *partial, char stop[LIST_CURSOR_MAX], struct gb_err *err);
 void list_rows_free(struct list_rows *rows);
 
 /* Whether any batch is paused (the queue's claims check each context's batch only then). */

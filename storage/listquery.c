@@ -91,7 +91,8 @@ list_plan_below(struct list_plan *p, const char *created_at, const char *id)
 }
 
 int
-list_cursor_encode(const char *created_at, const char *id, char out[LIST_CURSOR_MAX], struct gb_err *err)
+list_cursor_encode(const char *created_at, const char *id, char out[LIST_CURSOR_MAX],
+    struct gb_err *err)
 {
 	char raw[LIST_KEY_MAX + STORE_ID_MAX + 4];
 	size_t n, o = 0;

@@ -56,10 +56,12 @@ static const struct migration {
 	"CREATE INDEX ctx_type ON contexts (type);\n"
 	"CREATE INDEX ctx_priority ON contexts (priority, status, created_at);\n"
 	/* the access patterns: worker polling per organization, a user's history */
-	"CREATE INDEX ctx_poll ON contexts (organization_id, priority, created_at) WHERE status = 'pending';\n"
+	"CREATE INDEX ctx_poll ON contexts (organization_id, priority, "
+	"created_at) WHERE status = 'pending';\n"
 	"CREATE INDEX ctx_user_recent ON contexts (user_id, organization_id, created_at);\n"
 	/* the queue: a batch's own pending work, and leases to reap */
-	"CREATE INDEX ctx_batch_poll ON contexts (batch_id, priority, created_at) WHERE status = 'pending';\n"
+	"CREATE INDEX ctx_batch_poll ON contexts (batch_id, priority, "
+	"created_at) WHERE status = 'pending';\n"
 	"CREATE INDEX ctx_lease ON contexts (lease_until) WHERE status = 'processing';\n"
 	"CREATE TABLE templates (_id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL,\n"
 	"  " GEN("organization_id", "$.organization_id") ",\n"
@@ -71,11 +73,13 @@ static const struct migration {
 	"  PRIMARY KEY (tag, template_id)) WITHOUT ROWID;\n"
 	"CREATE INDEX tmpl_tags_by_template ON template_tags (template_id);\n"
 	"CREATE TRIGGER tmpl_tags_ins AFTER INSERT ON templates BEGIN\n"
-	"  INSERT OR IGNORE INTO template_tags SELECT value, NEW._id FROM json_each(NEW.doc, '$.metadata.tags')\n"
+	"  INSERT OR IGNORE INTO template_tags SELECT value, NEW._id FROM json_each(NEW.doc, "
+	"'$.metadata.tags')\n"
 	"  WHERE type = 'text'; END;\n"
 	"CREATE TRIGGER tmpl_tags_upd AFTER UPDATE OF doc ON templates BEGIN\n"
 	"  DELETE FROM template_tags WHERE template_id = OLD._id;\n"
-	"  INSERT OR IGNORE INTO template_tags SELECT value, NEW._id FROM json_each(NEW.doc, '$.metadata.tags')\n"
+	"  INSERT OR IGNORE INTO template_tags SELECT value, NEW._id FROM json_each(NEW.doc, "
+	"'$.metadata.tags')\n"
 	"  WHERE type = 'text'; END;\n"
 	"CREATE TRIGGER tmpl_tags_del AFTER DELETE ON templates BEGIN\n"
 	"  DELETE FROM template_tags WHERE template_id = OLD._id; END;\n"
@@ -143,7 +147,8 @@ static const struct migration {
 	{ "web: counters, throughput, pause, listing indexes",
 	/* data.title in a real column, copied by every whole write like the other indexed fields */
 	"ALTER TABLE contexts ADD COLUMN title TEXT;\n"
-	"UPDATE contexts SET title = doc ->> '$.data.title' WHERE json_type(doc, '$.data.title') = 'text';\n"
+	"UPDATE contexts SET title = doc ->> '$.data.title' WHERE json_type(doc, "
+	"'$.data.title') = 'text';\n"
 	/* lists newest first (created_at, _id descending): one index range per filter */
 	"CREATE INDEX ctx_list_org ON contexts (organization_id, created_at, _id);\n"
 	"CREATE INDEX ctx_list_status ON contexts (organization_id, status, created_at, _id);\n"
@@ -157,16 +162,19 @@ static const struct migration {
 	/* contexts per organization and status, exact: kept by triggers, read without a scan */
 	"CREATE TABLE ctx_counts (organization_id TEXT NOT NULL, status TEXT NOT NULL,\n"
 	"  n INTEGER NOT NULL, PRIMARY KEY (organization_id, status)) WITHOUT ROWID;\n"
-	"INSERT INTO ctx_counts SELECT COALESCE(organization_id, ''), status, count(*) FROM contexts\n"
+	"INSERT INTO ctx_counts SELECT COALESCE(organization_id, ''), status, "
+	"count(*) FROM contexts\n"
 	"  GROUP BY 1, 2;\n"
 	"CREATE TRIGGER ctx_counts_ins AFTER INSERT ON contexts BEGIN\n"
 	"  INSERT INTO ctx_counts VALUES (COALESCE(NEW.organization_id, ''), NEW.status, 1)\n"
 	"  ON CONFLICT DO UPDATE SET n = n + 1; END;\n"
 	"CREATE TRIGGER ctx_counts_del AFTER DELETE ON contexts BEGIN\n"
 	"  UPDATE ctx_counts SET n = n - 1\n"
-	"  WHERE organization_id = COALESCE(OLD.organization_id, '') AND status = OLD.status; END;\n"
+	"  WHERE organization_id = COALESCE(OLD.organization_id, '') AND status = OLD.status; "
+	"END;\n"
 	"CREATE TRIGGER ctx_counts_upd AFTER UPDATE OF status, organization_id ON contexts\n"
-	"  WHEN OLD.status IS NOT NEW.status OR OLD.organization_id IS NOT NEW.organization_id BEGIN\n"
+	"  WHEN OLD.status IS NOT NEW.status OR OLD.organization_id IS NOT NEW.organization_id "
+	"BEGIN\n"
 	"  UPDATE ctx_counts SET n = n - 1\n"
 	"  WHERE organization_id = COALESCE(OLD.organization_id, '') AND status = OLD.status;\n"
 	"  INSERT INTO ctx_counts VALUES (COALESCE(NEW.organization_id, ''), NEW.status, 1)\n"
@@ -179,14 +187,16 @@ static const struct migration {
 	"  completed INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,\n"
 	"  PRIMARY KEY (organization_id, minute)) WITHOUT ROWID;\n"
 	"CREATE INDEX ctx_throughput_minute ON ctx_throughput (minute);\n"
-	"INSERT INTO ctx_throughput SELECT COALESCE(organization_id, ''), substr(updated_at, 1, 16),\n"
+	"INSERT INTO ctx_throughput SELECT COALESCE(organization_id, ''), substr(updated_at, 1, "
+	"16),\n"
 	"  sum(status = 'completed'), sum(status = 'failed') FROM contexts\n"
 	"  WHERE status IN ('completed', 'failed')\n"
 	"  AND updated_at >= strftime('%Y-%m-%dT%H:%M', 'now', '-2 days') GROUP BY 1, 2;\n"
 	"CREATE TRIGGER ctx_throughput_upd AFTER UPDATE OF status ON contexts\n"
 	"  WHEN NEW.status IN ('completed', 'failed') AND OLD.status IS NOT NEW.status\n"
 	"  AND NEW.updated_at IS NOT NULL BEGIN\n"
-	"  INSERT INTO ctx_throughput VALUES (COALESCE(NEW.organization_id, ''), substr(NEW.updated_at, 1, 16),\n"
+	"  INSERT INTO ctx_throughput VALUES (COALESCE(NEW.organization_id, ''), "
+	"substr(NEW.updated_at, 1, 16),\n"
 	"  NEW.status = 'completed', NEW.status = 'failed')\n"
 	"  ON CONFLICT DO UPDATE SET completed = completed + excluded.completed,\n"
 	"  failed = failed + excluded.failed; END;\n"
@@ -244,7 +254,8 @@ store_migrate(struct store *st, int *from, int *to, struct gb_err *err)
 			*from = v;
 		first = 0;
 		if (v > NMIGRATIONS) {
-			rc = gb_errf(err, GB_EVERSION, "database '%s' has schema version %d, newer than this "
+			rc = gb_errf(err, GB_EVERSION,
+			    "database '%s' has schema version %d, newer than this "
 			    "genbox (version %d): upgrade genbox", st->path, v, NMIGRATIONS);
 			goto fail;
 		}
@@ -253,7 +264,8 @@ store_migrate(struct store *st, int *from, int *to, struct gb_err *err)
 		if (sqlite3_exec(st->db, migrations[v].sql, NULL, NULL, NULL) != SQLITE_OK) {
 			char what[128];
 
-			snprintf(what, sizeof(what), "migration %d (%s)", v + 1, migrations[v].name);
+			snprintf(what, sizeof(what), "migration %d (%s)", v + 1,
+			    migrations[v].name);
 			rc = store_sqlerr(st, err, what);
 			goto fail;
 		}

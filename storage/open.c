@@ -42,7 +42,8 @@ open_version(struct store *st, int *version, struct gb_err *err)
 		return rc;
 	}
 	if (*version > store_schema_latest())
-		return gb_errf(err, GB_EVERSION, "database '%s' has schema version %d, newer than this genbox "
+		return gb_errf(err, GB_EVERSION,
+		    "database '%s' has schema version %d, newer than this genbox "
 		    "(version %d): upgrade genbox", st->path, *version, store_schema_latest());
 	return 0;
 }
@@ -60,19 +61,23 @@ store_open(struct store **out, const char *path, const struct store_opts *opts, 
 		opts = &defaults;
 	if (strcmp(path, ":memory:") != 0) {
 		if (!opts->create && stat(path, &sb) < 0)
-			return gb_errf(err, GB_ENOTFOUND, "database '%s' does not exist (run 'genbox init')", path);
+			return gb_errf(err, GB_ENOTFOUND,
+			    "database '%s' does not exist (run 'genbox init')", path);
 		if ((rc = check_regular(path, err)))
 			return rc;
 	}
-	if ((rc = store_connect(&st, path, SQLITE_OPEN_READWRITE | (opts->create ? SQLITE_OPEN_CREATE : 0),
+	if ((rc = store_connect(&st, path,
+	    SQLITE_OPEN_READWRITE | (opts->create ? SQLITE_OPEN_CREATE : 0),
 	    opts->busy_timeout_ms, err)))
 		return rc;
 	if ((rc = open_version(st, &version, err)) || (rc = store_pragmas(st, opts, err)))
 		goto fail;
 	if (version < store_schema_latest()) {
 		if (!opts->migrate) {
-			rc = gb_errf(err, GB_EVERSION, "database '%s' has schema version %d, older than this genbox "
-			    "(version %d): run 'genbox migrate'", path, version, store_schema_latest());
+			rc = gb_errf(err, GB_EVERSION,
+			    "database '%s' has schema version %d, older than this genbox "
+			    "(version %d): run 'genbox migrate'",
+			    path, version, store_schema_latest());
 			goto fail;
 		}
 		if ((rc = store_migrate(st, NULL, NULL, err)))
@@ -93,7 +98,8 @@ store_file_version(const char *path, int *version, struct gb_err *err)
 	int rc;
 
 	if (stat(path, &sb) < 0)
-		return gb_errf(err, GB_ENOTFOUND, "database '%s' does not exist (run 'genbox init')", path);
+		return gb_errf(err, GB_ENOTFOUND,
+		    "database '%s' does not exist (run 'genbox init')", path);
 	if ((rc = check_regular(path, err)))
 		return rc;
 	if ((rc = store_connect(&st, path, SQLITE_OPEN_READONLY, 0, err)) == 0)

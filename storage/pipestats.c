@@ -17,12 +17,14 @@
 	"SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1)"
 #define PS_PRUNE_SQL "DELETE FROM pipeline_stats WHERE at_ms <= ?1"
 #define PS_SUMMARY_SQL \
-	"SELECT count(*), avg(duration_ms) FROM pipeline_stats WHERE pipeline_id = ?1 AND at_ms > ?2 AND at_ms <= ?3"
+	"SELECT count(*), avg(duration_ms) FROM pipeline_stats WHERE pipeline_id = ?1 AND at_ms " \
+	"> ?2 AND at_ms <= ?3"
 #define PS_RANK_SQL \
-	"SELECT duration_ms FROM pipeline_stats WHERE pipeline_id = ?1 AND at_ms > ?2 AND at_ms <= ?3 " \
-	"ORDER BY duration_ms LIMIT 1 OFFSET ?4"
+	"SELECT duration_ms FROM pipeline_stats WHERE pipeline_id = ?1 AND at_ms > ?2 AND at_ms " \
+	"<= ?3 ORDER BY duration_ms LIMIT 1 OFFSET ?4"
 #define PS_IDS_SQL \
-	"SELECT DISTINCT pipeline_id FROM pipeline_stats WHERE at_ms > ?1 AND at_ms <= ?2 ORDER BY pipeline_id"
+	"SELECT DISTINCT pipeline_id FROM pipeline_stats WHERE at_ms > ?1 AND at_ms <= ?2 ORDER " \
+	"BY pipeline_id"
 
 /* t - PIPELINE_STATS_WINDOW_MS without overflow */
 static int64_t
@@ -47,7 +49,8 @@ ps_check(const char *pipeline_id, int64_t duration_ms, struct gb_err *err)
 	if (pipeline_id == NULL || *pipeline_id == '\0')
 		return gb_errf(err, GB_EINVAL, "pipeline statistics: pipeline_id is empty");
 	if (duration_ms < 0)
-		return gb_errf(err, GB_EINVAL, "pipeline statistics of '%s': negative duration", pipeline_id);
+		return gb_errf(err, GB_EINVAL, "pipeline statistics of '%s': negative duration",
+		    pipeline_id);
 	return 0;
 }
 
@@ -95,7 +98,8 @@ ps_list(const struct pipeline_stat *rows, int n)
 }
 
 int
-store_pipeline_stat_add_many(struct store *st, const struct pipeline_stat *rows, int n, struct gb_err *err)
+store_pipeline_stat_add_many(struct store *st, const struct pipeline_stat *rows, int n,
+    struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int64_t last = INT64_MIN;
@@ -121,8 +125,8 @@ store_pipeline_stat_add_many(struct store *st, const struct pipeline_stat *rows,
 }
 
 int
-store_pipeline_stat_add(struct store *st, const char *pipeline_id, int64_t at_ms, int64_t duration_ms,
-    struct gb_err *err)
+store_pipeline_stat_add(struct store *st, const char *pipeline_id, int64_t at_ms,
+    int64_t duration_ms, struct gb_err *err)
 {
 	struct pipeline_stat row = { pipeline_id, at_ms, duration_ms };
 
@@ -131,7 +135,8 @@ store_pipeline_stat_add(struct store *st, const char *pipeline_id, int64_t at_ms
 
 /* The duration at 0-based rank k (by duration) in the window. */
 static int
-ps_rank(struct store *st, const char *pipeline_id, int64_t now_ms, int64_t k, int64_t *out, struct gb_err *err)
+ps_rank(struct store *st, const char *pipeline_id, int64_t now_ms, int64_t k, int64_t *out,
+    struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int rc, step;
@@ -181,14 +186,16 @@ store_pipeline_stats_get(struct store *st, const char *pipeline_id, int64_t now_
 	sqlite3_reset(stmt);
 	if (rc || out->count == 0)
 		return rc;
-	if ((rc = ps_rank(st, pipeline_id, now_ms, nearest_rank(out->count, 50), &out->p50_ms, err)) == 0)
-		rc = ps_rank(st, pipeline_id, now_ms, nearest_rank(out->count, 95), &out->p95_ms, err);
+	if ((rc = ps_rank(st, pipeline_id, now_ms, nearest_rank(out->count, 50), &out->p50_ms,
+	    err)) == 0)
+		rc = ps_rank(st, pipeline_id, now_ms, nearest_rank(out->count, 95), &out->p95_ms,
+		    err);
 	return rc;
 }
 
 int
-store_pipeline_stats_each(struct store *st, int64_t now_ms, int (*fn)(void *arg, const char *pipeline_id),
-    void *arg, struct gb_err *err)
+store_pipeline_stats_each(struct store *st, int64_t now_ms,
+    int (*fn)(void *arg, const char *pipeline_id), void *arg, struct gb_err *err)
 {
 	char **ids = NULL;
 	size_t n = 0, cap = 0;

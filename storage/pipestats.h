@@ -15,7 +15,10 @@
 
 #define PIPELINE_STATS_WINDOW_MS (86400 * 1000)
 
-/* p50 and p95 by nearest rank: the smallest duration with at least 50 % (95 %) of them at or below it. */
+/*
+ * p50 and p95 by nearest rank: the smallest duration with at least 50 % (95 %)
+ * of them at or below it.
+ */
 struct store_pipeline_stats { int64_t count; double mean_ms; int64_t p50_ms, p95_ms; };
 
 /*
@@ -24,8 +27,8 @@ struct store_pipeline_stats { int64_t count; double mean_ms; int64_t p50_ms, p95
  * then (at most once a minute of at_ms). GB_EINVAL for an empty pipeline_id
  * or a negative duration.
  */
-int store_pipeline_stat_add(struct store *st, const char *pipeline_id, int64_t at_ms, int64_t duration_ms,
-    struct gb_err *err);
+int store_pipeline_stat_add(struct store *st, const char *pipeline_id, int64_t at_ms,
+    int64_t duration_ms, struct gb_err *err);
 /* One duration for store_pipeline_stat_add_many. */
 struct pipeline_stat {
 	const char *pipeline_id;
@@ -37,8 +40,12 @@ struct pipeline_stat {
  * them (all or none: GB_EINVAL, before any is added, for an empty
  * pipeline_id or a negative duration).
  */
-int store_pipeline_stat_add_many(struct store *st, const struct pipeline_stat *rows, int n, struct gb_err *err);
-/* Count, mean, p50, p95 of pipeline_id's durations in (now_ms - window, now_ms]. All zero when none. */
+int store_pipeline_stat_add_many(struct store *st, const struct pipeline_stat *rows, int n,
+    struct gb_err *err);
+/*
+ * Count, mean, p50, p95 of pipeline_id's durations in (now_ms - window,
+ * now_ms]. All zero when none.
+ */
 int store_pipeline_stats_get(struct store *st, const char *pipeline_id, int64_t now_ms,
     struct store_pipeline_stats *out, struct gb_err *err);
 /*
@@ -46,7 +53,7 @@ int store_pipeline_stats_get(struct store *st, const char *pipeline_id, int64_t 
  * (the ids are read first, so fn may call the store). A non-zero return from
  * fn stops the walk and is returned.
  */
-int store_pipeline_stats_each(struct store *st, int64_t now_ms, int (*fn)(void *arg, const char *pipeline_id),
-    void *arg, struct gb_err *err);
+int store_pipeline_stats_each(struct store *st, int64_t now_ms,
+    int (*fn)(void *arg, const char *pipeline_id), void *arg, struct gb_err *err);
 
 #endif

@@ -30,15 +30,18 @@
 #define POLL_BATCH_SQL \
 	"SELECT _id FROM contexts WHERE status = 'pending' AND batch_id = ?1 " \
 	"AND (next_retry_at IS NULL OR next_retry_at <= ?2) " \
-	"AND NOT EXISTS (SELECT 1 FROM paused_batches WHERE batch_id = ?1) ORDER BY priority, created_at LIMIT ?3"
+	"AND NOT EXISTS (SELECT 1 FROM paused_batches WHERE batch_id = ?1) ORDER BY priority, " \
+	"created_at LIMIT ?3"
 
 #define BATCH_START_SQL \
-	"UPDATE batches SET status = 'processing', processing_started_at = COALESCE(processing_started_at, ?2), " \
+	"UPDATE batches SET status = 'processing', processing_started_at = " \
+	"COALESCE(processing_started_at, ?2), " \
 	"updated_at = ?2, dirty = 1 WHERE _id = ?1 AND status = 'pending'"
 
 /* the documents of up to CLAIM_CHUNK pending contexts, unused places bound to NULL */
 #define PEEK_DOCS_SQL \
-	"SELECT _id, " CTX_DOC_EXPR " FROM contexts WHERE +status = 'pending' AND _id IN (?1, ?2, ?3, ?4, ?5, " \
+	"SELECT _id, " CTX_DOC_EXPR \
+	" FROM contexts WHERE +status = 'pending' AND _id IN (?1, ?2, ?3, ?4, ?5, " \
 	"?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
 
 #define EXTEND_SQL \
@@ -46,15 +49,17 @@
 
 /* a processing context without a lease (set so by hand or imported) has no owner to wait for */
 #define EXPIRED_SQL \
-	"SELECT _id, worker_id, lease_until FROM contexts WHERE status = 'processing' ORDER BY lease_until"
+	"SELECT _id, worker_id, lease_until FROM contexts WHERE status = 'processing' ORDER BY " \
+	"lease_until"
 
 #define RELEASE_SQL \
-	"UPDATE contexts SET status = 'pending', worker_id = NULL, lease_until = NULL, updated_at = ?3, " \
+	"UPDATE contexts SET status = 'pending', worker_id = NULL, lease_until = NULL, " \
+	"updated_at = ?3, " \
 	"dirty = 1 WHERE _id = ?1 AND status = 'processing' AND (?2 IS NULL OR worker_id = ?2)"
 
 #define RETRY_SQL \
-	"UPDATE contexts SET status = 'pending', retry_count = retry_count + 1, next_retry_at = ?3, " \
-	"updated_at = ?4, worker_id = NULL, lease_until = NULL, dirty = 1 " \
+	"UPDATE contexts SET status = 'pending', retry_count = retry_count + 1, " \
+	"next_retry_at = ?3, updated_at = ?4, worker_id = NULL, lease_until = NULL, dirty = 1 " \
 	"WHERE _id = ?1 AND worker_id = ?2 AND status = 'processing'"
 
 #define END_SQL(guard) CTX_END_UPDATE " AND " guard " RETURNING batch_id"
@@ -62,12 +67,17 @@
 #define FINISH_SQL END_SQL("worker_id = ?5 AND status = 'processing'")
 #define CANCEL_SQL END_SQL("status IN ('pending', 'processing') AND ?5 IS NULL")
 
-/* ?2..?4: how many of the batch's contexts ended completed, failed, cancelled; ?5..?7 their usage */
+/*
+ * ?2..?4: how many of the batch's contexts ended completed, failed, cancelled;
+ * ?5..?7 their usage
+ */
 #define BATCH_COUNT_SQL \
-	"UPDATE batches SET completed_count = completed_count + ?2, failed_count = failed_count + ?3, " \
+	"UPDATE batches SET completed_count = completed_count + ?2, " \
+	"failed_count = failed_count + ?3, " \
 	"cancelled_count = cancelled_count + ?4, prompt_tokens = prompt_tokens + ?5, " \
 	"completion_tokens = completion_tokens + ?6, cost = cost + ?7, " \
-	"processing_started_at = COALESCE(processing_started_at, ?8), updated_at = ?8, dirty = 1 WHERE _id = ?1"
+	"processing_started_at = COALESCE(processing_started_at, ?8), updated_at = ?8, " \
+	"dirty = 1 WHERE _id = ?1"
 
 #define BATCH_END_SQL \
 	"UPDATE batches SET status = CASE WHEN failed_count > 0 THEN 'failed' " \
@@ -79,17 +89,21 @@
 
 /* processing: the hot columns only, no document rewrite */
 #define SET_PROCESSING_SQL \
-	"UPDATE contexts SET status = 'processing', updated_at = ?2, started_at = ?2, dirty = 1 WHERE _id = ?1"
+	"UPDATE contexts SET status = 'processing', updated_at = ?2, started_at = ?2, " \
+	"dirty = 1 WHERE _id = ?1"
 
 #define SET_TERMINAL_SQL CTX_END_UPDATE
 
 /* back to pending: hot columns only */
 #define SET_PENDING_SQL \
-	"UPDATE contexts SET status = 'pending', updated_at = ?2, worker_id = NULL, lease_until = NULL, " \
-	"dirty = 1 WHERE _id = ?1"
+	"UPDATE contexts SET status = 'pending', updated_at = ?2, worker_id = NULL, " \
+	"lease_until = NULL, dirty = 1 WHERE _id = ?1"
 
 #define PROGRESS_HEAD "UPDATE contexts SET updated_at = ?3, dirty = 1, doc = json_set(doc"
-/* ?2 the owner that holds it; NULL: a pending context being ended in the holder's transaction (queue_many.c) */
+/*
+ * ?2 the owner that holds it; NULL: a pending context being ended in the
+ * holder's transaction (queue_many.c)
+ */
 #define PROGRESS_TAIL ") WHERE _id = ?1 AND CASE WHEN ?2 IS NULL THEN status = 'pending' " \
 	"ELSE worker_id = ?2 AND status = 'processing' END"
 static const char *const progress_sql[8] = {
@@ -97,7 +111,8 @@ static const char *const progress_sql[8] = {
 	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7)" PROGRESS_TAIL,
 	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7), ?8, json(?9)" PROGRESS_TAIL,
 	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7), ?8, json(?9), ?10, json(?11)" PROGRESS_TAIL,
-	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7), ?8, json(?9), ?10, json(?11), ?12, json(?13)" PROGRESS_TAIL,
+	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7), ?8, json(?9), ?10, json(?11), ?12, json(?13)"
+	    PROGRESS_TAIL,
 	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7), ?8, json(?9), ?10, json(?11), ?12, json(?13), "
 	    "?14, json(?15)" PROGRESS_TAIL,
 	PROGRESS_HEAD ", ?4, json(?5), ?6, json(?7), ?8, json(?9), ?10, json(?11), ?12, json(?13), "
@@ -126,7 +141,8 @@ poll_into(struct store *st, const char *sql, const char *key, const char *now, i
 	sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 3, want);
 	while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
-		snprintf(ids[(*n)++], STORE_ID_MAX, "%s", (const char *)sqlite3_column_text(stmt, 0));
+		snprintf(ids[(*n)++], STORE_ID_MAX, "%s",
+		    (const char *)sqlite3_column_text(stmt, 0));
 	if (step != SQLITE_DONE)
 		rc = store_sqlerr(st, err, "poll");
 	sqlite3_reset(stmt);
@@ -150,7 +166,8 @@ next_org(struct store *st, const char *org, char next[STORE_ID_MAX], struct gb_e
 		if (org[0])
 			sqlite3_bind_text(stmt, 1, org, -1, SQLITE_STATIC);
 		if ((step = sqlite3_step(stmt)) == SQLITE_ROW)
-			snprintf(next, STORE_ID_MAX, "%s", (const char *)sqlite3_column_text(stmt, 0));
+			snprintf(next, STORE_ID_MAX, "%s",
+			    (const char *)sqlite3_column_text(stmt, 0));
 		sqlite3_reset(stmt);
 		if (step != SQLITE_ROW && step != SQLITE_DONE)
 			return store_sqlerr(st, err, "poll");
@@ -166,7 +183,8 @@ struct claim_orgs {
 	char (*ids)[STORE_ID_MAX];
 	char (*first)[STORE_ID_MAX];	/* each one's first due context */
 	int n;
-	const char *poll_sql;		/* POLL_ORG_SQL, or POLL_ORG_ANY_SQL while no batch is paused */
+	const char *poll_sql;		/* POLL_ORG_SQL, or POLL_ORG_ANY_SQL while no batch
+					 * is paused */
 };
 
 /*
@@ -177,7 +195,8 @@ struct claim_orgs {
  * found, else to the first one kept, so who goes first rotates.
  */
 static int
-claim_orgs_walk(struct store *st, const char *now, int max, struct claim_orgs *co, struct gb_err *err)
+claim_orgs_walk(struct store *st, const char *now, int max, struct claim_orgs *co,
+    struct gb_err *err)
 {
 	char org[STORE_ID_MAX], prev[STORE_ID_MAX], start[STORE_ID_MAX] = "";
 	int rc = 0, visits = 0, got;
@@ -286,9 +305,13 @@ out:
 	return rc;
 }
 
-/* A row's _id and document (columns col and col + 1) into docs at the _id's place among the k ids. */
+/*
+ * A row's _id and document (columns col and col + 1) into docs at the _id's
+ * place among the k ids.
+ */
 static int
-claim_keep_doc(sqlite3_stmt *stmt, int col, char (*ids)[STORE_ID_MAX], int k, char **docs, struct gb_err *err)
+claim_keep_doc(sqlite3_stmt *stmt, int col, char (*ids)[STORE_ID_MAX], int k, char **docs,
+    struct gb_err *err)
 {
 	const char *id = (const char *)sqlite3_column_text(stmt, col);
 	const char *doc = (const char *)sqlite3_column_text(stmt, col + 1);
@@ -306,7 +329,8 @@ claim_keep_doc(sqlite3_stmt *stmt, int col, char (*ids)[STORE_ID_MAX], int k, ch
 
 /* The batches of a claim chunk that may be starting: pending ones become processing. */
 static int
-claim_start_batches(struct store *st, char (*batches)[STORE_ID_MAX], int nb, const char *now, struct gb_err *err)
+claim_start_batches(struct store *st, char (*batches)[STORE_ID_MAX], int nb, const char *now,
+    struct gb_err *err)
 {
 	sqlite3_stmt *bstart;
 	int rc = 0;
@@ -332,10 +356,13 @@ queue_batch_start(struct store *st, const char *batch, const char *now, struct g
 	return claim_start_batches(st, one, 1, now, err);
 }
 
-/* Claim the k pending contexts cand for owner (docs: also read their documents); GB_ESTATE when one is not pending. */
+/*
+ * Claim the k pending contexts cand for owner (docs: also read their
+ * documents); GB_ESTATE when one is not pending.
+ */
 static int
-claim_chunks(struct store *st, const char *owner, int64_t now_ms, int64_t lease_ms, char (*cand)[STORE_ID_MAX],
-    int ncand, char **docs, struct gb_err *err)
+claim_chunks(struct store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
+    char (*cand)[STORE_ID_MAX], int ncand, char **docs, struct gb_err *err)
 {
 	char now[GB_TIME_LEN], lastbatch[STORE_ID_MAX] = "";
 	sqlite3_stmt *claim;
@@ -370,7 +397,8 @@ claim_chunks(struct store *st, const char *owner, int64_t now_ms, int64_t lease_
 		sqlite3_reset(claim);
 		/* the candidates were read in this transaction: every one is still pending */
 		if (rc == 0 && got != k)
-			rc = gb_errf(err, GB_ESTATE, "claim: %d of %d candidates were no longer pending", k - got, k);
+			rc = gb_errf(err, GB_ESTATE,
+			    "claim: %d of %d candidates were no longer pending", k - got, k);
 		if (rc == 0)
 			rc = claim_start_batches(st, batches, nb, now, err);
 	}
@@ -390,7 +418,8 @@ int
 store_queue_claim(struct store *st, const char *owner, const char *batch_id, int64_t now_ms,
     int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err)
 {
-	return store_queue_claim_docs(st, owner, batch_id, now_ms, lease_ms, max, ids, NULL, n, err);
+	return store_queue_claim_docs(st, owner, batch_id, now_ms, lease_ms, max, ids, NULL, n,
+	    err);
 }
 
 int
@@ -476,7 +505,8 @@ store_queue_peek_docs(struct store *st, const char *batch_id, int64_t now_ms, in
 }
 
 int
-store_queue_extend(struct store *st, const char *owner, int64_t until_ms, int *n, struct gb_err *err)
+store_queue_extend(struct store *st, const char *owner, int64_t until_ms, int *n,
+    struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int rc;
@@ -494,7 +524,8 @@ store_queue_extend(struct store *st, const char *owner, int64_t until_ms, int *n
 }
 
 static int
-release_one(struct store *st, const char *id, const char *owner, const char *now, struct gb_err *err)
+release_one(struct store *st, const char *id, const char *owner, const char *now,
+    struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int rc;
@@ -514,7 +545,8 @@ release_one(struct store *st, const char *id, const char *owner, const char *now
 }
 
 int
-store_queue_release(struct store *st, const char *id, const char *owner, int64_t now_ms, struct gb_err *err)
+store_queue_release(struct store *st, const char *id, const char *owner, int64_t now_ms,
+    struct gb_err *err)
 {
 	char now[GB_TIME_LEN];
 
@@ -539,11 +571,12 @@ store_queue_reap(struct store *st, int64_t now_ms, store_owner_dead_fn dead, voi
 	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
 		const char *owner = (const char *)sqlite3_column_text(stmt, 1);
 
-		if (sqlite3_column_type(stmt, 2) != SQLITE_NULL && sqlite3_column_int64(stmt, 2) >= now_ms &&
-		    !(dead && owner && dead(arg, owner)))
+		if (sqlite3_column_type(stmt, 2) != SQLITE_NULL &&
+		    sqlite3_column_int64(stmt, 2) >= now_ms && !(dead && owner && dead(arg, owner)))
 			continue;
 		if (nids == cap) {
-			char (*p)[STORE_ID_MAX] = realloc(ids, sizeof(*ids) * (size_t)(cap = cap ? cap * 2 : 64));
+			char (*p)[STORE_ID_MAX] =
+			    realloc(ids, sizeof(*ids) * (size_t)(cap = cap ? cap * 2 : 64));
 
 			if (p == NULL) {
 				rc = gb_errf(err, GB_ENOMEM, "out of memory");
@@ -551,7 +584,8 @@ store_queue_reap(struct store *st, int64_t now_ms, store_owner_dead_fn dead, voi
 			}
 			ids = p;
 		}
-		snprintf(ids[nids++], STORE_ID_MAX, "%s", (const char *)sqlite3_column_text(stmt, 0));
+		snprintf(ids[nids++], STORE_ID_MAX, "%s",
+		    (const char *)sqlite3_column_text(stmt, 0));
 	}
 	if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
 		rc = store_sqlerr(st, err, "reap");
@@ -571,8 +605,8 @@ fail:
 }
 
 static int
-apply_progress(struct store *st, const char *id, const char *owner, const struct ctx_edit *edits, int n,
-    const char *now, struct gb_err *err)
+apply_progress(struct store *st, const char *id, const char *owner, const struct ctx_edit *edits,
+    int n, const char *now, struct gb_err *err)
 {
 	for (int done = 0; done < n;) {
 		int k = n - done > 8 ? 8 : n - done, rc = 0;
@@ -620,7 +654,8 @@ store_ctx_progress(struct store *st, const char *id, const char *owner,
 
 /* A context ended: its batch's counters, and the batch's own end when it was the last. */
 static int
-count_in_batch(struct store *st, const struct queue_batch_sum *b, const char *now, struct gb_err *err)
+count_in_batch(struct store *st, const struct queue_batch_sum *b, const char *now,
+    struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int rc;
@@ -658,22 +693,23 @@ queue_batch_sum_add(struct queue_batch_sum *b, enum ctx_status status, int64_t p
 }
 
 int
-queue_batch_count(struct store *st, const struct queue_batch_sum *b, const char *now, struct gb_err *err)
+queue_batch_count(struct store *st, const struct queue_batch_sum *b, const char *now,
+    struct gb_err *err)
 {
 	return count_in_batch(st, b, now, err);
 }
 
 int
-queue_apply_edits(struct store *st, const char *id, const char *owner, const struct ctx_edit *edits, int n,
-    const char *now, struct gb_err *err)
+queue_apply_edits(struct store *st, const char *id, const char *owner, const struct ctx_edit *edits,
+    int n, const char *now, struct gb_err *err)
 {
 	return apply_progress(st, id, owner, edits, n, now, err);
 }
 
 /* The terminal update (finish or cancel), then the batch. */
 static int
-end_context(struct store *st, const char *sql, const char *id, const char *owner, enum ctx_status status,
-    const struct ctx_finish *f, const char *now, struct gb_err *err)
+end_context(struct store *st, const char *sql, const char *id, const char *owner,
+    enum ctx_status status, const struct ctx_finish *f, const char *now, struct gb_err *err)
 {
 	char batch[STORE_ID_MAX] = "";
 	struct queue_batch_sum sum;
@@ -692,7 +728,8 @@ end_context(struct store *st, const char *sql, const char *id, const char *owner
 	if ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
 		found = 1;
 		if (sqlite3_column_type(stmt, 0) == SQLITE_TEXT)
-			snprintf(batch, sizeof(batch), "%s", (const char *)sqlite3_column_text(stmt, 0));
+			snprintf(batch, sizeof(batch), "%s",
+			    (const char *)sqlite3_column_text(stmt, 0));
 		step = sqlite3_step(stmt);
 	}
 	if (step != SQLITE_DONE)
@@ -732,17 +769,20 @@ store_ctx_finish(struct store *st, const char *id, const char *owner, const stru
 			goto fail;
 		sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 3, gb_time_format(f->next_retry_ms, next), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 3, gb_time_format(f->next_retry_ms, next), -1,
+		    SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 4, now, -1, SQLITE_STATIC);
 		if (sqlite3_step(stmt) != SQLITE_DONE)
 			rc = store_sqlerr(st, err, "retry");
 		else if (sqlite3_changes(st->db) == 0)
 			rc = not_held(id, err);
 		sqlite3_reset(stmt);
-	} else if (f->status == CTX_COMPLETED || f->status == CTX_FAILED || f->status == CTX_CANCELLED) {
+	} else if (f->status == CTX_COMPLETED || f->status == CTX_FAILED ||
+	    f->status == CTX_CANCELLED) {
 		rc = end_context(st, FINISH_SQL, id, owner, f->status, f, now, err);
 	} else {
-		rc = gb_errf(err, GB_EINVAL, "a run cannot end as '%s'", ctx_status_name(f->status));
+		rc = gb_errf(err, GB_EINVAL, "a run cannot end as '%s'",
+		    ctx_status_name(f->status));
 	}
 	if (rc)
 		goto fail;

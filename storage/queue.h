@@ -29,8 +29,9 @@ int store_queue_claim(struct store *st, const char *owner, const char *batch_id,
  * store_get would: docs (max slots) receives one malloc'd text per claimed
  * _id, in the order of ids; the caller frees them. All NULL on error.
  */
-int store_queue_claim_docs(struct store *st, const char *owner, const char *batch_id, int64_t now_ms,
-    int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], char **docs, int *n, struct gb_err *err);
+int store_queue_claim_docs(struct store *st, const char *owner, const char *batch_id,
+    int64_t now_ms, int64_t lease_ms, int max, char (*ids)[STORE_ID_MAX], char **docs, int *n,
+    struct gb_err *err);
 /*
  * Inside a write transaction of the caller's (store_begin): the contexts
  * store_queue_claim would claim, and their documents, without claiming them.
@@ -40,11 +41,15 @@ int store_queue_claim_docs(struct store *st, const char *owner, const char *batc
  */
 int store_queue_peek_docs(struct store *st, const char *batch_id, int64_t now_ms, int max,
     char (*ids)[STORE_ID_MAX], char **docs, int *n, struct gb_err *err);
-/* Claim the n peeked contexts ids for owner, as store_queue_claim would. GB_ESTATE when one is not pending. */
+/*
+ * Claim the n peeked contexts ids for owner, as store_queue_claim would.
+ * GB_ESTATE when one is not pending.
+ */
 int store_queue_take(struct store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
     char (*ids)[STORE_ID_MAX], int n, struct gb_err *err);
 /* Extend every lease owner holds to until_ms; *n (may be NULL): how many. */
-int store_queue_extend(struct store *st, const char *owner, int64_t until_ms, int *n, struct gb_err *err);
+int store_queue_extend(struct store *st, const char *owner, int64_t until_ms, int *n,
+    struct gb_err *err);
 /*
  * Return to pending every processing context whose lease ended before now_ms,
  * that has no lease at all (set to processing by store_ctx_set_status or an
@@ -59,7 +64,10 @@ int store_queue_reap(struct store *st, int64_t now_ms, store_owner_dead_fn dead,
 int store_queue_release(struct store *st, const char *id, const char *owner, int64_t now_ms,
     struct gb_err *err);
 
-/* One change to a document: a SQLite JSON path ("$.data.template") and its new value as JSON text. */
+/*
+ * One change to a document: a SQLite JSON path ("$.data.template") and its new
+ * value as JSON text.
+ */
 struct ctx_edit {
 	const char *path;
 	const char *json;
@@ -90,8 +98,8 @@ struct ctx_finish {
  * batch's counters, usage and status move with it) or back to pending with
  * retry_count + 1 and next_retry_at. GB_ESTATE when owner no longer holds it.
  */
-int store_ctx_finish(struct store *st, const char *id, const char *owner, const struct ctx_finish *f,
-    struct gb_err *err);
+int store_ctx_finish(struct store *st, const char *id, const char *owner,
+    const struct ctx_finish *f, struct gb_err *err);
 /* One context's end in store_ctx_finish_many. */
 struct ctx_end {
 	const char *id;
@@ -102,8 +110,10 @@ struct ctx_end {
 	double cost;
 	const struct ctx_edit *edits;	/* applied first (error, ...) */
 	int nedits;
-	int pending;			/* peeked, never taken: it ends from pending (store_queue_peek_docs) */
-	int rc;				/* out: 0 ended, GB_ESTATE owner no longer held it (skipped) */
+	int pending;			/* peeked, never taken: it ends from pending
+					 * (store_queue_peek_docs) */
+	int rc;				/* out: 0 ended, GB_ESTATE owner no longer held it
+					 * (skipped) */
 };
 
 /*
@@ -115,8 +125,8 @@ struct ctx_end {
  * GB_ESTATE and *skipped (may be NULL) counts it; an _id listed twice ends
  * once. Any other error undoes every end of the call and is returned.
  */
-int store_ctx_finish_many(struct store *st, const char *owner, struct ctx_end *ends, int n, int64_t now_ms,
-    int *skipped, struct gb_err *err);
+int store_ctx_finish_many(struct store *st, const char *owner, struct ctx_end *ends, int n,
+    int64_t now_ms, int *skipped, struct gb_err *err);
 
 /* Cancel a pending or processing context (its batch counts it). GB_ESTATE when it already ended. */
 int store_ctx_cancel(struct store *st, const char *id, int64_t now_ms, struct gb_err *err);

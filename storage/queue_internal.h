@@ -20,11 +20,15 @@ struct queue_batch_sum {
 void queue_batch_sum_add(struct queue_batch_sum *b, enum ctx_status status, int64_t prompt_tokens,
     int64_t completion_tokens, double cost);
 /* Move b's counters and usage onto its batch, then end the batch when it was its last context. */
-int queue_batch_count(struct store *st, const struct queue_batch_sum *b, const char *now, struct gb_err *err);
+int queue_batch_count(struct store *st, const struct queue_batch_sum *b, const char *now,
+    struct gb_err *err);
 /* A batch with a context claimed or ended from pending: processing when it was pending. */
 int queue_batch_start(struct store *st, const char *batch, const char *now, struct gb_err *err);
-/* Apply edits to a context owner holds (now: its updated_at). GB_ESTATE when owner no longer holds it. */
-int queue_apply_edits(struct store *st, const char *id, const char *owner, const struct ctx_edit *edits, int n,
-    const char *now, struct gb_err *err);
+/*
+ * Apply edits to a context owner holds (now: its updated_at). GB_ESTATE when
+ * owner no longer holds it.
+ */
+int queue_apply_edits(struct store *st, const char *id, const char *owner,
+    const struct ctx_edit *edits, int n, const char *now, struct gb_err *err);
 
 #endif

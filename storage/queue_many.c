@@ -21,11 +21,14 @@
 #define END_MANY_SQL \
 	"UPDATE contexts SET status = v.status, updated_at = ?2, dirty = 0, worker_id = NULL, " \
 	"lease_until = NULL, started_at = COALESCE(started_at, ?2), doc = json_set(doc, " \
-	"CASE WHEN started_at IS NULL AND NOT v.pending THEN '$.updated_at' ELSE '$.processing.started_at' END, " \
-	"COALESCE(started_at, ?2), '$.status', v.status, '$.updated_at', ?2, '$.retry_count', retry_count, " \
-	"'$.next_retry_at', next_retry_at, '$.processing.completed_at', ?2, '$.processing.duration_ms', v.dur) " \
-	"FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS dur, value ->> 3 AS pending " \
-	"FROM json_each(?1)) AS v " \
+	"CASE WHEN started_at IS NULL AND NOT v.pending THEN '$.updated_at' ELSE " \
+	"'$.processing.started_at' END, " \
+	"COALESCE(started_at, ?2), '$.status', v.status, '$.updated_at', ?2, '$.retry_count', " \
+	"retry_count, " \
+	"'$.next_retry_at', next_retry_at, '$.processing.completed_at', ?2, " \
+	"'$.processing.duration_ms', v.dur) " \
+	"FROM (SELECT value ->> 0 AS id, value ->> 1 AS status, value ->> 2 AS dur, " \
+	"value ->> 3 AS pending FROM json_each(?1)) AS v " \
 	"WHERE contexts._id = v.id AND CASE WHEN v.pending THEN +contexts.status = 'pending' " \
 	"ELSE +contexts.worker_id = ?3 AND +contexts.status = 'processing' END " \
 	"RETURNING _id, batch_id"
@@ -36,7 +39,10 @@ many_is_end(enum ctx_status s)
 	return s == CTX_COMPLETED || s == CTX_FAILED || s == CTX_CANCELLED;
 }
 
-/* The index of id in ends, looked for from hint on (rows come back mostly in order); -1 when absent. */
+/*
+ * The index of id in ends, looked for from hint on (rows come back mostly in
+ * order); -1 when absent.
+ */
 static int
 many_find(const struct ctx_end *ends, int n, const char *id, int hint)
 {
@@ -82,7 +88,8 @@ many_list(struct ctx_end *ends, int n)
 		cJSON_AddItemToArray(list, row);
 		cJSON_AddItemToArray(row, cJSON_CreateString(ends[i].id));
 		cJSON_AddItemToArray(row, cJSON_CreateString(ctx_status_name(ends[i].status)));
-		cJSON_AddItemToArray(row, ends[i].duration_ms >= 0 ? cJSON_CreateRaw(dur) : cJSON_CreateNull());
+		cJSON_AddItemToArray(row,
+		    ends[i].duration_ms >= 0 ? cJSON_CreateRaw(dur) : cJSON_CreateNull());
 		cJSON_AddItemToArray(row, cJSON_CreateRaw(ends[i].pending ? "1" : "0"));
 		ends[i].rc = GB_ESTATE;
 	}
@@ -119,7 +126,8 @@ many_update(struct store *st, const char *owner, struct ctx_end *ends, int n, co
 		e->rc = 0;
 		hint = i + 1;
 		if (sqlite3_column_type(stmt, 1) == SQLITE_TEXT)
-			queue_batch_sum_add(many_batch(sums, nsums, (const char *)sqlite3_column_text(stmt, 1)),
+			queue_batch_sum_add(many_batch(sums, nsums,
+			    (const char *)sqlite3_column_text(stmt, 1)),
 			    e->status, e->prompt_tokens, e->completion_tokens, e->cost);
 	}
 	if (step != SQLITE_DONE)
@@ -130,8 +138,8 @@ many_update(struct store *st, const char *owner, struct ctx_end *ends, int n, co
 }
 
 int
-store_ctx_finish_many(struct store *st, const char *owner, struct ctx_end *ends, int n, int64_t now_ms,
-    int *skipped, struct gb_err *err)
+store_ctx_finish_many(struct store *st, const char *owner, struct ctx_end *ends, int n,
+    int64_t now_ms, int *skipped, struct gb_err *err)
 {
 	char now[GB_TIME_LEN];
 	struct queue_batch_sum *sums = NULL;
@@ -143,7 +151,8 @@ store_ctx_finish_many(struct store *st, const char *owner, struct ctx_end *ends,
 		return 0;
 	for (int i = 0; i < n; i++) {
 		if (!many_is_end(ends[i].status))
-			return gb_errf(err, GB_EINVAL, "a run cannot end as '%s'", ctx_status_name(ends[i].status));
+			return gb_errf(err, GB_EINVAL, "a run cannot end as '%s'",
+			    ctx_status_name(ends[i].status));
 		ends[i].rc = 0;
 	}
 	if ((sums = calloc((size_t)n, sizeof(*sums))) == NULL)
@@ -155,8 +164,8 @@ store_ctx_finish_many(struct store *st, const char *owner, struct ctx_end *ends,
 	}
 	for (int i = 0; rc == 0 && i < n; i++) {
 		if (ends[i].nedits > 0 &&
-		    (rc = queue_apply_edits(st, ends[i].id, ends[i].pending ? NULL : owner, ends[i].edits,
-		    ends[i].nedits, now, err)) == GB_ESTATE) {
+		    (rc = queue_apply_edits(st, ends[i].id, ends[i].pending ? NULL : owner,
+		    ends[i].edits, ends[i].nedits, now, err)) == GB_ESTATE) {
 			ends[i].rc = GB_ESTATE;
 			rc = 0;
 		}

@@ -109,7 +109,12 @@ static const struct field_rule batch_rules[] = {
 };
 
 static const char *const user_dates[] = {
-	"created_at", "updated_at", "last_login_at", "api_keys.created_at", "api_keys.last_used_at", NULL,
+	"created_at",
+	"updated_at",
+	"last_login_at",
+	"api_keys.created_at",
+	"api_keys.last_used_at",
+	NULL,
 };
 static const char *const permissions[] = { "read", "write", NULL };
 static const struct field_rule user_rules[] = {

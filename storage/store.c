@@ -58,7 +58,8 @@ store_sqlerr(struct store *st, struct gb_err *err, const char *what)
 	int x = sqlite3_extended_errcode(st->db), code = GB_EIO;
 
 	if ((x & 0xff) == SQLITE_CONSTRAINT)
-		code = x == SQLITE_CONSTRAINT_PRIMARYKEY || x == SQLITE_CONSTRAINT_UNIQUE ? GB_EEXIST : GB_EINVAL;
+		code = x == SQLITE_CONSTRAINT_PRIMARYKEY || x == SQLITE_CONSTRAINT_UNIQUE ?
+		    GB_EEXIST : GB_EINVAL;
 	else if ((x & 0xff) == SQLITE_BUSY || (x & 0xff) == SQLITE_LOCKED)
 		code = GB_EBUSY;
 	else if ((x & 0xff) == SQLITE_TOOBIG)
@@ -66,7 +67,8 @@ store_sqlerr(struct store *st, struct gb_err *err, const char *what)
 	else if ((x & 0xff) == SQLITE_NOMEM)
 		code = GB_ENOMEM;
 	if (code == GB_EBUSY && x != SQLITE_BUSY)
-		return gb_errf(err, code, "%s: %s (extended code %d)", what, sqlite3_errmsg(st->db), x);
+		return gb_errf(err, code, "%s: %s (extended code %d)", what, sqlite3_errmsg(st->db),
+		    x);
 	return gb_errf(err, code, "%s: %s", what, sqlite3_errmsg(st->db));
 }
 
@@ -138,7 +140,8 @@ store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct gb_err 
 		sqlite3_clear_bindings(*out);
 		return 0;
 	}
-	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) !=
+	    SQLITE_OK)
 		return store_sqlerr(st, err, "prepare");
 	if ((i = stmt_slot(st, err)) < 0) {
 		sqlite3_finalize(stmt);
@@ -180,7 +183,8 @@ sqlite_setup(void)
 }
 
 int
-store_connect(struct store **out, const char *path, int flags, int busy_timeout_ms, struct gb_err *err)
+store_connect(struct store **out, const char *path, int flags, int busy_timeout_ms,
+    struct gb_err *err)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct store *st;
@@ -215,10 +219,12 @@ store_pragmas(struct store *st, const struct store_opts *opts, struct gb_err *er
 
 	if (strcmp(st->path, ":memory:") != 0 &&
 	    sqlite3_exec(st->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK)
-		return gb_errf(err, GB_EIO, "cannot open database '%s': %s%s", st->path, sqlite3_errmsg(st->db),
-		    store_unwritable(st->path));
-	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY%s",
-	    opts->sync_full ? "FULL" : "NORMAL", opts->no_autocheckpoint ? "; PRAGMA wal_autocheckpoint=0" : "");
+		return gb_errf(err, GB_EIO, "cannot open database '%s': %s%s", st->path,
+		    sqlite3_errmsg(st->db), store_unwritable(st->path));
+	snprintf(pragma, sizeof(pragma),
+	    "PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY%s",
+	    opts->sync_full ? "FULL" : "NORMAL",
+	    opts->no_autocheckpoint ? "; PRAGMA wal_autocheckpoint=0" : "");
 	return store_exec(st, pragma, err);
 }
 
@@ -233,9 +239,11 @@ store_schema_version(struct store *st, int *version, struct gb_err *err)
 		int x = sqlite3_errcode(st->db);
 
 		if (x == SQLITE_NOTADB)
-			rc = gb_errf(err, GB_EINVAL, "'%s' is not a genbox database (not an SQLite file)", st->path);
+			rc = gb_errf(err, GB_EINVAL,
+			    "'%s' is not a genbox database (not an SQLite file)", st->path);
 		else
-			rc = gb_errf(err, GB_EIO, "cannot read database '%s': %s", st->path, sqlite3_errmsg(st->db));
+			rc = gb_errf(err, GB_EIO, "cannot read database '%s': %s", st->path,
+			    sqlite3_errmsg(st->db));
 		goto out;
 	}
 	*version = sqlite3_column_int(stmt, 0);
@@ -271,7 +279,8 @@ store_checkpoint(struct store *st, int *frames, struct gb_err *err)
 
 	if (frames)
 		*frames = 0;
-	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, NULL) != SQLITE_OK)
+	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, NULL) !=
+	    SQLITE_OK)
 		return store_sqlerr(st, err, "checkpoint");
 	if (frames && log > 0)
 		*frames = log;
@@ -292,7 +301,8 @@ store_data_version(struct store *st, uint64_t *version, struct gb_err *err)
 	if ((rc = store_stmt(st, "PRAGMA data_version", &stmt, err)))
 		return rc;
 	if (sqlite3_step(stmt) == SQLITE_ROW)
-		*version = ((uint64_t)sqlite3_column_int64(stmt, 0) << 32) ^ (uint64_t)sqlite3_total_changes64(st->db);
+		*version = ((uint64_t)sqlite3_column_int64(stmt, 0) << 32) ^
+		    (uint64_t)sqlite3_total_changes64(st->db);
 	else
 		rc = store_sqlerr(st, err, "data version");
 	sqlite3_reset(stmt);
@@ -372,7 +382,8 @@ store_rollback(struct store *st)
 		return;
 	st->txdepth--;
 	if (st->txdepth > 0) {
-		snprintf(sql, sizeof(sql), "ROLLBACK TO s%d; RELEASE s%d", st->txdepth, st->txdepth);
+		snprintf(sql, sizeof(sql), "ROLLBACK TO s%d; RELEASE s%d", st->txdepth,
+		    st->txdepth);
 		sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 	} else if (sqlite3_get_autocommit(st->db) == 0) {
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);

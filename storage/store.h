@@ -45,7 +45,8 @@ enum coll {
 };
 
 /* Context and batch statuses, in the schema's spelling. */
-enum ctx_status { CTX_PENDING, CTX_PROCESSING, CTX_COMPLETED, CTX_FAILED, CTX_CANCELLED, CTX_STATUS_COUNT };
+enum ctx_status { CTX_PENDING, CTX_PROCESSING, CTX_COMPLETED, CTX_FAILED, CTX_CANCELLED,
+    CTX_STATUS_COUNT };
 
 /* "contexts" ... "organizations"; NULL for an out-of-range value. */
 const char *coll_name(enum coll c);
@@ -63,7 +64,8 @@ struct store_opts {
 	int migrate;		/* run pending schema migrations */
 	int sync_full;		/* PRAGMA synchronous=FULL instead of NORMAL */
 	int busy_timeout_ms;	/* 0: 5000 */
-	int no_autocheckpoint;	/* leave WAL checkpoints to store_checkpoint (a background thread) */
+	int no_autocheckpoint;	/* leave WAL checkpoints to store_checkpoint (a background
+				 * thread) */
 };
 
 /*
@@ -71,7 +73,8 @@ struct store_opts {
  * is not SQLite, a database newer than this binary (GB_EVERSION), and, without
  * opts->migrate, one older than it. Caller frees with store_close.
  */
-int store_open(struct store **out, const char *path, const struct store_opts *opts, struct gb_err *err);
+int store_open(struct store **out, const char *path, const struct store_opts *opts,
+    struct gb_err *err);
 void store_close(struct store *st);
 const char *store_path(const struct store *st);
 

@@ -33,8 +33,11 @@ static const char *const submit_engine_fields[] = {
 static const char *
 submit_type_name(const cJSON *v)
 {
-	return cJSON_IsString(v) ? "string" : cJSON_IsNumber(v) ? "number" : cJSON_IsBool(v) ? "boolean" :
-	    cJSON_IsNull(v) ? "null" : cJSON_IsArray(v) ? "array" : "object";
+	return cJSON_IsString(v) ? "string" :
+	    cJSON_IsNumber(v)    ? "number" :
+	    cJSON_IsBool(v)      ? "boolean" :
+	    cJSON_IsNull(v)      ? "null" :
+	    cJSON_IsArray(v)     ? "array" : "object";
 }
 
 /* data.NAME, when present, must be a string */
@@ -60,7 +63,8 @@ submit_check_data(const cJSON *ctx, struct gb_err *err)
 	if (data == NULL)
 		return gb_errf(err, GB_EINVAL, "field 'data.title' is required");
 	if (!cJSON_IsObject(data))
-		return gb_errf(err, GB_EINVAL, "field 'data': expected an object, got %s", submit_type_name(data));
+		return gb_errf(err, GB_EINVAL, "field 'data': expected an object, got %s",
+		    submit_type_name(data));
 	if (title == NULL)
 		return gb_errf(err, GB_EINVAL, "field 'data.title' is required");
 	if (!cJSON_IsString(title))
@@ -70,14 +74,17 @@ submit_check_data(const cJSON *ctx, struct gb_err *err)
 		;
 	if (*p == '\0')
 		return gb_errf(err, GB_EINVAL, "field 'data.title' is empty");
-	if (submit_check_string(data, "target_audience", err) || submit_check_string(data, "tone", err))
+	if (submit_check_string(data, "target_audience", err) ||
+	    submit_check_string(data, "tone", err))
 		return err->code;
 	if (kw && !cJSON_IsArray(kw))
-		return gb_errf(err, GB_EINVAL, "field 'data.keywords': expected an array of strings, got %s",
+		return gb_errf(err, GB_EINVAL,
+		    "field 'data.keywords': expected an array of strings, got %s",
 		    submit_type_name(kw));
 	cJSON_ArrayForEach(k, kw)
 		if (!cJSON_IsString(k))
-			return gb_errf(err, GB_EINVAL, "field 'data.keywords': expected an array of strings, holds a %s",
+			return gb_errf(err, GB_EINVAL,
+			    "field 'data.keywords': expected an array of strings, holds a %s",
 			    submit_type_name(k));
 	return 0;
 }
@@ -90,12 +97,13 @@ submit_check_member(const cJSON *ctx, const char *name, int obj, struct gb_err *
 
 	if (v == NULL || (obj ? cJSON_IsObject(v) : cJSON_IsString(v)))
 		return 0;
-	return gb_errf(err, GB_EINVAL, "field '%s': expected %s, got %s", name, obj ? "an object" : "a string",
-	    submit_type_name(v));
+	return gb_errf(err, GB_EINVAL, "field '%s': expected %s, got %s", name,
+	    obj ? "an object" : "a string", submit_type_name(v));
 }
 
 int
-submit_check_context(const cJSON *ctx, const char *org, int in_batch, const char *noun, struct gb_err *err)
+submit_check_context(const cJSON *ctx, const char *org, int in_batch, const char *noun,
+    struct gb_err *err)
 {
 	const cJSON *v;
 
@@ -107,21 +115,26 @@ submit_check_context(const cJSON *ctx, const char *org, int in_batch, const char
 		if ((v = cJSON_GetObjectItemCaseSensitive(ctx, submit_engine_fields[i])) == NULL)
 			continue;
 		if (cJSON_IsObject(v) && v->child)
-			return gb_errf(err, GB_EINVAL, "field '%s.%s' is the engine's: a %s may not set it",
+			return gb_errf(err, GB_EINVAL,
+			    "field '%s.%s' is the engine's: a %s may not set it",
 			    submit_engine_fields[i], v->child->string, noun);
 		return gb_errf(err, GB_EINVAL, "field '%s' is the engine's: a %s may not set it",
 		    submit_engine_fields[i], noun);
 	}
 	v = cJSON_GetObjectItemCaseSensitive(ctx, "organization_id");
 	if (v && !cJSON_IsString(v))
-		return gb_errf(err, GB_EINVAL, "field 'organization_id': expected a string, got %s", submit_type_name(v));
+		return gb_errf(err, GB_EINVAL, "field 'organization_id': expected a string, got %s",
+		    submit_type_name(v));
 	if (v && strcmp(v->valuestring, org) != 0)
-		return gb_errf(err, GB_EINVAL, "field 'organization_id': '%s' is not the %s organization '%s'",
-		    v->valuestring, in_batch ? "batch's" : "caller's", org);
+		return gb_errf(err, GB_EINVAL,
+		    "field 'organization_id': '%s' is not the %s organization '%s'", v->valuestring,
+		    in_batch ? "batch's" : "caller's", org);
 	if (in_batch && cJSON_GetObjectItemCaseSensitive(ctx, "pipeline_id"))
-		return gb_errf(err, GB_EINVAL, "field 'pipeline_id': a context of a batch runs the batch's pipeline");
-	if (submit_check_member(ctx, "user_id", 0, err) || submit_check_member(ctx, "_id", 0, err) ||
-	    submit_check_member(ctx, "type", 0, err) || submit_check_member(ctx, "pipeline_id", 0, err) ||
+		return gb_errf(err, GB_EINVAL,
+		    "field 'pipeline_id': a context of a batch runs the batch's pipeline");
+	if (submit_check_member(ctx, "user_id", 0, err) ||
+	    submit_check_member(ctx, "_id", 0, err) || submit_check_member(ctx, "type", 0, err) ||
+	    submit_check_member(ctx, "pipeline_id", 0, err) ||
 	    submit_check_member(ctx, "metadata", 1, err))
 		return err->code;
 	return submit_check_data(ctx, err);
@@ -129,7 +142,8 @@ submit_check_context(const cJSON *ctx, const char *org, int in_batch, const char
 
 /* settings.NAME of an organization: a whole number from 0, or absent (-1). */
 static int
-submit_limit(const cJSON *settings, const char *org, const char *name, int64_t *out, struct gb_err *err)
+submit_limit(const cJSON *settings, const char *org, const char *name, int64_t *out,
+    struct gb_err *err)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(settings, name);
 
@@ -139,7 +153,8 @@ submit_limit(const cJSON *settings, const char *org, const char *name, int64_t *
 	/* the range before the cast: a hostile document stays defined */
 	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1e15) ||
 	    v->valuedouble != (double)(int64_t)v->valuedouble)
-		return gb_errf(err, GB_EINVAL, "organization '%s': settings.%s must be a whole number from 0", org, name);
+		return gb_errf(err, GB_EINVAL,
+		    "organization '%s': settings.%s must be a whole number from 0", org, name);
 	*out = (int64_t)v->valuedouble;
 	return 0;
 }
@@ -152,17 +167,20 @@ submit_models(const cJSON *settings, const char *org, struct submit_limits *lim,
 	const cJSON *def = cJSON_GetObjectItemCaseSensitive(settings, "default_pipeline_id");
 
 	if (def && !cJSON_IsNull(def) && !cJSON_IsString(def))
-		return gb_errf(err, GB_EINVAL, "organization '%s': settings.default_pipeline_id must be a string", org);
+		return gb_errf(err, GB_EINVAL,
+		    "organization '%s': settings.default_pipeline_id must be a string", org);
 	if (cJSON_IsString(def))
-		snprintf(lim->default_pipeline_id, sizeof(lim->default_pipeline_id), "%s", def->valuestring);
+		snprintf(lim->default_pipeline_id, sizeof(lim->default_pipeline_id), "%s",
+		    def->valuestring);
 	if (models == NULL || cJSON_IsNull(models))
 		return 0;
 	if (!cJSON_IsArray(models))
-		return gb_errf(err, GB_EINVAL, "organization '%s': settings.allowed_models must be an array of strings",
-		    org);
+		return gb_errf(err, GB_EINVAL,
+		    "organization '%s': settings.allowed_models must be an array of strings", org);
 	cJSON_ArrayForEach(m, models)
 		if (!cJSON_IsString(m))
-			return gb_errf(err, GB_EINVAL, "organization '%s': settings.allowed_models must be an array of "
+			return gb_errf(err, GB_EINVAL,
+			    "organization '%s': settings.allowed_models must be an array of "
 			    "strings", org);
 	if ((lim->allowed_models = cJSON_Duplicate(models, 1)) == NULL)
 		return gb_errf(err, GB_ENOMEM, "out of memory");
@@ -188,7 +206,8 @@ submit_read_limits(struct store *st, const char *org, struct submit_limits *lim,
 		return gb_errf(err, GB_EIO, "stored document '%s' is not JSON", org);
 	settings = cJSON_GetObjectItemCaseSensitive(doc, "settings");
 	if ((rc = submit_limit(settings, org, "max_batch_size", &lim->max_batch_size, err)) == 0 &&
-	    (rc = submit_limit(settings, org, "max_contexts_per_day", &lim->max_contexts_per_day, err)) == 0)
+	    (rc = submit_limit(settings, org, "max_contexts_per_day", &lim->max_contexts_per_day,
+	    err)) == 0)
 		rc = submit_models(settings, org, lim, err);
 	cJSON_Delete(doc);
 	if (rc)
@@ -249,7 +268,8 @@ static int
 submit_check_step(struct store *st, const char *org, const char *pipe_id, const cJSON *entry,
     const struct submit_limits *lim, struct gb_err *err)
 {
-	const char *cid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "component_id"));
+	const char *cid =
+	    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "component_id"));
 	const cJSON *over = cJSON_GetObjectItemCaseSensitive(entry, "config_overrides"), *model;
 	const char *owner, *type;
 	cJSON *comp = NULL;
@@ -265,17 +285,21 @@ submit_check_step(struct store *st, const char *org, const char *pipe_id, const 
 	    cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(comp, "is_active"))) {
 		cJSON_Delete(comp);
 		gb_err_clear(err);
-		return gb_errf(err, GB_EINVAL, "pipeline '%s': unknown component '%s'", pipe_id, cid);
+		return gb_errf(err, GB_EINVAL, "pipeline '%s': unknown component '%s'", pipe_id,
+		    cid);
 	}
 	type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(comp, "type"));
 	model = cJSON_IsObject(over) && cJSON_GetObjectItemCaseSensitive(over, "model") ?
 	    cJSON_GetObjectItemCaseSensitive(over, "model") :
-	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(comp, "config"), "model");
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(comp, "config"),
+	    "model");
 	/* no model named: the engine fails the context, saying so; nothing to allow here */
 	if (type && strcmp(type, "ai_generator") == 0 && cJSON_IsString(model) &&
 	    !submit_model_allowed(lim, model->valuestring))
-		rc = gb_errf(err, GB_EPERM, "pipeline '%s': model '%s' (component '%s') is not allowed for "
-		    "organization '%s' (settings.allowed_models)", pipe_id, model->valuestring, cid, org);
+		rc = gb_errf(err, GB_EPERM,
+		    "pipeline '%s': model '%s' (component '%s') is not allowed for "
+		    "organization '%s' (settings.allowed_models)",
+		    pipe_id, model->valuestring, cid, org);
 	cJSON_Delete(comp);
 	return rc;
 }
@@ -309,8 +333,8 @@ submit_check_pipeline(struct store *st, const char *org, const char *pipeline_id
 
 /* max_contexts_per_day, counted after count new contexts were written in the open transaction. */
 static int
-submit_check_daily(struct store *st, const struct submit_opts *o, const struct submit_limits *lim, size_t count,
-    struct submit_result *res, struct gb_err *err)
+submit_check_daily(struct store *st, const struct submit_opts *o, const struct submit_limits *lim,
+    size_t count, struct submit_result *res, struct gb_err *err)
 {
 	int64_t now = gb_now_ms(), reset = submit_day_reset_ms(now), left = reset - now, total = 0;
 	int rc;
@@ -323,10 +347,13 @@ submit_check_daily(struct store *st, const struct submit_opts *o, const struct s
 		return 0;
 	res->today = total - (int64_t)count;
 	res->reset_ms = reset;
-	return gb_errf(err, GB_ELIMIT, "organization '%s' allows %lld contexts a day (settings.max_contexts_per_day): "
-	    "%lld created today and %zu in %s; the day starts again at 00:00 UTC, in %lld h %02lld min", o->org,
-	    (long long)lim->max_contexts_per_day, (long long)res->today, count, o->origin ? o->origin : "the request",
-	    (long long)(left / 3600000), (long long)(left / 60000 % 60));
+	return gb_errf(err, GB_ELIMIT,
+	    "organization '%s' allows %lld contexts a day (settings.max_contexts_per_day): "
+	    "%lld created today and %zu in %s; the day starts again at 00:00 UTC, "
+	    "in %lld h %02lld min",
+	    o->org, (long long)lim->max_contexts_per_day, (long long)res->today, count,
+	    o->origin ? o->origin : "the request", (long long)(left / 3600000),
+	    (long long)(left / 60000 % 60));
 }
 
 /*
@@ -348,8 +375,8 @@ submit_same_text(const struct submit_item *it, struct gb_err *err)
 
 /* One new context written: batch (a batch's) or pipeline (a context alone's) set on it. */
 static int
-submit_put(struct store *st, const struct submit_opts *o, const struct submit_item *it, const char *batch,
-    const char *pipeline, char id[STORE_ID_MAX], struct gb_err *err)
+submit_put(struct store *st, const struct submit_opts *o, const struct submit_item *it,
+    const char *batch, const char *pipeline, char id[STORE_ID_MAX], struct gb_err *err)
 {
 	struct store_field set[4];
 	char *printed = NULL, *text = NULL;
@@ -454,7 +481,8 @@ submit_batch_begin(struct store *st, const struct submit_opts *o, struct submit_
 	if (b->o.pipeline_id == NULL && b->lim.default_pipeline_id[0])
 		b->o.pipeline_id = b->lim.default_pipeline_id;
 	if (b->o.pipeline_id == NULL)
-		return gb_errf(err, GB_EINVAL, "field 'pipeline_id' is required: organization '%s' has no "
+		return gb_errf(err, GB_EINVAL,
+		    "field 'pipeline_id' is required: organization '%s' has no "
 		    "settings.default_pipeline_id", o->org);
 	if ((rc = submit_check_pipeline(st, o->org, b->o.pipeline_id, &b->lim, err)))
 		return rc;
@@ -470,9 +498,11 @@ submit_batch_add(struct submit_batch *b, const struct submit_item *it, char id[S
 
 	res->failed = SIZE_MAX;		/* the batch's limit is no one context's fault */
 	if (b->lim.max_batch_size >= 0 && (int64_t)res->count + 1 > b->lim.max_batch_size)
-		return gb_errf(err, GB_EINVAL, "%s holds more than %lld contexts: organization '%s' allows %lld "
-		    "in a batch (settings.max_batch_size)", submit_subject(b, subject, sizeof(subject)),
-		    (long long)b->lim.max_batch_size, b->o.org, (long long)b->lim.max_batch_size);
+		return gb_errf(err, GB_EINVAL,
+		    "%s holds more than %lld contexts: organization '%s' allows %lld "
+		    "in a batch (settings.max_batch_size)",
+		    submit_subject(b, subject, sizeof(subject)), (long long)b->lim.max_batch_size,
+		    b->o.org, (long long)b->lim.max_batch_size);
 	res->failed = res->count;
 	if ((rc = submit_check_context(it->doc, b->o.org, 1, b->o.noun, err)) ||
 	    (rc = submit_put(b->st, &b->o, it, res->batch_id, NULL, new_id, err)))
@@ -494,7 +524,8 @@ submit_batch_end(struct submit_batch *b, struct submit_result *res, struct gb_er
 
 	res->failed = SIZE_MAX;
 	if (res->count == 0)
-		return gb_errf(err, GB_EINVAL, "%s holds no contexts", submit_subject(b, subject, sizeof(subject)));
+		return gb_errf(err, GB_EINVAL, "%s holds no contexts",
+		    submit_subject(b, subject, sizeof(subject)));
 	if ((rc = submit_check_daily(b->st, &b->o, &b->lim, res->count, res, err)))
 		return rc;
 	cJSON_AddItemToObject(b->bdoc, "context_ids", b->ids);
@@ -547,16 +578,19 @@ submit_batch_create(struct store *st, const struct submit_opts *o, const struct 
 
 /* The pipeline of one context alone, checked (last: the one checked before, not checked again). */
 static int
-submit_alone_pipeline(struct store *st, const struct submit_opts *o, const struct submit_limits *lim,
-    const cJSON *doc, const char **pipeline, char last[STORE_ID_MAX], struct gb_err *err)
+submit_alone_pipeline(struct store *st, const struct submit_opts *o,
+    const struct submit_limits *lim, const cJSON *doc, const char **pipeline,
+    char last[STORE_ID_MAX], struct gb_err *err)
 {
 	const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "pipeline_id"));
 	int rc;
 
 	if (p == NULL)
-		p = o->pipeline_id ? o->pipeline_id : lim->default_pipeline_id[0] ? lim->default_pipeline_id : NULL;
+		p = o->pipeline_id ? o->pipeline_id :
+		    lim->default_pipeline_id[0] ? lim->default_pipeline_id : NULL;
 	if ((*pipeline = p) == NULL)
-		return gb_errf(err, GB_EINVAL, "field 'pipeline_id' is required: organization '%s' has no "
+		return gb_errf(err, GB_EINVAL,
+		    "field 'pipeline_id' is required: organization '%s' has no "
 		    "settings.default_pipeline_id", o->org);
 	if (strcmp(p, last) == 0)
 		return 0;
@@ -592,8 +626,9 @@ submit_alone_each(struct store *st, const struct submit_opts *o, const struct su
 }
 
 int
-submit_contexts_create(struct store *st, const struct submit_opts *o, const struct submit_item *items,
-    size_t n, char (*ids)[STORE_ID_MAX], struct submit_result *res, struct gb_err *err)
+submit_contexts_create(struct store *st, const struct submit_opts *o,
+    const struct submit_item *items, size_t n, char (*ids)[STORE_ID_MAX], struct submit_result *res,
+    struct gb_err *err)
 {
 	struct submit_limits lim;
 	int rc;
@@ -602,15 +637,18 @@ submit_contexts_create(struct store *st, const struct submit_opts *o, const stru
 	res->failed = SIZE_MAX;
 	memset(&lim, 0, sizeof(lim));
 	if (n == 0)
-		return gb_errf(err, GB_EINVAL, "%s holds no contexts", o->origin ? o->origin : "the request");
+		return gb_errf(err, GB_EINVAL, "%s holds no contexts",
+		    o->origin ? o->origin : "the request");
 	if ((rc = store_begin(st, err)))
 		return rc;
 	if ((rc = submit_read_limits(st, o->org, &lim, err)))
 		goto fail;
 	if (lim.max_batch_size >= 0 && (int64_t)n > lim.max_batch_size) {
-		rc = gb_errf(err, GB_EINVAL, "%s holds more than %lld contexts: organization '%s' allows %lld "
-		    "in a batch (settings.max_batch_size)", o->origin ? o->origin : "the request",
-		    (long long)lim.max_batch_size, o->org, (long long)lim.max_batch_size);
+		rc = gb_errf(err, GB_EINVAL,
+		    "%s holds more than %lld contexts: organization '%s' allows %lld "
+		    "in a batch (settings.max_batch_size)",
+		    o->origin ? o->origin : "the request", (long long)lim.max_batch_size, o->org,
+		    (long long)lim.max_batch_size);
 		goto fail;
 	}
 	if ((rc = submit_alone_each(st, o, &lim, items, n, ids, res, err)) ||

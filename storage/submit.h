@@ -59,7 +59,8 @@ struct submit_limits {
  * a document has none. GB_EINVAL when a setting has the wrong type (a
  * count not a whole number from 0). Release with submit_limits_release.
  */
-int submit_read_limits(struct store *st, const char *org, struct submit_limits *lim, struct gb_err *err);
+int submit_read_limits(struct store *st, const char *org, struct submit_limits *lim,
+    struct gb_err *err);
 void submit_limits_release(struct submit_limits *lim);
 
 /* 00:00 UTC after now_ms: when an organization's day count starts again. */
@@ -99,20 +100,27 @@ struct submit_item {
 
 struct submit_opts {
 	const char *org;		/* the organization of everything created */
-	const char *user;		/* the contexts' default user_id and the batch's created_by, or NULL */
-	const char *pipeline_id;	/* a batch: required; contexts alone: their default, or NULL */
+	const char *user;		/* the contexts' default user_id and the batch's
+					 * created_by, or NULL */
+	const char *pipeline_id;	/* a batch: required; contexts alone: their default,
+					 * or NULL */
 	const char *name;		/* a batch's name, or NULL */
 	const cJSON *metadata;		/* a batch's metadata (an object), or NULL */
-	const char *source;		/* metadata.source of a batch when its metadata has none, or NULL */
-	const char *origin;		/* where the contexts come from, for messages: "the file"; NULL: "the request" */
-	const char *noun;		/* what one context's input is called in messages: "line"; NULL: "new context" */
+	const char *source;		/* metadata.source of a batch when its metadata has
+					 * none, or NULL */
+	const char *origin;		/* where the contexts come from, for messages: "the
+					 * file"; NULL: "the request" */
+	const char *noun;		/* what one context's input is called in messages:
+					 * "line"; NULL: "new context" */
 };
 
 struct submit_result {
 	char batch_id[STORE_ID_MAX];	/* the new batch ("" for contexts alone) */
 	size_t count;			/* contexts created */
-	size_t failed;			/* on error, the index of the context at fault; SIZE_MAX: none in particular */
-	int64_t today;			/* GB_ELIMIT: contexts of the organization created today before these */
+	size_t failed;			/* on error, the index of the context at fault;
+					 * SIZE_MAX: none in particular */
+	int64_t today;			/* GB_ELIMIT: contexts of the organization created
+					 * today before these */
 	int64_t reset_ms;		/* GB_ELIMIT: next 00:00 UTC, when the count starts again */
 };
 
@@ -136,15 +144,16 @@ int submit_batch_end(struct submit_batch *b, struct submit_result *res, struct g
 void submit_batch_abort(struct submit_batch *b);
 
 /* A batch and its n contexts at once, all or nothing; res->failed names a context at fault. */
-int submit_batch_create(struct store *st, const struct submit_opts *o, const struct submit_item *items,
-    size_t n, struct submit_result *res, struct gb_err *err);
+int submit_batch_create(struct store *st, const struct submit_opts *o,
+    const struct submit_item *items, size_t n, struct submit_result *res, struct gb_err *err);
 
 /*
  * n contexts without a batch (the API's insertMany, or one), all or
  * nothing, each with its pipeline_id (see above); their _ids go to ids (n
  * slots, may be NULL). Past max_batch_size (n > it) is GB_EINVAL.
  */
-int submit_contexts_create(struct store *st, const struct submit_opts *o, const struct submit_item *items,
-    size_t n, char (*ids)[STORE_ID_MAX], struct submit_result *res, struct gb_err *err);
+int submit_contexts_create(struct store *st, const struct submit_opts *o,
+    const struct submit_item *items, size_t n, char (*ids)[STORE_ID_MAX], struct submit_result *res,
+    struct gb_err *err);
 
 #endif
