@@ -65,7 +65,8 @@ apikey_new(struct store *st, const char *user_id, int write, const char *name, i
 	int rc;
 
 	if (name && strlen(name) >= APIKEY_NAME_MAX)
-		return gb_errf(err, GB_EINVAL, "a key name is at most %d bytes", APIKEY_NAME_MAX - 1);
+		return gb_errf(err, GB_EINVAL, "a key name is at most %d bytes",
+		    APIKEY_NAME_MAX - 1);
 	if (strlen(user_id) >= STORE_ID_MAX)
 		return gb_errf(err, GB_EINVAL, "user id is too long");
 	if (RAND_bytes(raw, sizeof(raw)) != 1 || RAND_bytes(idraw, sizeof(idraw)) != 1)
@@ -149,9 +150,11 @@ auth_key(struct web_req *r, struct store_apikey *k)
 	int rc;
 
 	if (h == NULL || h[0] == '\0')
-		return web_error(r, 401, "unauthorized", "an API key is required (Authorization: Bearer <key>)");
+		return web_error(r, 401, "unauthorized",
+		    "an API key is required (Authorization: Bearer <key>)");
 	if (strncasecmp(h, "Bearer ", 7) != 0)
-		return web_error(r, 401, "unauthorized", "the Authorization header must be 'Bearer <key>'");
+		return web_error(r, 401, "unauthorized",
+		    "the Authorization header must be 'Bearer <key>'");
 	for (h += 7; *h == ' '; h++)
 		;
 	if (token_split(h, key_id, &secret))
@@ -193,7 +196,8 @@ web_auth(struct web_req *r, enum web_perm perm)
 		log_warnx("event=apikey_touch key_id=%s status=failed reason=%s", k.key_id,
 		    log_quoted(reason, sizeof(reason), err.msg));
 	if ((!reading || perm >= PERM_WRITE) && !k.write && !(perm == PERM_ADMIN && reading))
-		return web_error(r, 403, "forbidden", "this key may only read (it lacks the write permission)");
+		return web_error(r, 403, "forbidden",
+		    "this key may only read (it lacks the write permission)");
 	if (perm == PERM_ADMIN && !r->caller.admin)
 		return web_error(r, 403, "forbidden", "only an admin may do this");
 	return 0;

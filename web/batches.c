@@ -83,7 +83,8 @@ batch_str(struct web_req *r, const cJSON *body, const char *name, int required, 
 	if (v == NULL)
 		return web_error(r, 400, "bad_request", "field '%s' is required", name);
 	if (!cJSON_IsString(v) || v->valuestring[0] == '\0')
-		return web_error(r, 400, "bad_request", "field '%s': expected a non-empty string", name);
+		return web_error(r, 400, "bad_request", "field '%s': expected a non-empty string",
+		    name);
 	*out = v->valuestring;
 	return 0;
 }
@@ -92,19 +93,22 @@ static int
 batch_create_from(struct web_req *r, const cJSON *body, const struct buf *text)
 {
 	static const char *const fields[] = { "pipeline_id", "name", "contexts", "metadata", NULL };
-	struct submit_opts o = { .org = r->caller.org_id, .user = r->caller.user_id, .source = "api" };
+	struct submit_opts o = { .org = r->caller.org_id, .user = r->caller.user_id,
+	    .source = "api" };
 	struct gb_err err = { 0, "" };
 	struct submit_result res;
 	struct web_items it;
 	cJSON *doc;
 
-	if (web_only_fields(r, body, fields) || batch_str(r, body, "pipeline_id", 1, &o.pipeline_id) ||
+	if (web_only_fields(r, body, fields) ||
+	    batch_str(r, body, "pipeline_id", 1, &o.pipeline_id) ||
 	    batch_str(r, body, "name", 0, &o.name))
 		return r->status;
 	o.metadata = cJSON_GetObjectItemCaseSensitive(body, "metadata");
 	if (o.metadata && !cJSON_IsObject(o.metadata))
 		return web_error(r, 400, "bad_request", "field 'metadata': expected an object");
-	if (web_contexts_items(r, cJSON_GetObjectItemCaseSensitive(body, "contexts"), text, &it) == 0) {
+	if (web_contexts_items(r, cJSON_GetObjectItemCaseSensitive(body, "contexts"), text,
+	    &it) == 0) {
 		if (submit_batch_create(r->st, &o, it.v, it.n, &res, &err)) {
 			web_submit_error(r, &err, &res);
 		} else {
@@ -168,13 +172,14 @@ batch_list(struct web_req *r)
 	    (has_cursor = web_query(r, "cursor", cursor, sizeof(cursor))) < 0)
 		return r->status;
 	if (has_status && status[0] && ctx_status_from_name(status) < 0)
-		return web_error(r, 400, "bad_request", "query parameter 'status': unknown status '%s'", status);
+		return web_error(r, 400, "bad_request",
+		    "query parameter 'status': unknown status '%s'", status);
 	if (has_cursor && cursor[0] == '\0')
 		return web_error(r, 400, "bad_request", "query parameter 'cursor' is empty");
 	out = cJSON_CreateObject();
 	pg.items = cJSON_AddArrayToObject(out, "items");
-	if (store_batch_list(r->st, r->caller.org_id, has_status && status[0] ? status : NULL, (int)limit,
-	    has_cursor ? cursor : NULL, batch_list_add, &pg, next, &pg.err)) {
+	if (store_batch_list(r->st, r->caller.org_id, has_status && status[0] ? status : NULL,
+	    (int)limit, has_cursor ? cursor : NULL, batch_list_add, &pg, next, &pg.err)) {
 		cJSON_Delete(out);
 		return web_store_error(r, &pg.err);
 	}
@@ -192,9 +197,11 @@ batch_pause_set(struct web_req *r, int paused)
 	cJSON *doc;
 	int rc;
 
-	if ((rc = store_batch_pause(r->st, r->params[0], r->caller.org_id, paused, gb_now_ms(), &err))) {
+	if ((rc = store_batch_pause(r->st, r->params[0], r->caller.org_id, paused, gb_now_ms(),
+	    &err))) {
 		if (rc == GB_ENOTFOUND)
-			return web_error(r, 404, "not_found", "no such document '%s' in batches", r->params[0]);
+			return web_error(r, 404, "not_found", "no such document '%s' in batches",
+			    r->params[0]);
 		return web_store_error(r, &err);
 	}
 	snprintf(r->object, sizeof(r->object), "%s", r->params[0]);

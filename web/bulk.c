@@ -42,7 +42,8 @@ bulk_run(struct web_req *r, const cJSON *body, enum ctx_bulk_action action)
 	    web_filter_json(r, cJSON_GetObjectItemCaseSensitive(body, "filter"), &f))
 		return r->status;
 	if (f.keys == 0 && !all)
-		return web_error(r, 400, "bad_request", "an empty filter matches every context: say "
+		return web_error(r, 400, "bad_request",
+		    "an empty filter matches every context: say "
 		    "\"all\": true to mean that");
 	if (store_ctx_bulk(r->st, &f.q, action, dry, gb_now_ms(), &matched, &changed, &err))
 		return web_store_error(r, &err);
@@ -51,7 +52,8 @@ bulk_run(struct web_req *r, const cJSON *body, enum ctx_bulk_action action)
 	out = cJSON_CreateObject();
 	cJSON_AddNumberToObject(out, "matched", (double)matched);
 	cJSON_AddNumberToObject(out, "changed", (double)changed);
-	snprintf(r->object, sizeof(r->object), "%s:%lld", dry ? "dry_run" : "changed", (long long)changed);
+	snprintf(r->object, sizeof(r->object), "%s:%lld", dry ? "dry_run" : "changed",
+	    (long long)changed);
 	return web_send_json_take(r, 200, out);
 }
 

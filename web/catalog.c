@@ -86,7 +86,8 @@ cat_list(struct web_req *r)
 	free(filter);
 	if (rc < 0) {
 		cJSON_Delete(out);
-		return err.code ? web_store_error(r, &err) : web_error(r, 500, "internal", "bad stored document");
+		return err.code ? web_store_error(r, &err) :
+		    web_error(r, 500, "internal", "bad stored document");
 	}
 	web_cursor(pg.last, cur, sizeof(cur));
 	if (pg.more)

@@ -155,12 +155,14 @@ web_page(struct web_req *r, int64_t *limit, char after[STORE_ID_MAX])
 		return 0;
 	n = strlen(cur);
 	if (n == 0 || n % 2 || n / 2 >= STORE_ID_MAX)
-		return web_error(r, 400, "bad_request", "query parameter 'cursor' is not a cursor of this list");
+		return web_error(r, 400, "bad_request",
+		    "query parameter 'cursor' is not a cursor of this list");
 	for (size_t i = 0; i < n; i += 2) {
 		int hi = hexval(cur[i]), lo = hexval(cur[i + 1]);
 
 		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-			return web_error(r, 400, "bad_request", "query parameter 'cursor' is not a cursor of this list");
+			return web_error(r, 400, "bad_request",
+			    "query parameter 'cursor' is not a cursor of this list");
 		after[i / 2] = (char)(hi * 16 + lo);
 	}
 	after[n / 2] = '\0';

@@ -80,7 +80,8 @@ web_count_transitions(struct web_req *r, int retry, int64_t n)
 {
 	if (n <= 0)
 		return;
-	metric_add(retry ? metrics_counter(r->web->metrics, "genbox_contexts_requeued_total", "by=\"api\"",
+	metric_add(retry ?
+	    metrics_counter(r->web->metrics, "genbox_contexts_requeued_total", "by=\"api\"",
 	    "Failed or cancelled contexts sent back to the queue") :
 	    metrics_counter(r->web->metrics, "genbox_contexts_cancelled_total", "by=\"api\"",
 	    "Contexts cancelled"), (double)n);
@@ -101,7 +102,8 @@ ctx_act(struct web_req *r, int retry)
 	if (rc == GB_ENOTFOUND)
 		return web_error(r, 404, "not_found", "no such document '%s' in contexts", id);
 	if (rc == GB_ESTATE && retry)
-		return web_error(r, 409, "conflict", "context '%s' is not failed or cancelled: only those "
+		return web_error(r, 409, "conflict",
+		    "context '%s' is not failed or cancelled: only those "
 		    "are retried", id);
 	if (rc == GB_ESTATE)
 		return web_error(r, 409, "conflict", "context '%s' has already ended", id);
@@ -196,7 +198,8 @@ timeline_attempts(const cJSON *proc)
 		o = cJSON_CreateObject();
 		cJSON_AddNumberToObject(o, "attempt", json_get_number(a, "attempt", 0));
 		add_str_or_null(o, "at", json_get_str(a, "at"));
-		cJSON_AddItemToObject(o, "error", timeline_error(cJSON_GetObjectItemCaseSensitive(a, "error")));
+		cJSON_AddItemToObject(o, "error",
+		    timeline_error(cJSON_GetObjectItemCaseSensitive(a, "error")));
 		add_str_or_null(o, "component", json_get_str(a, "component"));
 		cJSON_AddItemToArray(arr, o);
 	}

@@ -192,19 +192,25 @@ web_contexts_items(struct web_req *r, const cJSON *arr, const struct buf *body,
 
 	memset(it, 0, sizeof(*it));
 	if (!cJSON_IsArray(arr))
-		return web_error(r, 400, "bad_request", "field 'contexts': expected an array of contexts");
+		return web_error(r, 400, "bad_request",
+		    "field 'contexts': expected an array of contexts");
 	if ((it->n = (size_t)cJSON_GetArraySize(arr)) == 0)
-		return web_error(r, 400, "bad_request", "field 'contexts': the request holds no contexts");
+		return web_error(r, 400, "bad_request",
+		    "field 'contexts': the request holds no contexts");
 	it->v = calloc(it->n, sizeof(*it->v));
 	it->texts = calloc(it->n, sizeof(*it->texts));
 	if (it->v == NULL || it->texts == NULL)
 		return web_error(r, 500, "internal", "out of memory");
 	cJSON_ArrayForEach(c, arr) {
 		if (!cJSON_IsObject(c))
-			return web_error(r, 400, "bad_request", "contexts[%zu]: expected an object", i);
+			return web_error(r, 400, "bad_request", "contexts[%zu]: expected an object",
+			    i);
 		it->v[i++].doc = c;
 	}
-	/* the exact texts; without them (a key written with escapes) each is printed from its doc */
+	/*
+	 * the exact texts; without them (a key written with escapes) each is
+	 * printed from its doc
+	 */
 	if (web_json_member_span(buf_str(body), body->len, "contexts", &span, &len) != 0 ||
 	    store_json_array_each(r->st, span, len, ctxnew_elem, it, &err) != 0)
 		for (i = 0; i < it->n; i++) {
@@ -258,9 +264,11 @@ ctx_bulk_insert(struct web_req *r, const cJSON *body, const struct buf *text)
 	if (web_only_fields(r, body, fields))
 		return r->status;
 	if (pipe && (!cJSON_IsString(pipe) || pipe->valuestring[0] == '\0'))
-		return web_error(r, 400, "bad_request", "field 'pipeline_id': expected a pipeline's _id");
+		return web_error(r, 400, "bad_request",
+		    "field 'pipeline_id': expected a pipeline's _id");
 	o.pipeline_id = pipe ? pipe->valuestring : NULL;
-	if (web_contexts_items(r, cJSON_GetObjectItemCaseSensitive(body, "contexts"), text, &it) == 0) {
+	if (web_contexts_items(r, cJSON_GetObjectItemCaseSensitive(body, "contexts"), text,
+	    &it) == 0) {
 		if ((ids = calloc(it.n, sizeof(*ids))) == NULL)
 			web_error(r, 500, "internal", "out of memory");
 		else if (submit_contexts_create(r->st, &o, it.v, it.n, ids, &res, &err))

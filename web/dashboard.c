@@ -38,7 +38,8 @@ dashboard_get(struct web_req *r)
 	int alive = 0;
 
 	if (store_ctx_org_counts(r->st, r->caller.org_id, counts, &err) ||
-	    store_ctx_throughput(r->st, r->caller.org_id, gb_now_ms(), DASHBOARD_MINUTES, m, &err) ||
+	    store_ctx_throughput(r->st, r->caller.org_id, gb_now_ms(), DASHBOARD_MINUTES, m,
+	    &err) ||
 	    web_workers_count(r, r->caller.org_id, &alive, &pending, &err))
 		return web_store_error(r, &err);
 	out = cJSON_CreateObject();

@@ -78,8 +78,8 @@ events_batches(struct web_req *r, cJSON *arr, struct gb_err *err)
 	char next[LIST_CURSOR_MAX];
 	int rc;
 
-	if ((rc = store_batch_list(r->st, r->caller.org_id, NULL, EVENTS_BATCHES, NULL, events_batch_add,
-	    &vb, next, &vb.err)))
+	if ((rc = store_batch_list(r->st, r->caller.org_id, NULL, EVENTS_BATCHES, NULL,
+	    events_batch_add, &vb, next, &vb.err)))
 		*err = vb.err;
 	return rc;
 }
@@ -227,7 +227,8 @@ events_loop(struct web_req *r)
 	while (!atomic_load(&r->web->stopping) && gb_mono_ms() < end) {
 		int64_t now = gb_mono_ms();
 
-		if (now - last_tick >= EVENTS_TICK_MS && (last_tick = now) && events_moved(r, &stamp, &first)) {
+		if (now - last_tick >= EVENTS_TICK_MS && (last_tick = now) &&
+		    events_moved(r, &stamp, &first)) {
 			char *view = events_view(r);
 
 			if (view && (last == NULL || strcmp(view, last) != 0)) {

@@ -27,18 +27,19 @@ filter_statuses(struct web_req *r, const char *list, const char *what, unsigned 
 		int s;
 
 		if (n == 0 || n >= sizeof(name))
-			return web_error(r, 400, "bad_request", "%s 'status': '%.64s' is not a list of statuses",
-			    what, list);
+			return web_error(r, 400, "bad_request",
+			    "%s 'status': '%.64s' is not a list of statuses", what, list);
 		memcpy(name, p, n);
 		name[n] = '\0';
 		if ((s = ctx_status_from_name(name)) < 0)
-			return web_error(r, 400, "bad_request", "%s 'status': unknown status '%.32s' (pending, "
+			return web_error(r, 400, "bad_request",
+			    "%s 'status': unknown status '%.32s' (pending, "
 			    "processing, completed, failed, cancelled)", what, name);
 		*bits |= 1u << s;
 		p += n;
 		if (*p == ',' && *++p == '\0')
-			return web_error(r, 400, "bad_request", "%s 'status': '%.64s' ends with a comma", what,
-			    list);
+			return web_error(r, 400, "bad_request",
+			    "%s 'status': '%.64s' ends with a comma", what, list);
 	}
 	return 0;
 }
@@ -48,8 +49,8 @@ static char *
 filter_slot(struct web_filter *f, int i, size_t *size)
 {
 	char *slots[] = { NULL, f->type, f->batch_id, f->user_id, f->after, f->before, f->text };
-	size_t sizes[] = { 0, sizeof(f->type), sizeof(f->batch_id), sizeof(f->user_id), sizeof(f->after),
-		sizeof(f->before), sizeof(f->text) };
+	size_t sizes[] = { 0, sizeof(f->type), sizeof(f->batch_id), sizeof(f->user_id),
+		sizeof(f->after), sizeof(f->before), sizeof(f->text) };
 
 	*size = sizes[i];
 	return slots[i];
@@ -115,12 +116,15 @@ filter_json_status(struct web_req *r, const cJSON *v, struct web_filter *f)
 	unsigned bits;
 
 	if (cJSON_IsString(v))
-		return v->valuestring[0] ? filter_statuses(r, v->valuestring, "filter", &f->q.statuses) : 0;
+		return v->valuestring[0] ?
+		    filter_statuses(r, v->valuestring, "filter", &f->q.statuses) : 0;
 	if (!cJSON_IsArray(v))
-		return web_error(r, 400, "bad_request", "filter 'status': expected a status or a list of them");
+		return web_error(r, 400, "bad_request",
+		    "filter 'status': expected a status or a list of them");
 	cJSON_ArrayForEach(e, v) {
 		if (!cJSON_IsString(e) || e->valuestring[0] == '\0' || strchr(e->valuestring, ','))
-			return web_error(r, 400, "bad_request", "filter 'status': expected status names");
+			return web_error(r, 400, "bad_request",
+			    "filter 'status': expected status names");
 		if (filter_statuses(r, e->valuestring, "filter", &bits))
 			return r->status;
 		f->q.statuses |= bits;
@@ -142,7 +146,8 @@ web_filter_json(struct web_req *r, const cJSON *obj, struct web_filter *f)
 		for (i = 0; filter_keys[i] && strcmp(filter_keys[i], m->string) != 0; i++)
 			;
 		if (filter_keys[i] == NULL)
-			return web_error(r, 400, "bad_request", "filter: unknown key '%.64s' (status, type, "
+			return web_error(r, 400, "bad_request",
+			    "filter: unknown key '%.64s' (status, type, "
 			    "batch_id, user_id, created_after, created_before, q)", m->string);
 		if (i == 0) {
 			if (filter_json_status(r, m, f))
@@ -155,9 +160,11 @@ web_filter_json(struct web_req *r, const cJSON *obj, struct web_filter *f)
 			char *slot = filter_slot(f, i, &size);
 
 			if (!cJSON_IsString(m))
-				return web_error(r, 400, "bad_request", "filter '%s': expected a string", m->string);
+				return web_error(r, 400, "bad_request",
+				    "filter '%s': expected a string", m->string);
 			if (strlen(m->valuestring) >= size)
-				return web_error(r, 400, "bad_request", "filter '%s' is too long", m->string);
+				return web_error(r, 400, "bad_request", "filter '%s' is too long",
+				    m->string);
 			snprintf(slot, size, "%s", m->valuestring);
 			f->keys += slot[0] != '\0';
 		}

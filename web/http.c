@@ -15,8 +15,9 @@
 #include "../base/json.h"
 #include "internal.h"
 
-static const char csp[] = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+static const char csp[] =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 static void
 head_common(struct web_req *r, int status, const char *ctype)
@@ -78,8 +79,10 @@ web_send(struct web_req *r, int status, const char *ctype, const char *body, siz
 	    mg_get_response_code_text(r->conn, status), http_date());
 	if (ctype && (len || status != 204))
 		rc |= buf_printf(&b, "Content-Type: %s\r\n", ctype);
-	rc |= buf_printf(&b, "Content-Security-Policy: %s\r\nX-Content-Type-Options: nosniff\r\n"
-	    "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-store\r\n", csp);
+	rc |= buf_printf(&b,
+	    "Content-Security-Policy: %s\r\nX-Content-Type-Options: nosniff\r\n"
+	    "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-store\r\n",
+	    csp);
 	if (status == 405 && r->route == NULL && r->object[0])
 		rc |= buf_printf(&b, "Allow: %s\r\n", r->object);
 	if (r->retry_after > 0)
@@ -89,7 +92,10 @@ web_send(struct web_req *r, int status, const char *ctype, const char *body, siz
 	rc |= buf_puts(&b, "Connection: close\r\n\r\n");
 	if (len && !head)
 		rc |= buf_append(&b, body, len);
-	/* a client that went away is not the server's error; out of memory: the connection closes */
+	/*
+	 * a client that went away is not the server's error; out of memory: the
+	 * connection closes
+	 */
 	if (rc == 0)
 		(void)mg_write(r->conn, buf_str(&b), b.len);
 	buf_release(&b);
@@ -131,9 +137,12 @@ web_error(struct web_req *r, int status, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if ((j = cJSON_CreateObject()) == NULL || (e = cJSON_AddObjectToObject(j, "error")) == NULL ||
-	    !cJSON_AddStringToObject(e, "code", code) || !cJSON_AddStringToObject(e, "message", msg)) {
-		static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+	if ((j = cJSON_CreateObject()) == NULL ||
+	    (e = cJSON_AddObjectToObject(j, "error")) == NULL ||
+	    !cJSON_AddStringToObject(e, "code", code) ||
+	    !cJSON_AddStringToObject(e, "message", msg)) {
+		static const char oom[] =
+		    "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
 
 		cJSON_Delete(j);
 		return web_send(r, 500, "application/json", oom, sizeof(oom) - 1);
@@ -181,7 +190,8 @@ web_store_error(struct web_req *r, const struct gb_err *err)
 	case GB_EVERSION:
 		return web_error(r, 503, "unavailable", "database unavailable: %s", err->msg);
 	default:
-		return web_error(r, 500, "internal", "%s", err->msg[0] ? err->msg : "internal error");
+		return web_error(r, 500, "internal", "%s",
+		    err->msg[0] ? err->msg : "internal error");
 	}
 }
 
@@ -210,16 +220,18 @@ web_read_body(struct web_req *r, struct buf *b, int json)
 
 	buf_init(b, (size_t)max);
 	if (clen > max)
-		return web_error(r, 413, "payload_too_large", "request body of %lld bytes exceeds the limit of "
+		return web_error(r, 413, "payload_too_large",
+		    "request body of %lld bytes exceeds the limit of "
 		    "%lld bytes", clen, (long long)max);
 	if (json && !is_json_type(mg_get_header(r->conn, "Content-Type")))
-		return web_error(r, 415, "unsupported_media_type", "the body must be application/json");
+		return web_error(r, 415, "unsupported_media_type",
+		    "the body must be application/json");
 	while ((n = mg_read(r->conn, chunk, sizeof(chunk))) > 0) {
 		int rc = buf_append(b, chunk, (size_t)n);
 
 		if (rc == GB_ETOOBIG)
-			return web_error(r, 413, "payload_too_large", "request body exceeds the limit of %lld bytes",
-			    (long long)max);
+			return web_error(r, 413, "payload_too_large",
+			    "request body exceeds the limit of %lld bytes", (long long)max);
 		if (rc)
 			return web_error(r, 500, "internal", "out of memory");
 	}
@@ -305,7 +317,8 @@ web_read_json_text(struct web_req *r, cJSON **out, struct buf *body)
 	if (memchr(text, '\0', b.len))
 		rc = web_error(r, 400, "invalid_json", "the body holds a NUL byte");
 	else if (json_depth(text, b.len, &nul) > WEB_JSON_DEPTH)
-		rc = web_error(r, 400, "invalid_json", "the body nests deeper than %d levels", WEB_JSON_DEPTH);
+		rc = web_error(r, 400, "invalid_json", "the body nests deeper than %d levels",
+		    WEB_JSON_DEPTH);
 	else if (nul)
 		rc = web_error(r, 400, "invalid_json", "the body holds a NUL character (\\u0000)");
 	else if ((j = cJSON_ParseWithLengthOpts(text, b.len, &end, 0)) == NULL)
@@ -316,8 +329,8 @@ web_read_json_text(struct web_req *r, cJSON **out, struct buf *body)
 	while (end < text + b.len && isspace((unsigned char)*end))
 		end++;
 	if (end != text + b.len)
-		rc = web_error(r, 400, "invalid_json", "unexpected text after the JSON value (at byte %zu)",
-		    (size_t)(end - text));
+		rc = web_error(r, 400, "invalid_json",
+		    "unexpected text after the JSON value (at byte %zu)", (size_t)(end - text));
 	else
 		rc = json_body_check(r, j);
 out:
@@ -353,7 +366,8 @@ web_query(struct web_req *r, const char *name, char *out, size_t size)
 }
 
 int
-web_query_int(struct web_req *r, const char *name, int64_t min, int64_t max, int64_t dflt, int64_t *out)
+web_query_int(struct web_req *r, const char *name, int64_t min, int64_t max, int64_t dflt,
+    int64_t *out)
 {
 	char v[32], *end;
 	long long x;
@@ -365,8 +379,9 @@ web_query_int(struct web_req *r, const char *name, int64_t min, int64_t max, int
 	errno = 0;
 	x = strtoll(v, &end, 10);
 	if (v[0] == '\0' || errno || *end != '\0' || x < min || x > max)
-		return web_error(r, 400, "bad_request", "query parameter '%s' must be an integer from %lld to %lld",
-		    name, (long long)min, (long long)max);
+		return web_error(r, 400, "bad_request",
+		    "query parameter '%s' must be an integer from %lld to %lld", name,
+		    (long long)min, (long long)max);
 	*out = x;
 	return 0;
 }

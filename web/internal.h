@@ -43,7 +43,8 @@ struct web {
 	struct metrics *metrics;
 	atomic_int stopping;		/* web_shutdown: health 503, streams end */
 	int port;
-	unsigned serial;		/* this server's number in the process: keys the threads' metric caches */
+	unsigned serial;		/* this server's number in the process: keys the
+					 * threads' metric caches */
 	pthread_mutex_t header_mu;	/* civetweb dates headers with gmtime(): one at a time */
 };
 
@@ -73,7 +74,8 @@ struct web_req {
 
 struct web_route {
 	const char *method;		/* NULL ends a table */
-	const char *pattern;		/* "/api/v1/contexts/{id}": a {..} segment matches one segment */
+	const char *pattern;		/* "/api/v1/contexts/{id}": a {..} segment matches
+					 * one segment */
 	int (*fn)(struct web_req *r);
 	enum web_perm perm;
 };
@@ -151,7 +153,10 @@ void web_audit(struct web_req *r);
 
 /* The string member key of o, or "" (never NULL). */
 const char *json_str_or(const cJSON *o, const char *key);
-/* A context's summary for lists: _id, type, status, batch_id, user_id, title, times, retry_count, error. */
+/*
+ * A context's summary for lists: _id, type, status, batch_id, user_id, title,
+ * times, retry_count, error.
+ */
 cJSON *web_ctx_summary(const cJSON *doc);
 /* ?limit= (1..200, default 50) and ?cursor= (hex of the last _id given): 0, or the 400 answered. */
 int web_page(struct web_req *r, int64_t *limit, char after[STORE_ID_MAX]);

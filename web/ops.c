@@ -14,7 +14,8 @@
 #include "../storage/pipestats.h"
 #include "internal.h"
 
-#define HEALTH_NO_WORKER_MS 60000	/* pending work with no worker alive this long is unhealthy */
+#define HEALTH_NO_WORKER_MS 60000	/* pending work with no worker alive this long is
+					 * unhealthy */
 
 static cJSON *
 hb_json(const struct store_heartbeat *hb)
@@ -210,7 +211,8 @@ metrics_get(struct web_req *r)
 		for (int s = 0; s < CTX_STATUS_COUNT; s++) {
 			char labels[64];
 
-			snprintf(labels, sizeof(labels), "status=\"%s\"", ctx_status_name((enum ctx_status)s));
+			snprintf(labels, sizeof(labels), "status=\"%s\"",
+			    ctx_status_name((enum ctx_status)s));
 			metric_set(metrics_gauge(r->web->metrics, "genbox_queue_depth", labels,
 			    "Contexts per status, read at scrape time"), (double)counts[s]);
 		}
@@ -218,7 +220,8 @@ metrics_get(struct web_req *r)
 	if (metrics_render(r->web->metrics, &b))
 		rc = web_error(r, 500, "internal", "metrics could not be rendered");
 	else
-		rc = web_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf_str(&b), b.len);
+		rc = web_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf_str(&b),
+		    b.len);
 	buf_release(&b);
 	return rc;
 }

@@ -38,8 +38,8 @@ org_usage(struct web_req *r, cJSON *org)
 	if (store_ctx_count_created(r->st, r->caller.org_id, day, NULL, &n, &err))
 		return web_store_error(r, &err);
 	cJSON_AddNumberToObject(u, "contexts_today", (double)n);
-	if (json_get_int64(cJSON_GetObjectItemCaseSensitive(org, "settings"), "max_contexts_per_day", 0,
-	    INT64_MAX, -1, &max) == 0)
+	if (json_get_int64(cJSON_GetObjectItemCaseSensitive(org, "settings"),
+	    "max_contexts_per_day", 0, INT64_MAX, -1, &max) == 0)
 		cJSON_AddNumberToObject(u, "max_contexts_per_day", (double)max);
 	else
 		cJSON_AddNullToObject(u, "max_contexts_per_day");
@@ -94,8 +94,8 @@ keys_list(struct web_req *r)
 	struct gb_err err = { 0, "" };
 	cJSON *out = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(out, "items");
 
-	if (store_apikey_each(r->st, r->caller.org_id, r->caller.admin ? NULL : r->caller.user_id, key_add,
-	    items, &err)) {
+	if (store_apikey_each(r->st, r->caller.org_id, r->caller.admin ? NULL : r->caller.user_id,
+	    key_add, items, &err)) {
 		cJSON_Delete(out);
 		return web_store_error(r, &err);
 	}
@@ -114,18 +114,21 @@ keys_body(struct web_req *r, const cJSON *b, char user[STORE_ID_MAX], const char
 	int read = 0;
 
 	for (const cJSON *f = b->child; f; f = f->next)
-		if (strcmp(f->string, "user_id") && strcmp(f->string, "name") && strcmp(f->string, "permissions"))
-			return web_error(r, 400, "bad_request", "unknown field '%s' (user_id, name, permissions)",
-			    f->string);
-	if (u && (!cJSON_IsString(u) || strlen(u->valuestring) >= STORE_ID_MAX || !u->valuestring[0]))
+		if (strcmp(f->string, "user_id") && strcmp(f->string, "name") &&
+		    strcmp(f->string, "permissions"))
+			return web_error(r, 400, "bad_request",
+			    "unknown field '%s' (user_id, name, permissions)", f->string);
+	if (u &&
+	    (!cJSON_IsString(u) || strlen(u->valuestring) >= STORE_ID_MAX || !u->valuestring[0]))
 		return web_error(r, 400, "bad_request", "field 'user_id': expected a user's _id");
 	if (n && (!cJSON_IsString(n) || strlen(n->valuestring) >= APIKEY_NAME_MAX))
-		return web_error(r, 400, "bad_request", "field 'name': expected a string of at most %d bytes",
-		    APIKEY_NAME_MAX - 1);
+		return web_error(r, 400, "bad_request",
+		    "field 'name': expected a string of at most %d bytes", APIKEY_NAME_MAX - 1);
 	*write = 0;
 	if (p) {
 		if (!cJSON_IsArray(p))
-			return web_error(r, 400, "bad_request", "field 'permissions': expected [\"read\"] or "
+			return web_error(r, 400, "bad_request",
+			    "field 'permissions': expected [\"read\"] or "
 			    "[\"read\",\"write\"]");
 		cJSON_ArrayForEach(e, p) {
 			if (cJSON_IsString(e) && strcmp(e->valuestring, "read") == 0)
@@ -133,11 +136,13 @@ keys_body(struct web_req *r, const cJSON *b, char user[STORE_ID_MAX], const char
 			else if (cJSON_IsString(e) && strcmp(e->valuestring, "write") == 0)
 				*write = 1;
 			else
-				return web_error(r, 400, "bad_request", "field 'permissions': only \"read\" and "
+				return web_error(r, 400, "bad_request",
+				    "field 'permissions': only \"read\" and "
 				    "\"write\" are known");
 		}
 		if (!read)
-			return web_error(r, 400, "bad_request", "field 'permissions' must hold \"read\"");
+			return web_error(r, 400, "bad_request",
+			    "field 'permissions' must hold \"read\"");
 	}
 	*name = n ? n->valuestring : "";
 	snprintf(user, STORE_ID_MAX, "%s", u ? u->valuestring : r->caller.user_id);

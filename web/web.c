@@ -27,8 +27,8 @@ static const struct web_route *const groups[] = {
 	web_routes_events,
 };
 
-static const double latency_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-	1, 2.5, 5, 10 };
+static const double latency_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+	0.5, 1, 2.5, 5, 10 };
 
 void
 web_config_defaults(struct web_config *cfg)
@@ -141,7 +141,8 @@ method_label(const char *m)
 {
 	if (m == NULL)
 		return "other";
-	static const char *const known[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", NULL };
+	static const char *const known[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
+		"OPTIONS", NULL };
 
 	for (int i = 0; known[i]; i++)
 		if (strcmp(m, known[i]) == 0)
@@ -169,7 +170,8 @@ static atomic_uint web_serials;
 static struct metric_slot *
 metric_slot_for(struct web_req *r, const char *method)
 {
-	uintptr_t h = ((uintptr_t)r->route >> 4) * 31u + ((uintptr_t)method >> 3) * 7u + (unsigned)r->status;
+	uintptr_t h =
+	    ((uintptr_t)r->route >> 4) * 31u + ((uintptr_t)method >> 3) * 7u + (unsigned)r->status;
 	struct metric_slot *s = &metric_slots[h % METRIC_SLOTS];
 	const char *route = r->route ? r->route->pattern : "unmatched";
 	char labels[METRICS_LABELS_MAX];
@@ -182,8 +184,8 @@ metric_slot_for(struct web_req *r, const char *method)
 	s->count = metrics_counter(r->web->metrics, "genbox_http_requests_total", labels,
 	    "HTTP requests by route pattern, method and status");
 	snprintf(labels, sizeof(labels), "route=\"%s\"", route);
-	s->duration = metrics_histogram(r->web->metrics, "genbox_http_request_duration_seconds", labels,
-	    "HTTP request durations by route pattern", latency_bounds,
+	s->duration = metrics_histogram(r->web->metrics, "genbox_http_request_duration_seconds",
+	    labels, "HTTP request durations by route pattern", latency_bounds,
 	    (int)(sizeof(latency_bounds) / sizeof(latency_bounds[0])));
 	s->serial = r->web->serial;
 	s->route = r->route;
@@ -363,9 +365,11 @@ web_config_check(const struct web_config *cfg, struct gb_err *err)
 		return gb_errf(err, GB_EINVAL, "web: listen address '%.64s' is not ADDR:PORT",
 		    cfg->listen ? cfg->listen : "");
 	if (cfg->threads < 1 || cfg->threads > WEB_MAX_THREADS)
-		return gb_errf(err, GB_EINVAL, "web: threads must be from 1 to %d", WEB_MAX_THREADS);
+		return gb_errf(err, GB_EINVAL, "web: threads must be from 1 to %d",
+		    WEB_MAX_THREADS);
 	if (cfg->max_body < 1 || cfg->request_timeout_ms < 1)
-		return gb_errf(err, GB_EINVAL, "web: max_body and request_timeout_ms must be positive");
+		return gb_errf(err, GB_EINVAL,
+		    "web: max_body and request_timeout_ms must be positive");
 	if (cfg->max_streams < 0 || cfg->max_streams_per_key < 1 || cfg->stream_max_ms < 1)
 		return gb_errf(err, GB_EINVAL, "web: max_streams must be 0 or more, "
 		    "max_streams_per_key and stream_max_ms positive");
@@ -413,7 +417,8 @@ web_start(struct web **out, const struct web_config *cfg, struct gb_err *err)
 	w->cfg = *cfg;
 	snprintf(w->db_path, sizeof(w->db_path), "%s", cfg->db_path);
 	snprintf(w->listen, sizeof(w->listen), "%s", cfg->listen);
-	snprintf(w->sync_state, sizeof(w->sync_state), "%s", cfg->sync_state ? cfg->sync_state : "off");
+	snprintf(w->sync_state, sizeof(w->sync_state), "%s",
+	    cfg->sync_state ? cfg->sync_state : "off");
 	w->cfg.db_path = w->db_path;
 	w->cfg.listen = w->listen;
 	w->cfg.sync_state = w->sync_state;

@@ -1,7 +1,8 @@
 /*
  * web.h - the HTTP API server (civetweb): /api/v1 with API keys and
- * organizations, /healthz and /metrics, and the web UI's files (ui.h). The routes and their answers are
- * described by the API contract; each route group lives in one file of web/.
+ * organizations, /healthz and /metrics, and the web UI's files (ui.h). The
+ * routes and their answers are described by the API contract; each route group
+ * lives in one file of web/.
  *
  * Every civetweb worker thread opens its own store on cfg->db_path when it
  * starts and closes it when it ends; handlers borrow that store only.
@@ -30,8 +31,10 @@ struct web_config {
 	const char *listen;		/* "ADDR:PORT" */
 	int64_t max_body;		/* bytes of a request body */
 	int threads;			/* civetweb worker threads, 1..WEB_MAX_THREADS */
-	int request_timeout_ms;		/* a request (its header included) must arrive within this */
-	int max_streams;		/* event streams open at once; 0: a quarter of threads (at least 1) */
+	int request_timeout_ms;		/* a request (its header included) must arrive
+					 * within this */
+	int max_streams;		/* event streams open at once; 0: a quarter of
+					 * threads (at least 1) */
 	int max_streams_per_key;	/* event streams one key may hold at once */
 	int stream_max_ms;		/* an event stream's longest life (the client reconnects) */
 	struct metrics *metrics;	/* HTTP counters and /metrics; NULL: metrics_default() */
@@ -42,7 +45,10 @@ void web_config_defaults(struct web_config *cfg);
 
 struct web;
 
-/* Start listening; *out is stopped and freed with web_stop. GB_EINVAL for bad settings, GB_EIO otherwise. */
+/*
+ * Start listening; *out is stopped and freed with web_stop. GB_EINVAL for bad
+ * settings, GB_EIO otherwise.
+ */
 int web_start(struct web **out, const struct web_config *cfg, struct gb_err *err);
 /* The port listened on (the first one). */
 int web_port(const struct web *w);
