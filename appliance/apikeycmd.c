@@ -47,15 +47,19 @@ apikey_create(const struct config *cfg, int argc, char **argv)
 			user = optarg;
 		else if (ch == 'n')
 			name = optarg;
-		else if (ch == 'p' && (strcmp(optarg, "read") == 0 || strcmp(optarg, "read,write") == 0))
+		else if (ch == 'p' &&
+		    (strcmp(optarg, "read") == 0 || strcmp(optarg, "read,write") == 0))
 			write = strcmp(optarg, "read,write") == 0;
 		else if (ch == 'p')
-			return cli_fail("apikey", "--perm '%.32s': expected read or read,write", optarg);
+			return cli_fail("apikey", "--perm '%.32s': expected read or read,write",
+			    optarg);
 		else
-			return cli_fail("apikey", "unknown option or missing value '%s'", argv[optind - 1]);
+			return cli_fail("apikey", "unknown option or missing value '%s'",
+			    argv[optind - 1]);
 	}
 	if (user == NULL || optind < argc)
-		return cli_fail("apikey", "usage: genbox apikey create --user USER_ID [--perm read,write] [--name N]");
+		return cli_fail("apikey",
+		    "usage: genbox apikey create --user USER_ID [--perm read,write] [--name N]");
 	if (apikey_open(cfg, &st))
 		return 1;
 	rc = apikey_new(st, user, write, name, gb_now_ms(), token, &k, &err);
@@ -65,8 +69,8 @@ apikey_create(const struct config *cfg, int argc, char **argv)
 	log_info("event=api_change key_id=%s action=create user_id=%s permissions=%s", k.key_id,
 	    log_quoted(quoted, sizeof(quoted), k.user_id), write ? "read,write" : "read");
 	printf("%s\n", token);
-	fprintf(stderr, "created %s for %s (%s): the token above is shown only this once\n", k.key_id, k.user_id,
-	    write ? "read,write" : "read");
+	fprintf(stderr, "created %s for %s (%s): the token above is shown only this once\n",
+	    k.key_id, k.user_id, write ? "read,write" : "read");
 	memset(token, 0, sizeof(token));
 	return 0;
 }
@@ -77,8 +81,9 @@ apikey_print(void *arg, const struct store_apikey *k)
 	char c[GB_TIME_LEN], u[GB_TIME_LEN], r[GB_TIME_LEN];
 
 	(void)arg;
-	printf("%-21s %-16s %-10s %-24s %-24s %-24s %s\n", k->key_id, k->user_id, k->write ? "read,write" : "read",
-	    gb_time_format(k->created_ms, c), k->last_used_ms ? gb_time_format(k->last_used_ms, u) : "-",
+	printf("%-21s %-16s %-10s %-24s %-24s %-24s %s\n", k->key_id, k->user_id,
+	    k->write ? "read,write" : "read", gb_time_format(k->created_ms, c),
+	    k->last_used_ms ? gb_time_format(k->last_used_ms, u) : "-",
 	    k->revoked_ms ? gb_time_format(k->revoked_ms, r) : "-", k->name);
 	return 0;
 }
@@ -86,7 +91,8 @@ apikey_print(void *arg, const struct store_apikey *k)
 static int
 apikey_list(const struct config *cfg, int argc, char **argv)
 {
-	static const struct option longs[] = { { "user", required_argument, NULL, 'u' }, { NULL, 0, NULL, 0 } };
+	static const struct option longs[] = { { "user", required_argument, NULL, 'u' },
+		{ NULL, 0, NULL, 0 } };
 	struct gb_err err = { 0, "" };
 	const char *user = NULL;
 	struct store *st;
@@ -96,15 +102,16 @@ apikey_list(const struct config *cfg, int argc, char **argv)
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		if (ch != 'u')
-			return cli_fail("apikey", "unknown option or missing value '%s'", argv[optind - 1]);
+			return cli_fail("apikey", "unknown option or missing value '%s'",
+			    argv[optind - 1]);
 		user = optarg;
 	}
 	if (optind < argc)
 		return cli_fail("apikey", "usage: genbox apikey list [--user USER_ID]");
 	if (apikey_open(cfg, &st))
 		return 1;
-	printf("%-21s %-16s %-10s %-24s %-24s %-24s %s\n", "key_id", "user_id", "perms", "created_at",
-	    "last_used_at", "revoked_at", "name");
+	printf("%-21s %-16s %-10s %-24s %-24s %-24s %s\n", "key_id", "user_id", "perms",
+	    "created_at", "last_used_at", "revoked_at", "name");
 	rc = store_apikey_each(st, NULL, user, apikey_print, NULL, &err);
 	store_close(st);
 	return rc ? cli_fail("apikey", "%s", err.msg) : 0;

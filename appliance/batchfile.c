@@ -54,11 +54,13 @@ batchfile_put_lines(struct submit_batch *sb, FILE *f, struct submit_result *res,
 		lineno++;
 		if (rc < 0) {
 			rc = rc == GB_ETOOBIG ?
-			    gb_errf(err, rc, "line %zu: document exceeds the limit of %u bytes", lineno, STORE_MAX_DOC) :
+			    gb_errf(err, rc, "line %zu: document exceeds the limit of %u bytes",
+			    lineno, STORE_MAX_DOC) :
 			    gb_errf(err, rc, "line %zu: read error: %s", lineno, strerror(errno));
 			break;
 		}
-		for (p = buf_str(&line); p < buf_str(&line) + line.len && strchr(" \t\r\n", *p) && *p; p++)
+		for (p = buf_str(&line);
+		    p < buf_str(&line) + line.len && strchr(" \t\r\n", *p) && *p; p++)
 			;
 		if (p == buf_str(&line) + line.len)
 			continue;
@@ -78,10 +80,11 @@ batchfile_put_lines(struct submit_batch *sb, FILE *f, struct submit_result *res,
 }
 
 int
-batchfile_create(struct store *st, const struct batchfile_opts *o, char batch[STORE_ID_MAX], size_t *count,
-    struct gb_err *err)
+batchfile_create(struct store *st, const struct batchfile_opts *o, char batch[STORE_ID_MAX],
+    size_t *count, struct gb_err *err)
 {
-	struct submit_opts so = { o->org, o->user, o->pipeline, o->input, NULL, "run-batch", "the file", "line" };
+	struct submit_opts so = { o->org, o->user, o->pipeline, o->input, NULL, "run-batch",
+		"the file", "line" };
 	struct submit_result res;
 	struct submit_batch *sb = NULL;
 	FILE *f;
@@ -91,7 +94,8 @@ batchfile_create(struct store *st, const struct batchfile_opts *o, char batch[ST
 	if (strcmp(o->input, "-") == 0)
 		f = stdin;
 	else if ((f = fopen(o->input, "rb")) == NULL)
-		return gb_errf(err, GB_ENOTFOUND, "cannot open '%s': %s", o->input, strerror(errno));
+		return gb_errf(err, GB_ENOTFOUND, "cannot open '%s': %s", o->input,
+		    strerror(errno));
 	if ((rc = submit_batch_begin(st, &so, &sb, &res, err)) == 0 &&
 	    (rc = batchfile_put_lines(sb, f, &res, err)) == 0 &&
 	    (rc = submit_batch_end(sb, &res, err)) == 0) {

@@ -30,7 +30,7 @@ struct batchfile_opts {
  * batch and the number of contexts to *count. On error nothing is kept, and
  * the message starts with "line N: " when a line is at fault.
  */
-int batchfile_create(struct store *st, const struct batchfile_opts *o, char batch[STORE_ID_MAX], size_t *count,
-    struct gb_err *err);
+int batchfile_create(struct store *st, const struct batchfile_opts *o, char batch[STORE_ID_MAX],
+    size_t *count, struct gb_err *err);
 
 #endif

@@ -4,14 +4,14 @@
  *
  * The contexts and their batch are written in one transaction (batchfile.c),
  * so a bad line, or a file past the organization's limits, creates nothing.
- * Everything that can be checked is checked before that. Progress is read back from storage (the batch's
- * status summary), so what is shown is what is recorded. Ctrl-C stops
- * claiming, lets running contexts end within a grace period and gives the
- * rest back to the queue (SIGTERM does the same); `run-batch --resume BATCH`
- * picks up from there, as it does after a crash (leases of dead processes
- * are reclaimed at once). Exit status: 0 all completed, 2 some failed or
- * cancelled, 1 any error (input, limits, storage, a failed pool), 128 + the
- * signal after SIGINT (130) or SIGTERM (143).
+ * Everything that can be checked is checked before that. Progress is read back
+ * from storage (the batch's status summary), so what is shown is what is
+ * recorded. Ctrl-C stops claiming, lets running contexts end within a grace
+ * period and gives the rest back to the queue (SIGTERM does the same);
+ * `run-batch --resume BATCH` picks up from there, as it does after a crash
+ * (leases of dead processes are reclaimed at once). Exit status: 0 all
+ * completed, 2 some failed or cancelled, 1 any error (input, limits, storage, a
+ * failed pool), 128 + the signal after SIGINT (130) or SIGTERM (143).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -95,7 +95,8 @@ batchrun_fmt_duration(double s, char *out, size_t len)
 }
 
 static void
-batchrun_progress(int tty, const int64_t c[CTX_STATUS_COUNT], int64_t total, int64_t done0, double elapsed)
+batchrun_progress(int tty, const int64_t c[CTX_STATUS_COUNT], int64_t total, int64_t done0,
+    double elapsed)
 {
 	int64_t done = c[CTX_COMPLETED] + c[CTX_FAILED] + c[CTX_CANCELLED];
 	double rate = elapsed > 0 ? (double)(done - done0) / elapsed : 0;
@@ -110,12 +111,14 @@ batchrun_progress(int tty, const int64_t c[CTX_STATUS_COUNT], int64_t total, int
 		for (int i = 0; i < 30; i++)
 			bar[i] = i < fill ? '#' : '-';
 		bar[30] = '\0';
-		fprintf(stderr, "\r[%s] %lld/%lld  %lld completed  %lld failed  %.1f/s  ETA %s   ", bar,
-		    (long long)done, (long long)total, (long long)c[CTX_COMPLETED], (long long)c[CTX_FAILED], rate, eta);
+		fprintf(stderr, "\r[%s] %lld/%lld  %lld completed  %lld failed  %.1f/s  ETA %s   ",
+		    bar, (long long)done, (long long)total, (long long)c[CTX_COMPLETED],
+		    (long long)c[CTX_FAILED], rate, eta);
 	} else {
-		fprintf(stderr, "progress: %lld/%lld done, %lld completed, %lld failed, %lld running, %.1f/s, ETA %s\n",
-		    (long long)done, (long long)total, (long long)c[CTX_COMPLETED], (long long)c[CTX_FAILED],
-		    (long long)c[CTX_PROCESSING], rate, eta);
+		fprintf(stderr,
+		    "progress: %lld/%lld done, %lld completed, %lld failed, %lld running, %.1f/s, "
+		    "ETA %s\n", (long long)done, (long long)total, (long long)c[CTX_COMPLETED],
+		    (long long)c[CTX_FAILED], (long long)c[CTX_PROCESSING], rate, eta);
 	}
 	fflush(stderr);
 }
@@ -131,7 +134,8 @@ batchrun_write_file(void *arg, const char *doc, size_t len)
 	struct batchrun_writer *w = arg;
 	cJSON *ctx = cJSON_ParseWithLength(doc, len);
 	const char *id = json_get_str(ctx, "_id");
-	const cJSON *fc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ctx, "data"),
+	const cJSON *fc =
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ctx, "data"),
 	    "formatted_content");
 	const char *content = json_get_str(fc, "content");
 	char path[4096];
@@ -141,8 +145,8 @@ batchrun_write_file(void *arg, const char *doc, size_t len)
 	if (id && content) {
 		/* an _id that cannot be a file name is counted as a file not written */
 		n = snprintf(path, sizeof(path), "%s/%s.md", w->dir, id);
-		if (strchr(id, '/') == NULL && n > 0 && (size_t)n < sizeof(path) && (f = fopen(path, "wb")) != NULL &&
-		    fputs(content, f) >= 0 && fclose(f) == 0)
+		if (strchr(id, '/') == NULL && n > 0 && (size_t)n < sizeof(path) &&
+		    (f = fopen(path, "wb")) != NULL && fputs(content, f) >= 0 && fclose(f) == 0)
 			w->written++;
 		else {
 			if (f)
@@ -182,7 +186,8 @@ batchrun_parse_workers(struct batchrun_opts *o, const char *arg, struct gb_err *
 	errno = 0;
 	v = strtol(arg, &end, 10);
 	if (errno || end == arg || *end || v < 1 || v > POOL_MAX_WORKERS)
-		return gb_errf(err, GB_EINVAL, "--workers takes a number from 1 to %d", POOL_MAX_WORKERS);
+		return gb_errf(err, GB_EINVAL, "--workers takes a number from 1 to %d",
+		    POOL_MAX_WORKERS);
 	o->workers = (int)v;
 	return 0;
 }
@@ -192,10 +197,14 @@ static int
 batchrun_parse_opts(struct batchrun_opts *o, int argc, char **argv, int *hint, struct gb_err *err)
 {
 	static const struct option longs[] = {
-		{ "pipeline", required_argument, NULL, 'p' }, { "input", required_argument, NULL, 'i' },
-		{ "org", required_argument, NULL, 'o' }, { "user", required_argument, NULL, 'u' },
-		{ "out", required_argument, NULL, 'd' }, { "workers", required_argument, NULL, 'w' },
-		{ "resume", required_argument, NULL, 'r' }, { "trace", required_argument, NULL, 't' },
+		{ "pipeline", required_argument, NULL, 'p' },
+		{ "input", required_argument, NULL, 'i' },
+		{ "org", required_argument, NULL, 'o' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "out", required_argument, NULL, 'd' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "resume", required_argument, NULL, 'r' },
+		{ "trace", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -217,16 +226,18 @@ batchrun_parse_opts(struct batchrun_opts *o, int argc, char **argv, int *hint, s
 			break;
 		default:
 			*hint = 1;
-			return gb_errf(err, GB_EINVAL, "%s '%s'", ch == ':' ? "missing value for" : "unknown option",
-			    argv[optind - 1]);
+			return gb_errf(err, GB_EINVAL, "%s '%s'",
+			    ch == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		return gb_errf(err, GB_EINVAL, "unexpected argument '%s'", argv[optind]);
 	if (o->resume && (o->pipeline || o->input))
-		return gb_errf(err, GB_EINVAL, "--resume takes no --pipeline or --input: the batch has them");
+		return gb_errf(err, GB_EINVAL,
+		    "--resume takes no --pipeline or --input: the batch has them");
 	if (!o->resume && (!o->pipeline || !o->input))
-		return gb_errf(err, GB_EINVAL, "needs --pipeline ID and --input FILE.jsonl (or --resume BATCH_ID)");
+		return gb_errf(err, GB_EINVAL,
+		    "needs --pipeline ID and --input FILE.jsonl (or --resume BATCH_ID)");
 	return 0;
 }
 
@@ -238,7 +249,8 @@ batchrun_check_resume(struct batchrun *b, struct gb_err *err)
 	cJSON *doc = NULL;
 
 	if (batchrun_get_doc(b->st, COLL_BATCHES, b->o.resume, &doc, &inner))
-		return gb_errf(err, inner.code, "%s", inner.code == GB_ENOTFOUND ? "no such batch" : inner.msg);
+		return gb_errf(err, inner.code, "%s",
+		    inner.code == GB_ENOTFOUND ? "no such batch" : inner.msg);
 	snprintf(b->batch, sizeof(b->batch), "%s", b->o.resume);
 	cJSON_Delete(doc);
 	return 0;
@@ -276,8 +288,8 @@ batchrun_check_new(struct batchrun *b, struct gb_err *err)
 	snprintf(b->org, sizeof(b->org), "%s", b->o.org ? b->o.org : b->cfg->organization[0] ?
 	    b->cfg->organization : owner ? owner : "");
 	if (owner && strcmp(owner, b->org) != 0)
-		rc = gb_errf(err, GB_EINVAL, "pipeline '%s' belongs to organization '%s', not '%s'", b->o.pipeline,
-		    owner, b->org);
+		rc = gb_errf(err, GB_EINVAL, "pipeline '%s' belongs to organization '%s', not '%s'",
+		    b->o.pipeline, owner, b->org);
 	else if (b->org[0] == '\0')
 		rc = gb_errf(err, GB_EINVAL, "no organization: give --org");
 	else
@@ -294,13 +306,15 @@ batchrun_check_out(const char *dir, struct gb_err *err)
 
 	if (stat(dir, &sb) < 0) {
 		if (errno != ENOENT || mkdir(dir, 0755) < 0)
-			return gb_errf(err, GB_EIO, "--out: cannot create '%s': %s", dir, strerror(errno));
+			return gb_errf(err, GB_EIO, "--out: cannot create '%s': %s", dir,
+			    strerror(errno));
 		return 0;
 	}
 	if (!S_ISDIR(sb.st_mode))
 		return gb_errf(err, GB_EINVAL, "--out: '%s' is not a directory", dir);
 	if (access(dir, W_OK | X_OK) < 0)
-		return gb_errf(err, GB_EIO, "--out: cannot write in '%s': %s", dir, strerror(errno));
+		return gb_errf(err, GB_EIO, "--out: cannot write in '%s': %s", dir,
+		    strerror(errno));
 	return 0;
 }
 
@@ -325,7 +339,8 @@ batchrun_create(struct batchrun *b, struct gb_err *err)
 
 	if (batchfile_create(b->st, &fo, b->batch, &b->count, &inner))
 		return gb_errf(err, inner.code, "%s (nothing created)", inner.msg);
-	printf("batch %s: %zu contexts from %s, pipeline %s\n", b->batch, b->count, b->o.input, b->o.pipeline);
+	printf("batch %s: %zu contexts from %s, pipeline %s\n", b->batch, b->count, b->o.input,
+	    b->o.pipeline);
 	fflush(stdout);
 	return 0;
 }
@@ -348,8 +363,9 @@ batchrun_start(struct batchrun *b, struct gb_err *err)
 	sigaction(SIGTERM, &sa, NULL);
 	if (pool_start(&b->run, &rc, err))
 		return err->code;
-	fprintf(stderr, "running with %d worker%s, up to %d context%s in flight, generator %s\n", b->o.workers,
-	    b->o.workers == 1 ? "" : "s", rc.max_inflight, rc.max_inflight == 1 ? "" : "s",
+	fprintf(stderr, "running with %d worker%s, up to %d context%s in flight, generator %s\n",
+	    b->o.workers, b->o.workers == 1 ? "" : "s", rc.max_inflight,
+	    rc.max_inflight == 1 ? "" : "s",
 	    cfg->generator_url[0] ? cfg->generator_url : "offline-draft");
 	return 0;
 }
@@ -393,7 +409,8 @@ batchrun_wait(struct batchrun *b, struct gb_err *err)
 			return err->code;
 		finished = b->counts[CTX_PENDING] + b->counts[CTX_PROCESSING] == 0;
 		if (finished || stop_signal || now - last_print >= (b->tty ? 200 : 5000)) {
-			batchrun_progress(b->tty, b->counts, b->total, b->done0, (double)(now - b->t0) / 1000.0);
+			batchrun_progress(b->tty, b->counts, b->total, b->done0,
+			    (double)(now - b->t0) / 1000.0);
 			last_print = now;
 		}
 		if (finished || stop_signal)
@@ -418,7 +435,8 @@ batchrun_interrupted(struct batchrun *b, int *status, struct gb_err *err)
 	pool_stop(b->run, GRACE_MS);
 	if (batchrun_read_counts(b, err))
 		return err->code;
-	printf("batch %s: stopped with %lld of %lld done; resume with: genbox --db %s run-batch --resume %s\n",
+	printf("batch %s: stopped with %lld of %lld done; resume with: genbox --db %s run-batch "
+	    "--resume %s\n",
 	    b->batch, (long long)batchrun_done(b), (long long)b->total, b->cfg->db_path, b->batch);
 	*status = 128 + stop_signal;	/* 130 for Ctrl-C, 143 for SIGTERM */
 	return 0;
@@ -446,8 +464,8 @@ batchrun_write_out(struct batchrun *b, struct gb_err *err)
 		return rc;
 	printf("wrote %d file%s to %s\n", w.written, w.written == 1 ? "" : "s", b->o.out);
 	if (w.failed)
-		return gb_errf(err, GB_EIO, "could not write %d file%s in '%s'", w.failed, w.failed == 1 ? "" : "s",
-		    b->o.out);
+		return gb_errf(err, GB_EIO, "could not write %d file%s in '%s'", w.failed,
+		    w.failed == 1 ? "" : "s", b->o.out);
 	return 0;
 }
 
@@ -464,9 +482,11 @@ batchrun_finish(struct batchrun *b, int *status, struct gb_err *err)
 	if (b->o.out && batchrun_write_out(b, err))
 		return err->code;
 	secs = (double)(gb_mono_ms() - b->t0) / 1000.0;
-	printf("batch %s: %lld contexts: %lld completed, %lld failed, %lld cancelled in %.1f s (%.1f/s)\n",
-	    b->batch, (long long)b->total, (long long)b->counts[CTX_COMPLETED], (long long)b->counts[CTX_FAILED],
-	    (long long)b->counts[CTX_CANCELLED], secs, secs > 0 ? (double)(batchrun_done(b) - b->done0) / secs : 0.0);
+	printf("batch %s: %lld contexts: %lld completed, %lld failed, %lld cancelled in %.1f s "
+	    "(%.1f/s)\n",
+	    b->batch, (long long)b->total, (long long)b->counts[CTX_COMPLETED],
+	    (long long)b->counts[CTX_FAILED], (long long)b->counts[CTX_CANCELLED], secs,
+	    secs > 0 ? (double)(batchrun_done(b) - b->done0) / secs : 0.0);
 	*status = b->counts[CTX_FAILED] + b->counts[CTX_CANCELLED] > 0 ? 2 : 0;
 	return 0;
 }
@@ -476,10 +496,12 @@ static void
 batchrun_report(const struct batchrun *b, const struct gb_err *err)
 {
 	if (b->pool_failed)
-		cli_fail("run-batch", "%s; stopped, and what was not written is run again by: genbox --db %s "
+		cli_fail("run-batch",
+		    "%s; stopped, and what was not written is run again by: genbox --db %s "
 		    "run-batch --resume %s", err->msg, b->cfg->db_path, b->batch);
 	else if (b->run && !b->ended)
-		cli_fail("run-batch", "%s; stopped: resume with: genbox --db %s run-batch --resume %s", err->msg,
+		cli_fail("run-batch",
+		    "%s; stopped: resume with: genbox --db %s run-batch --resume %s", err->msg,
 		    b->cfg->db_path, b->batch);
 	else
 		cli_fail("run-batch", "%s", err->msg);
@@ -501,7 +523,8 @@ cmd_run_batch(const struct config *cfg, int argc, char **argv)
 	}
 	if (batchrun_check(&b, &err) || (!b.o.resume && batchrun_create(&b, &err)) ||
 	    batchrun_start(&b, &err) || batchrun_wait(&b, &err) ||
-	    (stop_signal ? batchrun_interrupted(&b, &status, &err) : batchrun_finish(&b, &status, &err))) {
+	    (stop_signal ? batchrun_interrupted(&b, &status, &err) :
+	    batchrun_finish(&b, &status, &err))) {
 		batchrun_report(&b, &err);
 		status = 1;
 	}

@@ -96,7 +96,8 @@ cmd_init(const struct config *cfg, int argc, char **argv)
 static int
 cmd_migrate(const struct config *cfg, int argc, char **argv)
 {
-	static const struct option longs[] = { { "status", no_argument, NULL, 's' }, { NULL, 0, NULL, 0 } };
+	static const struct option longs[] = { { "status", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 } };
 	struct store_opts o = { 0, 1, cfg->sync_full, cfg->busy_timeout_ms, 0 };
 	struct gb_err err = { 0, "" };
 	struct store *st = NULL;
@@ -113,11 +114,12 @@ cmd_migrate(const struct config *cfg, int argc, char **argv)
 	if (store_file_version(cfg->db_path, &from, &err))
 		return cli_fail("migrate", "%s", err.msg);
 	if (status) {
-		printf("%s: schema version %d of %d (%s)\n", cfg->db_path, from, store_schema_latest(),
-		    from == store_schema_latest() ? "up to date" :
+		printf("%s: schema version %d of %d (%s)\n", cfg->db_path, from,
+		    store_schema_latest(), from == store_schema_latest() ? "up to date" :
 		    from > store_schema_latest() ? "newer than this genbox" : "migrations pending");
 		for (int v = 1; v <= store_schema_latest(); v++)
-			printf("  %3d  %-8s %s\n", v, v <= from ? "applied" : "pending", store_migration_name(v));
+			printf("  %3d  %-8s %s\n", v, v <= from ? "applied" : "pending",
+			    store_migration_name(v));
 		return 0;
 	}
 	if (store_open(&st, cfg->db_path, &o, &err) || store_schema_version(st, &to, &err)) {
@@ -198,8 +200,8 @@ check_repeats(struct import *im)
 	qsort(im->seen, im->nseen, sizeof(*im->seen), seen_cmp);
 	for (size_t i = 1; i < im->nseen; i++)
 		if (strcmp(im->seen[i].id, im->seen[i - 1].id) == 0) {
-			snprintf(im->where, sizeof(im->where), "%s %zu", im->array ? "element" : "line",
-			    im->seen[i].where);
+			snprintf(im->where, sizeof(im->where), "%s %zu",
+			    im->array ? "element" : "line", im->seen[i].where);
 			return gb_errf(im->err, GB_EEXIST, "duplicate _id '%s' (also at %s %zu)",
 			    im->seen[i].id, im->array ? "element" : "line", im->seen[i - 1].where);
 		}
@@ -214,7 +216,8 @@ import_array(struct import *im, FILE *f, struct buf *b)
 
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		if (buf_append(b, chunk, n))
-			return gb_errf(im->err, GB_ETOOBIG, "a JSON array file is limited to %u bytes "
+			return gb_errf(im->err, GB_ETOOBIG,
+			    "a JSON array file is limited to %u bytes "
 			    "(use JSON lines for more)", MAX_ARRAY_FILE);
 	if (ferror(f))
 		return gb_errf(im->err, GB_EIO, "read error: %s", strerror(errno));
@@ -237,7 +240,8 @@ import_lines(struct import *im, FILE *f, struct buf *b)
 			return 0;
 		if (rc == GB_ETOOBIG) {
 			snprintf(im->where, sizeof(im->where), "line %zu", line);
-			return gb_errf(im->err, GB_ETOOBIG, "document exceeds the limit of %u bytes", STORE_MAX_DOC);
+			return gb_errf(im->err, GB_ETOOBIG,
+			    "document exceeds the limit of %u bytes", STORE_MAX_DOC);
 		}
 		if (rc < 0) {
 			snprintf(im->where, sizeof(im->where), "line %zu", line);
@@ -255,7 +259,8 @@ import_lines(struct import *im, FILE *f, struct buf *b)
 static int
 cmd_import(const struct config *cfg, int argc, char **argv)
 {
-	static const struct option longs[] = { { "upsert", no_argument, NULL, 'u' }, { NULL, 0, NULL, 0 } };
+	static const struct option longs[] = { { "upsert", no_argument, NULL, 'u' },
+		{ NULL, 0, NULL, 0 } };
 	struct gb_err err = { 0, "" };
 	struct import im;
 	struct buf b;
@@ -275,7 +280,8 @@ cmd_import(const struct config *cfg, int argc, char **argv)
 	if (argc - optind != 2)
 		return bad_args("import", "expected COLLECTION and FILE (or - for standard input)");
 	if ((c = coll_from_name(argv[optind])) < 0)
-		return bad_args("import", "unknown collection (contexts, templates, components, pipelines, "
+		return bad_args("import",
+		    "unknown collection (contexts, templates, components, pipelines, "
 		    "batches, users, organizations)");
 	im.coll = (enum coll)c;
 	path = argv[optind + 1];
@@ -318,7 +324,8 @@ cmd_import(const struct config *cfg, int argc, char **argv)
 			return cli_fail("import", "%s: %s (nothing imported)", im.where, err.msg);
 		return cli_fail("import", "%s (nothing imported)", err.msg);
 	}
-	printf("imported %zu document%s into %s\n", im.count, im.count == 1 ? "" : "s", coll_name(im.coll));
+	printf("imported %zu document%s into %s\n", im.count, im.count == 1 ? "" : "s",
+	    coll_name(im.coll));
 	return 0;
 }
 
@@ -358,7 +365,8 @@ cmd_export(const struct config *cfg, int argc, char **argv)
 	if (argc - optind != 1)
 		return bad_args("export", "expected COLLECTION");
 	if ((c = coll_from_name(argv[optind])) < 0)
-		return bad_args("export", "unknown collection (contexts, templates, components, pipelines, "
+		return bad_args("export",
+		    "unknown collection (contexts, templates, components, pipelines, "
 		    "batches, users, organizations)");
 	if ((rc = open_store(cfg, 0, &st, &err)))
 		return cli_fail("export", "%s", err.msg);
@@ -393,10 +401,12 @@ cmd_demo(const struct config *cfg, int argc, char **argv)
 			int c = coll_from_name(d->collection);
 
 			if (c < 0) {
-				rc = gb_errf(&err, GB_EINVAL, "demo file '%s': unknown collection", d->name);
+				rc = gb_errf(&err, GB_EINVAL, "demo file '%s': unknown collection",
+				    d->name);
 				break;
 			}
-			if ((rc = store_put(st, (enum coll)c, d->json, strlen(d->json), STORE_UPSERT, id, &err)))
+			if ((rc = store_put(st, (enum coll)c, d->json, strlen(d->json),
+			    STORE_UPSERT, id, &err)))
 				break;
 			printf("loaded %-13s %s\n", d->collection, id);
 			n++;
@@ -433,7 +443,8 @@ cmd_stats(const struct config *cfg, int argc, char **argv)
 	if (rc == 0 && (rc = store_ctx_status_counts(st, counts, &err)) == 0) {
 		printf("\n%-16s %10s\n", "context status", "contexts");
 		for (int s = 0; s < CTX_STATUS_COUNT; s++)
-			printf("%-16s %10lld\n", ctx_status_name((enum ctx_status)s), (long long)counts[s]);
+			printf("%-16s %10lld\n", ctx_status_name((enum ctx_status)s),
+			    (long long)counts[s]);
 	}
 	store_close(st);
 	return rc ? cli_fail("stats", "%s", err.msg) : 0;
@@ -441,7 +452,8 @@ cmd_stats(const struct config *cfg, int argc, char **argv)
 
 const struct cli_command cli_commands[] = {
 	{ "init", cmd_init, "create the database and its schema",
-	  "init\n\nCreate the database file (--db) when missing and bring its schema up to date.\n" },
+	  "init\n\n"
+	  "Create the database file (--db) when missing and bring its schema up to date.\n" },
 	{ "migrate", cmd_migrate, "bring the database schema up to date",
 	  "migrate [--status]\n\nRun pending schema migrations, each in its own transaction.\n"
 	  "  --status   list the migrations and which are applied; change nothing\n" },
@@ -450,7 +462,8 @@ const struct cli_command cli_commands[] = {
 	  "Load a JSON array, JSON lines, or mongoexport Extended JSON lines into\n"
 	  "COLLECTION, all or nothing: the first bad document imports nothing and is\n"
 	  "named by line (or array element) and field; exit status 1.\n"
-	  "  --upsert   replace documents whose _id exists (a file repeating an _id is still an error)\n" },
+	  "  --upsert   replace documents whose _id exists "
+	  "(a file repeating an _id is still an error)\n" },
 	{ "export", cmd_export, "print documents as JSON lines",
 	  "export [--filter JSON] [--ext-json] COLLECTION\n\n"
 	  "Print COLLECTION's documents as JSON lines in _id order.\n"
@@ -461,9 +474,11 @@ const struct cli_command cli_commands[] = {
 	  "demo\n\nLoad (or reload) the schema's example documents and the components its\n"
 	  "example pipeline names, so that the example pipeline can run.\n" },
 	{ "stats", cmd_stats, "documents per collection, contexts per status",
-	  "stats\n\nPrint the number of documents in each collection and of contexts in each status.\n" },
+	  "stats\n\n"
+	  "Print the number of documents in each collection and of contexts in each status.\n" },
 	{ "run-batch", cmd_run_batch, "run a file of contexts to completion, offline",
-	  "run-batch --pipeline ID --input FILE.jsonl [--org ORG] [--user USER] [--out DIR] [--workers N]\n"
+	  "run-batch --pipeline ID --input FILE.jsonl [--org ORG] [--user USER] [--out DIR] "
+	  "[--workers N]\n"
 	  "       genbox run-batch --resume BATCH_ID [--out DIR] [--workers N]\n\n"
 	  "Create a batch of the file's contexts (JSON lines) and run it to completion with no\n"
 	  "server: a progress bar on a terminal, periodic lines otherwise, and a summary.\n"

@@ -26,7 +26,8 @@ static const struct key {
 	size_t off, size;	/* K_STR: buffer size */
 	int min, max;		/* K_INT */
 } keys[] = {
-#define STR(s, n, f) { s, n, K_STR, offsetof(struct config, f), sizeof(((struct config *)0)->f), 0, 0 }
+#define STR(s, n, f) \
+	{ s, n, K_STR, offsetof(struct config, f), sizeof(((struct config *)0)->f), 0, 0 }
 #define INT(s, n, f, lo, hi) { s, n, K_INT, offsetof(struct config, f), 0, lo, hi }
 	STR("storage", "path", db_path),
 	{ "storage", "synchronous", K_SYNC, offsetof(struct config, sync_full), 0, 0, 0 },
@@ -85,7 +86,8 @@ config_defaults(struct config *cfg)
 
 /* Set one key; the message says what is wrong without saying where. */
 static int
-set_key(struct config *cfg, const char *section, const char *name, const char *value, struct gb_err *err)
+set_key(struct config *cfg, const char *section, const char *name, const char *value,
+    struct gb_err *err)
 {
 	char *field;
 
@@ -98,8 +100,9 @@ set_key(struct config *cfg, const char *section, const char *name, const char *v
 		switch (k->type) {
 		case K_STR:
 			if (strlen(value) >= k->size)
-				return gb_errf(err, GB_EINVAL, "value for '%s.%s' is longer than %zu bytes",
-				    section, name, k->size - 1);
+				return gb_errf(err, GB_EINVAL,
+				    "value for '%s.%s' is longer than %zu bytes", section, name,
+				    k->size - 1);
 			memcpy(field, value, strlen(value) + 1);
 			return 0;
 		case K_INT: {
@@ -109,22 +112,25 @@ set_key(struct config *cfg, const char *section, const char *name, const char *v
 			errno = 0;
 			v = strtol(value, &end, 10);
 			if (errno || end == value || *end != '\0' || v < k->min || v > k->max)
-				return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': expected an integer "
+				return gb_errf(err, GB_EINVAL,
+				    "bad value '%.64s' for '%s.%s': expected an integer "
 				    "from %d to %d", value, section, name, k->min, k->max);
 			*(int *)(void *)field = (int)v;
 			return 0;
 		}
 		case K_SYNC:
 			if (strcmp(value, "normal") != 0 && strcmp(value, "full") != 0)
-				return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': expected normal or full",
-				    value, section, name);
+				return gb_errf(err, GB_EINVAL,
+				    "bad value '%.64s' for '%s.%s': expected normal or full", value,
+				    section, name);
 			*(int *)(void *)field = strcmp(value, "full") == 0;
 			return 0;
 		case K_LEVEL: {
 			int level = log_level_from_name(value);
 
 			if (level < 0)
-				return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': expected error, warn, "
+				return gb_errf(err, GB_EINVAL,
+				    "bad value '%.64s' for '%s.%s': expected error, warn, "
 				    "info or debug", value, section, name);
 			*(int *)(void *)field = level;
 			return 0;
@@ -137,7 +143,8 @@ set_key(struct config *cfg, const char *section, const char *name, const char *v
 }
 
 int
-config_set(struct config *cfg, const char *section, const char *key, const char *value, struct gb_err *err)
+config_set(struct config *cfg, const char *section, const char *key, const char *value,
+    struct gb_err *err)
 {
 	return set_key(cfg, section, key, value, err);
 }
@@ -185,7 +192,8 @@ config_load_file(struct config *cfg, const char *path, int required, struct gb_e
 	if ((p.f = fopen(path, "r")) == NULL) {
 		if (!required && errno == ENOENT)
 			return 0;
-		return gb_errf(err, GB_EINVAL, "cannot read config '%s': %s", path, strerror(errno));
+		return gb_errf(err, GB_EINVAL, "cannot read config '%s': %s", path,
+		    strerror(errno));
 	}
 	line = ini_parse_stream(read_line, &p, on_ini, &p);
 	fclose(p.f);
@@ -195,7 +203,8 @@ config_load_file(struct config *cfg, const char *path, int required, struct gb_e
 		return gb_errf(err, GB_EIO, "cannot read config '%s'", path);
 	if (p.inner.code && p.bad_line == line)
 		return gb_errf(err, GB_EINVAL, "%s:%d: %s", path, line, p.inner.msg);
-	return gb_errf(err, GB_EINVAL, "%s:%d: syntax error (expected [section] or key = value)", path, line);
+	return gb_errf(err, GB_EINVAL, "%s:%d: syntax error (expected [section] or key = value)",
+	    path, line);
 }
 
 int

@@ -23,7 +23,8 @@ struct config {
 	int max_retries;		/* transient failures before failed */
 	int lease_seconds;		/* the worker lock's TTL */
 	int retry_base_ms;		/* first retry backoff, doubling */
-	int max_inflight;		/* contexts held at once by the pool, waiting ones included */
+	int max_inflight;		/* contexts held at once by the pool, waiting ones
+					 * included */
 	int heartbeat_ms;		/* how often the pool writes its workers' heartbeats */
 	int grace_ms;			/* how long running contexts get at a stop of the daemon */
 	/* [generator] */

@@ -38,15 +38,16 @@ struct vocab {
 
 /* Words of the prompts' own wording, and words too common to carry the topic. */
 static const char *const stopwords[] = {
-	"about", "after", "again", "all", "also", "and", "any", "are", "article", "because", "been",
-	"before", "being", "between", "both", "but", "can", "content", "could", "did", "does", "each",
-	"few", "for", "from", "further", "had", "has", "have", "her", "here", "him", "his", "how",
-	"instructions", "into", "its", "itself", "just", "keywords", "more", "most", "not", "now",
-	"off", "once", "only", "other", "our", "out", "over", "own", "provide", "return", "same",
-	"section", "she", "should", "some", "such", "text", "than", "that", "the", "their", "them", "then",
-	"there", "these", "they", "this", "those", "through", "title", "tone", "too", "under", "until",
-	"very", "was", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will",
-	"with", "words", "would", "write", "writer", "you", "your",
+	"about", "after", "again", "all", "also", "and", "any", "are", "article", "because",
+	"been", "before", "being", "between", "both", "but", "can", "content", "could", "did",
+	"does", "each", "few", "for", "from", "further", "had", "has", "have", "her", "here",
+	"him", "his", "how", "instructions", "into", "its", "itself", "just", "keywords",
+	"more", "most", "not", "now", "off", "once", "only", "other", "our", "out", "over",
+	"own", "provide", "return", "same", "section", "she", "should", "some", "such", "text",
+	"than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
+	"those", "through", "title", "tone", "too", "under", "until", "very", "was", "were",
+	"what", "when", "where", "which", "while", "who", "whom", "why", "will", "with",
+	"words", "would", "write", "writer", "you", "your",
 };
 
 static int
@@ -103,7 +104,10 @@ vocab_scan(struct vocab *v, const char *s)
 		w[len] = '\0';
 		if (letters == 0)
 			continue;
-		/* "Example" is an ordinary word at a sentence start; "API" and "GraphQL" keep their case */
+		/*
+		 * "Example" is an ordinary word at a sentence start; "API" and
+		 * "GraphQL" keep their case
+		 */
 		if (!upper_inside && w[0] >= 'A' && w[0] <= 'Z')
 			w[0] = (char)(w[0] - 'A' + 'a');
 		if (is_stopword(w))
@@ -340,7 +344,8 @@ offline_draft(const char *system, const char *user, int words_min, int words_max
 	buf_init(&b, DRAFT_MAX);
 
 	while (written < target) {
-		if ((n = draft_sentence(&b, v, &state, target - written)) < 0 || buf_append(&b, ".", 1))
+		if ((n = draft_sentence(&b, v, &state, target - written)) < 0 ||
+		    buf_append(&b, ".", 1))
 			goto out;
 		written += n;
 		in_para += n;

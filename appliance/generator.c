@@ -50,7 +50,8 @@ struct gen_call {
 	CURL *easy;			/* while in flight */
 	struct buf resp;		/* reply body, capped at GEN_MAX_REPLY */
 	int resp_rc;			/* why the body callback stopped the transfer */
-	struct gen_reply reply;		/* filled in as the call goes; code set early: fail at once */
+	struct gen_reply reply;		/* filled in as the call goes; code set early: fail
+					 * at once */
 };
 
 /* Lock order: g->mu is the only lock and is never held while calling out. */
@@ -116,7 +117,8 @@ offline_reply(struct gen_call *c)
 
 	if (r->code != 0)
 		return;
-	r->text = offline_draft(c->system ? c->system : "", c->user ? c->user : "", c->words_min, c->words_max);
+	r->text = offline_draft(c->system ? c->system : "", c->user ? c->user : "", c->words_min,
+	    c->words_max);
 	if (r->text == NULL) {
 		gen_reply_fail(r, GB_ENOMEM, "out of memory writing the offline draft");
 		return;
@@ -172,37 +174,44 @@ call_finish(struct generator *g, struct gen_call *c, CURLcode res)
 		if (status >= 200 && status < 300)
 			openai_reply_parse(buf_str(&c->resp), c->resp.len, g->shown, r);
 		else
-			openai_reply_http_error(status, buf_str(&c->resp), c->resp.len, g->shown, r);
+			openai_reply_http_error(status, buf_str(&c->resp), c->resp.len, g->shown,
+			    r);
 		break;
 	case CURLE_WRITE_ERROR:
 		if (c->resp_rc == GB_ETOOBIG)
-			gen_reply_fail(r, GB_EINVAL, "reply larger than %d bytes from %s", GEN_MAX_REPLY, g->shown);
+			gen_reply_fail(r, GB_EINVAL, "reply larger than %d bytes from %s",
+			    GEN_MAX_REPLY, g->shown);
 		else
-			gen_reply_fail(r, GB_ENOMEM, "out of memory reading the reply from %s", g->shown);
+			gen_reply_fail(r, GB_ENOMEM, "out of memory reading the reply from %s",
+			    g->shown);
 		break;
 	case CURLE_OPERATION_TIMEDOUT:
 		curl_easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &connected);
 		if (connected == 0)
-			gen_reply_fail(r, GB_ETRANSIENT, "cannot connect to %s: timeout after %d ms", g->shown,
+			gen_reply_fail(r, GB_ETRANSIENT,
+			    "cannot connect to %s: timeout after %d ms", g->shown,
 			    g->connect_timeout_ms);
 		else
-			gen_reply_fail(r, GB_ETRANSIENT, "no reply from %s: timeout after %d ms", g->shown,
-			    g->timeout_ms);
+			gen_reply_fail(r, GB_ETRANSIENT, "no reply from %s: timeout after %d ms",
+			    g->shown, g->timeout_ms);
 		break;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_CONNECT:
-		gen_reply_fail(r, GB_ETRANSIENT, "cannot connect to %s: %s", g->shown, curl_easy_strerror(res));
+		gen_reply_fail(r, GB_ETRANSIENT, "cannot connect to %s: %s", g->shown,
+		    curl_easy_strerror(res));
 		break;
 	case CURLE_URL_MALFORMAT:
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		gen_reply_fail(r, GB_EINVAL, "cannot call %s: %s", g->shown, curl_easy_strerror(res));
+		gen_reply_fail(r, GB_EINVAL, "cannot call %s: %s", g->shown,
+		    curl_easy_strerror(res));
 		break;
 	case CURLE_OUT_OF_MEMORY:
 		gen_reply_fail(r, GB_ENOMEM, "out of memory calling %s", g->shown);
 		break;
 	default:
-		gen_reply_fail(r, GB_ETRANSIENT, "call to %s failed: %s", g->shown, curl_easy_strerror(res));
+		gen_reply_fail(r, GB_ETRANSIENT, "call to %s failed: %s", g->shown,
+		    curl_easy_strerror(res));
 		break;
 	}
 }
@@ -391,7 +400,8 @@ headers_build(struct generator *g, const char *key, struct gb_err *err)
 	if (key == NULL || *key == '\0')
 		return 0;
 	if (strlen(key) > GEN_MAX_KEY || has_ctl(key))
-		return gb_errf(err, GB_EINVAL, "generator key is longer than %d bytes or holds control characters",
+		return gb_errf(err, GB_EINVAL,
+		    "generator key is longer than %d bytes or holds control characters",
 		    GEN_MAX_KEY);
 	buf_init(&b, GEN_MAX_KEY + 64);
 	if ((rc = buf_printf(&b, "Authorization: Bearer %s", key)) == 0) {
@@ -426,27 +436,32 @@ generator_open(struct generator **out, const struct gen_config *cfg, struct gb_e
 	*out = NULL;
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_rc != CURLE_OK)
-		return gb_errf(err, GB_EIO, "cannot initialise libcurl: %s", curl_easy_strerror(curl_init_rc));
+		return gb_errf(err, GB_EIO, "cannot initialise libcurl: %s",
+		    curl_easy_strerror(curl_init_rc));
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	g->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : GEN_DEFAULT_TIMEOUT_MS;
-	g->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : GEN_DEFAULT_CONNECT_MS;
+	g->connect_timeout_ms =
+	    cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : GEN_DEFAULT_CONNECT_MS;
 	g->max_concurrent = cfg->max_concurrent > 0 ? cfg->max_concurrent : GEN_DEFAULT_CONCURRENT;
 	g->offline = cfg->url == NULL || cfg->url[0] == '\0';
 	if (!g->offline &&
-	    ((rc = openai_endpoint(cfg->url, &g->url, &g->shown, err)) || (rc = headers_build(g, cfg->key, err))))
+	    ((rc = openai_endpoint(cfg->url, &g->url, &g->shown, err)) ||
+	    (rc = headers_build(g, cfg->key, err))))
 		goto fail;
 	if ((g->multi = curl_multi_init()) == NULL) {
 		rc = gb_errf(err, GB_ENOMEM, "cannot create a curl multi handle");
 		goto fail;
 	}
 	if ((rc = pthread_mutex_init(&g->mu, NULL))) {
-		rc = gb_errf(err, GB_ENOMEM, "cannot create the generator's mutex: %s", strerror(rc));
+		rc = gb_errf(err, GB_ENOMEM, "cannot create the generator's mutex: %s",
+		    strerror(rc));
 		goto fail;
 	}
 	if ((rc = pthread_create(&g->thread, NULL, gen_thread, g))) {
 		pthread_mutex_destroy(&g->mu);
-		rc = gb_errf(err, GB_ENOMEM, "cannot start the generator's thread: %s", strerror(rc));
+		rc = gb_errf(err, GB_ENOMEM, "cannot start the generator's thread: %s",
+		    strerror(rc));
 		goto fail;
 	}
 	*out = g;
@@ -481,8 +496,8 @@ generator_provider(const struct generator *g)
 }
 
 int
-generator_submit(struct generator *g, const char *system, const char *user, const struct gen_params *p,
-    gen_done_fn done, void *arg)
+generator_submit(struct generator *g, const char *system, const char *user,
+    const struct gen_params *p, gen_done_fn done, void *arg)
 {
 	struct gen_call *c;
 	int rc = 0;
@@ -548,8 +563,8 @@ call_wait_done(void *arg, struct gen_reply *reply)
 }
 
 void
-generator_call(struct generator *g, const char *system, const char *user, const struct gen_params *p,
-    struct gen_reply *reply)
+generator_call(struct generator *g, const char *system, const char *user,
+    const struct gen_params *p, struct gen_reply *reply)
 {
 	struct call_wait w;
 	int rc;

@@ -30,7 +30,8 @@
 #define GEN_DEFAULT_CONCURRENT	8
 
 struct gen_config {
-	const char *url;		/* base URL, e.g. http://127.0.0.1:8080 or .../v1; NULL or "": offline-draft */
+	const char *url;		/* base URL, e.g. http://127.0.0.1:8080 or .../v1;
+					 * NULL or "": offline-draft */
 	const char *key;		/* bearer token, may be NULL */
 	int timeout_ms;			/* whole call; <= 0: 120000 */
 	int connect_timeout_ms;		/* <= 0: 10000 */
@@ -58,11 +59,11 @@ const char *generator_provider(const struct generator *g);
  * strings) are copied. 0 and done runs exactly once later; or GB_ENOMEM,
  * GB_ESTATE (closing), GB_EBUSY (FIFO full) and done never runs.
  */
-int generator_submit(struct generator *g, const char *system, const char *user, const struct gen_params *p,
-    gen_done_fn done, void *arg);
+int generator_submit(struct generator *g, const char *system, const char *user,
+    const struct gen_params *p, gen_done_fn done, void *arg);
 /* The same, waiting for the reply (for the CLI and tests); a failed submit is the reply's code.
  * Not from a callback. Release the reply with gen_reply_release. */
-void generator_call(struct generator *g, const char *system, const char *user, const struct gen_params *p,
-    struct gen_reply *reply);
+void generator_call(struct generator *g, const char *system, const char *user,
+    const struct gen_params *p, struct gen_reply *reply);
 
 #endif

@@ -29,7 +29,8 @@ usage(FILE *out)
 	    "service's collections.\n"
 	    "\n"
 	    "options:\n"
-	    "  --db PATH      the database file (default: [storage] path, /var/lib/genbox/genbox.db)\n"
+	    "  --db PATH      the database file (default: [storage] path, "
+	    "/var/lib/genbox/genbox.db)\n"
 	    "  -c CONFIG      the config file (default: " CONFIG_DEFAULT_PATH " when present)\n"
 	    "  --version      print the version\n"
 	    "  --help         print this help\n"
@@ -37,7 +38,8 @@ usage(FILE *out)
 	    "commands:\n");
 	for (const struct cli_command *c = cli_commands; c->name; c++)
 		fprintf(out, "  %-12s %s\n", c->name, c->summary);
-	fprintf(out, "\nSettings: the config file, then GENBOX_<SECTION>_<KEY> variables, then flags.\n");
+	fprintf(out,
+	    "\nSettings: the config file, then GENBOX_<SECTION>_<KEY> variables, then flags.\n");
 }
 
 int

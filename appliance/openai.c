@@ -80,10 +80,12 @@ config_stops(const cJSON *config, struct gen_params *p, const char **stopv, stru
 	if (stops == NULL || cJSON_IsNull(stops))
 		return 0;
 	if (!cJSON_IsArray(stops))
-		return gb_errf(err, GB_EINVAL, "component config stop_sequences must be an array of strings");
+		return gb_errf(err, GB_EINVAL,
+		    "component config stop_sequences must be an array of strings");
 	cJSON_ArrayForEach(x, stops) {
 		if (!cJSON_IsString(x))
-			return gb_errf(err, GB_EINVAL, "component config stop_sequences must be an array of strings");
+			return gb_errf(err, GB_EINVAL,
+			    "component config stop_sequences must be an array of strings");
 		if (p->nstop < OPENAI_STOP_MAX)
 			stopv[p->nstop++] = x->valuestring;
 	}
@@ -111,9 +113,10 @@ openai_params_from_config(const cJSON *config, struct gen_params *p, const char 
 	p->max_tokens = 0;
 	if (!isnan(max_tokens)) {
 		/* compared as a double first: 1e300 or -5 never reach the cast */
-		if (!(max_tokens >= 1 && max_tokens <= (double)INT_MAX) || max_tokens != floor(max_tokens))
-			return gb_errf(err, GB_EINVAL, "component config max_tokens must be an integer from 1 to %d",
-			    INT_MAX);
+		if (!(max_tokens >= 1 && max_tokens <= (double)INT_MAX) ||
+		    max_tokens != floor(max_tokens))
+			return gb_errf(err, GB_EINVAL,
+			    "component config max_tokens must be an integer from 1 to %d", INT_MAX);
 		p->max_tokens = (int)max_tokens;
 	}
 	return config_stops(config, p, stopv, err);
@@ -140,7 +143,8 @@ endpoint_path(const char *path)
 
 	while (len > 0 && path[len - 1] == '/')
 		len--;
-	tail = len >= 3 && memcmp(path + len - 3, "/v1", 3) == 0 ? "/chat/completions" : "/v1/chat/completions";
+	tail = len >= 3 && memcmp(path + len - 3, "/v1", 3) == 0 ? "/chat/completions" :
+	    "/v1/chat/completions";
 	need = len + strlen(tail) + 1;
 	if ((out = malloc(need)) == NULL)
 		return NULL;
@@ -171,8 +175,8 @@ openai_endpoint(const char *base, char **url_out, char **shown_out, struct gb_er
 
 	*url_out = *shown_out = NULL;
 	if (strlen(base) > OPENAI_URL_MAX || has_ctl_or_space(base))
-		return gb_errf(err, GB_EINVAL, "generator url is longer than %d bytes or holds spaces",
-		    OPENAI_URL_MAX);
+		return gb_errf(err, GB_EINVAL,
+		    "generator url is longer than %d bytes or holds spaces", OPENAI_URL_MAX);
 	if ((u = curl_url()) == NULL)
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	if ((uc = curl_url_set(u, CURLUPART_URL, base, 0)) ||
@@ -183,15 +187,18 @@ openai_endpoint(const char *base, char **url_out, char **shown_out, struct gb_er
 		goto out;
 	}
 	/* the URL called keeps user:password, which curl sends as Basic auth; messages do not */
-	if ((newpath = endpoint_path(path)) == NULL || curl_url_set(u, CURLUPART_PATH, newpath, 0) ||
+	if ((newpath = endpoint_path(path)) == NULL ||
+	    curl_url_set(u, CURLUPART_PATH, newpath, 0) ||
 	    curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) || (*url_out = url_copy(u)) == NULL ||
-	    curl_url_set(u, CURLUPART_USER, NULL, 0) || curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) ||
+	    curl_url_set(u, CURLUPART_USER, NULL, 0) ||
+	    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) ||
 	    curl_url_set(u, CURLUPART_OPTIONS, NULL, 0) || (*shown_out = url_copy(u)) == NULL) {
 		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 		goto out;
 	}
 	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
-		rc = gb_errf(err, GB_EINVAL, "generator url '%s' is not http:// or https://", *shown_out);
+		rc = gb_errf(err, GB_EINVAL, "generator url '%s' is not http:// or https://",
+		    *shown_out);
 out:
 	if (rc) {
 		free(*url_out);
@@ -264,7 +271,8 @@ openai_request_body(const char *system, const char *user, const struct gen_param
 	    add_number(o, "top_p", p->top_p) ||
 	    add_number(o, "frequency_penalty", p->frequency_penalty) ||
 	    add_number(o, "presence_penalty", p->presence_penalty) ||
-	    (p->max_tokens > 0 && cJSON_AddNumberToObject(o, "max_tokens", p->max_tokens) == NULL) ||
+	    (p->max_tokens > 0 &&
+	    cJSON_AddNumberToObject(o, "max_tokens", p->max_tokens) == NULL) ||
 	    add_stops(o, p))
 		goto out;
 	body = cJSON_PrintUnformatted(o);
@@ -282,7 +290,8 @@ error_detail(const cJSON *root)
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
 	const char *s;
 
-	if ((s = cJSON_GetStringValue(e)) || (s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"))))
+	if ((s = cJSON_GetStringValue(e)) ||
+	    (s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"))))
 		return s;
 	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "message"));
 }
@@ -312,8 +321,8 @@ openai_reply_parse(const char *body, size_t len, const char *url, struct gen_rep
 	    cJSON_GetObjectItemCaseSensitive(choice, "message"), "content"));
 	if (content == NULL) {
 		detail = error_detail(root);
-		gen_reply_fail(r, GB_EINVAL, "reply from %s has no choices[0].message.content%s%s", url,
-		    detail ? ": " : "", detail ? detail : "");
+		gen_reply_fail(r, GB_EINVAL, "reply from %s has no choices[0].message.content%s%s",
+		    url, detail ? ": " : "", detail ? detail : "");
 		goto out;
 	}
 	free(r->text);
@@ -321,7 +330,8 @@ openai_reply_parse(const char *body, size_t len, const char *url, struct gen_rep
 		gen_reply_fail(r, GB_ENOMEM, "out of memory reading the reply from %s", url);
 		goto out;
 	}
-	if ((finish = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(choice, "finish_reason"))))
+	if ((finish = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(choice,
+	    "finish_reason"))))
 		snprintf(r->finish_reason, sizeof(r->finish_reason), "%s", finish);
 	usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
 	r->prompt_tokens = token_count(usage, "prompt_tokens");
@@ -341,7 +351,8 @@ openai_status_code(long status)
 }
 
 void
-openai_reply_http_error(long status, const char *body, size_t len, const char *url, struct gen_reply *r)
+openai_reply_http_error(long status, const char *body, size_t len, const char *url,
+    struct gen_reply *r)
 {
 	cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
 	const char *detail = root ? error_detail(root) : NULL;

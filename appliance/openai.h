@@ -21,7 +21,8 @@
 
 /* What one call asks for. */
 struct gen_params {
-	const char *model;		/* required for the endpoint (else the reply is GB_EINVAL) */
+	const char *model;		/* required for the endpoint (else the reply is
+					 * GB_EINVAL) */
 	double temperature;		/* NAN: not sent */
 	double top_p;			/* NAN: not sent */
 	double frequency_penalty;	/* NAN: not sent */
@@ -36,11 +37,14 @@ struct gen_params {
 struct gen_reply {
 	int code;			/* 0; GB_ETRANSIENT: timeout, connection failure, 429, 5xx;
 					 * GB_EPERM: 401, 403; GB_EINVAL: other 4xx, a reply that
-					 * is not the protocol's JSON; GB_ESTATE: the generator closed */
+					 * is not the protocol's JSON; GB_ESTATE: the generator
+					 * closed */
 	int http_status;		/* 0 when no HTTP answer */
 	char *text;			/* malloc'd choices[0].message.content, or NULL */
-	int64_t prompt_tokens;		/* usage.prompt_tokens; 0 when absent and for offline drafts */
-	int64_t completion_tokens;	/* usage.completion_tokens; 0 when absent and for offline drafts */
+	int64_t prompt_tokens;		/* usage.prompt_tokens; 0 when absent and for
+					 * offline drafts */
+	int64_t completion_tokens;	/* usage.completion_tokens; 0 when absent and for
+					 * offline drafts */
 	int64_t retry_after_ms;		/* Retry-After of a 429/503 (seconds or HTTP date) when it
 					 * asks for a wait; -1 when absent, 0 or in the past */
 	char finish_reason[32];
@@ -54,7 +58,8 @@ struct gen_reply {
 /* An empty reply (code 0, retry_after_ms -1) from provider. */
 void gen_reply_init(struct gen_reply *r, const char *provider);
 /* Fail r with code and a message, unless it failed already (first error wins); frees r->text. */
-void gen_reply_fail(struct gen_reply *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void gen_reply_fail(struct gen_reply *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Free reply->text; NULL-safe. */
 void gen_reply_release(struct gen_reply *reply);
 
@@ -97,10 +102,14 @@ char *openai_request_body(const char *system, const char *user, const struct gen
  */
 void openai_reply_parse(const char *body, size_t len, const char *url, struct gen_reply *r);
 
-/* The code of an HTTP error status: GB_EPERM (401, 403), GB_ETRANSIENT (429, 5xx), else GB_EINVAL. */
+/*
+ * The code of an HTTP error status: GB_EPERM (401, 403), GB_ETRANSIENT (429,
+ * 5xx), else GB_EINVAL.
+ */
 int openai_status_code(long status);
 
 /* Fail r for an HTTP error status: "HTTP <status> from <url>: <error.message of the body>". */
-void openai_reply_http_error(long status, const char *body, size_t len, const char *url, struct gen_reply *r);
+void openai_reply_http_error(long status, const char *body, size_t len, const char *url,
+    struct gen_reply *r);
 
 #endif

@@ -4,8 +4,8 @@
 #include "poolcfg.h"
 
 int
-poolcfg_fill(struct pool_config *pc, const struct config *cfg, const struct store_opts *so, int workers,
-    struct gb_err *err)
+poolcfg_fill(struct pool_config *pc, const struct config *cfg, const struct store_opts *so,
+    int workers, struct gb_err *err)
 {
 	struct generator *gen = NULL;
 	struct gen_config gc;

@@ -13,7 +13,7 @@
  * workers threads) with its generator opened from [generator]: pc->gen is
  * set, and pool_start takes it. 0, or the error of the generator's set-up.
  */
-int poolcfg_fill(struct pool_config *pc, const struct config *cfg, const struct store_opts *so, int workers,
-    struct gb_err *err);
+int poolcfg_fill(struct pool_config *pc, const struct config *cfg, const struct store_opts *so,
+    int workers, struct gb_err *err);
 
 #endif

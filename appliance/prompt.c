@@ -23,7 +23,8 @@ prompt_text(const cJSON *o, const char *key)
 static int
 prompt_system(struct buf *b, const cJSON *data)
 {
-	const char *audience = prompt_text(data, "target_audience"), *tone = prompt_text(data, "tone");
+	const char *audience = prompt_text(data, "target_audience"),
+	    *tone = prompt_text(data, "tone");
 	int rc = buf_puts(b, "You are a content writer.");
 
 	if (!rc && tone && audience)
@@ -75,8 +76,9 @@ prompt_user(struct buf *b, const cJSON *data, const cJSON *section, int lo, int 
 	if (!rc && instructions)
 		rc = buf_printf(b, "Instructions: %s\n", instructions);
 	if (!rc)
-		rc = buf_printf(b, "Write between %d and %d words.\nReturn only the text of this section.",
-		    lo, hi);
+		rc = buf_printf(b,
+		    "Write between %d and %d words.\nReturn only the text of this section.", lo,
+		    hi);
 	return rc;
 }
 

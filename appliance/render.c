@@ -262,7 +262,8 @@ markdown_sanitize(cmark_node *doc)
 static int
 html_markdown(struct buf *b, const char *text)
 {
-	cmark_node *doc = cmark_parse_document(text, strlen(text), CMARK_OPT_DEFAULT | CMARK_OPT_VALIDATE_UTF8);
+	cmark_node *doc =
+	    cmark_parse_document(text, strlen(text), CMARK_OPT_DEFAULT | CMARK_OPT_VALIDATE_UTF8);
 	char *html = NULL;
 	int rc;
 
@@ -298,7 +299,8 @@ render_markdown(struct buf *b, const char *title, const struct part *parts, int 
 	}
 	for (i = 0; i < n && !rc; i++) {
 		t = trim(parts[i].text, &len);
-		if (!(rc = buf_printf(b, "## %s\n\n", parts[i].title)) && !(rc = buf_append(b, t, len)))
+		if (!(rc = buf_printf(b, "## %s\n\n", parts[i].title)) &&
+		    !(rc = buf_append(b, t, len)))
 			rc = buf_puts(b, "\n\n");
 	}
 	/* the document ends with one newline */
@@ -313,7 +315,8 @@ render_html(struct buf *b, const char *title, const struct part *parts, int n, i
 	int rc, i;
 
 	rc = buf_puts(b, "<article>\n");
-	if (!rc && title && !(rc = buf_puts(b, "<h1>")) && !(rc = html_escape(b, title, strlen(title))))
+	if (!rc && title && !(rc = buf_puts(b, "<h1>")) &&
+	    !(rc = html_escape(b, title, strlen(title))))
 		rc = buf_puts(b, "</h1>\n");
 	if (!rc && toc && n > 0) {
 		rc = buf_puts(b, "<nav class=\"toc\"><ul>");
@@ -351,10 +354,12 @@ part_from_body(const cJSON *item, int i, struct part *part, struct gb_err *err)
 		return gb_errf(err, GB_EINVAL, "generated_content body %d: not an object", i);
 	part->text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "content"));
 	if (part->text == NULL)
-		return gb_errf(err, GB_EINVAL, "generated_content body %d: content is not a string", i);
+		return gb_errf(err, GB_EINVAL, "generated_content body %d: content is not a string",
+		    i);
 	t = cJSON_GetObjectItemCaseSensitive(item, "title");
 	if (t && !cJSON_IsString(t))
-		return gb_errf(err, GB_EINVAL, "generated_content body %d: title is not a string", i);
+		return gb_errf(err, GB_EINVAL, "generated_content body %d: title is not a string",
+		    i);
 	if ((part->title = cJSON_GetStringValue(t)) == NULL)
 		part->title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "id"));
 	if (part->title == NULL)
@@ -424,11 +429,13 @@ transform_render(const cJSON *generated_content, const char *title, const char *
 	else if (format && strcmp(format, "html") == 0)
 		html = 1;
 	else
-		return gb_errf(err, GB_EINVAL, "unknown format '%s' (markdown, html)", format ? format : "");
+		return gb_errf(err, GB_EINVAL, "unknown format '%s' (markdown, html)",
+		    format ? format : "");
 	if ((rc = parts_collect(generated_content, &parts, &n, err)))
 		return rc;
 	buf_init(&b, RENDER_MAX);
-	rc = html ? render_html(&b, title, parts, n, toc) : render_markdown(&b, title, parts, n, toc);
+	rc = html ? render_html(&b, title, parts, n, toc) :
+	    render_markdown(&b, title, parts, n, toc);
 	if (rc == GB_ETOOBIG)
 		rc = gb_errf(err, rc, "rendered content exceeds %u bytes", RENDER_MAX);
 	else if (rc)

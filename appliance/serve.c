@@ -71,13 +71,15 @@ serve_args(struct serve *s, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		if (ch == 'l') {
 			if (strlen(optarg) >= sizeof(s->listen) || strchr(optarg, ':') == NULL)
-				return cli_fail("serve", "--listen '%.64s': expected ADDR:PORT", optarg);
+				return cli_fail("serve", "--listen '%.64s': expected ADDR:PORT",
+				    optarg);
 			snprintf(s->listen, sizeof(s->listen), "%s", optarg);
 		} else if (ch == 'w') {
 			errno = 0;
 			v = strtol(optarg, &end, 10);
 			if (errno || *end || end == optarg || v < 1 || v > POOL_MAX_WORKERS)
-				return cli_fail("serve", "--workers '%.32s': expected 1 to %d", optarg, POOL_MAX_WORKERS);
+				return cli_fail("serve", "--workers '%.32s': expected 1 to %d",
+				    optarg, POOL_MAX_WORKERS);
 			s->workers = (int)v;
 		} else {
 			cli_fail("serve", "unknown option or missing value '%s'", argv[optind - 1]);
@@ -158,7 +160,10 @@ serve_prune(struct serve *s)
 	return rc;
 }
 
-/* The pruner: a prune at once, then one per SERVE_PRUNE_MS (a minute after a failure) until stopped. */
+/*
+ * The pruner: a prune at once, then one per SERVE_PRUNE_MS (a minute after a
+ * failure) until stopped.
+ */
 static void *
 serve_pruner(void *arg)
 {
@@ -174,7 +179,8 @@ serve_pruner(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += (time_t)(wait_ms / 1000);
 		pthread_mutex_lock(&s->prune_mu);
-		while (!s->prune_stop && pthread_cond_timedwait(&s->prune_cv, &s->prune_mu, &ts) == 0)
+		while (!s->prune_stop &&
+		    pthread_cond_timedwait(&s->prune_cv, &s->prune_mu, &ts) == 0)
 			;
 	}
 	pthread_mutex_unlock(&s->prune_mu);
@@ -200,7 +206,10 @@ serve_pruner_start(struct serve *s, struct gb_err *err)
 	return 0;
 }
 
-/* Stop the pruner: at once, or when a prune under way ends (SERVE_PRUNE_BUSY_MS of waiting at most). */
+/*
+ * Stop the pruner: at once, or when a prune under way ends (SERVE_PRUNE_BUSY_MS
+ * of waiting at most).
+ */
 static void
 serve_pruner_stop(struct serve *s)
 {
@@ -216,7 +225,10 @@ serve_pruner_stop(struct serve *s)
 	s->pruner_running = 0;
 }
 
-/* Wait for SIGTERM or SIGINT, petting the watchdog and watching the pool. Returns the signal, or 0. */
+/*
+ * Wait for SIGTERM or SIGINT, petting the watchdog and watching the pool.
+ * Returns the signal, or 0.
+ */
 static int
 serve_wait(struct serve *s, const sigset_t *set)
 {
@@ -268,8 +280,8 @@ serve_announce(const struct serve *s)
 	int len = colon ? (int)(colon - s->listen) : (int)strlen(s->listen);
 
 	snprintf(host, sizeof(host), "%.*s", len, s->listen);
-	log_info("event=serving url=http://%s:%d/ workers=%d threads=%d db=%s", host, web_port(s->web),
-	    s->workers, s->cfg->web_threads, s->cfg->db_path);
+	log_info("event=serving url=http://%s:%d/ workers=%d threads=%d db=%s", host,
+	    web_port(s->web), s->workers, s->cfg->web_threads, s->cfg->db_path);
 }
 
 int
@@ -288,8 +300,8 @@ cmd_serve(const struct config *cfg, int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	if ((rc = serve_migrate(&s, &err)) || (rc = serve_pool(&s, &err)) || (rc = serve_web(&s, &err)) ||
-	    (rc = serve_pruner_start(&s, &err))) {
+	if ((rc = serve_migrate(&s, &err)) || (rc = serve_pool(&s, &err)) ||
+	    (rc = serve_web(&s, &err)) || (rc = serve_pruner_start(&s, &err))) {
 		log_error("event=start_failed reason=\"%s\"", err.msg);
 		web_stop(s.web);
 		pool_free(s.pool);

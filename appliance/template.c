@@ -93,14 +93,16 @@ template_word_range(const cJSON *section, int *lo, int *hi, struct gb_err *err)
 
 /* Add a text section {"id","type","name","instructions","word_range"} to arr. 0 or -1 (memory). */
 static int
-add_text_section(cJSON *arr, const char *id, const char *name, const char *instructions, long lo, long hi)
+add_text_section(cJSON *arr, const char *id, const char *name, const char *instructions, long lo,
+    long hi)
 {
 	cJSON *s, *wr;
 
 	if ((s = cJSON_CreateObject()) == NULL)
 		return -1;
 	cJSON_AddItemToArray(arr, s);
-	if (cJSON_AddStringToObject(s, "id", id) == NULL || cJSON_AddStringToObject(s, "type", "text") == NULL)
+	if (cJSON_AddStringToObject(s, "id", id) == NULL ||
+	    cJSON_AddStringToObject(s, "type", "text") == NULL)
 		return -1;
 	if (name && cJSON_AddStringToObject(s, "name", name) == NULL)
 		return -1;
@@ -134,10 +136,12 @@ expand_text(cJSON *arr, const cJSON *sec, const char *label, const char *id, str
 	long lo, hi;
 
 	if (word_range_read(sec, &lo, &hi))
-		return gb_errf(err, GB_EINVAL, "%s: section '%s': " WORD_RANGE_RULE, label, id, TEMPLATE_WORDS_MAX);
+		return gb_errf(err, GB_EINVAL, "%s: section '%s': " WORD_RANGE_RULE, label, id,
+		    TEMPLATE_WORDS_MAX);
 	if (has_section(arr, id))
 		return gb_errf(err, GB_EINVAL, "%s: duplicate section id '%s'", label, id);
-	if (add_text_section(arr, id, json_get_str(sec, "name"), json_get_str(sec, "instructions"), lo, hi))
+	if (add_text_section(arr, id, json_get_str(sec, "name"), json_get_str(sec, "instructions"),
+	    lo, hi))
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	return 0;
 }
@@ -150,23 +154,27 @@ section_count_range(const cJSON *sec, const char *label, const char *id, long *m
 	const cJSON *v;
 
 	*min = 1;
-	if ((v = cJSON_GetObjectItemCaseSensitive(sec, "min_sections")) && !json_whole(v, 0, SECTIONS_LIMIT, min))
-		return gb_errf(err, GB_EINVAL, "%s: section '%s': min_sections must be an integer from 0 to %d",
-		    label, id, SECTIONS_LIMIT);
+	if ((v = cJSON_GetObjectItemCaseSensitive(sec, "min_sections")) &&
+	    !json_whole(v, 0, SECTIONS_LIMIT, min))
+		return gb_errf(err, GB_EINVAL,
+		    "%s: section '%s': min_sections must be an integer from 0 to %d", label, id,
+		    SECTIONS_LIMIT);
 	*max = *min;
-	if ((v = cJSON_GetObjectItemCaseSensitive(sec, "max_sections")) && !json_whole(v, 0, SECTIONS_LIMIT, max))
-		return gb_errf(err, GB_EINVAL, "%s: section '%s': max_sections must be an integer from 0 to %d",
-		    label, id, SECTIONS_LIMIT);
+	if ((v = cJSON_GetObjectItemCaseSensitive(sec, "max_sections")) &&
+	    !json_whole(v, 0, SECTIONS_LIMIT, max))
+		return gb_errf(err, GB_EINVAL,
+		    "%s: section '%s': max_sections must be an integer from 0 to %d", label, id,
+		    SECTIONS_LIMIT);
 	if (*min > *max)
-		return gb_errf(err, GB_EINVAL, "%s: section '%s': min_sections %ld > max_sections %ld",
-		    label, id, *min, *max);
+		return gb_errf(err, GB_EINVAL,
+		    "%s: section '%s': min_sections %ld > max_sections %ld", label, id, *min, *max);
 	return 0;
 }
 
 /* Expand one "sections" section into n numbered text sections. */
 static int
-expand_repeated(cJSON *arr, const cJSON *sec, const char *label, const char *id, const char *seed_key,
-    struct gb_err *err)
+expand_repeated(cJSON *arr, const cJSON *sec, const char *label, const char *id,
+    const char *seed_key, struct gb_err *err)
 {
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(sec, "section_template");
 	const char *name = json_get_str(sec, "name");
@@ -177,22 +185,27 @@ expand_repeated(cJSON *arr, const cJSON *sec, const char *label, const char *id,
 	if ((rc = section_count_range(sec, label, id, &min, &max, err)))
 		return rc;
 	if (st != NULL && !cJSON_IsObject(st))
-		return gb_errf(err, GB_EINVAL, "%s: section '%s': section_template is not an object", label, id);
+		return gb_errf(err, GB_EINVAL,
+		    "%s: section '%s': section_template is not an object", label, id);
 	if (word_range_read(st, &lo, &hi))
-		return gb_errf(err, GB_EINVAL, "%s: section '%s': " WORD_RANGE_RULE, label, id, TEMPLATE_WORDS_MAX);
+		return gb_errf(err, GB_EINVAL, "%s: section '%s': " WORD_RANGE_RULE, label, id,
+		    TEMPLATE_WORDS_MAX);
 	if (strlen(id) > SECTION_ID_MAX || (name && strlen(name) > SECTION_ID_MAX))
-		return gb_errf(err, GB_EINVAL, "%s: section '%.64s': id or name longer than %d bytes",
-		    label, id, SECTION_ID_MAX);
+		return gb_errf(err, GB_EINVAL,
+		    "%s: section '%.64s': id or name longer than %d bytes", label, id,
+		    SECTION_ID_MAX);
 	n = min + (long)(template_hash(seed_key) % (uint64_t)(max - min + 1));
 	if (cJSON_GetArraySize(arr) + n > TEMPLATE_SECTIONS_MAX)
-		return gb_errf(err, GB_ETOOBIG, "%s: more than %d sections", label, TEMPLATE_SECTIONS_MAX);
+		return gb_errf(err, GB_ETOOBIG, "%s: more than %d sections", label,
+		    TEMPLATE_SECTIONS_MAX);
 	for (k = 1; k <= n; k++) {
 		snprintf(sid, sizeof(sid), "%s_%ld", id, k);
 		if (name)
 			snprintf(sname, sizeof(sname), "%s %ld", name, k);
 		if (has_section(arr, sid))
 			return gb_errf(err, GB_EINVAL, "%s: duplicate section id '%s'", label, sid);
-		if (add_text_section(arr, sid, name ? sname : NULL, json_get_str(st, "instructions"), lo, hi))
+		if (add_text_section(arr, sid, name ? sname : NULL,
+		    json_get_str(st, "instructions"), lo, hi))
 			return gb_errf(err, GB_ENOMEM, "out of memory");
 	}
 	return 0;
@@ -216,7 +229,8 @@ expand_section(cJSON *arr, const cJSON *sec, int i, const char *label, const cha
 		return expand_text(arr, sec, label, id, err);
 	if (strcmp(type, "sections") == 0)
 		return expand_repeated(arr, sec, label, id, seed_key, err);
-	return gb_errf(err, GB_EINVAL, "%s: section '%s': unknown type '%s' (text, sections)", label, id, type);
+	return gb_errf(err, GB_EINVAL, "%s: section '%s': unknown type '%s' (text, sections)",
+	    label, id, type);
 }
 
 int
@@ -237,16 +251,20 @@ template_expand(const cJSON *tmpl, const char *seed_key, cJSON **out, struct gb_
 		snprintf(label, sizeof(label), "template '%.128s'", tid);
 	else
 		snprintf(label, sizeof(label), "template");
-	secs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tmpl, "structure"), "sections");
+	secs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tmpl, "structure"),
+	    "sections");
 	if (!cJSON_IsArray(secs))
-		return gb_errf(err, GB_EINVAL, "%s: structure.sections is missing or not an array", label);
+		return gb_errf(err, GB_EINVAL, "%s: structure.sections is missing or not an array",
+		    label);
 	if (cJSON_GetArraySize(secs) > TEMPLATE_SECTIONS_MAX)
-		return gb_errf(err, GB_ETOOBIG, "%s: more than %d sections", label, TEMPLATE_SECTIONS_MAX);
+		return gb_errf(err, GB_ETOOBIG, "%s: more than %d sections", label,
+		    TEMPLATE_SECTIONS_MAX);
 
 	if ((res = cJSON_CreateObject()) == NULL ||
 	    (tid && cJSON_AddStringToObject(res, "id", tid) == NULL) ||
 	    ((s = json_get_str(tmpl, "name")) && cJSON_AddStringToObject(res, "name", s) == NULL) ||
-	    ((s = json_get_str(tmpl, "version")) && cJSON_AddStringToObject(res, "version", s) == NULL) ||
+	    ((s = json_get_str(tmpl, "version")) &&
+	    cJSON_AddStringToObject(res, "version", s) == NULL) ||
 	    (arr = cJSON_AddArrayToObject(res, "sections")) == NULL) {
 		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 		goto out;
