@@ -39,8 +39,8 @@ struct catalog {
 struct catalog *
 catalog_new(struct metrics *m)
 {
-	static const char *const labels[] = { "cache=\"template\"", "cache=\"registry\"", "cache=\"pipeline\"",
-	    "cache=\"organization\"" };
+	static const char *const labels[] = { "cache=\"template\"", "cache=\"registry\"",
+		"cache=\"pipeline\"", "cache=\"organization\"" };
 	struct catalog *cat = calloc(1, sizeof(*cat));
 
 	if (cat == NULL)
@@ -49,8 +49,8 @@ catalog_new(struct metrics *m)
 	for (int k = 0; m && k < 4; k++) {
 		cat->m_hits[k] = metrics_counter(m, "genbox_catalog_cache_hits_total", labels[k],
 		    "Catalog lookups answered from the in-process cache");
-		cat->m_misses[k] = metrics_counter(m, "genbox_catalog_cache_misses_total", labels[k],
-		    "Catalog lookups that read storage");
+		cat->m_misses[k] = metrics_counter(m, "genbox_catalog_cache_misses_total",
+		    labels[k], "Catalog lookups that read storage");
 	}
 	return cat;
 }
@@ -127,8 +127,8 @@ catalog_lookup(struct catalog *cat, enum kind kind, const char *key, int64_t gen
 }
 
 static void
-catalog_remember(struct catalog *cat, enum kind kind, const char *key, const cJSON *doc, int64_t gen,
-    int64_t now)
+catalog_remember(struct catalog *cat, enum kind kind, const char *key, const cJSON *doc,
+    int64_t gen, int64_t now)
 {
 	struct entry *e = calloc(1, sizeof(*e));
 
@@ -155,8 +155,8 @@ catalog_remember(struct catalog *cat, enum kind kind, const char *key, const cJS
 }
 
 static int
-catalog_load(struct catalog *cat, struct store *st, enum kind kind, enum coll c, const char *id, cJSON **out,
-    struct gb_err *err)
+catalog_load(struct catalog *cat, struct store *st, enum kind kind, enum coll c, const char *id,
+    cJSON **out, struct gb_err *err)
 {
 	int64_t gen, now = gb_mono_ms();
 	char *text = NULL;
@@ -170,7 +170,8 @@ catalog_load(struct catalog *cat, struct store *st, enum kind kind, enum coll c,
 	if ((rc = store_get(st, c, id, &text, err))) {
 		if (rc == GB_ENOTFOUND) {
 			gb_err_clear(err);
-			rc = gb_errf(err, GB_EINVAL, "unknown %s '%s'", c == COLL_TEMPLATES ? "template" :
+			rc = gb_errf(err, GB_EINVAL, "unknown %s '%s'",
+			    c == COLL_TEMPLATES ? "template" :
 			    c == COLL_PIPELINES ? "pipeline" : "organization", id);
 		}
 		return rc;
@@ -184,13 +185,15 @@ catalog_load(struct catalog *cat, struct store *st, enum kind kind, enum coll c,
 }
 
 int
-catalog_template(struct catalog *cat, struct store *st, const char *id, cJSON **out, struct gb_err *err)
+catalog_template(struct catalog *cat, struct store *st, const char *id, cJSON **out,
+    struct gb_err *err)
 {
 	return catalog_load(cat, st, K_TEMPLATE, COLL_TEMPLATES, id, out, err);
 }
 
 int
-catalog_organization(struct catalog *cat, struct store *st, const char *id, cJSON **out, struct gb_err *err)
+catalog_organization(struct catalog *cat, struct store *st, const char *id, cJSON **out,
+    struct gb_err *err)
 {
 	return catalog_load(cat, st, K_ORG, COLL_ORGANIZATIONS, id, out, err);
 }
@@ -208,7 +211,8 @@ catalog_add_component(void *arg, const char *doc, size_t len)
 
 /* The organization's components (all of them; callers skip inactive ones). */
 static int
-catalog_registry(struct catalog *cat, struct store *st, const char *org, cJSON **out, struct gb_err *err)
+catalog_registry(struct catalog *cat, struct store *st, const char *org, cJSON **out,
+    struct gb_err *err)
 {
 	char filter[STORE_ID_MAX + 64];
 	int64_t gen, now = gb_mono_ms();
@@ -234,7 +238,8 @@ catalog_registry(struct catalog *cat, struct store *st, const char *org, cJSON *
 	if ((rc = store_each(st, COLL_COMPONENTS, filter, 0, catalog_add_component, *out, err))) {
 		cJSON_Delete(*out);
 		*out = NULL;
-		return rc == GB_EIO && err->code == 0 ? gb_errf(err, GB_EIO, "stored component is not JSON") : rc;
+		return rc == GB_EIO && err->code == 0 ?
+		    gb_errf(err, GB_EIO, "stored component is not JSON") : rc;
 	}
 	catalog_remember(cat, K_REGISTRY, org, *out, gen, now);
 	return 0;
@@ -277,7 +282,8 @@ catalog_fill_step(struct step *s, const cJSON *comp, const cJSON *overrides)
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(comp, "metadata");
 	const cJSON *cost = cJSON_GetObjectItemCaseSensitive(meta, "cost_per_1k_tokens");
 
-	snprintf(s->type, sizeof(s->type), "%s", json_get_str(comp, "type") ? json_get_str(comp, "type") : "");
+	snprintf(s->type, sizeof(s->type), "%s",
+	    json_get_str(comp, "type") ? json_get_str(comp, "type") : "");
 	snprintf(s->component_id, sizeof(s->component_id), "%s",
 	    json_get_str(comp, "_id") ? json_get_str(comp, "_id") : "");
 	s->config = catalog_merge(cJSON_GetObjectItemCaseSensitive(comp, "config"), overrides);
@@ -299,7 +305,8 @@ catalog_by_order(const void *a, const void *b)
 	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
 	const cJSON *ox = cJSON_GetObjectItemCaseSensitive(x, "order");
 	const cJSON *oy = cJSON_GetObjectItemCaseSensitive(y, "order");
-	double dx = cJSON_IsNumber(ox) ? ox->valuedouble : 0, dy = cJSON_IsNumber(oy) ? oy->valuedouble : 0;
+	double dx = cJSON_IsNumber(ox) ? ox->valuedouble : 0,
+	    dy = cJSON_IsNumber(oy) ? oy->valuedouble : 0;
 
 	return (dx > dy) - (dx < dy);
 }
@@ -315,8 +322,10 @@ catalog_from_pipeline(struct catalog *cat, struct store *st, const char *org, co
 
 	if ((rc = catalog_load(cat, st, K_PIPELINE, COLL_PIPELINES, pipe_id, &pipe, err)))
 		return rc;
-	if (json_get_str(pipe, "organization_id") && strcmp(json_get_str(pipe, "organization_id"), org) != 0) {
-		rc = gb_errf(err, GB_EINVAL, "pipeline '%s' belongs to another organization", pipe_id);
+	if (json_get_str(pipe, "organization_id") &&
+	    strcmp(json_get_str(pipe, "organization_id"), org) != 0) {
+		rc = gb_errf(err, GB_EINVAL, "pipeline '%s' belongs to another organization",
+		    pipe_id);
 		goto out;
 	}
 	if (!catalog_active(pipe)) {
@@ -336,7 +345,8 @@ catalog_from_pipeline(struct catalog *cat, struct store *st, const char *org, co
 	k = 0;
 	for (const cJSON *c = comps ? comps->child : NULL; c; c = c->next)
 		order[k++] = c;
-	qsort(order, (size_t)k, sizeof(*order), catalog_by_order);	/* stable enough: orders are distinct */
+	/* stable enough: orders are distinct */
+	qsort(order, (size_t)k, sizeof(*order), catalog_by_order);
 	for (int i = 0; i < k; i++) {
 		const char *cid = json_get_str(order[i], "component_id");
 		const cJSON *comp = NULL, *c;
@@ -345,7 +355,8 @@ catalog_from_pipeline(struct catalog *cat, struct store *st, const char *org, co
 			if (json_get_str(c, "_id") && strcmp(json_get_str(c, "_id"), cid) == 0)
 				comp = c;
 		if (comp == NULL || !catalog_active(comp)) {
-			rc = gb_errf(err, GB_EINVAL, "pipeline '%s': unknown component '%s'", pipe_id, cid ? cid : "");
+			rc = gb_errf(err, GB_EINVAL, "pipeline '%s': unknown component '%s'",
+			    pipe_id, cid ? cid : "");
 			goto out;
 		}
 		if ((rc = catalog_fill_step(&(*steps)[i], comp,
@@ -396,7 +407,8 @@ catalog_component_of_type(const cJSON *reg, const char *type)
 		const char *ct = json_get_str(c, "type"), *id = json_get_str(c, "_id");
 
 		if (catalog_active(c) && ct && strcmp(ct, type) == 0 &&
-		    (comp == NULL || strcmp(id ? id : "", json_get_str(comp, "_id") ? json_get_str(comp, "_id") : "") < 0))
+		    (comp == NULL || strcmp(id ? id : "",
+		    json_get_str(comp, "_id") ? json_get_str(comp, "_id") : "") < 0))
 			comp = c;
 	}
 	return comp;
@@ -424,7 +436,8 @@ catalog_from_list(struct catalog *cat, struct store *st, const char *org, const 
 		const cJSON *comp = type ? catalog_component_of_type(reg, type) : NULL;
 
 		if (comp == NULL)
-			rc = gb_errf(err, GB_EINVAL, "unknown component '%s' for organization '%s'", type ? type : "?", org);
+			rc = gb_errf(err, GB_EINVAL, "unknown component '%s' for organization '%s'",
+			    type ? type : "?", org);
 		else if (catalog_fill_step(&(*steps)[k], comp, NULL))
 			rc = gb_errf(err, GB_ENOMEM, "out of memory");
 		else
@@ -450,22 +463,25 @@ catalog_default_pipeline(struct catalog *cat, struct store *st, const char *org,
 
 	if ((rc = catalog_organization(cat, st, org, &doc, err)))
 		return rc;
-	def = json_get_str(cJSON_GetObjectItemCaseSensitive(doc, "settings"), "default_pipeline_id");
+	def =
+	    json_get_str(cJSON_GetObjectItemCaseSensitive(doc, "settings"), "default_pipeline_id");
 	if (def)
 		snprintf(pipeline_id, STORE_ID_MAX, "%s", def);
 	cJSON_Delete(doc);
 	if (pipeline_id[0] == '\0')
-		return gb_errf(err, GB_EINVAL, "no pipeline: the context has no pipeline list, and neither its "
+		return gb_errf(err, GB_EINVAL,
+		    "no pipeline: the context has no pipeline list, and neither its "
 		    "batch nor organization '%s' names a pipeline", org);
 	return 0;
 }
 
 int
-catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct step **steps, int *n,
-    char pipeline_id[STORE_ID_MAX], struct gb_err *err)
+catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct step **steps,
+    int *n, char pipeline_id[STORE_ID_MAX], struct gb_err *err)
 {
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(ctx, "pipeline");
-	const char *org = json_get_str(ctx, "organization_id"), *batch = json_get_str(ctx, "batch_id");
+	const char *org = json_get_str(ctx, "organization_id"),
+	    *batch = json_get_str(ctx, "batch_id");
 	const char *own = json_get_str(ctx, "pipeline_id");
 	int rc;
 
@@ -476,12 +492,16 @@ catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct 
 		return gb_errf(err, GB_EINVAL, "context has no organization_id");
 	if (cJSON_IsArray(list))
 		return catalog_from_list(cat, st, org, list, steps, n, err);
-	/* a pipeline document: the context's own (created alone), its batch's, or the organization's default */
+	/*
+	 * a pipeline document: the context's own (created alone), its batch's,
+	 * or the organization's default
+	 */
 	if (own != NULL)
 		snprintf(pipeline_id, STORE_ID_MAX, "%s", own);
 	else if (batch != NULL && (rc = catalog_batch_pipeline(st, batch, pipeline_id, err)))
 		return rc;
-	if (pipeline_id[0] == '\0' && (rc = catalog_default_pipeline(cat, st, org, pipeline_id, err)))
+	if (pipeline_id[0] == '\0' &&
+	    (rc = catalog_default_pipeline(cat, st, org, pipeline_id, err)))
 		return rc;
 	return catalog_from_pipeline(cat, st, org, pipeline_id, steps, n, err);
 }

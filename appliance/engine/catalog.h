@@ -35,7 +35,8 @@ struct catalog_stats {
 struct step {
 	char type[32];			/* template, ai_generator, transformer */
 	char component_id[STORE_ID_MAX];
-	cJSON *config;			/* the component's config with the overrides merged in; owned */
+	cJSON *config;			/* the component's config with the overrides merged
+					 * in; owned */
 	double cost_per_1k_tokens;	/* the component's metadata, 0 when absent */
 };
 
@@ -49,7 +50,8 @@ void catalog_stats(struct catalog *cat, struct catalog_stats *out);
  * from st. An absent document is GB_EINVAL ("unknown template 'x'"): the
  * context that needs it fails for good; a storage error keeps its own code.
  */
-int catalog_template(struct catalog *cat, struct store *st, const char *id, cJSON **out, struct gb_err *err);
+int catalog_template(struct catalog *cat, struct store *st, const char *id, cJSON **out,
+    struct gb_err *err);
 int catalog_organization(struct catalog *cat, struct store *st, const char *id, cJSON **out,
     struct gb_err *err);
 
@@ -65,8 +67,8 @@ int catalog_organization(struct catalog *cat, struct store *st, const char *id, 
  * pipeline. Any code but GB_EINVAL is such a storage error. *steps: free with
  * catalog_steps_free. An empty `pipeline` list gives no steps.
  */
-int catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct step **steps, int *n,
-    char pipeline_id[STORE_ID_MAX], struct gb_err *err);
+int catalog_resolve(struct catalog *cat, struct store *st, const cJSON *ctx, struct step **steps,
+    int *n, char pipeline_id[STORE_ID_MAX], struct gb_err *err);
 void catalog_steps_free(struct step *steps, int n);
 
 /* Merge overrides over base (objects merge key by key, recursively); returns a new tree. */

@@ -68,10 +68,12 @@ struct task_ahead {
 struct task {
 	struct pool *p;
 	char id[STORE_ID_MAX];
-	cJSON *doc;			/* the context as claimed, kept in step with what is recorded */
+	cJSON *doc;			/* the context as claimed, kept in step with what is
+					 * recorded */
 	struct step *steps;
 	int nsteps, step;
-	int untaken;			/* peeked, not claimed: no steps left, it ends from pending */
+	int untaken;			/* peeked, not claimed: no steps left, it ends from
+					 * pending */
 	char pipeline_id[STORE_ID_MAX];
 	int64_t comp_t0;		/* monotonic start of the current component */
 	/* the ai_generator step while its calls are out */
@@ -134,14 +136,16 @@ struct pool {
 	pthread_mutex_t write_lock;	/* one writing transaction of this pool at a time */
 	atomic_int keeper_waiting;	/* workers let the keeper have write_lock first */
 	int64_t write_free_at;		/* write_lock: when a worker last let it go (monotonic) */
-	int64_t write_gap_at;		/* write_lock: when SQLite's lock was last left free a while */
+	int64_t write_gap_at;		/* write_lock: when SQLite's lock was last left free
+					 * a while */
 
 	pthread_mutex_t lock;		/* guards everything below */
 	pthread_cond_t cond;		/* ready work, fewer in flight, stop */
 	struct task *ready_head, *ready_tail;
 	struct orphan *orphans;		/* to give back */
 	int inflight;			/* tasks claimed and not ended or released */
-	int submitting;			/* workers between their check of releasing and their last submit */
+	int submitting;			/* workers between their check of releasing and
+					 * their last submit */
 	int draining;			/* no new claims */
 	int releasing;			/* give tasks back instead of running them */
 	int stopping;			/* threads exit */
@@ -154,7 +158,10 @@ struct pool {
 	struct store_heartbeat *hb;	/* one per worker */
 };
 
-/* Wait on p->cond (p->lock held) for at most ms milliseconds; p->cond runs on the monotonic clock. */
+/*
+ * Wait on p->cond (p->lock held) for at most ms milliseconds; p->cond runs on
+ * the monotonic clock.
+ */
 static inline void
 engine_wait_ms(struct pool *p, long ms)
 {

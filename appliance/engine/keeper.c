@@ -119,7 +119,10 @@ keeper_extend(struct keeper *k, int64_t now)
 	k->last_extend = now;
 }
 
-/* Give back the contexts the workers could not; those storage still refuses stay for the next round. */
+/*
+ * Give back the contexts the workers could not; those storage still refuses
+ * stay for the next round.
+ */
 static void
 keeper_release_orphans(struct keeper *k)
 {
@@ -166,7 +169,8 @@ keeper_reap(struct keeper *k, int64_t now)
 	if (store_queue_reap(k->st, gb_now_ms(), keeper_owner_dead, k->p, &n, &err))
 		log_warnx("reap: %s", err.msg);
 	else if (n > 0)
-		log_info("returned %d context%s with expired leases to the queue", n, n == 1 ? "" : "s");
+		log_info("returned %d context%s with expired leases to the queue", n,
+		    n == 1 ? "" : "s");
 	k->last_reap = now;
 }
 
@@ -194,7 +198,10 @@ keeper_beat(struct keeper *k, int64_t now, int force)
 	k->last_beat = now;
 }
 
-/* A pool that runs one batch (or the queue) to its end: done once nothing is pending or processing. */
+/*
+ * A pool that runs one batch (or the queue) to its end: done once nothing is
+ * pending or processing.
+ */
 static void
 keeper_check_done(struct keeper *k)
 {
@@ -303,7 +310,8 @@ keeper_last_round(struct keeper *k)
 		pthread_mutex_unlock(&p->lock);
 	}
 	if (left)
-		log_warnx("some contexts could not be given back: their leases expire, or the next run takes them");
+		log_warnx("some contexts could not be given back: their leases expire, or the next "
+		    "run takes them");
 	keeper_write_lock(p);
 	if (store_heartbeat_delete(k->st, p->owner, &err))
 		log_warnx("heartbeats: %s", err.msg);
@@ -332,7 +340,10 @@ keeper_main(void *arg)
 
 		if (tick)
 			next_tick = now + KEEPER_TICK_MS;
-		/* a failed pool writes nothing more: its leases are left to expire or to the next run */
+		/*
+		 * a failed pool writes nothing more: its leases are left to
+		 * expire or to the next run
+		 */
 		if (!(failed = p->failed)) {
 			pthread_mutex_unlock(&p->lock);
 			keeper_round(k, tick);

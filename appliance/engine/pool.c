@@ -45,7 +45,8 @@ struct worker_group {
 	int n;				/* claimed */
 	struct task **tasks;		/* the claimed ones loaded */
 	int ntasks;
-	int drop;			/* the pool failed: let the ready tasks go without writing */
+	int drop;			/* the pool failed: let the ready tasks go without
+					 * writing */
 };
 
 enum worker_next { WORKER_RUN, WORKER_AGAIN, WORKER_EXIT };
@@ -70,32 +71,38 @@ static void
 pool_metrics_init(struct pool *p)
 {
 	static const double ctx_bounds[] = { 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300 };
-	static const char *const comp_labels[] = { "component=\"template\"", "component=\"ai_generator\"",
-	    "component=\"transformer\"", "component=\"other\"" };
+	static const char *const comp_labels[] = { "component=\"template\"",
+		"component=\"ai_generator\"", "component=\"transformer\"", "component=\"other\"" };
 	struct engine_metrics *m = &p->m;
 	int nb = (int)(sizeof(ctx_bounds) / sizeof(ctx_bounds[0]));
 
 	m->reg = p->cfg.metrics ? p->cfg.metrics : metrics_default();
-	m->claimed = metrics_counter(m->reg, "genbox_contexts_claimed_total", NULL, "Contexts claimed by workers");
-	m->completed = metrics_counter(m->reg, "genbox_contexts_completed_total", NULL, "Contexts completed");
-	m->failed = metrics_counter(m->reg, "genbox_contexts_failed_total", NULL, "Contexts failed for good");
+	m->claimed = metrics_counter(m->reg, "genbox_contexts_claimed_total", NULL,
+	    "Contexts claimed by workers");
+	m->completed =
+	    metrics_counter(m->reg, "genbox_contexts_completed_total", NULL, "Contexts completed");
+	m->failed = metrics_counter(m->reg, "genbox_contexts_failed_total", NULL,
+	    "Contexts failed for good");
 	m->retried = metrics_counter(m->reg, "genbox_contexts_retried_total", NULL,
 	    "Transient failures put back for a retry");
 	m->released = metrics_counter(m->reg, "genbox_contexts_released_total", NULL,
 	    "Contexts given back to the queue unfinished");
-	m->gen_calls = metrics_counter(m->reg, "genbox_generator_calls_total", NULL, "Generator calls submitted");
+	m->gen_calls = metrics_counter(m->reg, "genbox_generator_calls_total", NULL,
+	    "Generator calls submitted");
 	m->prompt_tokens = metrics_counter(m->reg, "genbox_generator_prompt_tokens_total", NULL,
 	    "Prompt tokens the endpoint reported");
-	m->completion_tokens = metrics_counter(m->reg, "genbox_generator_completion_tokens_total", NULL,
-	    "Completion tokens the endpoint reported");
+	m->completion_tokens = metrics_counter(m->reg, "genbox_generator_completion_tokens_total",
+	    NULL, "Completion tokens the endpoint reported");
 	m->cost = metrics_counter(m->reg, "genbox_generator_cost_total", NULL,
 	    "Cost of the reported tokens (cost_per_1k_tokens)");
-	m->inflight = metrics_gauge(m->reg, "genbox_contexts_inflight", NULL, "Contexts held by the pool");
+	m->inflight =
+	    metrics_gauge(m->reg, "genbox_contexts_inflight", NULL, "Contexts held by the pool");
 	m->context_seconds = metrics_histogram(m->reg, "genbox_context_duration_seconds", NULL,
 	    "Time from a context's start to its completion", ctx_bounds, nb);
 	for (int i = 0; i < 4; i++)
-		m->component_seconds[i] = metrics_histogram(m->reg, "genbox_component_duration_seconds",
-		    comp_labels[i], "Time a component took", ctx_bounds, nb);
+		m->component_seconds[i] = metrics_histogram(m->reg,
+		    "genbox_component_duration_seconds", comp_labels[i], "Time a component took",
+		    ctx_bounds, nb);
 }
 
 /* ---- the ready queue and the heartbeats (p->lock held) ---- */
@@ -213,7 +220,8 @@ worker_write_gap(struct worker *w)
 static const char *
 worker_status(struct pool *p, enum worker_next next)
 {
-	return next == WORKER_EXIT ? "stopped" : next == WORKER_RUN ? "busy" : p->draining ? "stopping" : "idle";
+	return next == WORKER_EXIT ? "stopped" :
+	    next == WORKER_RUN ? "busy" : p->draining ? "stopping" : "idle";
 }
 
 /* Decide under p->lock what this round does; waits when there is nothing to do. */
@@ -297,7 +305,8 @@ worker_claim(struct worker *w, struct worker_group *g)
 	struct gb_err err = { 0, "" };
 	int idle;
 
-	if (store_queue_peek_docs(w->st, p->batch_id, gb_now_ms(), g->want, g->ids, g->docs, &g->n, &err)) {
+	if (store_queue_peek_docs(w->st, p->batch_id, gb_now_ms(), g->want, g->ids, g->docs, &g->n,
+	    &err)) {
 		log_warnx("claim: %s", err.msg);
 		g->n = 0;
 	}
@@ -379,7 +388,10 @@ worker_compute_ahead(struct worker *w, struct worker_group *g)
 		task_compute_ahead(w, g->tasks[i], 0);
 	if (worker_hold_and_begin(w, &failed) == 0)
 		return 0;
-	/* give them back without a transaction of our own, or just let them go when the pool failed */
+	/*
+	 * give them back without a transaction of our own, or just let them go
+	 * when the pool failed
+	 */
 	for (int i = 0; i < g->nready + g->ntasks; i++) {
 		struct task *t = i < g->nready ? g->ready[i] : g->tasks[i - g->nready];
 
@@ -408,7 +420,10 @@ worker_run_round(struct worker *w, struct worker_group *g, int *cpu)
 			g->ntasks++;
 	*cpu = worker_cpu_ahead(g);
 	if (*cpu) {
-		/* those never taken end before the commit of worker_compute_ahead lets others claim */
+		/*
+		 * those never taken end before the commit of
+		 * worker_compute_ahead lets others claim
+		 */
 		int k = 0;
 
 		for (int i = 0; i < g->ntasks; i++) {
@@ -441,15 +456,18 @@ worker_chain(struct worker *w, struct worker_group *g, int rounds, int64_t t0)
 	struct pool *p = w->p;
 	int go;
 
-	if (rounds >= POOL_CHAIN_ROUNDS || gb_mono_ms() - t0 >= POOL_CHAIN_MS || atomic_load(&p->keeper_waiting))
+	if (rounds >= POOL_CHAIN_ROUNDS || gb_mono_ms() - t0 >= POOL_CHAIN_MS ||
+	    atomic_load(&p->keeper_waiting))
 		return 0;
 	g->nready = g->n = 0;
 	pthread_mutex_lock(&p->lock);
-	go = !p->failed && !p->stopping && !p->releasing && p->ready_head == NULL && (g->want = pool_reserve(p)) > 0;
+	go = !p->failed && !p->stopping && !p->releasing && p->ready_head == NULL &&
+	    (g->want = pool_reserve(p)) > 0;
 	pthread_mutex_unlock(&p->lock);
 	if (!go)
 		return 0;
-	retry_flush(w);		/* what the last round ended is no longer pending for the next look */
+	/* what the last round ended is no longer pending for the next look */
+	retry_flush(w);
 	worker_claim(w, g);
 	return g->n > 0;
 }
@@ -585,7 +603,10 @@ pool_init(struct pool *p, const struct pool_config *cfg, struct gb_err *err)
 	pthread_mutex_init(&p->write_lock, NULL);
 	pthread_mutex_init(&p->lock, NULL);
 	{
-		/* timed waits must not stretch when the wall clock steps back: leases depend on them */
+		/*
+		 * timed waits must not stretch when the wall clock steps back:
+		 * leases depend on them
+		 */
 		pthread_condattr_t ca;
 
 		pthread_condattr_init(&ca);
@@ -599,13 +620,15 @@ pool_init(struct pool *p, const struct pool_config *cfg, struct gb_err *err)
 	p->batch_id = cfg->batch_id ? strdup(cfg->batch_id) : NULL;
 	p->cfg.batch_id = p->batch_id;
 	p->cfg.trace_path = NULL;
-	if (cfg->trace_path && (p->trace_fd = open(cfg->trace_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0644)) < 0)
-		return gb_errf(err, GB_EIO, "cannot open trace file '%s': %s", cfg->trace_path, strerror(errno));
+	if (cfg->trace_path && (p->trace_fd = open(cfg->trace_path,
+	    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0)
+		return gb_errf(err, GB_EIO, "cannot open trace file '%s': %s", cfg->trace_path,
+		    strerror(errno));
 	p->cat = catalog_new(p->m.reg);
 	p->workers = calloc((size_t)cfg->workers, sizeof(*p->workers));
 	p->hb = calloc((size_t)cfg->workers, sizeof(*p->hb));
-	if (p->cat == NULL || p->workers == NULL || p->hb == NULL || (cfg->batch_id && p->batch_id == NULL))
+	if (p->cat == NULL || p->workers == NULL || p->hb == NULL ||
+	    (cfg->batch_id && p->batch_id == NULL))
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	return 0;
 }
@@ -627,7 +650,8 @@ pool_start(struct pool **out, const struct pool_config *cfg, struct gb_err *err)
 		generator_close(cfg->gen);
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	}
-	if ((rc = pool_init(p, cfg, err)) || (rc = pool_open_workers(p, err)) || (rc = pool_start_threads(p, err))) {
+	if ((rc = pool_init(p, cfg, err)) || (rc = pool_open_workers(p, err)) ||
+	    (rc = pool_start_threads(p, err))) {
 		pool_free(p);
 		return rc;
 	}

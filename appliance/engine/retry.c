@@ -16,7 +16,8 @@ int64_t
 retry_delay_ms(const struct retry_policy *pol, int retries, int64_t retry_after_ms, unsigned seed)
 {
 	double jitter = 0.75 + 0.5 * (double)(seed % 1000u) / 1000.0;
-	double delay = (double)pol->base_ms * pow(2.0, retries < 0 ? 0 : retries > 62 ? 62 : retries);
+	double delay = (double)pol->base_ms *
+	    pow(2.0, retries < 0 ? 0 : retries > 62 ? 62 : retries);
 
 	if (delay > (double)pol->max_ms)
 		delay = (double)pol->max_ms;
@@ -67,17 +68,22 @@ retry_count_stat(struct pool *p, int64_t *field, struct metric *m)
 static int64_t
 retry_started_ms(const struct task *t, int64_t now)
 {
-	const char *s = json_get_str(cJSON_GetObjectItemCaseSensitive(t->doc, "processing"), "started_at");
+	const char *s =
+	    json_get_str(cJSON_GetObjectItemCaseSensitive(t->doc, "processing"), "started_at");
 	int64_t ms;
 
 	return s && gb_time_parse(s, strlen(s), &ms) == 0 && ms <= now ? ms : now;
 }
 
-/* The usage recorded by the ai_generator step, range-checked (a hostile document stays harmless). */
+/*
+ * The usage recorded by the ai_generator step, range-checked (a hostile
+ * document stays harmless).
+ */
 static void
 retry_usage(const struct task *t, struct ctx_finish *f)
 {
-	const cJSON *u = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t->doc, "processing"),
+	const cJSON *u =
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t->doc, "processing"),
 	    "usage");
 	double cost = json_get_number(u, "cost", 0);
 
@@ -124,7 +130,8 @@ retry_flush(struct worker *w)
 			retry_leave(p, t);
 			w->ending[i] = NULL;
 		} else {
-			w->stats[nstats].pipeline_id = t->pipeline_id[0] ? t->pipeline_id : "(inline)";
+			w->stats[nstats].pipeline_id =
+			    t->pipeline_id[0] ? t->pipeline_id : "(inline)";
 			w->stats[nstats].at_ms = now;
 			w->stats[nstats++].duration_ms = w->ends[i].duration_ms;
 		}
@@ -195,11 +202,11 @@ retry_error_json(const char *component, const struct gb_err *why, int64_t now)
  * text (malloc'd), or NULL.
  */
 static char *
-retry_attempts_json(const struct task *t, const char *component, const struct gb_err *why, int64_t now,
-    int retries)
+retry_attempts_json(const struct task *t, const char *component, const struct gb_err *why,
+    int64_t now, int retries)
 {
-	const cJSON *old = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t->doc, "processing"),
-	    "attempts"), *a;
+	const cJSON *old = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t->doc,
+	    "processing"), "attempts"), *a;
 	cJSON *list = cJSON_CreateArray(), *entry = cJSON_CreateObject();
 	int skip = cJSON_IsArray(old) ? cJSON_GetArraySize(old) - (RETRY_MAX_ATTEMPTS - 1) : 0;
 	char now_s[GB_TIME_LEN], *json = NULL;
@@ -289,7 +296,8 @@ retry_release(struct worker *w, struct task *t)
 	if (rc == 0) {
 		retry_count_stat(p, &p->stats.released, p->m.released);
 	} else if (rc != GB_ESTATE && (o = malloc(sizeof(*o))) != NULL) {
-		log_warnx("context %s: cannot give it back yet (%s): the keeper will", t->id, err.msg);
+		log_warnx("context %s: cannot give it back yet (%s): the keeper will", t->id,
+		    err.msg);
 		snprintf(o->id, sizeof(o->id), "%s", t->id);
 		pthread_mutex_lock(&p->lock);
 		o->next = p->orphans;

@@ -24,7 +24,8 @@ struct retry_policy {
  * max_ms, times a jitter in [0.75, 1.25) taken from seed, and never shorter
  * than retry_after_ms (the server's Retry-After; <= 0: none). Pure.
  */
-int64_t retry_delay_ms(const struct retry_policy *pol, int retries, int64_t retry_after_ms, unsigned seed);
+int64_t retry_delay_ms(const struct retry_policy *pol, int retries, int64_t retry_after_ms,
+    unsigned seed);
 
 /*
  * The context ran every step: completed, with its usage and duration; its

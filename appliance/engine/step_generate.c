@@ -61,7 +61,8 @@ step_generate_model_allowed(struct worker *w, struct task *t, const char *model,
 
 	if ((rc = catalog_organization(w->p->cat, w->st, org_id ? org_id : "", &org, err)))
 		return rc;
-	allowed = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(org, "settings"),
+	allowed =
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(org, "settings"),
 	    "allowed_models");
 	ok = !cJSON_IsArray(allowed);
 	for (m = ok ? NULL : allowed->child; m; m = m->next)
@@ -69,20 +70,22 @@ step_generate_model_allowed(struct worker *w, struct task *t, const char *model,
 			ok = 1;
 	cJSON_Delete(org);
 	if (!ok)
-		return gb_errf(err, GB_EPERM, "model '%s' is not allowed for organization '%s'", model,
-		    org_id ? org_id : "");
+		return gb_errf(err, GB_EPERM, "model '%s' is not allowed for organization '%s'",
+		    model, org_id ? org_id : "");
 	return 0;
 }
 
 /* The generation parameters of the component's config (stop sequences into stopv). */
 static int
-step_generate_params(const struct step *s, struct gen_params *gp, const char **stopv, struct gb_err *err)
+step_generate_params(const struct step *s, struct gen_params *gp, const char **stopv,
+    struct gb_err *err)
 {
 	struct gb_err why = { 0, "" };
 
 	memset(gp, 0, sizeof(*gp));
 	if (json_get_str(s->config, "model") == NULL)
-		return gb_errf(err, GB_EINVAL, "component '%s' has no config.model", s->component_id);
+		return gb_errf(err, GB_EINVAL, "component '%s' has no config.model",
+		    s->component_id);
 	if (openai_params_from_config(s->config, gp, stopv, &why))
 		return gb_errf(err, why.code, "component '%s': %s", s->component_id, why.msg);
 	return 0;
@@ -90,7 +93,8 @@ step_generate_params(const struct step *s, struct gen_params *gp, const char **s
 
 /* Both prompts of every section, or the reason one cannot be built. */
 static int
-step_generate_prompts(const cJSON *data, const cJSON *sections, char **system, char **user, struct gb_err *err)
+step_generate_prompts(const cJSON *data, const cJSON *sections, char **system, char **user,
+    struct gb_err *err)
 {
 	int i = 0, rc;
 
@@ -98,7 +102,8 @@ step_generate_prompts(const cJSON *data, const cJSON *sections, char **system, c
 		struct gb_err why = { 0, "" };
 
 		if ((rc = prompt_build(data, sec, &system[i], &user[i], &why)))
-			return gb_errf(err, rc, "section %d: cannot build its prompt: %s", i + 1, why.msg);
+			return gb_errf(err, rc, "section %d: cannot build its prompt: %s", i + 1,
+			    why.msg);
 	}
 	return 0;
 }
@@ -123,14 +128,16 @@ step_generate_submit(struct task *t, const cJSON *sections, char **system, char 
 		}
 		t->calls[i].task = t;
 		t->calls[i].index = i;
-		rc = generator_submit(p->gen, system[i], user[i], gp, step_generate_on_reply, &t->calls[i]);
+		rc = generator_submit(p->gen, system[i], user[i], gp, step_generate_on_reply,
+		    &t->calls[i]);
 		if (rc == 0) {
 			sent++;
 			continue;
 		}
 		/* this call never went out: answer it ourselves */
 		t->replies[i].code = rc == GB_ESTATE ? GB_ESTATE : GB_ETRANSIENT;
-		snprintf(t->replies[i].msg, sizeof(t->replies[i].msg), "%s", rc == GB_ESTATE ? "generator closed" :
+		snprintf(t->replies[i].msg, sizeof(t->replies[i].msg), "%s",
+		    rc == GB_ESTATE ? "generator closed" :
 		    rc == GB_EBUSY ? "generator queue full" : "out of memory");
 		atomic_fetch_sub(&t->pending, 1);
 	}
@@ -176,7 +183,8 @@ step_generate_start(struct worker *w, struct task *t, const struct step *s, stru
 {
 	struct pool *p = w->p;
 	const cJSON *data = cJSON_GetObjectItemCaseSensitive(t->doc, "data");
-	const cJSON *sections = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(data, "template"),
+	const cJSON *sections =
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(data, "template"),
 	    "sections");
 	const char *stopv[OPENAI_STOP_MAX];
 	struct gen_params gp;
@@ -184,10 +192,12 @@ step_generate_start(struct worker *w, struct task *t, const struct step *s, stru
 	int n = cJSON_GetArraySize(sections), sent;
 
 	if (!cJSON_IsArray(sections) || n == 0) {
-		gb_errf(err, GB_EINVAL, "ai_generator needs data.template.sections (run a template component first)");
+		gb_errf(err, GB_EINVAL,
+		    "ai_generator needs data.template.sections (run a template component first)");
 		return STEP_FAILED;
 	}
-	if (step_generate_params(s, &gp, stopv, err) || step_generate_model_allowed(w, t, gp.model, err)) {
+	if (step_generate_params(s, &gp, stopv, err) ||
+	    step_generate_model_allowed(w, t, gp.model, err)) {
 		/* a storage error while reading the organization is worth a retry */
 		if (err->code != GB_EINVAL && err->code != GB_EPERM)
 			err->code = GB_ETRANSIENT;
@@ -239,7 +249,8 @@ step_generate_worst(const struct task *t, int64_t *retry_after_ms, struct gb_err
 			worst = rank;
 			at = i;
 		}
-		if (t->replies[i].code == GB_ETRANSIENT && t->replies[i].retry_after_ms > *retry_after_ms)
+		if (t->replies[i].code == GB_ETRANSIENT &&
+		    t->replies[i].retry_after_ms > *retry_after_ms)
 			*retry_after_ms = t->replies[i].retry_after_ms;
 	}
 	if (at < 0)
@@ -284,15 +295,18 @@ step_generate_usage(struct pool *p, const struct task *t, const struct step *s)
 	cJSON *usage = cJSON_CreateObject();
 
 	for (int i = 0; i < t->ncalls; i++) {
-		if (strcmp(t->replies[i].provider[0] ? t->replies[i].provider : t->provider, OFFLINE_PROVIDER) == 0)
+		if (strcmp(t->replies[i].provider[0] ? t->replies[i].provider : t->provider,
+		    OFFLINE_PROVIDER) == 0)
 			continue;
-		if (t->replies[i].prompt_tokens > 0 && t->replies[i].prompt_tokens < INT64_MAX / 4 / t->ncalls)
+		if (t->replies[i].prompt_tokens > 0 &&
+		    t->replies[i].prompt_tokens < INT64_MAX / 4 / t->ncalls)
 			pt += t->replies[i].prompt_tokens;
-		if (t->replies[i].completion_tokens > 0 && t->replies[i].completion_tokens < INT64_MAX / 4 / t->ncalls)
+		if (t->replies[i].completion_tokens > 0 &&
+		    t->replies[i].completion_tokens < INT64_MAX / 4 / t->ncalls)
 			ct += t->replies[i].completion_tokens;
 	}
-	cost = (double)(pt + ct) / 1000.0 * (isfinite(s->cost_per_1k_tokens) && s->cost_per_1k_tokens > 0 ?
-	    s->cost_per_1k_tokens : 0);
+	cost = (double)(pt + ct) / 1000.0 * (isfinite(s->cost_per_1k_tokens) &&
+	    s->cost_per_1k_tokens > 0 ? s->cost_per_1k_tokens : 0);
 	cJSON_AddNumberToObject(usage, "prompt_tokens", (double)pt);
 	cJSON_AddNumberToObject(usage, "completion_tokens", (double)ct);
 	cJSON_AddNumberToObject(usage, "total_tokens", (double)(pt + ct));
@@ -329,8 +343,10 @@ enum step_outcome
 step_generate_finish(struct worker *w, struct task *t, const struct step *s, struct step_out *out,
     int64_t *retry_after_ms, struct gb_err *err)
 {
-	cJSON *data = json_member_object(t->doc, "data"), *proc = json_member_object(t->doc, "processing");
-	const cJSON *sections = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(data, "template"),
+	cJSON *data = json_member_object(t->doc, "data"),
+	    *proc = json_member_object(t->doc, "processing");
+	const cJSON *sections =
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(data, "template"),
 	    "sections");
 	enum step_outcome o;
 
@@ -342,7 +358,8 @@ step_generate_finish(struct worker *w, struct task *t, const struct step *s, str
 		gb_errf(err, GB_EINVAL, "data.template.sections changed while the generator ran");
 		return STEP_FAILED;
 	}
-	step_out_add(out, data, "generated_content", "$.data.generated_content", step_generate_content(t, sections));
+	step_out_add(out, data, "generated_content", "$.data.generated_content",
+	    step_generate_content(t, sections));
 	step_out_add(out, proc, "usage", "$.processing.usage", step_generate_usage(w->p, t, s));
 	step_out_add(out, proc, "provider", "$.processing.provider",
 	    cJSON_CreateString(t->replies[0].provider[0] ? t->replies[0].provider : t->provider));

@@ -18,7 +18,8 @@
  * component_timings, in the document and in memory.
  */
 static int
-task_record(struct worker *w, struct task *t, const char *name, const struct step_out *out, struct gb_err *err)
+task_record(struct worker *w, struct task *t, const char *name, const struct step_out *out,
+    struct gb_err *err)
 {
 	struct ctx_edit edits[STEP_MAX_EDITS + 2];
 	cJSON *proc = json_member_object(t->doc, "processing"), *done, *timings;
@@ -53,7 +54,8 @@ task_record(struct worker *w, struct task *t, const char *name, const struct ste
 	if (rc == 0) {
 		engine_trace(w, "done", t->id, name);
 		metric_observe(w->p->m.component_seconds[strcmp(name, "template") == 0 ? 0 :
-		    strcmp(name, "ai_generator") == 0 ? 1 : strcmp(name, "transformer") == 0 ? 2 : 3],
+		    strcmp(name, "ai_generator") == 0 ? 1 :
+		    strcmp(name, "transformer") == 0 ? 2 : 3],
 		    (double)took / 1000.0);
 	}
 	return rc;
@@ -78,7 +80,8 @@ task_step_template(struct worker *w, struct task *t, const struct step *s, struc
 	int rc;
 
 	if (tid == NULL) {
-		gb_errf(err, GB_EINVAL, "component '%s' has no config.template_id", s->component_id);
+		gb_errf(err, GB_EINVAL, "component '%s' has no config.template_id",
+		    s->component_id);
 		return STEP_FAILED;
 	}
 	if ((rc = catalog_template(w->p->cat, w->st, tid, &tmpl, err)) == 0)
@@ -95,18 +98,20 @@ task_step_template(struct worker *w, struct task *t, const struct step *s, struc
 }
 
 static enum step_outcome
-task_step_transformer(struct task *t, const struct step *s, struct step_out *out, struct gb_err *err)
+task_step_transformer(struct task *t, const struct step *s, struct step_out *out,
+    struct gb_err *err)
 {
 	const cJSON *data = cJSON_GetObjectItemCaseSensitive(t->doc, "data");
 	const char *format = json_get_str(s->config, "format");
-	int toc = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s->config, "add_table_of_contents"));
+	int toc =
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s->config, "add_table_of_contents"));
 	char *content = NULL;
 	cJSON *fc;
 
 	if (format == NULL)
 		format = "markdown";
-	if (transform_render(cJSON_GetObjectItemCaseSensitive(data, "generated_content"), json_get_str(data, "title"),
-	    format, toc, &content, err))
+	if (transform_render(cJSON_GetObjectItemCaseSensitive(data, "generated_content"),
+	    json_get_str(data, "title"), format, toc, &content, err))
 		return STEP_FAILED;
 	fc = cJSON_CreateObject();
 	cJSON_AddStringToObject(fc, "format", format);
@@ -133,7 +138,8 @@ task_step_run(struct worker *w, struct task *t, const struct step *s, struct ste
 		o = step_generate_start(w, t, s, err);
 		return o == STEP_DONE ? step_generate_finish(w, t, s, out, retry_after_ms, err) : o;
 	}
-	gb_errf(err, GB_EINVAL, "unknown component type '%s' (component '%s')", s->type, s->component_id);
+	gb_errf(err, GB_EINVAL, "unknown component type '%s' (component '%s')", s->type,
+	    s->component_id);
 	return STEP_FAILED;
 }
 
@@ -271,7 +277,8 @@ task_run(struct worker *w, struct task *t)
 static int
 task_resolve(struct worker *w, struct task *t, struct gb_err *err)
 {
-	int rc = catalog_resolve(w->p->cat, w->st, t->doc, &t->steps, &t->nsteps, t->pipeline_id, err);
+	int rc =
+	    catalog_resolve(w->p->cat, w->st, t->doc, &t->steps, &t->nsteps, t->pipeline_id, err);
 
 	if (rc && rc != GB_EINVAL)
 		err->code = GB_ETRANSIENT;
@@ -301,7 +308,8 @@ task_take(struct worker *w, struct task *t)
 	if (cJSON_IsObject(t->doc)) {
 		proc = json_member_object(t->doc, "processing");
 		if (json_get_str(proc, "started_at") == NULL)
-			json_member_replace(proc, "started_at", cJSON_CreateString(gb_time_format(now, now_s)));
+			json_member_replace(proc, "started_at",
+			    cJSON_CreateString(gb_time_format(now, now_s)));
 		json_member_replace(t->doc, "status", cJSON_CreateString("processing"));
 	}
 	return 0;
@@ -346,7 +354,8 @@ task_load(struct worker *w, const char *id, char *text)
 		return NULL;
 	}
 	/* resume after the components already recorded */
-	done = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t->doc, "processing"),
+	done =
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t->doc, "processing"),
 	    "completed_components");
 	t->step = cJSON_IsArray(done) ? cJSON_GetArraySize(done) : 0;
 	if (t->step > t->nsteps)

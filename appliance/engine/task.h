@@ -40,7 +40,10 @@ void task_compute_ahead(struct worker *w, struct task *t, int resumed);
  * written by the next retry_flush); 0: it parked, waiting for the generator.
  */
 int task_run(struct worker *w, struct task *t);
-/* A parked task whose generator replies are all in: finish its step and run on. Returns as task_run. */
+/*
+ * A parked task whose generator replies are all in: finish its step and run on.
+ * Returns as task_run.
+ */
 int task_resume(struct worker *w, struct task *t);
 
 #endif
