@@ -59,7 +59,8 @@ fixture_src_path(const char *rel, char *out, size_t size)
 static void
 fixture_lift_limits(const char *db)
 {
-	static const char org[] = "{\"_id\":\"org_123\",\"name\":\"Acme Corporation\",\"plan\":\"enterprise\","
+	static const char org[] =
+	    "{\"_id\":\"org_123\",\"name\":\"Acme Corporation\",\"plan\":\"enterprise\","
 	    "\"settings\":{\"max_contexts_per_day\":100000000,\"max_batch_size\":10000000,"
 	    "\"allowed_models\":[\"gpt-3.5-turbo\",\"gpt-4\"],"
 	    "\"default_pipeline_id\":\"pipe_article_generation\"}}";
