@@ -45,7 +45,8 @@ struct slow_server {
 	int port;
 	char *reply;			/* the chat.completion body, read-only once built */
 	size_t reply_len;
-	pthread_mutex_t header_mu;	/* civetweb dates its headers with gmtime(): one at a time */
+	pthread_mutex_t header_mu;	/* civetweb dates its headers with gmtime(): one at
+					 * a time */
 	pthread_mutex_t mu;		/* guards the counters below */
 	int inflight, peak;
 	long answered;
@@ -86,10 +87,12 @@ slow_handle(struct mg_connection *conn, void *cbdata)
 static char *
 slow_reply(void)
 {
-	static const char words[] = "Microservices let small teams build, test and ship each part of a "
-	    "system on its own schedule, but the freedom has a price: every call between services crosses "
-	    "a network that can be slow or down, so timeouts, retries and clear contracts matter as much "
-	    "as the code itself, and good documentation keeps the whole picture understandable.";
+	static const char words[] =
+	    "Microservices let small teams build, test and ship each part of a "
+	    "system on its own schedule, but the freedom has a price: every call between "
+	    "services crosses a network that can be slow or down, so timeouts, retries and "
+	    "clear contracts matter as much as the code itself, and good documentation keeps "
+	    "the whole picture understandable.";
 	cJSON *o = cJSON_CreateObject(), *choices, *choice, *msg, *usage;
 	char *reply;
 
@@ -116,7 +119,10 @@ slow_reply(void)
 	return reply;
 }
 
-/* The endpoint on a free loopback port, with a thread for every call k contexts can make at once. */
+/*
+ * The endpoint on a free loopback port, with a thread for every call k contexts
+ * can make at once.
+ */
 static void
 slow_start(size_t k)
 {
@@ -174,7 +180,10 @@ child_env(char *url_var, char *conc_var)
 	return env;
 }
 
-/* The database: the demo documents, a template of SLOW_CALLS sections and its pipeline; the input file. */
+/*
+ * The database: the demo documents, a template of SLOW_CALLS sections and its
+ * pipeline; the input file.
+ */
 static void
 slow_prepare(const char *genbox, const char *db, const char *input, size_t k,
     int64_t before[CTX_STATUS_COUNT])
@@ -186,8 +195,9 @@ slow_prepare(const char *genbox, const char *db, const char *input, size_t k,
 	    "\"instructions\":\"Introduce the topic\",\"word_range\":[40,60]},"
 	    "{\"id\":\"main\",\"type\":\"text\",\"name\":\"Main Section\","
 	    "\"instructions\":\"Explain the topic\",\"word_range\":[40,60]},"
-	    "{\"id\":\"conclusion\",\"type\":\"text\",\"name\":\"Conclusion\",\"instructions\":\"Sum up\","
-	    "\"word_range\":[40,60]}]},\"metadata\":{\"tags\":[\"bench\"]}}";
+	    "{\"id\":\"conclusion\",\"type\":\"text\",\"name\":\"Conclusion\","
+	    "\"instructions\":\"Sum up\",\"word_range\":[40,60]}]},"
+	    "\"metadata\":{\"tags\":[\"bench\"]}}";
 	static const char pipe[] = "{\"_id\":\"pipe_bench_three\",\"name\":\"Three slow calls\","
 	    "\"organization_id\":\"" ORG "\",\"is_active\":true,\"components\":["
 	    "{\"component_id\":\"comp_template_article\",\"order\":1,\"config_overrides\":"
@@ -209,27 +219,29 @@ slow_prepare(const char *genbox, const char *db, const char *input, size_t k,
 		bench_die(input, strerror(errno));
 	for (size_t i = 0; i < k; i++)
 		fprintf(f, "{\"type\":\"article\",\"data\":{\"title\":\"Slow Article %zu\","
-		    "\"keywords\":[\"microservices\",\"latency\"],\"target_audience\":\"developers\","
-		    "\"tone\":\"technical\"},\"user_id\":\"user_456\","
-		    "\"metadata\":{\"source\":\"bench\",\"priority\":5}}\n", i);
+		    "\"keywords\":[\"microservices\",\"latency\"],"
+		    "\"target_audience\":\"developers\",\"tone\":\"technical\"},"
+		    "\"user_id\":\"user_456\",\"metadata\":{\"source\":\"bench\","
+		    "\"priority\":5}}\n", i);
 	if (fclose(f) != 0)
 		bench_die(input, strerror(errno));
 }
 
 /* run-batch against the slow endpoint; 0, or -1 when it could not run (said why). */
 static int
-slow_run_batch(const char *genbox, const char *db, const char *input, size_t k, struct bench_child *c,
-    long *answered)
+slow_run_batch(const char *genbox, const char *db, const char *input, size_t k,
+    struct bench_child *c, long *answered)
 {
 	char url_var[96], conc_var[] = "GENBOX_GENERATOR_MAX_CONCURRENT=" SLOW_MAX_CONCURRENT;
 	char out[PATH_MAX], errf[PATH_MAX], msg[PATH_MAX + 128], line[256];
-	char *argv[] = { (char *)genbox, "--db", (char *)db, "run-batch", "--pipeline", "pipe_bench_three",
-	    "--input", (char *)input, "--workers", "2", NULL };
+	char *argv[] = { (char *)genbox, "--db", (char *)db, "run-batch", "--pipeline",
+		"pipe_bench_three", "--input", (char *)input, "--workers", "2", NULL };
 	char **env, *text;
 	int rc;
 
 	slow_start(k);
-	snprintf(url_var, sizeof(url_var), "GENBOX_GENERATOR_URL=http://127.0.0.1:%d", slow_srv.port);
+	snprintf(url_var, sizeof(url_var), "GENBOX_GENERATOR_URL=http://127.0.0.1:%d",
+	    slow_srv.port);
 	env = child_env(url_var, conc_var);
 	bench_tpath("slow.out", out, sizeof(out));
 	bench_tpath("slow.err", errf, sizeof(errf));
@@ -237,7 +249,8 @@ slow_run_batch(const char *genbox, const char *db, const char *input, size_t k, 
 	free(env);
 	pthread_mutex_lock(&slow_srv.mu);
 	*answered = slow_srv.answered;
-	printf("    endpoint: %ld calls answered, at most %d at once\n", slow_srv.answered, slow_srv.peak);
+	printf("    endpoint: %ld calls answered, at most %d at once\n", slow_srv.answered,
+	    slow_srv.peak);
 	pthread_mutex_unlock(&slow_srv.mu);
 	slow_stop();
 	if (rc) {
@@ -269,15 +282,16 @@ slow_measure(const char *genbox, size_t k)
 	double rss_mb;
 	long answered = 0;
 
-	printf("concurrency: %zu contexts x %d generator calls, each answered after %d ms\n", k, SLOW_CALLS,
-	    SLOW_DELAY_MS);
+	printf("concurrency: %zu contexts x %d generator calls, each answered after %d ms\n", k,
+	    SLOW_CALLS, SLOW_DELAY_MS);
 	fflush(stdout);
 	if (bench_files_limit(need, &nofile, msg, sizeof(msg))) {
 		bench_problem("concurrency", msg);
 		return;
 	}
 	if (nofile == RLIM_INFINITY)
-		printf("    open-files limit: unlimited (both ends of %zu sockets need about %llu)\n",
+		printf(
+		    "    open-files limit: unlimited (both ends of %zu sockets need about %llu)\n",
 		    SLOW_CALLS * k, (unsigned long long)need);
 	else
 		printf("    open-files limit: %llu (both ends of %zu sockets need about %llu)\n",
@@ -295,9 +309,10 @@ slow_measure(const char *genbox, size_t k)
 	}
 	bench_db_remove(db);
 	rss_mb = (double)c.maxrss_kb / 1024.0;
-	printf("  calls per context %.2f (template sections: %d)\n", (double)answered / (double)k, SLOW_CALLS);
-	printf("  genbox run-batch wall %.2f s   (aim <= %.1f s = 1.5 x %d x %.0f s)\n", c.secs, SLOW_AIM_S,
-	    SLOW_CALLS, SLOW_DELAY_MS / 1000.0);
+	printf("  calls per context %.2f (template sections: %d)\n", (double)answered / (double)k,
+	    SLOW_CALLS);
+	printf("  genbox run-batch wall %.2f s   (aim <= %.1f s = 1.5 x %d x %.0f s)\n", c.secs,
+	    SLOW_AIM_S, SLOW_CALLS, SLOW_DELAY_MS / 1000.0);
 	printf("  genbox run-batch peak RSS %.1f MB   (aim < %.0f MB)\n", rss_mb, SLOW_RSS_AIM_MB);
 	printf("  ratio wall/aim %.2f   rss/aim %.2f   (aim: both <= 1)\n", c.secs / SLOW_AIM_S,
 	    rss_mb / SLOW_RSS_AIM_MB);
@@ -328,8 +343,8 @@ main(int argc, char **argv)
 	}
 	fixture_find_genbox(genbox, sizeof(genbox));
 	bench_tmpdir_make("genbox-concurrency");
-	printf("bench/concurrency: genbox run-batch against a generator endpoint answering after %d ms "
-	    "(genbox %s)\n", SLOW_DELAY_MS, genbox);
+	printf("bench/concurrency: genbox run-batch against a generator endpoint answering after "
+	    "%d ms (genbox %s)\n", SLOW_DELAY_MS, genbox);
 	slow_measure(genbox, (size_t)k);
 	return bench_problems() ? 1 : 0;
 }

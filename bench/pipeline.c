@@ -467,7 +467,8 @@ main(int argc, char **argv)
 		case 'c': claim = bench_number("--noop-claim", optarg, 1, QUEUE_MAX_CLAIM); break;
 		case 'b': bullmq = 0; break;
 		default:
-			fprintf(stderr, "usage: pipeline [--contexts N] [--noop M] [--noop-workers W] "
+			fprintf(stderr,
+			    "usage: pipeline [--contexts N] [--noop M] [--noop-workers W] "
 			    "[--noop-claim C] [--no-bullmq]\n");
 			return 2;
 		}

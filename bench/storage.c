@@ -59,7 +59,8 @@ rnd(unsigned n)
 static void
 make_docs(size_t n)
 {
-	static const char filler[] = "Microservices architecture has revolutionized how teams build and ship "
+	static const char filler[] =
+	    "Microservices architecture has revolutionized how teams build and ship "
 	    "software; this paragraph stands in for generated text of a realistic size. ";
 	size_t per = 2300;
 
@@ -85,14 +86,17 @@ make_docs(size_t n)
 		meta[i].priority = 1 + (int)rnd(10);
 		gb_time_format(1686400000000LL + (int64_t)i * 37, created[i]);
 		lens[i] = (size_t)snprintf(p, per,
-		    "{\"_id\":\"%s\",\"type\":\"article\",\"status\":\"pending\",\"created_at\":\"%s\","
-		    "\"updated_at\":\"%s\",\"pipeline\":[\"template\",\"ai_generator\",\"transformer\"],"
-		    "\"data\":{\"title\":\"Article %zu\",\"keywords\":[\"microservices\",\"architecture\"],"
-		    "\"target_audience\":\"developers\",\"tone\":\"technical\",\"generated_content\":"
-		    "{\"introduction\":\"%s\"}},\"processing\":{},\"error\":null,\"retry_count\":0,"
-		    "\"next_retry_at\":null,\"batch_id\":\"%s\",\"user_id\":\"%s\","
-		    "\"organization_id\":\"%s\",\"metadata\":{\"source\":\"api\",\"priority\":%d}}",
-		    ids[i], created[i], created[i], i, intro, meta[i].batch, meta[i].user, meta[i].org, meta[i].priority);
+		    "{\"_id\":\"%s\",\"type\":\"article\",\"status\":\"pending\","
+		    "\"created_at\":\"%s\",\"updated_at\":\"%s\",\"pipeline\":[\"template\","
+		    "\"ai_generator\",\"transformer\"],\"data\":{\"title\":\"Article %zu\","
+		    "\"keywords\":[\"microservices\",\"architecture\"],"
+		    "\"target_audience\":\"developers\",\"tone\":\"technical\","
+		    "\"generated_content\":{\"introduction\":\"%s\"}},\"processing\":{},"
+		    "\"error\":null,\"retry_count\":0,\"next_retry_at\":null,"
+		    "\"batch_id\":\"%s\",\"user_id\":\"%s\",\"organization_id\":\"%s\","
+		    "\"metadata\":{\"source\":\"api\",\"priority\":%d}}",
+		    ids[i], created[i], created[i], i, intro, meta[i].batch, meta[i].user,
+		    meta[i].org, meta[i].priority);
 		docs[i] = p;
 	}
 }
@@ -150,7 +154,8 @@ measure_insert(struct store *st, sqlite3 *db, size_t n)
 	double tg, tp;
 	int64_t t0;
 
-	s = plain_prepare(db, "INSERT INTO contexts (_id, doc, status, updated_at, retry_count, next_retry_at, "
+	s = plain_prepare(db,
+	    "INSERT INTO contexts (_id, doc, status, updated_at, retry_count, next_retry_at, "
 	    "started_at, organization_id, user_id, batch_id, type, priority, created_at) "
 	    "VALUES (?1, ?2, 'pending', ?3, 0, NULL, NULL, ?4, ?5, ?6, 'article', ?7, ?3)");
 	tg = tp = 0;
@@ -161,7 +166,8 @@ measure_insert(struct store *st, sqlite3 *db, size_t n)
 		if (store_begin(st, &err))
 			bench_die("begin", err.msg);
 		for (size_t i = done; i < end; i++)
-			if (store_put(st, COLL_CONTEXTS, docs[i], lens[i], STORE_INSERT, NULL, &err))
+			if (store_put(st, COLL_CONTEXTS, docs[i], lens[i], STORE_INSERT, NULL,
+			    &err))
 				bench_die("insert", err.msg);
 		if (store_commit(st, &err))
 			bench_die("commit", err.msg);
@@ -224,7 +230,8 @@ measure_read(struct store *st, sqlite3 *db, size_t n)
 			sqlite3_bind_text(s, 1, ids[rnd((unsigned)n)], -1, SQLITE_STATIC);
 			if (sqlite3_step(s) != SQLITE_ROW)
 				bench_die("plain get", sqlite3_errmsg(db));
-			doc = strndup((const char *)sqlite3_column_text(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+			doc = strndup((const char *)sqlite3_column_text(s, 0),
+			    (size_t)sqlite3_column_bytes(s, 0));
 			free(doc);
 			sqlite3_reset(s);
 		}
@@ -255,8 +262,10 @@ measure_poll(struct store *st, sqlite3 *db)
 			bench_die("poll", err.msg);
 	}
 	tg = bench_secs(t0);
-	s = plain_prepare(db, "SELECT _id FROM contexts WHERE status = 'pending' AND organization_id = ?1 "
-	    "AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, created_at LIMIT 10");
+	s = plain_prepare(db,
+	    "SELECT _id FROM contexts WHERE status = 'pending' AND organization_id = ?1 "
+	    "AND (next_retry_at IS NULL OR next_retry_at <= ?2) ORDER BY priority, "
+	    "created_at LIMIT 10");
 	t0 = bench_mono_us();
 	for (size_t i = 0; i < POLLS; i++) {
 		char org[16];
@@ -267,7 +276,8 @@ measure_poll(struct store *st, sqlite3 *db)
 		gb_time_format(gb_now_ms(), now);
 		sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
 		while (sqlite3_step(s) == SQLITE_ROW)
-			snprintf(pids[got++], STORE_ID_MAX, "%s", (const char *)sqlite3_column_text(s, 0));
+			snprintf(pids[got++], STORE_ID_MAX, "%s",
+			    (const char *)sqlite3_column_text(s, 0));
 		if (got != 10)
 			bench_die("plain poll", "short");
 		sqlite3_reset(s);
@@ -292,14 +302,17 @@ measure_update(struct store *st, sqlite3 *db, size_t n)
 	for (size_t i = 0; i < ups; i++) {
 		if (i % TX == 0 && store_begin(st, &err))
 			bench_die("begin", err.msg);
-		if (store_ctx_set_status(st, ids[i * (n / ups)], CTX_COMPLETED, gb_now_ms(), 1234, &err))
+		if (store_ctx_set_status(st, ids[i * (n / ups)], CTX_COMPLETED, gb_now_ms(), 1234,
+		    &err))
 			bench_die("status", err.msg);
 		if ((i % TX == TX - 1 || i == ups - 1) && store_commit(st, &err))
 			bench_die("commit", err.msg);
 	}
 	tg = bench_secs(t0);
-	s = plain_prepare(db, "UPDATE contexts SET status = ?2, updated_at = ?3, doc = json_set(doc, '$.status', ?2, "
-	    "'$.updated_at', ?3, '$.processing.completed_at', ?3, '$.processing.duration_ms', ?4) WHERE _id = ?1");
+	s = plain_prepare(db,
+	    "UPDATE contexts SET status = ?2, updated_at = ?3, doc = json_set(doc, '$.status', ?2, "
+	    "'$.updated_at', ?3, '$.processing.completed_at', ?3, '$.processing.duration_ms', "
+	    "?4) WHERE _id = ?1");
 	t0 = bench_mono_us();
 	for (size_t i = 0; i < ups; i++) {
 		if (i % TX == 0)
@@ -368,7 +381,8 @@ main(int argc, char **argv)
 			long long v = strtoll(argv[i], &end, 10);
 
 			if (*end != '\0' || v < 1000 || v > 100000000) {
-				fprintf(stderr, "usage: storage [N ...]  (N from 1000 to 100000000)\n");
+				fprintf(stderr,
+				    "usage: storage [N ...]  (N from 1000 to 100000000)\n");
 				return 1;
 			}
 			sizes[nsizes++] = (size_t)v;
@@ -379,7 +393,8 @@ main(int argc, char **argv)
 			max = sizes[i];
 	bench_tmpdir_make("genbox-storage");
 	make_docs(max);
-	printf("bench/storage: genbox's storage functions vs a plain SQLite loop, same tables, same run\n");
+	printf("bench/storage: genbox's storage functions vs a plain SQLite loop, same tables, "
+	    "same run\n");
 	for (size_t i = 0; i < nsizes; i++)
 		run(sizes[i]);
 	free(docs_text);

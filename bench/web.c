@@ -134,7 +134,8 @@ wrk_parse(const char *text, struct wrk_result *r)
 	if (*line)
 		r->errors += strtol(line + strlen("  Non-2xx or 3xx responses:"), NULL, 10);
 	bench_find_line(text, "  Socket errors:", NULL, line, sizeof(line));
-	for (p = line; *line && (p = strpbrk(p, "0123456789")) != NULL; p += strspn(p, "0123456789")) {
+	for (p = line; *line && (p = strpbrk(p, "0123456789")) != NULL;
+	    p += strspn(p, "0123456789")) {
 		n = strtol(p, NULL, 10);
 		r->errors += n;
 	}
@@ -212,26 +213,34 @@ fill(const char *db, size_t n, char first_id[STORE_ID_MAX])
 		for (size_t i = 0; i < k; i++) {
 			size_t id = done + i;
 
-			if (asprintf(&texts[i], "{\"_id\":\"ctx_bench_%09zu\",\"type\":\"article\","
-			    "\"status\":\"%s\",\"organization_id\":\"" ORG "\",\"user_id\":\"" USER "\","
-			    "\"batch_id\":\"batch_bench_%04zu\",\"created_at\":\"2026-%02zu-%02zuT%02zu:%02zu:00Z\","
-			    "\"metadata\":{\"priority\":%zu},\"data\":{\"title\":\"Benchmark article %zu about "
-			    "microservices and queues\",\"keywords\":[\"bench\",\"web\"],\"tone\":\"plain\","
+			if (asprintf(&texts[i],
+			    "{\"_id\":\"ctx_bench_%09zu\",\"type\":\"article\","
+			    "\"status\":\"%s\",\"organization_id\":\"" ORG
+			    "\",\"user_id\":\"" USER "\","
+			    "\"batch_id\":\"batch_bench_%04zu\","
+			    "\"created_at\":\"2026-%02zu-%02zuT%02zu:%02zu:00Z\","
+			    "\"metadata\":{\"priority\":%zu},\"data\":{\"title\":\"Benchmark "
+			    "article %zu about microservices and queues\","
+			    "\"keywords\":[\"bench\",\"web\"],\"tone\":\"plain\","
 			    "\"generated_content\":\"%.*s\"},\"retry_count\":0}",
-			    id, statuses[id % 10], id / 1000, 1 + id % 11, 1 + id % 28, id % 24, id % 60,
-			    id % 3, id, 600, "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do "
-			    "eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, "
-			    "quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. "
-			    "Duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore eu "
-			    "fugiat nulla pariatur. Excepteur sint occaecat cupidatat non proident, sunt in culpa "
-			    "qui officia deserunt mollit anim id est laborum. Sed ut perspiciatis unde omnis iste "
-			    "natus error sit voluptatem accusantium doloremque laudantium, totam rem aperiam, "
-			    "eaque ipsa quae ab illo inventore veritatis et quasi architecto beatae vitae.") < 0)
+			    id, statuses[id % 10], id / 1000, 1 + id % 11, 1 + id % 28, id % 24,
+			    id % 60, id % 3, id, 600,
+			    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do "
+			    "eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut "
+			    "enim ad minim veniam, quis nostrud exercitation ullamco laboris "
+			    "nisi ut aliquip ex ea commodo consequat. Duis aute irure dolor in "
+			    "reprehenderit in voluptate velit esse cillum dolore eu fugiat "
+			    "nulla pariatur. Excepteur sint occaecat cupidatat non proident, "
+			    "sunt in culpa qui officia deserunt mollit anim id est laborum. "
+			    "Sed ut perspiciatis unde omnis iste natus error sit voluptatem "
+			    "accusantium doloremque laudantium, totam rem aperiam, eaque ipsa "
+			    "quae ab illo inventore veritatis et quasi architecto "
+			    "beatae vitae.") < 0)
 				bench_die("fill", "out of memory");
 			lens[i] = strlen(texts[i]);
 		}
-		if (store_put_many(st, COLL_CONTEXTS, (const char *const *)texts, lens, k, STORE_INSERT,
-		    NULL, &err))
+		if (store_put_many(st, COLL_CONTEXTS, (const char *const *)texts, lens, k,
+		    STORE_INSERT, NULL, &err))
 			bench_die("fill", err.msg);
 		for (size_t i = 0; i < k; i++)
 			free(texts[i]);
@@ -391,7 +400,8 @@ send_batch(int port, const char *token, size_t k)
 
 	if (body == NULL || (c = curl_easy_init()) == NULL)
 		bench_die("batch", "out of memory");
-	len += (size_t)snprintf(body, cap, "{\"pipeline_id\":\"pipe_article_generation\",\"contexts\":[");
+	len += (size_t)snprintf(body, cap,
+	    "{\"pipeline_id\":\"pipe_article_generation\",\"contexts\":[");
 	for (size_t i = 0; i < k; i++)
 		len += (size_t)snprintf(body + len, cap - len, "%s{\"type\":\"article\",\"data\":"
 		    "{\"title\":\"Busy article %zu\"}}", i ? "," : "", i);
@@ -466,8 +476,8 @@ measure_size(const char *genbox, size_t n, double hello_rps)
 	make_key(genbox, db, token, sizeof(token));
 	daemon_start(genbox, db, &d);
 	snprintf(url[0], sizeof(url[0]), "http://127.0.0.1:%d/api/v1/contexts/%s", d.port, first);
-	snprintf(url[1], sizeof(url[1]), "http://127.0.0.1:%d/api/v1/contexts?status=failed&limit=50",
-	    d.port);
+	snprintf(url[1], sizeof(url[1]),
+	    "http://127.0.0.1:%d/api/v1/contexts?status=failed&limit=50", d.port);
 	snprintf(url[2], sizeof(url[2]), "http://127.0.0.1:%d/api/v1/dashboard", d.port);
 	for (int i = 0; i < 3; i++) {
 		wrk_run(what[i], url[i], token, &r[0][i]);
@@ -482,9 +492,9 @@ measure_size(const char *genbox, size_t n, double hello_rps)
 	daemon_stop(&d);
 	printf("web n=%s serving after %.0f ms (aim < %.0f)  idle RSS %.1f MB (aim < %.0f)\n", size,
 	    d.start_ms, START_AIM_MS, rss, RSS_AIM_MB);
-	printf("web n=%s get idle %.2f x hello-world (aim >= %.1f)  list p99 idle %.2f ms busy %.2f ms"
-	    " (aim < %.0f at 1M)\n", size, hello_rps > 0 ? r[0][0].rps / hello_rps : 0, GET_RATIO_AIM,
-	    r[0][1].p99_ms, r[1][1].p99_ms, LIST_P99_AIM_MS);
+	printf("web n=%s get idle %.2f x hello-world (aim >= %.1f)  list p99 idle %.2f ms "
+	    "busy %.2f ms (aim < %.0f at 1M)\n", size, hello_rps > 0 ? r[0][0].rps / hello_rps : 0,
+	    GET_RATIO_AIM, r[0][1].p99_ms, r[1][1].p99_ms, LIST_P99_AIM_MS);
 	fflush(stdout);
 	bench_db_remove(db);
 }
@@ -513,8 +523,8 @@ main(int argc, char **argv)
 	hello = hello_start(&port);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hello", port);
 	wrk_run("hello-world", url, NULL, &hr);
-	printf("web hello-world (civetweb, this process) rps=%9.0f p50=%7.2f ms p99=%7.2f ms\n", hr.rps,
-	    hr.p50_ms, hr.p99_ms);
+	printf("web hello-world (civetweb, this process) rps=%9.0f p50=%7.2f ms p99=%7.2f ms\n",
+	    hr.rps, hr.p50_ms, hr.p99_ms);
 	mg_stop(hello);
 	for (size_t k = 0; k < nsizes; k++)
 		measure_size(genbox, sizes[k], hr.rps);
