@@ -166,7 +166,7 @@ batchrun_init(struct batchrun *b, const struct config *cfg)
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
 	b->o.workers = cfg->workers;
-	b->so = (struct store_opts){ 1, 1, cfg->sync_full, cfg->busy_timeout_ms, 0 };
+	b->so = (struct store_opts){ 1, 1, cfg->sync_full, cfg->busy_timeout_ms, 0, 0 };
 	b->tty = isatty(STDERR_FILENO);
 }
 

@@ -39,7 +39,7 @@ cli_fail(const char *cmd, const char *fmt, ...)
 static int
 open_store(const struct config *cfg, int create, struct store **st, struct gb_err *err)
 {
-	struct store_opts o = { create, 1, cfg->sync_full, cfg->busy_timeout_ms, 0 };
+	struct store_opts o = { create, 1, cfg->sync_full, cfg->busy_timeout_ms, 0, 0 };
 
 	return store_open(st, cfg->db_path, &o, err);
 }
@@ -98,7 +98,7 @@ cmd_migrate(const struct config *cfg, int argc, char **argv)
 {
 	static const struct option longs[] = { { "status", no_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 } };
-	struct store_opts o = { 0, 1, cfg->sync_full, cfg->busy_timeout_ms, 0 };
+	struct store_opts o = { 0, 1, cfg->sync_full, cfg->busy_timeout_ms, 0, 0 };
 	struct gb_err err = { 0, "" };
 	struct store *st = NULL;
 	int status = 0, ch, from, to;

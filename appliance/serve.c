@@ -99,7 +99,7 @@ serve_migrate(struct serve *s, struct gb_err *err)
 	struct store *st = NULL;
 	int rc;
 
-	s->so = (struct store_opts){ 1, 1, s->cfg->sync_full, s->cfg->busy_timeout_ms, 0 };
+	s->so = (struct store_opts){ 1, 1, s->cfg->sync_full, s->cfg->busy_timeout_ms, 0, 0 };
 	rc = store_open(&st, s->cfg->db_path, &s->so, err);
 	store_close(st);
 	s->so.create = 0;

@@ -338,7 +338,7 @@ static void
 run(size_t n)
 {
 	char gpath[PATH_MAX], ppath[PATH_MAX], name[64];
-	struct store_opts o = { 1, 1, 0, 0, 0 };
+	struct store_opts o = { 1, 1, 0, 0, 0, 0 };
 	struct gb_err err = { 0, "" };
 	struct store *st, *tmp;
 	sqlite3 *db;

@@ -20,10 +20,16 @@
 #include "listing.h"
 #include "listing_internal.h"
 
+/*
+ * Column 10 is the error as JSON text, read from the document (one JSON
+ * function: on SQLite 3.40 two calls on the same document cost several
+ * times one) only for a context that failed, was cancelled or was retried:
+ * the others carry none, and their documents are not parsed.
+ */
 #define WALK_COLS \
 	"SELECT _id, created_at, status, type, batch_id, user_id, title, updated_at, " \
-	"retry_count, " \
-	"organization_id FROM contexts "
+	"retry_count, organization_id, CASE WHEN status IN ('failed', 'cancelled') " \
+	"OR retry_count > 0 THEN doc -> '$.error' END FROM contexts "
 /* ?3 lower bound (exclusive), (?4, ?5) upper bound (exclusive), ?6 limit */
 #define WALK_RANGE \
 	" AND created_at > ?3 AND (created_at, _id) < (?4, ?5) ORDER BY created_at DESC, " \
@@ -44,11 +50,6 @@ static const char *const walk_sql[] = {
 	    WALK_RANGE,
 };
 
-/*
- * The error as JSON text, read with one JSON function: on SQLite 3.40 two
- * calls on the same document (json_type, then ->>) cost several times one
- */
-#define ERROR_SQL "SELECT doc -> '$.error' FROM contexts WHERE _id = ?1"
 
 /* One walk: its index, its key values, and where it stopped. */
 struct walk {
@@ -70,6 +71,7 @@ row_free(struct list_row *r)
 	free(r->user_id);
 	free(r->title);
 	free(r->updated_at);
+	free(r->error);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -121,6 +123,7 @@ rows_add(struct list_rows *rows, sqlite3_stmt *stmt, struct gb_err *err)
 	r->title = col_dup(stmt, 6, &oom);
 	r->updated_at = col_dup(stmt, 7, &oom);
 	r->retry_count = sqlite3_column_int64(stmt, 8);
+	r->error = col_dup(stmt, 10, &oom);
 	if (oom || r->id == NULL || r->created_at == NULL)
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	return 0;
@@ -285,38 +288,26 @@ list_collect(struct store *st, const struct list_plan *p, int want, int budget,
 	return rc;
 }
 
-/* The error of context id: its error.message, or error when it is a string; NULL. *out malloc'd. */
+/* The error's text out of its JSON: error.message, or error when it is a string; else NULL. */
 static int
-row_error(struct store *st, const char *id, char **out, struct gb_err *err)
+row_error(const char *text, char **out, struct gb_err *err)
 {
-	sqlite3_stmt *stmt;
-	const char *text;
 	cJSON *e = NULL, *msg;
-	int rc, step;
+	int rc = 0;
 
 	*out = NULL;
-	if ((rc = store_stmt(st, ERROR_SQL, &stmt, err)))
-		return rc;
-	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
-	if ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-		/* a string, or an object with a message; anything else is no error text */
-		if ((text = (const char *)sqlite3_column_text(stmt, 0)) &&
-		    (*text == '"' || *text == '{') && (e = cJSON_Parse(text)) != NULL) {
-			msg = cJSON_IsObject(e) ?
-			    cJSON_GetObjectItemCaseSensitive(e, "message") : e;
-			if (cJSON_IsString(msg) && (*out = strdup(msg->valuestring)) == NULL)
-				rc = gb_errf(err, GB_ENOMEM, "out of memory");
-		}
-	} else if (step != SQLITE_DONE) {
-		rc = store_sqlerr(st, err, "context error");
+	/* a string, or an object with a message; anything else is no error text */
+	if (text && (*text == '"' || *text == '{') && (e = cJSON_Parse(text)) != NULL) {
+		msg = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "message") : e;
+		if (cJSON_IsString(msg) && (*out = strdup(msg->valuestring)) == NULL)
+			rc = gb_errf(err, GB_ENOMEM, "out of memory");
 	}
 	cJSON_Delete(e);
-	sqlite3_reset(stmt);
 	return rc;
 }
 
 static int
-page_yield(struct store *st, const struct list_rows *rows, int n, ctx_summary_fn fn, void *arg,
+page_yield(const struct list_rows *rows, int n, ctx_summary_fn fn, void *arg,
     struct gb_err *err)
 {
 	int rc = 0;
@@ -327,12 +318,7 @@ page_yield(struct store *st, const struct list_rows *rows, int n, ctx_summary_fn
 		    r->title, r->created_at, r->updated_at, NULL, r->retry_count };
 		char *error = NULL;
 
-		/*
-		 * only a context that failed, was cancelled or was retried carries
-		 * an error: the others' documents are not read at all
-		 */
-		if ((strcmp(r->status, "failed") == 0 || strcmp(r->status, "cancelled") == 0 ||
-		    r->retry_count > 0) && (rc = row_error(st, r->id, &error, err)))
+		if ((rc = row_error(r->error, &error, err)))
 			break;
 		s.error = error;
 		rc = fn(arg, &s);
@@ -386,7 +372,7 @@ store_ctx_list(struct store *st, const struct ctx_query *q, ctx_summary_fn fn, v
 			rc = list_cursor_encode(rows.v[limit - 1].created_at, rows.v[limit - 1].id,
 			    next_cursor, err);
 		if (rc == 0)
-			rc = page_yield(st, &rows, rows.n < limit ? rows.n : limit, fn, arg, err);
+			rc = page_yield(&rows, rows.n < limit ? rows.n : limit, fn, arg, err);
 		list_rows_free(&rows);
 	}
 	if (own)	/* read only: nothing to lose */

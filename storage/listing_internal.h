@@ -24,6 +24,7 @@ struct list_plan {
 /* A context as a walk reads it; every string malloc'd. */
 struct list_row {
 	char *id, *created_at, *status, *type, *batch_id, *user_id, *title, *updated_at;
+	char *error;			/* the document's error as JSON text, or NULL */
 	int64_t retry_count;
 };
 

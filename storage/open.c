@@ -51,7 +51,7 @@ open_version(struct store *st, int *version, struct gb_err *err)
 int
 store_open(struct store **out, const char *path, const struct store_opts *opts, struct gb_err *err)
 {
-	static const struct store_opts defaults = { 1, 1, 0, 0, 0 };
+	static const struct store_opts defaults = { 1, 1, 0, 0, 0, 0 };
 	struct store *st = NULL;
 	int rc, version;
 	struct stat sb;

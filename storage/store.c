@@ -215,16 +215,17 @@ store_connect(struct store **out, const char *path, int flags, int busy_timeout_
 int
 store_pragmas(struct store *st, const struct store_opts *opts, struct gb_err *err)
 {
-	char pragma[128];
+	char pragma[192];
 
 	if (strcmp(st->path, ":memory:") != 0 &&
 	    sqlite3_exec(st->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK)
 		return gb_errf(err, GB_EIO, "cannot open database '%s': %s%s", st->path,
 		    sqlite3_errmsg(st->db), store_unwritable(st->path));
 	snprintf(pragma, sizeof(pragma),
-	    "PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY%s",
-	    opts->sync_full ? "FULL" : "NORMAL",
-	    opts->no_autocheckpoint ? "; PRAGMA wal_autocheckpoint=0" : "");
+	    "PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY%s; "
+	    "PRAGMA cache_size=%d", opts->sync_full ? "FULL" : "NORMAL",
+	    opts->no_autocheckpoint ? "; PRAGMA wal_autocheckpoint=0" : "",
+	    opts->cache_kb > 0 ? -opts->cache_kb : -2000);
 	return store_exec(st, pragma, err);
 }
 

@@ -66,6 +66,7 @@ struct store_opts {
 	int busy_timeout_ms;	/* 0: 5000 */
 	int no_autocheckpoint;	/* leave WAL checkpoints to store_checkpoint (a background
 				 * thread) */
+	int cache_kb;		/* this connection's page cache in KiB; 0: SQLite's 2000 */
 };
 
 /*

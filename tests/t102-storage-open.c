@@ -164,7 +164,7 @@ test_indexes(const char *file)
 static void
 test_versions(void)
 {
-	struct store_opts keep = { 1, 0, 0, 0, 0 }, mig = { 1, 1, 0, 0, 0 };
+	struct store_opts keep = { 1, 0, 0, 0, 0, 0 }, mig = { 1, 1, 0, 0, 0, 0 };
 	struct gb_err err = { 0, "" };
 	struct store *st = NULL;
 	int v = -1;
@@ -227,7 +227,7 @@ test_versions(void)
 static void
 test_migrate_from_v1(void)
 {
-	struct store_opts keep = { 1, 0, 0, 0, 0 }, mig = { 1, 1, 0, 0, 0 };
+	struct store_opts keep = { 1, 0, 0, 0, 0, 0 }, mig = { 1, 1, 0, 0, 0, 0 };
 	const char *ctx = "{\"_id\":\"ctx_keep\",\"organization_id\":\"org_keep\",\"data\":{\"n\":12345678901234567}}";
 	const char *org = "{\"_id\":\"org_keep\",\"name\":\"Kept\"}";
 	struct store_heartbeat hb = { "w1", 1000, "busy", 1, "box" }, rows[2];
@@ -284,7 +284,7 @@ test_migrate_from_v1(void)
 static void
 test_busy(void)
 {
-	struct store_opts o = { 1, 1, 0, 200, 0 };
+	struct store_opts o = { 1, 1, 0, 200, 0, 0 };
 	struct gb_err err = { 0, "" };
 	struct store *a, *b;
 	const char *doc = "{\"organization_id\":\"o\"}";
@@ -339,7 +339,7 @@ hog(void *arg)
 static void
 test_turn(void)
 {
-	struct store_opts o = { 1, 1, 0, 10000, 1 }, ob = { 1, 1, 0, 2000, 0 };
+	struct store_opts o = { 1, 1, 0, 10000, 1, 0 }, ob = { 1, 1, 0, 2000, 0, 0 };
 	struct gb_err err = { 0, "" };
 	const char *doc = "{\"_id\":\"ctx_waiter\",\"organization_id\":\"org_w\"}";
 	struct store *a, *b;

@@ -424,6 +424,12 @@ web_start(struct web **out, const struct web_config *cfg, struct gb_err *err)
 	w->cfg.sync_state = w->sync_state;
 	w->cfg.store.create = 0;
 	w->cfg.store.migrate = 0;
+	/*
+	 * a small page cache per server thread: the threads are many and their
+	 * reads are short; the OS keeps the file's pages for all of them
+	 */
+	if (w->cfg.store.cache_kb == 0)
+		w->cfg.store.cache_kb = 512;
 	w->metrics = cfg->metrics ? cfg->metrics : metrics_default();
 	w->serial = atomic_fetch_add(&web_serials, 1) + 1;	/* never 0: an empty slot */
 	pthread_mutex_init(&w->header_mu, NULL);
