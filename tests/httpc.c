@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -166,4 +167,37 @@ http_raw(int port, const char *req, size_t len, int timeout_ms)
 	close(fd);
 	out[got] = '\0';
 	return out;
+}
+
+static long long
+http_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+http_read_until(int fd, char *acc, size_t cap, const char *want, int ms, int *eof)
+{
+	size_t len = strlen(acc);
+
+	if (eof)
+		*eof = 0;
+	for (long long t0 = http_mono_ms(); !(want && strstr(acc, want)) && http_mono_ms() - t0 < ms; ) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		if ((n = recv(fd, acc + len, cap - 1 - len, 0)) <= 0) {
+			if (eof)
+				*eof = 1;
+			break;
+		}
+		len += (size_t)n;
+		acc[len] = '\0';
+	}
+	return want && strstr(acc, want) != NULL;
 }

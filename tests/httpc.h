@@ -31,5 +31,10 @@ const char *http_header(const struct http_resp *r, const char *name);
 int http_connect(int port);
 /* Send raw bytes on a new connection and read the answer (up to 64 KiB, timeout_ms); malloc'd, or NULL. */
 char *http_raw(int port, const char *req, size_t len, int timeout_ms);
+/*
+ * Read from fd, appending to the NUL-terminated acc (cap bytes), until want
+ * is in it or ms pass; 1 when it is. *eof (may be NULL): the server closed.
+ */
+int http_read_until(int fd, char *acc, size_t cap, const char *want, int ms, int *eof);
 
 #endif

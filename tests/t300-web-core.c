@@ -401,26 +401,6 @@ sse_write(char *data, size_t size, size_t n, void *arg)
 	return strstr(s->buf, "\n\n") ? 0 : size * n;	/* one event is enough */
 }
 
-/* Read from fd until want appears in *acc (ms at most); 1 when it did. */
-static int
-read_until(int fd, char *acc, size_t cap, const char *want, int ms)
-{
-	size_t len = strlen(acc);
-
-	for (int64_t t0 = gb_mono_ms(); !strstr(acc, want) && gb_mono_ms() - t0 < ms; ) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ssize_t n;
-
-		if (poll(&p, 1, 50) <= 0)
-			continue;
-		if ((n = recv(fd, acc + len, cap - 1 - len, 0)) <= 0)
-			break;
-		len += (size_t)n;
-		acc[len] = '\0';
-	}
-	return strstr(acc, want) != NULL;
-}
-
 /* A change made while the stream is open arrives as the next event; no change, no event. */
 static void
 test_events_live(void)
@@ -431,11 +411,11 @@ test_events_live(void)
 	snprintf(req, sizeof(req), "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n",
 	    admin);
 	(void)!send(fd, req, strlen(req), MSG_NOSIGNAL);
-	ok(read_until(fd, acc, 65536, "\"seq\":1}", 5000), "a live stream: the first event");
-	ok(!read_until(fd, acc, 65536, "\"seq\":2}", 2500), "no event while nothing changes");
+	ok(http_read_until(fd, acc, 65536, "\"seq\":1}", 5000, NULL), "a live stream: the first event");
+	ok(!http_read_until(fd, acc, 65536, "\"seq\":2}", 2500, NULL), "no event while nothing changes");
 	box_put(&t.box, COLL_CONTEXTS, "{\"_id\": \"ctx_live\", \"type\": \"article\", \"status\": \"pending\", "
 	    "\"organization_id\": \"org_123\", \"data\": {\"title\": \"Live\"}}");
-	ok(read_until(fd, acc, 65536, "\"seq\":2}", 5000), "a new context arrives as the next event");
+	ok(http_read_until(fd, acc, 65536, "\"seq\":2}", 5000, NULL), "a new context arrives as the next event");
 	like(acc, "\"counts\":{\"pending\":", "with the counts");
 	close(fd);
 	free(acc);

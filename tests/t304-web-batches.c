@@ -489,26 +489,6 @@ test_dashboard(void)
 	http_resp_free(&r);
 }
 
-/* Read from fd until want appears in acc (ms at most); 1 when it did. */
-static int
-read_until(int fd, char *acc, size_t cap, const char *want, int ms)
-{
-	size_t len = strlen(acc);
-
-	for (int64_t t0 = gb_mono_ms(); !strstr(acc, want) && gb_mono_ms() - t0 < ms; ) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ssize_t n;
-
-		if (poll(&p, 1, 50) <= 0)
-			continue;
-		if ((n = recv(fd, acc + len, cap - 1 - len, 0)) <= 0)
-			break;
-		len += (size_t)n;
-		acc[len] = '\0';
-	}
-	return strstr(acc, want) != NULL;
-}
-
 static void
 test_events(void)
 {
@@ -520,7 +500,7 @@ test_events(void)
 	    "Bearer %s"
 	    "\r\n\r\n", reader);
 	(void)!send(fd, request, strlen(request), MSG_NOSIGNAL);
-	ok(read_until(fd, acc, 1 << 20, "\"seq\":1}\n\n", 3000), "the first update comes at once");
+	ok(http_read_until(fd, acc, 1 << 20, "\"seq\":1}\n\n", 3000, NULL), "the first update comes at once");
 	ok(gb_mono_ms() - t0 < 1500, "within %lld ms", (long long)(gb_mono_ms() - t0));
 	like(acc, "event: update\ndata: {\"counts\":{\"pending\":", "with the organization's counts");
 	like(acc, "\"summary\":{\"pending\":", "its batches with their summaries");
@@ -528,11 +508,11 @@ test_events(void)
 	ok(strstr(acc, "batch_theirs") == NULL, "never another organization's batch");
 	usleep(1200 * 1000);	/* past the daemon's request_timeout_ms of 500 */
 	batch_new(writer, "Streamed", 1, id);
-	ok(read_until(fd, acc, 1 << 20, id, 5000), "a batch made after request_timeout_ms arrives on the "
+	ok(http_read_until(fd, acc, 1 << 20, id, 5000, NULL), "a batch made after request_timeout_ms arrives on the "
 	    "same stream");
 	snprintf(path, sizeof(path), "/api/v1/batches/%s/pause", id);
 	wt_expect("POST", path, writer, NULL, 200, NULL, "pause it");
-	ok(read_until(fd, acc, 1 << 20, "\"paused\":true", 5000), "its pause arrives as an update");
+	ok(http_read_until(fd, acc, 1 << 20, "\"paused\":true", 5000, NULL), "its pause arrives as an update");
 	snprintf(path, sizeof(path), "/api/v1/batches/%s/resume", id);
 	wt_expect("POST", path, writer, NULL, 200, NULL, "resume it");
 	close(fd);

@@ -46,31 +46,6 @@ start(int threads, int max_streams, int stream_max_ms)
 	wt_key(&t, "user_456", 1, key_w);
 }
 
-/* Read from fd until want is in acc or ms pass; 1 when it is. Sets *eof when the server closed. */
-static int
-read_until(int fd, char *acc, size_t cap, const char *want, int ms, int *eof)
-{
-	size_t len = strlen(acc);
-
-	if (eof)
-		*eof = 0;
-	for (int64_t t0 = gb_mono_ms(); !(want && strstr(acc, want)) && gb_mono_ms() - t0 < ms; ) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ssize_t n;
-
-		if (poll(&p, 1, 50) <= 0)
-			continue;
-		if ((n = recv(fd, acc + len, cap - 1 - len, 0)) <= 0) {
-			if (eof)
-				*eof = 1;
-			break;
-		}
-		len += (size_t)n;
-		acc[len] = '\0';
-	}
-	return want && strstr(acc, want) != NULL;
-}
-
 /* A stream opened with token: its socket after the first event, or -1 (the answer in acc). */
 static int
 stream_open(const char *token, char *acc, size_t cap)
@@ -82,9 +57,9 @@ stream_open(const char *token, char *acc, size_t cap)
 	snprintf(req, sizeof(req), "GET /api/v1/events HTTP/1.1\r\nHost: x\r\n"
 	    "Authorization: Bearer %s\r\n\r\n", token);
 	(void)!send(fd, req, strlen(req), MSG_NOSIGNAL);
-	if (read_until(fd, acc, cap, "\"seq\":1}", 5000, NULL))
+	if (http_read_until(fd, acc, cap, "\"seq\":1}", 5000, NULL))
 		return fd;
-	read_until(fd, acc, cap, "}}", 2000, NULL);
+	http_read_until(fd, acc, cap, "}}", 2000, NULL);
 	close(fd);
 	return -1;
 }
@@ -148,7 +123,7 @@ test_stream_caps(void)
 		int eof = 0;
 		int64_t t0 = gb_mono_ms();
 
-		read_until(a1, acc, sizeof(acc), NULL, 6000, &eof);
+		http_read_until(a1, acc, sizeof(acc), NULL, 6000, &eof);
 		ok(eof, "a stream ends after stream_max_ms (%lld ms)", (long long)(gb_mono_ms() - t0));
 	}
 	close(a1);
@@ -170,7 +145,7 @@ test_head(void)
 	snprintf(req, sizeof(req), "HEAD /api/v1/events HTTP/1.1\r\nHost: x\r\n"
 	    "Authorization: Bearer %s\r\n\r\n", key_a);
 	(void)!send(fd, req, strlen(req), MSG_NOSIGNAL);
-	read_until(fd, acc, sizeof(acc), NULL, 3000, &eof);
+	http_read_until(fd, acc, sizeof(acc), NULL, 3000, &eof);
 	like(acc, "HTTP/1.1 200 ", "HEAD /events: 200");
 	like(acc, "Content-Type: text/event-stream", "with the stream's type");
 	ok(strstr(acc, "event:") == NULL, "and no event");
