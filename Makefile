@@ -2,7 +2,7 @@
 # fresh Debian 12 machine as root.
 
 VERSION := 0.1.0
-PKGS := sqlite3 libcjson libbson-1.0 libcurl inih zlib libcrypto libsystemd libcmark
+PKGS := sqlite3 libcjson libbson-1.0 libmongoc-1.0 hiredis libcurl inih zlib libcrypto libsystemd libcmark
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -32,8 +32,9 @@ endif
 BASE_SRC := $(wildcard base/*.c)
 STORAGE_SRC := $(wildcard storage/*.c)
 WEB_SRC := $(wildcard web/*.c)
+SYNC_SRC := $(wildcard sync/*.c)
 APP_SRC := $(filter-out appliance/main.c,$(wildcard appliance/*.c appliance/*/*.c))
-LIB_SRC := $(BASE_SRC) $(STORAGE_SRC) $(WEB_SRC) $(APP_SRC)
+LIB_SRC := $(BASE_SRC) $(STORAGE_SRC) $(WEB_SRC) $(SYNC_SRC) $(APP_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o $(BUILD)/web/ui_data.o
 TEST_SRC := $(wildcard tests/t[0-9]*.c)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.t)
