@@ -586,7 +586,7 @@ data_check(const struct daemon *d, const char *tok, const char *id)
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/contexts/%s", d->port, id);
 	http_req(&resp, "GET", url, tok, NULL, NULL, 0);
-	is_int(resp.status, 200, "after the upgrade the context made before it is served (key kept)");
+	is_int(resp.status, 200, "after the upgrade the context made before it is served");
 	like(resp.body, "Made before the upgrade", "with its title");
 	http_resp_free(&resp);
 }
