@@ -55,7 +55,7 @@ GENBOX := $(BUILD)/genbox
 DB ?= var/genbox.db
 
 .SECONDARY:
-.PHONY: all deps run check test bench clean install layers
+.PHONY: all deps run check test bench clean install layers deb
 
 all: $(GENBOX) genbox
 
@@ -166,6 +166,27 @@ bench: deps
 	$(MAKE) $(GENBOX) $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary, the man page, and
+# the sample settings in /etc/genbox (where the binary looks; an existing
+# file is kept)
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+install: $(GENBOX)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/genbox
+	install -m 0755 $(GENBOX) $(DESTDIR)$(BINDIR)/genbox
+	install -m 0644 packaging/genbox.8 $(DESTDIR)$(MANDIR)/man8/genbox.8
+	test -e $(DESTDIR)$(SYSCONFDIR)/genbox/genbox.conf || \
+	  install -m 0644 packaging/genbox.conf $(DESTDIR)$(SYSCONFDIR)/genbox/genbox.conf
+
+# `make deb [DEB_OUT=build/deb] [DEB_VERSION=V]`: the Debian package, built
+# out of the tree in DEB_OUT and checked by lintian (packaging/build-deb)
+DEB_OUT ?= build/deb
+deb:
+	@sh packaging/install-deps deb
+	sh packaging/build-deb $(DEB_OUT) $(DEB_VERSION)
+
 # each floor includes only its own headers and those below it
 layers:
 	@sh packaging/check-layers
@@ -173,4 +194,4 @@ layers:
 clean:
 	rm -rf build genbox
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -name '*.d' -type f 2>/dev/null)
