@@ -312,7 +312,7 @@ wrong_proof(mongoc_client_t *anon)
 }
 
 static void
-auth_checks(const char *uri, const char *bad_uri, const char *anon_uri)
+auth_checks(const char *bad_uri, const char *anon_uri)
 {
 	mongoc_client_t *bad = client_new(bad_uri, "serverSelectionTimeoutMS=3000");
 	mongoc_client_t *anon = client_new(anon_uri, "serverSelectionTimeoutMS=3000");
@@ -320,7 +320,6 @@ auth_checks(const char *uri, const char *bad_uri, const char *anon_uri)
 	bson_error_t err = { 0 };
 	int ok;
 
-	(void)uri;
 	ok = ping(bad, &err);
 	ok(!ok, "auth: a wrong password fails");
 	tap_diag("wrong password: domain %u code %u: %s", err.domain, err.code, err.message);
@@ -446,7 +445,6 @@ proxy_checks(const char *uri)
 			usleep(200 * 1000);
 	ok(got, "proxy: restored: the client works again after %lld ms (%s)",
 	    (long long)(gb_mono_ms() - t0), got ? "ok" : err.message);
-	is_int(doc_int(coll, 0, "v"), -1, "proxy: restored: reads");
 	{
 		bson_t *f = BCON_NEW("_id", "through-proxy");
 
@@ -566,7 +564,7 @@ mongomock_checks(void)
 	snprintf(bad, sizeof(bad), "mongodb://" USER ":wrong@127.0.0.1:%d/?authSource=admin",
 	    peer_mongo_port());
 	snprintf(anon, sizeof(anon), "mongodb://127.0.0.1:%d/", peer_mongo_port());
-	auth_checks(uri, bad, anon);
+	auth_checks(bad, anon);
 	garbage(c, peer_mongo_port());
 	mongoc_collection_destroy(coll);
 	mongoc_client_destroy(c);

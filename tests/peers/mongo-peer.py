@@ -33,7 +33,7 @@ import mongomock.collection
 import pymongo.errors
 from bson.codec_options import CodecOptions
 from mongomock import helpers
-from mongomock.filtering import filter_applies
+from mongomock.filtering import filter_applies, resolve_sort_key
 
 MAX_BSON = 16 * 1024 * 1024
 MAX_MESSAGE = 48000000
@@ -76,29 +76,136 @@ def error_doc(code, errmsg):
             'codeName': CODE_NAMES.get(code, 'Error%d' % code)}
 
 
-# ---- the fast path: filters naming one _id look it up instead of scanning
+# ---- fast paths: filters naming one _id look it up instead of scanning; simple
+# filters (equality, $in, $nin, ranges, $ne, $exists, $and, $or on scalars) run as
+# compiled Python predicates, anything else (or a document where an array or an
+# embedded document is met) through mongomock's filter_applies
 
 _scan = mongomock.collection.Collection._iter_documents
+MISSING = object()
+
+
+class Unsure(Exception):
+    """The compiled predicate cannot decide this document."""
+
+
+def _kind(v):
+    if isinstance(v, bool):
+        return 'bool'
+    if isinstance(v, (int, float)):
+        return 'num'
+    if isinstance(v, (str, datetime.datetime, bson.ObjectId)):
+        return type(v).__name__
+    return None
+
+
+def _getter(path):
+    parts = path.split('.')
+
+    def get(doc):
+        for part in parts:
+            if not isinstance(doc, dict):
+                raise Unsure()
+            doc = doc.get(part, MISSING)
+            if doc is MISSING:
+                return MISSING
+        if isinstance(doc, (list, dict)):
+            raise Unsure()
+        return doc
+    return get
+
+
+def _scalar(v):
+    if _kind(v) is None:
+        raise ValueError('not a scalar')
+    return v, _kind(v)
+
+
+def _field_test(op, arg):
+    """A test of one field's value for op; ValueError when not compiled."""
+    if op == '$exists':
+        return (lambda v: v is not MISSING) if arg else (lambda v: v is MISSING)
+    if op in ('$in', '$nin'):
+        if not isinstance(arg, list):
+            raise ValueError('$in needs an array')
+        vals = [_scalar(a) for a in arg]
+        test = (lambda v: any(_kind(v) == k and v == a for a, k in vals))
+        return test if op == '$in' else (lambda v: not test(v))
+    a, k = _scalar(arg)
+    cmp = {'$eq': lambda v: v == a, '$ne': lambda v: v != a, '$gt': lambda v: v > a,
+           '$gte': lambda v: v >= a, '$lt': lambda v: v < a, '$lte': lambda v: v <= a}
+    if op not in cmp:
+        raise ValueError('operator %s' % op)
+    f = cmp[op]
+    if op == '$ne':
+        return lambda v: v is MISSING or _kind(v) != k or f(v)
+    return lambda v: v is not MISSING and _kind(v) == k and f(v)
+
+
+def _compile(spec):
+    """A predicate for spec, or raise ValueError."""
+    if not isinstance(spec, dict):
+        raise ValueError('filter')
+    tests = []
+    for key, cond in spec.items():
+        if key in ('$and', '$or'):
+            if not isinstance(cond, list) or not cond:
+                raise ValueError(key)
+            subs = [_compile(c) for c in cond]
+            tests.append((lambda d, subs=subs: all(t(d) for t in subs)) if key == '$and'
+                         else (lambda d, subs=subs: any(t(d) for t in subs)))
+            continue
+        if key.startswith('$'):
+            raise ValueError(key)
+        get = _getter(key)
+        if isinstance(cond, dict) and cond and all(str(k).startswith('$') for k in cond):
+            fts = [_field_test(op, arg) for op, arg in cond.items()]
+        else:
+            fts = [_field_test('$eq', cond)]
+        tests.append(lambda d, get=get, fts=fts: all(t(get(d)) for t in fts))
+    return lambda d: all(t(d) for t in tests)
+
+
+def _iter_documents(self, spec):
+    if isinstance(spec, dict) and '_id' in spec and _plain(spec['_id']):
+        return _by_id(self, spec)
+    try:
+        pred = _compile(spec or {})
+    except ValueError:
+        return _scan(self, spec)
+    return _matching(self, spec, pred)
+
+
+def _matching(coll, spec, pred):
+    for doc in list(coll._store.documents):
+        try:
+            ok = pred(doc)
+        except Unsure:
+            ok = filter_applies(spec, doc)
+        if ok:
+            yield doc
 
 
 def _plain(value):
     return not (isinstance(value, dict) and any(str(k).startswith('$') for k in value))
 
 
-def _iter_documents(self, spec):
-    if isinstance(spec, dict) and '_id' in spec and _plain(spec['_id']):
-        key = spec['_id']
-        try:
-            if isinstance(key, dict):
-                key = helpers.hashdict(key)
-            found = key in self._store
-        except TypeError:
-            return _scan(self, spec)
-        if not found:
-            return iter(())
-        doc = self._store[key]
-        return iter([doc]) if filter_applies(spec, doc) else iter(())
-    return _scan(self, spec)
+def _by_id(coll, spec):
+    key = spec['_id']
+    try:
+        if isinstance(key, dict):
+            key = helpers.hashdict(key)
+        found = key in coll._store
+    except TypeError:
+        return _scan(coll, spec)
+    if not found:
+        return iter(())
+    doc = coll._store[key]
+    try:
+        ok = _compile(spec)(doc)
+    except (ValueError, Unsure):
+        ok = filter_applies(spec, doc)
+    return iter([doc]) if ok else iter(())
 
 
 mongomock.collection.Collection._iter_documents = _iter_documents
@@ -178,19 +285,34 @@ def ordered_fields(spec):
     return [(k, int(v) if isinstance(v, (int, float)) else v) for k, v in spec.items()]
 
 
+def sort_docs(docs, key, reverse):
+    """docs sorted by key: by plain values when all are of one kind, else the
+    way mongomock orders mixed types."""
+    get = _getter(key)
+    try:
+        kinds = {_kind(get(d)) for d in docs}
+    except Unsure:
+        kinds = {None}
+    if len(kinds) == 1 and None not in kinds:
+        return sorted(docs, key=get, reverse=reverse)
+    return sorted(docs, key=lambda d: resolve_sort_key(key, d), reverse=reverse)
+
+
 def find_docs(coll, cmd):
+    """The documents of a find: matched, sorted, skipped and limited before copying."""
     filt = cmd.get('filter') or {}
     projection = cmd.get('projection') or None
-    cur = coll.find(filt, projection)
-    sort = ordered_fields(cmd.get('sort'))
-    if sort:
-        cur = cur.sort(sort)
-    if cmd.get('skip'):
-        cur = cur.skip(int(cmd['skip']))
-    limit = int(cmd.get('limit') or 0)
-    if limit:
-        cur = cur.limit(abs(limit))
-    return list(cur), limit < 0 or bool(cmd.get('singleBatch'))
+    docs = coll._iter_documents(filt)
+    for key, direction in reversed(ordered_fields(cmd.get('sort')) or []):
+        if key.startswith('$'):
+            raise CommandError(238, 'sorting by %s is not supported by this peer' % key)
+        docs = sort_docs(list(docs), key, direction < 0)
+    docs = list(docs)
+    skip, limit = int(cmd.get('skip') or 0), int(cmd.get('limit') or 0)
+    docs = docs[skip:skip + abs(limit)] if limit else docs[skip:]
+    if projection:
+        docs = [coll._copy_only_fields(d, projection, dict) for d in docs]
+    return docs, limit < 0 or bool(cmd.get('singleBatch'))
 
 
 # ---- commands
@@ -244,8 +366,40 @@ def cmd_insert(cmd, db, conn):
     return out
 
 
+def replace_by_id(coll, q, u, upsert):
+    """A replacement of the document named by q's _id, in place of mongomock's
+    general path; None when it does not apply (not by _id, unique indexes)."""
+    if '_id' not in q or not _plain(q['_id']) or isinstance(q['_id'], (dict, list)):
+        return None
+    if '_id' in u and u['_id'] != q['_id']:
+        return None
+    if any(ix.get('unique') for ix in coll._store.indexes.values()):
+        return None
+    for k in u:
+        if k.startswith('$'):
+            raise CommandError(52, "The dollar ($) prefixed field '%s' in '%s' is not valid "
+                                   "for storage." % (k, k))
+    key, store = q['_id'], coll._store
+    doc = dict([('_id', key)] + [(k, v) for k, v in u.items() if k != '_id'])
+    old = next(_by_id(coll, q), None)
+    if old is not None:
+        store[key] = doc
+        return {'n': 1, 'nModified': 0 if old == doc else 1, 'upserted': None}
+    if not upsert:
+        return {'n': 0, 'nModified': 0, 'upserted': None}
+    if key in store:
+        raise pymongo.errors.DuplicateKeyError('E11000 duplicate key error', 11000)
+    store[key] = doc
+    return {'n': 1, 'nModified': 0, 'upserted': key}
+
+
 def one_update(coll, st):
     q, u = st.get('q') or {}, st.get('u')
+    if isinstance(u, dict) and u and not st.get('multi') and isinstance(q, dict) and \
+            not any(k.startswith('$') for k in u):
+        r = replace_by_id(coll, q, u, bool(st.get('upsert')))
+        if r is not None:
+            return r
     if isinstance(u, list):
         raise CommandError(238, 'pipeline-style updates are not supported by this peer')
     if not isinstance(u, dict):
