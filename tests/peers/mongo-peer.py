@@ -43,10 +43,12 @@ OP_REPLY, OP_QUERY, OP_MSG, OP_COMPRESSED = 1, 2004, 2013, 2012
 SCRAM_ITERATIONS = 15000
 CODEC = CodecOptions(document_class=dict, tz_aware=False)
 CODE_NAMES = {
-    2: 'BadValue', 9: 'FailedToParse', 13: 'Unauthorized', 18: 'AuthenticationFailed',
-    26: 'NamespaceNotFound', 43: 'CursorNotFound', 59: 'CommandNotFound',
-    238: 'NotImplemented', 10334: 'BSONObjectTooLarge', 11000: 'DuplicateKey',
-    8000: 'AtlasError', 1: 'InternalError', 14: 'TypeMismatch', 66: 'ImmutableField',
+    1: 'InternalError', 2: 'BadValue', 9: 'FailedToParse', 11: 'UserNotFound',
+    13: 'Unauthorized', 14: 'TypeMismatch', 17: 'ProtocolError', 18: 'AuthenticationFailed',
+    26: 'NamespaceNotFound', 43: 'CursorNotFound', 48: 'NamespaceExists',
+    52: 'DollarPrefixedFieldName', 53: 'InvalidIdField', 59: 'CommandNotFound',
+    66: 'ImmutableField', 73: 'InvalidNamespace', 238: 'NotImplemented',
+    10334: 'BSONObjectTooLarge', 11000: 'DuplicateKey',
 }
 NO_AUTH = {'hello', 'ismaster', 'saslstart', 'saslcontinue', 'ping', 'endsessions'}
 
@@ -223,6 +225,8 @@ def coll_of(cmd, name, db):
 def write_error(index, exc):
     code = getattr(exc, 'code', None) or 2
     errmsg = str(exc)
+    if 'immutable' in errmsg or '_id field cannot be changed' in errmsg:
+        code = 66
     return {'index': index, 'code': code, 'errmsg': errmsg,
             'codeName': CODE_NAMES.get(code, 'Error%d' % code)}
 
@@ -335,6 +339,28 @@ def cmd_build_info(cmd, db, conn):
             'bits': 64, 'maxBsonObjectSize': MAX_BSON, 'ok': 1.0}
 
 
+def store_insert(coll, doc):
+    """Insert doc as MongoDB 5 would (dots in names allowed, no top-level $)."""
+    for k in doc:
+        if k.startswith('$'):
+            raise CommandError(2, "Document can't have $ prefixed field names: %s" % k)
+    key = doc['_id']
+    if isinstance(key, list):
+        raise CommandError(53, "can't use an array for _id")
+    if isinstance(key, dict):
+        key = helpers.hashdict(key)
+    store = coll._store
+    if key in store:
+        raise pymongo.errors.DuplicateKeyError('E11000 duplicate key error', 11000)
+    store[key] = doc
+    if any(ix.get('unique') for ix in store.indexes.values()):
+        try:
+            coll._ensure_uniques(doc)
+        except pymongo.errors.DuplicateKeyError:
+            del store[key]
+            raise
+
+
 def cmd_insert(cmd, db, conn):
     coll = coll_of(cmd, 'insert', db)
     docs = cmd.get('documents') or []
@@ -351,13 +377,13 @@ def cmd_insert(cmd, db, conn):
                 if '_id' not in doc:
                     doc = dict([('_id', bson.ObjectId())] + list(doc.items()))
                 try:
-                    coll.insert_one(doc)
+                    store_insert(coll, doc)
                     n += 1
                     continue
                 except pymongo.errors.DuplicateKeyError:
                     errors.append(dup_error(i, coll, doc.get('_id')))
-                except (pymongo.errors.PyMongoError, ValueError, TypeError) as e:
-                    errors.append(write_error(i, e))
+                except CommandError as e:
+                    errors.append({'index': i, 'code': e.code, 'errmsg': e.errmsg})
         if ordered:
             break
     out = {'n': n, 'ok': 1.0}
