@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,11 +296,11 @@ child_wait_line(pid_t *pid, const char *name, const char *log, const char *prefi
 	int st;
 
 	for (;; usleep(20 * 1000)) {
-		char *text = util_read_file(log, NULL);
+		char *text = util_read_file(log, NULL), *p = text, *nl;
 
-		for (char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "") {
-			if (strncmp(p, prefix, plen) == 0 && strchr(p, '\n')) {
-				snprintf(out, size, "%.*s", (int)(strchr(p, '\n') - p - plen), p + plen);
+		for (; p && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+			if (strncmp(p, prefix, plen) == 0) {
+				snprintf(out, size, "%.*s", (int)(nl - p - (ptrdiff_t)plen), p + plen);
 				free(text);
 				return;
 			}
