@@ -262,13 +262,26 @@ child_stop(pid_t *pid)
 	*pid = 0;
 }
 
+/*
+ * SIGSTOP or SIGCONT to *pid, returning once it is stopped (every thread:
+ * a signal is acted on a moment after kill returns) or running again.
+ */
 static void
-child_signal(pid_t pid, int sig, const char *name)
+child_signal(pid_t *pid, int sig, const char *name)
 {
-	if (pid <= 0)
+	int st;
+
+	if (*pid <= 0)
 		tap_bail("%s is not running", name);
-	if (kill(pid, sig) < 0)
+	if (kill(*pid, sig) < 0)
 		tap_bail("kill %s: %s", name, strerror(errno));
+	while (waitpid(*pid, &st, sig == SIGSTOP ? WUNTRACED : WCONTINUED) < 0)
+		if (errno != EINTR)
+			tap_bail("waitpid %s: %s", name, strerror(errno));
+	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		*pid = 0;
+		tap_bail("%s exited", name);
+	}
 }
 
 static void
@@ -445,13 +458,13 @@ peer_redis_restart(void)
 void
 peer_redis_pause(void)
 {
-	child_signal(redis_pid, SIGSTOP, "redis-server");
+	child_signal(&redis_pid, SIGSTOP, "redis-server");
 }
 
 void
 peer_redis_resume(void)
 {
-	child_signal(redis_pid, SIGCONT, "redis-server");
+	child_signal(&redis_pid, SIGCONT, "redis-server");
 }
 
 /* ---- MongoDB: mongo-peer.py (mongomock) or jongodb */
@@ -607,11 +620,11 @@ peer_mongo_port(void)
 void
 peer_mongo_pause(void)
 {
-	child_signal(mongo_pid, SIGSTOP, "the MongoDB peer");
+	child_signal(&mongo_pid, SIGSTOP, "the MongoDB peer");
 }
 
 void
 peer_mongo_resume(void)
 {
-	child_signal(mongo_pid, SIGCONT, "the MongoDB peer");
+	child_signal(&mongo_pid, SIGCONT, "the MongoDB peer");
 }
