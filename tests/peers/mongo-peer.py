@@ -722,6 +722,9 @@ class Handler(socketserver.BaseRequestHandler):
         except (Closed, OSError, struct.error, bson.errors.BSONError, UnicodeError) as e:
             if ARGS.verbose:
                 print('connection %d: %s' % (self.conn_id, e), file=sys.stderr)
+        except Exception as e:  # whatever a client sends ends its connection only
+            print('connection %d: %s: %s' % (self.conn_id, type(e).__name__, e),
+                  file=sys.stderr)
 
     def one(self, buf, request_id, op, length):
         self.big = length > MAX_BSON
