@@ -206,7 +206,6 @@ peer_llama_start(const char *key)
 	tap_bail("llama-server not healthy after 60 s");
 }
 
-
 /* ---- children: started with their output in a log file, killed with the test */
 
 /* Start argv with stdin from /dev/null and stdout and stderr to log. */
@@ -232,6 +231,8 @@ child_spawn(char *const argv[], const char *log)
 		dup2(null, 0);
 		dup2(fd, 1);
 		dup2(fd, 2);
+		/* none of the test's sockets: a connection it closes must close */
+		close_range(3, ~0U, 0);
 		execv(argv[0], argv);
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
