@@ -49,7 +49,7 @@ CODE_NAMES = {
     66: 'ImmutableField', 73: 'InvalidNamespace', 238: 'NotImplemented',
     10334: 'BSONObjectTooLarge', 11000: 'DuplicateKey',
 }
-NO_AUTH = {'hello', 'ismaster', 'saslstart', 'saslcontinue', 'ping', 'endsessions'}
+NO_AUTH = {'hello', 'ismaster', 'saslstart', 'saslcontinue', 'ping'}
 
 CLIENT = mongomock.MongoClient()
 LOCK = threading.Lock()
@@ -121,7 +121,10 @@ def new_cursor(ns, docs, batch_size, first_key):
     """Reply with the first batch; keep the rest under a cursor id."""
     if batch_size is None or batch_size < 0:
         batch_size = 101
-    batch, rest = take_batch(docs, batch_size)
+    if batch_size == 0:         # an empty first batch, the documents for getMore
+        batch, rest = [], docs
+    else:
+        batch, rest = take_batch(docs, batch_size)
     cid = 0
     now = time.monotonic()
     for old in [k for k, c in CURSORS.items() if now - c['touched'] > CURSOR_IDLE_S]:
@@ -347,8 +350,7 @@ def cmd_find(cmd, db, conn):
     batch = cmd.get('batchSize')
     limit = abs(int(cmd.get('limit') or 0))
     if single:
-        batch = limit or 0
-        docs = docs[:batch] if batch else docs
+        batch = limit or None
     reply = new_cursor(coll.full_name, docs, batch, 'firstBatch')
     if single and reply['cursor']['id']:
         CURSORS.pop(int(reply['cursor']['id']), None)
@@ -411,12 +413,7 @@ def cmd_find_and_modify(cmd, db, conn):
 def project(coll, doc, fields):
     if doc is None or not fields:
         return doc
-    got = coll.find_one({'_id': doc['_id']}, fields) if '_id' in doc else None
-    if got is None:
-        return {k: v for k, v in doc.items() if k in fields or k == '_id'}
-    # the value is the one before the change: project it the same way
-    keep = set(got.keys())
-    return {k: v for k, v in doc.items() if k in keep}
+    return coll._copy_only_fields(doc, fields, dict)
 
 
 def cmd_aggregate(cmd, db, conn):
