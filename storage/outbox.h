@@ -10,6 +10,12 @@
  * unsent change and a version bumped by every later one; the pusher reads
  * the document as it is when it sends it. Nothing is recorded until sync is
  * enabled (store_sync_enable), so a box without a cluster grows no outbox.
+ * What is a change: a context's or batch's insert, and an update of a column
+ * that is part of its document (a claim, an end, progress; not a lease
+ * renewal); a template's or component's insert, update and delete. Deletes
+ * of contexts and batches (retention) stay local and are not queued; a row
+ * queued before such a delete comes out of store_outbox_take without a
+ * document.
  *
  * All functions return 0 or a negative GB_E* code with a message in err.
  */
