@@ -105,11 +105,9 @@ static int64_t
 ver_of(const char *id)
 {
 	struct outbox_row rows[MAXROWS], *r;
-	int64_t v;
 	int n = take(0, rows, MAXROWS);
+	int64_t v = (r = row_of(rows, n, id)) != NULL ? r->ver : 0;
 
-	r = row_of(rows, n, id);
-	v = r ? r->ver : 0;
 	store_outbox_rows_free(rows, n);
 	return v;
 }
@@ -130,14 +128,12 @@ field(enum coll c, const char *id, const char *dotted)
 	snprintf(p, sizeof(p), "%s", dotted);
 	for (seg = strtok_r(p, ".", &save); seg && v; seg = strtok_r(NULL, ".", &save))
 		v = cJSON_GetObjectItemCaseSensitive(v, seg);
-	if (v == NULL)
-		snprintf(out, sizeof(out), "(none)");
-	else if (cJSON_IsString(v))
+	if (cJSON_IsString(v)) {
 		snprintf(out, sizeof(out), "%s", v->valuestring);
-	else {
-		char *s = cJSON_PrintUnformatted(v);
+	} else {
+		char *s = v ? cJSON_PrintUnformatted(v) : NULL;
 
-		snprintf(out, sizeof(out), "%s", s);
+		snprintf(out, sizeof(out), "%s", s ? s : "(none)");
 		free(s);
 	}
 	cJSON_Delete(t);
@@ -334,6 +330,16 @@ test_reject(void)
 	store_outbox_rows_free(rows, n);
 	n = take(0, rows, MAXROWS);
 	ok(n == 1 && rows[0].ver == 2, "stays queued at its new version");
+	{
+		char big[601] = "";
+
+		for (int i = 0; i < 300; i++)
+			strcat(big, "\xc3\xa9");
+		store_outbox_reject(st, &rows[0], big, &err);
+		store_rejected_list(st, rej, 4, &nr, &total, &err);
+		ok(nr == 1 && strlen(rej[0].error) == 254 && strncmp(rej[0].error, big, 254) == 0,
+		    "a long error is listed cut at a character's end (%zu bytes)", strlen(rej[0].error));
+	}
 	store_outbox_rows_free(rows, n);
 	store_close(st);
 }
