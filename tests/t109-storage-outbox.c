@@ -1,9 +1,9 @@
 /*
  * t109-storage-outbox - what sync keeps in the database: the outbox the
- * triggers fill (off until sync is enabled, coalescing, order, ack, reject),
- * the pull's newer-wins apply with the job-aware rule for contexts, the
- * checkpoints, the status, the cluster locks, and two processes queuing at
- * once.
+ * triggers fill (off until sync is enabled, coalescing, order, ack, reject,
+ * depth, the queue's claims and ends), two processes queuing at once, the
+ * cluster locks, sync's marks and the pipeline stat rows. The pull's side is
+ * t109-storage-syncapply.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,11 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "../base/gbtime.h"
 #include "../storage/docs.h"
-#include "../storage/listing.h"
 #include "../storage/outbox.h"
 #include "../storage/pipestats.h"
 #include "../storage/queue.h"
@@ -112,35 +109,6 @@ ver_of(const char *id)
 	return v;
 }
 
-/* A top-level or dotted field of a stored document as text ("(missing)", "(none)"). */
-static char *
-field(enum coll c, const char *id, const char *dotted)
-{
-	static char out[256];
-	char *doc = NULL, p[128], *seg, *save = NULL;
-	cJSON *t, *v;
-
-	gb_err_clear(&err);
-	if (store_get(st, c, id, &doc, &err))
-		return "(missing)";
-	t = cJSON_Parse(doc);
-	v = t;
-	snprintf(p, sizeof(p), "%s", dotted);
-	for (seg = strtok_r(p, ".", &save); seg && v; seg = strtok_r(NULL, ".", &save))
-		v = cJSON_GetObjectItemCaseSensitive(v, seg);
-	if (cJSON_IsString(v)) {
-		snprintf(out, sizeof(out), "%s", v->valuestring);
-	} else {
-		char *s = v ? cJSON_PrintUnformatted(v) : NULL;
-
-		snprintf(out, sizeof(out), "%s", s ? s : "(none)");
-		free(s);
-	}
-	cJSON_Delete(t);
-	free(doc);
-	return out;
-}
-
 /* Nothing is recorded while sync is off: not writes, not claims, not ends. */
 static void
 test_off(void)
@@ -199,13 +167,15 @@ test_coalesce(void)
 	put_ctx("ctx_c1", "pending", 1, 0);
 	is_int(ver_of("ctx_c1"), 1, "an insert queues version 1");
 	put_ctx("ctx_c1", "pending", 2, 0);
-	is_int(store_ctx_set_status(st, "ctx_c1", CTX_PROCESSING, NOW, -1, &err), 0, "a status change");
+	is_int(store_ctx_set_status(st, "ctx_c1", CTX_PROCESSING, NOW, -1, &err), 0,
+	    "a status change");
 	is_int(depth(COLL_CONTEXTS), 1, "3 changes leave 1 row");
 	is_int(ver_of("ctx_c1"), 3, "at version 3");
 	n = take(0, rows, MAXROWS);
 	r = row_of(rows, n, "ctx_c1");
 	ok(r && r->doc && r->coll == COLL_CONTEXTS, "the row comes with its document");
-	like(r ? r->doc : "", "\"status\":\"processing\"", "as it is now (the status column laid over it)");
+	like(r ? r->doc : "", "\"status\":\"processing\"",
+	    "as it is now (the status column laid over it)");
 	like(r ? r->doc : "", "\"created_at\":{\"$date\":\"2024-01-01T00:00:00.000Z\"}",
 	    "dates as Extended JSON");
 	store_outbox_rows_free(rows, n);
@@ -240,14 +210,16 @@ test_take_order(void)
 	ok(n == 4 && strcmp(rows[0].id, "ctx_o3") == 0 && strcmp(rows[1].id, "batch_o1") == 0 &&
 	    strcmp(rows[2].id, "ctx_o1") == 0 && strcmp(rows[3].id, "ctx_o2") == 0,
 	    "each at the place of its first unsent change");
-	ok(n == 4 && rows[0].ver == 2 && rows[1].coll == COLL_BATCHES, "with version and collection");
+	ok(n == 4 && rows[0].ver == 2 && rows[1].coll == COLL_BATCHES,
+	    "with version and collection");
 	store_outbox_rows_free(rows, n);
 	n = take(0, rows, 2);
 	ok(n == 2 && strcmp(rows[1].id, "batch_o1") == 0, "at most max of them");
 	store_outbox_rows_free(rows, n);
 	n = take(1u << COLL_BATCHES, rows, MAXROWS);
 	ok(n == 1 && strcmp(rows[0].id, "batch_o1") == 0, "only the collections of the mask");
-	like(n == 1 && rows[0].doc ? rows[0].doc : "", "\"_id\":\"batch_o1\"", "the batch's document");
+	like(n == 1 && rows[0].doc ? rows[0].doc : "", "\"_id\":\"batch_o1\"",
+	    "the batch's document");
 	store_outbox_rows_free(rows, n);
 	n = take((1u << COLL_TEMPLATES) | (1u << COLL_COMPONENTS), rows, MAXROWS);
 	is_int(n, 0, "none of collections without rows");
@@ -301,9 +273,11 @@ test_reject(void)
 	    "and refused by the cluster");
 	store_outbox_rows_free(rows, n);
 	is_int(store_rejected_list(st, rej, 4, &nr, &total, &err), 0, "the rejected list is read");
-	ok(nr == 1 && total == 1 && strcmp(rej[0].id, "ctx_r1") == 0 && rej[0].coll == COLL_CONTEXTS,
+	ok(nr == 1 && total == 1 && strcmp(rej[0].id, "ctx_r1") == 0 &&
+	    rej[0].coll == COLL_CONTEXTS,
 	    "it holds the document");
-	is_str(nr == 1 ? rej[0].error : "", "document too large (code 10334)", "with the cluster's error");
+	is_str(nr == 1 ? rej[0].error : "", "document too large (code 10334)",
+	    "with the cluster's error");
 	ok(nr == 1 && rej[0].at_ms > 0, "and when");
 	n = take(0, rows, MAXROWS);
 	ok(n == 1 && strcmp(rows[0].id, "ctx_r2") == 0, "the row behind it is not blocked");
@@ -338,7 +312,8 @@ test_reject(void)
 		store_outbox_reject(st, &rows[0], big, &err);
 		store_rejected_list(st, rej, 4, &nr, &total, &err);
 		ok(nr == 1 && strlen(rej[0].error) == 254 && strncmp(rej[0].error, big, 254) == 0,
-		    "a long error is listed cut at a character's end (%zu bytes)", strlen(rej[0].error));
+		    "a long error is listed cut at a character's end (%zu bytes)",
+		    strlen(rej[0].error));
 	}
 	store_outbox_rows_free(rows, n);
 	store_close(st);
@@ -364,11 +339,13 @@ test_depth_and_catalog(void)
 	t1 = gb_now_ms();
 	store_outbox_depth(st, COLL_CONTEXTS, &d, &oldest, &err);
 	is_int(d, 2, "2 context rows");
-	ok(oldest >= t0 - 5 && oldest <= t1 - 15, "the oldest is the first one's time (%lld in %lld..%lld)",
+	ok(oldest >= t0 - 5 && oldest <= t1 - 15,
+	    "the oldest is the first one's time (%lld in %lld..%lld)",
 	    (long long)oldest, (long long)t0, (long long)t1);
 	store_outbox_depth(st, COLL_BATCHES, &d, NULL, &err);
 	is_int(d, 1, "1 batch row");
-	is_int(store_outbox_depth(st, COLL_COUNT, &d, NULL, &err), GB_EINVAL, "an unknown collection is refused");
+	is_int(store_outbox_depth(st, COLL_COUNT, &d, NULL, &err), GB_EINVAL,
+	    "an unknown collection is refused");
 	n = take(0, rows, MAXROWS);
 	store_outbox_ack(st, rows, n, &err);
 	store_outbox_rows_free(rows, n);
@@ -393,53 +370,6 @@ test_depth_and_catalog(void)
 	store_close(st);
 }
 
-/* Apply one context from the cluster; its result, bails on error. */
-static enum store_apply
-apply_ctx(const char *id, const char *status, int sec, int retry)
-{
-	enum store_apply res = (enum store_apply)-1;
-	char doc[1024], got[STORE_ID_MAX] = "";
-
-	snprintf(doc, sizeof(doc), "{\"_id\":\"%s\",\"organization_id\":\"org_a\",\"status\":\"%s\","
-	    "\"created_at\":{\"$date\":\"2024-01-01T00:00:00Z\"},"
-	    "\"updated_at\":{\"$date\":\"2024-01-01T00:00:%02dZ\"},\"retry_count\":%d,"
-	    "\"data\":{\"title\":\"remote %d\"}}", id, status, sec, retry, sec);
-	gb_err_clear(&err);
-	if (store_sync_apply(st, COLL_CONTEXTS, doc, strlen(doc), &res, got, &err))
-		tap_bail("apply %s: %s", doc, err.msg);
-	if (strcmp(got, id) != 0)
-		tap_bail("apply %s: id_out '%s'", id, got);
-	return res;
-}
-
-/* The newer-wins guard, and a pull's write leaves no outbox row. */
-static void
-test_apply(void)
-{
-	int64_t counts[CTX_STATUS_COUNT];
-
-	st = open_db("apply.db");
-	store_sync_enable(st, NULL, &err);
-	is_int(apply_ctx("ctx_p1", "pending", 10, 0), STORE_APPLY_INSERTED, "a new context is inserted");
-	is_str(field(COLL_CONTEXTS, "ctx_p1", "data.title"), "remote 10", "with the cluster's document");
-	is_str(field(COLL_CONTEXTS, "ctx_p1", "updated_at"), "2024-01-01T00:00:10.000Z",
-	    "its dates in the mirror's form");
-	is_int(depth(-1), 0, "and no outbox row");
-	store_ctx_org_counts(st, "org_a", counts, &err);
-	is_int(counts[CTX_PENDING], 1, "the counters count it");
-	is_int(apply_ctx("ctx_p1", "processing", 20, 0), STORE_APPLY_NEWER, "a newer copy replaces it");
-	is_str(field(COLL_CONTEXTS, "ctx_p1", "status"), "processing", "status and all");
-	is_str(field(COLL_CONTEXTS, "ctx_p1", "data.title"), "remote 20", "document and all");
-	store_ctx_org_counts(st, "org_a", counts, &err);
-	ok(counts[CTX_PENDING] == 0 && counts[CTX_PROCESSING] == 1, "the counters move with it");
-	is_int(depth(-1), 0, "no outbox row");
-	is_int(apply_ctx("ctx_p1", "processing", 20, 0), STORE_APPLY_SAME, "the same copy again: same");
-	is_int(apply_ctx("ctx_p1", "pending", 15, 0), STORE_APPLY_OLDER, "an older copy");
-	is_str(field(COLL_CONTEXTS, "ctx_p1", "data.title"), "remote 20", "leaves the local one");
-	is_int(depth(-1), 0, "and no outbox row");
-	store_close(st);
-}
-
 /* Acknowledge every queued row. */
 static void
 drain(void)
@@ -454,206 +384,6 @@ drain(void)
 	}
 }
 
-/* The job-aware rule: terminal kept, retry_count never down, a running worker undisturbed. */
-static void
-test_apply_rule(void)
-{
-	struct ctx_finish f = { CTX_COMPLETED, NOW + 10, 5, 0, 0, 0, 0, NULL, 0 };
-	char ids[4][STORE_ID_MAX];
-	int n = 0;
-
-	st = open_db("rule.db");
-	store_sync_enable(st, NULL, &err);
-	put_ctx("ctx_t", "completed", 10, 0);
-	drain();
-	is_int(apply_ctx("ctx_t", "pending", 20, 0), STORE_APPLY_KEPT_TERMINAL,
-	    "a newer pending copy of a completed context");
-	is_str(field(COLL_CONTEXTS, "ctx_t", "status"), "completed", "leaves it completed");
-	is_str(field(COLL_CONTEXTS, "ctx_t", "data.title"), "t", "with its own document");
-	is_str(field(COLL_CONTEXTS, "ctx_t", "updated_at"), "2024-01-01T00:00:20.000Z",
-	    "its updated_at up to the cluster's, so that its push wins");
-	is_int(ver_of("ctx_t"), 1, "and queued to be pushed");
-	drain();
-	is_int(apply_ctx("ctx_t", "failed", 30, 0), STORE_APPLY_NEWER, "a newer terminal copy replaces it");
-	is_str(field(COLL_CONTEXTS, "ctx_t", "status"), "failed", "as failed");
-	is_int(depth(-1), 0, "without an outbox row");
-
-	put_ctx("ctx_rc", "pending", 10, 3);
-	drain();
-	is_int(apply_ctx("ctx_rc", "pending", 20, 1), STORE_APPLY_NEWER, "a newer copy with a lower retry_count");
-	is_str(field(COLL_CONTEXTS, "ctx_rc", "retry_count"), "3", "keeps the higher local count");
-	is_str(field(COLL_CONTEXTS, "ctx_rc", "data.title"), "remote 20", "and takes the rest");
-	is_int(ver_of("ctx_rc"), 1, "the changed document is queued to be pushed");
-	drain();
-	is_int(apply_ctx("ctx_rc", "pending", 30, 5), STORE_APPLY_NEWER, "a higher retry_count");
-	is_str(field(COLL_CONTEXTS, "ctx_rc", "retry_count"), "5", "is taken");
-	is_int(depth(-1), 0, "without an outbox row");
-
-	put_ctx("ctx_run", "pending", 10, 0);
-	is_int(store_queue_claim(st, "w1", NULL, NOW, 600000, 4, ids, &n, &err), 0, "a local worker claims");
-	drain();
-	is_int(apply_ctx("ctx_run", "pending", 40, 0), STORE_APPLY_NEWER,
-	    "a newer pending copy of the context it runs");
-	is_str(field(COLL_CONTEXTS, "ctx_run", "status"), "processing", "leaves it processing");
-	is_str(field(COLL_CONTEXTS, "ctx_run", "data.title"), "remote 40", "with the cluster's document");
-	is_int(ver_of("ctx_run"), 1, "queued to be pushed (it differs from the cluster's)");
-	is_int(store_ctx_finish(st, "ctx_run", "w1", &f, &err), 0, "the worker still holds it and ends it");
-	is_str(field(COLL_CONTEXTS, "ctx_run", "status"), "completed", "completed");
-	put_ctx("ctx_run2", "pending", 10, 0);
-	store_queue_claim(st, "w1", NULL, NOW, 600000, 4, ids, &n, &err);
-	is_int(apply_ctx("ctx_run2", "cancelled", 40, 0), STORE_APPLY_NEWER,
-	    "a newer cancelled copy of a context a worker runs");
-	is_str(field(COLL_CONTEXTS, "ctx_run2", "status"), "cancelled", "ends it");
-	is_int(store_ctx_finish(st, "ctx_run2", "w1", &f, &err), GB_ESTATE,
-	    "the worker's end is refused, as after a cancel");
-	store_close(st);
-}
-
-/* What take gives, applied to another database, reads back the same. */
-static void
-test_round_trip(void)
-{
-	struct outbox_row rows[MAXROWS];
-	struct store *a, *b;
-	char ids[4][STORE_ID_MAX];
-	int n = 0, same = 0, applied = 0;
-
-	a = st = open_db("trip-a.db");
-	store_sync_enable(st, NULL, &err);
-	put(COLL_BATCHES, "{\"_id\":\"batch_rt\",\"organization_id\":\"org_a\",\"context_count\":2}");
-	put(COLL_CONTEXTS, "{\"_id\":\"ctx_rt1\",\"organization_id\":\"org_a\",\"batch_id\":\"batch_rt\","
-	    "\"created_at\":\"1965-03-04T05:06:07.089Z\",\"data\":{\"big\":12345678901234567890,"
-	    "\"n\":9007199254740993,\"s\":\"\\u00e9\\u4e2d\"},\"extra\":[[1,2],[3]]}");
-	put(COLL_CONTEXTS, "{\"_id\":\"ctx_rt2\",\"organization_id\":\"org_a\",\"batch_id\":\"batch_rt\"}");
-	store_queue_claim(st, "w1", NULL, NOW, 60000, 1, ids, &n, &err);	/* hot columns laid over */
-	n = take(0, rows, MAXROWS);
-	is_int(n, 3, "3 rows taken");
-	b = st = open_db("trip-b.db");
-	for (int i = 0; i < n; i++) {
-		enum store_apply res;
-		char *da = NULL, *db = NULL;
-
-		if (store_sync_apply(b, rows[i].coll, rows[i].doc, rows[i].len, &res, NULL, &err) == 0 &&
-		    res == STORE_APPLY_INSERTED)
-			applied++;
-		else
-			tap_diag("apply %s: %s", rows[i].id, err.msg);
-		store_get(a, rows[i].coll, rows[i].id, &da, &err);
-		store_get(b, rows[i].coll, rows[i].id, &db, &err);
-		if (da && db && util_json_equal(da, db) && (strcmp(rows[i].id, "ctx_rt1") != 0 ||
-		    (strstr(db, "12345678901234567890") && strstr(db, "9007199254740993"))))
-			same++;
-		else
-			tap_diag("differs: %s | %s", da ? da : "-", db ? db : "-");
-		free(da);
-		free(db);
-	}
-	is_int(applied, 3, "each applies to a fresh database");
-	is_int(same, 3, "and reads back the same, exact integers and dates before 1970 included");
-	store_outbox_rows_free(rows, n);
-	store_close(b);
-	store_close(a);
-}
-
-/* A page: applies and the checkpoint in one transaction, all or nothing. */
-static void
-test_apply_page(void)
-{
-	struct pull_checkpoint cp = { "2024-01-01T00:00:10.000Z", "ctx_pg1", 1 }, got;
-	enum store_apply res;
-	const char *tmpl = "{\"_id\":\"tmpl_pg\",\"organization_id\":\"org_a\",\"name\":\"T\","
-	    "\"updated_at\":{\"$date\":\"2024-01-01T00:00:00Z\"}}";
-	const char *batch = "{\"_id\":\"batch_pg\",\"organization_id\":\"org_a\",\"status\":\"pending\","
-	    "\"updated_at\":{\"$date\":\"2024-01-01T00:00:00Z\"}}";
-
-	st = open_db("page.db");
-	store_sync_enable(st, NULL, &err);
-	is_int(store_begin(st, &err), 0, "a page begins");
-	apply_ctx("ctx_pg1", "pending", 10, 0);
-	is_int(store_checkpoint_set(st, COLL_CONTEXTS, &cp, &err), 0, "its checkpoint is set");
-	store_rollback(st);
-	is_str(field(COLL_CONTEXTS, "ctx_pg1", "status"), "(missing)", "rolled back: no document");
-	store_checkpoint_get(st, COLL_CONTEXTS, &got, &err);
-	ok(got.updated_at[0] == '\0' && got.id[0] == '\0' && got.pulled == 0, "no checkpoint");
-	is_int(depth(-1), 0, "no outbox row");
-	store_begin(st, &err);
-	apply_ctx("ctx_pg1", "pending", 10, 0);
-	store_checkpoint_set(st, COLL_CONTEXTS, &cp, &err);
-	is_int(store_commit(st, &err), 0, "committed");
-	is_str(field(COLL_CONTEXTS, "ctx_pg1", "status"), "pending", "the document is there");
-	store_checkpoint_get(st, COLL_CONTEXTS, &got, &err);
-	is_str(got.id, "ctx_pg1", "with its checkpoint");
-	is_int(store_sync_apply(st, COLL_TEMPLATES, tmpl, strlen(tmpl), &res, NULL, &err), 0,
-	    "a template is applied");
-	is_int(res, STORE_APPLY_INSERTED, "inserted");
-	is_int(store_sync_apply(st, COLL_BATCHES, batch, strlen(batch), &res, NULL, &err), 0,
-	    "a batch is applied");
-	is_int(res, STORE_APPLY_INSERTED, "inserted");
-	is_int(depth(-1), 0, "neither leaves an outbox row");
-	is_int(store_sync_apply(st, COLL_CONTEXTS, "{\"_id\":", 7, &res, NULL, &err), GB_EINVAL,
-	    "a broken document is refused");
-	like(err.msg, "invalid JSON", "saying why");
-	gb_err_clear(&err);
-	is_int(store_sync_apply(st, COLL_CONTEXTS, "{\"_id\":\"ctx_bad\",\"status\":\"odd\"}", 34, &res, NULL,
-	    &err), GB_EINVAL, "a document the rules refuse");
-	is_str(field(COLL_CONTEXTS, "ctx_bad", "status"), "(missing)", "is not written");
-	store_close(st);
-}
-
-/* Checkpoints survive a reopen until reset; the status adds up and clears its error. */
-static void
-test_checkpoint_status(void)
-{
-	struct pull_checkpoint cp = { "2024-02-03T04:05:06.789Z", "batch_9", 1234 }, got;
-	struct sync_coll_status s[COLL_COUNT];
-
-	st = open_db("cp.db");
-	is_int(store_checkpoint_set(st, COLL_BATCHES, &cp, &err), 0, "a checkpoint is set");
-	store_close(st);
-	st = open_db("cp.db");
-	is_int(store_checkpoint_get(st, COLL_BATCHES, &got, &err), 0, "and read after a reopen");
-	ok(strcmp(got.updated_at, cp.updated_at) == 0 && strcmp(got.id, "batch_9") == 0 &&
-	    got.pulled == 1234, "unchanged (%s %s %lld)", got.updated_at, got.id, (long long)got.pulled);
-	is_int(store_checkpoint_get(st, COLL_COUNT, &got, &err), GB_EINVAL, "an unknown collection is refused");
-	gb_err_clear(&err);
-	store_sync_note(st, COLL_CONTEXTS, SYNC_PUSHED, 5, NULL, 1000, &err);
-	store_sync_note(st, COLL_CONTEXTS, SYNC_PUSHED, 3, NULL, 2000, &err);
-	store_sync_note(st, COLL_CONTEXTS, SYNC_PULLED, 7, NULL, 2500, &err);
-	store_sync_note(st, COLL_CONTEXTS, SYNC_CONFLICT, 2, NULL, 2600, &err);
-	store_sync_note(st, COLL_CONTEXTS, SYNC_REJECTED, 1, NULL, 2700, &err);
-	is_int(store_sync_note(st, COLL_CONTEXTS, SYNC_ERROR, 0, "cannot reach the cluster", 3000, &err), 0,
-	    "an error is noted");
-	is_int(store_sync_note(st, COLL_CONTEXTS, SYNC_PUSHED, -1, NULL, 3000, &err), GB_EINVAL,
-	    "a negative count is refused");
-	gb_err_clear(&err);
-	store_begin(st, &err);
-	put_ctx("ctx_s", "pending", 1, 0);	/* sync is off here: no outbox row */
-	store_commit(st, &err);
-	is_int(store_sync_status(st, s, &err), 0, "the status is read");
-	ok(s[COLL_CONTEXTS].pushed == 8 && s[COLL_CONTEXTS].pulled == 7 && s[COLL_CONTEXTS].conflicts == 2 &&
-	    s[COLL_CONTEXTS].rejected == 1, "with the totals");
-	ok(s[COLL_CONTEXTS].last_push_ms == 2000 && s[COLL_CONTEXTS].last_pull_ms == 2500, "the last successes");
-	ok(s[COLL_CONTEXTS].last_error_ms == 3000 && strcmp(s[COLL_CONTEXTS].last_error,
-	    "cannot reach the cluster") == 0, "and the last error");
-	ok(strcmp(s[COLL_BATCHES].checkpoint.id, "batch_9") == 0, "and the checkpoints");
-	ok(s[COLL_USERS].pushed == 0 && s[COLL_USERS].last_error[0] == '\0', "other collections are zero");
-	store_sync_note(st, COLL_CONTEXTS, SYNC_OK, 0, NULL, 4000, &err);
-	store_sync_status(st, s, &err);
-	ok(s[COLL_CONTEXTS].last_error_ms == 0 && s[COLL_CONTEXTS].last_error[0] == '\0',
-	    "a round without error clears the last error");
-	is_int(s[COLL_CONTEXTS].pushed, 8, "and keeps the totals");
-	store_sync_enable(st, NULL, &err);
-	store_sync_status(st, s, &err);
-	ok(s[COLL_CONTEXTS].outbox_depth == 1 && s[COLL_CONTEXTS].outbox_oldest_ms > 0,
-	    "the outbox depth and its oldest row are in it");
-	is_int(store_checkpoint_reset(st, COLL_BATCHES, &err), 0, "a checkpoint is reset");
-	store_close(st);
-	st = open_db("cp.db");
-	store_checkpoint_get(st, COLL_BATCHES, &got, &err);
-	ok(got.updated_at[0] == '\0' && got.pulled == 0, "and the next pull starts from the beginning");
-	store_close(st);
-}
-
 static void
 test_locks_meta(void)
 {
@@ -662,16 +392,20 @@ test_locks_meta(void)
 	int n = -1, found = -1;
 
 	st = open_db("locks.db");
-	is_int(store_cluster_lock_add(st, "ctx_l2", "box-1:7", 2000, &err), 0, "a lock is recorded");
+	is_int(store_cluster_lock_add(st, "ctx_l2", "box-1:7", 2000, &err), 0,
+	    "a lock is recorded");
 	store_cluster_lock_add(st, "ctx_l1", "box-1:7", 1000, &err);
 	store_cluster_lock_add(st, "ctx_l3", "box-1:8", 3000, &err);
 	is_int(store_cluster_lock_list(st, locks, 4, &n, &err), 0, "the locks are listed");
-	ok(n == 3 && strcmp(locks[0].ctx_id, "ctx_l1") == 0 && strcmp(locks[2].ctx_id, "ctx_l3") == 0 &&
-	    strcmp(locks[2].worker_id, "box-1:8") == 0 && locks[0].taken_ms == 1000, "oldest first");
+	ok(n == 3 && strcmp(locks[0].ctx_id, "ctx_l1") == 0 && strcmp(locks[2].ctx_id,
+	    "ctx_l3") == 0 &&
+	    strcmp(locks[2].worker_id, "box-1:8") == 0 && locks[0].taken_ms == 1000,
+	    "oldest first");
 	is_int(store_cluster_lock_remove(st, "ctx_l1", &err), 0, "one is removed");
 	store_cluster_lock_list(st, locks, 1, &n, &err);
 	ok(n == 1 && strcmp(locks[0].ctx_id, "ctx_l2") == 0, "and gone; at most max listed");
-	is_int(store_sync_meta_get(st, "stats_rowid", val, sizeof(val), &found, &err), 0, "a mark is read");
+	is_int(store_sync_meta_get(st, "stats_rowid", val, sizeof(val), &found, &err), 0,
+	    "a mark is read");
 	is_int(found, 0, "absent at first");
 	store_sync_meta_set(st, "stats_rowid", "42", &err);
 	store_sync_meta_get(st, "stats_rowid", val, sizeof(val), &found, &err);
@@ -690,11 +424,15 @@ test_queue_changes(void)
 
 	st = open_db("queue.db");
 	store_sync_enable(st, NULL, &err);
-	put(COLL_BATCHES, "{\"_id\":\"batch_q\",\"organization_id\":\"org_a\",\"context_count\":3}");
+	put(COLL_BATCHES,
+	    "{\"_id\":\"batch_q\",\"organization_id\":\"org_a\",\"context_count\":3}");
 	for (int i = 1; i <= 3; i++)
-		put(COLL_CONTEXTS, "{\"_id\":\"ctx_q%d\",\"organization_id\":\"org_a\",\"batch_id\":\"batch_q\"}", i);
+		put(COLL_CONTEXTS,
+		    "{\"_id\":\"ctx_q%d\",\"organization_id\":\"org_a\",\"batch_id\":\"batch_q\"}",
+		    i);
 	drain();
-	is_int(store_queue_claim(st, "w1", NULL, NOW, 60000, 4, ids, &n, &err), 0, "3 contexts claimed");
+	is_int(store_queue_claim(st, "w1", NULL, NOW, 60000, 4, ids, &n, &err), 0,
+	    "3 contexts claimed");
 	is_int(depth(COLL_CONTEXTS), 3, "3 context rows");
 	is_int(depth(COLL_BATCHES), 1, "and their batch's (processing now)");
 	drain();
@@ -731,8 +469,10 @@ test_two_processes(void)
 				char id[64], doc[160];
 
 				snprintf(id, sizeof(id), "ctx_p%d_%03d", c, i);
-				snprintf(doc, sizeof(doc), "{\"_id\":\"%s\",\"organization_id\":\"org_a\"}", id);
-				bad = store_put(mine, COLL_CONTEXTS, doc, strlen(doc), STORE_INSERT, NULL, &err) ||
+				snprintf(doc, sizeof(doc),
+				    "{\"_id\":\"%s\",\"organization_id\":\"org_a\"}", id);
+				bad = store_put(mine, COLL_CONTEXTS, doc, strlen(doc), STORE_INSERT,
+				    NULL, &err) ||
 				    store_ctx_set_status(mine, id, CTX_PROCESSING, NOW, -1, &err);
 			}
 			store_close(mine);
@@ -765,9 +505,11 @@ test_stat_rows(void)
 	store_pipeline_stat_add(st, "pipe_a", NOW, 100, &err);
 	store_pipeline_stat_add(st, "pipe_b", NOW + 1, 200, &err);
 	store_pipeline_stat_add(st, "pipe_a", NOW + 2, 300, &err);
-	is_int(store_pipeline_stat_rows(st, 0, 8, rows, &n, &err), 0, "pipeline stat rows are read");
+	is_int(store_pipeline_stat_rows(st, 0, 8, rows, &n, &err), 0,
+	    "pipeline stat rows are read");
 	ok(n == 3 && strcmp(rows[1].pipeline_id, "pipe_b") == 0 && rows[1].at_ms == NOW + 1 &&
-	    rows[1].duration_ms == 200 && rows[0].rowid < rows[1].rowid && rows[1].rowid < rows[2].rowid,
+	    rows[1].duration_ms == 200 && rows[0].rowid < rows[1].rowid &&
+	    rows[1].rowid < rows[2].rowid,
 	    "all 3, in the order they were added");
 	store_pipeline_stat_rows(st, rows[0].rowid, 1, rows, &n, &err);
 	ok(n == 1 && rows[0].duration_ms == 200, "after a rowid, at most max");
@@ -786,14 +528,9 @@ main(void)
 	test_ack();
 	test_reject();
 	test_depth_and_catalog();
-	test_apply();
-	test_apply_rule();
-	test_apply_page();
-	test_round_trip();
-	test_checkpoint_status();
-	test_locks_meta();
 	test_queue_changes();
 	test_two_processes();
+	test_locks_meta();
 	test_stat_rows();
 	return tap_done();
 }
