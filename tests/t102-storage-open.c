@@ -248,13 +248,15 @@ test_migrate_from_v1(void)
 		tap_bail("set-up: %s", err.msg);
 	store_close(st);
 	/*
-	 * back to what version 1 made: step 2 only adds tables, step 3 tables, triggers, indexes, a column,
-	 * step 4 a table, step 5 tables and triggers
+	 * back to what version 1 made: step 2 only adds tables, step 3 tables,
+	 * triggers, indexes, a column, step 4 a table, step 5 tables and triggers
 	 */
-	raw_exec(path, "DROP TRIGGER outbox_ctx_ins; DROP TRIGGER outbox_ctx_upd; DROP TRIGGER outbox_batch_ins; "
-	    "DROP TRIGGER outbox_batch_upd; DROP TRIGGER outbox_tmpl_ins; DROP TRIGGER outbox_tmpl_upd; "
-	    "DROP TRIGGER outbox_tmpl_del; DROP TRIGGER outbox_comp_ins; DROP TRIGGER outbox_comp_upd; "
-	    "DROP TRIGGER outbox_comp_del; DROP TABLE sync_meta; DROP TABLE outbox; DROP TABLE sync_rejected; "
+	raw_exec(path, "DROP TRIGGER outbox_ctx_ins; DROP TRIGGER outbox_ctx_upd; "
+	    "DROP TRIGGER outbox_batch_ins; DROP TRIGGER outbox_batch_upd; "
+	    "DROP TRIGGER outbox_tmpl_ins; DROP TRIGGER outbox_tmpl_upd; "
+	    "DROP TRIGGER outbox_tmpl_del; DROP TRIGGER outbox_comp_ins; "
+	    "DROP TRIGGER outbox_comp_upd; DROP TRIGGER outbox_comp_del; "
+	    "DROP TABLE sync_meta; DROP TABLE outbox; DROP TABLE sync_rejected; "
 	    "DROP TABLE sync_checkpoint; DROP TABLE sync_status; DROP TABLE cluster_locks; "
 	    "DROP TABLE worker_heartbeats; DROP TABLE pipeline_stats; DROP TABLE api_keys; "
 	    "DROP TRIGGER ctx_counts_ins; DROP TRIGGER ctx_counts_upd; DROP TRIGGER ctx_counts_del; "
