@@ -436,10 +436,8 @@ redis_exec(struct sync_redis *r, struct redis_batch *b, redisReply ***out, struc
 				freeReplyObject(rep[i]);
 			rep[i] = NULL;
 		}
+		/* a fresh connection: never "closed" again, its failure is in err */
 		rc = redis_send(r, b, deadline, rep, &closed, err);
-		if (rc && closed)
-			rc = gb_errf(err, GB_ETRANSIENT, "redis at %s: connection closed",
-			    r->where);
 	}
 	if (rc)
 		goto out;

@@ -5,12 +5,15 @@
  * registry caches, worker locks; a stopped, paused or restarted Redis, and
  * a wrong password.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -689,6 +692,54 @@ test_auth(void)
 	redis_kill(pid);
 }
 
+/*
+ * A server that resets every connection while a big batch is being written
+ * (the process does not ignore SIGPIPE): a clean transient error.
+ */
+static void
+test_reset(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	struct linger lg = { 1, 0 };
+	size_t big = 8 << 20;
+	char url[64], *doc = malloc(big + 64);
+	struct sync_redis *r;
+	int lfd, rc, status, head;
+	pid_t pid;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 8) ||
+	    getsockname(lfd, (struct sockaddr *)&a, &alen) || !doc)
+		tap_bail("listen: %s", strerror(errno));
+	if ((pid = fork()) == 0) {
+		for (;;) {
+			int c = accept(lfd, NULL, NULL);
+
+			if (c < 0)
+				_exit(0);
+			usleep(20000);	/* let the client fill its socket buffers first */
+			setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(c);
+		}
+	}
+	close(lfd);
+	head = snprintf(doc, 64, "{\"_id\": \"tmpl_big\", \"structure\": \"");
+	memset(doc + head, 'x', big);
+	memcpy(doc + head + big, "\"}", 3);
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(a.sin_port));
+	sync_redis_new(&r, url, 2000, &err);
+	gb_err_clear(&err);
+	rc = sync_redis_template_put(r, doc, strlen(doc), &err);
+	is_int(rc, GB_ETRANSIENT, "a server resetting the connection mid-write: transient");
+	ok(strstr(err.msg, url + 8) != NULL, "naming the server: %s", err.msg);
+	sync_redis_free(r);
+	free(doc);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+}
+
 int
 main(void)
 {
@@ -697,7 +748,6 @@ main(void)
 	char path[1024], url[128];
 	pid_t pid;
 
-	signal(SIGPIPE, SIG_IGN);
 	now = gb_now_ms();
 	snprintf(path, sizeof(path), "%s/t405.db", util_tmpdir());
 	if (store_open(&st, path, &opts, &err))
@@ -718,6 +768,7 @@ main(void)
 	test_locks(r);
 	pid = test_down(r, pid);
 	test_auth();
+	test_reset();
 	sync_redis_free(r);
 	redisFree(chk);
 	redis_kill(pid);
