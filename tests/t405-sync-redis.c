@@ -40,17 +40,21 @@ static redisContext *chk;	/* the test's own view of the server */
 static int port;
 static int64_t now;
 
-/* A private redis-server on port p (requirepass pass when not NULL); its pid. */
+/*
+ * A second private redis-server that requires pass (peer.h's has no
+ * password), on a free port *p; its pid.
+ */
 static pid_t
-redis_spawn(int p, const char *pass)
+redis_start_auth(const char *pass, int *p)
 {
 	char sport[16], log[512];
 	char *argv[16];
 	int n = 0;
 	pid_t pid;
 
-	snprintf(sport, sizeof(sport), "%d", p);
-	snprintf(log, sizeof(log), "%s/redis-%d.log", util_tmpdir(), p);
+	*p = peer_free_port();
+	snprintf(sport, sizeof(sport), "%d", *p);
+	snprintf(log, sizeof(log), "%s/redis-auth.log", util_tmpdir());
 	argv[n++] = "/usr/bin/redis-server";
 	argv[n++] = "--bind";
 	argv[n++] = "127.0.0.1";
@@ -62,15 +66,13 @@ redis_spawn(int p, const char *pass)
 	argv[n++] = "no";
 	argv[n++] = "--daemonize";
 	argv[n++] = "no";
-	if (pass) {
-		argv[n++] = "--requirepass";
-		argv[n++] = (char *)pass;
-	}
+	argv[n++] = "--requirepass";
+	argv[n++] = (char *)pass;
 	argv[n] = NULL;
 	pid = util_spawn(argv, log, 0);
 	for (int i = 0; i < 500; i++) {
 		struct timeval tv = { 0, 100000 };
-		redisContext *c = redisConnectWithTimeout("127.0.0.1", p, tv);
+		redisContext *c = redisConnectWithTimeout("127.0.0.1", *p, tv);
 		int up = c && !c->err;
 
 		redisFree(c);
@@ -78,7 +80,7 @@ redis_spawn(int p, const char *pass)
 			return pid;
 		usleep(10000);
 	}
-	tap_bail("redis-server on port %d did not start (see %s)", p, log);
+	tap_bail("redis-server on port %d did not start (see %s)", *p, log);
 }
 
 static void
@@ -329,11 +331,11 @@ stat_add(const char *pipeline, int64_t at, int64_t duration)
 }
 
 static void
-test_stats(struct sync_redis *r, pid_t pid)
+test_stats(struct sync_redis *r)
 {
 	struct sync_redis *quick;
 	char want[512], mark[64];
-	long long ttl;
+	long long ttl, used;
 	int64_t t0;
 	int n = -1, rc;
 
@@ -343,8 +345,12 @@ test_stats(struct sync_redis *r, pid_t pid)
 	/* a member older than a day, already in Redis */
 	freeReplyObject(q("ZADD pipeline_stats:pipe_a %lld 777", (long long)(now - DAY - 1)));
 	is_str(stats_mark(), "(none)", "no mark before the first send");
+	used = commands_total();
 	is_int(sync_redis_stats(r, st, now, &n, &err), 0, "pipeline stats sent");
+	used = commands_total() - used;
 	is_int(n, 3, "three durations");
+	is_int(used, 6, "in 6 commands: ZADD, ZREMRANGEBYSCORE, EXPIRE per pipeline");
+	tap_diag("stats round: %lld commands for %d durations of 2 pipelines", used, n);
 	snprintf(want, sizeof(want), "1200@%lld 800@%lld", (long long)(now - 3000),
 	    (long long)(now - 1000));
 	is_str(zall("pipeline_stats:pipe_a"), want,
@@ -357,8 +363,10 @@ test_stats(struct sync_redis *r, pid_t pid)
 
 	/* sent once: Redis emptied, nothing comes again */
 	freeReplyObject(q("DEL pipeline_stats:pipe_a pipeline_stats:pipe_b"));
+	used = commands_total();
 	is_int(sync_redis_stats(r, st, now, &n, &err), 0, "sent again");
 	is_int(n, 0, "nothing new");
+	is_int(commands_total() - used, 0, "and no command sent");
 	is_int(q_int("EXISTS %s", "pipeline_stats:pipe_a"), 0, "no duration sent twice");
 
 	/* Redis paused: an error within the timeout, the mark stays */
@@ -368,7 +376,7 @@ test_stats(struct sync_redis *r, pid_t pid)
 	if (sync_redis_new(&quick, want, 500, &err))
 		tap_bail("new: %s", err.msg);
 	is_int(sync_redis_ping(quick, &err), 0, "a client with a 500 ms timeout connects");
-	kill(pid, SIGSTOP);
+	peer_redis_pause();
 	t0 = gb_mono_ms();
 	gb_err_clear(&err);
 	rc = sync_redis_stats(quick, st, now + 1000, &n, &err);
@@ -385,7 +393,7 @@ test_stats(struct sync_redis *r, pid_t pid)
 	is_int(rc, GB_ETRANSIENT, "still paused: a new connection fails as well");
 	ok(gb_mono_ms() - t0 < 1500, "within the timeout (%lld ms)",
 	    (long long)(gb_mono_ms() - t0));
-	kill(pid, SIGCONT);
+	peer_redis_resume();
 	gb_err_clear(&err);
 	is_int(sync_redis_stats(quick, st, now + 1000, &n, &err), 0, "resumed: sent");
 	is_int(n, 1, "the one duration");
@@ -549,15 +557,20 @@ test_locks(struct sync_redis *r)
 {
 	const char *k = "worker_lock:ctx_9";
 	int got = -1, held = -1;
-	long long pttl;
+	long long pttl, used;
 
+	used = commands_total();
 	is_int(sync_redis_lock(r, "ctx_9", "box-1", &got, &err), 0, "lock");
+	is_int(commands_total() - used, 1, "one command (SET NX PX)");
 	is_int(got, 1, "box-1 takes it");
 	is_str(get_str(k), "box-1", "worker_lock:ctx_9 holds the worker id");
 	pttl = q_int("PTTL %s", k);
 	ok(pttl > 295000 && pttl <= 300000, "PTTL %lld near 300000", pttl);
+	used = commands_total();
 	is_int(sync_redis_lock(r, "ctx_9", "box-2", &got, &err), 0, "box-2 asks");
 	is_int(got, 0, "and does not get it (NX)");
+	/* commandstats counts the calls a script makes too: SET, EVAL and its GET */
+	is_int(commands_total() - used, 3, "in SET, then EVAL (its GET): two round trips");
 	is_str(get_str(k), "box-1", "the value is unchanged");
 	is_int(sync_redis_lock(r, "ctx_9", "box-1", &got, &err), 0, "box-1 asks again");
 	is_int(got, 1, "and is told it holds it");
@@ -596,8 +609,8 @@ test_locks(struct sync_redis *r)
 }
 
 /* Redis stopped: fast clear errors; started again on the same port: the next call works. */
-static pid_t
-test_down(struct sync_redis *r, pid_t pid)
+static void
+test_down(struct sync_redis *r)
 {
 	char where[64];
 	int64_t t0;
@@ -606,7 +619,7 @@ test_down(struct sync_redis *r, pid_t pid)
 	snprintf(where, sizeof(where), "127.0.0.1:%d", port);
 	redisFree(chk);
 	chk = NULL;
-	redis_kill(pid);
+	peer_redis_stop();
 	t0 = gb_mono_ms();
 	gb_err_clear(&err);
 	rc = sync_redis_heartbeats(r, st, now, &n, &err);
@@ -625,7 +638,7 @@ test_down(struct sync_redis *r, pid_t pid)
 	ok(gb_mono_ms() - t0 < 1000, "fast (%lld ms for both)", (long long)(gb_mono_ms() - t0));
 	gb_err_clear(&err);
 
-	pid = redis_spawn(port, NULL);
+	peer_redis_restart();
 	is_int(sync_redis_heartbeats(r, st, now, &n, &err), 0,
 	    "started again: the next call works");
 	is_int(n, 1, "the heartbeat is sent");
@@ -634,22 +647,20 @@ test_down(struct sync_redis *r, pid_t pid)
 
 	/* restarted behind a live connection: the first call reconnects on its own */
 	redisFree(chk);
-	redis_kill(pid);
-	pid = redis_spawn(port, NULL);
+	peer_redis_restart();
 	chk = redisConnect("127.0.0.1", port);
 	gb_err_clear(&err);
 	is_int(sync_redis_heartbeats(r, st, now, &n, &err), 0,
 	    "Redis restarted between calls: the call reconnects and works");
 	is_str(hget("worker_heartbeat:w-down", "status"), "idle", "the heartbeat is there");
 	store_heartbeat_delete(st, "w-down", &err);
-	return pid;
 }
 
 static void
 test_auth(void)
 {
-	int p = peer_free_port();
-	pid_t pid = redis_spawn(p, "right-pass");
+	int p;
+	pid_t pid = redis_start_auth("right-pass", &p);
 	struct sync_redis *r;
 	char url[256], where[64];
 
@@ -746,14 +757,12 @@ main(void)
 	struct store_opts opts = { .create = 1, .migrate = 1 };
 	struct sync_redis *r;
 	char path[1024], url[128];
-	pid_t pid;
 
 	now = gb_now_ms();
 	snprintf(path, sizeof(path), "%s/t405.db", util_tmpdir());
 	if (store_open(&st, path, &opts, &err))
 		tap_bail("store_open: %s", err.msg);
-	port = peer_free_port();
-	pid = redis_spawn(port, NULL);
+	port = peer_redis_start();
 	if (!(chk = redisConnect("127.0.0.1", port)) || chk->err)
 		tap_bail("check connection failed");
 	test_url();
@@ -762,16 +771,16 @@ main(void)
 		tap_bail("sync_redis_new: %s", err.msg);
 	is_int(sync_redis_ping(r, &err), 0, "PING");
 	test_heartbeats(r);
-	test_stats(r, pid);
+	test_stats(r);
 	test_template(r);
 	test_registry(r);
 	test_locks(r);
-	pid = test_down(r, pid);
+	test_down(r);
 	test_auth();
 	test_reset();
 	sync_redis_free(r);
 	redisFree(chk);
-	redis_kill(pid);
+	peer_redis_stop();
 	store_close(st);
 	return tap_done();
 }
