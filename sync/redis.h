@@ -12,7 +12,7 @@
  * (WRONGPASS, NOAUTH, AUTH refused) with a message naming host:port (never
  * the password) and the server's words; other error replies (WRONGTYPE...)
  * are GB_EIO. A call waits at most about timeout_ms (connect and replies
- * share it).
+ * share it; resolving a host name is not bounded: prefer an address).
  *
  * All functions return 0 or a negative GB_E* code with a message in err.
  */

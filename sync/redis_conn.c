@@ -110,7 +110,7 @@ url_decode(char *dst, size_t size, const char *src, size_t len)
 			hex[1] = src[i + 2];
 			hex[2] = 0;
 			ch = (int)strtol(hex, &end, 16);
-			if (end != hex + 2)
+			if (end != hex + 2 || ch == 0)
 				return -1;
 			i += 2;
 		}
@@ -317,10 +317,11 @@ redis_setup_cmd(struct sync_redis *r, int argc, const char **argv, int code,
 	return rc;
 }
 
-/* Connect, AUTH and SELECT, within ms. */
+/* Connect, AUTH and SELECT, by deadline (gb_mono_ms; name resolution is not bounded). */
 static int
-redis_connect(struct sync_redis *r, int64_t ms, struct gb_err *err)
+redis_connect(struct sync_redis *r, int64_t deadline, struct gb_err *err)
 {
+	int64_t ms = deadline - gb_mono_ms();
 	const char *argv[3];
 	char db[16];
 	int rc;
@@ -333,7 +334,7 @@ redis_connect(struct sync_redis *r, int64_t ms, struct gb_err *err)
 		rc = ctx_err(r, "connect", errno, err);
 		goto out;
 	}
-	if (redisSetTimeout(r->c, ms_tv(ms)) != REDIS_OK) {
+	if (redisSetTimeout(r->c, ms_tv(deadline - gb_mono_ms())) != REDIS_OK) {
 		rc = ctx_err(r, "set timeout", errno, err);
 		goto out;
 	}
@@ -377,11 +378,11 @@ redis_send(struct sync_redis *r, struct redis_batch *b, int64_t deadline, redisR
 
 	*closed = 0;
 	if (!r->c) {
-		if ((rc = redis_connect(r, deadline - gb_mono_ms(), err)))
+		if ((rc = redis_connect(r, deadline, err)))
 			return rc;
 		fresh = 1;
 	}
-	if (!fresh && redisSetTimeout(r->c, ms_tv(deadline - gb_mono_ms())) != REDIS_OK) {
+	if (redisSetTimeout(r->c, ms_tv(deadline - gb_mono_ms())) != REDIS_OK) {
 		rc = ctx_err(r, "set timeout", errno, err);
 		redis_drop(r);
 		return rc;
