@@ -479,9 +479,9 @@ redis_run(struct sync_redis *r, struct redis_batch *b, struct gb_err *err)
 			if (rep[i]->element[k]->type == REDIS_REPLY_ERROR)
 				e = rep[i]->element[k];
 		if (e->type == REDIS_REPLY_ERROR)
-			rc = gb_errf(err, GB_EIO, "redis at %s: %s %.100s: %.160s", r->where,
-			    b->cmds[i].argv[0], b->cmds[i].argc > 1 ? b->cmds[i].argv[1] : "",
-			    e->str);
+			rc = gb_errf(err, GB_EIO, "redis at %s: %s%s%.100s: %.160s", r->where,
+			    b->cmds[i].argv[0], b->cmds[i].argc > 1 ? " " : "",
+			    b->cmds[i].argc > 1 ? b->cmds[i].argv[1] : "", e->str);
 	}
 	redis_replies_free(rep, b->n);
 	return rc;

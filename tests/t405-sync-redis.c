@@ -2,21 +2,13 @@
  * t405-sync-redis - the cluster's Redis keys as sync writes them, read back
  * with hiredis from a private redis-server: worker heartbeats, pipeline
  * statistics (and their mark in sync_meta), the template and component
- * registry caches, worker locks; a stopped, paused or restarted Redis, and
- * a wrong password.
+ * registry caches, worker locks; a stopped, paused or restarted Redis
+ * (t405-sync-redis-faults: refusals and failing servers).
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
@@ -39,58 +31,6 @@ static struct gb_err err;
 static redisContext *chk;	/* the test's own view of the server */
 static int port;
 static int64_t now;
-
-/*
- * A second private redis-server that requires pass (peer.h's has no
- * password), on a free port *p; its pid.
- */
-static pid_t
-redis_start_auth(const char *pass, int *p)
-{
-	char sport[16], log[512];
-	char *argv[16];
-	int n = 0;
-	pid_t pid;
-
-	*p = peer_free_port();
-	snprintf(sport, sizeof(sport), "%d", *p);
-	snprintf(log, sizeof(log), "%s/redis-auth.log", util_tmpdir());
-	argv[n++] = "/usr/bin/redis-server";
-	argv[n++] = "--bind";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "--port";
-	argv[n++] = sport;
-	argv[n++] = "--save";
-	argv[n++] = "";
-	argv[n++] = "--appendonly";
-	argv[n++] = "no";
-	argv[n++] = "--daemonize";
-	argv[n++] = "no";
-	argv[n++] = "--requirepass";
-	argv[n++] = (char *)pass;
-	argv[n] = NULL;
-	pid = util_spawn(argv, log, 0);
-	for (int i = 0; i < 500; i++) {
-		struct timeval tv = { 0, 100000 };
-		redisContext *c = redisConnectWithTimeout("127.0.0.1", *p, tv);
-		int up = c && !c->err;
-
-		redisFree(c);
-		if (up)
-			return pid;
-		usleep(10000);
-	}
-	tap_bail("redis-server on port %d did not start (see %s)", *p, log);
-}
-
-static void
-redis_kill(pid_t pid)
-{
-	int status;
-
-	kill(pid, SIGTERM);
-	waitpid(pid, &status, 0);
-}
 
 /* The check context's reply to a command; caller frees with freeReplyObject. */
 static redisReply *
@@ -656,101 +596,6 @@ test_down(struct sync_redis *r)
 	store_heartbeat_delete(st, "w-down", &err);
 }
 
-static void
-test_auth(void)
-{
-	int p;
-	pid_t pid = redis_start_auth("right-pass", &p);
-	struct sync_redis *r;
-	char url[256], where[64];
-
-	snprintf(where, sizeof(where), "127.0.0.1:%d", p);
-	snprintf(url, sizeof(url), "redis://:wrong-pass@127.0.0.1:%d", p);
-	sync_redis_new(&r, url, 2000, &err);
-	gb_err_clear(&err);
-	is_int(sync_redis_ping(r, &err), GB_EPERM, "a wrong password: GB_EPERM");
-	like(err.msg, "WRONGPASS", "the server's word: %s", err.msg);
-	like(err.msg, where, "naming the server");
-	ok(!strstr(err.msg, "wrong-pass"), "not the password");
-	sync_redis_free(r);
-
-	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", p);
-	sync_redis_new(&r, url, 2000, &err);
-	gb_err_clear(&err);
-	is_int(sync_redis_lock(r, "ctx_1", "w", &(int){ 0 }, &err), GB_EPERM,
-	    "no password where one is needed: GB_EPERM");
-	like(err.msg, "NOAUTH", "the server's word: %s", err.msg);
-	sync_redis_free(r);
-
-	snprintf(url, sizeof(url), "redis://default:right-pass@127.0.0.1:%d/2", p);
-	sync_redis_new(&r, url, 2000, &err);
-	gb_err_clear(&err);
-	is_int(sync_redis_template_drop(r, "tmpl_x", &err), 0, "user and password: it works");
-	is_int(sync_redis_lock(r, "ctx_db", "w", &(int){ 0 }, &err), 0, "a lock in database 2");
-	{
-		redisContext *c = redisConnect("127.0.0.1", p);
-		redisReply *rep;
-
-		freeReplyObject(redisCommand(c, "AUTH right-pass"));
-		freeReplyObject(redisCommand(c, "SELECT 2"));
-		rep = redisCommand(c, "GET worker_lock:ctx_db");
-		ok(rep && rep->type == REDIS_REPLY_STRING && !strcmp(rep->str, "w"),
-		    "is in database 2 (SELECT on connect)");
-		freeReplyObject(rep);
-		redisFree(c);
-	}
-	sync_redis_free(r);
-	redis_kill(pid);
-}
-
-/*
- * A server that resets every connection while a big batch is being written
- * (the process does not ignore SIGPIPE): a clean transient error.
- */
-static void
-test_reset(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
-	struct linger lg = { 1, 0 };
-	size_t big = 8 << 20;
-	char url[64], *doc = malloc(big + 64);
-	struct sync_redis *r;
-	int lfd, rc, status, head;
-	pid_t pid;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 8) ||
-	    getsockname(lfd, (struct sockaddr *)&a, &alen) || !doc)
-		tap_bail("listen: %s", strerror(errno));
-	if ((pid = fork()) == 0) {
-		for (;;) {
-			int c = accept(lfd, NULL, NULL);
-
-			if (c < 0)
-				_exit(0);
-			usleep(20000);	/* let the client fill its socket buffers first */
-			setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-			close(c);
-		}
-	}
-	close(lfd);
-	head = snprintf(doc, 64, "{\"_id\": \"tmpl_big\", \"structure\": \"");
-	memset(doc + head, 'x', big);
-	memcpy(doc + head + big, "\"}", 3);
-	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(a.sin_port));
-	sync_redis_new(&r, url, 2000, &err);
-	gb_err_clear(&err);
-	rc = sync_redis_template_put(r, doc, strlen(doc), &err);
-	is_int(rc, GB_ETRANSIENT, "a server resetting the connection mid-write: transient");
-	ok(strstr(err.msg, url + 8) != NULL, "naming the server: %s", err.msg);
-	sync_redis_free(r);
-	free(doc);
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-}
-
 int
 main(void)
 {
@@ -776,8 +621,6 @@ main(void)
 	test_registry(r);
 	test_locks(r);
 	test_down(r);
-	test_auth();
-	test_reset();
 	sync_redis_free(r);
 	redisFree(chk);
 	peer_redis_stop();
