@@ -251,21 +251,7 @@ test_migrate_from_v1(void)
 	 * back to what version 1 made: step 2 only adds tables, step 3 tables,
 	 * triggers, indexes, a column, step 4 a table, step 5 tables and triggers
 	 */
-	raw_exec(path, "DROP TRIGGER outbox_ctx_ins; DROP TRIGGER outbox_ctx_upd; "
-	    "DROP TRIGGER outbox_batch_ins; DROP TRIGGER outbox_batch_upd; "
-	    "DROP TRIGGER outbox_tmpl_ins; DROP TRIGGER outbox_tmpl_upd; "
-	    "DROP TRIGGER outbox_tmpl_del; DROP TRIGGER outbox_comp_ins; "
-	    "DROP TRIGGER outbox_comp_upd; DROP TRIGGER outbox_comp_del; "
-	    "DROP TABLE sync_meta; DROP TABLE outbox; DROP TABLE sync_rejected; "
-	    "DROP TABLE sync_checkpoint; DROP TABLE sync_status; DROP TABLE cluster_locks; "
-	    "DROP TABLE worker_heartbeats; DROP TABLE pipeline_stats; DROP TABLE api_keys; "
-	    "DROP TRIGGER ctx_counts_ins; DROP TRIGGER ctx_counts_upd; DROP TRIGGER ctx_counts_del; "
-	    "DROP TRIGGER ctx_throughput_upd; DROP TABLE ctx_counts; DROP TABLE ctx_throughput; "
-	    "DROP TABLE paused_batches; DROP INDEX ctx_list_org; DROP INDEX ctx_list_status; "
-	    "DROP INDEX ctx_list_user; DROP INDEX ctx_list_type; DROP INDEX ctx_list_batch; "
-	    "DROP INDEX batch_list; DROP INDEX batch_list_status; ALTER TABLE contexts DROP COLUMN title; "
-	    "CREATE INDEX ctx_user_recent ON contexts (user_id, organization_id, created_at); "
-	    "PRAGMA user_version = 1");
+	raw_exec(path, util_schema_v1_sql);
 	is_int(store_file_version(path, &v, &err), 0, "the version of the file is read");
 	is_int(v, 1, "as 1");
 	is_int(store_open(&st, path, &keep, &err), GB_EVERSION, "without migrate a version 1 database is refused");

@@ -605,16 +605,8 @@ data_schema_v1(void)
 	int v = -1;
 
 	snprintf(path, sizeof(path), "%s%s", root, DB);
-	if (sqlite3_open(path, &db) != SQLITE_OK || sqlite3_exec(db,
-	    "DROP TABLE worker_heartbeats; DROP TABLE pipeline_stats; DROP TABLE api_keys; "
-	    "DROP TRIGGER ctx_counts_ins; DROP TRIGGER ctx_counts_upd; DROP TRIGGER ctx_counts_del; "
-	    "DROP TRIGGER ctx_throughput_upd; DROP TABLE ctx_counts; DROP TABLE ctx_throughput; "
-	    "DROP TABLE paused_batches; DROP INDEX ctx_list_org; DROP INDEX ctx_list_status; "
-	    "DROP INDEX ctx_list_user; DROP INDEX ctx_list_type; DROP INDEX ctx_list_batch; "
-	    "DROP INDEX batch_list; DROP INDEX batch_list_status; "
-	    "ALTER TABLE contexts DROP COLUMN title; "
-	    "CREATE INDEX ctx_user_recent ON contexts (user_id, organization_id, created_at); "
-	    "PRAGMA user_version = 1", NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_open(path, &db) != SQLITE_OK || sqlite3_exec(db, util_schema_v1_sql, NULL, NULL,
+	    NULL) != SQLITE_OK)
 		tap_bail("sqlite3 %s: %s", path, sqlite3_errmsg(db));
 	sqlite3_close(db);
 	store_file_version(path, &v, &err);

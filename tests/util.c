@@ -208,3 +208,27 @@ util_spawn(char *const argv[], const char *out, long long fsize)
 	}
 	return pid;
 }
+
+/*
+ * SQL that puts a database of the latest schema back to what schema version
+ * 1 made (step 2 only adds tables; step 3 tables, triggers, indexes and a
+ * column; step 4 a table; step 5 tables and triggers): the stand-in for an
+ * older genbox's database in the migration and upgrade tests. A new schema
+ * step adds its undoing here.
+ */
+const char util_schema_v1_sql[] =
+    "DROP TRIGGER outbox_ctx_ins; DROP TRIGGER outbox_ctx_upd; "
+    "DROP TRIGGER outbox_batch_ins; DROP TRIGGER outbox_batch_upd; "
+    "DROP TRIGGER outbox_tmpl_ins; DROP TRIGGER outbox_tmpl_upd; "
+    "DROP TRIGGER outbox_tmpl_del; DROP TRIGGER outbox_comp_ins; "
+    "DROP TRIGGER outbox_comp_upd; DROP TRIGGER outbox_comp_del; "
+    "DROP TABLE sync_meta; DROP TABLE outbox; DROP TABLE sync_rejected; "
+    "DROP TABLE sync_checkpoint; DROP TABLE sync_status; DROP TABLE cluster_locks; "
+    "DROP TABLE worker_heartbeats; DROP TABLE pipeline_stats; DROP TABLE api_keys; "
+    "DROP TRIGGER ctx_counts_ins; DROP TRIGGER ctx_counts_upd; DROP TRIGGER ctx_counts_del; "
+    "DROP TRIGGER ctx_throughput_upd; DROP TABLE ctx_counts; DROP TABLE ctx_throughput; "
+    "DROP TABLE paused_batches; DROP INDEX ctx_list_org; DROP INDEX ctx_list_status; "
+    "DROP INDEX ctx_list_user; DROP INDEX ctx_list_type; DROP INDEX ctx_list_batch; "
+    "DROP INDEX batch_list; DROP INDEX batch_list_status; ALTER TABLE contexts DROP COLUMN title; "
+    "CREATE INDEX ctx_user_recent ON contexts (user_id, organization_id, created_at); "
+    "PRAGMA user_version = 1";

@@ -40,4 +40,7 @@ char *util_read_file(const char *path, size_t *len);
 /* JSON texts equal as values (cJSON_Compare, case-sensitive keys). */
 int util_json_equal(const char *a, const char *b);
 
+/* SQL back from the latest schema to version 1 (t102, t500). */
+extern const char util_schema_v1_sql[];
+
 #endif
