@@ -216,6 +216,13 @@ put_row(struct store *st, enum coll c, const struct doc *d, enum store_put_mode 
 }
 
 int
+store_put_doc(struct store *st, enum coll c, const struct doc *d, enum store_put_mode mode,
+    struct gb_err *err)
+{
+	return put_row(st, c, d, mode, err);
+}
+
+int
 store_put(struct store *st, enum coll c, const char *text, size_t len,
     enum store_put_mode mode, char id_out[STORE_ID_MAX], struct gb_err *err)
 {

@@ -181,6 +181,9 @@ int doc_prepare(struct store *st, enum coll c, const char *text, size_t len,
 void doc_release(struct doc *d);
 /* The text to store: d->text when set, the input otherwise. */
 const char *doc_text(const struct doc *d, size_t *len);
+/* Write a prepared document as store_put does (its real columns, its triggers). */
+int store_put_doc(struct store *st, enum coll c, const struct doc *d, enum store_put_mode mode,
+    struct gb_err *err);
 /* Rewrite a stored document's date paths as {"$date": ...}; *out malloc'd. */
 int doc_to_extjson(struct store *st, enum coll c, const char *text, size_t len,
     char **out, struct gb_err *err);

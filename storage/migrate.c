@@ -18,6 +18,18 @@
 	"CREATE TRIGGER " t "_gen_del AFTER DELETE ON " t " BEGIN " \
 	"UPDATE meta SET value = value + 1 WHERE key = 'catalog_gen'; END;\n"
 
+/*
+ * An outbox trigger: when sync is enabled, queue the row (row: NEW or OLD)
+ * of table, or count one more change of it when it is queued already.
+ */
+#define OUTBOX_TRIGGER(name, event, table, row) \
+	"CREATE TRIGGER " name " AFTER " event " ON " table "\n" \
+	"  WHEN (SELECT value FROM sync_meta WHERE key = 'enabled') = '1' BEGIN\n" \
+	"  INSERT INTO outbox (coll, doc_id, ver, queued_ms)\n" \
+	"  VALUES ('" table "', " row "._id, 1,\n" \
+	"  CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER))\n" \
+	"  ON CONFLICT (coll, doc_id) DO UPDATE SET ver = ver + 1; END;\n"
+
 static const struct migration {
 	const char *name;
 	const char *sql;
@@ -221,6 +233,50 @@ static const struct migration {
 	"  revoked_ms INTEGER\n"
 	") WITHOUT ROWID;\n"
 	"CREATE INDEX apikey_org_user ON api_keys (organization_id, user_id);\n"
+	},
+	{ "sync",
+	/* sync's marks; 'enabled' = '1' turns the outbox triggers on */
+	"CREATE TABLE sync_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT) WITHOUT ROWID;\n"
+	/*
+	 * local changes to push: one row per document, at the position of its
+	 * first unsent change, ver bumped by every later one
+	 */
+	"CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, coll TEXT NOT NULL,\n"
+	"  doc_id TEXT NOT NULL, ver INTEGER NOT NULL DEFAULT 1, queued_ms INTEGER NOT NULL,\n"
+	"  UNIQUE (coll, doc_id));\n"
+	/* documents the cluster refused for good; seq and ver: the outbox row refused */
+	"CREATE TABLE sync_rejected (coll TEXT NOT NULL, doc_id TEXT NOT NULL,\n"
+	"  ver INTEGER NOT NULL, seq INTEGER NOT NULL, at_ms INTEGER NOT NULL,\n"
+	"  error TEXT NOT NULL, PRIMARY KEY (coll, doc_id)) WITHOUT ROWID;\n"
+	"CREATE TABLE sync_checkpoint (coll TEXT PRIMARY KEY NOT NULL, updated_at TEXT NOT NULL,\n"
+	"  doc_id TEXT NOT NULL, pulled INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;\n"
+	"CREATE TABLE sync_status (coll TEXT PRIMARY KEY NOT NULL,\n"
+	"  pushed INTEGER NOT NULL DEFAULT 0, pulled INTEGER NOT NULL DEFAULT 0,\n"
+	"  conflicts INTEGER NOT NULL DEFAULT 0, rejected INTEGER NOT NULL DEFAULT 0,\n"
+	"  last_push_ms INTEGER NOT NULL DEFAULT 0, last_pull_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"  last_error_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT) WITHOUT ROWID;\n"
+	/* the cluster's worker_lock:{context_id} keys the box holds */
+	"CREATE TABLE cluster_locks (ctx_id TEXT PRIMARY KEY NOT NULL, worker_id TEXT NOT NULL,\n"
+	"  taken_ms INTEGER NOT NULL) WITHOUT ROWID;\n"
+	/*
+	 * contexts: the columns that are part of the document, not the worker's
+	 * lease (worker_id, lease_until) nor dirty; deletes (retention) stay local
+	 */
+	OUTBOX_TRIGGER("outbox_ctx_ins", "INSERT", "contexts", "NEW")
+	OUTBOX_TRIGGER("outbox_ctx_upd", "UPDATE OF doc, status, updated_at, retry_count, "
+	    "next_retry_at, started_at", "contexts", "NEW")
+	OUTBOX_TRIGGER("outbox_batch_ins", "INSERT", "batches", "NEW")
+	OUTBOX_TRIGGER("outbox_batch_upd", "UPDATE OF doc, status, updated_at, context_count, "
+	    "completed_count, failed_count, cancelled_count, processing_started_at, "
+	    "processing_completed_at, total_duration_ms, prompt_tokens, completion_tokens, cost",
+	    "batches", "NEW")
+	/* templates and components: the cluster's caches of them are dropped */
+	OUTBOX_TRIGGER("outbox_tmpl_ins", "INSERT", "templates", "NEW")
+	OUTBOX_TRIGGER("outbox_tmpl_upd", "UPDATE", "templates", "NEW")
+	OUTBOX_TRIGGER("outbox_tmpl_del", "DELETE", "templates", "OLD")
+	OUTBOX_TRIGGER("outbox_comp_ins", "INSERT", "components", "NEW")
+	OUTBOX_TRIGGER("outbox_comp_upd", "UPDATE", "components", "NEW")
+	OUTBOX_TRIGGER("outbox_comp_del", "DELETE", "components", "OLD")
 	},
 };
 

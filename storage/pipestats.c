@@ -26,6 +26,11 @@
 	"SELECT DISTINCT pipeline_id FROM pipeline_stats WHERE at_ms > ?1 AND at_ms <= ?2 ORDER " \
 	"BY pipeline_id"
 
+#define PS_ROWS_SQL \
+	"SELECT rowid, pipeline_id, at_ms, duration_ms FROM pipeline_stats WHERE rowid > " \
+	"(CASE WHEN ?1 > (SELECT coalesce(max(rowid), 0) FROM pipeline_stats) THEN 0 ELSE ?1 END) " \
+	"ORDER BY rowid LIMIT ?2"
+
 /* t - PIPELINE_STATS_WINDOW_MS without overflow */
 static int64_t
 window_start(int64_t t)
@@ -230,5 +235,34 @@ store_pipeline_stats_each(struct store *st, int64_t now_ms,
 	for (size_t i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids);
+	return rc;
+}
+
+int
+store_pipeline_stat_rows(struct store *st, int64_t after_rowid, int max,
+    struct pipeline_stat_row *out, int *n, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, step;
+
+	*n = 0;
+	if (max <= 0)
+		return 0;
+	if ((rc = store_stmt(st, PS_ROWS_SQL, &stmt, err)))
+		return rc;
+	sqlite3_bind_int64(stmt, 1, after_rowid);
+	sqlite3_bind_int(stmt, 2, max);
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct pipeline_stat_row *r = &out[(*n)++];
+
+		r->rowid = sqlite3_column_int64(stmt, 0);
+		snprintf(r->pipeline_id, sizeof(r->pipeline_id), "%s",
+		    (const char *)sqlite3_column_text(stmt, 1));
+		r->at_ms = sqlite3_column_int64(stmt, 2);
+		r->duration_ms = sqlite3_column_int64(stmt, 3);
+	}
+	if (step != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "pipeline statistics");
+	sqlite3_reset(stmt);
 	return rc;
 }

@@ -56,4 +56,19 @@ int store_pipeline_stats_get(struct store *st, const char *pipeline_id, int64_t 
 int store_pipeline_stats_each(struct store *st, int64_t now_ms,
     int (*fn)(void *arg, const char *pipeline_id), void *arg, struct gb_err *err);
 
+/* One row of pipeline_stats, for mirroring them elsewhere (sync sends them to Redis). */
+struct pipeline_stat_row {
+	int64_t rowid;
+	char pipeline_id[STORE_ID_MAX];
+	int64_t at_ms, duration_ms;
+};
+
+/*
+ * At most max rows with a rowid above after_rowid, in rowid order (the
+ * order they were added). When after_rowid is past the last row (the table
+ * was emptied and its rowids started over), rows are read from the first.
+ */
+int store_pipeline_stat_rows(struct store *st, int64_t after_rowid, int max,
+    struct pipeline_stat_row *out, int *n, struct gb_err *err);
+
 #endif

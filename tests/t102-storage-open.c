@@ -15,6 +15,7 @@
 #include "../storage/docs.h"
 #include "../storage/heartbeat.h"
 #include "../storage/listing.h"
+#include "../storage/outbox.h"
 #include "../storage/pipestats.h"
 #include "../storage/store.h"
 #include "tap.h"
@@ -239,13 +240,23 @@ test_migrate_from_v1(void)
 
 	ok(store_schema_latest() >= 2, "the schema has more than its first step");
 	like(store_migration_name(2), "heartbeats", "step 2 adds worker heartbeats (%s)", store_migration_name(2));
+	is_int(store_schema_latest(), 5, "the latest step is 5");
+	is_str(store_migration_name(5), "sync", "step 5 is sync's outbox and marks");
 	snprintf(path, sizeof(path), "%s/v1.db", util_tmpdir());
 	if (store_open(&st, path, &mig, &err) || store_put(st, COLL_CONTEXTS, ctx, strlen(ctx), STORE_INSERT, NULL, &err) ||
 	    store_put(st, COLL_ORGANIZATIONS, org, strlen(org), STORE_INSERT, NULL, &err))
 		tap_bail("set-up: %s", err.msg);
 	store_close(st);
-	/* back to what version 1 made: step 2 only adds tables, step 3 tables, triggers, indexes, a column, step 4 a table */
-	raw_exec(path, "DROP TABLE worker_heartbeats; DROP TABLE pipeline_stats; DROP TABLE api_keys; "
+	/*
+	 * back to what version 1 made: step 2 only adds tables, step 3 tables, triggers, indexes, a column,
+	 * step 4 a table, step 5 tables and triggers
+	 */
+	raw_exec(path, "DROP TRIGGER outbox_ctx_ins; DROP TRIGGER outbox_ctx_upd; DROP TRIGGER outbox_batch_ins; "
+	    "DROP TRIGGER outbox_batch_upd; DROP TRIGGER outbox_tmpl_ins; DROP TRIGGER outbox_tmpl_upd; "
+	    "DROP TRIGGER outbox_tmpl_del; DROP TRIGGER outbox_comp_ins; DROP TRIGGER outbox_comp_upd; "
+	    "DROP TRIGGER outbox_comp_del; DROP TABLE sync_meta; DROP TABLE outbox; DROP TABLE sync_rejected; "
+	    "DROP TABLE sync_checkpoint; DROP TABLE sync_status; DROP TABLE cluster_locks; "
+	    "DROP TABLE worker_heartbeats; DROP TABLE pipeline_stats; DROP TABLE api_keys; "
 	    "DROP TRIGGER ctx_counts_ins; DROP TRIGGER ctx_counts_upd; DROP TRIGGER ctx_counts_del; "
 	    "DROP TRIGGER ctx_throughput_upd; DROP TABLE ctx_counts; DROP TABLE ctx_throughput; "
 	    "DROP TABLE paused_batches; DROP INDEX ctx_list_org; DROP INDEX ctx_list_status; "
@@ -278,6 +289,17 @@ test_migrate_from_v1(void)
 	is_int(store_pipeline_stat_add(st, "pipe_x", 1000, 250, &err), 0, "a pipeline duration can be added");
 	store_pipeline_stats_get(st, "pipe_x", 1000, &ps, &err);
 	ok(ps.count == 1 && ps.p95_ms == 250, "and read");
+	{
+		int64_t queued = -1, depth = -1;
+		int on = -1;
+
+		is_int(store_sync_enabled(st, &on, &err), 0, "sync's marks can be read");
+		is_int(on, 0, "sync is off after the migration");
+		is_int(store_sync_enable(st, &queued, &err), 0, "and can be turned on");
+		is_int(queued, 1, "which queues the context already there");
+		store_outbox_depth(st, -1, &depth, NULL, &err);
+		is_int(depth, 1, "one outbox row");
+	}
 	store_close(st);
 }
 

@@ -1,0 +1,321 @@
+/*
+ * syncapply.c - a document pulled from the cluster, applied with the
+ * newer-wins guard and, for contexts, the job-aware rule:
+ *
+ * - absent here: inserted;
+ * - updated_at here newer: kept; equal: nothing to do;
+ * - a context that ended here (completed, failed, cancelled) is never
+ *   replaced by one that has not: it is kept, and its updated_at moves up
+ *   to the cluster's so that its push wins over the cluster's copy;
+ * - retry_count never goes down: the higher local count is written into
+ *   the applied document;
+ * - a context a local worker holds (processing with a lease) stays
+ *   processing with that lease and its start when the cluster's copy has
+ *   not ended, so the running worker is not disturbed.
+ *
+ * The write goes through store_put's UPSERT (real columns, counters,
+ * listing). The outbox row the write itself queued is deleted, unless the
+ * rule made the document differ from the cluster's: that one must go back.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../base/gbtime.h"
+#include "internal.h"
+#include "outbox.h"
+
+#define LOCAL_CTX_SQL \
+	"SELECT updated_at, status, retry_count, " \
+	"worker_id IS NOT NULL AND status = 'processing', started_at FROM contexts WHERE _id = ?1"
+#define LOCAL_OTHER(t) "SELECT doc ->> '$.updated_at' FROM " t " WHERE _id = ?1"
+static const char *const local_sql[COLL_COUNT] = {
+	[COLL_CONTEXTS] = LOCAL_CTX_SQL,
+	[COLL_BATCHES] = "SELECT updated_at FROM batches WHERE _id = ?1",
+	[COLL_TEMPLATES] = LOCAL_OTHER("templates"),
+	[COLL_COMPONENTS] = LOCAL_OTHER("components"),
+	[COLL_PIPELINES] = LOCAL_OTHER("pipelines"),
+	[COLL_USERS] = LOCAL_OTHER("users"),
+	[COLL_ORGANIZATIONS] = LOCAL_OTHER("organizations"),
+};
+
+#define OUTBOX_ROW_SQL "SELECT seq, ver FROM outbox WHERE coll = ?1 AND doc_id = ?2"
+#define OUTBOX_DEL_SQL "DELETE FROM outbox WHERE seq = ?1"
+#define JSON_SET_SQL "SELECT json_set(?1, ?2, json(?3))"
+/* a kept terminal context: its updated_at moves up to the cluster's */
+#define KEEP_TERMINAL_SQL \
+	"UPDATE contexts SET updated_at = ?2, doc = json_set(doc, '$.updated_at', ?2) " \
+	"WHERE _id = ?1 AND (updated_at IS NULL OR updated_at < ?2)"
+
+/* What the box has of the document. */
+struct local {
+	int found;
+	char updated_at[GB_TIME_LEN + 8];	/* "" when it has none */
+	int status;				/* contexts: enum ctx_status, -1 unknown */
+	int64_t retry_count;
+	int leased;				/* contexts: held by a local worker */
+	char started_at[GB_TIME_LEN + 8];
+};
+
+/* The outbox row of a document: found, seq. */
+struct queued {
+	int found;
+	int64_t seq, ver;
+};
+
+static int
+is_terminal(int s)
+{
+	return s == CTX_COMPLETED || s == CTX_FAILED || s == CTX_CANCELLED;
+}
+
+static void
+col_text(sqlite3_stmt *stmt, int col, char *dst, size_t size)
+{
+	const unsigned char *v = sqlite3_column_text(stmt, col);
+
+	snprintf(dst, size, "%s", v ? (const char *)v : "");
+}
+
+static int
+local_read(struct store *st, enum coll c, const char *id, struct local *l, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, step;
+
+	memset(l, 0, sizeof(*l));
+	l->status = -1;
+	if ((rc = store_stmt(st, local_sql[c], &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	if ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		l->found = 1;
+		col_text(stmt, 0, l->updated_at, sizeof(l->updated_at));
+		if (c == COLL_CONTEXTS) {
+			l->status = ctx_status_from_name(
+			    (const char *)sqlite3_column_text(stmt, 1));
+			l->retry_count = sqlite3_column_int64(stmt, 2);
+			l->leased = sqlite3_column_int(stmt, 3);
+			col_text(stmt, 4, l->started_at, sizeof(l->started_at));
+		}
+	} else if (step != SQLITE_DONE) {
+		rc = store_sqlerr(st, err, "sync apply");
+	}
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+static int
+has_outbox(enum coll c)
+{
+	return c == COLL_CONTEXTS || c == COLL_BATCHES || c == COLL_TEMPLATES ||
+	    c == COLL_COMPONENTS;
+}
+
+static int
+queued_read(struct store *st, enum coll c, const char *id, struct queued *q, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, step;
+
+	memset(q, 0, sizeof(*q));
+	if (!has_outbox(c))
+		return 0;
+	if ((rc = store_stmt(st, OUTBOX_ROW_SQL, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, coll_name(c), -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	if ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		q->found = 1;
+		q->seq = sqlite3_column_int64(stmt, 0);
+		q->ver = sqlite3_column_int64(stmt, 1);
+	} else if (step != SQLITE_DONE) {
+		rc = store_sqlerr(st, err, "outbox");
+	}
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+/* Drop the outbox row the apply's own write queued (none was there before). */
+static int
+unqueue(struct store *st, enum coll c, const char *id, const struct queued *before,
+    struct gb_err *err)
+{
+	struct queued after;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (before->found || (rc = queued_read(st, c, id, &after, err)) || !after.found)
+		return before->found ? 0 : rc;
+	if ((rc = store_stmt(st, OUTBOX_DEL_SQL, &stmt, err)))
+		return rc;
+	sqlite3_bind_int64(stmt, 1, after.seq);
+	rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : store_sqlerr(st, err, "outbox");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+/* d's text with the value at path set to json, prepared again into d. */
+static int
+doc_edit(struct store *st, enum coll c, struct doc *d, const char *path, const char *json,
+    struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	const char *text;
+	struct doc nd;
+	size_t len;
+	int rc;
+
+	if ((rc = store_stmt(st, JSON_SET_SQL, &stmt, err)))
+		return rc;
+	text = doc_text(d, &len);
+	sqlite3_bind_text(stmt, 1, text, (int)len, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, json, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_ROW || sqlite3_column_text(stmt, 0) == NULL) {
+		rc = store_sqlerr(st, err, "sync apply");
+	} else {
+		rc = doc_prepare(st, c, (const char *)sqlite3_column_text(stmt, 0),
+		    (size_t)sqlite3_column_bytes(stmt, 0), &nd, err);
+		if (rc == 0) {
+			/* nd points into the statement's row: keep its own copy */
+			if (nd.text == NULL && (nd.text = strndup(nd.in, nd.inlen)) == NULL) {
+				doc_release(&nd);
+				rc = gb_errf(err, GB_ENOMEM, "out of memory");
+			} else {
+				doc_release(d);
+				*d = nd;
+			}
+		}
+	}
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+/*
+ * The job-aware rule on a context newer in the cluster: the local retry
+ * count when higher, the local lease's processing state when a worker holds
+ * it. *changed: the document now differs from the cluster's.
+ */
+static int
+ctx_rule(struct store *st, struct doc *d, const struct local *l, int *changed,
+    struct gb_err *err)
+{
+	const cJSON *rc_item = cJSON_GetObjectItemCaseSensitive(d->tree, "retry_count");
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(d->tree, "status");
+	int remote = cJSON_IsString(s) ? ctx_status_from_name(s->valuestring) : -1, rc;
+	char json[64];
+
+	/* the rules refused a retry_count that is not a non-negative integer */
+	if (l->retry_count > 0 &&
+	    (!cJSON_IsNumber(rc_item) || rc_item->valuedouble < (double)l->retry_count)) {
+		snprintf(json, sizeof(json), "%lld", (long long)l->retry_count);
+		if ((rc = doc_edit(st, COLL_CONTEXTS, d, "$.retry_count", json, err)))
+			return rc;
+		*changed = 1;
+	}
+	if (!l->leased || is_terminal(remote))
+		return 0;
+	if (remote != CTX_PROCESSING) {
+		if ((rc = doc_edit(st, COLL_CONTEXTS, d, "$.status", "\"processing\"", err)))
+			return rc;
+		*changed = 1;
+	}
+	if (l->started_at[0]) {
+		const cJSON *p = cJSON_GetObjectItemCaseSensitive(d->tree, "processing");
+		const cJSON *sa = cJSON_GetObjectItemCaseSensitive(p, "started_at");
+
+		if (cJSON_IsString(sa) && strcmp(sa->valuestring, l->started_at) == 0)
+			return 0;
+		snprintf(json, sizeof(json), "\"%s\"", l->started_at);
+		if ((rc = doc_edit(st, COLL_CONTEXTS, d, "$.processing.started_at", json, err)))
+			return rc;
+		*changed = 1;
+	}
+	return 0;
+}
+
+/* A local terminal context kept: its updated_at up to the cluster's, so its push wins. */
+static int
+keep_terminal(struct store *st, const char *id, const char *remote_at, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = store_stmt(st, KEEP_TERMINAL_SQL, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, remote_at, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : store_sqlerr(st, err, "sync apply");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+/* Decide and write d (the outbox rows aside); *changed: d differs from the cluster's. */
+static int
+apply_doc(struct store *st, enum coll c, struct doc *d, enum store_apply *res, int *changed,
+    struct gb_err *err)
+{
+	const cJSON *u = cJSON_GetObjectItemCaseSensitive(d->tree, "updated_at");
+	const char *remote_at = cJSON_IsString(u) ? u->valuestring : "";
+	struct local l;
+	int rc, cmp;
+
+	if ((rc = local_read(st, c, d->id, &l, err)))
+		return rc;
+	if (!l.found) {
+		*res = STORE_APPLY_INSERTED;
+		return store_put_doc(st, c, d, STORE_UPSERT, err);
+	}
+	cmp = strcmp(l.updated_at, remote_at);
+	if (cmp > 0 || cmp == 0) {
+		*res = cmp > 0 ? STORE_APPLY_OLDER : STORE_APPLY_SAME;
+		return 0;
+	}
+	if (c == COLL_CONTEXTS) {
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(d->tree, "status");
+		int remote = cJSON_IsString(s) ? ctx_status_from_name(s->valuestring) : -1;
+
+		if (is_terminal(l.status) && !is_terminal(remote)) {
+			*res = STORE_APPLY_KEPT_TERMINAL;
+			*changed = 1;
+			return keep_terminal(st, d->id, remote_at, err);
+		}
+		if ((rc = ctx_rule(st, d, &l, changed, err)))
+			return rc;
+	}
+	*res = STORE_APPLY_NEWER;
+	return store_put_doc(st, c, d, STORE_UPSERT, err);
+}
+
+int
+store_sync_apply(struct store *st, enum coll c, const char *doc, size_t len,
+    enum store_apply *result, char id_out[STORE_ID_MAX], struct gb_err *err)
+{
+	enum store_apply res = STORE_APPLY_SAME;
+	struct queued before;
+	struct doc d;
+	int rc, changed = 0;
+
+	if ((unsigned)c >= COLL_COUNT)
+		return gb_errf(err, GB_EINVAL, "unknown collection");
+	if ((rc = doc_prepare(st, c, doc, len, &d, err)))
+		return rc;
+	if ((rc = store_begin(st, err)) == 0) {
+		if ((rc = queued_read(st, c, d.id, &before, err)) == 0 &&
+		    (rc = apply_doc(st, c, &d, &res, &changed, err)) == 0 && !changed &&
+		    (res == STORE_APPLY_INSERTED || res == STORE_APPLY_NEWER))
+			rc = unqueue(st, c, d.id, &before, err);
+		if (rc == 0)
+			rc = store_commit(st, err);
+		else
+			store_rollback(st);
+	}
+	if (rc == 0) {
+		if (result)
+			*result = res;
+		if (id_out)
+			memcpy(id_out, d.id, strlen(d.id) + 1);
+	}
+	doc_release(&d);
+	return rc;
+}
