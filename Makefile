@@ -39,6 +39,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o $(BUILD)/w
 TEST_SRC := $(wildcard tests/t[0-9]*.c)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.t)
 TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o $(BUILD)/tests/peer.o $(BUILD)/tests/gentest.o \
+	$(BUILD)/tests/peer-proxy.o \
 	$(BUILD)/tests/fakegen.o \
 	$(BUILD)/tests/httpc.o
 # every bench/*.c is a benchmark program; bench/lib/ is what they share,

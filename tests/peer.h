@@ -1,5 +1,11 @@
 /*
  * peer.h - real servers for the tests, on loopback.
+ *
+ * Each is started once per test program, on a free port, with its files in
+ * the test's temporary directory, and stopped at exit (also after a bail
+ * out); a child dies with the test (PR_SET_PDEATHSIG). Start them before any
+ * thread (they fork). A peer that cannot start bails out with the reason:
+ * tests never skip for want of one.
  */
 #ifndef GB_TEST_PEER_H
 #define GB_TEST_PEER_H
@@ -16,5 +22,52 @@ const char *peer_llama_start(const char *key);
 int peer_http_status(const char *url);
 /* Stop it (also run at exit). */
 void peer_llama_stop(void);
+
+/*
+ * A private redis-server (Debian's) on 127.0.0.1, no persistence; returns
+ * its port once it answers PING.
+ */
+int peer_redis_start(void);
+void peer_redis_stop(void);
+/* Stop it and start it again on the same port (its data is gone). */
+void peer_redis_restart(void);
+/* Freeze it (SIGSTOP): connections stay open, nothing answers; and thaw it. */
+void peer_redis_pause(void);
+void peer_redis_resume(void);
+
+/*
+ * The MongoDB peers of PEERS.md: tests/peers/mongo-peer.py (mongomock behind
+ * the wire protocol; authentication with SCRAM-SHA-256 when user is not
+ * NULL) and jongodb (no authentication: user must be NULL), installed by
+ * tests/peers/jongodb-setup.sh. Both keep data in memory only.
+ */
+enum peer_mongo { PEER_MONGOMOCK, PEER_JONGODB };
+
+/* GENBOX_MONGO_PEER=mongomock|jongodb (default mongomock); bails out on others. */
+enum peer_mongo peer_mongo_kind_from_env(void);
+/* "mongomock" or "jongodb" */
+const char *peer_mongo_name(enum peer_mongo kind);
+/*
+ * Start one; returns its URI, mongodb://[user:pass@]127.0.0.1:N/ (with
+ * ?authSource=admin when user is given), in a static buffer.
+ */
+const char *peer_mongo_start(enum peer_mongo kind, const char *user, const char *pass);
+/* Its port (for peer_proxy_start). */
+int peer_mongo_port(void);
+void peer_mongo_stop(void);
+/* Freeze (SIGSTOP) and thaw (SIGCONT) it: data kept, nothing answers meanwhile. */
+void peer_mongo_pause(void);
+void peer_mongo_resume(void);
+
+/*
+ * A TCP proxy to 127.0.0.1:target_port in a child process; returns the port
+ * it listens on. Start it before the connections it is to carry exist.
+ */
+int peer_proxy_start(int target_port);
+/* Close every connection; new ones are accepted and closed at once. */
+void peer_proxy_cut(void);
+/* Forward new connections again. */
+void peer_proxy_restore(void);
+void peer_proxy_stop(void);
 
 #endif

@@ -48,7 +48,7 @@ CODE_NAMES = {
     238: 'NotImplemented', 10334: 'BSONObjectTooLarge', 11000: 'DuplicateKey',
     8000: 'AtlasError', 1: 'InternalError', 14: 'TypeMismatch', 66: 'ImmutableField',
 }
-NO_AUTH = {'hello', 'ismaster', 'saslstart', 'saslcontinue', 'ping'}
+NO_AUTH = {'hello', 'ismaster', 'saslstart', 'saslcontinue', 'ping', 'endsessions'}
 
 CLIENT = mongomock.MongoClient()
 LOCK = threading.Lock()
@@ -521,7 +521,7 @@ def cmd_sasl_start(cmd, db, conn):
     if user != ARGS.user or not a.get('r'):
         raise auth_failed()
     nonce = a['r'] + _b64(os.urandom(24))
-    salt = hashlib.sha256(('genbox-peer:' + ARGS.user).encode()).digest()[:16]
+    salt = hashlib.sha256(('genbox-peer:' + ARGS.user).encode()).digest()[:28]
     first = 'r=%s,s=%s,i=%d' % (nonce, _b64(salt), SCRAM_ITERATIONS)
     conn.sasl = {'bare': bare, 'first': first, 'nonce': nonce, 'salt': salt}
     return {'conversationId': 1, 'done': False, 'payload': first.encode(), 'ok': 1.0}
