@@ -92,8 +92,13 @@ void sync_set_state(struct sync *s, enum sync_st st);
 int sync_sleep(struct sync *s, int64_t ms);
 int sync_stopping(struct sync *s);
 
-/* push.c: one round of at most SYNC_PUSH_BATCH rows; *sent rows taken (0: empty outbox) */
-int push_round(struct sync_ctx *c, int *sent, int64_t *acked, struct gb_err *err);
+/*
+ * push.c: one round of at most SYNC_PUSH_BATCH rows: *sent rows taken (0:
+ * empty outbox), *settled of them left the outbox (added to), *pushed of
+ * them written to MongoDB (added to).
+ */
+int push_round(struct sync_ctx *c, int *sent, int64_t *settled, int64_t *pushed,
+    struct gb_err *err);
 /* pull.c: pull coll from its checkpoint, at most *pages pages (0: no limit) */
 int pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int64_t *pulled,
     struct gb_err *err);

@@ -328,7 +328,7 @@ push_note(struct push_set *p, int rc, const struct gb_err *err)
 /* One collection's rows of the round, to MongoDB. */
 static int
 push_coll(struct sync_ctx *c, enum coll coll, struct outbox_row *rows, int n, int64_t *acked,
-    struct gb_err *err)
+    int64_t *pushed, struct gb_err *err)
 {
 	struct push_set p;
 	int rc;
@@ -359,7 +359,8 @@ push_coll(struct sync_ctx *c, enum coll coll, struct outbox_row *rows, int n, in
 		}
 	}
 	push_note(&p, rc, err);
-	*acked += p.pushed + p.conflicts;
+	*acked += p.pushed + p.conflicts + p.rejected;
+	*pushed += p.pushed;
 	if (rc == 0 && p.retry_msg[0])
 		rc = gb_errf(err, GB_ETRANSIENT, "%s", p.retry_msg);
 	if (rc == 0)
@@ -417,7 +418,7 @@ push_cache(struct sync_ctx *c, enum coll coll, struct outbox_row *rows, int n, i
 }
 
 int
-push_round(struct sync_ctx *c, int *sent, int64_t *acked, struct gb_err *err)
+push_round(struct sync_ctx *c, int *sent, int64_t *acked, int64_t *pushed, struct gb_err *err)
 {
 	static const enum coll order[] = { COLL_CONTEXTS, COLL_BATCHES, COLL_PIPELINES,
 	    COLL_USERS, COLL_ORGANIZATIONS, COLL_TEMPLATES, COLL_COMPONENTS };
@@ -447,7 +448,7 @@ push_round(struct sync_ctx *c, int *sent, int64_t *acked, struct gb_err *err)
 			if (!rc_cache)
 				rc_cache = push_cache(c, order[o], part, k, acked, &cerr);
 		} else {
-			rc = push_coll(c, order[o], part, k, acked, err);
+			rc = push_coll(c, order[o], part, k, acked, pushed, err);
 		}
 	}
 	if (rc == 0 && rc_cache) {

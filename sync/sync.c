@@ -201,9 +201,8 @@ push_until_empty(struct sync_ctx *c, int64_t *pushed, struct gb_err *err)
 	do {
 		int64_t acked = 0;
 
-		if ((rc = push_round(c, &sent, &acked, err)))
+		if ((rc = push_round(c, &sent, &acked, pushed, err)))
 			return rc;
-		*pushed += acked;
 		if (sent > 0 && acked == 0)
 			return gb_errf(err, GB_ETRANSIENT, "%d outbox rows could not be sent", sent);
 	} while (sent == SYNC_PUSH_BATCH && !sync_stopping(c->s));
