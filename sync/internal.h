@@ -81,6 +81,8 @@ int mongo_pool_new(struct sync *s, struct gb_err *err);
  * offline), GB_EIO otherwise (state error). what names the operation.
  */
 int mongo_fail(struct sync *s, const bson_error_t *e, const char *what, struct gb_err *err);
+enum mongo_err { MONGO_ERR_OTHER, MONGO_ERR_OFFLINE, MONGO_ERR_AUTH };
+enum mongo_err mongo_error_kind(const bson_error_t *e);
 /* Is this server error code a permanent refusal of one document? */
 int mongo_code_permanent(int32_t code);
 int64_t mongo_max_bson(struct sync_ctx *c);

@@ -120,6 +120,14 @@ error_is_offline(const bson_error_t *e)
 	}
 }
 
+enum mongo_err
+mongo_error_kind(const bson_error_t *e)
+{
+	if (error_is_auth(e))
+		return MONGO_ERR_AUTH;
+	return error_is_offline(e) ? MONGO_ERR_OFFLINE : MONGO_ERR_OTHER;
+}
+
 int
 mongo_fail(struct sync *s, const bson_error_t *e, const char *what, struct gb_err *err)
 {

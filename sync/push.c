@@ -34,6 +34,7 @@ struct push_set {
 	struct outbox_row *rows;	/* borrowed: the round's rows of coll */
 	int n;
 	bson_t *docs;			/* n, initialised for every row */
+	bson_t *filters;		/* n, initialised for every row */
 	enum op_res *res;		/* n */
 	char (*msg)[256];		/* n: the cluster's error of a rejected row */
 	int64_t pushed, conflicts, rejected;
@@ -72,19 +73,15 @@ set_reject(struct push_set *p, int i, const char *msg)
 	snprintf(p->msg[i], sizeof(p->msg[i]), "%.*s", (int)sizeof(p->msg[i]) - 1, msg);
 }
 
-/* Convert each row and queue its replaceOne; rows that cannot go are settled now. */
-static int
-push_queue(struct push_set *p, mongoc_bulk_operation_t *bulk, int *opmap, int *nops)
+/* Convert each row and build its filter; rows that cannot go are settled now. */
+static void
+push_prepare(struct push_set *p, int *todo, int *ntodo)
 {
-	bson_t filter, opts = BSON_INITIALIZER;
 	int64_t max = mongo_max_bson(p->c);
 	struct gb_err cerr;
 
-	BSON_APPEND_BOOL(&opts, "upsert", true);
-	*nops = 0;
+	*ntodo = 0;
 	for (int i = 0; i < p->n; i++) {
-		bson_error_t e;
-
 		gb_err_clear(&cerr);
 		if (p->rows[i].doc == NULL) {	/* deletes stay local */
 			p->res[i] = RES_OK;
@@ -102,20 +99,13 @@ push_queue(struct push_set *p, mongoc_bulk_operation_t *bulk, int *opmap, int *n
 			    p->docs[i].len, max);
 			continue;
 		}
-		if (!append_filter(p->coll, &p->docs[i], &filter)) {
-			bson_destroy(&filter);
+		bson_destroy(&p->filters[i]);
+		if (!append_filter(p->coll, &p->docs[i], &p->filters[i])) {
 			set_reject(p, i, "document too large for its filter");
 			continue;
 		}
-		if (!mongoc_bulk_operation_replace_one_with_opts(bulk, &filter, &p->docs[i], &opts,
-		    &e))
-			set_reject(p, i, e.message);
-		else
-			opmap[(*nops)++] = i;
-		bson_destroy(&filter);
+		todo[(*ntodo)++] = i;
 	}
-	bson_destroy(&opts);
-	return 0;
 }
 
 static int64_t
@@ -170,52 +160,115 @@ settle_write_errors(struct push_set *p, const bson_t *reply, const int *opmap, i
 	}
 }
 
-/* Send the bulk; 0 when every operation has its own result. */
+/*
+ * One unordered bulk of the rows todo[0..n): 0 when every operation got a
+ * result of its own (p->res), else -1 with the driver's error in e.
+ */
+static int
+bulk_run(struct push_set *p, mongoc_collection_t *coll, const int *todo, int n, bson_error_t *e)
+{
+	mongoc_bulk_operation_t *bulk;
+	bson_t opts = BSON_INITIALIZER, upsert = BSON_INITIALIZER, reply;
+	bson_iter_t it;
+	int *opmap = calloc((size_t)n + 1, sizeof(*opmap)), nops = 0, rc = 0;
+
+	if (opmap == NULL) {
+		bson_set_error(e, MONGOC_ERROR_CLIENT, 0, "out of memory");
+		return -1;
+	}
+	BSON_APPEND_BOOL(&opts, "ordered", false);
+	BSON_APPEND_BOOL(&upsert, "upsert", true);
+	bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+	for (int k = 0; k < n; k++) {
+		int i = todo[k];
+
+		if (mongoc_bulk_operation_replace_one_with_opts(bulk, &p->filters[i], &p->docs[i],
+		    &upsert, e))
+			opmap[nops++] = i;
+		else
+			set_reject(p, i, e->message);
+	}
+	if (nops > 0) {
+		uint32_t ok = mongoc_bulk_operation_execute(bulk, &reply, e);
+		int64_t nres = reply_int(&reply, "nMatched") + reply_int(&reply, "nUpserted");
+		int wce = bson_iter_init_find(&it, &reply, "writeConcernErrors") &&
+		    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &it) && bson_iter_next(&it);
+		int64_t nwe = 0;
+
+		if (!ok && bson_iter_init_find(&it, &reply, "writeErrors") &&
+		    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &it))
+			while (bson_iter_next(&it))
+				nwe++;
+		if (ok)
+			for (int k = 0; k < nops; k++)
+				p->res[opmap[k]] = RES_OK;
+		else if (wce || nres + nwe != nops)
+			rc = -1;
+		else
+			settle_write_errors(p, &reply, opmap, nops);
+		bson_destroy(&reply);
+	}
+	mongoc_bulk_operation_destroy(bulk);
+	bson_destroy(&opts);
+	bson_destroy(&upsert);
+	free(opmap);
+	return rc;
+}
+
+/*
+ * The cluster refused a whole bulk for what one document did (some
+ * servers fail every write of a batch on one duplicate): each alone, to
+ * settle each by its own error.
+ */
+static int
+push_each(struct push_set *p, mongoc_collection_t *coll, const int *todo, int n,
+    struct gb_err *err)
+{
+	for (int k = 0; k < n; k++) {
+		int i = todo[k];
+		bson_error_t e;
+
+		if (bulk_run(p, coll, &i, 1, &e) == 0)
+			continue;
+		if (mongo_error_kind(&e) != MONGO_ERR_OTHER)
+			return mongo_fail(p->c->s, &e, "push", err);
+		if (e.code == 11000) {
+			p->res[i] = RES_CONFLICT;
+		} else if (mongo_code_permanent((int32_t)e.code)) {
+			p->res[i] = RES_REJECT;
+			snprintf(p->msg[i], sizeof(p->msg[i]), "E%u %.200s", e.code, e.message);
+		} else {
+			return mongo_fail(p->c->s, &e, "push", err);
+		}
+	}
+	return 0;
+}
+
+/* Send the rows; 0 when every row has its own result. */
 static int
 push_send(struct push_set *p, struct gb_err *err)
 {
 	mongoc_collection_t *coll = mongo_coll(p->c, p->coll);
-	mongoc_bulk_operation_t *bulk;
-	bson_t opts = BSON_INITIALIZER, reply;
+	int *todo = calloc((size_t)p->n + 1, sizeof(*todo)), n = 0, rc = 0;
 	bson_error_t e;
-	bson_iter_t it;
-	int *opmap = calloc((size_t)p->n + 1, sizeof(*opmap)), nops = 0, rc = 0;
 
-	if (opmap == NULL) {
+	if (todo == NULL) {
 		mongoc_collection_destroy(coll);
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	}
-	BSON_APPEND_BOOL(&opts, "ordered", false);
-	bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
-	push_queue(p, bulk, opmap, &nops);
-	if (nops > 0) {
-		uint32_t ok = mongoc_bulk_operation_execute(bulk, &reply, &e);
-		int64_t nres = reply_int(&reply, "nMatched") + reply_int(&reply, "nUpserted");
-		int wce = bson_iter_init_find(&it, &reply, "writeConcernErrors") &&
-		    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &it) && bson_iter_next(&it);
-
-		if (ok) {
-			for (int k = 0; k < nops; k++)
-				p->res[opmap[k]] = RES_OK;
-		} else {
-			bson_iter_t we;
-			int64_t nwe = 0;
-
-			if (bson_iter_init_find(&we, &reply, "writeErrors") &&
-			    BSON_ITER_HOLDS_ARRAY(&we) && bson_iter_recurse(&we, &we))
-				while (bson_iter_next(&we))
-					nwe++;
-			if (wce || nres + nwe != nops)
-				rc = mongo_fail(p->c->s, &e, "push", err);
-			else
-				settle_write_errors(p, &reply, opmap, nops);
-		}
-		bson_destroy(&reply);
+	push_prepare(p, todo, &n);
+	if (n > 0 && bulk_run(p, coll, todo, n, &e)) {
+		/* the whole bulk failed: every row back to "no result" first */
+		for (int k = 0; k < n; k++)
+			if (p->res[todo[k]] != RES_REJECT)
+				p->res[todo[k]] = RES_NONE;
+		if (mongo_error_kind(&e) == MONGO_ERR_OTHER && n > 1)
+			rc = push_each(p, coll, todo, n, err);
+		else
+			rc = mongo_fail(p->c->s, &e, "push", err);
 	}
-	mongoc_bulk_operation_destroy(bulk);
 	mongoc_collection_destroy(coll);
-	bson_destroy(&opts);
-	free(opmap);
+	free(todo);
 	return rc;
 }
 
@@ -339,14 +392,17 @@ push_coll(struct sync_ctx *c, enum coll coll, struct outbox_row *rows, int n, in
 	p.rows = rows;
 	p.n = n;
 	p.docs = calloc((size_t)n, sizeof(*p.docs));
+	p.filters = calloc((size_t)n, sizeof(*p.filters));
 	p.res = calloc((size_t)n, sizeof(*p.res));
 	p.msg = calloc((size_t)n, sizeof(*p.msg));
-	if (!p.docs || !p.res || !p.msg) {
+	if (!p.docs || !p.filters || !p.res || !p.msg) {
 		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		bson_init(&p.docs[i]);
+		bson_init(&p.filters[i]);
+	}
 	rc = push_send(&p, err);
 	if (rc == 0 || rc == GB_ETRANSIENT || rc == GB_EPERM || rc == GB_EIO) {
 		struct gb_err serr = { 0, "" };
@@ -365,10 +421,13 @@ push_coll(struct sync_ctx *c, enum coll coll, struct outbox_row *rows, int n, in
 		rc = gb_errf(err, GB_ETRANSIENT, "%s", p.retry_msg);
 	if (rc == 0)
 		sync_set_state(c->s, SYNC_ST_OK);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		bson_destroy(&p.docs[i]);
+		bson_destroy(&p.filters[i]);
+	}
 out:
 	free(p.docs);
+	free(p.filters);
 	free(p.res);
 	free(p.msg);
 	return rc;
