@@ -52,17 +52,18 @@ sync_open(const struct config *cfg, struct store **st)
 	return 0;
 }
 
-/* The message of a failed round: what went wrong, and where, without a password. */
+/*
+ * The message of a failed round: the sync floor's says what it did and
+ * where (the URI without its password); this says what kind of failure.
+ */
 static int
-sync_failed(const char *what, const struct synccfg *c, const struct gb_err *err)
+sync_failed(const char *what, const struct gb_err *err)
 {
 	if (err->code == GB_ETRANSIENT)
-		return cli_fail("sync", "%s: cluster unreachable (%s): %s", what, c->mongo_masked,
-		    err->msg);
+		return cli_fail("sync", "cluster unreachable: %s", err->msg);
 	if (err->code == GB_EPERM)
-		return cli_fail("sync", "%s: the cluster refused the credentials (%s): %s", what,
-		    c->mongo_masked, err->msg);
-	return cli_fail("sync", "%s: %s", what, err->msg);
+		return cli_fail("sync", "the cluster refused the credentials: %s", err->msg);
+	return cli_fail("sync", "%s failed: %s", what, err->msg);
 }
 
 /* Outbox recording on, and the settings resolved (the box's organizations read). */
@@ -104,15 +105,15 @@ sync_run(const struct config *cfg, enum sync_what what)
 		goto out;
 	}
 	if (what != SYNC_PULL && sync_push_all(s, &pushed, &err)) {
-		rc = sync_failed("push", c, &err);
+		rc = sync_failed("push", &err);
 		goto out;
 	}
 	if (what != SYNC_PUSH && sync_pull_all(s, &pulled, &err)) {
-		rc = sync_failed("pull", c, &err);
+		rc = sync_failed("pull", &err);
 		goto out;
 	}
 	if (what == SYNC_ONCE && c->sc.take_cluster_work && sync_take_once(s, &taken, &err)) {
-		rc = sync_failed("take", c, &err);
+		rc = sync_failed("take", &err);
 		goto out;
 	}
 	if (what != SYNC_PULL)
