@@ -226,7 +226,8 @@ test_push_pull(void)
 	    "\"retry_count\": 0, \"created_at\": {\"$date\": \"2030-01-01T00:00:00Z\"}, "
 	    "\"updated_at\": {\"$date\": \"2030-01-01T00:00:00Z\"}}");
 	mongo_insert("contexts", "{\"_id\": \"ctx_other_box\", \"type\": \"article\", \"status\": "
-	    "\"pending\", \"organization_id\": \"org_123\", \"metadata\": {\"appliance_id\": \"box-else\"}, "
+	    "\"pending\", \"organization_id\": \"org_123\", "
+	    "\"metadata\": {\"appliance_id\": \"box-else\"}, "
 	    "\"data\": {\"title\": \"Not ours\"}, \"created_at\": {\"$date\": \"2030-01-01T00:00:00Z\"}, "
 	    "\"updated_at\": {\"$date\": \"2030-01-01T00:00:00Z\"}}");
 	util_genbox_run(&r, NULL, db_arg, "sync", "pull", NULL);
