@@ -12,10 +12,7 @@ connection, one lock around mongomock. Prints `READY port=N` once listening.
 It is a test peer, not MongoDB: see /work/shared/PEERS.md for what it covers.
 """
 import argparse
-import base64
 import datetime
-import hashlib
-import hmac
 import itertools
 import os
 import socket
@@ -24,23 +21,25 @@ import struct
 import sys
 import threading
 import time
-import unicodedata
 
 import bson
 import bson.raw_bson
 import mongomock
-import mongomock.collection
 import pymongo.errors
 from bson.codec_options import CodecOptions
 from mongomock import helpers
-from mongomock.filtering import filter_applies, resolve_sort_key
+from mongomock.filtering import filter_applies
+
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mongo_peer_fast as fast      # noqa: E402
+import mongo_peer_scram as scram    # noqa: E402
 
 MAX_BSON = 16 * 1024 * 1024
 MAX_MESSAGE = 48000000
 MAX_BATCH = 100000
 MAX_WIRE = 13
 OP_REPLY, OP_QUERY, OP_MSG, OP_COMPRESSED = 1, 2004, 2013, 2012
-SCRAM_ITERATIONS = 15000
 CODEC = CodecOptions(document_class=dict, tz_aware=False)
 CODE_NAMES = {
     1: 'InternalError', 2: 'BadValue', 9: 'FailedToParse', 11: 'UserNotFound',
@@ -50,11 +49,12 @@ CODE_NAMES = {
     66: 'ImmutableField', 73: 'InvalidNamespace', 238: 'NotImplemented',
     10334: 'BSONObjectTooLarge', 11000: 'DuplicateKey',
 }
-NO_AUTH = {'hello', 'ismaster', 'saslstart', 'saslcontinue', 'ping', 'endsessions'}
+NO_AUTH = {'hello', 'ismaster', 'saslstart', 'saslcontinue', 'ping'}
 
 CLIENT = mongomock.MongoClient()
 LOCK = threading.Lock()
 ARGS = None
+SCRAM = None           # a mongo_peer_scram.Scram with --user
 CURSORS = {}
 NEXT_CURSOR = [1000]
 REQUEST_IDS = itertools.count(1)
@@ -76,141 +76,6 @@ class Closed(Exception):
 def error_doc(code, errmsg):
     return {'ok': 0.0, 'errmsg': errmsg, 'code': code,
             'codeName': CODE_NAMES.get(code, 'Error%d' % code)}
-
-
-# ---- fast paths: filters naming one _id look it up instead of scanning; simple
-# filters (equality, $in, $nin, ranges, $ne, $exists, $and, $or on scalars) run as
-# compiled Python predicates, anything else (or a document where an array or an
-# embedded document is met) through mongomock's filter_applies
-
-_scan = mongomock.collection.Collection._iter_documents
-MISSING = object()
-
-
-class Unsure(Exception):
-    """The compiled predicate cannot decide this document."""
-
-
-def _kind(v):
-    if isinstance(v, bool):
-        return 'bool'
-    if isinstance(v, (int, float)):
-        return 'num'
-    if isinstance(v, (str, datetime.datetime, bson.ObjectId)):
-        return type(v).__name__
-    return None
-
-
-def _getter(path):
-    parts = path.split('.')
-
-    def get(doc):
-        for part in parts:
-            if not isinstance(doc, dict):
-                raise Unsure()
-            doc = doc.get(part, MISSING)
-            if doc is MISSING:
-                return MISSING
-        if isinstance(doc, (list, dict)):
-            raise Unsure()
-        return doc
-    return get
-
-
-def _scalar(v):
-    if _kind(v) is None:
-        raise ValueError('not a scalar')
-    return v, _kind(v)
-
-
-def _field_test(op, arg):
-    """A test of one field's value for op; ValueError when not compiled."""
-    if op == '$exists':
-        return (lambda v: v is not MISSING) if arg else (lambda v: v is MISSING)
-    if op in ('$in', '$nin'):
-        if not isinstance(arg, list):
-            raise ValueError('$in needs an array')
-        vals = [_scalar(a) for a in arg]
-        test = (lambda v: any(_kind(v) == k and v == a for a, k in vals))
-        return test if op == '$in' else (lambda v: not test(v))
-    a, k = _scalar(arg)
-    cmp = {'$eq': lambda v: v == a, '$ne': lambda v: v != a, '$gt': lambda v: v > a,
-           '$gte': lambda v: v >= a, '$lt': lambda v: v < a, '$lte': lambda v: v <= a}
-    if op not in cmp:
-        raise ValueError('operator %s' % op)
-    f = cmp[op]
-    if op == '$ne':
-        return lambda v: v is MISSING or _kind(v) != k or f(v)
-    return lambda v: v is not MISSING and _kind(v) == k and f(v)
-
-
-def _compile(spec):
-    """A predicate for spec, or raise ValueError."""
-    if not isinstance(spec, dict):
-        raise ValueError('filter')
-    tests = []
-    for key, cond in spec.items():
-        if key in ('$and', '$or'):
-            if not isinstance(cond, list) or not cond:
-                raise ValueError(key)
-            subs = [_compile(c) for c in cond]
-            tests.append((lambda d, subs=subs: all(t(d) for t in subs)) if key == '$and'
-                         else (lambda d, subs=subs: any(t(d) for t in subs)))
-            continue
-        if key.startswith('$'):
-            raise ValueError(key)
-        get = _getter(key)
-        if isinstance(cond, dict) and cond and all(str(k).startswith('$') for k in cond):
-            fts = [_field_test(op, arg) for op, arg in cond.items()]
-        else:
-            fts = [_field_test('$eq', cond)]
-        tests.append(lambda d, get=get, fts=fts: all(t(get(d)) for t in fts))
-    return lambda d: all(t(d) for t in tests)
-
-
-def _iter_documents(self, spec):
-    if isinstance(spec, dict) and '_id' in spec and _plain(spec['_id']):
-        return _by_id(self, spec)
-    try:
-        pred = _compile(spec or {})
-    except ValueError:
-        return _scan(self, spec)
-    return _matching(self, spec, pred)
-
-
-def _matching(coll, spec, pred):
-    for doc in list(coll._store.documents):
-        try:
-            ok = pred(doc)
-        except Unsure:
-            ok = filter_applies(spec, doc)
-        if ok:
-            yield doc
-
-
-def _plain(value):
-    return not (isinstance(value, dict) and any(str(k).startswith('$') for k in value))
-
-
-def _by_id(coll, spec):
-    key = spec['_id']
-    try:
-        if isinstance(key, dict):
-            key = helpers.hashdict(key)
-        found = key in coll._store
-    except TypeError:
-        return _scan(coll, spec)
-    if not found:
-        return iter(())
-    doc = coll._store[key]
-    try:
-        ok = _compile(spec)(doc)
-    except (ValueError, Unsure):
-        ok = filter_applies(spec, doc)
-    return iter([doc]) if ok else iter(())
-
-
-mongomock.collection.Collection._iter_documents = _iter_documents
 
 
 # ---- helpers
@@ -256,7 +121,10 @@ def new_cursor(ns, docs, batch_size, first_key):
     """Reply with the first batch; keep the rest under a cursor id."""
     if batch_size is None or batch_size < 0:
         batch_size = 101
-    batch, rest = take_batch(docs, batch_size)
+    if batch_size == 0:         # an empty first batch, the documents for getMore
+        batch, rest = [], docs
+    else:
+        batch, rest = take_batch(docs, batch_size)
     cid = 0
     now = time.monotonic()
     for old in [k for k, c in CURSORS.items() if now - c['touched'] > CURSOR_IDLE_S]:
@@ -289,19 +157,6 @@ def ordered_fields(spec):
     return [(k, int(v) if isinstance(v, (int, float)) else v) for k, v in spec.items()]
 
 
-def sort_docs(docs, key, reverse):
-    """docs sorted by key: by plain values when all are of one kind, else the
-    way mongomock orders mixed types."""
-    get = _getter(key)
-    try:
-        kinds = {_kind(get(d)) for d in docs}
-    except Unsure:
-        kinds = {None}
-    if len(kinds) == 1 and None not in kinds:
-        return sorted(docs, key=get, reverse=reverse)
-    return sorted(docs, key=lambda d: resolve_sort_key(key, d), reverse=reverse)
-
-
 def find_docs(coll, cmd):
     """The documents of a find: matched, sorted, skipped and limited before copying."""
     filt = cmd.get('filter') or {}
@@ -310,7 +165,7 @@ def find_docs(coll, cmd):
     for key, direction in reversed(ordered_fields(cmd.get('sort')) or []):
         if key.startswith('$'):
             raise CommandError(238, 'sorting by %s is not supported by this peer' % key)
-        docs = sort_docs(list(docs), key, direction < 0)
+        docs = fast.sort_docs(list(docs), key, direction < 0)
     docs = list(docs)
     skip, limit = int(cmd.get('skip') or 0), int(cmd.get('limit') or 0)
     docs = docs[skip:skip + abs(limit)] if limit else docs[skip:]
@@ -395,7 +250,7 @@ def cmd_insert(cmd, db, conn):
 def replace_by_id(coll, q, u, upsert):
     """A replacement of the document named by q's _id, in place of mongomock's
     general path; None when it does not apply (not by _id, unique indexes)."""
-    if '_id' not in q or not _plain(q['_id']) or isinstance(q['_id'], (dict, list)):
+    if '_id' not in q or not fast.plain(q['_id']) or isinstance(q['_id'], (dict, list)):
         return None
     if '_id' in u and u['_id'] != q['_id']:
         return None
@@ -407,7 +262,7 @@ def replace_by_id(coll, q, u, upsert):
                                    "for storage." % (k, k))
     key, store = q['_id'], coll._store
     doc = dict([('_id', key)] + [(k, v) for k, v in u.items() if k != '_id'])
-    old = next(_by_id(coll, q), None)
+    old = next(fast.by_id(coll, q), None)
     if old is not None:
         store[key] = doc
         return {'n': 1, 'nModified': 0 if old == doc else 1, 'upserted': None}
@@ -495,8 +350,7 @@ def cmd_find(cmd, db, conn):
     batch = cmd.get('batchSize')
     limit = abs(int(cmd.get('limit') or 0))
     if single:
-        batch = limit or 0
-        docs = docs[:batch] if batch else docs
+        batch = limit or None
     reply = new_cursor(coll.full_name, docs, batch, 'firstBatch')
     if single and reply['cursor']['id']:
         CURSORS.pop(int(reply['cursor']['id']), None)
@@ -559,12 +413,7 @@ def cmd_find_and_modify(cmd, db, conn):
 def project(coll, doc, fields):
     if doc is None or not fields:
         return doc
-    got = coll.find_one({'_id': doc['_id']}, fields) if '_id' in doc else None
-    if got is None:
-        return {k: v for k, v in doc.items() if k in fields or k == '_id'}
-    # the value is the one before the change: project it the same way
-    keep = set(got.keys())
-    return {k: v for k, v in doc.items() if k in keep}
+    return coll._copy_only_fields(doc, fields, dict)
 
 
 def cmd_aggregate(cmd, db, conn):
@@ -668,84 +517,39 @@ def cmd_ok(cmd, db, conn):
     return {'ok': 1.0}
 
 
-# ---- SCRAM-SHA-256 (RFC 5802, RFC 7677), server side
-
-def _b64(data):
-    return base64.b64encode(data).decode()
-
-
-def _attrs(text):
-    out = {}
-    for part in text.split(','):
-        if len(part) >= 2 and part[1] == '=':
-            out[part[0]] = part[2:]
-    return out
-
+# ---- authentication
 
 def auth_failed():
     return CommandError(18, 'Authentication failed.')
 
 
 def cmd_sasl_start(cmd, db, conn):
-    if not ARGS.user:
-        raise CommandError(11, 'UserNotFound: no users are configured on this server')
-    payload = bytes(cmd.get('payload') or b'')
+    if SCRAM is None:
+        raise CommandError(11, 'no users are configured on this server')
     if cmd.get('mechanism') != 'SCRAM-SHA-256' or db != 'admin':
         raise auth_failed()
-    text = payload.decode('utf-8', 'replace')
-    if not text.startswith('n,'):
-        raise auth_failed()
-    bare = text.split(',', 2)[2] if text.count(',') >= 2 else ''
-    a = _attrs(bare)
-    user = a.get('n', '').replace('=2C', ',').replace('=3D', '=')
-    if user != ARGS.user or not a.get('r'):
-        raise auth_failed()
-    nonce = a['r'] + _b64(os.urandom(24))
-    salt = hashlib.sha256(('genbox-peer:' + ARGS.user).encode()).digest()[:28]
-    first = 'r=%s,s=%s,i=%d' % (nonce, _b64(salt), SCRAM_ITERATIONS)
-    conn.sasl = {'bare': bare, 'first': first, 'nonce': nonce, 'salt': salt}
-    return {'conversationId': 1, 'done': False, 'payload': first.encode(), 'ok': 1.0}
+    try:
+        conn.sasl, first = SCRAM.start(bytes(cmd.get('payload') or b''))
+    except scram.Failed:
+        raise auth_failed() from None
+    return {'conversationId': 1, 'done': False, 'payload': first, 'ok': 1.0}
 
 
 def cmd_sasl_continue(cmd, db, conn):
-    st = conn.sasl
-    payload = bytes(cmd.get('payload') or b'').decode('utf-8', 'replace')
-    if st is None:
+    state, conn.sasl = conn.sasl, None
+    if state is None:
         raise CommandError(17, 'No SASL session state found')
-    if st.get('done'):
-        conn.sasl = None
+    if state.get('done'):
         return {'conversationId': 1, 'done': True, 'payload': b'', 'ok': 1.0}
-    a = _attrs(payload)
-    if a.get('r') != st['nonce'] or 'p' not in a or ',p=' not in payload:
-        conn.sasl = None
-        raise auth_failed()
-    without_proof = payload[:payload.rindex(',p=')]
-    password = unicodedata.normalize('NFKC', ARGS.password).encode()
-    salted = hashlib.pbkdf2_hmac('sha256', password, st['salt'], SCRAM_ITERATIONS)
-    client_key = hmac.new(salted, b'Client Key', hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    message = ','.join([st['bare'], st['first'], without_proof]).encode()
-    signature = hmac.new(stored_key, message, hashlib.sha256).digest()
     try:
-        proof = base64.b64decode(a['p'], validate=True)
-    except ValueError:
-        proof = b''
-    if len(proof) != len(signature):
-        conn.sasl = None
-        raise auth_failed()
-    recovered = bytes(x ^ y for x, y in zip(proof, signature))
-    if not hmac.compare_digest(hashlib.sha256(recovered).digest(), stored_key):
-        conn.sasl = None
-        raise auth_failed()
-    server_key = hmac.new(salted, b'Server Key', hashlib.sha256).digest()
-    final = 'v=' + _b64(hmac.new(server_key, message, hashlib.sha256).digest())
+        final = SCRAM.finish(state, bytes(cmd.get('payload') or b''))
+    except scram.Failed:
+        raise auth_failed() from None
     conn.authed = True
-    skip = (cmd.get('options') or {}).get('skipEmptyExchange')
-    if skip:
-        conn.sasl = None
-    else:
-        st['done'] = True
-    return {'conversationId': 1, 'done': bool(skip), 'payload': final.encode(), 'ok': 1.0}
+    skip = bool((cmd.get('options') or {}).get('skipEmptyExchange'))
+    if not skip:
+        conn.sasl = {'done': True}
+    return {'conversationId': 1, 'done': skip, 'payload': final, 'ok': 1.0}
 
 
 COMMANDS = {
@@ -915,6 +719,9 @@ class Handler(socketserver.BaseRequestHandler):
         except (Closed, OSError, struct.error, bson.errors.BSONError, UnicodeError) as e:
             if ARGS.verbose:
                 print('connection %d: %s' % (self.conn_id, e), file=sys.stderr)
+        except Exception as e:  # whatever a client sends ends its connection only
+            print('connection %d: %s: %s' % (self.conn_id, type(e).__name__, e),
+                  file=sys.stderr)
 
     def one(self, buf, request_id, op, length):
         self.big = length > MAX_BSON
@@ -936,7 +743,7 @@ class Server(socketserver.ThreadingTCPServer):
 
 
 def main():
-    global ARGS
+    global ARGS, SCRAM
     p = argparse.ArgumentParser(description='an in-memory MongoDB test peer (mongomock)')
     p.add_argument('--host', default='127.0.0.1')
     p.add_argument('--port', type=int, default=0)
@@ -946,6 +753,9 @@ def main():
     ARGS = p.parse_args()
     if bool(ARGS.user) != (ARGS.password is not None):
         p.error('--user and --password go together')
+    if ARGS.user:
+        SCRAM = scram.Scram(ARGS.user, ARGS.password)
+    fast.install()
     server = Server((ARGS.host, ARGS.port), Handler)
     print('READY port=%d' % server.server_address[1], flush=True)
     try:
