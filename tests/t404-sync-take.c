@@ -4,7 +4,10 @@
  * cluster's Redis locks: each of 500 contexts is processed exactly once
  * (every completion is written down by the box that did it), every one is
  * completed in MongoDB, and no worker_lock:* key is left. Each box runs a
- * minimal worker: claim what the store holds, complete it, push.
+ * minimal worker: claim what the store holds, complete it, push. Before
+ * them, the Redis side of one box: the template and component caches
+ * written by a pull and dropped by the push of a local change, and the
+ * sync threads' heartbeats.
  * GENBOX_MONGO_PEER picks the peer.
  */
 #include <inttypes.h>
@@ -18,6 +21,7 @@
 #include <hiredis/hiredis.h>
 
 #include "../base/gbtime.h"
+#include "../storage/heartbeat.h"
 #include "../storage/outbox.h"
 #include "../storage/queue.h"
 #include "synctest.h"
@@ -124,6 +128,82 @@ box_main(int k)
 	return 0;
 }
 
+static redisReply *
+rq(int port, const char *fmt, const char *arg)
+{
+	struct timeval tv = { 2, 0 };
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	redisReply *r = c && !c->err ? redisCommand(c, fmt, arg) : NULL;
+
+	redisFree(c);
+	return r;
+}
+
+static int64_t
+redis_int(int port, const char *fmt, const char *arg)
+{
+	redisReply *r = rq(port, fmt, arg);
+	int64_t v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+
+	if (r)
+		freeReplyObject(r);
+	return v;
+}
+
+/* The caches a pull writes and a local change drops; heartbeats from the threads. */
+static void
+caches(mongoc_client_t *cl, int port)
+{
+	char path[4096];
+	struct store *st = st_box("cache", path, sizeof(path));
+	struct store_heartbeat hb = { "box-c/w1", 0, "busy", 1, "host-c" };
+	struct sync_config cfg;
+	struct gb_err err = { 0, "" };
+	struct sync *s;
+	redisReply *r;
+	int64_t n = 0, t0;
+
+	mt_insert_json(cl, "templates", "{\"_id\":\"tmpl_cache\",\"organization_id\":\"org_123\","
+	    "\"name\":\"Cached\",\"version\":\"2.0\",\"structure\":{\"sections\":[]},"
+	    "\"updated_at\":{\"$date\":\"2025-01-01T00:00:00Z\"}}");
+	mt_insert_json(cl, "components", "{\"_id\":\"comp_cache\",\"organization_id\":"
+	    "\"org_123\",\"type\":\"ai_generator\",\"name\":\"Gen\",\"config\":{\"model\":"
+	    "\"m\"},\"updated_at\":{\"$date\":\"2025-01-01T00:00:00Z\"}}");
+	st_cfg(&cfg, path, uri, "box-c");
+	cfg.redis_url = redis_url;
+	if (sync_new(&s, &cfg, &err))
+		tap_bail("sync_new: %s", err.msg);
+	is_int(sync_pull_all(s, &n, &err), 0, "pull the catalog (%s)", err.msg);
+	r = rq(port, "HGET template:%s name", "tmpl_cache");
+	is_str(r && r->type == REDIS_REPLY_STRING ? r->str : "(none)", "Cached",
+	    "the pulled template is cached in Redis");
+	if (r)
+		freeReplyObject(r);
+	ok(redis_int(port, "TTL template:%s", "tmpl_cache") > 3000, "... with its TTL");
+	is_int(redis_int(port, "HEXISTS component_registry:%s ai_generator", "org_123"), 1,
+	    "the organization's component registry is cached");
+	st_put(st, COLL_TEMPLATES, "{\"_id\":\"tmpl_cache\",\"organization_id\":\"org_123\","
+	    "\"name\":\"Changed here\",\"updated_at\":\"2026-01-01T00:00:00.000Z\"}");
+	st_put(st, COLL_COMPONENTS, "{\"_id\":\"comp_cache\",\"organization_id\":\"org_123\","
+	    "\"type\":\"ai_generator\",\"updated_at\":\"2026-01-01T00:00:00.000Z\"}");
+	is_int(sync_push_all(s, &n, &err), 0, "push the local changes (%s)", err.msg);
+	is_int(redis_int(port, "EXISTS template:%s", "tmpl_cache"), 0, "the stale template is dropped");
+	is_int(redis_int(port, "EXISTS component_registry:%s", "org_123"), 0,
+	    "the stale registry is dropped");
+	is_int(st_depth(st), 0, "... and their outbox rows are gone");
+	hb.last_seen_ms = gb_now_ms();
+	if (store_heartbeat_put(st, &hb, 1, &err) || sync_start(s, &err))
+		tap_bail("heartbeat: %s", err.msg);
+	t0 = gb_mono_ms();
+	while (redis_int(port, "EXISTS worker_heartbeat:%s", "box-c/w1") != 1 && gb_mono_ms() - t0 < 5000)
+		usleep(50 * 1000);
+	sync_stop(s);
+	is_int(redis_int(port, "EXISTS worker_heartbeat:%s", "box-c/w1"), 1,
+	    "the Redis thread mirrors the box's heartbeats");
+	sync_free(s);
+	store_close(st);
+}
+
 /* Lines of both boxes' logs: total and distinct. */
 static void
 count_done(int *total, int *distinct)
@@ -175,6 +255,7 @@ main(void)
 	uri = peer_mongo_start(kind, NULL, NULL);
 	snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", port);
 	cl = mt_client(uri);
+	caches(cl, port);
 	seed(cl);
 	is_int(mt_count(cl, "contexts", "{\"status\":\"pending\"}"), N_CTX,
 	    "%d pending contexts in MongoDB", N_CTX);
