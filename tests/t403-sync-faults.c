@@ -119,12 +119,12 @@ link_faults(int with_auth, int n)
 	is_int(mt_count(cl, "contexts", "{}"), total, "... every row arrived once");
 
 	write_contexts(st, "b", n);
-	usleep(150 * 1000);
-	ok(st_depth(st) > 0, "a push is under way (%" PRId64 " rows left)", st_depth(st));
+	usleep(50 * 1000);
+	tap_diag("the link is cut with %" PRId64 " of %d rows still to push", st_depth(st), n);
 	peer_proxy_cut();
 	write_contexts(st, "c", n / 4);
 	usleep(2000 * 1000);
-	ok(st_depth(st) > 0, "the link cut: rows wait (%" PRId64 ")", st_depth(st));
+	ok(st_depth(st) >= n / 4, "the link cut: rows wait (%" PRId64 ")", st_depth(st));
 	peer_proxy_restore();
 	ok(wait_empty(st, 30000), "the link back: the outbox empties");
 	is_int(mt_count(cl, "contexts", "{}"), total, "... every row arrived exactly once");
