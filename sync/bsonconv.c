@@ -111,25 +111,22 @@ widen_big_ints(const char *json, size_t len, char **out, size_t *outlen, struct 
 }
 
 int
-bsonconv_from_json(const char *json, size_t len, bson_t *out, struct gb_err *err)
+bsonconv_from_json(const char *json, size_t len, bson_t **out, struct gb_err *err)
 {
 	bson_error_t e;
 	char *wide = NULL;
 	size_t wlen = 0;
 	int rc;
 
-	if ((rc = widen_big_ints(json, len, &wide, &wlen, err))) {
-		bson_init(out);
+	*out = NULL;
+	if ((rc = widen_big_ints(json, len, &wide, &wlen, err)))
 		return rc;
-	}
-	if (!bson_init_from_json(out, wide ? wide : json, wide ? (ssize_t)wlen : (ssize_t)len,
-	    &e)) {
-		free(wide);
-		bson_init(out);
+	*out = bson_new_from_json((const uint8_t *)(wide ? wide : json),
+	    wide ? (ssize_t)wlen : (ssize_t)len, &e);
+	free(wide);
+	if (*out == NULL)
 		return gb_errf(err, GB_EINVAL, "cannot convert the document to BSON: %s",
 		    e.message);
-	}
-	free(wide);
 	return 0;
 }
 

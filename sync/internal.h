@@ -67,7 +67,8 @@ int sync_ctx_open(struct sync_ctx *c, struct sync *s, struct gb_err *err);
 void sync_ctx_close(struct sync_ctx *c);
 
 /* bsonconv.c: the store's Extended JSON <-> BSON */
-int bsonconv_from_json(const char *json, size_t len, bson_t *out, struct gb_err *err);
+/* *out new (bson_destroy), NULL on error */
+int bsonconv_from_json(const char *json, size_t len, bson_t **out, struct gb_err *err);
 /* *out malloc'd (caller frees), *len its length */
 int bsonconv_to_json(const bson_t *b, char **out, size_t *len, struct gb_err *err);
 /* dst (uninitialised) = src with metadata.appliance_id set to id */

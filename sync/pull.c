@@ -264,8 +264,10 @@ pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int64_t
 	for (;;) {
 		if (max_pages > 0 && *pages >= max_pages)
 			break;
-		if ((rc = page_read(c, coll, &cp, &pg, &seen, err)))
+		if ((rc = page_read(c, coll, &cp, &pg, &seen, err))) {
+			page_free(&pg);
 			break;
+		}
 		if (seen == 0) {
 			page_free(&pg);
 			break;

@@ -33,8 +33,9 @@ struct push_set {
 	enum coll coll;
 	struct outbox_row *rows;	/* borrowed: the round's rows of coll */
 	int n;
-	bson_t *docs;			/* n, initialised for every row */
-	bson_t *filters;		/* n, initialised for every row */
+	bson_t **docs;			/* n, NULL until converted (heap: bson_t is
+					 * 128-byte aligned, calloc'd arrays are not) */
+	bson_t **filters;		/* n, NULL until built */
 	enum op_res *res;		/* n */
 	char (*msg)[256];		/* n: the cluster's error of a rejected row */
 	int64_t pushed, conflicts, rejected;
@@ -49,7 +50,6 @@ append_filter(enum coll coll, const bson_t *doc, bson_t *filter)
 	bson_t guard;
 	int ok = 1;
 
-	bson_init(filter);
 	for (int k = 0; k < 3 && ok; k++) {
 		if (k == 2 && coll != COLL_BATCHES)
 			break;
@@ -87,20 +87,19 @@ push_prepare(struct push_set *p, int *todo, int *ntodo)
 			p->res[i] = RES_OK;
 			continue;
 		}
-		bson_destroy(&p->docs[i]);
 		if (bsonconv_from_json(p->rows[i].doc, p->rows[i].len, &p->docs[i], &cerr)) {
 			set_reject(p, i, cerr.msg);
 			continue;
 		}
-		if ((int64_t)p->docs[i].len > max) {
+		if ((int64_t)p->docs[i]->len > max) {
 			p->res[i] = RES_REJECT;
 			snprintf(p->msg[i], sizeof(p->msg[i]), "document of %" PRIu32 " bytes as "
 			    "BSON is over the cluster's maxBsonObjectSize of %" PRId64 " bytes",
-			    p->docs[i].len, max);
+			    p->docs[i]->len, max);
 			continue;
 		}
-		bson_destroy(&p->filters[i]);
-		if (!append_filter(p->coll, &p->docs[i], &p->filters[i])) {
+		if ((p->filters[i] = bson_new()) == NULL ||
+		    !append_filter(p->coll, p->docs[i], p->filters[i])) {
 			set_reject(p, i, "document too large for its filter");
 			continue;
 		}
@@ -182,7 +181,7 @@ bulk_run(struct push_set *p, mongoc_collection_t *coll, const int *todo, int n, 
 	for (int k = 0; k < n; k++) {
 		int i = todo[k];
 
-		if (mongoc_bulk_operation_replace_one_with_opts(bulk, &p->filters[i], &p->docs[i],
+		if (mongoc_bulk_operation_replace_one_with_opts(bulk, p->filters[i], p->docs[i],
 		    &upsert, e))
 			opmap[nops++] = i;
 		else
@@ -278,7 +277,8 @@ is_terminal(const bson_t *doc)
 	bson_iter_t it;
 	const char *s;
 
-	if (!bson_iter_init_find(&it, doc, "status") || !BSON_ITER_HOLDS_UTF8(&it))
+	if (doc == NULL || !bson_iter_init_find(&it, doc, "status") ||
+	    !BSON_ITER_HOLDS_UTF8(&it))
 		return 0;
 	s = bson_iter_utf8(&it, NULL);
 	return !strcmp(s, "completed") || !strcmp(s, "failed") || !strcmp(s, "cancelled");
@@ -295,13 +295,13 @@ push_unlock(struct push_set *p)
 	if (p->coll != COLL_CONTEXTS || p->c->redis == NULL)
 		return;
 	for (int i = 0; i < p->n && !any; i++)
-		any = (p->res[i] == RES_OK || p->res[i] == RES_CONFLICT) && is_terminal(&p->docs[i]);
+		any = (p->res[i] == RES_OK || p->res[i] == RES_CONFLICT) && is_terminal(p->docs[i]);
 	if (!any || (locks = calloc(1024, sizeof(*locks))) == NULL)
 		return;
 	if (store_cluster_lock_list(p->c->st, locks, 1024, &nl, &err))
 		log_warnx("cannot read the cluster locks: %s", err.msg);
 	for (int i = 0; i < p->n; i++) {
-		if ((p->res[i] != RES_OK && p->res[i] != RES_CONFLICT) || !is_terminal(&p->docs[i]))
+		if ((p->res[i] != RES_OK && p->res[i] != RES_CONFLICT) || !is_terminal(p->docs[i]))
 			continue;
 		for (int l = 0; l < nl; l++) {
 			if (strcmp(locks[l].ctx_id, p->rows[i].id) != 0)
@@ -399,10 +399,6 @@ push_coll(struct sync_ctx *c, enum coll coll, struct outbox_row *rows, int n, in
 		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (int i = 0; i < n; i++) {
-		bson_init(&p.docs[i]);
-		bson_init(&p.filters[i]);
-	}
 	rc = push_send(&p, err);
 	if (rc == 0 || rc == GB_ETRANSIENT || rc == GB_EPERM || rc == GB_EIO) {
 		struct gb_err serr = { 0, "" };
@@ -422,8 +418,10 @@ push_coll(struct sync_ctx *c, enum coll coll, struct outbox_row *rows, int n, in
 	if (rc == 0)
 		sync_set_state(c->s, SYNC_ST_OK);
 	for (int i = 0; i < n; i++) {
-		bson_destroy(&p.docs[i]);
-		bson_destroy(&p.filters[i]);
+		if (p.docs[i])
+			bson_destroy(p.docs[i]);
+		if (p.filters[i])
+			bson_destroy(p.filters[i]);
 	}
 out:
 	free(p.docs);
