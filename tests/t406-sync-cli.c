@@ -5,7 +5,8 @@
  * against a real Redis and the MongoDB peer (GENBOX_MONGO_PEER picks it):
  * push, pull, status --json and reset contexts end to end on the demo data,
  * a wrong MongoDB password (exit 1, a clear message, never the password);
- * serve with [cluster]: /healthz and /metrics show sync, a context created
+ * serve with MongoDB unreachable from the start (it serves, works alone and
+ * says so); serve with [cluster]: /healthz and /metrics show sync, a context created
  * through the API arrives in MongoDB within seconds, MongoDB frozen -> the
  * outbox depth shows in /metrics and /healthz, thawed -> it drains.
  */
@@ -421,6 +422,31 @@ new_context(const char *id)
 	return st;
 }
 
+/* MongoDB unreachable from the start: the box serves and works alone, and says so. */
+static void
+test_serve_offline(void)
+{
+	char dead[128];
+	struct http_resp r;
+	struct daemon d;
+
+	snprintf(dead, sizeof(dead), "mongodb://127.0.0.1:%d/", peer_free_port());
+	cluster_env(dead);
+	daemon_start(&d);
+	ok(health_wait("sync.state", "offline", 15000), "MongoDB unreachable at start: serve runs, "
+	    "/healthz sync.state offline");
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	is_int(r.status, 200, "/healthz: 200 (the box works alone)");
+	like(body_path(&r, "sync.warning"), "cannot be reached", "/healthz: a warning says why");
+	like(body_path(&r, "sync.last_error"), "127.0.0.1", "/healthz: the last error names the server");
+	http_resp_free(&r);
+	ok(metric_wait("genbox_sync_up", 0, 5000), "/metrics: genbox_sync_up 0");
+	is_int(new_context("ctx_alone"), 201, "a context created through the API");
+	ok(box_wait_status(&b, "ctx_alone", "completed", 20000), "is processed locally meanwhile");
+	is_int(daemon_stop(&d), 0, "SIGTERM while the cluster is away: exit 0");
+	cluster_env(uri);
+}
+
 static void
 test_serve(void)
 {
@@ -430,15 +456,16 @@ test_serve(void)
 	int64_t t0;
 	int got;
 
-	new_key();
 	cluster_env(uri);
 	daemon_start(&d);
 	ok(health_wait("sync.state", "ok", 15000), "serve with [cluster]: /healthz sync.state ok");
 	r = wt_req("GET", "/healthz", NULL, NULL);
 	is_int(r.status, 200, "/healthz: 200");
 	is_str(body_path(&r, "status"), "ok", "/healthz: ok");
-	is_str(body_path(&r, "sync.outbox_depth"), "0", "/healthz: sync.outbox_depth 0");
 	http_resp_free(&r);
+	ok(health_wait("sync.outbox_depth", "0", 10000), "/healthz: sync.outbox_depth drains to 0");
+	ok(mongo_wait("contexts", "{\"_id\": \"ctx_alone\", \"status\": \"completed\"}", 1, 5000),
+	    "the context made while the cluster was away is in MongoDB, completed");
 	ok(health_wait("sync.last_error", "null", 5000),
 	    "/healthz: the error of the bad credentials before clears once a round succeeds");
 	ok(metric_wait("genbox_sync_up", 1, 5000), "/metrics: genbox_sync_up 1");
@@ -515,6 +542,8 @@ main(void)
 		tap_bail("bad peer URI %s", uri);
 	test_push_pull();
 	test_bad_password();
+	new_key();
+	test_serve_offline();
 	test_serve();
 	mongoc_client_destroy(mc);
 	mongoc_cleanup();
