@@ -6,9 +6,11 @@
  * push, pull, status --json and reset contexts end to end on the demo data,
  * a wrong MongoDB password (exit 1, a clear message, never the password);
  * serve with MongoDB unreachable from the start (it serves, works alone and
- * says so); serve with [cluster]: /healthz and /metrics show sync, a context created
+ * says so); with a wrong password (state auth, /healthz degraded); serve
+ * with [cluster]: /healthz and /metrics show sync, a context created
  * through the API arrives in MongoDB within seconds, MongoDB frozen -> the
- * outbox depth shows in /metrics and /healthz, thawed -> it drains.
+ * outbox depth shows in /metrics and /healthz (degraded once its oldest
+ * row is 16 min old), thawed -> it drains.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include <mongoc/mongoc.h>
+#include <sqlite3.h>
 
 #include "webtest.h"
 
@@ -447,6 +450,56 @@ test_serve_offline(void)
 	cluster_env(uri);
 }
 
+/* Bad credentials: state auth, /healthz degraded (still a 200) with the reason. */
+static void
+test_serve_auth(void)
+{
+	char bad[600], *at;
+	struct http_resp r;
+	struct daemon d;
+
+	if (!auth) {
+		ok(1, "# SKIP this MongoDB peer checks no credentials");
+		return;
+	}
+	snprintf(bad, sizeof(bad), "%s", uri);
+	if ((at = strstr(bad, MPASS)) != NULL)
+		memcpy(at, "WRONGpw-t40", strlen("WRONGpw-t40"));
+	cluster_env(bad);
+	daemon_start(&d);
+	ok(health_wait("sync.state", "auth", 15000), "serve with a wrong password: sync.state auth");
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	is_int(r.status, 200, "/healthz: still 200");
+	is_str(body_path(&r, "status"), "degraded", "/healthz: degraded");
+	like(body_path(&r, "reasons"), "sync: the cluster refused the credentials",
+	    "/healthz: the reason says so");
+	ok(strstr(r.body, "WRONGpw") == NULL, "/healthz: never the password");
+	http_resp_free(&r);
+	is_int(daemon_stop(&d), 0, "SIGTERM: exit 0");
+	{
+		char *log = util_read_file(d.log, NULL);
+
+		ok(log && strstr(log, "WRONGpw") == NULL, "the log never holds the password");
+		free(log);
+	}
+	cluster_env(uri);
+}
+
+/* The outbox's oldest row made 16 minutes old, in the database itself. */
+static void
+outbox_age(int minutes)
+{
+	char sql[128], *msg = NULL;
+	sqlite3 *db = NULL;
+
+	snprintf(sql, sizeof(sql), "UPDATE outbox SET queued_ms = queued_ms - %d", minutes * 60000);
+	if (sqlite3_open(b.path, &db) != SQLITE_OK ||
+	    sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
+	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		tap_bail("age the outbox: %s", msg ? msg : sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
 static void
 test_serve(void)
 {
@@ -487,6 +540,7 @@ test_serve(void)
 
 	peer_mongo_pause();
 	is_int(new_context("ctx_api_2"), 201, "MongoDB frozen: a context is still created");
+	ok(box_wait_status(&b, "ctx_api_2", "completed", 20000), "and processed");
 	for (t0 = gb_mono_ms(); gb_mono_ms() - t0 < 10000 && depth < 1; usleep(100 * 1000))
 		depth = metric("genbox_sync_outbox_depth{collection=\"contexts\"}");
 	ok(depth >= 1, "/metrics shows the outbox depth of contexts (%g)", depth);
@@ -499,6 +553,15 @@ test_serve(void)
 	    body_path(&r, "sync.last_error"));
 	http_resp_free(&r);
 	ok(metric_wait("genbox_sync_up", 0, 5000), "/metrics: genbox_sync_up 0");
+	outbox_age(16);
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	is_int(r.status, 200, "an outbox row 16 min old: /healthz still 200");
+	is_str(body_path(&r, "status"), "degraded", "/healthz: degraded");
+	like(body_path(&r, "reasons"), "sync: the oldest change waiting in the outbox is 16 min old",
+	    "/healthz: the reason gives its age");
+	http_resp_free(&r);
+	ok(metric("genbox_sync_outbox_oldest_seconds{collection=\"contexts\"}") >= 960,
+	    "/metrics: genbox_sync_outbox_oldest_seconds of contexts");
 	peer_mongo_resume();
 	t0 = gb_mono_ms();
 	got = health_wait("sync.outbox_depth", "0", 20000);
@@ -544,6 +607,7 @@ main(void)
 	test_bad_password();
 	new_key();
 	test_serve_offline();
+	test_serve_auth();
 	test_serve();
 	mongoc_client_destroy(mc);
 	mongoc_cleanup();
