@@ -163,13 +163,16 @@ newer_wins_push(struct store *a, struct sync *s)
 	int64_t pushed = 0, before = status_of(a, COLL_CONTEXTS).conflicts;
 
 	mt_replace_json(cl, "contexts", "ctx_00001", "{\"_id\":\"ctx_00001\",\"organization_id\":"
-	    "\"org_123\",\"status\":\"pending\",\"updated_at\":{\"$date\":\"2030-01-01T00:00:00Z\"},"
+	    "\"org_123\",\"status\":\"pending\","
+	    "\"updated_at\":{\"$date\":\"2030-01-01T00:00:00Z\"},"
 	    "\"data\":{\"title\":\"cluster\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	st_put(a, COLL_CONTEXTS, "{\"_id\":\"ctx_00001\",\"organization_id\":\"org_123\","
-	    "\"status\":\"pending\",\"updated_at\":\"2026-01-01T00:00:00.000Z\",\"data\":{\"title\":"
+	    "\"status\":\"pending\",\"updated_at\":\"2026-01-01T00:00:00.000Z\","
+	    "\"data\":{\"title\":"
 	    "\"box, older\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	st_put(a, COLL_CONTEXTS, "{\"_id\":\"ctx_00002\",\"organization_id\":\"org_123\","
-	    "\"status\":\"pending\",\"updated_at\":\"2031-01-01T00:00:00.000Z\",\"data\":{\"title\":"
+	    "\"status\":\"pending\",\"updated_at\":\"2031-01-01T00:00:00.000Z\","
+	    "\"data\":{\"title\":"
 	    "\"box, newer\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	is_int(sync_push_all(s, &pushed, &err), 0, "push over a newer cluster copy (%s)", err.msg);
 	is_str(mongo_field("ctx_00001", "data.title"), "cluster", "the cluster's newer copy stays");
@@ -186,7 +189,8 @@ newer_wins_pull(struct store *b, const char *pb, const char *uri)
 	int64_t pulled = 0, before = status_of(b, COLL_CONTEXTS).conflicts;
 
 	st_put(b, COLL_CONTEXTS, "{\"_id\":\"ctx_00004\",\"organization_id\":\"org_123\","
-	    "\"status\":\"pending\",\"updated_at\":\"2032-01-01T00:00:00.000Z\",\"data\":{\"title\":"
+	    "\"status\":\"pending\",\"updated_at\":\"2032-01-01T00:00:00.000Z\","
+	    "\"data\":{\"title\":"
 	    "\"b, newest\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	st_put(b, COLL_CONTEXTS, "{\"_id\":\"ctx_00005\",\"organization_id\":\"org_123\","
 	    "\"status\":\"completed\",\"updated_at\":\"2026-01-01T00:00:00.000Z\",\"metadata\":"
@@ -195,15 +199,18 @@ newer_wins_pull(struct store *b, const char *pb, const char *uri)
 	    "\"status\":\"pending\",\"retry_count\":3,\"updated_at\":\"2026-01-01T00:00:00.000Z\","
 	    "\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	mt_replace_json(cl, "contexts", "ctx_00003", "{\"_id\":\"ctx_00003\",\"organization_id\":"
-	    "\"org_123\",\"status\":\"pending\",\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
+	    "\"org_123\",\"status\":\"pending\","
+	    "\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
 	    "\"data\":{\"title\":\"cluster, newer\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE
 	    "\"}}");
 	mt_replace_json(cl, "contexts", "ctx_00004", "{\"_id\":\"ctx_00004\",\"organization_id\":"
-	    "\"org_123\",\"status\":\"pending\",\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
+	    "\"org_123\",\"status\":\"pending\","
+	    "\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
 	    "\"data\":{\"title\":\"cluster, older\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE
 	    "\"}}");
 	mt_replace_json(cl, "contexts", "ctx_00005", "{\"_id\":\"ctx_00005\",\"organization_id\":"
-	    "\"org_123\",\"status\":\"pending\",\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
+	    "\"org_123\",\"status\":\"pending\","
+	    "\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
 	    "\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	mt_replace_json(cl, "contexts", "ctx_00006", "{\"_id\":\"ctx_00006\",\"organization_id\":"
 	    "\"org_123\",\"status\":\"pending\",\"retry_count\":1,\"updated_at\":{\"$date\":"
@@ -288,7 +295,8 @@ interrupted(const char *uri)
 	int64_t pulled = 0, first = 0, n = 0, want = mt_count(cl, "contexts",
 	    "{\"metadata.appliance_id\":\"" APPLIANCE "\"}");
 
-	is_int(sync_pull_pages(s, 2, &first, &err), 0, "a pull stopped after 2 pages (%s)", err.msg);
+	is_int(sync_pull_pages(s, 2, &first, &err), 0, "a pull stopped after 2 pages (%s)",
+	    err.msg);
 	is_int(first, 2 * page, "... pulled 2 pages");
 	sync_free(s);
 	s = new_sync(pc, uri);
