@@ -10,8 +10,8 @@
 #include "docs.h"
 #include "store.h"
 
-/* Slots in a new statement cache: more than the storage floor's SQL texts (about 90). */
-#define STMT_CACHE 128
+/* Slots in a new statement cache: more than the storage floor's SQL texts (about 130). */
+#define STMT_CACHE 160
 
 struct stmt_slot {
 	const char *sql;		/* static text: compared by pointer, then content */

@@ -43,8 +43,12 @@ struct outbox_row {
 
 /*
  * The oldest max rows (by seq) of the collections in mask (bit 1 << coll;
- * 0: all), each with its document read now. Rows of documents in the
- * rejected list are skipped unless they changed since they were rejected.
+ * 0: all), each with its document read now, as store_each(extjson = 1)
+ * gives it (a context's queue columns laid over it); doc is NULL when the
+ * document was deleted since (templates, components). Rows of documents in
+ * the rejected list are skipped unless they changed since they were
+ * rejected (another seq or ver than the one refused). rows has max slots;
+ * the caller frees the documents with store_outbox_rows_free.
  */
 int store_outbox_take(struct store *st, unsigned mask, int max, struct outbox_row *rows, int *n,
     struct gb_err *err);
@@ -59,12 +63,16 @@ int store_outbox_ack(struct store *st, const struct outbox_row *rows, int n,
 /*
  * The cluster refused row for good: record it in the rejected list with the
  * cluster's error (replacing an earlier record) and delete the outbox row if
- * its version is unchanged.
+ * its version is unchanged. A later local change queues the document again;
+ * its record stays in the list until an ack of it. One transaction.
  */
 int store_outbox_reject(struct store *st, const struct outbox_row *row, const char *error,
     struct gb_err *err);
 
-/* Rows waiting for coll (-1: all collections), and the queued_ms of the oldest (0 if none). */
+/*
+ * Rows waiting for coll (-1: all collections), and the queued_ms of the
+ * oldest (0 if none; oldest_ms may be NULL).
+ */
 int store_outbox_depth(struct store *st, int coll, int64_t *depth, int64_t *oldest_ms,
     struct gb_err *err);
 
@@ -84,12 +92,19 @@ int store_rejected_list(struct store *st, struct rejected_doc *out, int max, int
  * local updated_at newer -> kept (STORE_APPLY_OLDER); equal -> nothing
  * (STORE_APPLY_SAME); otherwise replaced (STORE_APPLY_NEWER). For contexts,
  * the job-aware rule: a local terminal status (completed, failed, cancelled)
- * is never replaced by a non-terminal one (STORE_APPLY_KEPT_TERMINAL), and
- * retry_count never goes down (the higher local value is kept in the applied
- * document). A context the box is running now (claimed by a local worker)
- * keeps its lease. What a pull writes is not queued for push again, unless
- * the rule changed it from what the cluster holds. Call inside a transaction
- * with many others (a page).
+ * is never replaced by a non-terminal one (STORE_APPLY_KEPT_TERMINAL: the
+ * local document is kept, its updated_at moved up to the cluster's so that
+ * its push passes the cluster's updated_at guard), and retry_count never
+ * goes down (the higher local value is kept in the applied document). A
+ * context the box is running now (processing, claimed by a local worker)
+ * keeps its lease, status processing and processing.started_at when the
+ * cluster's copy has not ended (a terminal copy ends the run: the worker's
+ * end then gets GB_ESTATE, as after a cancel). The write is store_put's
+ * UPSERT: real columns, counters and lists follow; other rows (a context's
+ * batch) are not touched. What a pull writes is not queued for push again,
+ * unless the rule changed it from what the cluster holds (an outbox row
+ * that was there before stays, one more version). Call inside a transaction
+ * with many others (a page); one savepoint of its own.
  */
 enum store_apply {
 	STORE_APPLY_INSERTED,
@@ -114,7 +129,11 @@ int store_checkpoint_set(struct store *st, enum coll c, const struct pull_checkp
 /* Back to the start: the next pull reads the whole collection. */
 int store_checkpoint_reset(struct store *st, enum coll c, struct gb_err *err);
 
-/* What happened, for the status: one call per event, cheap (one row per collection). */
+/*
+ * What happened, for the status: one call per event, cheap (one row per
+ * collection). SYNC_PUSHED and SYNC_PULLED set the last success to now_ms
+ * (also with n = 0); SYNC_ERROR records error and now_ms; n < 0 is GB_EINVAL.
+ */
 enum sync_event {
 	SYNC_PUSHED,		/* n documents acknowledged */
 	SYNC_PULLED,		/* n documents applied */
@@ -146,12 +165,16 @@ struct cluster_lock {
 };
 int store_cluster_lock_add(struct store *st, const char *ctx_id, const char *worker_id,
     int64_t now_ms, struct gb_err *err);
+/* Add replaces the row of the same context; removing an absent one is not an error. */
 int store_cluster_lock_remove(struct store *st, const char *ctx_id, struct gb_err *err);
 /* At most max, oldest first. */
 int store_cluster_lock_list(struct store *st, struct cluster_lock *out, int max, int *n,
     struct gb_err *err);
 
-/* A small key/value for sync's own marks (e.g. the last pipeline stat sent). */
+/*
+ * A small key/value for sync's own marks (e.g. the last pipeline stat sent;
+ * "enabled" is store_sync_enable's). val gets "" and *found 0 when absent.
+ */
 int store_sync_meta_get(struct store *st, const char *key, char *val, size_t size, int *found,
     struct gb_err *err);
 int store_sync_meta_set(struct store *st, const char *key, const char *val, struct gb_err *err);

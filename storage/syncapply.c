@@ -18,6 +18,7 @@
  * rule made the document differ from the cluster's: that one must go back.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../base/gbtime.h"
@@ -161,6 +162,7 @@ doc_edit(struct store *st, enum coll c, struct doc *d, const char *path, const c
 {
 	sqlite3_stmt *stmt;
 	const char *text;
+	char *edited = NULL;
 	struct doc nd;
 	size_t len;
 	int rc;
@@ -171,24 +173,23 @@ doc_edit(struct store *st, enum coll c, struct doc *d, const char *path, const c
 	sqlite3_bind_text(stmt, 1, text, (int)len, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, path, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, json, -1, SQLITE_STATIC);
-	if (sqlite3_step(stmt) != SQLITE_ROW || sqlite3_column_text(stmt, 0) == NULL) {
+	if (sqlite3_step(stmt) != SQLITE_ROW || sqlite3_column_text(stmt, 0) == NULL)
 		rc = store_sqlerr(st, err, "sync apply");
-	} else {
-		rc = doc_prepare(st, c, (const char *)sqlite3_column_text(stmt, 0),
-		    (size_t)sqlite3_column_bytes(stmt, 0), &nd, err);
-		if (rc == 0) {
-			/* nd points into the statement's row: keep its own copy */
-			if (nd.text == NULL && (nd.text = strndup(nd.in, nd.inlen)) == NULL) {
-				doc_release(&nd);
-				rc = gb_errf(err, GB_ENOMEM, "out of memory");
-			} else {
-				doc_release(d);
-				*d = nd;
-			}
-		}
-	}
+	else if ((edited = strdup((const char *)sqlite3_column_text(stmt, 0))) == NULL)
+		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 	sqlite3_reset(stmt);
-	return rc;
+	if (rc || (rc = doc_prepare(st, c, edited, strlen(edited), &nd, err))) {
+		free(edited);
+		return rc;
+	}
+	/* nd keeps the edited text: its own normalised copy, or this one */
+	if (nd.text == NULL)
+		nd.text = edited;
+	else
+		free(edited);
+	doc_release(d);
+	*d = nd;
+	return 0;
 }
 
 /*

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,7 +206,6 @@ peer_llama_start(const char *key)
 	tap_bail("llama-server not healthy after 60 s");
 }
 
-
 /* ---- children: started with their output in a log file, killed with the test */
 
 /* Start argv with stdin from /dev/null and stdout and stderr to log. */
@@ -231,6 +231,8 @@ child_spawn(char *const argv[], const char *log)
 		dup2(null, 0);
 		dup2(fd, 1);
 		dup2(fd, 2);
+		/* none of the test's sockets: a connection it closes must close */
+		close_range(3, ~0U, 0);
 		execv(argv[0], argv);
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -261,13 +263,26 @@ child_stop(pid_t *pid)
 	*pid = 0;
 }
 
+/*
+ * SIGSTOP or SIGCONT to *pid, returning once it is stopped (every thread:
+ * a signal is acted on a moment after kill returns) or running again.
+ */
 static void
-child_signal(pid_t pid, int sig, const char *name)
+child_signal(pid_t *pid, int sig, const char *name)
 {
-	if (pid <= 0)
+	int st;
+
+	if (*pid <= 0)
 		tap_bail("%s is not running", name);
-	if (kill(pid, sig) < 0)
+	if (kill(*pid, sig) < 0)
 		tap_bail("kill %s: %s", name, strerror(errno));
+	while (waitpid(*pid, &st, sig == SIGSTOP ? WUNTRACED : WCONTINUED) < 0)
+		if (errno != EINTR)
+			tap_bail("waitpid %s: %s", name, strerror(errno));
+	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		*pid = 0;
+		tap_bail("%s exited", name);
+	}
 }
 
 static void
@@ -295,11 +310,11 @@ child_wait_line(pid_t *pid, const char *name, const char *log, const char *prefi
 	int st;
 
 	for (;; usleep(20 * 1000)) {
-		char *text = util_read_file(log, NULL);
+		char *text = util_read_file(log, NULL), *p = text, *nl;
 
-		for (char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "") {
-			if (strncmp(p, prefix, plen) == 0 && strchr(p, '\n')) {
-				snprintf(out, size, "%.*s", (int)(strchr(p, '\n') - p - plen), p + plen);
+		for (; p && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+			if (strncmp(p, prefix, plen) == 0) {
+				snprintf(out, size, "%.*s", (int)(nl - p - (ptrdiff_t)plen), p + plen);
 				free(text);
 				return;
 			}
@@ -444,13 +459,13 @@ peer_redis_restart(void)
 void
 peer_redis_pause(void)
 {
-	child_signal(redis_pid, SIGSTOP, "redis-server");
+	child_signal(&redis_pid, SIGSTOP, "redis-server");
 }
 
 void
 peer_redis_resume(void)
 {
-	child_signal(redis_pid, SIGCONT, "redis-server");
+	child_signal(&redis_pid, SIGCONT, "redis-server");
 }
 
 /* ---- MongoDB: mongo-peer.py (mongomock) or jongodb */
@@ -606,11 +621,11 @@ peer_mongo_port(void)
 void
 peer_mongo_pause(void)
 {
-	child_signal(mongo_pid, SIGSTOP, "the MongoDB peer");
+	child_signal(&mongo_pid, SIGSTOP, "the MongoDB peer");
 }
 
 void
 peer_mongo_resume(void)
 {
-	child_signal(mongo_pid, SIGCONT, "the MongoDB peer");
+	child_signal(&mongo_pid, SIGCONT, "the MongoDB peer");
 }

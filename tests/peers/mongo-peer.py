@@ -12,10 +12,7 @@ connection, one lock around mongomock. Prints `READY port=N` once listening.
 It is a test peer, not MongoDB: see /work/shared/PEERS.md for what it covers.
 """
 import argparse
-import base64
 import datetime
-import hashlib
-import hmac
 import itertools
 import os
 import socket
@@ -24,35 +21,40 @@ import struct
 import sys
 import threading
 import time
-import unicodedata
 
 import bson
 import bson.raw_bson
 import mongomock
-import mongomock.collection
 import pymongo.errors
 from bson.codec_options import CodecOptions
 from mongomock import helpers
 from mongomock.filtering import filter_applies
+
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mongo_peer_fast as fast      # noqa: E402
+import mongo_peer_scram as scram    # noqa: E402
 
 MAX_BSON = 16 * 1024 * 1024
 MAX_MESSAGE = 48000000
 MAX_BATCH = 100000
 MAX_WIRE = 13
 OP_REPLY, OP_QUERY, OP_MSG, OP_COMPRESSED = 1, 2004, 2013, 2012
-SCRAM_ITERATIONS = 15000
 CODEC = CodecOptions(document_class=dict, tz_aware=False)
 CODE_NAMES = {
-    2: 'BadValue', 9: 'FailedToParse', 13: 'Unauthorized', 18: 'AuthenticationFailed',
-    26: 'NamespaceNotFound', 43: 'CursorNotFound', 59: 'CommandNotFound',
-    238: 'NotImplemented', 10334: 'BSONObjectTooLarge', 11000: 'DuplicateKey',
-    8000: 'AtlasError', 1: 'InternalError', 14: 'TypeMismatch', 66: 'ImmutableField',
+    1: 'InternalError', 2: 'BadValue', 9: 'FailedToParse', 11: 'UserNotFound',
+    13: 'Unauthorized', 14: 'TypeMismatch', 17: 'ProtocolError', 18: 'AuthenticationFailed',
+    26: 'NamespaceNotFound', 43: 'CursorNotFound', 48: 'NamespaceExists',
+    52: 'DollarPrefixedFieldName', 53: 'InvalidIdField', 59: 'CommandNotFound',
+    66: 'ImmutableField', 73: 'InvalidNamespace', 238: 'NotImplemented',
+    10334: 'BSONObjectTooLarge', 11000: 'DuplicateKey',
 }
-NO_AUTH = {'hello', 'ismaster', 'saslstart', 'saslcontinue', 'ping', 'endsessions'}
+NO_AUTH = {'hello', 'ismaster', 'saslstart', 'saslcontinue', 'ping'}
 
 CLIENT = mongomock.MongoClient()
 LOCK = threading.Lock()
 ARGS = None
+SCRAM = None           # a mongo_peer_scram.Scram with --user
 CURSORS = {}
 NEXT_CURSOR = [1000]
 REQUEST_IDS = itertools.count(1)
@@ -76,34 +78,6 @@ def error_doc(code, errmsg):
             'codeName': CODE_NAMES.get(code, 'Error%d' % code)}
 
 
-# ---- the fast path: filters naming one _id look it up instead of scanning
-
-_scan = mongomock.collection.Collection._iter_documents
-
-
-def _plain(value):
-    return not (isinstance(value, dict) and any(str(k).startswith('$') for k in value))
-
-
-def _iter_documents(self, spec):
-    if isinstance(spec, dict) and '_id' in spec and _plain(spec['_id']):
-        key = spec['_id']
-        try:
-            if isinstance(key, dict):
-                key = helpers.hashdict(key)
-            found = key in self._store
-        except TypeError:
-            return _scan(self, spec)
-        if not found:
-            return iter(())
-        doc = self._store[key]
-        return iter([doc]) if filter_applies(spec, doc) else iter(())
-    return _scan(self, spec)
-
-
-mongomock.collection.Collection._iter_documents = _iter_documents
-
-
 # ---- helpers
 
 def coll_of(cmd, name, db):
@@ -116,6 +90,8 @@ def coll_of(cmd, name, db):
 def write_error(index, exc):
     code = getattr(exc, 'code', None) or 2
     errmsg = str(exc)
+    if 'immutable' in errmsg or '_id field cannot be changed' in errmsg:
+        code = 66
     return {'index': index, 'code': code, 'errmsg': errmsg,
             'codeName': CODE_NAMES.get(code, 'Error%d' % code)}
 
@@ -145,7 +121,10 @@ def new_cursor(ns, docs, batch_size, first_key):
     """Reply with the first batch; keep the rest under a cursor id."""
     if batch_size is None or batch_size < 0:
         batch_size = 101
-    batch, rest = take_batch(docs, batch_size)
+    if batch_size == 0:         # an empty first batch, the documents for getMore
+        batch, rest = [], docs
+    else:
+        batch, rest = take_batch(docs, batch_size)
     cid = 0
     now = time.monotonic()
     for old in [k for k, c in CURSORS.items() if now - c['touched'] > CURSOR_IDLE_S]:
@@ -179,18 +158,20 @@ def ordered_fields(spec):
 
 
 def find_docs(coll, cmd):
+    """The documents of a find: matched, sorted, skipped and limited before copying."""
     filt = cmd.get('filter') or {}
     projection = cmd.get('projection') or None
-    cur = coll.find(filt, projection)
-    sort = ordered_fields(cmd.get('sort'))
-    if sort:
-        cur = cur.sort(sort)
-    if cmd.get('skip'):
-        cur = cur.skip(int(cmd['skip']))
-    limit = int(cmd.get('limit') or 0)
-    if limit:
-        cur = cur.limit(abs(limit))
-    return list(cur), limit < 0 or bool(cmd.get('singleBatch'))
+    docs = coll._iter_documents(filt)
+    for key, direction in reversed(ordered_fields(cmd.get('sort')) or []):
+        if key.startswith('$'):
+            raise CommandError(238, 'sorting by %s is not supported by this peer' % key)
+        docs = fast.sort_docs(list(docs), key, direction < 0)
+    docs = list(docs)
+    skip, limit = int(cmd.get('skip') or 0), int(cmd.get('limit') or 0)
+    docs = docs[skip:skip + abs(limit)] if limit else docs[skip:]
+    if projection:
+        docs = [coll._copy_only_fields(d, projection, dict) for d in docs]
+    return docs, limit < 0 or bool(cmd.get('singleBatch'))
 
 
 # ---- commands
@@ -213,6 +194,28 @@ def cmd_build_info(cmd, db, conn):
             'bits': 64, 'maxBsonObjectSize': MAX_BSON, 'ok': 1.0}
 
 
+def store_insert(coll, doc):
+    """Insert doc as MongoDB 5 would (dots in names allowed, no top-level $)."""
+    for k in doc:
+        if k.startswith('$'):
+            raise CommandError(2, "Document can't have $ prefixed field names: %s" % k)
+    key = doc['_id']
+    if isinstance(key, list):
+        raise CommandError(53, "can't use an array for _id")
+    if isinstance(key, dict):
+        key = helpers.hashdict(key)
+    store = coll._store
+    if key in store:
+        raise pymongo.errors.DuplicateKeyError('E11000 duplicate key error', 11000)
+    store[key] = doc
+    if any(ix.get('unique') for ix in store.indexes.values()):
+        try:
+            coll._ensure_uniques(doc)
+        except pymongo.errors.DuplicateKeyError:
+            del store[key]
+            raise
+
+
 def cmd_insert(cmd, db, conn):
     coll = coll_of(cmd, 'insert', db)
     docs = cmd.get('documents') or []
@@ -229,13 +232,13 @@ def cmd_insert(cmd, db, conn):
                 if '_id' not in doc:
                     doc = dict([('_id', bson.ObjectId())] + list(doc.items()))
                 try:
-                    coll.insert_one(doc)
+                    store_insert(coll, doc)
                     n += 1
                     continue
                 except pymongo.errors.DuplicateKeyError:
                     errors.append(dup_error(i, coll, doc.get('_id')))
-                except (pymongo.errors.PyMongoError, ValueError, TypeError) as e:
-                    errors.append(write_error(i, e))
+                except CommandError as e:
+                    errors.append({'index': i, 'code': e.code, 'errmsg': e.errmsg})
         if ordered:
             break
     out = {'n': n, 'ok': 1.0}
@@ -244,8 +247,40 @@ def cmd_insert(cmd, db, conn):
     return out
 
 
+def replace_by_id(coll, q, u, upsert):
+    """A replacement of the document named by q's _id, in place of mongomock's
+    general path; None when it does not apply (not by _id, unique indexes)."""
+    if '_id' not in q or not fast.plain(q['_id']) or isinstance(q['_id'], (dict, list)):
+        return None
+    if '_id' in u and u['_id'] != q['_id']:
+        return None
+    if any(ix.get('unique') for ix in coll._store.indexes.values()):
+        return None
+    for k in u:
+        if k.startswith('$'):
+            raise CommandError(52, "The dollar ($) prefixed field '%s' in '%s' is not valid "
+                                   "for storage." % (k, k))
+    key, store = q['_id'], coll._store
+    doc = dict([('_id', key)] + [(k, v) for k, v in u.items() if k != '_id'])
+    old = next(fast.by_id(coll, q), None)
+    if old is not None:
+        store[key] = doc
+        return {'n': 1, 'nModified': 0 if old == doc else 1, 'upserted': None}
+    if not upsert:
+        return {'n': 0, 'nModified': 0, 'upserted': None}
+    if key in store:
+        raise pymongo.errors.DuplicateKeyError('E11000 duplicate key error', 11000)
+    store[key] = doc
+    return {'n': 1, 'nModified': 0, 'upserted': key}
+
+
 def one_update(coll, st):
     q, u = st.get('q') or {}, st.get('u')
+    if isinstance(u, dict) and u and not st.get('multi') and isinstance(q, dict) and \
+            not any(k.startswith('$') for k in u):
+        r = replace_by_id(coll, q, u, bool(st.get('upsert')))
+        if r is not None:
+            return r
     if isinstance(u, list):
         raise CommandError(238, 'pipeline-style updates are not supported by this peer')
     if not isinstance(u, dict):
@@ -315,8 +350,7 @@ def cmd_find(cmd, db, conn):
     batch = cmd.get('batchSize')
     limit = abs(int(cmd.get('limit') or 0))
     if single:
-        batch = limit or 0
-        docs = docs[:batch] if batch else docs
+        batch = limit or None
     reply = new_cursor(coll.full_name, docs, batch, 'firstBatch')
     if single and reply['cursor']['id']:
         CURSORS.pop(int(reply['cursor']['id']), None)
@@ -379,12 +413,7 @@ def cmd_find_and_modify(cmd, db, conn):
 def project(coll, doc, fields):
     if doc is None or not fields:
         return doc
-    got = coll.find_one({'_id': doc['_id']}, fields) if '_id' in doc else None
-    if got is None:
-        return {k: v for k, v in doc.items() if k in fields or k == '_id'}
-    # the value is the one before the change: project it the same way
-    keep = set(got.keys())
-    return {k: v for k, v in doc.items() if k in keep}
+    return coll._copy_only_fields(doc, fields, dict)
 
 
 def cmd_aggregate(cmd, db, conn):
@@ -488,84 +517,39 @@ def cmd_ok(cmd, db, conn):
     return {'ok': 1.0}
 
 
-# ---- SCRAM-SHA-256 (RFC 5802, RFC 7677), server side
-
-def _b64(data):
-    return base64.b64encode(data).decode()
-
-
-def _attrs(text):
-    out = {}
-    for part in text.split(','):
-        if len(part) >= 2 and part[1] == '=':
-            out[part[0]] = part[2:]
-    return out
-
+# ---- authentication
 
 def auth_failed():
     return CommandError(18, 'Authentication failed.')
 
 
 def cmd_sasl_start(cmd, db, conn):
-    if not ARGS.user:
-        raise CommandError(11, 'UserNotFound: no users are configured on this server')
-    payload = bytes(cmd.get('payload') or b'')
+    if SCRAM is None:
+        raise CommandError(11, 'no users are configured on this server')
     if cmd.get('mechanism') != 'SCRAM-SHA-256' or db != 'admin':
         raise auth_failed()
-    text = payload.decode('utf-8', 'replace')
-    if not text.startswith('n,'):
-        raise auth_failed()
-    bare = text.split(',', 2)[2] if text.count(',') >= 2 else ''
-    a = _attrs(bare)
-    user = a.get('n', '').replace('=2C', ',').replace('=3D', '=')
-    if user != ARGS.user or not a.get('r'):
-        raise auth_failed()
-    nonce = a['r'] + _b64(os.urandom(24))
-    salt = hashlib.sha256(('genbox-peer:' + ARGS.user).encode()).digest()[:28]
-    first = 'r=%s,s=%s,i=%d' % (nonce, _b64(salt), SCRAM_ITERATIONS)
-    conn.sasl = {'bare': bare, 'first': first, 'nonce': nonce, 'salt': salt}
-    return {'conversationId': 1, 'done': False, 'payload': first.encode(), 'ok': 1.0}
+    try:
+        conn.sasl, first = SCRAM.start(bytes(cmd.get('payload') or b''))
+    except scram.Failed:
+        raise auth_failed() from None
+    return {'conversationId': 1, 'done': False, 'payload': first, 'ok': 1.0}
 
 
 def cmd_sasl_continue(cmd, db, conn):
-    st = conn.sasl
-    payload = bytes(cmd.get('payload') or b'').decode('utf-8', 'replace')
-    if st is None:
+    state, conn.sasl = conn.sasl, None
+    if state is None:
         raise CommandError(17, 'No SASL session state found')
-    if st.get('done'):
-        conn.sasl = None
+    if state.get('done'):
         return {'conversationId': 1, 'done': True, 'payload': b'', 'ok': 1.0}
-    a = _attrs(payload)
-    if a.get('r') != st['nonce'] or 'p' not in a or ',p=' not in payload:
-        conn.sasl = None
-        raise auth_failed()
-    without_proof = payload[:payload.rindex(',p=')]
-    password = unicodedata.normalize('NFKC', ARGS.password).encode()
-    salted = hashlib.pbkdf2_hmac('sha256', password, st['salt'], SCRAM_ITERATIONS)
-    client_key = hmac.new(salted, b'Client Key', hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    message = ','.join([st['bare'], st['first'], without_proof]).encode()
-    signature = hmac.new(stored_key, message, hashlib.sha256).digest()
     try:
-        proof = base64.b64decode(a['p'], validate=True)
-    except ValueError:
-        proof = b''
-    if len(proof) != len(signature):
-        conn.sasl = None
-        raise auth_failed()
-    recovered = bytes(x ^ y for x, y in zip(proof, signature))
-    if not hmac.compare_digest(hashlib.sha256(recovered).digest(), stored_key):
-        conn.sasl = None
-        raise auth_failed()
-    server_key = hmac.new(salted, b'Server Key', hashlib.sha256).digest()
-    final = 'v=' + _b64(hmac.new(server_key, message, hashlib.sha256).digest())
+        final = SCRAM.finish(state, bytes(cmd.get('payload') or b''))
+    except scram.Failed:
+        raise auth_failed() from None
     conn.authed = True
-    skip = (cmd.get('options') or {}).get('skipEmptyExchange')
-    if skip:
-        conn.sasl = None
-    else:
-        st['done'] = True
-    return {'conversationId': 1, 'done': bool(skip), 'payload': final.encode(), 'ok': 1.0}
+    skip = bool((cmd.get('options') or {}).get('skipEmptyExchange'))
+    if not skip:
+        conn.sasl = {'done': True}
+    return {'conversationId': 1, 'done': skip, 'payload': final, 'ok': 1.0}
 
 
 COMMANDS = {
@@ -735,6 +719,9 @@ class Handler(socketserver.BaseRequestHandler):
         except (Closed, OSError, struct.error, bson.errors.BSONError, UnicodeError) as e:
             if ARGS.verbose:
                 print('connection %d: %s' % (self.conn_id, e), file=sys.stderr)
+        except Exception as e:  # whatever a client sends ends its connection only
+            print('connection %d: %s: %s' % (self.conn_id, type(e).__name__, e),
+                  file=sys.stderr)
 
     def one(self, buf, request_id, op, length):
         self.big = length > MAX_BSON
@@ -756,7 +743,7 @@ class Server(socketserver.ThreadingTCPServer):
 
 
 def main():
-    global ARGS
+    global ARGS, SCRAM
     p = argparse.ArgumentParser(description='an in-memory MongoDB test peer (mongomock)')
     p.add_argument('--host', default='127.0.0.1')
     p.add_argument('--port', type=int, default=0)
@@ -766,6 +753,9 @@ def main():
     ARGS = p.parse_args()
     if bool(ARGS.user) != (ARGS.password is not None):
         p.error('--user and --password go together')
+    if ARGS.user:
+        SCRAM = scram.Scram(ARGS.user, ARGS.password)
+    fast.install()
     server = Server((ARGS.host, ARGS.port), Handler)
     print('READY port=%d' % server.server_address[1], flush=True)
     try:
