@@ -295,7 +295,8 @@ pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int64_t
 	}
 	if (rc)
 		store_sync_note(c->st, coll, SYNC_ERROR, 0, err->msg, gb_now_ms(), &e2);
-	else
+	else if (store_sync_note(c->st, coll, SYNC_PULLED, 0, NULL, gb_now_ms(), &e2) == 0)
+		/* a pull that found nothing new succeeded too: last_pull_ms moves */
 		store_sync_note(c->st, coll, SYNC_OK, 0, NULL, gb_now_ms(), &e2);
 	if (e2.code)
 		log_warnx("cannot record the sync status: %s", e2.msg);

@@ -153,6 +153,8 @@ pull_many(const char *uri, struct store **b, char *pb, size_t size)
 	is_int(sync_pull_all(s, &pulled, &err), 0, "a restarted sync pulls again");
 	is_int(pulled, 0, "... nothing: the checkpoint survived");
 	is_int(status_of(*b, COLL_CONTEXTS).checkpoint.pulled, n_ctx, "... the checkpoint counts");
+	ok(status_of(*b, COLL_ORGANIZATIONS).last_pull_ms > 0,
+	    "a pull that found nothing new is a success too (last pull time)");
 	sync_free(s);
 }
 
