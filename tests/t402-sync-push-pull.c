@@ -9,10 +9,14 @@
  * documents, it slows down with the collection's size).
  */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "../base/gbtime.h"
 #include "../storage/outbox.h"
 #include "synctest.h"
 
@@ -310,6 +314,45 @@ interrupted(const char *uri)
 	store_close(c);
 }
 
+/* A pulling process killed with SIGKILL once a page is in; the next pull resumes. */
+static void
+killed(const char *uri)
+{
+	char pc[4096];
+	struct store *c = st_box("killed", pc, sizeof(pc));
+	struct pull_checkpoint cp = { "", "", 0 };
+	int64_t pulled = 0, n = 0, t0 = gb_mono_ms(), want = mt_count(cl, "contexts",
+	    "{\"metadata.appliance_id\":\"" APPLIANCE "\"}");
+	int status = 0;
+	pid_t pid;
+
+	if ((pid = fork()) == 0) {
+		struct sync *s = new_sync(pc, uri);
+		int64_t got;
+
+		_exit(sync_pull_all(s, &got, &err) ? 1 : 0);
+	}
+	while (cp.pulled == 0 && gb_mono_ms() - t0 < 30000) {
+		usleep(1000);
+		store_checkpoint_get(c, COLL_CONTEXTS, &cp, &err);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	store_checkpoint_get(c, COLL_CONTEXTS, &cp, &err);
+	ok(WIFSIGNALED(status) && cp.pulled > 0 && cp.pulled < want, "a pulling process killed "
+	    "with SIGKILL after %" PRId64 " of %" PRId64 " contexts", cp.pulled, want);
+	{
+		struct sync *s = new_sync(pc, uri);
+
+		is_int(sync_pull_all(s, &pulled, &err), 0, "a new process pulls (%s)", err.msg);
+		sync_free(s);
+	}
+	is_int(pulled, want - cp.pulled, "... from where the killed one stopped");
+	store_count(c, COLL_CONTEXTS, &n, &err);
+	is_int(n, want, "... and the box has them all");
+	store_close(c);
+}
+
 int
 main(void)
 {
@@ -331,8 +374,9 @@ main(void)
 	newer_wins_pull(b, pb, uri);
 	rejected(a, s);
 	replay(uri);
-	interrupted(uri);
 	sync_free(s);
+	interrupted(uri);
+	killed(uri);
 	store_close(a);
 	store_close(b);
 	mongoc_client_destroy(cl);
