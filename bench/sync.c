@@ -36,6 +36,14 @@
 
 #define CHUNK 5000
 
+static const char LOREM[] = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed "
+    "do eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, "
+    "quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. Duis "
+    "aute irure dolor in reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla "
+    "pariatur. Excepteur sint occaecat cupidatat non proident, sunt in culpa qui officia "
+    "deserunt mollit anim id est laborum. Sed ut perspiciatis unde omnis iste natus error sit "
+    "voluptatem accusantium doloremque laudantium, totam rem aperiam, eaque ipsa quae ab illo.";
+
 static pid_t peer_pid;
 static char uri[128];
 
@@ -105,23 +113,21 @@ fill(struct store *st, long n)
 		for (int i = 0; i < k; i++) {
 			long j = from + i;
 			int len = asprintf(&texts[i], "{\"_id\":\"ctx_%07ld\",\"organization_id\":"
-			    "\"org_%ld\",\"status\":\"completed\",\"type\":\"article\",\"created_at\":"
-			    "\"2025-03-01T10:00:00.000Z\",\"updated_at\":\"2025-03-01T10:%02ld:%02ld.%03ldZ\","
-			    "\"pipeline\":[\"template\",\"ai_generator\",\"transformer\"],\"data\":{\"title\":"
-			    "\"Article %ld\",\"keywords\":[\"sync\",\"bench\"],\"generated_content\":{"
+			    "\"org_%ld\",\"status\":\"completed\",\"type\":\"article\","
+			    "\"created_at\":"
+			    "\"2025-03-01T10:00:00.000Z\","
+			    "\"updated_at\":\"2025-03-01T10:%02ld:%02ld.%03ldZ\","
+			    "\"pipeline\":[\"template\",\"ai_generator\",\"transformer\"],"
+			    "\"data\":{\"title\":"
+			    "\"Article %ld\",\"keywords\":[\"sync\",\"bench\"],"
+			    "\"generated_content\":{"
 			    "\"introduction\":\"%.*s\"}},\"processing\":{\"duration_ms\":%ld,"
-			    "\"component_timings\":{\"template\":3,\"ai_generator\":1200}},\"retry_count\":0,"
+			    "\"component_timings\":{\"template\":3,\"ai_generator\":1200}},"
+			    "\"retry_count\":0,"
 			    "\"user_id\":\"user_456\",\"metadata\":{\"appliance_id\":\"bench\","
 			    "\"priority\":%ld,\"big\":9007199254740993}}", j, j % 2 ? 123L : 456L,
 			    j / 60000 % 60, j / 1000 % 60, j % 1000, j, 600,
-			    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod "
-			    "tempor incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, "
-			    "quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo "
-			    "consequat. Duis aute irure dolor in reprehenderit in voluptate velit esse "
-			    "cillum dolore eu fugiat nulla pariatur. Excepteur sint occaecat cupidatat "
-			    "non proident, sunt in culpa qui officia deserunt mollit anim id est laborum. "
-			    "Sed ut perspiciatis unde omnis iste natus error sit voluptatem accusantium "
-			    "doloremque laudantium, totam rem aperiam, eaque ipsa quae ab illo inventore.",
+			    LOREM,
 			    j * 7 % 5000, j % 5);
 
 			if (len < 0)

@@ -344,7 +344,8 @@ bsonconv_set_appliance(const bson_t *src, const char *id, bson_t *dst, struct gb
 	while (ok && bson_iter_next(&it)) {
 		if (strcmp(bson_iter_key(&it), "metadata") == 0 && !seen) {
 			seen = 1;
-			ok = meta_with_appliance(BSON_ITER_HOLDS_DOCUMENT(&it) ? &it : NULL, id, dst);
+			ok = meta_with_appliance(BSON_ITER_HOLDS_DOCUMENT(&it) ? &it : NULL, id,
+			    dst);
 		} else {
 			ok = bson_append_iter(dst, NULL, 0, &it);
 		}

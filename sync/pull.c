@@ -185,7 +185,8 @@ page_apply(struct sync_ctx *c, enum coll coll, struct pull_checkpoint *cp, struc
 
 		if ((rc = store_begin(c->st, err)))
 			goto fail;
-		rc = store_sync_apply(c->st, coll, pg->docs[i].json, pg->docs[i].len, &res, id, &aerr);
+		rc = store_sync_apply(c->st, coll, pg->docs[i].json, pg->docs[i].len, &res, id,
+		    &aerr);
 		if (rc == GB_EINVAL || rc == GB_ETOOBIG) {
 			store_rollback(c->st);
 			log_warnx("event=pull_skipped coll=%s id=%s error=%s", coll_name(coll),
@@ -233,7 +234,8 @@ page_cache(struct sync_ctx *c, enum coll coll, const struct page *pg)
 		return;
 	for (int i = 0; i < pg->n && rc == 0; i++) {
 		if (coll == COLL_TEMPLATES) {
-			rc = sync_redis_template_put(c->redis, pg->docs[i].json, pg->docs[i].len, &err);
+			rc = sync_redis_template_put(c->redis, pg->docs[i].json, pg->docs[i].len,
+			    &err);
 			continue;
 		}
 		int seen = !pg->docs[i].org[0];
@@ -293,7 +295,8 @@ pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int64_t
 	}
 	if (rc)
 		store_sync_note(c->st, coll, SYNC_ERROR, 0, err->msg, gb_now_ms(), &e2);
-	else
+	else if (store_sync_note(c->st, coll, SYNC_PULLED, 0, NULL, gb_now_ms(), &e2) == 0)
+		/* a pull that found nothing new succeeded too: last_pull_ms moves */
 		store_sync_note(c->st, coll, SYNC_OK, 0, NULL, gb_now_ms(), &e2);
 	if (e2.code)
 		log_warnx("cannot record the sync status: %s", e2.msg);

@@ -139,7 +139,8 @@ settle_write_errors(struct push_set *p, const bson_t *reply, const int *opmap, i
 				index = bson_iter_as_int64(&we);
 			else if (strcmp(bson_iter_key(&we), "code") == 0)
 				code = bson_iter_as_int64(&we);
-			else if (strcmp(bson_iter_key(&we), "errmsg") == 0 && BSON_ITER_HOLDS_UTF8(&we))
+			else if (strcmp(bson_iter_key(&we), "errmsg") == 0 &&
+			    BSON_ITER_HOLDS_UTF8(&we))
 				msg = bson_iter_utf8(&we, NULL);
 		}
 		if (index < 0 || index >= nops)
@@ -191,7 +192,8 @@ bulk_run(struct push_set *p, mongoc_collection_t *coll, const int *todo, int n, 
 		uint32_t ok = mongoc_bulk_operation_execute(bulk, &reply, e);
 		int64_t nres = reply_int(&reply, "nMatched") + reply_int(&reply, "nUpserted");
 		int wce = bson_iter_init_find(&it, &reply, "writeConcernErrors") &&
-		    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &it) && bson_iter_next(&it);
+		    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &it) &&
+		    bson_iter_next(&it);
 		int64_t nwe = 0;
 
 		if (!ok && bson_iter_init_find(&it, &reply, "writeErrors") &&
@@ -307,7 +309,8 @@ push_unlock(struct push_set *p)
 			if (strcmp(locks[l].ctx_id, p->rows[i].id) != 0)
 				continue;
 			gb_err_clear(&err);
-			if (sync_redis_unlock(p->c->redis, locks[l].ctx_id, locks[l].worker_id, &err) ||
+			if (sync_redis_unlock(p->c->redis, locks[l].ctx_id, locks[l].worker_id,
+			    &err) ||
 			    store_cluster_lock_remove(p->c->st, locks[l].ctx_id, &err))
 				log_warnx("cannot release the lock of '%s': %s", locks[l].ctx_id,
 				    err.msg);
@@ -334,8 +337,9 @@ push_settle(struct push_set *p, struct gb_err *err)
 			p->pushed++;
 		if (p->res[i] == RES_CONFLICT) {
 			p->conflicts++;
-			log_warnx("event=push_conflict coll=%s id=%s msg=\"the cluster holds a newer "
-			    "copy: kept\"", coll_name(p->coll), log_quoted(q, sizeof(q), p->rows[i].id));
+			log_warnx("event=push_conflict coll=%s id=%s msg=\"the cluster holds a "
+			    "newer copy: kept\"", coll_name(p->coll),
+			    log_quoted(q, sizeof(q), p->rows[i].id));
 		}
 	}
 	if (nack && (rc = store_outbox_ack(p->c->st, ack, nack, err)))

@@ -1,25 +1,18 @@
 /*
- * redis.c - the cluster's Redis keys through hiredis 0.14 (blocking API).
- *
- * Every call builds a batch of commands (argv copies), sends it in one
- * write and reads every reply (one round trip), so a heartbeat round for
- * all workers, a template or a registry costs one round trip. The context
- * is made on the first call (connect, AUTH, SELECT) and dropped on any
- * connection error or timeout (its replies could be out of step); the next
- * call connects again. A call that finds a reused connection closed by the
- * server (EOF, reset: a restarted Redis) reconnects and sends its batch once
- * more; every batch is idempotent, so a batch that arrived twice does no harm.
- * Socket timeouts are set from what is left of timeout_ms for the call.
+ * redis.c - the cluster's Redis keys, as the schema's Redis section names
+ * them and sync.md maps them, each call one round trip (redis_conn.h):
+ * worker heartbeats (HSET and EXPIRE per live worker), pipeline statistics
+ * (ZADD, trim and EXPIRE per pipeline, sent after a mark in sync_meta that
+ * moves only once Redis took them), the template and component registry
+ * caches, and the worker locks (SET NX PX; Lua compare-and-PEXPIRE and
+ * compare-and-DEL, so only the owner extends or releases).
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include <cjson/cJSON.h>
-#include <hiredis/hiredis.h>
 
 #include "../base/gbtime.h"
 #include "../base/json.h"
@@ -27,7 +20,7 @@
 #include "../storage/heartbeat.h"
 #include "../storage/outbox.h"
 #include "../storage/pipestats.h"
-#include "redis.h"
+#include "redis_conn.h"
 
 #define HEARTBEAT_TTL_S		"60"
 #define STATS_TTL_S		"86400"
@@ -48,491 +41,6 @@ static const char lock_release_lua[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then "
     "return redis.call('DEL', KEYS[1]) else return 0 end";
 
-struct sync_redis {
-	redisContext *c;	/* NULL until connected, and after a failure */
-	char host[256];		/* host name or address; the socket path when unix */
-	int port;		/* 0: unix socket */
-	char user[128];
-	char pass[256];
-	int db;
-	int timeout_ms;
-	char where[300];	/* "host:port" or "unix:/path", for messages */
-};
-
-/* One pipeline of commands, each an argv of NUL-terminated copies. */
-struct rcmd {
-	int argc;
-	char **argv;
-};
-struct rbatch {
-	struct rcmd *cmds;
-	int n, cap;
-	int oom;
-};
-
-static void
-rbatch_free(struct rbatch *b)
-{
-	for (int i = 0; i < b->n; i++) {
-		for (int j = 0; j < b->cmds[i].argc; j++)
-			free(b->cmds[i].argv[j]);
-		free(b->cmds[i].argv);
-	}
-	free(b->cmds);
-	memset(b, 0, sizeof(*b));
-}
-
-/* Add a command of argc arguments (copied). */
-static void
-rbatch_addv(struct rbatch *b, int argc, const char *const *argv)
-{
-	struct rcmd *cmd;
-
-	if (b->oom)
-		return;
-	if (b->n == b->cap) {
-		int cap = b->cap ? b->cap * 2 : 8;
-		struct rcmd *p = realloc(b->cmds, (size_t)cap * sizeof(*p));
-
-		if (!p) {
-			b->oom = 1;
-			return;
-		}
-		b->cmds = p;
-		b->cap = cap;
-	}
-	cmd = &b->cmds[b->n];
-	if (!(cmd->argv = calloc((size_t)argc, sizeof(char *)))) {
-		b->oom = 1;
-		return;
-	}
-	cmd->argc = argc;
-	b->n++;
-	for (int i = 0; i < argc; i++)
-		if (!(cmd->argv[i] = strdup(argv[i])))
-			b->oom = 1;
-}
-
-/* Add a command from a NULL-terminated list of strings (at most 16). */
-static void
-rbatch_add(struct rbatch *b, const char *arg0, ...)
-{
-	const char *argv[16];
-	int argc = 0;
-	va_list ap;
-
-	va_start(ap, arg0);
-	for (const char *a = arg0; a && argc < 16; a = va_arg(ap, const char *))
-		argv[argc++] = a;
-	va_end(ap);
-	rbatch_addv(b, argc, argv);
-}
-
-static void
-replies_free(redisReply **rep, int n)
-{
-	if (!rep)
-		return;
-	for (int i = 0; i < n; i++)
-		if (rep[i])
-			freeReplyObject(rep[i]);
-	free(rep);
-}
-
-/* Percent-decode src[0..len) into dst (size bytes); -1 when bad or too long. */
-static int
-url_decode(char *dst, size_t size, const char *src, size_t len)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		int ch = (unsigned char)src[i];
-
-		if (ch == '%') {
-			char hex[3];
-			char *end;
-
-			if (i + 2 >= len)
-				return -1;
-			hex[0] = src[i + 1];
-			hex[1] = src[i + 2];
-			hex[2] = 0;
-			ch = (int)strtol(hex, &end, 16);
-			if (end != hex + 2)
-				return -1;
-			i += 2;
-		}
-		if (o + 1 >= size)
-			return -1;
-		dst[o++] = (char)ch;
-	}
-	dst[o] = 0;
-	return 0;
-}
-
-/* host[:port][/db] of a redis:// URL, after any userinfo. */
-static int
-url_hostpart(struct sync_redis *r, const char *p, struct gb_err *err)
-{
-	const char *hend, *slash = strchr(p, '/');
-	size_t plen = slash ? (size_t)(slash - p) : strlen(p);
-	char *end;
-	long v;
-
-	r->port = 6379;
-	if (*p == '[') {
-		const char *rb = memchr(p, ']', plen);
-
-		if (!rb)
-			return gb_errf(err, GB_EINVAL, "redis url: unclosed '[' in the host");
-		if ((size_t)(rb - p - 1) >= sizeof(r->host))
-			return gb_errf(err, GB_EINVAL, "redis url: host too long");
-		memcpy(r->host, p + 1, (size_t)(rb - p - 1));
-		r->host[rb - p - 1] = 0;
-		hend = rb + 1;
-	} else {
-		const char *colon = memchr(p, ':', plen);
-
-		hend = colon ? colon : p + plen;
-		if ((size_t)(hend - p) >= sizeof(r->host))
-			return gb_errf(err, GB_EINVAL, "redis url: host too long");
-		memcpy(r->host, p, (size_t)(hend - p));
-		r->host[hend - p] = 0;
-	}
-	if (!r->host[0])
-		return gb_errf(err, GB_EINVAL, "redis url: no host");
-	if (*hend == ':') {
-		errno = 0;
-		v = strtol(hend + 1, &end, 10);
-		if (end == hend + 1 || end != p + plen || errno || v < 1 || v > 65535)
-			return gb_errf(err, GB_EINVAL, "redis url: bad port");
-		r->port = (int)v;
-	} else if (hend != p + plen) {
-		return gb_errf(err, GB_EINVAL, "redis url: bad host");
-	}
-	if (slash && slash[1]) {
-		errno = 0;
-		v = strtol(slash + 1, &end, 10);
-		if (*end || errno || v < 0 || v > 1000000 || end == slash + 1)
-			return gb_errf(err, GB_EINVAL, "redis url: bad database number");
-		r->db = (int)v;
-	}
-	return 0;
-}
-
-/* redis://[[user]:password@]host[:port][/db] or unix:/path; never echoes the password. */
-static int
-url_parse(struct sync_redis *r, const char *url, struct gb_err *err)
-{
-	const char *p, *at, *colon;
-	int rc;
-
-	if (!strncmp(url, "unix:", 5)) {
-		p = url + 5;
-		if (*p != '/' || strlen(p) >= sizeof(r->host))
-			return gb_errf(err, GB_EINVAL, "redis url: 'unix:' needs an absolute path");
-		snprintf(r->host, sizeof(r->host), "%s", p);
-		r->port = 0;
-		snprintf(r->where, sizeof(r->where), "unix:%.290s", p);
-		return 0;
-	}
-	if (!strncmp(url, "rediss://", 9))
-		return gb_errf(err, GB_EINVAL, "redis url: TLS (rediss://) is not supported");
-	if (strncmp(url, "redis://", 8))
-		return gb_errf(err, GB_EINVAL,
-		    "redis url: must start with 'redis://' or 'unix:'");
-	p = url + 8;
-	at = strrchr(p, '@');
-	if (at) {
-		colon = memchr(p, ':', (size_t)(at - p));
-		if (!colon)
-			return gb_errf(err, GB_EINVAL,
-			    "redis url: userinfo needs ':' before the password");
-		if (url_decode(r->user, sizeof(r->user), p, (size_t)(colon - p)) ||
-		    url_decode(r->pass, sizeof(r->pass), colon + 1, (size_t)(at - colon - 1)))
-			return gb_errf(err, GB_EINVAL, "redis url: bad or too long user or password");
-		p = at + 1;
-	}
-	if ((rc = url_hostpart(r, p, err)))
-		return rc;
-	snprintf(r->where, sizeof(r->where), strchr(r->host, ':') ? "[%s]:%d" : "%s:%d",
-	    r->host, r->port);
-	return 0;
-}
-
-int
-sync_redis_new(struct sync_redis **out, const char *url, int timeout_ms, struct gb_err *err)
-{
-	struct sync_redis *r;
-	int rc;
-
-	*out = NULL;
-	if (!url || !*url)
-		return gb_errf(err, GB_EINVAL, "redis url: empty");
-	if (timeout_ms <= 0)
-		return gb_errf(err, GB_EINVAL, "redis timeout of %d ms: must be positive", timeout_ms);
-	if (!(r = calloc(1, sizeof(*r))))
-		return gb_errf(err, GB_ENOMEM, "out of memory");
-	r->timeout_ms = timeout_ms;
-	if ((rc = url_parse(r, url, err))) {
-		sync_redis_free(r);
-		return rc;
-	}
-	*out = r;
-	return 0;
-}
-
-static void
-redis_drop(struct sync_redis *r)
-{
-	if (r->c)
-		redisFree(r->c);
-	r->c = NULL;
-}
-
-void
-sync_redis_free(struct sync_redis *r)
-{
-	if (!r)
-		return;
-	redis_drop(r);
-	explicit_bzero(r->pass, sizeof(r->pass));
-	free(r);
-}
-
-static struct timeval
-ms_tv(int64_t ms)
-{
-	struct timeval tv;
-
-	if (ms < 1)
-		ms = 1;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000 * 1000);
-	return tv;
-}
-
-/* The code for an error reply: unreachable-like states are transient, auth refusals EPERM. */
-static int
-reply_err_code(const char *s)
-{
-	static const char *const transient[] = { "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN",
-	    "CLUSTERDOWN", "READONLY", "MISCONF", NULL };
-
-	if (!strncmp(s, "NOAUTH", 6) || !strncmp(s, "WRONGPASS", 9) || !strncmp(s, "NOPERM", 6))
-		return GB_EPERM;
-	for (int i = 0; transient[i]; i++)
-		if (!strncmp(s, transient[i], strlen(transient[i])))
-			return GB_ETRANSIENT;
-	return GB_EIO;
-}
-
-/* An error for a failed context (connection or I/O); eno is errno right after. */
-static int
-ctx_err(struct sync_redis *r, const char *what, int eno, struct gb_err *err)
-{
-	redisContext *c = r->c;
-
-	if (c && c->err == REDIS_ERR_IO && (eno == EAGAIN || eno == EWOULDBLOCK ||
-	    eno == EINPROGRESS || eno == ETIMEDOUT))
-		return gb_errf(err, GB_ETRANSIENT, "redis at %s: no answer within %d ms (%s)",
-		    r->where, r->timeout_ms, what);
-	if (c && c->err == REDIS_ERR_OOM)
-		return gb_errf(err, GB_ENOMEM, "redis at %s: out of memory", r->where);
-	return gb_errf(err, GB_ETRANSIENT, "redis at %s: %s (%s)", r->where,
-	    c ? c->errstr : "cannot allocate a context", what);
-}
-
-/* One command on the fresh context (AUTH, SELECT); error replies mapped with code. */
-static int
-redis_setup_cmd(struct sync_redis *r, int argc, const char **argv, int code,
-    const char *what, struct gb_err *err)
-{
-	redisReply *rep = redisCommandArgv(r->c, argc, argv, NULL);
-	int rc = 0;
-
-	if (!rep)
-		return ctx_err(r, what, errno, err);
-	if (rep->type == REDIS_REPLY_ERROR) {
-		int c2 = reply_err_code(rep->str);
-
-		rc = gb_errf(err, c2 == GB_ETRANSIENT ? c2 : code, "redis at %s: %s refused: %.160s",
-		    r->where, what, rep->str);
-	}
-	freeReplyObject(rep);
-	return rc;
-}
-
-/* Connect, AUTH and SELECT, within ms. */
-static int
-redis_connect(struct sync_redis *r, int64_t ms, struct gb_err *err)
-{
-	const char *argv[3];
-	char db[16];
-	int rc;
-
-	if (r->port)
-		r->c = redisConnectWithTimeout(r->host, r->port, ms_tv(ms));
-	else
-		r->c = redisConnectUnixWithTimeout(r->host, ms_tv(ms));
-	if (!r->c || r->c->err) {
-		rc = ctx_err(r, "connect", errno, err);
-		goto out;
-	}
-	if (redisSetTimeout(r->c, ms_tv(ms)) != REDIS_OK) {
-		rc = ctx_err(r, "set timeout", errno, err);
-		goto out;
-	}
-	if (r->pass[0] || r->user[0]) {
-		int argc = 0;
-
-		argv[argc++] = "AUTH";
-		if (r->user[0])
-			argv[argc++] = r->user;
-		argv[argc++] = r->pass;
-		if ((rc = redis_setup_cmd(r, argc, argv, GB_EPERM, "AUTH", err)))
-			goto out;
-	}
-	if (r->db) {
-		snprintf(db, sizeof(db), "%d", r->db);
-		argv[0] = "SELECT";
-		argv[1] = db;
-		if ((rc = redis_setup_cmd(r, 2, argv, GB_EINVAL, "SELECT", err)))
-			goto out;
-	}
-	return 0;
-out:
-	redis_drop(r);
-	return rc;
-}
-
-/* Was this failure a connection the server closed (worth one retry on a fresh one)? */
-static int
-ctx_closed(const redisContext *c, int eno)
-{
-	return c->err == REDIS_ERR_EOF ||
-	    (c->err == REDIS_ERR_IO && (eno == ECONNRESET || eno == EPIPE));
-}
-
-/* Send b and read its replies once; *closed when the reused connection was closed. */
-static int
-redis_send(struct sync_redis *r, struct rbatch *b, int64_t deadline, redisReply **rep,
-    int *closed, struct gb_err *err)
-{
-	int fresh = 0, rc = 0, eno;
-
-	*closed = 0;
-	if (!r->c) {
-		if ((rc = redis_connect(r, deadline - gb_mono_ms(), err)))
-			return rc;
-		fresh = 1;
-	}
-	if (!fresh && redisSetTimeout(r->c, ms_tv(deadline - gb_mono_ms())) != REDIS_OK) {
-		rc = ctx_err(r, "set timeout", errno, err);
-		redis_drop(r);
-		return rc;
-	}
-	for (int i = 0; i < b->n; i++)
-		if (redisAppendCommandArgv(r->c, b->cmds[i].argc, (const char **)b->cmds[i].argv,
-		    NULL) != REDIS_OK) {
-			redis_drop(r);
-			return gb_errf(err, GB_ENOMEM, "out of memory");
-		}
-	for (int i = 0; i < b->n; i++) {
-		void *v = NULL;
-
-		errno = 0;
-		if (redisGetReply(r->c, &v) != REDIS_OK || !v) {
-			eno = errno;
-			if (!fresh && ctx_closed(r->c, eno)) {
-				*closed = 1;
-				rc = GB_ETRANSIENT;
-			} else {
-				rc = ctx_err(r, b->cmds[i].argv[0], eno, err);
-			}
-			redis_drop(r);
-			return rc;
-		}
-		rep[i] = v;
-	}
-	return 0;
-}
-
-/*
- * Run b in one round trip; *out gets its n replies (caller frees with
- * replies_free). Error replies are left to the caller except the ones
- * that say the server cannot serve (transient) or wants a password (EPERM).
- */
-static int
-redis_exec(struct sync_redis *r, struct rbatch *b, redisReply ***out, struct gb_err *err)
-{
-	int64_t deadline = gb_mono_ms() + r->timeout_ms;
-	redisReply **rep = NULL;
-	int rc, closed;
-
-	*out = NULL;
-	if (b->oom || !(rep = calloc((size_t)b->n + 1, sizeof(*rep)))) {
-		rc = gb_errf(err, GB_ENOMEM, "out of memory");
-		goto out;
-	}
-	rc = redis_send(r, b, deadline, rep, &closed, err);
-	if (rc && closed) {
-		for (int i = 0; i < b->n; i++) {
-			if (rep[i])
-				freeReplyObject(rep[i]);
-			rep[i] = NULL;
-		}
-		rc = redis_send(r, b, deadline, rep, &closed, err);
-		if (rc && closed)
-			rc = gb_errf(err, GB_ETRANSIENT, "redis at %s: connection closed", r->where);
-	}
-	if (rc)
-		goto out;
-	for (int i = 0; i < b->n; i++) {
-		int code;
-
-		if (rep[i]->type != REDIS_REPLY_ERROR)
-			continue;
-		if ((code = reply_err_code(rep[i]->str)) == GB_EIO)
-			continue;
-		rc = gb_errf(err, code, "redis at %s: %s: %.160s", r->where, b->cmds[i].argv[0],
-		    rep[i]->str);
-		if (code == GB_EPERM)
-			redis_drop(r);
-		goto out;
-	}
-	*out = rep;
-	rep = NULL;
-out:
-	replies_free(rep, b->n);
-	return rc;
-}
-
-/* Run b and check that no reply is an error; the replies are dropped. */
-static int
-redis_run(struct sync_redis *r, struct rbatch *b, struct gb_err *err)
-{
-	redisReply **rep;
-	int rc;
-
-	if ((rc = redis_exec(r, b, &rep, err)))
-		return rc;
-	for (int i = 0; i < b->n && !rc; i++) {
-		const redisReply *e = rep[i];
-
-		/* an EXEC's array holds the replies of the commands of the transaction */
-		for (size_t k = 0; e->type == REDIS_REPLY_ARRAY && k < rep[i]->elements; k++)
-			if (rep[i]->element[k]->type == REDIS_REPLY_ERROR)
-				e = rep[i]->element[k];
-		if (e->type == REDIS_REPLY_ERROR)
-			rc = gb_errf(err, GB_EIO, "redis at %s: %s %.100s: %.160s", r->where,
-			    b->cmds[i].argv[0], b->cmds[i].argc > 1 ? b->cmds[i].argv[1] : "",
-			    e->str);
-	}
-	replies_free(rep, b->n);
-	return rc;
-}
-
 static int
 redis_key(char key[KEY_MAX], const char *prefix, const char *id, const char *what,
     struct gb_err *err)
@@ -549,23 +57,11 @@ redis_key(char key[KEY_MAX], const char *prefix, const char *id, const char *wha
 }
 
 int
-sync_redis_ping(struct sync_redis *r, struct gb_err *err)
-{
-	struct rbatch b = { 0 };
-	int rc;
-
-	rbatch_add(&b, "PING", NULL);
-	rc = redis_run(r, &b, err);
-	rbatch_free(&b);
-	return rc;
-}
-
-int
 sync_redis_heartbeats(struct sync_redis *r, struct store *st, int64_t now_ms, int *n,
     struct gb_err *err)
 {
 	struct store_heartbeat *hb;
-	struct rbatch b = { 0 };
+	struct redis_batch b = { 0 };
 	char key[KEY_MAX], seen[GB_TIME_LEN], count[24];
 	int rc, nhb = 0;
 
@@ -579,14 +75,14 @@ sync_redis_heartbeats(struct sync_redis *r, struct store *st, int64_t now_ms, in
 			goto out;
 		gb_time_format(hb[i].last_seen_ms, seen);
 		snprintf(count, sizeof(count), "%d", hb[i].processing_count);
-		rbatch_add(&b, "HSET", key, "last_seen", seen, "status", hb[i].status,
+		redis_batch_add(&b, "HSET", key, "last_seen", seen, "status", hb[i].status,
 		    "processing_count", count, "host", hb[i].host, NULL);
-		rbatch_add(&b, "EXPIRE", key, HEARTBEAT_TTL_S, NULL);
+		redis_batch_add(&b, "EXPIRE", key, HEARTBEAT_TTL_S, NULL);
 	}
 	if (nhb && !(rc = redis_run(r, &b, err)))
 		*n = nhb;
 out:
-	rbatch_free(&b);
+	redis_batch_free(&b);
 	free(hb);
 	return rc;
 }
@@ -606,7 +102,7 @@ stat_row_cmp(const void *a, const void *b)
 
 /* ZADD, trim and EXPIRE of the k rows of one pipeline (num: 48 bytes per row). */
 static int
-stats_add_group(struct rbatch *b, struct pipeline_stat_row **g, int k, const char *cutoff,
+stats_add_group(struct redis_batch *b, struct pipeline_stat_row **g, int k, const char *cutoff,
     const char **argv, char *num, struct gb_err *err)
 {
 	char key[KEY_MAX];
@@ -624,9 +120,9 @@ stats_add_group(struct rbatch *b, struct pipeline_stat_row **g, int k, const cha
 		argv[argc++] = score;
 		argv[argc++] = member;
 	}
-	rbatch_addv(b, argc, argv);
-	rbatch_add(b, "ZREMRANGEBYSCORE", key, "-inf", cutoff, NULL);
-	rbatch_add(b, "EXPIRE", key, STATS_TTL_S, NULL);
+	redis_batch_addv(b, argc, argv);
+	redis_batch_add(b, "ZREMRANGEBYSCORE", key, "-inf", cutoff, NULL);
+	redis_batch_add(b, "EXPIRE", key, STATS_TTL_S, NULL);
 	return 0;
 }
 
@@ -638,7 +134,7 @@ stats_send(struct sync_redis *r, struct pipeline_stat_row *rows, int n, int64_t 
 	struct pipeline_stat_row **live = calloc((size_t)n, sizeof(*live));
 	const char **argv = calloc((size_t)n * 2 + 2, sizeof(*argv));
 	char *num = malloc((size_t)n * 48);
-	struct rbatch b = { 0 };
+	struct redis_batch b = { 0 };
 	char cutoff[24];
 	int rc = 0, nlive = 0;
 
@@ -653,8 +149,9 @@ stats_send(struct sync_redis *r, struct pipeline_stat_row *rows, int n, int64_t 
 	qsort(live, (size_t)nlive, sizeof(*live), stat_row_cmp);
 	snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(now_ms - PIPELINE_STATS_WINDOW_MS));
 	for (int i = 0, j; i < nlive; i = j) {
-		for (j = i + 1; j < nlive && !strcmp(live[j]->pipeline_id, live[i]->pipeline_id); j++)
-			;
+		j = i + 1;
+		while (j < nlive && !strcmp(live[j]->pipeline_id, live[i]->pipeline_id))
+			j++;
 		if ((rc = stats_add_group(&b, live + i, j - i, cutoff, argv, num, err)))
 			goto out;
 	}
@@ -662,7 +159,7 @@ stats_send(struct sync_redis *r, struct pipeline_stat_row *rows, int n, int64_t 
 		goto out;
 	*sent = nlive;
 out:
-	rbatch_free(&b);
+	redis_batch_free(&b);
 	free(num);
 	free(argv);
 	free(live);
@@ -738,6 +235,94 @@ json_date_text(const cJSON *v, char out[GB_TIME_LEN + 8])
 	}
 }
 
+/* Past the JSON string at p ('"'), or NULL. */
+static const char *
+raw_skip_string(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* Past the JSON value at p (already checked by a parser), or NULL. */
+static const char *
+raw_skip_value(const char *p, const char *end)
+{
+	int depth = 0;
+
+	while (p < end) {
+		if (*p == '"') {
+			if (!(p = raw_skip_string(p, end)))
+				return NULL;
+			if (!depth)
+				return p;
+			continue;
+		}
+		if (*p == '{' || *p == '[') {
+			depth++;
+		} else if (*p == '}' || *p == ']') {
+			if (--depth < 0)
+				return p;	/* a scalar ends at its container's end */
+			if (!depth)
+				return p + 1;
+		} else if (!depth && (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n' ||
+		    *p == '\r')) {
+			return p;
+		}
+		p++;
+	}
+	return depth ? NULL : p;
+}
+
+static const char *
+raw_skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/*
+ * The text of top-level member key of the JSON object doc, exactly as
+ * written (integers past 2^53 kept): 0, or -1 when not found this way
+ * (absent, or a key written with escapes).
+ */
+static int
+raw_member(const char *doc, size_t len, const char *key, const char **val, size_t *vlen)
+{
+	const char *p = doc, *end = doc + len, *k, *v;
+	size_t klen = strlen(key), kl;
+
+	p = raw_skip_ws(p, end);
+	if (p == end || *p++ != '{')
+		return -1;
+	for (;;) {
+		p = raw_skip_ws(p, end);
+		if (p == end || *p != '"' || !(v = raw_skip_string(p, end)))
+			return -1;
+		k = p + 1;
+		kl = (size_t)(v - 1 - k);
+		p = raw_skip_ws(v, end);
+		if (p == end || *p++ != ':')
+			return -1;
+		p = raw_skip_ws(p, end);
+		if (!(v = raw_skip_value(p, end)) || v == p)
+			return -1;
+		if (kl == klen && !memcmp(k, key, klen)) {
+			*val = p;
+			*vlen = (size_t)(v - p);
+			return 0;
+		}
+		p = raw_skip_ws(v, end);
+		if (p == end || *p++ != ',')
+			return -1;
+	}
+}
+
 /* A member as text for a hash field: strings as they are, numbers and others as JSON. */
 static char *
 json_field_text(const cJSON *v)
@@ -755,8 +340,10 @@ sync_redis_template_put(struct sync_redis *r, const char *doc, size_t len, struc
 	cJSON *j = cJSON_ParseWithLength(doc, len);
 	char key[KEY_MAX], updated[GB_TIME_LEN + 8];
 	char *name = NULL, *version = NULL, *structure = NULL;
-	struct rbatch b = { 0 };
+	struct redis_batch b = { 0 };
 	const cJSON *sv;
+	const char *raw;
+	size_t rawlen;
 	int rc;
 
 	if (!j || !cJSON_IsObject(j)) {
@@ -768,18 +355,21 @@ sync_redis_template_put(struct sync_redis *r, const char *doc, size_t len, struc
 	sv = cJSON_GetObjectItemCaseSensitive(j, "structure");
 	name = json_field_text(cJSON_GetObjectItemCaseSensitive(j, "name"));
 	version = json_field_text(cJSON_GetObjectItemCaseSensitive(j, "version"));
-	structure = sv ? cJSON_PrintUnformatted(sv) : strdup("null");
+	if (sv && !raw_member(doc, len, "structure", &raw, &rawlen))
+		structure = strndup(raw, rawlen);
+	else
+		structure = sv ? cJSON_PrintUnformatted(sv) : strdup("null");
 	json_date_text(cJSON_GetObjectItemCaseSensitive(j, "updated_at"), updated);
 	if (!name || !version || !structure) {
 		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 		goto out;
 	}
-	rbatch_add(&b, "HSET", key, "name", name, "version", version, "structure", structure,
+	redis_batch_add(&b, "HSET", key, "name", name, "version", version, "structure", structure,
 	    "updated_at", updated, NULL);
-	rbatch_add(&b, "EXPIRE", key, TEMPLATE_TTL_S, NULL);
+	redis_batch_add(&b, "EXPIRE", key, TEMPLATE_TTL_S, NULL);
 	rc = redis_run(r, &b, err);
 out:
-	rbatch_free(&b);
+	redis_batch_free(&b);
 	free(name);
 	free(version);
 	free(structure);
@@ -793,7 +383,7 @@ registry_add(void *arg, const char *doc, size_t len)
 {
 	cJSON *types = arg, *j = cJSON_ParseWithLength(doc, len), *e = NULL, *arr;
 	const cJSON *config, *m;
-	const char *type;
+	const char *type, *id, *name;
 	int rc = GB_ENOMEM;
 
 	if (!j)
@@ -802,9 +392,10 @@ registry_add(void *arg, const char *doc, size_t len)
 		rc = 0;		/* no type, no field for it */
 		goto out;
 	}
-	if (!(e = cJSON_CreateObject()) ||
-	    !cJSON_AddStringToObject(e, "_id", json_get_str(j, "_id") ? json_get_str(j, "_id") : "") ||
-	    !cJSON_AddStringToObject(e, "name", json_get_str(j, "name") ? json_get_str(j, "name") : ""))
+	id = json_get_str(j, "_id");
+	name = json_get_str(j, "name");
+	if (!(e = cJSON_CreateObject()) || !cJSON_AddStringToObject(e, "_id", id ? id : "") ||
+	    !cJSON_AddStringToObject(e, "name", name ? name : ""))
 		goto out;
 	config = cJSON_GetObjectItemCaseSensitive(j, "config");
 	if (!cJSON_IsObject(config))
@@ -869,7 +460,7 @@ sync_redis_registry_put(struct sync_redis *r, struct store *st, const char *org,
 	char key[KEY_MAX];
 	const char **argv = NULL;
 	char **texts = NULL;
-	struct rbatch b = { 0 };
+	struct redis_batch b = { 0 };
 	int rc, k = 0, argc = 0;
 
 	if ((rc = redis_key(key, "component_registry:", org, "organization id", err)))
@@ -895,13 +486,13 @@ sync_redis_registry_put(struct sync_redis *r, struct store *st, const char *org,
 		argv[argc++] = texts[k++];
 	}
 	if (k) {
-		rbatch_add(&b, "MULTI", NULL);
-		rbatch_add(&b, "DEL", key, NULL);
-		rbatch_addv(&b, argc, argv);
-		rbatch_add(&b, "EXPIRE", key, REGISTRY_TTL_S, NULL);
-		rbatch_add(&b, "EXEC", NULL);
+		redis_batch_add(&b, "MULTI", NULL);
+		redis_batch_add(&b, "DEL", key, NULL);
+		redis_batch_addv(&b, argc, argv);
+		redis_batch_add(&b, "EXPIRE", key, REGISTRY_TTL_S, NULL);
+		redis_batch_add(&b, "EXEC", NULL);
 	} else {
-		rbatch_add(&b, "DEL", key, NULL);
+		redis_batch_add(&b, "DEL", key, NULL);
 	}
 	rc = redis_run(r, &b, err);
 out:
@@ -909,7 +500,7 @@ out:
 		free(texts[i]);
 	free(texts);
 	free(argv);
-	rbatch_free(&b);
+	redis_batch_free(&b);
 	cJSON_Delete(types);
 	return rc;
 }
@@ -918,15 +509,15 @@ static int
 redis_del(struct sync_redis *r, const char *prefix, const char *id, const char *what,
     struct gb_err *err)
 {
-	struct rbatch b = { 0 };
+	struct redis_batch b = { 0 };
 	char key[KEY_MAX];
 	int rc;
 
 	if ((rc = redis_key(key, prefix, id, what, err)))
 		return rc;
-	rbatch_add(&b, "DEL", key, NULL);
+	redis_batch_add(&b, "DEL", key, NULL);
 	rc = redis_run(r, &b, err);
-	rbatch_free(&b);
+	redis_batch_free(&b);
 	return rc;
 }
 
@@ -944,7 +535,7 @@ sync_redis_registry_drop(struct sync_redis *r, const char *org, struct gb_err *e
 
 /* One command of the lock: its integer reply in *val (nil: 0). */
 static int
-lock_cmd(struct sync_redis *r, struct rbatch *b, long long *val, struct gb_err *err)
+lock_cmd(struct sync_redis *r, struct redis_batch *b, long long *val, struct gb_err *err)
 {
 	redisReply **rep;
 	int rc;
@@ -959,7 +550,7 @@ lock_cmd(struct sync_redis *r, struct rbatch *b, long long *val, struct gb_err *
 		*val = rep[0]->integer;
 	else if (rep[0]->type == REDIS_REPLY_STATUS)
 		*val = !strcmp(rep[0]->str, "OK");
-	replies_free(rep, b->n);
+	redis_replies_free(rep, b->n);
 	return rc;
 }
 
@@ -967,12 +558,12 @@ static int
 lock_script(struct sync_redis *r, const char *script, const char *key, const char *worker_id,
     long long *val, struct gb_err *err)
 {
-	struct rbatch b = { 0 };
+	struct redis_batch b = { 0 };
 	int rc;
 
-	rbatch_add(&b, "EVAL", script, "1", key, worker_id, LOCK_TTL_MS, NULL);
+	redis_batch_add(&b, "EVAL", script, "1", key, worker_id, LOCK_TTL_MS, NULL);
 	rc = lock_cmd(r, &b, val, err);
-	rbatch_free(&b);
+	redis_batch_free(&b);
 	return rc;
 }
 
@@ -980,7 +571,7 @@ int
 sync_redis_lock(struct sync_redis *r, const char *ctx_id, const char *worker_id, int *got,
     struct gb_err *err)
 {
-	struct rbatch b = { 0 };
+	struct redis_batch b = { 0 };
 	char key[KEY_MAX];
 	long long val;
 	int rc;
@@ -990,9 +581,9 @@ sync_redis_lock(struct sync_redis *r, const char *ctx_id, const char *worker_id,
 		return rc;
 	if (!worker_id || !*worker_id)
 		return gb_errf(err, GB_EINVAL, "redis: empty worker id");
-	rbatch_add(&b, "SET", key, worker_id, "NX", "PX", LOCK_TTL_MS, NULL);
+	redis_batch_add(&b, "SET", key, worker_id, "NX", "PX", LOCK_TTL_MS, NULL);
 	rc = lock_cmd(r, &b, &val, err);
-	rbatch_free(&b);
+	redis_batch_free(&b);
 	/* not set: ours already (taken before, or a resent SET) when extending works */
 	if (!rc && !val)
 		rc = lock_script(r, lock_extend_lua, key, worker_id, &val, err);

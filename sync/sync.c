@@ -204,7 +204,8 @@ push_until_empty(struct sync_ctx *c, int64_t *pushed, struct gb_err *err)
 		if ((rc = push_round(c, &sent, &acked, pushed, err)))
 			return rc;
 		if (sent > 0 && acked == 0)
-			return gb_errf(err, GB_ETRANSIENT, "%d outbox rows could not be sent", sent);
+			return gb_errf(err, GB_ETRANSIENT, "%d outbox rows could not be sent",
+			    sent);
 	} while (sent == SYNC_PUSH_BATCH && !sync_stopping(c->s));
 	return 0;
 }
@@ -297,8 +298,8 @@ redis_extend_locks(struct sync_ctx *c, struct gb_err *err)
 	for (int i = 0; i < n && rc == 0; i++) {
 		int held = 0;
 
-		if ((rc = sync_redis_lock_extend(c->redis, locks[i].ctx_id, locks[i].worker_id, &held,
-		    err)))
+		if ((rc = sync_redis_lock_extend(c->redis, locks[i].ctx_id, locks[i].worker_id,
+		    &held, err)))
 			break;
 		if (!held) {
 			log_warnx("event=lock_lost id=%s msg=\"the cluster lock of the context "
@@ -491,7 +492,8 @@ sync_start(struct sync *s, struct gb_err *err)
 		s->targ[i].role = want[i];
 		if ((rc = pthread_create(&s->threads[i], NULL, sync_thread, &s->targ[i]))) {
 			sync_stop(s);
-			return gb_errf(err, GB_ENOMEM, "cannot start a sync thread: %s", strerror(rc));
+			return gb_errf(err, GB_ENOMEM, "cannot start a sync thread: %s",
+			    strerror(rc));
 		}
 		s->nthreads++;
 	}

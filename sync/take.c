@@ -130,7 +130,8 @@ take_store(struct sync_ctx *c, const char *id, const bson_t *doc, struct gb_err 
 	if ((rc = bsonconv_to_json(doc, &json, &len, err)))
 		return rc;
 	if ((rc = store_begin(c->st, err)) == 0) {
-		if ((rc = store_cluster_lock_add(c->st, id, c->s->cfg.worker_id, gb_now_ms(), err)) ||
+		if ((rc = store_cluster_lock_add(c->st, id, c->s->cfg.worker_id, gb_now_ms(),
+		    err)) ||
 		    (rc = store_sync_apply(c->st, COLL_CONTEXTS, json, len, &res, NULL, err)) ||
 		    (rc = store_commit(c->st, err)))
 			store_rollback(c->st);

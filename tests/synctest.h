@@ -136,7 +136,8 @@ mt_type(const bson_t *doc, const char *path, bson_iter_t *it)
 {
 	bson_iter_t root;
 
-	if (doc == NULL || !bson_iter_init(&root, doc) || !bson_iter_find_descendant(&root, path, it))
+	if (doc == NULL || !bson_iter_init(&root, doc) ||
+	    !bson_iter_find_descendant(&root, path, it))
 		return 0;
 	return (int)bson_iter_type(it);
 }

@@ -82,7 +82,8 @@ load_variants(struct store *st)
 	st_put(st, COLL_CONTEXTS, "{\"_id\":\"ctx_old\",\"organization_id\":\"org_123\","
 	    "\"status\":\"completed\",\"created_at\":\"1955-11-05T06:15:00.123Z\","
 	    "\"updated_at\":\"1969-12-31T23:59:59.999Z\",\"processing\":{\"started_at\":"
-	    "\"1901-01-01T00:00:00.000Z\",\"completed_at\":\"0001-01-01T00:00:00.000Z\"},%s}", meta);
+	    "\"1901-01-01T00:00:00.000Z\",\"completed_at\":\"0001-01-01T00:00:00.000Z\"},"
+	    "%s}", meta);
 	remember(COLL_CONTEXTS, "ctx_old");
 	st_put(st, COLL_CONTEXTS, "{\"_id\":\"ctx_bigint\",\"organization_id\":\"org_123\","
 	    "\"status\":\"pending\",\"data\":{\"n1\":9007199254740993,\"n2\":9223372036854775807,"
@@ -178,7 +179,8 @@ compare(struct store *a, struct store *b)
 	int same = 0;
 
 	for (int i = 0; i < ndocs; i++) {
-		cJSON *ja = st_get(a, docs[i].c, docs[i].id), *jb = st_get(b, docs[i].c, docs[i].id);
+		cJSON *ja = st_get(a, docs[i].c, docs[i].id);
+		cJSON *jb = st_get(b, docs[i].c, docs[i].id);
 		int eq = ja && jb && json_same(ja, jb);
 
 		if (!eq) {
@@ -186,7 +188,8 @@ compare(struct store *a, struct store *b)
 			char *tb = jb ? cJSON_PrintUnformatted(jb) : NULL;
 
 			tap_diag("%s %s differs:\n  sent %.600s\n  back %.600s",
-			    coll_name(docs[i].c), docs[i].id, ta ? ta : "(none)", tb ? tb : "(none)");
+			    coll_name(docs[i].c), docs[i].id, ta ? ta : "(none)",
+			    tb ? tb : "(none)");
 			free(ta);
 			free(tb);
 		}

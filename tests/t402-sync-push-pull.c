@@ -9,10 +9,14 @@
  * documents, it slows down with the collection's size).
  */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "../base/gbtime.h"
 #include "../storage/outbox.h"
 #include "synctest.h"
 
@@ -153,6 +157,8 @@ pull_many(const char *uri, struct store **b, char *pb, size_t size)
 	is_int(sync_pull_all(s, &pulled, &err), 0, "a restarted sync pulls again");
 	is_int(pulled, 0, "... nothing: the checkpoint survived");
 	is_int(status_of(*b, COLL_CONTEXTS).checkpoint.pulled, n_ctx, "... the checkpoint counts");
+	ok(status_of(*b, COLL_ORGANIZATIONS).last_pull_ms > 0,
+	    "a pull that found nothing new is a success too (last pull time)");
 	sync_free(s);
 }
 
@@ -163,13 +169,16 @@ newer_wins_push(struct store *a, struct sync *s)
 	int64_t pushed = 0, before = status_of(a, COLL_CONTEXTS).conflicts;
 
 	mt_replace_json(cl, "contexts", "ctx_00001", "{\"_id\":\"ctx_00001\",\"organization_id\":"
-	    "\"org_123\",\"status\":\"pending\",\"updated_at\":{\"$date\":\"2030-01-01T00:00:00Z\"},"
+	    "\"org_123\",\"status\":\"pending\","
+	    "\"updated_at\":{\"$date\":\"2030-01-01T00:00:00Z\"},"
 	    "\"data\":{\"title\":\"cluster\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	st_put(a, COLL_CONTEXTS, "{\"_id\":\"ctx_00001\",\"organization_id\":\"org_123\","
-	    "\"status\":\"pending\",\"updated_at\":\"2026-01-01T00:00:00.000Z\",\"data\":{\"title\":"
+	    "\"status\":\"pending\",\"updated_at\":\"2026-01-01T00:00:00.000Z\","
+	    "\"data\":{\"title\":"
 	    "\"box, older\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	st_put(a, COLL_CONTEXTS, "{\"_id\":\"ctx_00002\",\"organization_id\":\"org_123\","
-	    "\"status\":\"pending\",\"updated_at\":\"2031-01-01T00:00:00.000Z\",\"data\":{\"title\":"
+	    "\"status\":\"pending\",\"updated_at\":\"2031-01-01T00:00:00.000Z\","
+	    "\"data\":{\"title\":"
 	    "\"box, newer\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	is_int(sync_push_all(s, &pushed, &err), 0, "push over a newer cluster copy (%s)", err.msg);
 	is_str(mongo_field("ctx_00001", "data.title"), "cluster", "the cluster's newer copy stays");
@@ -186,7 +195,8 @@ newer_wins_pull(struct store *b, const char *pb, const char *uri)
 	int64_t pulled = 0, before = status_of(b, COLL_CONTEXTS).conflicts;
 
 	st_put(b, COLL_CONTEXTS, "{\"_id\":\"ctx_00004\",\"organization_id\":\"org_123\","
-	    "\"status\":\"pending\",\"updated_at\":\"2032-01-01T00:00:00.000Z\",\"data\":{\"title\":"
+	    "\"status\":\"pending\",\"updated_at\":\"2032-01-01T00:00:00.000Z\","
+	    "\"data\":{\"title\":"
 	    "\"b, newest\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	st_put(b, COLL_CONTEXTS, "{\"_id\":\"ctx_00005\",\"organization_id\":\"org_123\","
 	    "\"status\":\"completed\",\"updated_at\":\"2026-01-01T00:00:00.000Z\",\"metadata\":"
@@ -195,15 +205,18 @@ newer_wins_pull(struct store *b, const char *pb, const char *uri)
 	    "\"status\":\"pending\",\"retry_count\":3,\"updated_at\":\"2026-01-01T00:00:00.000Z\","
 	    "\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	mt_replace_json(cl, "contexts", "ctx_00003", "{\"_id\":\"ctx_00003\",\"organization_id\":"
-	    "\"org_123\",\"status\":\"pending\",\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
+	    "\"org_123\",\"status\":\"pending\","
+	    "\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
 	    "\"data\":{\"title\":\"cluster, newer\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE
 	    "\"}}");
 	mt_replace_json(cl, "contexts", "ctx_00004", "{\"_id\":\"ctx_00004\",\"organization_id\":"
-	    "\"org_123\",\"status\":\"pending\",\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
+	    "\"org_123\",\"status\":\"pending\","
+	    "\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
 	    "\"data\":{\"title\":\"cluster, older\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE
 	    "\"}}");
 	mt_replace_json(cl, "contexts", "ctx_00005", "{\"_id\":\"ctx_00005\",\"organization_id\":"
-	    "\"org_123\",\"status\":\"pending\",\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
+	    "\"org_123\",\"status\":\"pending\","
+	    "\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
 	    "\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	mt_replace_json(cl, "contexts", "ctx_00006", "{\"_id\":\"ctx_00006\",\"organization_id\":"
 	    "\"org_123\",\"status\":\"pending\",\"retry_count\":1,\"updated_at\":{\"$date\":"
@@ -288,7 +301,8 @@ interrupted(const char *uri)
 	int64_t pulled = 0, first = 0, n = 0, want = mt_count(cl, "contexts",
 	    "{\"metadata.appliance_id\":\"" APPLIANCE "\"}");
 
-	is_int(sync_pull_pages(s, 2, &first, &err), 0, "a pull stopped after 2 pages (%s)", err.msg);
+	is_int(sync_pull_pages(s, 2, &first, &err), 0, "a pull stopped after 2 pages (%s)",
+	    err.msg);
 	is_int(first, 2 * page, "... pulled 2 pages");
 	sync_free(s);
 	s = new_sync(pc, uri);
@@ -297,6 +311,45 @@ interrupted(const char *uri)
 	store_count(c, COLL_CONTEXTS, &n, &err);
 	is_int(n, want, "... and the box has them all");
 	sync_free(s);
+	store_close(c);
+}
+
+/* A pulling process killed with SIGKILL once a page is in; the next pull resumes. */
+static void
+killed(const char *uri)
+{
+	char pc[4096];
+	struct store *c = st_box("killed", pc, sizeof(pc));
+	struct pull_checkpoint cp = { "", "", 0 };
+	int64_t pulled = 0, n = 0, t0 = gb_mono_ms(), want = mt_count(cl, "contexts",
+	    "{\"metadata.appliance_id\":\"" APPLIANCE "\"}");
+	int status = 0;
+	pid_t pid;
+
+	if ((pid = fork()) == 0) {
+		struct sync *s = new_sync(pc, uri);
+		int64_t got;
+
+		_exit(sync_pull_all(s, &got, &err) ? 1 : 0);
+	}
+	while (cp.pulled == 0 && gb_mono_ms() - t0 < 30000) {
+		usleep(1000);
+		store_checkpoint_get(c, COLL_CONTEXTS, &cp, &err);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	store_checkpoint_get(c, COLL_CONTEXTS, &cp, &err);
+	ok(WIFSIGNALED(status) && cp.pulled > 0 && cp.pulled < want, "a pulling process killed "
+	    "with SIGKILL after %" PRId64 " of %" PRId64 " contexts", cp.pulled, want);
+	{
+		struct sync *s = new_sync(pc, uri);
+
+		is_int(sync_pull_all(s, &pulled, &err), 0, "a new process pulls (%s)", err.msg);
+		sync_free(s);
+	}
+	is_int(pulled, want - cp.pulled, "... from where the killed one stopped");
+	store_count(c, COLL_CONTEXTS, &n, &err);
+	is_int(n, want, "... and the box has them all");
 	store_close(c);
 }
 
@@ -321,8 +374,9 @@ main(void)
 	newer_wins_pull(b, pb, uri);
 	rejected(a, s);
 	replay(uri);
-	interrupted(uri);
 	sync_free(s);
+	interrupted(uri);
+	killed(uri);
 	store_close(a);
 	store_close(b);
 	mongoc_client_destroy(cl);

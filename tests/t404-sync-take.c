@@ -42,7 +42,8 @@ seed(mongoc_client_t *cl)
 		char json[512];
 
 		snprintf(json, sizeof(json), "{\"_id\":\"ctx_take%04d\",\"organization_id\":\"%s\","
-		    "\"status\":\"pending\",\"created_at\":{\"$date\":\"2025-01-01T00:00:%02d.%03dZ\"},"
+		    "\"status\":\"pending\","
+		    "\"created_at\":{\"$date\":\"2025-01-01T00:00:%02d.%03dZ\"},"
 		    "\"updated_at\":{\"$date\":\"2025-01-01T00:00:00Z\"},\"next_retry_at\":null,"
 		    "\"retry_count\":0,\"data\":{\"i\":%d},\"metadata\":{\"priority\":%d}}", i,
 		    i % 3 ? "org_123" : "org_456", i / 1000, i % 1000, i, i % 4);
@@ -187,7 +188,8 @@ caches(mongoc_client_t *cl, int port)
 	st_put(st, COLL_COMPONENTS, "{\"_id\":\"comp_cache\",\"organization_id\":\"org_123\","
 	    "\"type\":\"ai_generator\",\"updated_at\":\"2026-01-01T00:00:00.000Z\"}");
 	is_int(sync_push_all(s, &n, &err), 0, "push the local changes (%s)", err.msg);
-	is_int(redis_int(port, "EXISTS template:%s", "tmpl_cache"), 0, "the stale template is dropped");
+	is_int(redis_int(port, "EXISTS template:%s", "tmpl_cache"), 0,
+	    "the stale template is dropped");
 	is_int(redis_int(port, "EXISTS component_registry:%s", "org_123"), 0,
 	    "the stale registry is dropped");
 	is_int(st_depth(st), 0, "... and their outbox rows are gone");
@@ -195,7 +197,8 @@ caches(mongoc_client_t *cl, int port)
 	if (store_heartbeat_put(st, &hb, 1, &err) || sync_start(s, &err))
 		tap_bail("heartbeat: %s", err.msg);
 	t0 = gb_mono_ms();
-	while (redis_int(port, "EXISTS worker_heartbeat:%s", "box-c/w1") != 1 && gb_mono_ms() - t0 < 5000)
+	while (redis_int(port, "EXISTS worker_heartbeat:%s", "box-c/w1") != 1 &&
+	    gb_mono_ms() - t0 < 5000)
 		usleep(50 * 1000);
 	sync_stop(s);
 	is_int(redis_int(port, "EXISTS worker_heartbeat:%s", "box-c/w1"), 1,
@@ -223,7 +226,8 @@ count_done(int *total, int *distinct)
 			int i;
 
 			(*total)++;
-			if (sscanf(line, "ctx_take%d", &i) == 1 && i >= 0 && i < N_CTX && !seen[i]++)
+			if (sscanf(line, "ctx_take%d", &i) == 1 && i >= 0 && i < N_CTX &&
+			    !seen[i]++)
 				(*distinct)++;
 		}
 		fclose(f);
