@@ -38,6 +38,11 @@ LIB_SRC := $(BASE_SRC) $(STORAGE_SRC) $(WEB_SRC) $(SYNC_SRC) $(APP_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o $(BUILD)/web/ui_data.o
 TEST_SRC := $(wildcard tests/t[0-9]*.c)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.t)
+# the sync suite runs against both MongoDB peers: t401-t404 once more, through
+# a wrapper that sets GENBOX_MONGO_PEER=jongodb
+SYNC_PEER_TESTS := $(filter $(BUILD)/tests/t401-% $(BUILD)/tests/t402-% $(BUILD)/tests/t403-% \
+	$(BUILD)/tests/t404-%,$(TESTS))
+JONGODB_TESTS := $(SYNC_PEER_TESTS:%.t=%.jongodb.t)
 TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o $(BUILD)/tests/peer.o $(BUILD)/tests/gentest.o \
 	$(BUILD)/tests/peer-proxy.o \
 	$(BUILD)/tests/fakegen.o \
@@ -129,6 +134,10 @@ $(GENBOX): $(BUILD)/appliance/main.o $(LIB_OBJ)
 $(BUILD)/tests/%.t: $(BUILD)/tests/%.o $(TEST_LIB_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
+$(JONGODB_TESTS): %.jongodb.t: %.t
+	printf '#!/bin/sh\nGENBOX_MONGO_PEER=jongodb exec "%s" "$$@"\n' "$(abspath $<)" > $@
+	chmod +x $@
+
 # an LD_PRELOAD library that counts SQLite connections and injects faults (t110)
 $(BUILD)/tests/fault-sqlite.so: tests/fault-sqlite.c
 	@mkdir -p $(dir $@)
@@ -155,12 +164,12 @@ run: deps
 
 # tests find the binary and the repository through the environment
 check: deps
-	$(MAKE) $(GENBOX) $(TESTS)
+	$(MAKE) $(GENBOX) $(TESTS) $(JONGODB_TESTS)
 	$(MAKE) layers
-	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) prove -v --exec '' $(TESTS)
+	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) prove -v --exec '' $(TESTS) $(JONGODB_TESTS)
 
-test: $(GENBOX) $(TESTS)
-	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) prove --exec '' $(TESTS)
+test: $(GENBOX) $(TESTS) $(JONGODB_TESTS)
+	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) prove --exec '' $(TESTS) $(JONGODB_TESTS)
 
 bench: deps
 	@sh packaging/install-deps bench

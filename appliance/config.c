@@ -9,16 +9,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <ini.h>
 
 #include "../base/log.h"
+#include "../storage/store.h"
+#include "../sync/sync.h"
 #include "../web/web.h"
 #include "config.h"
 #include "engine/pool.h"
 #include "generator.h"
 
-enum ktype { K_STR, K_INT, K_SYNC, K_LEVEL };
+/*
+ * K_MONGO and K_REDIS are URIs whose password may come only from the
+ * environment; K_ORGS a comma list of _ids; K_DBNAME a MongoDB database
+ * name; K_IDENT a name without blanks.
+ */
+enum ktype { K_STR, K_INT, K_SYNC, K_LEVEL, K_BOOL, K_MONGO, K_REDIS, K_ORGS, K_DBNAME, K_IDENT };
 
 static const struct key {
 	const char *section, *name;
@@ -28,6 +36,8 @@ static const struct key {
 } keys[] = {
 #define STR(s, n, f) \
 	{ s, n, K_STR, offsetof(struct config, f), sizeof(((struct config *)0)->f), 0, 0 }
+#define TYP(s, n, f, t) \
+	{ s, n, t, offsetof(struct config, f), sizeof(((struct config *)0)->f), 0, 0 }
 #define INT(s, n, f, lo, hi) { s, n, K_INT, offsetof(struct config, f), 0, lo, hi }
 	STR("storage", "path", db_path),
 	{ "storage", "synchronous", K_SYNC, offsetof(struct config, sync_full), 0, 0, 0 },
@@ -54,7 +64,21 @@ static const struct key {
 	INT("web", "max_streams_per_key", web_max_streams_per_key, 1, WEB_MAX_THREADS),
 	INT("web", "stream_max_ms", web_stream_max_ms, 1000, 86400000),
 	STR("box", "organization", organization),
+	TYP("cluster", "mongo_uri", cluster_mongo_uri, K_MONGO),
+	TYP("cluster", "mongo_db", cluster_mongo_db, K_DBNAME),
+	TYP("cluster", "redis_url", cluster_redis_url, K_REDIS),
+	TYP("cluster", "organizations", cluster_orgs, K_ORGS),
+	TYP("cluster", "appliance_id", cluster_appliance_id, K_IDENT),
+	TYP("cluster", "worker_id", cluster_worker_id, K_IDENT),
+	{ "cluster", "take_cluster_work", K_BOOL, offsetof(struct config, cluster_take_work), 0, 0,
+	  0 },
+	INT("cluster", "push_interval_ms", cluster_push_interval_ms, 50, 3600000),
+	INT("cluster", "pull_interval_ms", cluster_pull_interval_ms, 50, 86400000),
+	INT("cluster", "page_size", cluster_page_size, 1, 100000),
+	INT("cluster", "timeout_ms", cluster_timeout_ms, 100, 600000),
+	INT("cluster", "backoff_max_ms", cluster_backoff_max_ms, 100, 86400000),
 #undef STR
+#undef TYP
 #undef INT
 };
 
@@ -82,61 +106,196 @@ config_defaults(struct config *cfg)
 	cfg->web_max_streams = 0;
 	cfg->web_max_streams_per_key = WEB_DEFAULT_STREAMS_PER_KEY;
 	cfg->web_stream_max_ms = WEB_DEFAULT_STREAM_MAX_MS;
+	snprintf(cfg->cluster_mongo_db, sizeof(cfg->cluster_mongo_db), "genbox");
+	cfg->cluster_push_interval_ms = 2000;
+	cfg->cluster_pull_interval_ms = 10000;
+	cfg->cluster_page_size = 1000;
+	cfg->cluster_timeout_ms = 10000;
+	cfg->cluster_backoff_max_ms = 60000;
+}
+
+/*
+ * Where the password of a URI is: *at its first byte and *len its length (0:
+ * none). scheme://[user[:password]@]hosts[/...]; unix:/path has none.
+ */
+static void
+uri_password(const char *uri, size_t *at, size_t *len)
+{
+	const char *p = strstr(uri, "://"), *end, *amp = NULL, *colon;
+
+	*at = *len = 0;
+	if (p == NULL)
+		return;
+	p += 3;
+	end = p + strcspn(p, "/?#");
+	for (const char *q = p; q < end; q++)
+		if (*q == '@')
+			amp = q;	/* the last one: a password may hold '@' */
+	if (amp == NULL || (colon = memchr(p, ':', (size_t)(amp - p))) == NULL)
+		return;
+	*at = (size_t)(colon + 1 - uri);
+	*len = (size_t)(amp - colon - 1);
+}
+
+const char *
+config_uri_mask(const char *uri, char *out, size_t size)
+{
+	size_t at, len;
+
+	uri_password(uri, &at, &len);
+	if (len == 0)
+		snprintf(out, size, "%s", uri);
+	else
+		snprintf(out, size, "%.*s****%s", (int)at, uri, uri + at + len);
+	return out;
+}
+
+static int
+parse_bool(const char *v, int *out)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on" };
+	static const char *const no[] = { "0", "false", "no", "off" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return *out = 1, 0;
+		if (strcasecmp(v, no[i]) == 0)
+			return *out = 0, 0;
+	}
+	return -1;
+}
+
+/* A comma list of _ids: none empty, each shorter than an _id, at most SYNC_MAX_ORGS. */
+static int
+check_orgs(const char *v, const char *section, const char *name, struct gb_err *err)
+{
+	int n = 0;
+
+	if (*v == '\0')
+		return 0;
+	for (const char *p = v;; p++) {
+		size_t len = strcspn(p, ","), lead = strspn(p, " \t"), l = len;
+
+		while (l > lead && isspace((unsigned char)p[l - 1]))
+			l--;
+		if (l <= lead)
+			return gb_errf(err, GB_EINVAL, "bad value for '%s.%s': an empty "
+			    "organization in the list", section, name);
+		if (l - lead >= STORE_ID_MAX)
+			return gb_errf(err, GB_EINVAL, "bad value for '%s.%s': organization "
+			    "'%.32s...' is longer than %d bytes", section, name, p + lead,
+			    STORE_ID_MAX - 1);
+		if (++n > SYNC_MAX_ORGS)
+			return gb_errf(err, GB_EINVAL, "bad value for '%s.%s': more than %d "
+			    "organizations", section, name, SYNC_MAX_ORGS);
+		p += len;
+		if (*p == '\0')
+			return 0;
+	}
+}
+
+/* The checks of a string-like value; from_file: it comes from a file, not the environment. */
+static int
+check_str(const struct key *k, const char *v, int from_file, struct gb_err *err)
+{
+	size_t at, len;
+
+	if (strlen(v) >= k->size)
+		return gb_errf(err, GB_EINVAL, "value for '%s.%s' is longer than %zu bytes",
+		    k->section, k->name, k->size - 1);
+	for (const char *p = v; *p; p++)
+		if (k->type != K_STR && ((unsigned char)*p < 0x20 || (k->type != K_ORGS &&
+		    *p == ' ')))
+			return gb_errf(err, GB_EINVAL, "bad value for '%s.%s': a blank or a "
+			    "control character", k->section, k->name);
+	switch (k->type) {
+	case K_MONGO:
+	case K_REDIS:
+		if (*v && (k->type == K_MONGO ? strncmp(v, "mongodb://", 10) != 0 &&
+		    strncmp(v, "mongodb+srv://", 14) != 0 : strncmp(v, "redis://", 8) != 0 &&
+		    strncmp(v, "unix:", 5) != 0))
+			return gb_errf(err, GB_EINVAL, "bad value for '%s.%s': expected %s",
+			    k->section, k->name, k->type == K_MONGO ?
+			    "mongodb://HOST[:PORT][/...] or mongodb+srv://" :
+			    "redis://[:PASSWORD@]HOST[:PORT][/DB] or unix:/PATH");
+		uri_password(v, &at, &len);
+		if (from_file && len > 0)
+			return gb_errf(err, GB_EINVAL, "'%s.%s' holds a password: give it in the "
+			    "environment (GENBOX_CLUSTER_%s), never in a file", k->section,
+			    k->name, k->type == K_MONGO ? "MONGO_URI" : "REDIS_URL");
+		return 0;
+	case K_ORGS:
+		return check_orgs(v, k->section, k->name, err);
+	case K_DBNAME:
+		if (*v == '\0' || v[strcspn(v, "/\\.\"$")] != '\0')
+			return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': a MongoDB "
+			    "database name (not empty, without / \\ . \" $)", v, k->section,
+			    k->name);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int
+set_int(const struct key *k, int *field, const char *value, struct gb_err *err)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno || end == value || *end != '\0' || v < k->min || v > k->max)
+		return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': expected an integer "
+		    "from %d to %d", value, k->section, k->name, k->min, k->max);
+	*field = (int)v;
+	return 0;
+}
+
+static int
+set_value(struct config *cfg, const struct key *k, const char *value, int from_file,
+    struct gb_err *err)
+{
+	char *field = (char *)cfg + k->off;
+	int *ifield = (int *)(void *)field;
+	int level;
+
+	switch (k->type) {
+	case K_INT:
+		return set_int(k, ifield, value, err);
+	case K_SYNC:
+		if (strcmp(value, "normal") != 0 && strcmp(value, "full") != 0)
+			return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': expected "
+			    "normal or full", value, k->section, k->name);
+		*ifield = strcmp(value, "full") == 0;
+		return 0;
+	case K_LEVEL:
+		if ((level = log_level_from_name(value)) < 0)
+			return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': expected "
+			    "error, warn, info or debug", value, k->section, k->name);
+		*ifield = level;
+		return 0;
+	case K_BOOL:
+		if (parse_bool(value, ifield))
+			return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': expected "
+			    "true or false", value, k->section, k->name);
+		return 0;
+	default:
+		if (check_str(k, value, from_file, err))
+			return err->code;
+		memcpy(field, value, strlen(value) + 1);
+		return 0;
+	}
 }
 
 /* Set one key; the message says what is wrong without saying where. */
 static int
 set_key(struct config *cfg, const char *section, const char *name, const char *value,
-    struct gb_err *err)
+    int from_file, struct gb_err *err)
 {
-	char *field;
-
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		const struct key *k = &keys[i];
-
-		if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
-			continue;
-		field = (char *)cfg + k->off;
-		switch (k->type) {
-		case K_STR:
-			if (strlen(value) >= k->size)
-				return gb_errf(err, GB_EINVAL,
-				    "value for '%s.%s' is longer than %zu bytes", section, name,
-				    k->size - 1);
-			memcpy(field, value, strlen(value) + 1);
-			return 0;
-		case K_INT: {
-			char *end;
-			long v;
-
-			errno = 0;
-			v = strtol(value, &end, 10);
-			if (errno || end == value || *end != '\0' || v < k->min || v > k->max)
-				return gb_errf(err, GB_EINVAL,
-				    "bad value '%.64s' for '%s.%s': expected an integer "
-				    "from %d to %d", value, section, name, k->min, k->max);
-			*(int *)(void *)field = (int)v;
-			return 0;
-		}
-		case K_SYNC:
-			if (strcmp(value, "normal") != 0 && strcmp(value, "full") != 0)
-				return gb_errf(err, GB_EINVAL,
-				    "bad value '%.64s' for '%s.%s': expected normal or full", value,
-				    section, name);
-			*(int *)(void *)field = strcmp(value, "full") == 0;
-			return 0;
-		case K_LEVEL: {
-			int level = log_level_from_name(value);
-
-			if (level < 0)
-				return gb_errf(err, GB_EINVAL,
-				    "bad value '%.64s' for '%s.%s': expected error, warn, "
-				    "info or debug", value, section, name);
-			*(int *)(void *)field = level;
-			return 0;
-		}
-		}
-	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+			return set_value(cfg, &keys[i], value, from_file, err);
 	if (*section == '\0')
 		return gb_errf(err, GB_EINVAL, "key '%s' is outside any [section]", name);
 	return gb_errf(err, GB_EINVAL, "unknown key '%s' in [%s]", name, section);
@@ -146,7 +305,7 @@ int
 config_set(struct config *cfg, const char *section, const char *key, const char *value,
     struct gb_err *err)
 {
-	return set_key(cfg, section, key, value, err);
+	return set_key(cfg, section, key, value, 0, err);
 }
 
 struct parse {
@@ -176,7 +335,7 @@ on_ini(void *user, const char *section, const char *name, const char *value)
 
 	if (name == NULL)	/* a section header alone */
 		return 1;
-	if (set_key(p->cfg, section, name, value ? value : "", &p->inner) == 0)
+	if (set_key(p->cfg, section, name, value ? value : "", 1, &p->inner) == 0)
 		return 1;
 	if (p->bad_line == 0)
 		p->bad_line = p->line;
@@ -220,7 +379,7 @@ config_load_env(struct config *cfg, struct gb_err *err)
 			*p = (char)toupper((unsigned char)*p);
 		if ((v = getenv(var)) == NULL)
 			continue;
-		if (set_key(cfg, keys[i].section, keys[i].name, v, &inner))
+		if (set_key(cfg, keys[i].section, keys[i].name, v, 0, &inner))
 			return gb_errf(err, GB_EINVAL, "environment %s: %s", var, inner.msg);
 	}
 	return 0;

@@ -7,6 +7,8 @@
 #ifndef GB_CONFIG_H
 #define GB_CONFIG_H
 
+#include <stddef.h>
+
 #include "../base/err.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/genbox/genbox.conf"
@@ -43,6 +45,19 @@ struct config {
 	int web_stream_max_ms;		/* an event stream's longest life */
 	/* [box] */
 	char organization[128];		/* default organization for CLI runs */
+	/* [cluster]: sync with the MongoDB/Redis cluster; no mongo_uri: sync is off */
+	char cluster_mongo_uri[1024];	/* mongodb://...; a password only from the environment */
+	char cluster_mongo_db[64];	/* default genbox */
+	char cluster_redis_url[1024];	/* redis://...; empty: no Redis */
+	char cluster_orgs[2048];	/* organizations: comma list; empty: the box's own */
+	char cluster_appliance_id[128];	/* empty: the host name */
+	char cluster_worker_id[192];	/* empty: genbox-<appliance_id> */
+	int cluster_take_work;		/* take_cluster_work: claim pending contexts */
+	int cluster_push_interval_ms;
+	int cluster_pull_interval_ms;
+	int cluster_page_size;		/* documents per pulled page */
+	int cluster_timeout_ms;		/* connect, socket and server selection */
+	int cluster_backoff_max_ms;	/* longest wait between tries */
 };
 
 void config_defaults(struct config *cfg);
@@ -56,5 +71,8 @@ int config_load_env(struct config *cfg, struct gb_err *err);
 /* Set one "section.key" to value, as the file would. */
 int config_set(struct config *cfg, const char *section, const char *key, const char *value,
     struct gb_err *err);
+
+/* uri with its password (if any) as "****", into out. Returns out. */
+const char *config_uri_mask(const char *uri, char *out, size_t size);
 
 #endif

@@ -10,9 +10,15 @@
  * waits SERVE_PRUNE_BUSY_MS at most for a lock, and tries again a minute
  * later when it could not.
  *
+ * With a [cluster] mongo_uri, outbox recording is turned on before the
+ * pool starts (store_sync_enable) and the sync floor's threads push, pull
+ * and mirror to Redis beside the pool; the web floor reads their state
+ * live through a callback (sync_state), the rest from storage.
+ *
  * SIGTERM and SIGINT are blocked in every thread and taken by the main
- * thread with sigtimedwait: the API stops accepting, running contexts get
- * [workers] grace_ms to end, the rest go back to the queue; exit 0.
+ * thread with sigtimedwait: the API stops accepting, sync stops (a round in
+ * flight ends first), running contexts get [workers] grace_ms to end, the
+ * rest go back to the queue; exit 0.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,11 +34,14 @@
 #include "../base/gbtime.h"
 #include "../base/log.h"
 #include "../storage/listing.h"
+#include "../storage/outbox.h"
+#include "../sync/sync.h"
 #include "../web/web.h"
 #include "cli.h"
 #include "engine/pool.h"
 #include "poolcfg.h"
 #include "generator.h"
+#include "synccfg.h"
 
 #define SERVE_PRUNE_MS (3600 * 1000LL)
 #define SERVE_PRUNE_RETRY_MS (60 * 1000LL)
@@ -50,6 +59,8 @@ struct serve {
 	struct store_opts so;
 	struct pool *pool;
 	struct web *web;
+	struct synccfg *synccfg;	/* NULL: no cluster */
+	struct sync *sync;
 };
 
 static int
@@ -119,6 +130,55 @@ serve_pool(struct serve *s, struct gb_err *err)
 	return pool_start(&s->pool, &pc, err);	/* takes pc.gen, even on failure */
 }
 
+/* With a cluster: outbox recording on and the settings resolved, before the pool starts. */
+static int
+serve_sync_prepare(struct serve *s, struct gb_err *err)
+{
+	struct store *st = NULL;
+	int64_t queued = 0;
+	int rc;
+
+	if (!synccfg_on(s->cfg))
+		return 0;
+	if ((s->synccfg = calloc(1, sizeof(*s->synccfg))) == NULL)
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	if ((rc = store_open(&st, s->cfg->db_path, &s->so, err)) == 0 &&
+	    (rc = store_sync_enable(st, &queued, err)) == 0)
+		rc = synccfg_fill(s->synccfg, s->cfg, st, s->workers, err);
+	store_close(st);
+	if (rc == 0 && queued > 0)
+		log_info("event=sync_enabled queued=%lld", (long long)queued);
+	return rc;
+}
+
+static int
+serve_sync(struct serve *s, struct gb_err *err)
+{
+	const struct synccfg *c = s->synccfg;
+	int rc;
+
+	if (c == NULL)
+		return 0;
+	if ((rc = sync_new(&s->sync, &c->sc, err)))
+		return rc;
+	if ((rc = sync_start(s->sync, err))) {
+		sync_free(s->sync);	/* never started: nothing to stop */
+		s->sync = NULL;
+		return rc;
+	}
+	log_info("event=sync_started cluster=\"%s\" db=%s appliance_id=%s worker_id=%s "
+	    "organizations=%d take_cluster_work=%d", c->mongo_masked, c->sc.mongo_db,
+	    c->appliance_id, c->worker_id, c->sc.n_orgs, c->sc.take_cluster_work);
+	return 0;
+}
+
+/* The web floor's view of the sync state. */
+static const char *
+serve_sync_state(void *arg)
+{
+	return sync_state(arg);
+}
+
 static int
 serve_web(struct serve *s, struct gb_err *err)
 {
@@ -135,6 +195,10 @@ serve_web(struct serve *s, struct gb_err *err)
 	wc.max_streams_per_key = s->cfg->web_max_streams_per_key;
 	wc.stream_max_ms = s->cfg->web_stream_max_ms;
 	wc.metrics = metrics_default();
+	if (s->sync) {
+		wc.sync_state = serve_sync_state;
+		wc.sync_arg = s->sync;
+	}
 	return web_start(&s->web, &wc, err);
 }
 
@@ -265,9 +329,15 @@ serve_stop(struct serve *s, int sig)
 	serve_pruner_stop(s);
 	web_stop(s->web);
 	s->web = NULL;
+	if (s->sync)
+		sync_stop(s->sync);
 	pool_stop(s->pool, s->cfg->grace_ms);
 	pool_free(s->pool);
 	s->pool = NULL;
+	sync_free(s->sync);
+	s->sync = NULL;
+	free(s->synccfg);
+	s->synccfg = NULL;
 	log_info("event=stopped");
 }
 
@@ -300,10 +370,15 @@ cmd_serve(const struct config *cfg, int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	if ((rc = serve_migrate(&s, &err)) || (rc = serve_pool(&s, &err)) ||
+	if ((rc = serve_migrate(&s, &err)) || (rc = serve_sync_prepare(&s, &err)) ||
+	    (rc = serve_pool(&s, &err)) || (rc = serve_sync(&s, &err)) ||
 	    (rc = serve_web(&s, &err)) || (rc = serve_pruner_start(&s, &err))) {
 		log_error("event=start_failed reason=\"%s\"", err.msg);
 		web_stop(s.web);
+		if (s.sync)
+			sync_stop(s.sync);
+		sync_free(s.sync);
+		free(s.synccfg);
 		pool_free(s.pool);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return cli_fail("serve", "%s", err.msg);

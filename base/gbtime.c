@@ -4,6 +4,7 @@
  * are read here digit by digit.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -130,8 +131,10 @@ gb_time_format(int64_t ms, char out[GB_TIME_LEN])
 	size_t n;
 
 	gmtime_r(&t, &tm);
-	n = strftime(out, GB_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (n == 0 || n > 19) {
+	/* not strftime's %Y: it writes year 1 as "1", not "0001" */
+	n = (size_t)snprintf(out, GB_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if (n != 19) {
 		strcpy(out, "0000-00-00T00:00:00.000Z");
 		return out;
 	}

@@ -60,6 +60,11 @@ void sync_stop(struct sync *s);
  */
 int sync_push_all(struct sync *s, int64_t *pushed, struct gb_err *err);
 int sync_pull_all(struct sync *s, int64_t *pulled, struct gb_err *err);
+/*
+ * sync_pull_all, stopping after max_pages pages in all (0: no limit): an
+ * interrupted pull, for tests; the next pull resumes at the checkpoint.
+ */
+int sync_pull_pages(struct sync *s, int max_pages, int64_t *pulled, struct gb_err *err);
 /* Take pending contexts of the cluster once (take_cluster_work): *taken (may be NULL). */
 int sync_take_once(struct sync *s, int *taken, struct gb_err *err);
 /* Mirror heartbeats and pipeline statistics to Redis once. */
@@ -67,5 +72,13 @@ int sync_redis_once(struct sync *s, struct gb_err *err);
 
 /* "off", "ok", "offline", "error", "auth": for the web floor's summary. */
 const char *sync_state(struct sync *s);
+
+/* MongoDB commands sent (round trips) and bytes, since sync_new: for benchmarks. */
+struct sync_counters {
+	int64_t mongo_commands;
+	int64_t mongo_bytes_out;	/* BSON of the commands */
+	int64_t mongo_bytes_in;		/* BSON of the replies */
+};
+void sync_counters(struct sync *s, struct sync_counters *out);
 
 #endif

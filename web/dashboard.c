@@ -51,8 +51,11 @@ dashboard_get(struct web_req *r)
 		cJSON_AddStringToObject(o, "warning", WEB_NO_WORKER_WARNING);
 	else
 		cJSON_AddNullToObject(o, "warning");
-	o = cJSON_AddObjectToObject(out, "sync");
-	cJSON_AddStringToObject(o, "state", r->web->sync_state);
+	if ((o = web_sync_json(r, &err)) == NULL) {
+		cJSON_Delete(out);
+		return web_store_error(r, &err);
+	}
+	cJSON_AddItemToObject(out, "sync", o);
 	return web_send_json_take(r, 200, out);
 }
 

@@ -39,7 +39,6 @@ struct web {
 	struct web_config cfg;		/* strings copied below */
 	char db_path[4096];
 	char listen[256];
-	char sync_state[32];
 	struct metrics *metrics;
 	atomic_int stopping;		/* web_shutdown: health 503, streams end */
 	int port;
@@ -221,6 +220,32 @@ void web_items_release(struct web_items *it);
 int web_only_fields(struct web_req *r, const cJSON *body, const char *const *names);
 int web_json_member_span(const char *text, size_t size, const char *key, const char **start,
     size_t *len);
+
+/* ---- sync (syncview.c): read from storage, the state from the daemon ---- */
+
+#define WEB_SYNC_STUCK_MS (15 * 60 * 1000LL)	/* an outbox row this old degrades /healthz */
+
+struct sync_coll_status;
+
+/* The sync floor's state now: "off" without a callback. */
+const char *web_sync_state(const struct web *w);
+/* The collections' status summed: outbox depth, oldest row, the newest last error. */
+struct web_sync_sum {
+	int64_t depth, oldest_ms, error_ms;
+	const char *error;		/* borrowed from the status rows; NULL: none */
+	enum coll error_coll;
+};
+void web_sync_sum(const struct sync_coll_status *cs, struct web_sync_sum *sum);
+/*
+ * /healthz's "sync" object into out, and into reasons what degrades health
+ * (the state "auth", an outbox row older than WEB_SYNC_STUCK_MS); -1 when
+ * storage could not be read (out holds the state only).
+ */
+int web_sync_health(struct web_req *r, cJSON *out, cJSON *reasons);
+/* The dashboard's "sync": the summary, every collection, the newest rejected; NULL on error. */
+cJSON *web_sync_json(struct web_req *r, struct gb_err *err);
+/* genbox_sync_* in the server's registry, read from storage now. */
+void web_sync_metrics(struct web_req *r);
 
 /*
  * Count n contexts the API sent back to the queue (retry) or cancelled, in

@@ -162,13 +162,19 @@ queue_get(struct web_req *r)
 
 static _Atomic int64_t no_worker_since;	/* wall ms since pending work had no worker, 0: not so */
 
+/*
+ * Local trouble (the database, no worker for pending work, a stop) is
+ * "unhealthy", a 503; sync trouble alone (syncview.c's reasons) is "degraded",
+ * still a 200: the box works on alone.
+ */
 static int
 healthz_get(struct web_req *r)
 {
 	struct gb_err err = { 0, "" };
-	cJSON *out = cJSON_CreateObject(), *reasons = cJSON_CreateArray(), *o;
+	cJSON *out = cJSON_CreateObject(), *reasons = cJSON_CreateArray(), *o, *s;
+	cJSON *sync_reasons = cJSON_CreateArray();
 	int64_t pending = 0, now = gb_now_ms(), since;
-	int alive = 0, db_ok;
+	int alive = 0, db_ok, local;
 
 	db_ok = r->st != NULL && web_workers_count(r, NULL, &alive, &pending, &err) == 0;
 	if (!db_ok)
@@ -184,19 +190,25 @@ healthz_get(struct web_req *r)
 	}
 	if (atomic_load(&r->web->stopping))
 		cJSON_AddItemToArray(reasons, cJSON_CreateString("shutting down"));
-	cJSON_AddStringToObject(out, "status", cJSON_GetArraySize(reasons) ? "unhealthy" : "ok");
+	s = cJSON_CreateObject();
+	web_sync_health(r, s, sync_reasons);
+	local = cJSON_GetArraySize(reasons);
+	while (cJSON_GetArraySize(sync_reasons))
+		cJSON_AddItemToArray(reasons, cJSON_DetachItemFromArray(sync_reasons, 0));
+	cJSON_Delete(sync_reasons);
+	cJSON_AddStringToObject(out, "status", local ? "unhealthy" :
+	    cJSON_GetArraySize(reasons) ? "degraded" : "ok");
 	o = cJSON_AddObjectToObject(out, "database");
 	cJSON_AddBoolToObject(o, "ok", db_ok);
 	o = cJSON_AddObjectToObject(out, "workers");
 	cJSON_AddNumberToObject(o, "alive", alive);
 	cJSON_AddNumberToObject(o, "pending", (double)pending);
-	o = cJSON_AddObjectToObject(out, "sync");
-	cJSON_AddStringToObject(o, "state", r->web->sync_state);
+	cJSON_AddItemToObject(out, "sync", s);
 	if (cJSON_GetArraySize(reasons))
 		cJSON_AddItemToObject(out, "reasons", reasons);
 	else
 		cJSON_Delete(reasons);
-	return web_send_json_take(r, cJSON_GetObjectItem(out, "reasons") ? 503 : 200, out);
+	return web_send_json_take(r, local ? 503 : 200, out);
 }
 
 static int
@@ -216,6 +228,7 @@ metrics_get(struct web_req *r)
 			metric_set(metrics_gauge(r->web->metrics, "genbox_queue_depth", labels,
 			    "Contexts per status, read at scrape time"), (double)counts[s]);
 		}
+	web_sync_metrics(r);
 	buf_init(&b, 64u << 20);
 	if (metrics_render(r->web->metrics, &b))
 		rc = web_error(r, 500, "internal", "metrics could not be rendered");

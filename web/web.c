@@ -417,11 +417,8 @@ web_start(struct web **out, const struct web_config *cfg, struct gb_err *err)
 	w->cfg = *cfg;
 	snprintf(w->db_path, sizeof(w->db_path), "%s", cfg->db_path);
 	snprintf(w->listen, sizeof(w->listen), "%s", cfg->listen);
-	snprintf(w->sync_state, sizeof(w->sync_state), "%s",
-	    cfg->sync_state ? cfg->sync_state : "off");
 	w->cfg.db_path = w->db_path;
 	w->cfg.listen = w->listen;
-	w->cfg.sync_state = w->sync_state;
 	w->cfg.store.create = 0;
 	w->cfg.store.migrate = 0;
 	/*

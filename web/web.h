@@ -38,7 +38,12 @@ struct web_config {
 	int max_streams_per_key;	/* event streams one key may hold at once */
 	int stream_max_ms;		/* an event stream's longest life (the client reconnects) */
 	struct metrics *metrics;	/* HTTP counters and /metrics; NULL: metrics_default() */
-	const char *sync_state;		/* "off" until a sync loop runs; NULL: "off" */
+	/*
+	 * The sync floor's state, read live ("off", "ok", "offline", "auth",
+	 * "error"); called from any handler thread with sync_arg. NULL: "off".
+	 */
+	const char *(*sync_state)(void *arg);
+	void *sync_arg;
 };
 
 void web_config_defaults(struct web_config *cfg);

@@ -137,8 +137,10 @@ async function run(page, ctx) {
     await page.locator(tid('throughput-chart')).waitFor({ timeout: 10000 });
     const n = await page.locator(tid('count-completed') + ' .n').textContent();
     check(/^\d+$/.test(n.trim()), 'the dashboard shows the count of completed contexts', n);
-    check(await page.locator(tid('sync-state')).textContent() !== '-',
-      'the dashboard shows the sync state');
+    const syncState = await page.locator(tid('sync-state')).textContent();
+    check(syncState === 'off', 'the Sync panel shows the state (no cluster: off)', syncState);
+    check(/No cluster configured/.test(await page.locator(tid('sync-panel')).textContent()),
+      'and says no cluster is configured');
     const busy = await page.locator(tid('worker-processing')).allTextContents();
     check(busy.length > 0 && busy.every((b) => /^\d+ contexts?$/.test(b)),
       'each worker row shows how many contexts it is processing', busy.join(' | '));

@@ -39,14 +39,62 @@
     ], rows, 'workers-table');
   }
 
+  /* ---- sync with the cluster: the state, then per collection ---- */
+
+  function syncAge(sec) {
+    if (sec === null || sec === undefined)
+      return '-';
+    if (sec < 120)
+      return sec + ' s';
+    if (sec < 7200)
+      return Math.round(sec / 60) + ' min';
+    return Math.round(sec / 3600) + ' h';
+  }
+
+  function syncPanel(sy) {
+    if (!sy)
+      return h('p', {class: 'hint'}, '-');
+    var state = h('span', {class: 'badge sync-' + sy.state, 'data-testid': 'sync-state'},
+        sy.state);
+    var head = h('p', null, 'State ', state, ' outbox ',
+        h('span', {'data-testid': 'sync-outbox'}, String(sy.outbox_depth || 0)),
+        sy.outbox_oldest_s !== null && sy.outbox_oldest_s !== undefined ?
+        ', oldest ' + syncAge(sy.outbox_oldest_s) : '');
+    if (sy.state === 'off')
+      return h('div', {'data-testid': 'sync-panel'}, head,
+          h('p', {class: 'hint'}, 'No cluster configured ([cluster] mongo_uri).'));
+    var err = sy.last_error ? h('p', {class: 'warning', 'data-testid': 'sync-error'},
+        'Last error (' + GB.fmtAgo(sy.last_error_at) + '): ' + sy.last_error) : null;
+    var table = GB.table([
+      {title: 'collection', get: function (r) { return r.collection; }},
+      {title: 'outbox', get: function (r) { return String(r.outbox_depth); }},
+      {title: 'push lag', get: function (r) { return syncAge(r.outbox_oldest_s); }},
+      {title: 'last push', get: function (r) { return GB.fmtAgo(r.last_push); }},
+      {title: 'last pull', get: function (r) { return GB.fmtAgo(r.last_pull); }},
+      {title: 'pushed', get: function (r) { return String(r.pushed); }},
+      {title: 'pulled', get: function (r) { return String(r.pulled); }},
+      {title: 'conflicts', get: function (r) { return String(r.conflicts); }},
+      {title: 'rejected', get: function (r) { return String(r.rejected); }},
+      {title: 'last error', cls: 'err', get: function (r) { return r.last_error || '-'; }}
+    ], sy.collections || [], 'sync-table');
+    var rej = (sy.rejected || []).length ? [h('h3', null, 'Rejected by the cluster'),
+      GB.table([
+        {title: 'collection', get: function (r) { return r.collection; }},
+        {title: '_id', get: function (r) { return r._id; }},
+        {title: 'when', get: function (r) { return GB.fmtTime(r.at); }},
+        {title: 'error', cls: 'err', get: function (r) { return r.error; }}
+      ], sy.rejected, 'sync-rejected')] : null;
+    return h('div', {'data-testid': 'sync-panel'}, head, err, table, rej);
+  }
+
   GB.routes.dashboard = function (main) {
     var countsBox = h('div'), chartBox = h('div', {class: 'card'}), workersBox = h('div');
-    var warnBox = h('div'), syncBox = h('span', {'data-testid': 'sync-state'}, '-');
+    var warnBox = h('div'), syncBox = h('div');
     var usageBox = h('p', {class: 'hint', 'data-testid': 'usage'});
     GB.append(main, [h('h1', null, 'Dashboard'), warnBox, countsBox, usageBox,
         h('h2', null, 'Throughput, last hour'), chartBox,
         h('h2', null, 'Workers ', h('small', {'data-testid': 'workers-alive'})), workersBox,
-        h('p', null, 'Sync: ', syncBox)]);
+        h('h2', null, 'Sync with the cluster'), syncBox]);
 
     function render(d, w) {
       GB.clear(countsBox).appendChild(countCards(d.counts));
@@ -60,8 +108,7 @@
           (w ? w.alive : (d.workers || {}).alive) + ' alive' +
           (w && w.pending !== undefined ? ', ' + w.pending + ' pending' : '');
       GB.clear(workersBox).appendChild(workersTable(w));
-      syncBox.textContent = d.sync ? d.sync.state + (d.sync.lag_s !== undefined ?
-          ' (lag ' + d.sync.lag_s + ' s)' : '') : '-';
+      GB.clear(syncBox).appendChild(syncPanel(d.sync));
     }
     function usage(org) {
       var u = org && org.usage;

@@ -1,0 +1,111 @@
+/*
+ * internal.h - what the files of the sync floor share: the struct sync
+ * itself, one thread's handles (struct sync_ctx), JSON <-> BSON, the MongoDB
+ * pool and its errors, and the rounds (push, pull, take) each thread runs.
+ *
+ * Locking: struct sync's mu guards stop and the condition the threads sleep
+ * on; state and the counters are atomics, read by any thread. A sync_ctx
+ * belongs to the one thread that made it.
+ */
+#ifndef GB_SYNC_INTERNAL_H
+#define GB_SYNC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <bson/bson.h>
+#include <mongoc/mongoc.h>
+
+#include "../base/err.h"
+#include "../storage/store.h"
+#include "redis.h"
+#include "sync.h"
+
+enum sync_st { SYNC_ST_OFF, SYNC_ST_OK, SYNC_ST_OFFLINE, SYNC_ST_ERROR, SYNC_ST_AUTH };
+
+#define SYNC_THREADS_MAX 4
+
+struct sync;
+struct sync_targ {
+	struct sync *s;
+	int role;			/* index into sync.c's roles */
+};
+
+struct sync {
+	struct sync_config cfg;		/* strings point into owned copies below */
+	char *owned[8 + SYNC_MAX_ORGS];
+	int nowned;
+	mongoc_client_pool_t *pool;	/* NULL when sync is off */
+	char uri_safe[512];		/* the URI without its password, for messages */
+	char user[128];			/* the URI's user name, "" without */
+
+	pthread_mutex_t mu;		/* guards stop; cv is signalled on stop */
+	pthread_cond_t cv;
+	int stop;
+	pthread_t threads[SYNC_THREADS_MAX];
+	struct sync_targ targ[SYNC_THREADS_MAX];
+	int nthreads;
+
+	atomic_int state;		/* enum sync_st */
+	atomic_llong commands, bytes_out, bytes_in;	/* MongoDB round trips, bytes */
+	atomic_llong redis_commands;
+};
+
+/* One thread's handles: its own store, MongoDB client and Redis connection. */
+struct sync_ctx {
+	struct sync *s;
+	struct store *st;
+	mongoc_client_t *client;	/* popped from s->pool; NULL when off */
+	struct sync_redis *redis;	/* NULL without redis_url or when it failed */
+	int64_t max_bson;		/* the server's maxBsonObjectSize, 0 unknown */
+	int64_t locks_ms;		/* Redis thread: when the locks were last extended */
+};
+
+int sync_ctx_open(struct sync_ctx *c, struct sync *s, struct gb_err *err);
+void sync_ctx_close(struct sync_ctx *c);
+
+/* bsonconv.c: the store's Extended JSON <-> BSON */
+/* *out new (bson_destroy), NULL on error */
+int bsonconv_from_json(const char *json, size_t len, bson_t **out, struct gb_err *err);
+/* *out malloc'd (caller frees), *len its length */
+int bsonconv_to_json(const bson_t *b, char **out, size_t *len, struct gb_err *err);
+/* dst (uninitialised) = src with metadata.appliance_id set to id */
+int bsonconv_set_appliance(const bson_t *src, const char *id, bson_t *dst, struct gb_err *err);
+
+/* mongo.c: the pool, errors, backoff */
+int mongo_pool_new(struct sync *s, struct gb_err *err);
+/*
+ * Turn a driver error into err and the state: GB_EPERM for bad credentials
+ * (state auth), GB_ETRANSIENT for an unreachable or failing cluster (state
+ * offline), GB_EIO otherwise (state error). what names the operation.
+ */
+int mongo_fail(struct sync *s, const bson_error_t *e, const char *what, struct gb_err *err);
+enum mongo_err { MONGO_ERR_OTHER, MONGO_ERR_OFFLINE, MONGO_ERR_AUTH };
+enum mongo_err mongo_error_kind(const bson_error_t *e);
+/* Is this server error code a permanent refusal of one document? */
+int mongo_code_permanent(int32_t code);
+int64_t mongo_max_bson(struct sync_ctx *c);
+mongoc_collection_t *mongo_coll(struct sync_ctx *c, enum coll coll);
+/* Milliseconds to wait after fails failures in a row (jitter included). */
+int64_t sync_backoff_ms(const struct sync *s, int fails, int auth);
+void sync_set_state(struct sync *s, enum sync_st st);
+/* Sleep ms or until sync_stop; 1 when stopping. */
+int sync_sleep(struct sync *s, int64_t ms);
+int sync_stopping(struct sync *s);
+
+/*
+ * push.c: one round of at most SYNC_PUSH_BATCH rows: *sent rows taken (0:
+ * empty outbox), *settled of them left the outbox (added to), *pushed of
+ * them written to MongoDB (added to).
+ */
+int push_round(struct sync_ctx *c, int *sent, int64_t *settled, int64_t *pushed,
+    struct gb_err *err);
+/* pull.c: pull coll from its checkpoint, at most *pages pages (0: no limit) */
+int pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int64_t *pulled,
+    struct gb_err *err);
+/* take.c */
+int take_round(struct sync_ctx *c, int *taken, struct gb_err *err);
+
+#endif

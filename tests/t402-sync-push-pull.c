@@ -1,0 +1,384 @@
+/*
+ * t402-sync-push-pull - many contexts pushed in bulk (round trips counted)
+ * and pulled into a fresh box in pages; the newer-wins guard both ways
+ * (conflicts counted in the status); the job-aware rule; a document the
+ * cluster refuses (over 16 MiB as BSON) set aside with its error without
+ * blocking the others; a replay that changes nothing; a checkpoint that
+ * survives a restart; and a pull stopped after a few pages that resumes
+ * where it stopped. GENBOX_MONGO_PEER picks the peer (jongodb: fewer
+ * documents, it slows down with the collection's size).
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../base/gbtime.h"
+#include "../storage/outbox.h"
+#include "synctest.h"
+
+#define APPLIANCE "box-t402"
+
+static struct gb_err err;
+static int n_ctx, page;
+static mongoc_client_t *cl;
+
+/* n contexts ctx_00000... with updated_at in 2025, meant for this appliance. */
+static void
+fill(struct store *st, int from, int n)
+{
+	char **texts = calloc((size_t)n, sizeof(*texts));
+	size_t *lens = calloc((size_t)n, sizeof(*lens));
+
+	for (int i = 0; i < n; i++) {
+		int k = from + i;
+
+		if (asprintf(&texts[i], "{\"_id\":\"ctx_%05d\",\"organization_id\":\"org_123\","
+		    "\"status\":\"pending\",\"created_at\":\"2025-01-01T00:00:00.000Z\","
+		    "\"updated_at\":\"2025-01-02T%02d:%02d:%02d.%03dZ\",\"retry_count\":0,"
+		    "\"data\":{\"title\":\"context %d\",\"n\":%d,\"big\":9007199254740993},"
+		    "\"metadata\":{\"appliance_id\":\"" APPLIANCE "\",\"priority\":%d}}",
+		    k, k / 3600 % 24, k / 60 % 60, k % 60, k % 1000, k, k, k % 5) < 0)
+			tap_bail("out of memory");
+		lens[i] = strlen(texts[i]);
+	}
+	if (store_put_many(st, COLL_CONTEXTS, (const char *const *)texts, lens, (size_t)n,
+	    STORE_UPSERT, NULL, &err))
+		tap_bail("fill: %s", err.msg);
+	for (int i = 0; i < n; i++)
+		free(texts[i]);
+	free(texts);
+	free(lens);
+}
+
+static struct sync *
+new_sync(const char *db, const char *uri)
+{
+	struct sync_config cfg;
+	struct sync *s;
+
+	st_cfg(&cfg, db, uri, APPLIANCE);
+	cfg.page_size = page;
+	if (sync_new(&s, &cfg, &err))
+		tap_bail("sync_new: %s", err.msg);
+	return s;
+}
+
+static struct sync_coll_status
+status_of(struct store *st, enum coll c)
+{
+	struct sync_coll_status all[COLL_COUNT];
+
+	if (store_sync_status(st, all, &err))
+		tap_bail("status: %s", err.msg);
+	return all[c];
+}
+
+static const char *
+field(struct store *st, const char *id, const char *key)
+{
+	static char out[256];
+	cJSON *j = st_get(st, COLL_CONTEXTS, id);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+	char *t = v ? cJSON_PrintUnformatted(v) : NULL;
+
+	snprintf(out, sizeof(out), "%s", t ? t : "(none)");
+	free(t);
+	cJSON_Delete(j);
+	return out;
+}
+
+static const char *
+mongo_field(const char *id, const char *path)
+{
+	static char out[256];
+	bson_t *d = mt_get(cl, "contexts", id);
+	bson_iter_t it;
+
+	out[0] = '\0';
+	if (mt_type(d, path, &it) == BSON_TYPE_UTF8)
+		snprintf(out, sizeof(out), "%s", bson_iter_utf8(&it, NULL));
+	else if (mt_type(d, path, &it) == BSON_TYPE_DATE_TIME)
+		snprintf(out, sizeof(out), "%" PRId64, bson_iter_date_time(&it));
+	else if (mt_type(d, path, &it))
+		snprintf(out, sizeof(out), "%" PRId64, bson_iter_as_int64(&it));
+	bson_destroy(d);
+	return out;
+}
+
+static void
+push_many(struct store *a, struct sync *s)
+{
+	struct sync_counters c0, c1;
+	int64_t pushed = 0;
+
+	sync_counters(s, &c0);
+	is_int(sync_push_all(s, &pushed, &err), 0, "push %d contexts (%s)", n_ctx, err.msg);
+	sync_counters(s, &c1);
+	is_int(pushed, n_ctx, "... all acknowledged");
+	ok(c1.mongo_commands - c0.mongo_commands <= (n_ctx + 499) / 500,
+	    "... in %" PRId64 " round trips (at most %d)", c1.mongo_commands - c0.mongo_commands,
+	    (n_ctx + 499) / 500);
+	is_int(mt_count(cl, "contexts", "{}"), n_ctx, "... all in MongoDB");
+	is_int(st_depth(a), 0, "... the outbox is empty");
+	is_int(status_of(a, COLL_CONTEXTS).pushed, n_ctx, "... the status counts them");
+}
+
+static void
+pull_many(const char *uri, struct store **b, char *pb, size_t size)
+{
+	struct sync_counters c0, c1;
+	struct sync *s;
+	int64_t pulled = 0, n = 0;
+	char *text = NULL;
+
+	*b = st_box("b", pb, size);
+	s = new_sync(pb, uri);
+	sync_counters(s, &c0);
+	is_int(sync_pull_all(s, &pulled, &err), 0, "pull into a fresh box (%s)", err.msg);
+	sync_counters(s, &c1);
+	is_int(pulled, n_ctx, "... pulled them all");
+	store_count(*b, COLL_CONTEXTS, &n, &err);
+	is_int(n, n_ctx, "... all in the fresh box");
+	ok(c1.mongo_commands - c0.mongo_commands <= n_ctx / page + 1 + 7,
+	    "... in %" PRId64 " round trips (pages of %d)", c1.mongo_commands - c0.mongo_commands,
+	    page);
+	if (store_get(*b, COLL_CONTEXTS, "ctx_00007", &text, &err))
+		tap_bail("ctx_00007: %s", err.msg);
+	like(text, "\"data\":{\"title\":\"context 7\",\"n\":7,\"big\":9007199254740993}",
+	    "... a document is whole");
+	free(text);
+	is_int(st_depth(*b), 0, "... nothing queued to push back");
+	sync_free(s);
+	s = new_sync(pb, uri);
+	is_int(sync_pull_all(s, &pulled, &err), 0, "a restarted sync pulls again");
+	is_int(pulled, 0, "... nothing: the checkpoint survived");
+	is_int(status_of(*b, COLL_CONTEXTS).checkpoint.pulled, n_ctx, "... the checkpoint counts");
+	ok(status_of(*b, COLL_ORGANIZATIONS).last_pull_ms > 0,
+	    "a pull that found nothing new is a success too (last pull time)");
+	sync_free(s);
+}
+
+/* The cluster holds a newer copy: the box's older change is kept out. */
+static void
+newer_wins_push(struct store *a, struct sync *s)
+{
+	int64_t pushed = 0, before = status_of(a, COLL_CONTEXTS).conflicts;
+
+	mt_replace_json(cl, "contexts", "ctx_00001", "{\"_id\":\"ctx_00001\",\"organization_id\":"
+	    "\"org_123\",\"status\":\"pending\","
+	    "\"updated_at\":{\"$date\":\"2030-01-01T00:00:00Z\"},"
+	    "\"data\":{\"title\":\"cluster\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
+	st_put(a, COLL_CONTEXTS, "{\"_id\":\"ctx_00001\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\",\"updated_at\":\"2026-01-01T00:00:00.000Z\","
+	    "\"data\":{\"title\":"
+	    "\"box, older\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
+	st_put(a, COLL_CONTEXTS, "{\"_id\":\"ctx_00002\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\",\"updated_at\":\"2031-01-01T00:00:00.000Z\","
+	    "\"data\":{\"title\":"
+	    "\"box, newer\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
+	is_int(sync_push_all(s, &pushed, &err), 0, "push over a newer cluster copy (%s)", err.msg);
+	is_str(mongo_field("ctx_00001", "data.title"), "cluster", "the cluster's newer copy stays");
+	is_str(mongo_field("ctx_00002", "data.title"), "box, newer", "the box's newer copy goes");
+	is_int(status_of(a, COLL_CONTEXTS).conflicts - before, 1, "one conflict counted");
+	is_int(st_depth(a), 0, "the conflict left the outbox");
+}
+
+/* A pull never puts an older copy over a newer one, nor a terminal context back to work. */
+static void
+newer_wins_pull(struct store *b, const char *pb, const char *uri)
+{
+	struct sync *s = new_sync(pb, uri);
+	int64_t pulled = 0, before = status_of(b, COLL_CONTEXTS).conflicts;
+
+	st_put(b, COLL_CONTEXTS, "{\"_id\":\"ctx_00004\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\",\"updated_at\":\"2032-01-01T00:00:00.000Z\","
+	    "\"data\":{\"title\":"
+	    "\"b, newest\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
+	st_put(b, COLL_CONTEXTS, "{\"_id\":\"ctx_00005\",\"organization_id\":\"org_123\","
+	    "\"status\":\"completed\",\"updated_at\":\"2026-01-01T00:00:00.000Z\",\"metadata\":"
+	    "{\"appliance_id\":\"" APPLIANCE "\"}}");
+	st_put(b, COLL_CONTEXTS, "{\"_id\":\"ctx_00006\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\",\"retry_count\":3,\"updated_at\":\"2026-01-01T00:00:00.000Z\","
+	    "\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
+	mt_replace_json(cl, "contexts", "ctx_00003", "{\"_id\":\"ctx_00003\",\"organization_id\":"
+	    "\"org_123\",\"status\":\"pending\","
+	    "\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
+	    "\"data\":{\"title\":\"cluster, newer\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE
+	    "\"}}");
+	mt_replace_json(cl, "contexts", "ctx_00004", "{\"_id\":\"ctx_00004\",\"organization_id\":"
+	    "\"org_123\",\"status\":\"pending\","
+	    "\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
+	    "\"data\":{\"title\":\"cluster, older\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE
+	    "\"}}");
+	mt_replace_json(cl, "contexts", "ctx_00005", "{\"_id\":\"ctx_00005\",\"organization_id\":"
+	    "\"org_123\",\"status\":\"pending\","
+	    "\"updated_at\":{\"$date\":\"2031-06-01T00:00:00Z\"},"
+	    "\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
+	mt_replace_json(cl, "contexts", "ctx_00006", "{\"_id\":\"ctx_00006\",\"organization_id\":"
+	    "\"org_123\",\"status\":\"pending\",\"retry_count\":1,\"updated_at\":{\"$date\":"
+	    "\"2031-06-01T00:00:00Z\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
+	is_int(sync_pull_all(s, &pulled, &err), 0, "pull the cluster's changes (%s)", err.msg);
+	is_str(field(b, "ctx_00003", "data"), "{\"title\":\"cluster, newer\"}",
+	    "a newer cluster copy replaces the box's");
+	is_str(field(b, "ctx_00004", "data"), "{\"title\":\"b, newest\"}",
+	    "an older cluster copy does not replace the box's newer one");
+	is_str(field(b, "ctx_00005", "status"), "\"completed\"",
+	    "a completed context is not made pending again");
+	is_str(field(b, "ctx_00006", "retry_count"), "3", "retry_count does not go down");
+	ok(status_of(b, COLL_CONTEXTS).conflicts - before >= 2, "the kept copies count as "
+	    "conflicts (%" PRId64 ")", status_of(b, COLL_CONTEXTS).conflicts - before);
+	sync_free(s);
+}
+
+/* A context of 3 million integers: under 16 MiB as JSON, about 35 MB as BSON. */
+static void
+rejected(struct store *a, struct sync *s)
+{
+	size_t n = 3000000, len = 0;
+	char *doc = malloc(n * 2 + 512);
+	struct rejected_doc rj[4];
+	int nrj = 0;
+	int64_t total = 0, pushed = 0;
+
+	len = (size_t)sprintf(doc, "{\"_id\":\"ctx_huge\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\",\"data\":{\"v\":[");
+	for (size_t i = 0; i < n; i++) {
+		doc[len++] = i ? ',' : ' ';
+		doc[len++] = (char)('0' + i % 10);
+	}
+	len += (size_t)sprintf(doc + len, "]}}");
+	if (store_put(a, COLL_CONTEXTS, doc, len, STORE_UPSERT, NULL, &err))
+		tap_bail("huge: %s", err.msg);
+	free(doc);
+	st_put(a, COLL_CONTEXTS, "{\"_id\":\"ctx_after_huge\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\"}");
+	is_int(sync_push_all(s, &pushed, &err), 0, "push past a document too large (%s)", err.msg);
+	is_int(mt_count(cl, "contexts", "{\"_id\":\"ctx_after_huge\"}"), 1,
+	    "the document behind it arrived");
+	is_int(mt_count(cl, "contexts", "{\"_id\":\"ctx_huge\"}"), 0, "the huge one did not");
+	is_int(st_depth(a), 0, "the outbox is not blocked");
+	is_int(status_of(a, COLL_CONTEXTS).rejected, 1, "the status counts one rejected");
+	is_int(store_rejected_list(a, rj, 4, &nrj, &total, &err), 0, "the rejected list reads");
+	is_int(total, 1, "... one document");
+	is_str(nrj ? rj[0].id : "", "ctx_huge", "... the huge one");
+	like(nrj ? rj[0].error : "", "maxBsonObjectSize", "... with the cluster's limit");
+	is_int(sync_push_all(s, &pushed, &err), 0, "push again");
+	is_int(pushed, 0, "... the rejected one is not sent again");
+}
+
+/* The same rows sent twice: from a second box holding the same documents. */
+static void
+replay(const char *uri)
+{
+	char pc[4096];
+	struct store *c = st_box("replay", pc, sizeof(pc));
+	struct sync *s = new_sync(pc, uri);
+	int64_t pushed = 0, count = mt_count(cl, "contexts", "{}");
+	char before[256];
+
+	fill(c, 100, 50);
+	snprintf(before, sizeof(before), "%s", mongo_field("ctx_00120", "updated_at"));
+	is_int(sync_push_all(s, &pushed, &err), 0, "the same rows pushed again (%s)", err.msg);
+	is_int(pushed, 50, "... acknowledged");
+	is_int(status_of(c, COLL_CONTEXTS).conflicts, 0, "... no conflict");
+	is_int(mt_count(cl, "contexts", "{}"), count, "... no new document");
+	is_str(mongo_field("ctx_00120", "updated_at"), before, "... the document unchanged");
+	sync_free(s);
+	store_close(c);
+}
+
+/* A pull stopped after two pages resumes after them. */
+static void
+interrupted(const char *uri)
+{
+	char pc[4096];
+	struct store *c = st_box("resume", pc, sizeof(pc));
+	struct sync *s = new_sync(pc, uri);
+	int64_t pulled = 0, first = 0, n = 0, want = mt_count(cl, "contexts",
+	    "{\"metadata.appliance_id\":\"" APPLIANCE "\"}");
+
+	is_int(sync_pull_pages(s, 2, &first, &err), 0, "a pull stopped after 2 pages (%s)",
+	    err.msg);
+	is_int(first, 2 * page, "... pulled 2 pages");
+	sync_free(s);
+	s = new_sync(pc, uri);
+	is_int(sync_pull_all(s, &pulled, &err), 0, "the next pull (%s)", err.msg);
+	is_int(pulled, want - 2 * page, "... resumes after them");
+	store_count(c, COLL_CONTEXTS, &n, &err);
+	is_int(n, want, "... and the box has them all");
+	sync_free(s);
+	store_close(c);
+}
+
+/* A pulling process killed with SIGKILL once a page is in; the next pull resumes. */
+static void
+killed(const char *uri)
+{
+	char pc[4096];
+	struct store *c = st_box("killed", pc, sizeof(pc));
+	struct pull_checkpoint cp = { "", "", 0 };
+	int64_t pulled = 0, n = 0, t0 = gb_mono_ms(), want = mt_count(cl, "contexts",
+	    "{\"metadata.appliance_id\":\"" APPLIANCE "\"}");
+	int status = 0;
+	pid_t pid;
+
+	if ((pid = fork()) == 0) {
+		struct sync *s = new_sync(pc, uri);
+		int64_t got;
+
+		_exit(sync_pull_all(s, &got, &err) ? 1 : 0);
+	}
+	while (cp.pulled == 0 && gb_mono_ms() - t0 < 30000) {
+		usleep(1000);
+		store_checkpoint_get(c, COLL_CONTEXTS, &cp, &err);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	store_checkpoint_get(c, COLL_CONTEXTS, &cp, &err);
+	ok(WIFSIGNALED(status) && cp.pulled > 0 && cp.pulled < want, "a pulling process killed "
+	    "with SIGKILL after %" PRId64 " of %" PRId64 " contexts", cp.pulled, want);
+	{
+		struct sync *s = new_sync(pc, uri);
+
+		is_int(sync_pull_all(s, &pulled, &err), 0, "a new process pulls (%s)", err.msg);
+		sync_free(s);
+	}
+	is_int(pulled, want - cp.pulled, "... from where the killed one stopped");
+	store_count(c, COLL_CONTEXTS, &n, &err);
+	is_int(n, want, "... and the box has them all");
+	store_close(c);
+}
+
+int
+main(void)
+{
+	enum peer_mongo kind = peer_mongo_kind_from_env();
+	const char *uri = peer_mongo_start(kind, NULL, NULL);
+	char pa[4096], pb[4096];
+	struct store *a = st_box("a", pa, sizeof(pa)), *b = NULL;
+	struct sync *s;
+
+	n_ctx = kind == PEER_JONGODB ? 600 : 10000;
+	page = kind == PEER_JONGODB ? 100 : 1000;
+	tap_diag("MongoDB peer: %s, %d contexts, pages of %d", peer_mongo_name(kind), n_ctx, page);
+	cl = mt_client(uri);
+	fill(a, 0, n_ctx);
+	s = new_sync(pa, uri);
+	push_many(a, s);
+	pull_many(uri, &b, pb, sizeof(pb));
+	newer_wins_push(a, s);
+	newer_wins_pull(b, pb, uri);
+	rejected(a, s);
+	replay(uri);
+	sync_free(s);
+	interrupted(uri);
+	killed(uri);
+	store_close(a);
+	store_close(b);
+	mongoc_client_destroy(cl);
+	return tap_done();
+}

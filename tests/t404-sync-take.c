@@ -1,0 +1,286 @@
+/*
+ * t404-sync-take - two boxes (two processes, each its own database file and
+ * worker id, one cluster) taking pending contexts from MongoDB under the
+ * cluster's Redis locks: each of 500 contexts is processed exactly once
+ * (every completion is written down by the box that did it), every one is
+ * completed in MongoDB, and no worker_lock:* key is left. Each box runs a
+ * minimal worker: claim what the store holds, complete it, push. Before
+ * them, the Redis side of one box: the template and component caches
+ * written by a pull and dropped by the push of a local change, and the
+ * sync threads' heartbeats.
+ * GENBOX_MONGO_PEER picks the peer.
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "../base/gbtime.h"
+#include "../storage/heartbeat.h"
+#include "../storage/outbox.h"
+#include "../storage/queue.h"
+#include "synctest.h"
+
+#define N_CTX 500
+
+static char redis_url[128];
+static const char *uri;
+
+static void
+seed(mongoc_client_t *cl)
+{
+	mongoc_collection_t *c = mongoc_client_get_collection(cl, ST_DB, "contexts");
+	bson_t *docs[N_CTX];
+	bson_error_t e;
+
+	for (int i = 0; i < N_CTX; i++) {
+		char json[512];
+
+		snprintf(json, sizeof(json), "{\"_id\":\"ctx_take%04d\",\"organization_id\":\"%s\","
+		    "\"status\":\"pending\","
+		    "\"created_at\":{\"$date\":\"2025-01-01T00:00:%02d.%03dZ\"},"
+		    "\"updated_at\":{\"$date\":\"2025-01-01T00:00:00Z\"},\"next_retry_at\":null,"
+		    "\"retry_count\":0,\"data\":{\"i\":%d},\"metadata\":{\"priority\":%d}}", i,
+		    i % 3 ? "org_123" : "org_456", i / 1000, i % 1000, i, i % 4);
+		if ((docs[i] = bson_new_from_json((const uint8_t *)json, -1, &e)) == NULL)
+			tap_bail("seed: %s", e.message);
+	}
+	if (!mongoc_collection_insert_many(c, (const bson_t **)docs, N_CTX, NULL, NULL, &e))
+		tap_bail("seed: %s", e.message);
+	for (int i = 0; i < N_CTX; i++)
+		bson_destroy(docs[i]);
+	mongoc_collection_destroy(c);
+}
+
+/* Complete what the box claimed; each completion is a line in log. */
+static int
+work(struct store *st, const char *owner, FILE *log)
+{
+	char ids[64][STORE_ID_MAX];
+	struct gb_err err = { 0, "" };
+	int n = 0;
+
+	if (store_queue_claim(st, owner, NULL, gb_now_ms(), 60000, 64, ids, &n, &err))
+		return -1;
+	for (int i = 0; i < n; i++) {
+		struct ctx_finish f = { 0 };
+
+		f.status = CTX_COMPLETED;
+		f.now_ms = gb_now_ms();
+		f.duration_ms = 1;
+		if (store_ctx_finish(st, ids[i], owner, &f, &err) == 0)
+			fprintf(log, "%s\n", ids[i]);
+	}
+	fflush(log);
+	return n;
+}
+
+/* One box: take, work, push until the cluster has nothing pending for 1 s. */
+static int
+box_main(int k)
+{
+	char path[4096], name[32], logpath[4200];
+	struct sync_config cfg;
+	struct gb_err err = { 0, "" };
+	struct store *st;
+	struct sync *s;
+	mongoc_client_t *cl = mt_client(uri);
+	int64_t idle_since = 0, t0 = gb_mono_ms(), pushed;
+	FILE *log;
+
+	snprintf(name, sizeof(name), "box-%d", k);
+	st = st_box(name, path, sizeof(path));
+	snprintf(logpath, sizeof(logpath), "%s/done-%d", util_tmpdir(), k);
+	if ((log = fopen(logpath, "w")) == NULL)
+		return 2;
+	st_cfg(&cfg, path, uri, name);
+	cfg.redis_url = redis_url;
+	cfg.take_cluster_work = 1;
+	cfg.take_max = 16;
+	if (sync_new(&s, &cfg, &err))
+		return 3;
+	while (gb_mono_ms() - t0 < 120000) {
+		int taken = 0, done;
+
+		if (sync_take_once(s, &taken, &err))
+			fprintf(stderr, "box %d: take: %s\n", k, err.msg);
+		done = work(st, "w1", log);
+		if (sync_push_all(s, &pushed, &err))
+			fprintf(stderr, "box %d: push: %s\n", k, err.msg);
+		gb_err_clear(&err);
+		if (taken || done) {
+			idle_since = 0;
+		} else if (mt_count(cl, "contexts", "{\"status\":\"pending\"}") == 0) {
+			if (idle_since == 0)
+				idle_since = gb_mono_ms();
+			else if (gb_mono_ms() - idle_since > 1000)
+				break;
+		}
+	}
+	fclose(log);
+	sync_free(s);
+	store_close(st);
+	mongoc_client_destroy(cl);
+	return 0;
+}
+
+static redisReply *
+rq(int port, const char *fmt, const char *arg)
+{
+	struct timeval tv = { 2, 0 };
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	redisReply *r = c && !c->err ? redisCommand(c, fmt, arg) : NULL;
+
+	redisFree(c);
+	return r;
+}
+
+static int64_t
+redis_int(int port, const char *fmt, const char *arg)
+{
+	redisReply *r = rq(port, fmt, arg);
+	int64_t v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+
+	if (r)
+		freeReplyObject(r);
+	return v;
+}
+
+/* The caches a pull writes and a local change drops; heartbeats from the threads. */
+static void
+caches(mongoc_client_t *cl, int port)
+{
+	char path[4096];
+	struct store *st = st_box("cache", path, sizeof(path));
+	struct store_heartbeat hb = { "box-c/w1", 0, "busy", 1, "host-c" };
+	struct sync_config cfg;
+	struct gb_err err = { 0, "" };
+	struct sync *s;
+	redisReply *r;
+	int64_t n = 0, t0;
+
+	mt_insert_json(cl, "templates", "{\"_id\":\"tmpl_cache\",\"organization_id\":\"org_123\","
+	    "\"name\":\"Cached\",\"version\":\"2.0\",\"structure\":{\"sections\":[]},"
+	    "\"updated_at\":{\"$date\":\"2025-01-01T00:00:00Z\"}}");
+	mt_insert_json(cl, "components", "{\"_id\":\"comp_cache\",\"organization_id\":"
+	    "\"org_123\",\"type\":\"ai_generator\",\"name\":\"Gen\",\"config\":{\"model\":"
+	    "\"m\"},\"updated_at\":{\"$date\":\"2025-01-01T00:00:00Z\"}}");
+	st_cfg(&cfg, path, uri, "box-c");
+	cfg.redis_url = redis_url;
+	if (sync_new(&s, &cfg, &err))
+		tap_bail("sync_new: %s", err.msg);
+	is_int(sync_pull_all(s, &n, &err), 0, "pull the catalog (%s)", err.msg);
+	r = rq(port, "HGET template:%s name", "tmpl_cache");
+	is_str(r && r->type == REDIS_REPLY_STRING ? r->str : "(none)", "Cached",
+	    "the pulled template is cached in Redis");
+	if (r)
+		freeReplyObject(r);
+	ok(redis_int(port, "TTL template:%s", "tmpl_cache") > 3000, "... with its TTL");
+	is_int(redis_int(port, "HEXISTS component_registry:%s ai_generator", "org_123"), 1,
+	    "the organization's component registry is cached");
+	st_put(st, COLL_TEMPLATES, "{\"_id\":\"tmpl_cache\",\"organization_id\":\"org_123\","
+	    "\"name\":\"Changed here\",\"updated_at\":\"2026-01-01T00:00:00.000Z\"}");
+	st_put(st, COLL_COMPONENTS, "{\"_id\":\"comp_cache\",\"organization_id\":\"org_123\","
+	    "\"type\":\"ai_generator\",\"updated_at\":\"2026-01-01T00:00:00.000Z\"}");
+	is_int(sync_push_all(s, &n, &err), 0, "push the local changes (%s)", err.msg);
+	is_int(redis_int(port, "EXISTS template:%s", "tmpl_cache"), 0,
+	    "the stale template is dropped");
+	is_int(redis_int(port, "EXISTS component_registry:%s", "org_123"), 0,
+	    "the stale registry is dropped");
+	is_int(st_depth(st), 0, "... and their outbox rows are gone");
+	hb.last_seen_ms = gb_now_ms();
+	if (store_heartbeat_put(st, &hb, 1, &err) || sync_start(s, &err))
+		tap_bail("heartbeat: %s", err.msg);
+	t0 = gb_mono_ms();
+	while (redis_int(port, "EXISTS worker_heartbeat:%s", "box-c/w1") != 1 &&
+	    gb_mono_ms() - t0 < 5000)
+		usleep(50 * 1000);
+	sync_stop(s);
+	is_int(redis_int(port, "EXISTS worker_heartbeat:%s", "box-c/w1"), 1,
+	    "the Redis thread mirrors the box's heartbeats");
+	sync_free(s);
+	store_close(st);
+}
+
+/* Lines of both boxes' logs: total and distinct. */
+static void
+count_done(int *total, int *distinct)
+{
+	static char seen[N_CTX];
+	char line[256];
+
+	*total = *distinct = 0;
+	for (int k = 1; k <= 2; k++) {
+		char path[4200];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/done-%d", util_tmpdir(), k);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			int i;
+
+			(*total)++;
+			if (sscanf(line, "ctx_take%d", &i) == 1 && i >= 0 && i < N_CTX &&
+			    !seen[i]++)
+				(*distinct)++;
+		}
+		fclose(f);
+	}
+}
+
+static int64_t
+lock_keys(int port)
+{
+	struct timeval tv = { 2, 0 };
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	redisReply *r = c && !c->err ? redisCommand(c, "KEYS worker_lock:*") : NULL;
+	int64_t n = r && r->type == REDIS_REPLY_ARRAY ? (int64_t)r->elements : -1;
+
+	if (r)
+		freeReplyObject(r);
+	redisFree(c);
+	return n;
+}
+
+int
+main(void)
+{
+	enum peer_mongo kind = peer_mongo_kind_from_env();
+	int port = peer_redis_start(), total, distinct, status[2] = { -1, -1 };
+	mongoc_client_t *cl;
+	pid_t pid[2];
+
+	uri = peer_mongo_start(kind, NULL, NULL);
+	snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", port);
+	cl = mt_client(uri);
+	caches(cl, port);
+	seed(cl);
+	is_int(mt_count(cl, "contexts", "{\"status\":\"pending\"}"), N_CTX,
+	    "%d pending contexts in MongoDB", N_CTX);
+	for (int k = 0; k < 2; k++)
+		if ((pid[k] = fork()) == 0)
+			_exit(box_main(k + 1));
+	for (int k = 0; k < 2; k++)
+		waitpid(pid[k], &status[k], 0);
+	ok(WIFEXITED(status[0]) && WEXITSTATUS(status[0]) == 0 && WIFEXITED(status[1]) &&
+	    WEXITSTATUS(status[1]) == 0, "both boxes ran to the end");
+	count_done(&total, &distinct);
+	is_int(distinct, N_CTX, "every context was processed");
+	is_int(total, N_CTX, "... exactly once (completions of both boxes)");
+	is_int(mt_count(cl, "contexts", "{\"status\":\"completed\"}"), N_CTX,
+	    "every context is completed in MongoDB");
+	ok(mt_count(cl, "contexts", "{\"metadata.appliance_id\":\"box-1\"}") > 0 &&
+	    mt_count(cl, "contexts", "{\"metadata.appliance_id\":\"box-2\"}") > 0,
+	    "both boxes took work (%" PRId64 " and %" PRId64 ")",
+	    mt_count(cl, "contexts", "{\"metadata.appliance_id\":\"box-1\"}"),
+	    mt_count(cl, "contexts", "{\"metadata.appliance_id\":\"box-2\"}"));
+	is_int(lock_keys(port), 0, "no worker_lock:* key is left");
+	mongoc_client_destroy(cl);
+	return tap_done();
+}

@@ -1,0 +1,616 @@
+/*
+ * t406-sync-cli - `genbox sync` and `genbox serve` with a cluster, as an
+ * operator sees them: usage errors (exit 2) and no cluster (status "off",
+ * push exit 1 naming the setting); a password in the config file refused;
+ * against a real Redis and the MongoDB peer (GENBOX_MONGO_PEER picks it):
+ * push, pull, status --json and reset contexts end to end on the demo data,
+ * a wrong MongoDB password (exit 1, a clear message, never the password);
+ * serve with MongoDB unreachable from the start (it serves, works alone and
+ * says so); with a wrong password (state auth, /healthz degraded); serve
+ * with [cluster]: /healthz and /metrics show sync, a context created
+ * through the API arrives in MongoDB within seconds, MongoDB frozen -> the
+ * outbox depth shows in /metrics and /healthz (degraded once its oldest
+ * row is 16 min old), thawed -> it drains.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <mongoc/mongoc.h>
+#include <sqlite3.h>
+
+#include "webtest.h"
+
+#define APPLIANCE "box-t406"
+#define MUSER "genbox"
+#define MPASS "s3cret-t406"
+
+static struct box b;
+static char db_arg[4200];
+static char uri[512];		/* with credentials when the peer has them */
+static char redis_url[128];
+static int auth;		/* the peer checks credentials */
+static mongoc_client_t *mc;
+
+/* ---- the cluster as the test sees it (libmongoc, not genbox) ---- */
+
+static bson_t *
+bson_json(const char *json)
+{
+	bson_error_t e;
+	bson_t *d = bson_new_from_json((const uint8_t *)json, -1, &e);
+
+	if (d == NULL)
+		tap_bail("bad JSON in the test: %s", e.message);
+	return d;
+}
+
+/* Documents of coll matching filter (JSON) in the cluster, -1 on error. */
+static int64_t
+mongo_count(const char *coll, const char *filter)
+{
+	mongoc_collection_t *c = mongoc_client_get_collection(mc, "genbox", coll);
+	bson_t *f = bson_json(filter);
+	bson_error_t e;
+	int64_t n = mongoc_collection_count_documents(c, f, NULL, NULL, NULL, &e);
+
+	if (n < 0)
+		tap_diag("count %s: %s", coll, e.message);
+	bson_destroy(f);
+	mongoc_collection_destroy(c);
+	return n;
+}
+
+static void
+mongo_insert(const char *coll, const char *doc)
+{
+	mongoc_collection_t *c = mongoc_client_get_collection(mc, "genbox", coll);
+	bson_t *d = bson_json(doc);
+	bson_error_t e;
+
+	if (!mongoc_collection_insert_one(c, d, NULL, NULL, &e))
+		tap_bail("insert into %s: %s", coll, e.message);
+	bson_destroy(d);
+	mongoc_collection_destroy(c);
+}
+
+static int
+mongo_wait(const char *coll, const char *filter, int64_t want, int ms)
+{
+	for (int64_t t0 = gb_mono_ms(); gb_mono_ms() - t0 < ms; usleep(100 * 1000))
+		if (mongo_count(coll, filter) == want)
+			return 1;
+	return 0;
+}
+
+/* ---- genbox with the cluster in its environment ---- */
+
+static void
+cluster_env(const char *mongo)
+{
+	setenv("GENBOX_CLUSTER_MONGO_URI", mongo, 1);
+	setenv("GENBOX_CLUSTER_REDIS_URL", redis_url, 1);
+	setenv("GENBOX_CLUSTER_APPLIANCE_ID", APPLIANCE, 1);
+	setenv("GENBOX_CLUSTER_TIMEOUT_MS", "1500", 1);
+	setenv("GENBOX_CLUSTER_BACKOFF_MAX_MS", "1000", 1);
+	setenv("GENBOX_CLUSTER_PUSH_INTERVAL_MS", "200", 1);
+	setenv("GENBOX_CLUSTER_PULL_INTERVAL_MS", "500", 1);
+}
+
+static void
+cluster_env_clear(void)
+{
+	unsetenv("GENBOX_CLUSTER_MONGO_URI");
+	unsetenv("GENBOX_CLUSTER_REDIS_URL");
+}
+
+/* The JSON field at path of `genbox sync status --json`. */
+static const char *
+status_json(const char *path)
+{
+	static char out[1024];
+	struct run r;
+	cJSON *j;
+
+	util_genbox_run(&r, NULL, db_arg, "sync", "status", "--json", NULL);
+	j = cJSON_Parse(r.out);
+	snprintf(out, sizeof(out), "%s", j ? jpath(j, path) : "(not JSON)");
+	if (r.status)
+		tap_diag("sync status: exit %d: %s", r.status, r.err);
+	cJSON_Delete(j);
+	run_free(&r);
+	return out;
+}
+
+/* ---- no cluster ---- */
+
+static void
+test_usage(void)
+{
+	static const char *const bad[][4] = {
+		{ "sync", NULL }, { "sync", "bogus", NULL }, { "sync", "push", "now", NULL },
+		{ "sync", "status", "--yaml", NULL }, { "sync", "reset", NULL },
+		{ "sync", "reset", "contexts", "users" },
+	};
+	struct run r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		util_genbox_run(&r, NULL, db_arg, bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL);
+		is_int(r.status, 2, "genbox sync %s %s: usage error, exit 2", bad[i][1] ? bad[i][1] :
+		    "", bad[i][2] ? bad[i][2] : "");
+		like(r.err, "Try 'genbox sync --help'", "and it says where help is");
+		run_free(&r);
+	}
+	util_genbox_run(&r, NULL, db_arg, "sync", "reset", "contxts", NULL);
+	is_int(r.status, 2, "reset of an unknown collection: exit 2");
+	like(r.err, "unknown collection 'contxts' (did you mean 'contexts'?)", "with the nearest name");
+	like(r.err, "contexts, templates, components, pipelines, batches, users, organizations",
+	    "and the valid ones");
+	run_free(&r);
+	util_genbox_run(&r, NULL, db_arg, "sync", "--help", NULL);
+	is_int(r.status, 0, "sync --help: exit 0");
+	like(r.out, "reset COLLECTION", "and the usage");
+	run_free(&r);
+}
+
+static void
+test_no_cluster(void)
+{
+	char conf[4200];
+	struct run r;
+
+	util_genbox_run(&r, NULL, db_arg, "sync", "status", NULL);
+	is_int(r.status, 0, "no cluster: status exit 0");
+	like(r.out, "sync: off", "status says sync is off");
+	like(r.out, "contexts", "and lists the collections");
+	run_free(&r);
+	is_str(status_json("state"), "off", "status --json: state off");
+	for (int i = 0; i < 3; i++) {
+		const char *what = (const char *[]){ "push", "pull", "once" }[i];
+
+		util_genbox_run(&r, NULL, db_arg, "sync", what, NULL);
+		is_int(r.status, 1, "no cluster: sync %s exit 1", what);
+		like(r.err, "genbox: sync: no cluster configured (set [cluster] mongo_uri)",
+		    "sync %s says no cluster is configured", what);
+		run_free(&r);
+	}
+	snprintf(conf, sizeof(conf), "%s/pw.conf", util_tmpdir());
+	{
+		const char *text = "[cluster]\n\nmongo_uri = mongodb://u:hunter2@127.0.0.1:1/\n";
+
+		util_write_file(conf, text, strlen(text));
+	}
+	util_genbox_run(&r, NULL, "-c", conf, db_arg, "sync", "status", NULL);
+	is_int(r.status, 1, "a password in the config file: exit 1");
+	like(r.err, "pw.conf:3: 'cluster.mongo_uri' holds a password", "naming file, line and key");
+	like(r.err, "GENBOX_CLUSTER_MONGO_URI", "and where it belongs");
+	ok(strstr(r.err, "hunter2") == NULL, "never printing it");
+	run_free(&r);
+	util_write_file(conf, "[cluster]\npage_size = 0\n", strlen("[cluster]\npage_size = 0\n"));
+	util_genbox_run(&r, NULL, "-c", conf, db_arg, "sync", "status", NULL);
+	is_int(r.status, 1, "page_size 0: exit 1");
+	like(r.err, "pw.conf:2: bad value '0' for 'cluster.page_size'", "naming file, line and key");
+	run_free(&r);
+}
+
+/* ---- the CLI against the cluster ---- */
+
+static void
+test_push_pull(void)
+{
+	struct run r;
+	int64_t n;
+
+	cluster_env(uri);
+	util_genbox_run(&r, NULL, db_arg, "sync", "push", NULL);
+	is_int(r.status, 0, "sync push: exit 0");
+	ok(sscanf(r.out, "pushed %lld document", (long long *)&n) == 1 && n >= 2,
+	    "it says how many it pushed");
+	run_free(&r);
+	is_int(mongo_count("contexts", "{\"_id\": \"ctx_123456\", \"organization_id\": \"org_123\"}"), 1,
+	    "the demo context is in MongoDB");
+	is_int(mongo_count("batches", "{}"), 1, "and the demo batch");
+	is_str(status_json("collections.contexts.outbox_depth"), "0", "status: the outbox is empty");
+	ok(atoi(status_json("collections.contexts.pushed")) >= 1, "status: contexts pushed");
+	ok(strcmp(status_json("collections.contexts.last_push"), "null") != 0, "status: a last push time");
+	is_str(status_json("state"), "on", "status --json: state on");
+	is_str(status_json("cluster.appliance_id"), APPLIANCE, "status: the appliance id");
+	is_str(status_json("cluster.organizations.0"), "org_123", "status: the box's own organization");
+	if (auth) {
+		const char *m = status_json("cluster.mongo_uri");
+
+		ok(strstr(m, "****") && !strstr(m, MPASS), "status shows the URI without its password (%s)", m);
+	}
+	mongo_insert("contexts", "{\"_id\": \"ctx_from_cluster\", \"type\": \"article\", \"status\": "
+	    "\"completed\", \"organization_id\": \"org_123\", \"user_id\": \"user_456\", \"metadata\": "
+	    "{\"appliance_id\": \"" APPLIANCE "\"}, \"data\": {\"title\": \"From the cluster\"}, "
+	    "\"retry_count\": 0, \"created_at\": {\"$date\": \"2030-01-01T00:00:00Z\"}, "
+	    "\"updated_at\": {\"$date\": \"2030-01-01T00:00:00Z\"}}");
+	mongo_insert("contexts", "{\"_id\": \"ctx_other_box\", \"type\": \"article\", \"status\": "
+	    "\"pending\", \"organization_id\": \"org_123\", "
+	    "\"metadata\": {\"appliance_id\": \"box-else\"}, "
+	    "\"data\": {\"title\": \"Not ours\"}, \"created_at\": {\"$date\": \"2030-01-01T00:00:00Z\"}, "
+	    "\"updated_at\": {\"$date\": \"2030-01-01T00:00:00Z\"}}");
+	util_genbox_run(&r, NULL, db_arg, "sync", "pull", NULL);
+	is_int(r.status, 0, "sync pull: exit 0");
+	like(r.out, "pulled ", "it says how many it pulled");
+	run_free(&r);
+	is_str(box_ctx(&b, "ctx_from_cluster", "data.title"), "From the cluster",
+	    "a context meant for this box is pulled");
+	is_str(box_ctx(&b, "ctx_other_box", "_id"), "(no such context)",
+	    "one meant for another box is not");
+	is_str(status_json("collections.contexts.checkpoint.updated_at"), "2030-01-01T00:00:00.000Z",
+	    "status: the checkpoint's updated_at");
+	is_str(status_json("collections.contexts.checkpoint._id"), "ctx_from_cluster",
+	    "status: the checkpoint's _id");
+	util_genbox_run(&r, NULL, db_arg, "sync", "reset", "contexts", NULL);
+	is_int(r.status, 0, "sync reset contexts: exit 0");
+	like(r.out, "reset the pull checkpoint of contexts", "it says what it reset");
+	run_free(&r);
+	is_str(status_json("collections.contexts.checkpoint.updated_at"), "null",
+	    "status: the checkpoint is back at the start");
+	util_genbox_run(&r, NULL, db_arg, "sync", "once", NULL);
+	is_int(r.status, 0, "sync once: exit 0");
+	like(r.out, "pushed ", "once pushes");
+	like(r.out, "pulled ", "and pulls");
+	run_free(&r);
+	is_str(status_json("collections.contexts.checkpoint._id"), "ctx_from_cluster",
+	    "after the reset the pull read contexts again to the same checkpoint");
+	util_genbox_run(&r, NULL, db_arg, "sync", "status", NULL);
+	is_int(r.status, 0, "sync status (text): exit 0");
+	like(r.out, "sync: on", "it says sync is on");
+	like(r.out, "2030-01-01T00:00:00.000Z ctx_from_cluster", "with the checkpoint of contexts");
+	run_free(&r);
+}
+
+static void
+test_bad_password(void)
+{
+	char bad[600], *at;
+	struct run r;
+	int64_t t0;
+
+	if (!auth) {
+		ok(1, "# SKIP this MongoDB peer checks no credentials");
+		return;
+	}
+	snprintf(bad, sizeof(bad), "%s", uri);
+	if ((at = strstr(bad, MPASS)) == NULL)
+		tap_bail("no password in %s", uri);
+	memcpy(at, "WRONGpw-t40", strlen("WRONGpw-t40"));
+	cluster_env(bad);
+	for (int i = 0; i < 2; i++) {
+		const char *what = i ? "once" : "pull";
+
+		t0 = gb_mono_ms();
+		util_genbox_run(&r, NULL, db_arg, "sync", what, NULL);
+		t0 = gb_mono_ms() - t0;
+		is_int(r.status, 1, "a wrong MongoDB password: sync %s exit 1", what);
+		like(r.err, "genbox: sync: the cluster refused the credentials: ",
+		    "sync %s: a clear message", what);
+		like(r.err, "genbox@127.0.0.1", "naming the user and the server");
+		ok(strstr(r.err, "WRONGpw") == NULL && strstr(r.out, "WRONGpw") == NULL,
+		    "never the password");
+		ok(t0 < 15000, "at once, no retry storm (%lld ms)", (long long)t0);
+		run_free(&r);
+	}
+	cluster_env(uri);
+}
+
+/* ---- serve with a cluster ---- */
+
+struct daemon {
+	pid_t pid;
+	int port;
+	char log[4200];
+};
+
+static void
+daemon_start(struct daemon *d)
+{
+	char listen[64];
+	char *argv[] = { (char *)util_genbox(), db_arg, "serve", "--listen", listen, "--workers", "2",
+		NULL };
+
+	d->port = peer_free_port();
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->port);
+	snprintf(d->log, sizeof(d->log), "%s/serve.log", util_tmpdir());
+	d->pid = util_spawn(argv, d->log, 0);
+	wt_set_port(d->port);
+}
+
+static int
+daemon_stop(struct daemon *d)
+{
+	int st;
+
+	kill(d->pid, SIGTERM);
+	for (int64_t t0 = gb_mono_ms(); gb_mono_ms() - t0 < 20000; usleep(20 * 1000))
+		if (waitpid(d->pid, &st, WNOHANG) == d->pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, &st, 0);
+	return -1;
+}
+
+/* Wait until the /healthz field at path equals want (ms at most). */
+static int
+health_wait(const char *path, const char *want, int ms)
+{
+	for (int64_t t0 = gb_mono_ms(); gb_mono_ms() - t0 < ms; usleep(100 * 1000)) {
+		struct http_resp r = wt_req("GET", "/healthz", NULL, NULL);
+		int same = r.status && strcmp(body_path(&r, path), want) == 0;
+
+		http_resp_free(&r);
+		if (same)
+			return 1;
+	}
+	return 0;
+}
+
+/* The value of the metric line starting with prefix ("name{labels}"), or -1. */
+static double
+metric(const char *prefix)
+{
+	struct http_resp r = wt_req("GET", "/metrics", NULL, NULL);
+	const char *p = r.body ? r.body : "";
+	double v = -1;
+
+	while ((p = strstr(p, prefix)) != NULL) {
+		if ((p == r.body || p[-1] == '\n') && p[strlen(prefix)] == ' ') {
+			v = strtod(p + strlen(prefix) + 1, NULL);
+			break;
+		}
+		p++;
+	}
+	http_resp_free(&r);
+	return v;
+}
+
+static int
+metric_wait(const char *prefix, double want, int ms)
+{
+	for (int64_t t0 = gb_mono_ms(); gb_mono_ms() - t0 < ms; usleep(100 * 1000))
+		if (metric(prefix) == want)
+			return 1;
+	return 0;
+}
+
+/* Wait until the /healthz number at path is at least min (ms at most). */
+static int
+health_num(const char *path, double min, int ms)
+{
+	for (int64_t t0 = gb_mono_ms(); gb_mono_ms() - t0 < ms; usleep(100 * 1000)) {
+		struct http_resp r = wt_req("GET", "/healthz", NULL, NULL);
+		double v = r.status ? strtod(body_path(&r, path), NULL) : -1;
+
+		http_resp_free(&r);
+		if (v >= min)
+			return 1;
+	}
+	return 0;
+}
+
+static char token[APIKEY_TOKEN_MAX];
+
+static void
+new_key(void)
+{
+	struct run r;
+	char *nl;
+
+	util_genbox_run(&r, NULL, db_arg, "apikey", "create", "--user", "user_456", "--perm",
+	    "read,write", NULL);
+	if (r.status)
+		tap_bail("apikey create: %s", r.err);
+	snprintf(token, sizeof(token), "%s", r.out);
+	if ((nl = strchr(token, '\n')))
+		*nl = '\0';
+	run_free(&r);
+}
+
+static int
+new_context(const char *id)
+{
+	struct http_resp r = wt_req("POST", "/api/v1/contexts", token, "{\"_id\": \"%s\", \"type\": "
+	    "\"article\", \"data\": {\"title\": \"Through the API %s\"}}", id, id);
+	int st = (int)r.status;
+
+	if (st != 201)
+		tap_diag("POST /contexts: %d %s", st, r.body);
+	http_resp_free(&r);
+	return st;
+}
+
+/* MongoDB unreachable from the start: the box serves and works alone, and says so. */
+static void
+test_serve_offline(void)
+{
+	char dead[128];
+	struct http_resp r;
+	struct daemon d;
+
+	snprintf(dead, sizeof(dead), "mongodb://127.0.0.1:%d/", peer_free_port());
+	cluster_env(dead);
+	daemon_start(&d);
+	ok(health_wait("sync.state", "offline", 15000), "MongoDB unreachable at start: serve runs, "
+	    "/healthz sync.state offline");
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	is_int(r.status, 200, "/healthz: 200 (the box works alone)");
+	like(body_path(&r, "sync.warning"), "cannot be reached", "/healthz: a warning says why");
+	like(body_path(&r, "sync.last_error"), "127.0.0.1", "/healthz: the last error names the server");
+	http_resp_free(&r);
+	ok(metric_wait("genbox_sync_up", 0, 5000), "/metrics: genbox_sync_up 0");
+	is_int(new_context("ctx_alone"), 201, "a context created through the API");
+	ok(box_wait_status(&b, "ctx_alone", "completed", 20000), "is processed locally meanwhile");
+	is_int(daemon_stop(&d), 0, "SIGTERM while the cluster is away: exit 0");
+	cluster_env(uri);
+}
+
+/* Bad credentials: state auth, /healthz degraded (still a 200) with the reason. */
+static void
+test_serve_auth(void)
+{
+	char bad[600], *at;
+	struct http_resp r;
+	struct daemon d;
+
+	if (!auth) {
+		ok(1, "# SKIP this MongoDB peer checks no credentials");
+		return;
+	}
+	snprintf(bad, sizeof(bad), "%s", uri);
+	if ((at = strstr(bad, MPASS)) != NULL)
+		memcpy(at, "WRONGpw-t40", strlen("WRONGpw-t40"));
+	cluster_env(bad);
+	daemon_start(&d);
+	ok(health_wait("sync.state", "auth", 15000), "serve with a wrong password: sync.state auth");
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	is_int(r.status, 200, "/healthz: still 200");
+	is_str(body_path(&r, "status"), "degraded", "/healthz: degraded");
+	like(body_path(&r, "reasons"), "sync: the cluster refused the credentials",
+	    "/healthz: the reason says so");
+	ok(strstr(r.body, "WRONGpw") == NULL, "/healthz: never the password");
+	http_resp_free(&r);
+	is_int(daemon_stop(&d), 0, "SIGTERM: exit 0");
+	{
+		char *log = util_read_file(d.log, NULL);
+
+		ok(log && strstr(log, "WRONGpw") == NULL, "the log never holds the password");
+		free(log);
+	}
+	cluster_env(uri);
+}
+
+/* The outbox's oldest row made 16 minutes old, in the database itself. */
+static void
+outbox_age(int minutes)
+{
+	char sql[128], *msg = NULL;
+	sqlite3 *db = NULL;
+
+	snprintf(sql, sizeof(sql), "UPDATE outbox SET queued_ms = queued_ms - %d", minutes * 60000);
+	if (sqlite3_open(b.path, &db) != SQLITE_OK ||
+	    sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
+	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		tap_bail("age the outbox: %s", msg ? msg : sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+static void
+test_serve(void)
+{
+	struct http_resp r;
+	struct daemon d;
+	double depth = -1;
+	int64_t t0;
+	int got;
+
+	cluster_env(uri);
+	daemon_start(&d);
+	ok(health_wait("sync.state", "ok", 15000), "serve with [cluster]: /healthz sync.state ok");
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	is_int(r.status, 200, "/healthz: 200");
+	is_str(body_path(&r, "status"), "ok", "/healthz: ok");
+	http_resp_free(&r);
+	ok(health_wait("sync.outbox_depth", "0", 10000), "/healthz: sync.outbox_depth drains to 0");
+	ok(mongo_wait("contexts", "{\"_id\": \"ctx_alone\", \"status\": \"completed\"}", 1, 5000),
+	    "the context made while the cluster was away is in MongoDB, completed");
+	ok(health_wait("sync.last_error", "null", 5000),
+	    "/healthz: the error of the bad credentials before clears once a round succeeds");
+	ok(metric_wait("genbox_sync_up", 1, 5000), "/metrics: genbox_sync_up 1");
+	ok(metric("genbox_sync_pushed_total{collection=\"contexts\"}") >= 1,
+	    "/metrics: genbox_sync_pushed_total of contexts");
+	ok(metric("genbox_sync_last_success_timestamp_seconds{collection=\"contexts\","
+	    "direction=\"pull\"}") > 1e9, "/metrics: the last pull's time");
+	is_int(new_context("ctx_api_1"), 201, "a context created through the API");
+	t0 = gb_mono_ms();
+	got = mongo_wait("contexts", "{\"_id\": \"ctx_api_1\"}", 1, 5000);
+	ok(got, "arrives in MongoDB within 5 s (%lld ms)", (long long)(gb_mono_ms() - t0));
+	ok(mongo_wait("contexts", "{\"_id\": \"ctx_api_1\", \"status\": \"completed\"}", 1, 15000),
+	    "and so does its completion");
+	r = wt_req("GET", "/api/v1/dashboard", token, NULL);
+	is_str(body_path(&r, "sync.state"), "ok", "dashboard: sync.state ok");
+	is_str(body_path(&r, "sync.collections.0.collection"), "contexts",
+	    "dashboard: sync per collection");
+	http_resp_free(&r);
+
+	peer_mongo_pause();
+	is_int(new_context("ctx_api_2"), 201, "MongoDB frozen: a context is still created");
+	ok(box_wait_status(&b, "ctx_api_2", "completed", 20000), "and processed");
+	for (t0 = gb_mono_ms(); gb_mono_ms() - t0 < 10000 && depth < 1; usleep(100 * 1000))
+		depth = metric("genbox_sync_outbox_depth{collection=\"contexts\"}");
+	ok(depth >= 1, "/metrics shows the outbox depth of contexts (%g)", depth);
+	ok(health_num("sync.outbox_depth", 1, 5000), "/healthz shows it too");
+	ok(health_wait("sync.state", "offline", 10000), "and the state offline");
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	is_int(r.status, 200, "/healthz stays 200 while the cluster is away");
+	ok(strcmp(body_path(&r, "sync.outbox_oldest_s"), "null") != 0, "with the oldest row's age");
+	ok(strcmp(body_path(&r, "sync.last_error"), "null") != 0, "and the last error (%s)",
+	    body_path(&r, "sync.last_error"));
+	http_resp_free(&r);
+	ok(metric_wait("genbox_sync_up", 0, 5000), "/metrics: genbox_sync_up 0");
+	outbox_age(16);
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	is_int(r.status, 200, "an outbox row 16 min old: /healthz still 200");
+	is_str(body_path(&r, "status"), "degraded", "/healthz: degraded");
+	like(body_path(&r, "reasons"), "sync: the oldest change waiting in the outbox is 16 min old",
+	    "/healthz: the reason gives its age");
+	http_resp_free(&r);
+	ok(metric("genbox_sync_outbox_oldest_seconds{collection=\"contexts\"}") >= 960,
+	    "/metrics: genbox_sync_outbox_oldest_seconds of contexts");
+	peer_mongo_resume();
+	t0 = gb_mono_ms();
+	got = health_wait("sync.outbox_depth", "0", 20000);
+	ok(got, "thawed: the outbox drains (%lld ms)", (long long)(gb_mono_ms() - t0));
+	ok(mongo_wait("contexts", "{\"_id\": \"ctx_api_2\", \"status\": \"completed\"}", 1, 10000),
+	    "the context made meanwhile is in MongoDB, completed");
+	ok(health_wait("sync.state", "ok", 10000), "the state is ok again");
+	is_int(daemon_stop(&d), 0, "SIGTERM: exit 0");
+	{
+		char *log = util_read_file(d.log, NULL);
+
+		like(log ? log : "", "event=sync_started", "the log says sync started");
+		ok(log && (!auth || strstr(log, MPASS) == NULL), "the log never holds the password");
+		free(log);
+	}
+}
+
+int
+main(void)
+{
+	const char *base;
+	int rport;
+
+	box_open(&b, 1);
+	snprintf(db_arg, sizeof(db_arg), "--db=%s", b.path);
+	cluster_env_clear();
+	test_usage();
+	test_no_cluster();
+
+	mongoc_init();
+	auth = peer_mongo_kind_from_env() == PEER_MONGOMOCK;
+	base = auth ? peer_mongo_start(PEER_MONGOMOCK, MUSER, MPASS) :
+	    peer_mongo_start(peer_mongo_kind_from_env(), NULL, NULL);
+	rport = peer_redis_start();
+	snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d/0", rport);
+	if (auth && strchr(base, '@') == NULL && strncmp(base, "mongodb://", 10) == 0)
+		snprintf(uri, sizeof(uri), "mongodb://%s:%s@%s", MUSER, MPASS, base + 10);
+	else
+		snprintf(uri, sizeof(uri), "%s", base);
+	if ((mc = mongoc_client_new(uri)) == NULL)
+		tap_bail("bad peer URI %s", uri);
+	test_push_pull();
+	test_bad_password();
+	new_key();
+	test_serve_offline();
+	test_serve_auth();
+	test_serve();
+	mongoc_client_destroy(mc);
+	mongoc_cleanup();
+	box_close(&b);
+	return tap_done();
+}
