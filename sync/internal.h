@@ -42,6 +42,15 @@ struct sync {
 	char user[128];			/* the URI's user name, "" without */
 
 	pthread_mutex_t mu;		/* guards stop; cv is signalled on stop */
+	/*
+	 * Held around every exchange with MongoDB (a bulk, a find and its
+	 * cursor): libmongoc 1.23's pooled clients race inside the shared
+	 * topology when two of them fail at once (ThreadSanitizer shows a
+	 * server description freed by one while another reads it), so the
+	 * threads take turns; they talk to one cluster anyway. Never held
+	 * with mu; nothing else is locked under it.
+	 */
+	pthread_mutex_t mongo_mu;
 	pthread_cond_t cv;
 	int stop;
 	pthread_t threads[SYNC_THREADS_MAX];
@@ -91,6 +100,8 @@ mongoc_collection_t *mongo_coll(struct sync_ctx *c, enum coll coll);
 /* Milliseconds to wait after fails failures in a row (jitter included). */
 int64_t sync_backoff_ms(const struct sync *s, int fails, int auth);
 void sync_set_state(struct sync *s, enum sync_st st);
+void mongo_lock(struct sync *s);
+void mongo_unlock(struct sync *s);
 /* Sleep ms or until sync_stop; 1 when stopping. */
 int sync_sleep(struct sync *s, int64_t ms);
 int sync_stopping(struct sync *s);

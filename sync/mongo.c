@@ -224,6 +224,18 @@ sync_backoff_ms(const struct sync *s, int fails, int auth)
 }
 
 void
+mongo_lock(struct sync *s)
+{
+	pthread_mutex_lock(&s->mongo_mu);
+}
+
+void
+mongo_unlock(struct sync *s)
+{
+	pthread_mutex_unlock(&s->mongo_mu);
+}
+
+void
 sync_set_state(struct sync *s, enum sync_st st)
 {
 	atomic_store(&s->state, (int)st);

@@ -129,8 +129,8 @@ page_add(struct page *pg, enum coll coll, const bson_t *doc, struct gb_err *err)
 
 /* Read one page after cp; pg->n == 0 at the end of the collection. */
 static int
-page_read(struct sync_ctx *c, enum coll coll, const struct pull_checkpoint *cp, struct page *pg,
-    int *seen, struct gb_err *err)
+page_read_locked(struct sync_ctx *c, enum coll coll, const struct pull_checkpoint *cp,
+    struct page *pg, int *seen, struct gb_err *err)
 {
 	int size = c->s->cfg.page_size;
 	mongoc_collection_t *mc = mongo_coll(c, coll);
@@ -164,6 +164,19 @@ page_read(struct sync_ctx *c, enum coll coll, const struct pull_checkpoint *cp, 
 	mongoc_collection_destroy(mc);
 	bson_destroy(&filter);
 	bson_destroy(&opts);
+	return rc;
+}
+
+/* page_read under the sync's MongoDB lock (mongo_mu in internal.h) */
+static int
+page_read(struct sync_ctx *c, enum coll coll, const struct pull_checkpoint *cp,
+    struct page *pg, int *seen, struct gb_err *err)
+{
+	int rc;
+
+	mongo_lock(c->s);
+	rc = page_read_locked(c, coll, cp, pg, seen, err);
+	mongo_unlock(c->s);
 	return rc;
 }
 

@@ -247,7 +247,7 @@ push_each(struct push_set *p, mongoc_collection_t *coll, const int *todo, int n,
 
 /* Send the rows; 0 when every row has its own result. */
 static int
-push_send(struct push_set *p, struct gb_err *err)
+push_send_locked(struct push_set *p, struct gb_err *err)
 {
 	mongoc_collection_t *coll = mongo_coll(p->c, p->coll);
 	int *todo = calloc((size_t)p->n + 1, sizeof(*todo)), n = 0, rc = 0;
@@ -270,6 +270,18 @@ push_send(struct push_set *p, struct gb_err *err)
 	}
 	mongoc_collection_destroy(coll);
 	free(todo);
+	return rc;
+}
+
+/* push_send under the sync's MongoDB lock (see mongo_lock) */
+static int
+push_send(struct push_set *p, struct gb_err *err)
+{
+	int rc;
+
+	mongo_lock(p->c->s);
+	rc = push_send_locked(p, err);
+	mongo_unlock(p->c->s);
 	return rc;
 }
 

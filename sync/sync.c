@@ -126,6 +126,7 @@ sync_new(struct sync **out, const struct sync_config *cfg, struct gb_err *err)
 	if (s == NULL)
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->mongo_mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cv, &ca);
@@ -158,6 +159,7 @@ sync_free(struct sync *s)
 	for (int i = 0; i < s->nowned; i++)
 		free(s->owned[i]);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->mongo_mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);
 }

@@ -56,7 +56,8 @@ take_filter(const struct sync *s, int64_t now, bson_t *f)
 
 /* The candidates' _ids, in the polling order. */
 static int
-take_find(struct sync_ctx *c, int limit, char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err)
+take_find_locked(struct sync_ctx *c, int limit, char (*ids)[STORE_ID_MAX], int *n,
+    struct gb_err *err)
 {
 	mongoc_collection_t *mc = mongo_coll(c, COLL_CONTEXTS);
 	bson_t filter, opts = BSON_INITIALIZER, sort;
@@ -86,9 +87,23 @@ take_find(struct sync_ctx *c, int limit, char (*ids)[STORE_ID_MAX], int *n, stru
 	return rc;
 }
 
+/* take_find under the sync's MongoDB lock (mongo_mu in internal.h) */
+static int
+take_find(struct sync_ctx *c, int limit, char (*ids)[STORE_ID_MAX], int *n,
+    struct gb_err *err)
+{
+	int rc;
+
+	mongo_lock(c->s);
+	rc = take_find_locked(c, limit, ids, n, err);
+	mongo_unlock(c->s);
+	return rc;
+}
+
 /* Read id again under our lock: *doc (initialised) when still pending. */
 static int
-take_reread(struct sync_ctx *c, const char *id, bson_t *doc, int *pending, struct gb_err *err)
+take_reread_locked(struct sync_ctx *c, const char *id, bson_t *doc, int *pending,
+    struct gb_err *err)
 {
 	mongoc_collection_t *mc = mongo_coll(c, COLL_CONTEXTS);
 	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
@@ -115,6 +130,19 @@ take_reread(struct sync_ctx *c, const char *id, bson_t *doc, int *pending, struc
 	mongoc_collection_destroy(mc);
 	bson_destroy(&filter);
 	bson_destroy(&opts);
+	return rc;
+}
+
+/* take_reread under the sync's MongoDB lock (mongo_mu in internal.h) */
+static int
+take_reread(struct sync_ctx *c, const char *id, bson_t *doc, int *pending,
+    struct gb_err *err)
+{
+	int rc;
+
+	mongo_lock(c->s);
+	rc = take_reread_locked(c, id, doc, pending, err);
+	mongo_unlock(c->s);
 	return rc;
 }
 
