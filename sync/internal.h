@@ -59,7 +59,6 @@ struct sync {
 
 	atomic_int state;		/* enum sync_st */
 	atomic_llong commands, bytes_out, bytes_in;	/* MongoDB round trips, bytes */
-	atomic_llong redis_commands;
 };
 
 /* One thread's handles: its own store, MongoDB client and Redis connection. */

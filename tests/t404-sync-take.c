@@ -115,7 +115,8 @@ box_main(int k)
 		gb_err_clear(&err);
 		if (taken || done) {
 			idle_since = 0;
-		} else if (mt_count(cl, "contexts", "{\"status\":\"pending\"}") == 0) {
+		} else if (mt_count(cl, "contexts", "{\"status\":\"pending\","
+		    "\"metadata.appliance_id\":null}") == 0) {
 			if (idle_since == 0)
 				idle_since = gb_mono_ms();
 			else if (gb_mono_ms() - idle_since > 1000)
@@ -263,6 +264,10 @@ main(void)
 	seed(cl);
 	is_int(mt_count(cl, "contexts", "{\"status\":\"pending\"}"), N_CTX,
 	    "%d pending contexts in MongoDB", N_CTX);
+	mt_insert_json(cl, "contexts", "{\"_id\":\"ctx_routed\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\",\"created_at\":{\"$date\":\"2024-01-01T00:00:00Z\"},"
+	    "\"updated_at\":{\"$date\":\"2024-01-01T00:00:00Z\"},\"metadata\":{\"appliance_id\":"
+	    "\"box-other\"}}");
 	for (int k = 0; k < 2; k++)
 		if ((pid[k] = fork()) == 0)
 			_exit(box_main(k + 1));
@@ -280,6 +285,8 @@ main(void)
 	    "both boxes took work (%" PRId64 " and %" PRId64 ")",
 	    mt_count(cl, "contexts", "{\"metadata.appliance_id\":\"box-1\"}"),
 	    mt_count(cl, "contexts", "{\"metadata.appliance_id\":\"box-2\"}"));
+	is_int(mt_count(cl, "contexts", "{\"_id\":\"ctx_routed\",\"status\":\"pending\"}"), 1,
+	    "a context routed to another appliance is left to it");
 	is_int(lock_keys(port), 0, "no worker_lock:* key is left");
 	mongoc_client_destroy(cl);
 	return tap_done();
