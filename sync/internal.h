@@ -94,7 +94,8 @@ enum mongo_err { MONGO_ERR_OTHER, MONGO_ERR_OFFLINE, MONGO_ERR_AUTH };
 enum mongo_err mongo_error_kind(const bson_error_t *e);
 /* Is this server error code a permanent refusal of one document? */
 int mongo_code_permanent(int32_t code);
-int64_t mongo_max_bson(struct sync_ctx *c);
+/* The server's maxBsonObjectSize (selecting a server once): 0, or -1 with e set. */
+int mongo_max_bson(struct sync_ctx *c, int64_t *max, bson_error_t *e);
 mongoc_collection_t *mongo_coll(struct sync_ctx *c, enum coll coll);
 /* Milliseconds to wait after fails failures in a row (jitter included). */
 int64_t sync_backoff_ms(const struct sync *s, int fails, int auth);
