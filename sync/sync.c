@@ -154,6 +154,8 @@ sync_free(struct sync *s)
 {
 	if (s == NULL)
 		return;
+	if (s->nthreads)
+		sync_stop(s);
 	if (s->pool)
 		mongoc_client_pool_destroy(s->pool);
 	for (int i = 0; i < s->nowned; i++)
