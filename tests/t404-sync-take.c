@@ -194,6 +194,40 @@ caches(mongoc_client_t *cl, int port)
 	is_int(redis_int(port, "EXISTS component_registry:%s", "org_123"), 0,
 	    "the stale registry is dropped");
 	is_int(st_depth(st), 0, "... and their outbox rows are gone");
+	/* a lock the pusher could not release (Redis away) and one still running */
+	st_put(st, COLL_CONTEXTS, "{\"_id\":\"ctx_lockdone\",\"organization_id\":\"org_123\","
+	    "\"status\":\"completed\"}");
+	st_put(st, COLL_CONTEXTS, "{\"_id\":\"ctx_lockrun\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\"}");
+	is_int(sync_push_all(s, &n, &err), 0, "push two contexts (%s)", err.msg);
+	if (store_cluster_lock_add(st, "ctx_lockdone", "box-c", gb_now_ms(), &err) ||
+	    store_cluster_lock_add(st, "ctx_lockrun", "box-c", gb_now_ms(), &err))
+		tap_bail("lock rows: %s", err.msg);
+	freeReplyObject(rq(port, "SET worker_lock:%s box-c PX 10000", "ctx_lockdone"));
+	freeReplyObject(rq(port, "SET worker_lock:%s box-c PX 10000", "ctx_lockrun"));
+	is_int(sync_redis_once(s, &err), 0, "a Redis round (%s)", err.msg);
+	is_int(redis_int(port, "EXISTS worker_lock:%s", "ctx_lockdone"), 0,
+	    "the lock of a context that ended and was pushed is released");
+	ok(redis_int(port, "PTTL worker_lock:%s", "ctx_lockrun") > 200000,
+	    "the lock of a context still running is extended to 5 min");
+	{
+		struct cluster_lock locks[4];
+		int nl = 0;
+
+		store_cluster_lock_list(st, locks, 4, &nl, &err);
+		is_int(nl, 1, "... and only its lock row is left");
+	}
+	{	/* out of the way of the take below */
+		mongoc_collection_t *mc = mongoc_client_get_collection(cl, ST_DB, "contexts");
+		bson_error_t e;
+		bson_t *f = bson_new_from_json((const uint8_t *)"{\"_id\":{\"$in\":"
+		    "[\"ctx_lockdone\",\"ctx_lockrun\"]}}", -1, &e);
+
+		mongoc_collection_delete_many(mc, f, NULL, NULL, NULL);
+		bson_destroy(f);
+		mongoc_collection_destroy(mc);
+		freeReplyObject(rq(port, "DEL worker_lock:%s", "ctx_lockrun"));
+	}
 	hb.last_seen_ms = gb_now_ms();
 	if (store_heartbeat_put(st, &hb, 1, &err) || sync_start(s, &err))
 		tap_bail("heartbeat: %s", err.msg);
