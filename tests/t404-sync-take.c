@@ -159,6 +159,8 @@ caches(mongoc_client_t *cl, int port)
 	char path[4096];
 	struct store *st = st_box("cache", path, sizeof(path));
 	struct store_heartbeat hb = { "box-c/w1", 0, "busy", 1, "host-c" };
+	static const char noredis[] = "{\"_id\":\"ctx_noredis\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\",\"metadata\":{\"appliance_id\":\"box-c\"}}";
 	struct sync_config cfg;
 	struct gb_err err = { 0, "" };
 	struct sync *s;
@@ -228,16 +230,25 @@ caches(mongoc_client_t *cl, int port)
 		mongoc_collection_destroy(mc);
 		freeReplyObject(rq(port, "DEL worker_lock:%s", "ctx_lockrun"));
 	}
+	/* the threads start with Redis away: local work goes on, heartbeats follow it back */
 	hb.last_seen_ms = gb_now_ms();
-	if (store_heartbeat_put(st, &hb, 1, &err) || sync_start(s, &err))
+	if (store_heartbeat_put(st, &hb, 1, &err))
 		tap_bail("heartbeat: %s", err.msg);
+	peer_redis_stop();
+	if (sync_start(s, &err))
+		tap_bail("sync_start: %s", err.msg);
+	usleep(1500 * 1000);
+	ok(store_put(st, COLL_CONTEXTS, noredis, strlen(noredis), STORE_UPSERT, NULL, &err) == 0,
+	    "Redis away: local writes go on (%s)", err.msg);
+	peer_redis_restart();
 	t0 = gb_mono_ms();
 	while (redis_int(port, "EXISTS worker_heartbeat:%s", "box-c/w1") != 1 &&
-	    gb_mono_ms() - t0 < 5000)
+	    gb_mono_ms() - t0 < 10000)
 		usleep(50 * 1000);
 	sync_stop(s);
 	is_int(redis_int(port, "EXISTS worker_heartbeat:%s", "box-c/w1"), 1,
-	    "the Redis thread mirrors the box's heartbeats");
+	    "Redis back: the Redis thread mirrors the box's heartbeats (after %" PRId64 " ms)",
+	    gb_mono_ms() - t0);
 	sync_free(s);
 	store_close(st);
 }
@@ -296,8 +307,8 @@ main(void)
 	cl = mt_client(uri);
 	caches(cl, port);
 	seed(cl);
-	is_int(mt_count(cl, "contexts", "{\"status\":\"pending\"}"), N_CTX,
-	    "%d pending contexts in MongoDB", N_CTX);
+	is_int(mt_count(cl, "contexts", "{\"status\":\"pending\",\"metadata.appliance_id\":null}"),
+	    N_CTX, "%d pending contexts in MongoDB for any box", N_CTX);
 	mt_insert_json(cl, "contexts", "{\"_id\":\"ctx_routed\",\"organization_id\":\"org_123\","
 	    "\"status\":\"pending\",\"created_at\":{\"$date\":\"2024-01-01T00:00:00Z\"},"
 	    "\"updated_at\":{\"$date\":\"2024-01-01T00:00:00Z\"},\"metadata\":{\"appliance_id\":"
