@@ -42,6 +42,15 @@ struct sync {
 	char user[128];			/* the URI's user name, "" without */
 
 	pthread_mutex_t mu;		/* guards stop; cv is signalled on stop */
+	/*
+	 * Held around every exchange with MongoDB (a bulk, a find and its
+	 * cursor): libmongoc 1.23's pooled clients race inside the shared
+	 * topology when two of them fail at once (ThreadSanitizer shows a
+	 * server description freed by one while another reads it), so the
+	 * threads take turns; they talk to one cluster anyway. Never held
+	 * with mu; nothing else is locked under it.
+	 */
+	pthread_mutex_t mongo_mu;
 	pthread_cond_t cv;
 	int stop;
 	pthread_t threads[SYNC_THREADS_MAX];
@@ -50,7 +59,6 @@ struct sync {
 
 	atomic_int state;		/* enum sync_st */
 	atomic_llong commands, bytes_out, bytes_in;	/* MongoDB round trips, bytes */
-	atomic_llong redis_commands;
 };
 
 /* One thread's handles: its own store, MongoDB client and Redis connection. */
@@ -86,11 +94,14 @@ enum mongo_err { MONGO_ERR_OTHER, MONGO_ERR_OFFLINE, MONGO_ERR_AUTH };
 enum mongo_err mongo_error_kind(const bson_error_t *e);
 /* Is this server error code a permanent refusal of one document? */
 int mongo_code_permanent(int32_t code);
-int64_t mongo_max_bson(struct sync_ctx *c);
+/* The server's maxBsonObjectSize (selecting a server once): 0, or -1 with e set. */
+int mongo_max_bson(struct sync_ctx *c, int64_t *max, bson_error_t *e);
 mongoc_collection_t *mongo_coll(struct sync_ctx *c, enum coll coll);
 /* Milliseconds to wait after fails failures in a row (jitter included). */
 int64_t sync_backoff_ms(const struct sync *s, int fails, int auth);
 void sync_set_state(struct sync *s, enum sync_st st);
+void mongo_lock(struct sync *s);
+void mongo_unlock(struct sync *s);
 /* Sleep ms or until sync_stop; 1 when stopping. */
 int sync_sleep(struct sync *s, int64_t ms);
 int sync_stopping(struct sync *s);

@@ -173,28 +173,26 @@ mongo_code_permanent(int32_t code)
 	return 0;
 }
 
-int64_t
-mongo_max_bson(struct sync_ctx *c)
+int
+mongo_max_bson(struct sync_ctx *c, int64_t *max, bson_error_t *e)
 {
 	mongoc_server_description_t *sd;
 	const bson_t *hello;
 	bson_iter_t it;
-	bson_error_t e;
-	int64_t max = 16 * 1024 * 1024;
 
+	*max = c->max_bson ? c->max_bson : 16 * 1024 * 1024;
 	if (c->max_bson)
-		return c->max_bson;
-	sd = mongoc_client_select_server(c->client, true, NULL, &e);
-	if (sd == NULL)
-		return max;
+		return 0;
+	if ((sd = mongoc_client_select_server(c->client, true, NULL, e)) == NULL)
+		return -1;
 	hello = mongoc_server_description_hello_response(sd);
 	if (hello && bson_iter_init_find(&it, hello, "maxBsonObjectSize") &&
 	    BSON_ITER_HOLDS_NUMBER(&it) && bson_iter_as_int64(&it) > 0) {
-		max = bson_iter_as_int64(&it);
-		c->max_bson = max;
+		*max = bson_iter_as_int64(&it);
+		c->max_bson = *max;
 	}
 	mongoc_server_description_destroy(sd);
-	return max;
+	return 0;
 }
 
 mongoc_collection_t *
@@ -221,6 +219,18 @@ sync_backoff_ms(const struct sync *s, int fails, int auth)
 		seed = (unsigned)gb_now_ms() ^ (unsigned)(uintptr_t)&d ^ 1u;
 	r = (unsigned)rand_r(&seed);
 	return d / 2 + (int64_t)(r % (unsigned)(d / 2 + 1));
+}
+
+void
+mongo_lock(struct sync *s)
+{
+	pthread_mutex_lock(&s->mongo_mu);
+}
+
+void
+mongo_unlock(struct sync *s)
+{
+	pthread_mutex_unlock(&s->mongo_mu);
 }
 
 void

@@ -27,6 +27,7 @@
 struct page_doc {
 	char *json;
 	size_t len;
+	char id[STORE_ID_MAX];
 	char org[STORE_ID_MAX];		/* components: for the registry cache */
 };
 
@@ -105,13 +106,14 @@ page_add(struct page *pg, enum coll coll, const bson_t *doc, struct gb_err *err)
 	struct page_doc *pd = &pg->docs[pg->n];
 	bson_iter_t it;
 	struct gb_err cerr = { 0, "" };
-	char q[160];
+	char q[160], qe[300];
 
 	if (bson_iter_init_find(&it, doc, "updated_at") && BSON_ITER_HOLDS_DATE_TIME(&it))
 		pg->last_ms = bson_iter_date_time(&it);
 	if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it))
 		snprintf(pg->last_id, sizeof(pg->last_id), "%s", bson_iter_utf8(&it, NULL));
 	memset(pd, 0, sizeof(*pd));
+	snprintf(pd->id, sizeof(pd->id), "%s", pg->last_id);
 	if (coll == COLL_COMPONENTS && bson_iter_init_find(&it, doc, "organization_id") &&
 	    BSON_ITER_HOLDS_UTF8(&it))
 		snprintf(pd->org, sizeof(pd->org), "%s", bson_iter_utf8(&it, NULL));
@@ -119,7 +121,7 @@ page_add(struct page *pg, enum coll coll, const bson_t *doc, struct gb_err *err)
 		if (cerr.code == GB_ENOMEM)
 			return gb_errf(err, GB_ENOMEM, "out of memory");
 		log_warnx("event=pull_skipped coll=%s id=%s error=%s", coll_name(coll),
-		    log_quoted(q, sizeof(q), pg->last_id), log_quoted(q + 80, 80, cerr.msg));
+		    log_quoted(q, sizeof(q), pg->last_id), log_quoted(qe, sizeof(qe), cerr.msg));
 		pg->skipped++;
 		return 0;
 	}
@@ -129,8 +131,8 @@ page_add(struct page *pg, enum coll coll, const bson_t *doc, struct gb_err *err)
 
 /* Read one page after cp; pg->n == 0 at the end of the collection. */
 static int
-page_read(struct sync_ctx *c, enum coll coll, const struct pull_checkpoint *cp, struct page *pg,
-    int *seen, struct gb_err *err)
+page_read_locked(struct sync_ctx *c, enum coll coll, const struct pull_checkpoint *cp,
+    struct page *pg, int *seen, struct gb_err *err)
 {
 	int size = c->s->cfg.page_size;
 	mongoc_collection_t *mc = mongo_coll(c, coll);
@@ -167,13 +169,26 @@ page_read(struct sync_ctx *c, enum coll coll, const struct pull_checkpoint *cp, 
 	return rc;
 }
 
+/* page_read under the sync's MongoDB lock (mongo_mu in internal.h) */
+static int
+page_read(struct sync_ctx *c, enum coll coll, const struct pull_checkpoint *cp,
+    struct page *pg, int *seen, struct gb_err *err)
+{
+	int rc;
+
+	mongo_lock(c->s);
+	rc = page_read_locked(c, coll, cp, pg, seen, err);
+	mongo_unlock(c->s);
+	return rc;
+}
+
 /* Apply a page and move the checkpoint, in one transaction. */
 static int
 page_apply(struct sync_ctx *c, enum coll coll, struct pull_checkpoint *cp, struct page *pg,
     int seen, struct gb_err *err)
 {
 	struct pull_checkpoint next = *cp;
-	char when[GB_TIME_LEN], q[160];
+	char when[GB_TIME_LEN], q[160], qe[300];
 	int rc;
 
 	if ((rc = store_begin(c->st, err)))
@@ -183,26 +198,21 @@ page_apply(struct sync_ctx *c, enum coll coll, struct pull_checkpoint *cp, struc
 		enum store_apply res;
 		char id[STORE_ID_MAX] = "";
 
-		if ((rc = store_begin(c->st, err)))
-			goto fail;
+		/* store_sync_apply undoes its own writes when it fails */
 		rc = store_sync_apply(c->st, coll, pg->docs[i].json, pg->docs[i].len, &res, id,
 		    &aerr);
 		if (rc == GB_EINVAL || rc == GB_ETOOBIG) {
-			store_rollback(c->st);
 			log_warnx("event=pull_skipped coll=%s id=%s error=%s", coll_name(coll),
-			    log_quoted(q, sizeof(q), id[0] ? id : "?"),
-			    log_quoted(q + 80, 80, aerr.msg));
+			    log_quoted(q, sizeof(q), pg->docs[i].id),
+			    log_quoted(qe, sizeof(qe), aerr.msg));
 			pg->skipped++;
 			pg->docs[i].org[0] = '\0';
 			continue;
 		}
 		if (rc) {
-			store_rollback(c->st);
 			rc = gb_errf(err, rc, "%s", aerr.msg);
 			goto fail;
 		}
-		if ((rc = store_commit(c->st, err)))
-			goto fail;
 		if (res == STORE_APPLY_INSERTED || res == STORE_APPLY_NEWER)
 			pg->applied++;
 		else if (res == STORE_APPLY_OLDER || res == STORE_APPLY_KEPT_TERMINAL)

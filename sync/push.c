@@ -75,9 +75,8 @@ set_reject(struct push_set *p, int i, const char *msg)
 
 /* Convert each row and build its filter; rows that cannot go are settled now. */
 static void
-push_prepare(struct push_set *p, int *todo, int *ntodo)
+push_prepare(struct push_set *p, int64_t max, int *todo, int *ntodo)
 {
-	int64_t max = mongo_max_bson(p->c);
 	struct gb_err cerr;
 
 	*ntodo = 0;
@@ -247,17 +246,24 @@ push_each(struct push_set *p, mongoc_collection_t *coll, const int *todo, int n,
 
 /* Send the rows; 0 when every row has its own result. */
 static int
-push_send(struct push_set *p, struct gb_err *err)
+push_send_locked(struct push_set *p, struct gb_err *err)
 {
 	mongoc_collection_t *coll = mongo_coll(p->c, p->coll);
 	int *todo = calloc((size_t)p->n + 1, sizeof(*todo)), n = 0, rc = 0;
 	bson_error_t e;
+	int64_t max;
 
 	if (todo == NULL) {
 		mongoc_collection_destroy(coll);
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	}
-	push_prepare(p, todo, &n);
+	/* an unreachable cluster fails here, before any conversion */
+	if (mongo_max_bson(p->c, &max, &e)) {
+		mongoc_collection_destroy(coll);
+		free(todo);
+		return mongo_fail(p->c->s, &e, "push", err);
+	}
+	push_prepare(p, max, todo, &n);
 	if (n > 0 && bulk_run(p, coll, todo, n, &e)) {
 		/* the whole bulk failed: every row back to "no result" first */
 		for (int k = 0; k < n; k++)
@@ -270,6 +276,18 @@ push_send(struct push_set *p, struct gb_err *err)
 	}
 	mongoc_collection_destroy(coll);
 	free(todo);
+	return rc;
+}
+
+/* push_send under the sync's MongoDB lock (see mongo_lock) */
+static int
+push_send(struct push_set *p, struct gb_err *err)
+{
+	int rc;
+
+	mongo_lock(p->c->s);
+	rc = push_send_locked(p, err);
+	mongo_unlock(p->c->s);
 	return rc;
 }
 

@@ -126,6 +126,7 @@ sync_new(struct sync **out, const struct sync_config *cfg, struct gb_err *err)
 	if (s == NULL)
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->mongo_mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cv, &ca);
@@ -153,11 +154,14 @@ sync_free(struct sync *s)
 {
 	if (s == NULL)
 		return;
+	if (s->nthreads)
+		sync_stop(s);
 	if (s->pool)
 		mongoc_client_pool_destroy(s->pool);
 	for (int i = 0; i < s->nowned; i++)
 		free(s->owned[i]);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->mongo_mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);
 }
@@ -285,26 +289,55 @@ sync_take_once(struct sync *s, int *taken, struct gb_err *err)
 	return rc;
 }
 
+/*
+ * A lock whose context ended here while no context waits in the outbox:
+ * its end was acknowledged, but the pusher could not release the lock then
+ * (Redis was away). Released now instead of kept alive.
+ */
+static int
+lock_done(struct sync_ctx *c, const char *ctx_id, int64_t ctx_depth)
+{
+	struct gb_err err = { 0, "" };
+	char *text = NULL;
+	cJSON *j;
+	int st;
+
+	if (ctx_depth != 0 || store_get(c->st, COLL_CONTEXTS, ctx_id, &text, &err))
+		return 0;
+	j = cJSON_Parse(text);
+	st = ctx_status_from_name(json_get_str(j, "status") ? json_get_str(j, "status") : "");
+	cJSON_Delete(j);
+	free(text);
+	return st == CTX_COMPLETED || st == CTX_FAILED || st == CTX_CANCELLED;
+}
+
 /* Keep the locks the box holds: PEXPIRE while ours; a lost one is dropped. */
 static int
 redis_extend_locks(struct sync_ctx *c, struct gb_err *err)
 {
 	struct cluster_lock *locks = calloc(LOCKS_MAX, sizeof(*locks));
+	int64_t depth = -1, oldest;
 	int n = 0, rc;
 
 	if (locks == NULL)
 		return gb_errf(err, GB_ENOMEM, "out of memory");
-	rc = store_cluster_lock_list(c->st, locks, LOCKS_MAX, &n, err);
+	if ((rc = store_cluster_lock_list(c->st, locks, LOCKS_MAX, &n, err)) == 0 && n > 0)
+		rc = store_outbox_depth(c->st, COLL_CONTEXTS, &depth, &oldest, err);
 	for (int i = 0; i < n && rc == 0; i++) {
+		const char *id = locks[i].ctx_id;
 		int held = 0;
 
-		if ((rc = sync_redis_lock_extend(c->redis, locks[i].ctx_id, locks[i].worker_id,
-		    &held, err)))
+		if (lock_done(c, id, depth)) {
+			if ((rc = sync_redis_unlock(c->redis, id, locks[i].worker_id, err)) == 0)
+				rc = store_cluster_lock_remove(c->st, id, err);
+			continue;
+		}
+		if ((rc = sync_redis_lock_extend(c->redis, id, locks[i].worker_id, &held, err)))
 			break;
 		if (!held) {
 			log_warnx("event=lock_lost id=%s msg=\"the cluster lock of the context "
-			    "expired or was taken\"", locks[i].ctx_id);
-			rc = store_cluster_lock_remove(c->st, locks[i].ctx_id, err);
+			    "expired or was taken\"", id);
+			rc = store_cluster_lock_remove(c->st, id, err);
 		}
 	}
 	free(locks);

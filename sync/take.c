@@ -2,7 +2,8 @@
  * take.c - pending contexts of the cluster, claimed through its own lock.
  *
  * A round looks for due pending contexts of the organizations that are
- * meant for no one in particular (or for another appliance) and not here
+ * meant for no appliance in particular (metadata.appliance_id null or
+ * absent: a context routed to a box is that box's to pull) and not here
  * yet, in the schema's polling order, as many as the box has room for. Each
  * is claimed with SET worker_lock:{id} NX PX 300000; when the lock is ours,
  * the context is read again by _id (another worker may have taken and
@@ -26,7 +27,7 @@
 static void
 take_filter(const struct sync *s, int64_t now, bson_t *f)
 {
-	bson_t in, arr, ne, or, a, b, lte;
+	bson_t in, arr, or, a, b, lte;
 	char key[16];
 
 	bson_init(f);
@@ -39,9 +40,7 @@ take_filter(const struct sync *s, int64_t now, bson_t *f)
 	}
 	bson_append_array_end(&in, &arr);
 	bson_append_document_end(f, &in);
-	bson_append_document_begin(f, "metadata.appliance_id", -1, &ne);
-	BSON_APPEND_UTF8(&ne, "$ne", s->cfg.appliance_id);
-	bson_append_document_end(f, &ne);
+	BSON_APPEND_NULL(f, "metadata.appliance_id");
 	bson_append_array_begin(f, "$or", 3, &or);
 	bson_append_document_begin(&or, "0", 1, &a);
 	bson_append_document_begin(&a, "next_retry_at", -1, &lte);
@@ -56,7 +55,8 @@ take_filter(const struct sync *s, int64_t now, bson_t *f)
 
 /* The candidates' _ids, in the polling order. */
 static int
-take_find(struct sync_ctx *c, int limit, char (*ids)[STORE_ID_MAX], int *n, struct gb_err *err)
+take_find_locked(struct sync_ctx *c, int limit, char (*ids)[STORE_ID_MAX], int *n,
+    struct gb_err *err)
 {
 	mongoc_collection_t *mc = mongo_coll(c, COLL_CONTEXTS);
 	bson_t filter, opts = BSON_INITIALIZER, sort;
@@ -86,9 +86,23 @@ take_find(struct sync_ctx *c, int limit, char (*ids)[STORE_ID_MAX], int *n, stru
 	return rc;
 }
 
+/* take_find under the sync's MongoDB lock (mongo_mu in internal.h) */
+static int
+take_find(struct sync_ctx *c, int limit, char (*ids)[STORE_ID_MAX], int *n,
+    struct gb_err *err)
+{
+	int rc;
+
+	mongo_lock(c->s);
+	rc = take_find_locked(c, limit, ids, n, err);
+	mongo_unlock(c->s);
+	return rc;
+}
+
 /* Read id again under our lock: *doc (initialised) when still pending. */
 static int
-take_reread(struct sync_ctx *c, const char *id, bson_t *doc, int *pending, struct gb_err *err)
+take_reread_locked(struct sync_ctx *c, const char *id, bson_t *doc, int *pending,
+    struct gb_err *err)
 {
 	mongoc_collection_t *mc = mongo_coll(c, COLL_CONTEXTS);
 	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
@@ -115,6 +129,19 @@ take_reread(struct sync_ctx *c, const char *id, bson_t *doc, int *pending, struc
 	mongoc_collection_destroy(mc);
 	bson_destroy(&filter);
 	bson_destroy(&opts);
+	return rc;
+}
+
+/* take_reread under the sync's MongoDB lock (mongo_mu in internal.h) */
+static int
+take_reread(struct sync_ctx *c, const char *id, bson_t *doc, int *pending,
+    struct gb_err *err)
+{
+	int rc;
+
+	mongo_lock(c->s);
+	rc = take_reread_locked(c, id, doc, pending, err);
+	mongo_unlock(c->s);
 	return rc;
 }
 

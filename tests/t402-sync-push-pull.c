@@ -221,7 +221,21 @@ newer_wins_pull(struct store *b, const char *pb, const char *uri)
 	mt_replace_json(cl, "contexts", "ctx_00006", "{\"_id\":\"ctx_00006\",\"organization_id\":"
 	    "\"org_123\",\"status\":\"pending\",\"retry_count\":1,\"updated_at\":{\"$date\":"
 	    "\"2031-06-01T00:00:00Z\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
+	mt_replace_json(cl, "contexts", "ctx_00002a", "{\"_id\":\"ctx_00002a\",\"organization_id\":"
+	    "\"org_123\",\"status\":\"no such status\",\"updated_at\":{\"$date\":"
+	    "\"2031-05-01T00:00:00Z\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	is_int(sync_pull_all(s, &pulled, &err), 0, "pull the cluster's changes (%s)", err.msg);
+	ok(st_get(b, COLL_CONTEXTS, "ctx_00002a") == NULL,
+	    "a document the box cannot store is skipped");
+	{
+		mongoc_collection_t *mc = mongoc_client_get_collection(cl, ST_DB, "contexts");
+		bson_t f = BSON_INITIALIZER;
+
+		BSON_APPEND_UTF8(&f, "_id", "ctx_00002a");
+		mongoc_collection_delete_one(mc, &f, NULL, NULL, NULL);
+		bson_destroy(&f);
+		mongoc_collection_destroy(mc);
+	}
 	is_str(field(b, "ctx_00003", "data"), "{\"title\":\"cluster, newer\"}",
 	    "a newer cluster copy replaces the box's");
 	is_str(field(b, "ctx_00004", "data"), "{\"title\":\"b, newest\"}",

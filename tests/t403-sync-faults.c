@@ -96,6 +96,28 @@ uri_at(int p, const char *user, const char *pass)
 	return uri;
 }
 
+/* Nothing listens where the cluster should be: a clear error, nothing lost. */
+static void
+nobody_there(void)
+{
+	char pa[4096];
+	struct store *st = st_box("nobody", pa, sizeof(pa));
+	struct sync *s = new_sync(pa, uri_at(peer_free_port(), NULL, NULL), 1000);
+	int64_t pushed = 0, t0 = gb_mono_ms();
+
+	write_contexts(st, "n", 5);
+	total -= 5;		/* never reach the cluster */
+	is_int(sync_push_all(s, &pushed, &err), GB_ETRANSIENT, "no cluster: a transient error");
+	like(err.msg, "cannot reach MongoDB", "... saying MongoDB cannot be reached");
+	ok(gb_mono_ms() - t0 < 3 * timeout_ms, "... within the timeout (%" PRId64 " ms)",
+	    gb_mono_ms() - t0);
+	is_str(sync_state(s), "offline", "... state offline");
+	is_int(st_depth(st), 5, "... the rows wait in the outbox");
+	gb_err_clear(&err);
+	sync_free(s);
+	store_close(st);
+}
+
 /* Unreachable at start, then the link cut and the peer frozen mid-push. */
 static void
 link_faults(int with_auth, int n)
@@ -249,6 +271,7 @@ main(void)
 	snprintf(good, sizeof(good), "%s", uri);
 	port = peer_mongo_port();
 	cl = mt_client(good);
+	nobody_there();
 	link_faults(auth, n);
 	killed(good, kind == PEER_JONGODB ? 150 : 3000);
 	if (auth)

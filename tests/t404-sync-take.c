@@ -115,7 +115,8 @@ box_main(int k)
 		gb_err_clear(&err);
 		if (taken || done) {
 			idle_since = 0;
-		} else if (mt_count(cl, "contexts", "{\"status\":\"pending\"}") == 0) {
+		} else if (mt_count(cl, "contexts", "{\"status\":\"pending\","
+		    "\"metadata.appliance_id\":null}") == 0) {
 			if (idle_since == 0)
 				idle_since = gb_mono_ms();
 			else if (gb_mono_ms() - idle_since > 1000)
@@ -158,6 +159,8 @@ caches(mongoc_client_t *cl, int port)
 	char path[4096];
 	struct store *st = st_box("cache", path, sizeof(path));
 	struct store_heartbeat hb = { "box-c/w1", 0, "busy", 1, "host-c" };
+	static const char noredis[] = "{\"_id\":\"ctx_noredis\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\",\"metadata\":{\"appliance_id\":\"box-c\"}}";
 	struct sync_config cfg;
 	struct gb_err err = { 0, "" };
 	struct sync *s;
@@ -193,16 +196,59 @@ caches(mongoc_client_t *cl, int port)
 	is_int(redis_int(port, "EXISTS component_registry:%s", "org_123"), 0,
 	    "the stale registry is dropped");
 	is_int(st_depth(st), 0, "... and their outbox rows are gone");
+	/* a lock the pusher could not release (Redis away) and one still running */
+	st_put(st, COLL_CONTEXTS, "{\"_id\":\"ctx_lockdone\",\"organization_id\":\"org_123\","
+	    "\"status\":\"completed\"}");
+	st_put(st, COLL_CONTEXTS, "{\"_id\":\"ctx_lockrun\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\"}");
+	is_int(sync_push_all(s, &n, &err), 0, "push two contexts (%s)", err.msg);
+	if (store_cluster_lock_add(st, "ctx_lockdone", "box-c", gb_now_ms(), &err) ||
+	    store_cluster_lock_add(st, "ctx_lockrun", "box-c", gb_now_ms(), &err))
+		tap_bail("lock rows: %s", err.msg);
+	freeReplyObject(rq(port, "SET worker_lock:%s box-c PX 10000", "ctx_lockdone"));
+	freeReplyObject(rq(port, "SET worker_lock:%s box-c PX 10000", "ctx_lockrun"));
+	is_int(sync_redis_once(s, &err), 0, "a Redis round (%s)", err.msg);
+	is_int(redis_int(port, "EXISTS worker_lock:%s", "ctx_lockdone"), 0,
+	    "the lock of a context that ended and was pushed is released");
+	ok(redis_int(port, "PTTL worker_lock:%s", "ctx_lockrun") > 200000,
+	    "the lock of a context still running is extended to 5 min");
+	{
+		struct cluster_lock locks[4];
+		int nl = 0;
+
+		store_cluster_lock_list(st, locks, 4, &nl, &err);
+		is_int(nl, 1, "... and only its lock row is left");
+	}
+	{	/* out of the way of the take below */
+		mongoc_collection_t *mc = mongoc_client_get_collection(cl, ST_DB, "contexts");
+		bson_error_t e;
+		bson_t *f = bson_new_from_json((const uint8_t *)"{\"_id\":{\"$in\":"
+		    "[\"ctx_lockdone\",\"ctx_lockrun\"]}}", -1, &e);
+
+		mongoc_collection_delete_many(mc, f, NULL, NULL, NULL);
+		bson_destroy(f);
+		mongoc_collection_destroy(mc);
+		freeReplyObject(rq(port, "DEL worker_lock:%s", "ctx_lockrun"));
+	}
+	/* the threads start with Redis away: local work goes on, heartbeats follow it back */
 	hb.last_seen_ms = gb_now_ms();
-	if (store_heartbeat_put(st, &hb, 1, &err) || sync_start(s, &err))
+	if (store_heartbeat_put(st, &hb, 1, &err))
 		tap_bail("heartbeat: %s", err.msg);
+	peer_redis_stop();
+	if (sync_start(s, &err))
+		tap_bail("sync_start: %s", err.msg);
+	usleep(1500 * 1000);
+	ok(store_put(st, COLL_CONTEXTS, noredis, strlen(noredis), STORE_UPSERT, NULL, &err) == 0,
+	    "Redis away: local writes go on (%s)", err.msg);
+	peer_redis_restart();
 	t0 = gb_mono_ms();
 	while (redis_int(port, "EXISTS worker_heartbeat:%s", "box-c/w1") != 1 &&
-	    gb_mono_ms() - t0 < 5000)
+	    gb_mono_ms() - t0 < 10000)
 		usleep(50 * 1000);
 	sync_stop(s);
 	is_int(redis_int(port, "EXISTS worker_heartbeat:%s", "box-c/w1"), 1,
-	    "the Redis thread mirrors the box's heartbeats");
+	    "Redis back: the Redis thread mirrors the box's heartbeats (after %" PRId64 " ms)",
+	    gb_mono_ms() - t0);
 	sync_free(s);
 	store_close(st);
 }
@@ -261,8 +307,12 @@ main(void)
 	cl = mt_client(uri);
 	caches(cl, port);
 	seed(cl);
-	is_int(mt_count(cl, "contexts", "{\"status\":\"pending\"}"), N_CTX,
-	    "%d pending contexts in MongoDB", N_CTX);
+	is_int(mt_count(cl, "contexts", "{\"status\":\"pending\",\"metadata.appliance_id\":null}"),
+	    N_CTX, "%d pending contexts in MongoDB for any box", N_CTX);
+	mt_insert_json(cl, "contexts", "{\"_id\":\"ctx_routed\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\",\"created_at\":{\"$date\":\"2024-01-01T00:00:00Z\"},"
+	    "\"updated_at\":{\"$date\":\"2024-01-01T00:00:00Z\"},\"metadata\":{\"appliance_id\":"
+	    "\"box-other\"}}");
 	for (int k = 0; k < 2; k++)
 		if ((pid[k] = fork()) == 0)
 			_exit(box_main(k + 1));
@@ -280,6 +330,8 @@ main(void)
 	    "both boxes took work (%" PRId64 " and %" PRId64 ")",
 	    mt_count(cl, "contexts", "{\"metadata.appliance_id\":\"box-1\"}"),
 	    mt_count(cl, "contexts", "{\"metadata.appliance_id\":\"box-2\"}"));
+	is_int(mt_count(cl, "contexts", "{\"_id\":\"ctx_routed\",\"status\":\"pending\"}"), 1,
+	    "a context routed to another appliance is left to it");
 	is_int(lock_keys(port), 0, "no worker_lock:* key is left");
 	mongoc_client_destroy(cl);
 	return tap_done();
