@@ -258,14 +258,16 @@ root_umount(void)
 
 	if (!mounted)
 		return;
+	snprintf(p, sizeof(p), "%s/dev/shm", root);
+	umount2(p, MNT_DETACH);
 	snprintf(p, sizeof(p), "%s/proc", root);
 	umount2(p, MNT_DETACH);
 	mounted = 0;
 }
 
 /*
- * A fresh root from the cache, with /proc mounted in a mount namespace of
- * this process only, and the packages apt fetched in earlier runs.
+ * A fresh root from the cache, with /proc and /dev/shm mounted in a mount
+ * namespace of this process only, and the packages apt fetched in earlier runs.
  */
 static void
 root_make(void)
@@ -288,6 +290,11 @@ root_make(void)
 	snprintf(p, sizeof(p), "%s/proc", root);
 	if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		tap_bail("mount proc on %s: %s", p, strerror(errno));
+	/* a system's /dev/shm (libmongoc's counters live there) */
+	snprintf(p, sizeof(p), "%s/dev/shm", root);
+	if ((mkdir(p, 01777) < 0 && errno != EEXIST) ||
+	    mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+		tap_bail("mount tmpfs on %s: %s", p, strerror(errno));
 	archives_copy(1);
 }
 
