@@ -226,6 +226,29 @@ sync_counter(struct web *w, const char *name, const char *labels, const char *he
 	pthread_mutex_unlock(&sync_counters_mu);
 }
 
+/* The pull checkpoint, the pull's lag and the last error of one collection. */
+static void
+sync_coll_gauges(struct web *w, const char *l, const struct sync_coll_status *s, int64_t now)
+{
+	int64_t cp = 0;
+
+	if (s->checkpoint.updated_at[0] &&
+	    gb_time_parse(s->checkpoint.updated_at, strlen(s->checkpoint.updated_at), &cp))
+		cp = 0;
+	metric_set(metrics_gauge(w->metrics, "genbox_sync_checkpoint_timestamp_seconds", l,
+	    "Unix time of the pull checkpoint's updated_at (0: from the start)"),
+	    (double)cp / 1000.0);
+	metric_set(metrics_gauge(w->metrics, "genbox_sync_pull_lag_seconds", l,
+	    "Seconds since the last successful pull (-1: never pulled)"),
+	    s->last_pull_ms > 0 ? (double)(now - s->last_pull_ms) / 1000.0 : -1.0);
+	metric_set(metrics_gauge(w->metrics, "genbox_sync_last_error_timestamp_seconds", l,
+	    "Unix time of the last error since the last success (0: none)"),
+	    (double)s->last_error_ms / 1000.0);
+	metric_set(metrics_gauge(w->metrics, "genbox_sync_error", l,
+	    "1 while the last sync round of the collection failed, else 0"),
+	    s->last_error_ms > 0);
+}
+
 static void
 sync_coll_metrics(struct web *w, enum coll c, const struct sync_coll_status *s, int64_t now)
 {
@@ -253,6 +276,7 @@ sync_coll_metrics(struct web *w, enum coll c, const struct sync_coll_status *s, 
 	metric_set(metrics_gauge(w->metrics, "genbox_sync_last_success_timestamp_seconds", ld,
 	    "Unix time of the last successful push or pull (0: never)"),
 	    (double)s->last_pull_ms / 1000.0);
+	sync_coll_gauges(w, l, s, now);
 }
 
 void
