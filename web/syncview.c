@@ -3,7 +3,9 @@
  * dashboard show it. Everything but the state is read from storage
  * (outbox.h: the per-collection status rows, the outbox, the rejected
  * list), so it is the same whoever runs sync; the state ("off", "ok",
- * "offline", "auth", "error") comes live from the daemon's callback.
+ * "offline", "auth", "error") comes live from the daemon's callback. Sync
+ * off while the outbox triggers still record (a cluster configured once,
+ * then removed) is said too: nothing drains the outbox then.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -64,6 +66,25 @@ sync_summary(cJSON *o, const char *state, const struct web_sync_sum *sum, int64_
 	}
 }
 
+/*
+ * Outbox recording on while sync is off: the warning into msg, or 0 when
+ * not so (or when it cannot be told).
+ */
+static int
+sync_orphan(struct web_req *r, const char *state, int64_t depth, char *msg, size_t size)
+{
+	struct gb_err err = { 0, "" };
+	int on = 0;
+
+	if (strcmp(state, "off") != 0 || r->st == NULL || store_sync_enabled(r->st, &on, &err) ||
+	    !on)
+		return 0;
+	snprintf(msg, size, "sync is off but %lld change%s wait%s in the outbox: configure "
+	    "[cluster] or run genbox sync disable --yes", (long long)depth, depth == 1 ? "" : "s",
+	    depth == 1 ? "s" : "");
+	return 1;
+}
+
 int
 web_sync_health(struct web_req *r, cJSON *out, cJSON *sync_reasons)
 {
@@ -97,6 +118,10 @@ web_sync_health(struct web_req *r, cJSON *out, cJSON *sync_reasons)
 		cJSON_AddStringToObject(out, "warning", strcmp(state, "offline") == 0 ?
 		    "the cluster cannot be reached: changes wait in the outbox" :
 		    "sync fails: see last_error");
+	if (sync_orphan(r, state, sum.depth, msg, sizeof(msg))) {
+		cJSON_AddStringToObject(out, "warning", msg);
+		cJSON_AddItemToArray(sync_reasons, cJSON_CreateString(msg));
+	}
 	return 0;
 }
 
@@ -190,6 +215,8 @@ web_sync_json(struct web_req *r, struct gb_err *err)
 	struct rejected_doc rj[SYNC_REJECTED_SHOWN];
 	struct web_sync_sum sum;
 	int64_t now = gb_now_ms(), total = 0;
+	const char *state = web_sync_state(r->web);
+	char msg[256];
 	cJSON *o, *arr;
 	int n = 0;
 
@@ -198,7 +225,9 @@ web_sync_json(struct web_req *r, struct gb_err *err)
 		return NULL;
 	web_sync_sum(cs, &sum);
 	o = cJSON_CreateObject();
-	sync_summary(o, web_sync_state(r->web), &sum, now);
+	sync_summary(o, state, &sum, now);
+	if (sync_orphan(r, state, sum.depth, msg, sizeof(msg)))
+		cJSON_AddStringToObject(o, "warning", msg);
 	arr = cJSON_AddArrayToObject(o, "collections");
 	for (int i = 0; i < COLL_COUNT; i++)
 		cJSON_AddItemToArray(arr, sync_coll_json((enum coll)i, &cs[i], now));
