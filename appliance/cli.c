@@ -508,7 +508,8 @@ const struct cli_command cli_commands[] = {
 	  "create prints the new key's token (KEY_ID.SECRET) once on stdout; only a hash\n"
 	  "of the secret is kept. --perm defaults to read.\n" },
 	{ "sync", cmd_sync, "sync with the MongoDB/Redis cluster, or show how it goes",
-	  "sync once | push | pull | status [--json] | reset COLLECTION | disable --yes\n\n"
+	  "sync once | push | pull | status [--json] | reset COLLECTION\n"
+	  "       genbox sync disable --yes\n\n"
 	  "Sync with the cluster of [cluster] mongo_uri (GENBOX_CLUSTER_MONGO_URI).\n"
 	  "  push     send the outbox (local changes) until it is empty\n"
 	  "  pull     read the cluster's changes of every collection since its checkpoint\n"
