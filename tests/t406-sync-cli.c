@@ -508,6 +508,39 @@ outbox_age(int minutes)
 	sqlite3_close(db);
 }
 
+/* MongoDB frozen: sync is down, and its last error shows per collection. */
+static void
+test_frozen_gauges(void)
+{
+	ok(metric_wait("genbox_sync_up", 0, 5000), "/metrics: genbox_sync_up 0");
+	ok(metric_wait("genbox_sync_error{collection=\"contexts\"}", 1, 10000),
+	    "/metrics: genbox_sync_error of contexts 1");
+	ok(metric("genbox_sync_last_error_timestamp_seconds{collection=\"contexts\"}") >
+	    (double)gb_now_ms() / 1000 - 60, "/metrics: and the time of its last error");
+}
+
+/* Sync working again: the gauges of the checkpoint, the pull lag and the last error. */
+static void
+test_serve_gauges(void)
+{
+	struct http_resp r;
+	double lag;
+
+	ok(metric_wait("genbox_sync_error{collection=\"contexts\"}", 0, 10000),
+	    "/metrics: genbox_sync_error of contexts 0 again");
+	is_int((int64_t)metric("genbox_sync_last_error_timestamp_seconds{collection=\"contexts\"}"),
+	    0, "/metrics: genbox_sync_last_error_timestamp_seconds 0: no error since");
+	is_int((int64_t)metric("genbox_sync_checkpoint_timestamp_seconds{collection="
+	    "\"contexts\"}"), 1893456000, "/metrics: the checkpoint of contexts "
+	    "(2030-01-01T00:00:00Z, ctx_from_cluster's updated_at)");
+	lag = metric("genbox_sync_pull_lag_seconds{collection=\"contexts\"}");
+	ok(lag >= 0 && lag < 10, "/metrics: genbox_sync_pull_lag_seconds of contexts (%g)", lag);
+	r = wt_req("GET", "/metrics", NULL, NULL);
+	like(r.body, "# TYPE genbox_sync_pull_lag_seconds gauge", "/metrics: its TYPE line");
+	like(r.body, "# HELP genbox_sync_error ", "/metrics: genbox_sync_error's HELP line");
+	http_resp_free(&r);
+}
+
 static void
 test_serve(void)
 {
@@ -560,11 +593,7 @@ test_serve(void)
 	ok(strcmp(body_path(&r, "sync.last_error"), "null") != 0, "and the last error (%s)",
 	    body_path(&r, "sync.last_error"));
 	http_resp_free(&r);
-	ok(metric_wait("genbox_sync_up", 0, 5000), "/metrics: genbox_sync_up 0");
-	ok(metric_wait("genbox_sync_error{collection=\"contexts\"}", 1, 10000),
-	    "/metrics: genbox_sync_error of contexts 1");
-	ok(metric("genbox_sync_last_error_timestamp_seconds{collection=\"contexts\"}") >
-	    (double)gb_now_ms() / 1000 - 60, "/metrics: and the time of its last error");
+	test_frozen_gauges();
 	outbox_age(16);
 	r = wt_req("GET", "/healthz", NULL, NULL);
 	is_int(r.status, 200, "an outbox row 16 min old: /healthz still 200");
@@ -581,23 +610,7 @@ test_serve(void)
 	ok(mongo_wait("contexts", "{\"_id\": \"ctx_api_2\", \"status\": \"completed\"}", 1, 10000),
 	    "the context made meanwhile is in MongoDB, completed");
 	ok(health_wait("sync.state", "ok", 10000), "the state is ok again");
-	ok(metric_wait("genbox_sync_error{collection=\"contexts\"}", 0, 10000),
-	    "/metrics: genbox_sync_error of contexts 0 again");
-	is_int((int64_t)metric("genbox_sync_last_error_timestamp_seconds{collection=\"contexts\"}"),
-	    0, "/metrics: genbox_sync_last_error_timestamp_seconds 0: no error since");
-	is_int((int64_t)metric("genbox_sync_checkpoint_timestamp_seconds{collection="
-	    "\"contexts\"}"), 1893456000, "/metrics: the checkpoint of contexts "
-	    "(2030-01-01T00:00:00Z, ctx_from_cluster's updated_at)");
-	{
-		double lag = metric("genbox_sync_pull_lag_seconds{collection=\"contexts\"}");
-
-		ok(lag >= 0 && lag < 10, "/metrics: genbox_sync_pull_lag_seconds of contexts (%g)",
-		    lag);
-		r = wt_req("GET", "/metrics", NULL, NULL);
-		like(r.body, "# TYPE genbox_sync_pull_lag_seconds gauge", "/metrics: its TYPE line");
-		like(r.body, "# HELP genbox_sync_error ", "/metrics: genbox_sync_error's HELP line");
-		http_resp_free(&r);
-	}
+	test_serve_gauges();
 	is_int(daemon_stop(&d), 0, "SIGTERM: exit 0");
 	{
 		char *log = util_read_file(d.log, NULL);
