@@ -248,19 +248,20 @@ static redisContext *
 redis_start(void)
 {
 	struct timeval tv = { 2, 0 };
-	char portarg[16];
+	char portarg[16], dir[4096];
 	int port = free_port();
 	redisContext *rc = NULL;
 
 	if (port < 0 || access("/usr/bin/redis-server", X_OK) != 0)
 		return NULL;
 	snprintf(portarg, sizeof(portarg), "%d", port);
+	bench_tpath(".", dir, sizeof(dir));
 	if ((redis_pid = fork()) == 0) {
 		int null = open("/dev/null", O_WRONLY);
 
 		dup2(null, 1);
 		execl("/usr/bin/redis-server", "redis-server", "--port", portarg, "--bind",
-		    "127.0.0.1", "--save", "", "--appendonly", "no", (char *)NULL);
+		    "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 100 && rc == NULL; i++) {
