@@ -10,13 +10,18 @@
  *   pull   sync_pull_all into a fresh database (pages, store_sync_apply,
  *          checkpoints) vs a plain find of every document
  *
- * Also the MongoDB round trips and bytes per synced context. The peer is
- * a test peer written in Python: its speed, not the network's, bounds
- * both sides, so the ratios are what to read.
+ * Also the MongoDB round trips and bytes per synced context, and the Redis
+ * commands per minute of an idle box (4 idle workers' heartbeats) and a
+ * busy one (4 busy workers, 1000 contexts ended a minute over 5
+ * pipelines): one round of sync_redis_once per 20 s, counted with INFO
+ * on a private redis-server. The MongoDB peer is a test peer written in
+ * Python: its speed, not the network's, bounds both sides, so the ratios
+ * are what to read.
  *
  * usage: sync [--contexts N] [--page P]     (default 100000, pages of 10000)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,10 +30,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <bson/bson.h>
+#include <hiredis/hiredis.h>
 #include <mongoc/mongoc.h>
 
+#include "../base/gbtime.h"
 #include "../storage/docs.h"
+#include "../storage/heartbeat.h"
+#include "../storage/pipestats.h"
 #include "../storage/outbox.h"
 #include "../storage/store.h"
 #include "../sync/sync.h"
@@ -44,8 +57,10 @@ static const char LOREM[] = "Lorem ipsum dolor sit amet, consectetur adipiscing 
     "deserunt mollit anim id est laborum. Sed ut perspiciatis unde omnis iste natus error sit "
     "voluptatem accusantium doloremque laudantium, totam rem aperiam, eaque ipsa quae ab illo.";
 
-static pid_t peer_pid;
-static char uri[128];
+#define REDIS_ROUNDS_PER_MIN 3	/* sync's Redis thread: a round every 20 s */
+
+static pid_t peer_pid, redis_pid;
+static char uri[128], redis_url[64];
 
 static void
 peer_stop(void)
@@ -54,6 +69,11 @@ peer_stop(void)
 		kill(peer_pid, SIGKILL);
 		waitpid(peer_pid, NULL, 0);
 		peer_pid = 0;
+	}
+	if (redis_pid > 0) {
+		kill(redis_pid, SIGKILL);
+		waitpid(redis_pid, NULL, 0);
+		redis_pid = 0;
 	}
 }
 
@@ -208,6 +228,147 @@ plain_find(mongoc_client_t *cl, long *n)
 	return bench_secs(t0);
 }
 
+static int
+free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* A private redis-server without persistence; a connection to it, or NULL. */
+static redisContext *
+redis_start(void)
+{
+	struct timeval tv = { 2, 0 };
+	char portarg[16], dir[4096];
+	int port = free_port();
+	redisContext *rc = NULL;
+
+	if (port < 0 || access("/usr/bin/redis-server", X_OK) != 0)
+		return NULL;
+	snprintf(portarg, sizeof(portarg), "%d", port);
+	bench_tpath(".", dir, sizeof(dir));
+	if ((redis_pid = fork()) == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		execl("/usr/bin/redis-server", "redis-server", "--port", portarg, "--bind",
+		    "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 100 && rc == NULL; i++) {
+		bench_sleep_ms(50);
+		rc = redisConnectWithTimeout("127.0.0.1", port, tv);
+		if (rc && rc->err) {
+			redisFree(rc);
+			rc = NULL;
+		}
+	}
+	snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", port);
+	return rc;
+}
+
+/* Commands the server has run, the INFO asking it not counted. */
+static long long
+redis_total(redisContext *rc)
+{
+	redisReply *r = redisCommand(rc, "INFO stats");
+	const char *p;
+	long long n = -1;
+
+	if (r && r->type == REDIS_REPLY_STRING &&
+	    (p = strstr(r->str, "total_commands_processed:")) != NULL)
+		n = strtoll(p + 25, NULL, 10);
+	freeReplyObject(r);
+	return n;
+}
+
+/* Redis commands of one sync_redis_once round of the box at path. */
+static long long
+redis_round(redisContext *rc, const char *path)
+{
+	struct sync_config cfg;
+	struct gb_err err = { 0, "" };
+	struct sync *s;
+	long long t0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.db_path = path;
+	cfg.mongo_uri = uri;
+	cfg.redis_url = redis_url;
+	cfg.worker_id = "bench";
+	cfg.orgs[0] = "org_123";
+	cfg.n_orgs = 1;
+	if (sync_new(&s, &cfg, &err))
+		bench_die("sync_new", err.msg);
+	t0 = redis_total(rc);
+	if (sync_redis_once(s, &err))
+		bench_problem("redis round", err.msg);
+	sync_free(s);
+	return redis_total(rc) - t0 - 1;
+}
+
+/* The box's 4 workers beating (idle or busy), and ended contexts' durations. */
+static void
+redis_box(struct store *st, int busy, int ended)
+{
+	struct store_heartbeat hb[4];
+	struct gb_err err = { 0, "" };
+	int64_t now = gb_now_ms();
+	char pipe[32];
+
+	memset(hb, 0, sizeof(hb));
+	for (int i = 0; i < 4; i++) {
+		snprintf(hb[i].worker_id, sizeof(hb[i].worker_id), "bench-w%d", i);
+		hb[i].last_seen_ms = now;
+		snprintf(hb[i].status, sizeof(hb[i].status), "%s", busy ? "busy" : "idle");
+		hb[i].processing_count = busy ? 4 : 0;
+		snprintf(hb[i].host, sizeof(hb[i].host), "bench");
+	}
+	if (store_heartbeat_put(st, hb, 4, &err))
+		bench_die("heartbeats", err.msg);
+	for (int i = 0; i < ended; i++) {
+		snprintf(pipe, sizeof(pipe), "pipe_%d", i % 5);
+		if (store_pipeline_stat_add(st, pipe, now - i, 1000 + i, &err))
+			bench_die("pipeline stats", err.msg);
+	}
+}
+
+/* Redis commands a minute of an idle and a busy box. */
+static void
+redis_load(void)
+{
+	redisContext *rc = redis_start();
+	struct store *st;
+	char path[4096];
+	long long idle, busy;
+
+	if (rc == NULL) {
+		bench_problem("redis", "no redis-server to measure with (apt-get install "
+		    "redis-server)");
+		return;
+	}
+	st = box("r.db", path, sizeof(path));
+	redis_box(st, 0, 0);
+	idle = redis_round(rc, path);
+	/* a minute's 1000 ended contexts come in three rounds */
+	redis_box(st, 1, 1000 / REDIS_ROUNDS_PER_MIN);
+	busy = redis_round(rc, path);
+	printf("redis commands per minute: idle box %lld, busy box %lld (4 workers; busy: 1000 "
+	    "contexts ended a minute in 5 pipelines; +1 per cluster lock held)\n",
+	    idle * REDIS_ROUNDS_PER_MIN, busy * REDIS_ROUNDS_PER_MIN);
+	store_close(st);
+	redisFree(rc);
+}
+
 static struct sync *
 sync_for(const char *path, int page)
 {
@@ -301,6 +462,7 @@ main(int argc, char **argv)
 		bench_problem("plain find", "not every context was found");
 	report("pull", n, pull_s, find_s, &c0, &c1);
 	sync_free(s);
+	redis_load();
 	store_close(a);
 	store_close(b);
 	mongoc_client_destroy(cl);

@@ -25,29 +25,40 @@
 #include "internal.h"
 #include "outbox.h"
 
+/*
+ * What the box has of the document and its outbox row, in one lookup
+ * (?1 _id, ?2 the collection's name in the outbox).
+ */
+#define LOCAL_FROM(t) " FROM (SELECT ?1 AS id) k LEFT JOIN " t " d ON d._id = k.id"
+#define LOCAL_QUEUED(t) \
+	LOCAL_FROM(t) " LEFT JOIN outbox o ON o.coll = ?2 AND o.doc_id = k.id"
 #define LOCAL_CTX_SQL \
-	"SELECT updated_at, status, retry_count, " \
-	"worker_id IS NOT NULL AND status = 'processing', started_at FROM contexts WHERE _id = ?1"
-#define LOCAL_OTHER(t) "SELECT doc ->> '$.updated_at' FROM " t " WHERE _id = ?1"
+	"SELECT d._id IS NOT NULL, d.updated_at, o.seq IS NOT NULL, o.seq, o.ver, d.status, " \
+	"d.retry_count, d.worker_id IS NOT NULL AND d.status = 'processing', d.started_at" \
+	LOCAL_QUEUED("contexts")
+#define LOCAL_HEAD "SELECT d._id IS NOT NULL, "
+#define LOCAL_DOC_AT "d.doc ->> '$.updated_at', "
+#define LOCAL_WITH_OUTBOX(t, at) LOCAL_HEAD at "o.seq IS NOT NULL, o.seq, o.ver" LOCAL_QUEUED(t)
+#define LOCAL_NO_OUTBOX(t) LOCAL_HEAD LOCAL_DOC_AT "0, NULL, NULL" LOCAL_FROM(t)
 static const char *const local_sql[COLL_COUNT] = {
 	[COLL_CONTEXTS] = LOCAL_CTX_SQL,
-	[COLL_BATCHES] = "SELECT updated_at FROM batches WHERE _id = ?1",
-	[COLL_TEMPLATES] = LOCAL_OTHER("templates"),
-	[COLL_COMPONENTS] = LOCAL_OTHER("components"),
-	[COLL_PIPELINES] = LOCAL_OTHER("pipelines"),
-	[COLL_USERS] = LOCAL_OTHER("users"),
-	[COLL_ORGANIZATIONS] = LOCAL_OTHER("organizations"),
+	[COLL_BATCHES] = LOCAL_WITH_OUTBOX("batches", "d.updated_at, "),
+	[COLL_TEMPLATES] = LOCAL_WITH_OUTBOX("templates", LOCAL_DOC_AT),
+	[COLL_COMPONENTS] = LOCAL_WITH_OUTBOX("components", LOCAL_DOC_AT),
+	[COLL_PIPELINES] = LOCAL_NO_OUTBOX("pipelines"),
+	[COLL_USERS] = LOCAL_NO_OUTBOX("users"),
+	[COLL_ORGANIZATIONS] = LOCAL_NO_OUTBOX("organizations"),
 };
 
-#define OUTBOX_ROW_SQL "SELECT seq, ver FROM outbox WHERE coll = ?1 AND doc_id = ?2"
-#define OUTBOX_DEL_SQL "DELETE FROM outbox WHERE seq = ?1"
+/* the row the apply's own write queued (there was none before) */
+#define OUTBOX_UNQUEUE_SQL "DELETE FROM outbox WHERE coll = ?1 AND doc_id = ?2"
 #define JSON_SET_SQL "SELECT json_set(?1, ?2, json(?3))"
 /* a kept terminal context: its updated_at moves up to the cluster's */
 #define KEEP_TERMINAL_SQL \
 	"UPDATE contexts SET updated_at = ?2, doc = json_set(doc, '$.updated_at', ?2) " \
 	"WHERE _id = ?1 AND (updated_at IS NULL OR updated_at < ?2)"
 
-/* What the box has of the document. */
+/* What the box has of the document, and whether it waits in the outbox. */
 struct local {
 	int found;
 	char updated_at[GB_TIME_LEN + 8];	/* "" when it has none */
@@ -55,12 +66,7 @@ struct local {
 	int64_t retry_count;
 	int leased;				/* contexts: held by a local worker */
 	char started_at[GB_TIME_LEN + 8];
-};
-
-/* The outbox row of a document: found, seq. */
-struct queued {
-	int found;
-	int64_t seq, ver;
+	int queued;				/* an outbox row was there before */
 };
 
 static int
@@ -88,17 +94,19 @@ local_read(struct store *st, enum coll c, const char *id, struct local *l, struc
 	if ((rc = store_stmt(st, local_sql[c], &stmt, err)))
 		return rc;
 	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, coll_name(c), -1, SQLITE_STATIC);
 	if ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-		l->found = 1;
-		col_text(stmt, 0, l->updated_at, sizeof(l->updated_at));
-		if (c == COLL_CONTEXTS) {
+		l->found = sqlite3_column_int(stmt, 0);
+		col_text(stmt, 1, l->updated_at, sizeof(l->updated_at));
+		l->queued = sqlite3_column_int(stmt, 2);
+		if (c == COLL_CONTEXTS && l->found) {
 			l->status = ctx_status_from_name(
-			    (const char *)sqlite3_column_text(stmt, 1));
-			l->retry_count = sqlite3_column_int64(stmt, 2);
-			l->leased = sqlite3_column_int(stmt, 3);
-			col_text(stmt, 4, l->started_at, sizeof(l->started_at));
+			    (const char *)sqlite3_column_text(stmt, 5));
+			l->retry_count = sqlite3_column_int64(stmt, 6);
+			l->leased = sqlite3_column_int(stmt, 7);
+			col_text(stmt, 8, l->started_at, sizeof(l->started_at));
 		}
-	} else if (step != SQLITE_DONE) {
+	} else {
 		rc = store_sqlerr(st, err, "sync apply");
 	}
 	sqlite3_reset(stmt);
@@ -112,44 +120,20 @@ has_outbox(enum coll c)
 	    c == COLL_COMPONENTS;
 }
 
-static int
-queued_read(struct store *st, enum coll c, const char *id, struct queued *q, struct gb_err *err)
-{
-	sqlite3_stmt *stmt;
-	int rc, step;
-
-	memset(q, 0, sizeof(*q));
-	if (!has_outbox(c))
-		return 0;
-	if ((rc = store_stmt(st, OUTBOX_ROW_SQL, &stmt, err)))
-		return rc;
-	sqlite3_bind_text(stmt, 1, coll_name(c), -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
-	if ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-		q->found = 1;
-		q->seq = sqlite3_column_int64(stmt, 0);
-		q->ver = sqlite3_column_int64(stmt, 1);
-	} else if (step != SQLITE_DONE) {
-		rc = store_sqlerr(st, err, "outbox");
-	}
-	sqlite3_reset(stmt);
-	return rc;
-}
-
 /* Drop the outbox row the apply's own write queued (none was there before). */
 static int
-unqueue(struct store *st, enum coll c, const char *id, const struct queued *before,
+unqueue(struct store *st, enum coll c, const char *id, const struct local *before,
     struct gb_err *err)
 {
-	struct queued after;
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (before->found || (rc = queued_read(st, c, id, &after, err)) || !after.found)
-		return before->found ? 0 : rc;
-	if ((rc = store_stmt(st, OUTBOX_DEL_SQL, &stmt, err)))
+	if (before->queued || !has_outbox(c))
+		return 0;
+	if ((rc = store_stmt(st, OUTBOX_UNQUEUE_SQL, &stmt, err)))
 		return rc;
-	sqlite3_bind_int64(stmt, 1, after.seq);
+	sqlite3_bind_text(stmt, 1, coll_name(c), -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : store_sqlerr(st, err, "outbox");
 	sqlite3_reset(stmt);
 	return rc;
@@ -251,23 +235,23 @@ keep_terminal(struct store *st, const char *id, const char *remote_at, struct gb
 	return rc;
 }
 
-/* Decide and write d (the outbox rows aside); *changed: d differs from the cluster's. */
+/*
+ * Decide and write d (the outbox rows aside) after l, what the box has;
+ * *changed: d differs from the cluster's.
+ */
 static int
-apply_doc(struct store *st, enum coll c, struct doc *d, enum store_apply *res, int *changed,
-    struct gb_err *err)
+apply_doc(struct store *st, enum coll c, struct doc *d, const struct local *l,
+    enum store_apply *res, int *changed, struct gb_err *err)
 {
 	const cJSON *u = cJSON_GetObjectItemCaseSensitive(d->tree, "updated_at");
 	const char *remote_at = cJSON_IsString(u) ? u->valuestring : "";
-	struct local l;
 	int rc, cmp;
 
-	if ((rc = local_read(st, c, d->id, &l, err)))
-		return rc;
-	if (!l.found) {
+	if (!l->found) {
 		*res = STORE_APPLY_INSERTED;
 		return store_put_doc(st, c, d, STORE_UPSERT, err);
 	}
-	cmp = strcmp(l.updated_at, remote_at);
+	cmp = strcmp(l->updated_at, remote_at);
 	if (cmp > 0 || cmp == 0) {
 		*res = cmp > 0 ? STORE_APPLY_OLDER : STORE_APPLY_SAME;
 		return 0;
@@ -276,16 +260,32 @@ apply_doc(struct store *st, enum coll c, struct doc *d, enum store_apply *res, i
 		const cJSON *s = cJSON_GetObjectItemCaseSensitive(d->tree, "status");
 		int remote = cJSON_IsString(s) ? ctx_status_from_name(s->valuestring) : -1;
 
-		if (is_terminal(l.status) && !is_terminal(remote)) {
+		if (is_terminal(l->status) && !is_terminal(remote)) {
 			*res = STORE_APPLY_KEPT_TERMINAL;
 			*changed = 1;
 			return keep_terminal(st, d->id, remote_at, err);
 		}
-		if ((rc = ctx_rule(st, d, &l, changed, err)))
+		if ((rc = ctx_rule(st, d, l, changed, err)))
 			return rc;
 	}
 	*res = STORE_APPLY_NEWER;
 	return store_put_doc(st, c, d, STORE_UPSERT, err);
+}
+
+/* The lookup, the write and the outbox row of d. */
+static int
+apply_write(struct store *st, enum coll c, struct doc *d, enum store_apply *res,
+    struct gb_err *err)
+{
+	struct local l;
+	int rc, changed = 0;
+
+	if ((rc = local_read(st, c, d->id, &l, err)) ||
+	    (rc = apply_doc(st, c, d, &l, res, &changed, err)))
+		return rc;
+	if (!changed && (*res == STORE_APPLY_INSERTED || *res == STORE_APPLY_NEWER))
+		rc = unqueue(st, c, d->id, &l, err);
+	return rc;
 }
 
 int
@@ -293,20 +293,15 @@ store_sync_apply(struct store *st, enum coll c, const char *doc, size_t len,
     enum store_apply *result, char id_out[STORE_ID_MAX], struct gb_err *err)
 {
 	enum store_apply res = STORE_APPLY_SAME;
-	struct queued before;
 	struct doc d;
-	int rc, changed = 0;
+	int rc;
 
 	if ((unsigned)c >= COLL_COUNT)
 		return gb_errf(err, GB_EINVAL, "unknown collection");
 	if ((rc = doc_prepare(st, c, doc, len, &d, err)))
 		return rc;
 	if ((rc = store_begin(st, err)) == 0) {
-		if ((rc = queued_read(st, c, d.id, &before, err)) == 0 &&
-		    (rc = apply_doc(st, c, &d, &res, &changed, err)) == 0 && !changed &&
-		    (res == STORE_APPLY_INSERTED || res == STORE_APPLY_NEWER))
-			rc = unqueue(st, c, d.id, &before, err);
-		if (rc == 0)
+		if ((rc = apply_write(st, c, &d, &res, err)) == 0)
 			rc = store_commit(st, err);
 		else
 			store_rollback(st);

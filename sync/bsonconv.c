@@ -11,7 +11,9 @@
  * whose doubles are printed with 20 digits ("0.69999999999999995559" for
  * 0.7) and whose dates before 1970 are {"$numberLong"} wrappers: doubles
  * come out in the shortest text that reads back the same value, dates as
- * {"$date": "ISO-8601"}, integers as their decimal text.
+ * {"$date": "ISO-8601"}, integers as their decimal text. For the store
+ * (bsonconv_to_store), dates in years 1-9999 are the bare ISO-8601 text
+ * store_put would make of that wrapper, so it has nothing to rewrite.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -188,13 +190,16 @@ put_double(struct buf *b, double v)
 }
 
 static int
-put_date(struct buf *b, int64_t ms)
+put_date(struct buf *b, int64_t ms, int bare)
 {
 	char when[GB_TIME_LEN];
 
 	if (ms < -62135596800000LL || ms > 253402300799999LL)
 		return buf_printf(b, "{\"$date\":{\"$numberLong\":\"%" PRId64 "\"}}", ms);
-	return buf_printf(b, "{\"$date\":\"%s\"}", gb_time_format(ms, when));
+	gb_time_format(ms, when);
+	if (bare)
+		return buf_printf(b, "\"%s\"", when);
+	return buf_printf(b, "{\"$date\":\"%s\"}", when);
 }
 
 /* A value of a type JSON has no plain form for, as canonical Extended JSON. */
@@ -230,10 +235,11 @@ put_other(struct buf *b, const bson_iter_t *it)
 	return rc;
 }
 
-static int put_doc(struct buf *b, bson_iter_t *it, int array, int depth);
+static int put_doc(struct buf *b, bson_iter_t *it, int array, int depth, int bare);
 
+/* bare: dates as bare ISO-8601 text (the store's form), else {"$date": ...} */
 static int
-put_value(struct buf *b, bson_iter_t *it, int depth)
+put_value(struct buf *b, bson_iter_t *it, int depth, int bare)
 {
 	bson_iter_t sub;
 	uint32_t n;
@@ -256,7 +262,7 @@ put_value(struct buf *b, bson_iter_t *it, int depth)
 	case BSON_TYPE_UNDEFINED:
 		return buf_puts(b, "null");
 	case BSON_TYPE_DATE_TIME:
-		return put_date(b, bson_iter_date_time(it));
+		return put_date(b, bson_iter_date_time(it), bare);
 	case BSON_TYPE_OID:
 		bson_oid_to_string(bson_iter_oid(it), oid);
 		return buf_printf(b, "{\"$oid\":\"%s\"}", oid);
@@ -264,14 +270,15 @@ put_value(struct buf *b, bson_iter_t *it, int depth)
 	case BSON_TYPE_ARRAY:
 		if (depth >= CONV_MAX_DEPTH || !bson_iter_recurse(it, &sub))
 			return GB_EINVAL;
-		return put_doc(b, &sub, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1);
+		return put_doc(b, &sub, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1,
+		    bare);
 	default:
 		return put_other(b, it);
 	}
 }
 
 static int
-put_doc(struct buf *b, bson_iter_t *it, int array, int depth)
+put_doc(struct buf *b, bson_iter_t *it, int array, int depth, int bare)
 {
 	int first = 1, rc = buf_append(b, array ? "[" : "{", 1);
 
@@ -282,13 +289,13 @@ put_doc(struct buf *b, bson_iter_t *it, int array, int depth)
 		if (!array && ((rc = put_str(b, bson_iter_key(it), bson_iter_key_len(it))) ||
 		    (rc = buf_append(b, ":", 1))))
 			break;
-		rc = put_value(b, it, depth);
+		rc = put_value(b, it, depth, bare);
 	}
 	return rc ? rc : buf_append(b, array ? "]" : "}", 1);
 }
 
-int
-bsonconv_to_json(const bson_t *doc, char **out, size_t *len, struct gb_err *err)
+static int
+to_json(const bson_t *doc, int bare, char **out, size_t *len, struct gb_err *err)
 {
 	struct buf b;
 	bson_iter_t it;
@@ -299,7 +306,7 @@ bsonconv_to_json(const bson_t *doc, char **out, size_t *len, struct gb_err *err)
 	if (!bson_iter_init(&it, doc))
 		return gb_errf(err, GB_EINVAL, "corrupt BSON document");
 	buf_init(&b, CONV_MAX_JSON);
-	if ((rc = put_doc(&b, &it, 0, 0))) {
+	if ((rc = put_doc(&b, &it, 0, 0, bare))) {
 		buf_release(&b);
 		if (rc == GB_ETOOBIG)
 			return gb_errf(err, rc, "document over %u bytes as JSON", CONV_MAX_JSON);
@@ -311,6 +318,18 @@ bsonconv_to_json(const bson_t *doc, char **out, size_t *len, struct gb_err *err)
 	*len = b.len;
 	*out = buf_take(&b);
 	return 0;
+}
+
+int
+bsonconv_to_json(const bson_t *doc, char **out, size_t *len, struct gb_err *err)
+{
+	return to_json(doc, 0, out, len, err);
+}
+
+int
+bsonconv_to_store(const bson_t *doc, char **out, size_t *len, struct gb_err *err)
+{
+	return to_json(doc, 1, out, len, err);
 }
 
 /* metadata's fields with appliance_id set to id, into dst */

@@ -19,6 +19,7 @@
 #include <mongoc/mongoc.h>
 
 #include "../base/err.h"
+#include "../storage/outbox.h"
 #include "../storage/store.h"
 #include "redis.h"
 #include "sync.h"
@@ -79,6 +80,8 @@ void sync_ctx_close(struct sync_ctx *c);
 int bsonconv_from_json(const char *json, size_t len, bson_t **out, struct gb_err *err);
 /* *out malloc'd (caller frees), *len its length */
 int bsonconv_to_json(const bson_t *b, char **out, size_t *len, struct gb_err *err);
+/* The same with dates as the store keeps them (bare ISO-8601 text): for store_sync_apply */
+int bsonconv_to_store(const bson_t *b, char **out, size_t *len, struct gb_err *err);
 /* dst (uninitialised) = src with metadata.appliance_id set to id */
 int bsonconv_set_appliance(const bson_t *src, const char *id, bson_t *dst, struct gb_err *err);
 
@@ -116,6 +119,40 @@ int push_round(struct sync_ctx *c, int *sent, int64_t *settled, int64_t *pushed,
 /* pull.c: pull coll from its checkpoint, at most *pages pages (0: no limit) */
 int pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int64_t *pulled,
     struct gb_err *err);
+
+/* One page of a pull: the documents read, as the store takes them. */
+struct pull_doc {
+	char *json;			/* malloc'd */
+	size_t len;
+	char id[STORE_ID_MAX];
+	char org[STORE_ID_MAX];		/* components: for the registry cache */
+};
+struct pull_page {
+	struct pull_doc *docs;		/* n converted (of seen read) */
+	int n, seen;
+	int64_t last_ms;		/* the last document's updated_at: the checkpoint */
+	char last_id[STORE_ID_MAX];
+	int64_t applied, conflicts, skipped;
+};
+/*
+ * pullfetch.c: the pages of one pull of coll after from, read by a thread
+ * of its own with c's MongoDB client while the caller (c's thread, the
+ * store's owner) applies them; at most two pages are in memory. Between
+ * pull_fetch_start and pull_fetch_free only the reader uses c->client.
+ */
+struct pull_fetch;
+int pull_fetch_start(struct sync_ctx *c, enum coll coll, const struct pull_checkpoint *from,
+    struct pull_fetch **out, struct gb_err *err);
+/*
+ * The next page in (updated_at, _id) order; *pg NULL at the end. An error
+ * of the reader comes after the pages read before it. The caller hands
+ * every page back with pull_fetch_release before asking for the next.
+ */
+int pull_fetch_next(struct pull_fetch *f, struct pull_page **pg, struct gb_err *err);
+void pull_fetch_release(struct pull_fetch *f, struct pull_page *pg);
+/* Stop the reader (a page it was reading is dropped), wait for it, free; NULL is fine. */
+void pull_fetch_free(struct pull_fetch *f);
+
 /* take.c */
 int take_round(struct sync_ctx *c, int *taken, struct gb_err *err);
 
