@@ -47,8 +47,8 @@ struct sync {
 	 * cursor): libmongoc 1.23's pooled clients race inside the shared
 	 * topology when two of them fail at once (ThreadSanitizer shows a
 	 * server description freed by one while another reads it), so the
-	 * threads take turns; they talk to one cluster anyway. Never held
-	 * with mu; nothing else is locked under it.
+	 * threads take turns; they talk to one cluster anyway. mu is taken
+	 * under it only for a look at stop (never the other way round).
 	 */
 	pthread_mutex_t mongo_mu;
 	pthread_cond_t cv;
@@ -94,14 +94,26 @@ enum mongo_err { MONGO_ERR_OTHER, MONGO_ERR_OFFLINE, MONGO_ERR_AUTH };
 enum mongo_err mongo_error_kind(const bson_error_t *e);
 /* Is this server error code a permanent refusal of one document? */
 int mongo_code_permanent(int32_t code);
-/* The server's maxBsonObjectSize (selecting a server once): 0, or -1 with e set. */
+/*
+ * The server's maxBsonObjectSize (selecting a server once; its hello's
+ * localTime also gives sync_meta clock_skew_ms): 0, or -1 with e set.
+ */
 int mongo_max_bson(struct sync_ctx *c, int64_t *max, bson_error_t *e);
 mongoc_collection_t *mongo_coll(struct sync_ctx *c, enum coll coll);
 /* Milliseconds to wait after fails failures in a row (jitter included). */
 int64_t sync_backoff_ms(const struct sync *s, int fails, int auth);
 void sync_set_state(struct sync *s, enum sync_st st);
 void mongo_lock(struct sync *s);
+/*
+ * mongo_lock, unless sync is stopping (checked before, while waiting, and
+ * once the lock is taken): 0 with the lock held, or GB_ESTATE "sync is
+ * stopping" without it. Every exchange with MongoDB goes through it, so
+ * sync_stop waits for the one exchange in flight at most.
+ */
+int mongo_enter(struct sync *s, struct gb_err *err);
 void mongo_unlock(struct sync *s);
+/* A ping (server selection and authentication): 0 or mongo_fail's error. */
+int mongo_ping(struct sync_ctx *c, struct gb_err *err);
 /* Sleep ms or until sync_stop; 1 when stopping. */
 int sync_sleep(struct sync *s, int64_t ms);
 int sync_stopping(struct sync *s);
@@ -116,6 +128,17 @@ int push_round(struct sync_ctx *c, int *sent, int64_t *settled, int64_t *pushed,
 /* pull.c: pull coll from its checkpoint, at most *pages pages (0: no limit) */
 int pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int64_t *pulled,
     struct gb_err *err);
+/*
+ * redis.c, for the box as a whole: worker_heartbeat:{worker_id} (the id of
+ * its cluster locks), status busy when a live local worker is, else idle,
+ * processing_count the sum of theirs, host this host; EXPIRE 60.
+ */
+int sync_redis_box_heartbeat(struct sync_redis *r, struct store *st, const char *worker_id,
+    int64_t now_ms, struct gb_err *err);
+/* Who holds worker_lock:{ctx_id}: holder "" when nobody. */
+int sync_redis_lock_holder(struct sync_redis *r, const char *ctx_id, char *holder, size_t size,
+    struct gb_err *err);
+
 /* take.c */
 int take_round(struct sync_ctx *c, int *taken, struct gb_err *err);
 

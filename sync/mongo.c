@@ -12,7 +12,11 @@
 
 #include "../base/gbtime.h"
 #include "../base/log.h"
+#include "../storage/outbox.h"
 #include "internal.h"
+
+#define CLOCK_SKEW_WARN_MS 2000
+#define MONGO_WAIT_SLICE_MS 50
 
 static void
 apm_started(const mongoc_apm_command_started_t *ev)
@@ -173,6 +177,37 @@ mongo_code_permanent(int32_t code)
 	return 0;
 }
 
+/*
+ * The server's clock against the box's, from the hello the pool's monitor
+ * got (its localTime, taken about rtt/2 before the reply arrived at
+ * last_update_time): the difference in sync_meta clock_skew_ms, and a
+ * warning when it is over CLOCK_SKEW_WARN_MS (updated_at guards compare
+ * the box's dates with the cluster's).
+ */
+static void
+clock_skew(struct sync_ctx *c, const mongoc_server_description_t *sd, const bson_t *hello)
+{
+	struct gb_err err = { 0, "" };
+	bson_iter_t it;
+	int64_t age_ms, server_ms, box_ms, skew;
+	char val[32];
+
+	if (!bson_iter_init_find(&it, hello, "localTime") || !BSON_ITER_HOLDS_DATE_TIME(&it))
+		return;
+	server_ms = bson_iter_date_time(&it);
+	age_ms = (bson_get_monotonic_time() - mongoc_server_description_last_update_time(sd)) /
+	    1000;
+	box_ms = gb_now_ms() - age_ms - mongoc_server_description_round_trip_time(sd) / 2;
+	skew = server_ms - box_ms;
+	snprintf(val, sizeof(val), "%lld", (long long)skew);
+	if (c->st && store_sync_meta_set(c->st, "clock_skew_ms", val, &err))
+		log_warnx("cannot record the clock skew: %s", err.msg);
+	if (skew > CLOCK_SKEW_WARN_MS || skew < -CLOCK_SKEW_WARN_MS)
+		log_warnx("event=clock_skew skew_ms=%lld msg=\"the box's clock differs from "
+		    "MongoDB's at %s by %lld ms: newer-wins compares their dates\"",
+		    (long long)skew, c->s->uri_safe, (long long)skew);
+}
+
 int
 mongo_max_bson(struct sync_ctx *c, int64_t *max, bson_error_t *e)
 {
@@ -191,8 +226,28 @@ mongo_max_bson(struct sync_ctx *c, int64_t *max, bson_error_t *e)
 		*max = bson_iter_as_int64(&it);
 		c->max_bson = *max;
 	}
+	if (hello)
+		clock_skew(c, sd, hello);
 	mongoc_server_description_destroy(sd);
 	return 0;
+}
+
+int
+mongo_ping(struct sync_ctx *c, struct gb_err *err)
+{
+	bson_t cmd = BSON_INITIALIZER, reply;
+	bson_error_t e;
+	int rc = 0;
+
+	if ((rc = mongo_enter(c->s, err)))
+		return rc;
+	BSON_APPEND_INT32(&cmd, "ping", 1);
+	if (!mongoc_client_command_simple(c->client, "admin", &cmd, NULL, &reply, &e))
+		rc = mongo_fail(c->s, &e, "ping", err);
+	mongo_unlock(c->s);
+	bson_destroy(&reply);
+	bson_destroy(&cmd);
+	return rc;
 }
 
 mongoc_collection_t *
@@ -225,6 +280,30 @@ void
 mongo_lock(struct sync *s)
 {
 	pthread_mutex_lock(&s->mongo_mu);
+}
+
+int
+mongo_enter(struct sync *s, struct gb_err *err)
+{
+	struct timespec until;
+
+	for (;;) {
+		if (sync_stopping(s))
+			return gb_errf(err, GB_ESTATE, "sync is stopping");
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += MONGO_WAIT_SLICE_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_mutex_timedlock(&s->mongo_mu, &until) == 0)
+			break;
+	}
+	if (sync_stopping(s)) {
+		pthread_mutex_unlock(&s->mongo_mu);
+		return gb_errf(err, GB_ESTATE, "sync is stopping");
+	}
+	return 0;
 }
 
 void
