@@ -59,6 +59,8 @@ struct sync {
 
 	atomic_int state;		/* enum sync_st */
 	atomic_llong commands, bytes_out, bytes_in;	/* MongoDB round trips, bytes */
+	atomic_llong skew_ms;		/* MongoDB's clock - the box's, by the monitor */
+	atomic_int skew_known;
 };
 
 /* One thread's handles: its own store, MongoDB client and Redis connection. */
@@ -95,8 +97,8 @@ enum mongo_err mongo_error_kind(const bson_error_t *e);
 /* Is this server error code a permanent refusal of one document? */
 int mongo_code_permanent(int32_t code);
 /*
- * The server's maxBsonObjectSize (selecting a server once; its hello's
- * localTime also gives sync_meta clock_skew_ms): 0, or -1 with e set.
+ * The server's maxBsonObjectSize (selecting a server once; the clock skew
+ * the monitor saw goes to sync_meta clock_skew_ms): 0, or -1 with e set.
  */
 int mongo_max_bson(struct sync_ctx *c, int64_t *max, bson_error_t *e);
 mongoc_collection_t *mongo_coll(struct sync_ctx *c, enum coll coll);

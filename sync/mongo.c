@@ -37,6 +37,28 @@ apm_succeeded(const mongoc_apm_command_succeeded_t *ev)
 	atomic_fetch_add(&s->bytes_in, (long long)reply->len);
 }
 
+/*
+ * The server's clock against the box's, from the hello the pool's monitor
+ * got: its localTime against the box's clock when the reply arrived, less
+ * half the round trip. Kept for the next connect (clock_skew).
+ */
+static void
+apm_heartbeat(const mongoc_apm_server_heartbeat_succeeded_t *ev)
+{
+	struct sync *s = mongoc_apm_server_heartbeat_succeeded_get_context(ev);
+	const bson_t *reply = mongoc_apm_server_heartbeat_succeeded_get_reply(ev);
+	int64_t rtt_ms = mongoc_apm_server_heartbeat_succeeded_get_awaited(ev) ? 0 :
+	    mongoc_apm_server_heartbeat_succeeded_get_duration(ev) / 1000;
+	bson_iter_t it;
+
+	if (reply && bson_iter_init_find(&it, reply, "localTime") &&
+	    BSON_ITER_HOLDS_DATE_TIME(&it)) {
+		atomic_store(&s->skew_ms, (long long)(bson_iter_date_time(&it) -
+		    (gb_now_ms() - rtt_ms / 2)));
+		atomic_store(&s->skew_known, 1);
+	}
+}
+
 /* The URI as text without its password: for messages and the status. */
 static void
 uri_describe(struct sync *s, const mongoc_uri_t *uri)
@@ -86,6 +108,7 @@ mongo_pool_new(struct sync *s, struct gb_err *err)
 	cb = mongoc_apm_callbacks_new();
 	mongoc_apm_set_command_started_cb(cb, apm_started);
 	mongoc_apm_set_command_succeeded_cb(cb, apm_succeeded);
+	mongoc_apm_set_server_heartbeat_succeeded_cb(cb, apm_heartbeat);
 	mongoc_client_pool_set_apm_callbacks(s->pool, cb, s);
 	mongoc_apm_callbacks_destroy(cb);
 	return 0;
@@ -178,34 +201,26 @@ mongo_code_permanent(int32_t code)
 }
 
 /*
- * The server's clock against the box's, from the hello the pool's monitor
- * got (its localTime, taken about rtt/2 before the reply arrived at
- * last_update_time): the difference in sync_meta clock_skew_ms, and a
- * warning when it is over CLOCK_SKEW_WARN_MS (updated_at guards compare
- * the box's dates with the cluster's).
+ * At connect: the clock skew the monitor saw in sync_meta clock_skew_ms,
+ * and a warning when it is over CLOCK_SKEW_WARN_MS (the updated_at guards
+ * compare the box's dates with the cluster's).
  */
 static void
-clock_skew(struct sync_ctx *c, const mongoc_server_description_t *sd, const bson_t *hello)
+clock_skew(struct sync_ctx *c)
 {
 	struct gb_err err = { 0, "" };
-	bson_iter_t it;
-	int64_t age_ms, server_ms, box_ms, skew;
+	long long skew = atomic_load(&c->s->skew_ms);
 	char val[32];
 
-	if (!bson_iter_init_find(&it, hello, "localTime") || !BSON_ITER_HOLDS_DATE_TIME(&it))
+	if (!atomic_load(&c->s->skew_known))
 		return;
-	server_ms = bson_iter_date_time(&it);
-	age_ms = (bson_get_monotonic_time() - mongoc_server_description_last_update_time(sd)) /
-	    1000;
-	box_ms = gb_now_ms() - age_ms - mongoc_server_description_round_trip_time(sd) / 2;
-	skew = server_ms - box_ms;
-	snprintf(val, sizeof(val), "%lld", (long long)skew);
+	snprintf(val, sizeof(val), "%lld", skew);
 	if (c->st && store_sync_meta_set(c->st, "clock_skew_ms", val, &err))
 		log_warnx("cannot record the clock skew: %s", err.msg);
 	if (skew > CLOCK_SKEW_WARN_MS || skew < -CLOCK_SKEW_WARN_MS)
 		log_warnx("event=clock_skew skew_ms=%lld msg=\"the box's clock differs from "
-		    "MongoDB's at %s by %lld ms: newer-wins compares their dates\"",
-		    (long long)skew, c->s->uri_safe, (long long)skew);
+		    "MongoDB's at %s by %lld ms: newer-wins compares their dates\"", skew,
+		    c->s->uri_safe, skew);
 }
 
 int
@@ -226,8 +241,7 @@ mongo_max_bson(struct sync_ctx *c, int64_t *max, bson_error_t *e)
 		*max = bson_iter_as_int64(&it);
 		c->max_bson = *max;
 	}
-	if (hello)
-		clock_skew(c, sd, hello);
+	clock_skew(c);
 	mongoc_server_description_destroy(sd);
 	return 0;
 }

@@ -281,6 +281,12 @@ value_text(bson_iter_t *it, int found, char *out, size_t size)
 	size_t len = 0;
 
 	snprintf(out, size, "absent");
+	if (found && BSON_ITER_HOLDS_DATE_TIME(it)) {
+		char iso[GB_TIME_LEN];
+
+		snprintf(out, size, "%s", gb_time_format(bson_iter_date_time(it), iso));
+		return;
+	}
 	if (!found || !bson_append_iter(&one, "v", 1, it) ||
 	    (json = bson_as_relaxed_extended_json(&one, &len)) == NULL || len < 11) {
 		bson_destroy(&one);

@@ -133,6 +133,8 @@ sync_new(struct sync **out, const struct sync_config *cfg, struct gb_err *err)
 	pthread_cond_init(&s->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&s->state, SYNC_ST_OFF);
+	atomic_init(&s->skew_ms, 0);
+	atomic_init(&s->skew_known, 0);
 	if ((rc = config_copy(s, cfg, err)))
 		goto fail;
 	if (s->cfg.mongo_uri) {
