@@ -316,6 +316,15 @@ lost_lock(mongoc_client_t *cl, int port)
 	store_close(st);
 }
 
+static int64_t
+last_pull(struct store *st)
+{
+	struct sync_coll_status all[COLL_COUNT];
+	struct gb_err err = { 0, "" };
+
+	return store_sync_status(st, all, &err) ? 0 : all[COLL_CONTEXTS].last_pull_ms;
+}
+
 /* With MongoDB frozen and the threads waiting on it, sync_stop returns within a timeout. */
 static void
 stop_bounded(void)
@@ -339,9 +348,9 @@ stop_bounded(void)
 	st_put(st, COLL_CONTEXTS, "{\"_id\":\"ctx_stop1\",\"organization_id\":\"org_123\","
 	    "\"status\":\"completed\"}");
 	t0 = gb_mono_ms();
-	while (st_depth(st) != 0 && gb_mono_ms() - t0 < 20000)
+	/* the first push and the first pull (contexts come last) are done */
+	while ((st_depth(st) != 0 || last_pull(st) == 0) && gb_mono_ms() - t0 < 20000)
 		usleep(50 * 1000);
-	usleep(500 * 1000);	/* the first pull ends */
 	peer_mongo_pause();
 	st_put(st, COLL_CONTEXTS, "{\"_id\":\"ctx_stop2\",\"organization_id\":\"org_123\","
 	    "\"status\":\"completed\"}");
