@@ -678,7 +678,8 @@ sync_redis_lock_holder(struct sync_redis *r, const char *ctx_id, char *holder, s
 		if (rep[0]->type == REDIS_REPLY_STRING)
 			snprintf(holder, size, "%.*s", (int)rep[0]->len, rep[0]->str);
 		else if (rep[0]->type == REDIS_REPLY_ERROR)
-			rc = gb_errf(err, GB_EIO, "redis at %s: GET: %.160s", r->where, rep[0]->str);
+			rc = gb_errf(err, GB_EIO, "redis at %s: GET: %.160s", r->where,
+			    rep[0]->str);
 		redis_replies_free(rep, b.n);
 	}
 	redis_batch_free(&b);

@@ -82,8 +82,8 @@ main(void)
 	ok(ms < 10000, "... within the timeout (%lld ms)", (long long)ms);
 
 	if (auth) {
-		snprintf(bad, sizeof(bad), "mongodb://%s:WRONGpw-t408@127.0.0.1:%d/?authSource=admin",
-		    MUSER, peer_mongo_port());
+		snprintf(bad, sizeof(bad), "mongodb://%s:WRONGpw-t408@127.0.0.1:%d/"
+		    "?authSource=admin", MUSER, peer_mongo_port());
 		is_int(push(bad, out, err, sizeof(out), &ms), 1,
 		    "sync push with an empty outbox and a wrong password: exit 1");
 		like(err, "genbox: sync: the cluster refused the credentials: ", "... saying so");
