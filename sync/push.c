@@ -332,8 +332,7 @@ conflict_judge(struct push_set *p, int i, const bson_t *cl)
 			p->res[i] = RES_REJECT;
 			snprintf(p->msg[i], sizeof(p->msg[i]), "shard key %s differs from the "
 			    "cluster's copy (box: %.60s, cluster: %.60s): a shard key field cannot "
-			    "change",
-			    keys[k], mine, theirs);
+			    "change", keys[k], mine, theirs);
 			return;
 		}
 	}
