@@ -508,7 +508,8 @@ const struct cli_command cli_commands[] = {
 	  "create prints the new key's token (KEY_ID.SECRET) once on stdout; only a hash\n"
 	  "of the secret is kept. --perm defaults to read.\n" },
 	{ "sync", cmd_sync, "sync with the MongoDB/Redis cluster, or show how it goes",
-	  "sync once | push | pull | status [--json] | reset COLLECTION\n\n"
+	  "sync once | push | pull | status [--json] | reset COLLECTION\n"
+	  "       genbox sync disable --yes\n\n"
 	  "Sync with the cluster of [cluster] mongo_uri (GENBOX_CLUSTER_MONGO_URI).\n"
 	  "  push     send the outbox (local changes) until it is empty\n"
 	  "  pull     read the cluster's changes of every collection since its checkpoint\n"
@@ -517,7 +518,9 @@ const struct cli_command cli_commands[] = {
 	  "           outbox depth and the age of its oldest row, conflicts, rejected,\n"
 	  "           the last error; then the rejected documents. --json: as JSON\n"
 	  "  reset COLLECTION  forget the pull checkpoint: the next pull reads all of it\n"
+	  "  disable --yes     for a box taken off its cluster: turn outbox recording off\n"
+	  "                    and drop the changes waiting in it (never sent)\n"
 	  "Exit status 0 done, 1 a failure (the cluster unreachable, bad credentials, no\n"
-	  "cluster configured), 2 a usage error. status and reset need no cluster.\n" },
+	  "cluster configured), 2 a usage error. status, reset and disable need no cluster.\n" },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -1,10 +1,13 @@
 /*
- * synccmd.c - `genbox sync once|push|pull|status|reset`: sync with the
- * cluster from the command line, and what it has done so far.
+ * synccmd.c - `genbox sync once|push|pull|status|reset|disable`: sync
+ * with the cluster from the command line, and what it has done so far.
  *
  * push, pull and once talk to the cluster ([cluster] mongo_uri) and turn
- * outbox recording on first (store_sync_enable), as serve does; status and
- * reset read and write the database only, so they work with no cluster.
+ * outbox recording on first (store_sync_enable), as serve does; status,
+ * reset and disable read and write the database only, so they work with no
+ * cluster. disable (with --yes) turns recording off again and empties the
+ * outbox, for a box taken off its cluster; status warns while recording is
+ * on with no cluster configured (nothing drains the outbox then).
  * Exit status: 0 done, 1 a failure (the cluster unreachable, bad
  * credentials, the database), 2 a usage error.
  */
@@ -17,6 +20,7 @@
 
 #include "../base/gbtime.h"
 #include "../storage/outbox.h"
+#include "../storage/syncoff.h"
 #include "../sync/sync.h"
 #include "cli.h"
 #include "synccfg.h"
@@ -157,11 +161,30 @@ sync_oldest(int64_t now, int64_t ms, char *out, size_t size)
 	return snprintf(out, size, "%llds", (long long)((now - ms) / 1000)), out;
 }
 
+/* Recording on with no cluster: the warning (in out) that nothing drains the outbox. */
+static const char *
+status_orphan(int on, int recording, const struct sync_coll_status *cs, char *out, size_t size)
+{
+	int64_t depth = 0;
+
+	if (on || !recording)
+		return NULL;
+	for (int i = 0; i < COLL_COUNT; i++)
+		depth += cs[i].outbox_depth;
+	snprintf(out, size, "sync is off but %lld change%s wait%s in the outbox: configure "
+	    "[cluster] or run genbox sync disable --yes", (long long)depth, depth == 1 ? "" : "s",
+	    depth == 1 ? "s" : "");
+	return out;
+}
+
 static void
-status_text_head(const struct config *cfg, const struct synccfg *c, int on)
+status_text_head(const struct config *cfg, const struct synccfg *c, int on,
+    const char *warning)
 {
 	if (!on) {
 		printf("sync: off (no [cluster] mongo_uri)\n");
+		if (warning)
+			printf("warning: %s\n", warning);
 		return;
 	}
 	printf("sync: on\ncluster: %s database %s%s%s\n", c->mongo_masked, cfg->cluster_mongo_db,
@@ -193,14 +216,14 @@ status_text(const struct sync_coll_status *cs, const struct rejected_doc *rj, in
 	    "pulled", "outbox", "oldest", "conflicts", "rejected", "last push", "last pull",
 	    "checkpoint (updated_at, _id)");
 	for (int i = 0; i < COLL_COUNT; i++)
-		printf("%-14s %8lld %8lld %7lld %7s %9lld %8lld %-10s %-10s %s %s\n",
+		printf("%-14s %8lld %8lld %7lld %7s %9lld %8lld %-10s %-10s %s%s%s\n",
 		    coll_name((enum coll)i), (long long)cs[i].pushed, (long long)cs[i].pulled,
 		    (long long)cs[i].outbox_depth, sync_oldest(now, cs[i].outbox_oldest_ms, o,
 		    sizeof(o)), (long long)cs[i].conflicts, (long long)cs[i].rejected,
 		    sync_age(now, cs[i].last_push_ms, a, sizeof(a)),
 		    sync_age(now, cs[i].last_pull_ms, b, sizeof(b)),
 		    cs[i].checkpoint.updated_at[0] ? cs[i].checkpoint.updated_at : "-",
-		    cs[i].checkpoint.id);
+		    cs[i].checkpoint.id[0] ? " " : "", cs[i].checkpoint.id);
 	printf("\nlast errors:%s\n", status_has_error(cs) ? "" : " none");
 	for (int i = 0; i < COLL_COUNT; i++)
 		if (cs[i].last_error_ms > 0)
@@ -257,7 +280,7 @@ status_coll_json(const struct sync_coll_status *s, int64_t now)
 }
 
 static void
-status_json(const struct config *cfg, const struct synccfg *c, int on,
+status_json(const struct config *cfg, const struct synccfg *c, int on, const char *warning,
     const struct sync_coll_status *cs, const struct rejected_doc *rj, int nrj, int64_t total)
 {
 	cJSON *out = cJSON_CreateObject(), *o, *arr;
@@ -265,6 +288,8 @@ status_json(const struct config *cfg, const struct synccfg *c, int on,
 	char *text;
 
 	cJSON_AddStringToObject(out, "state", on ? "on" : "off");
+	if (warning)
+		cJSON_AddStringToObject(out, "warning", warning);
 	if (on) {
 		o = cJSON_AddObjectToObject(out, "cluster");
 		cJSON_AddStringToObject(o, "mongo_uri", c->mongo_masked);
@@ -304,8 +329,10 @@ sync_status_cmd(const struct config *cfg, int argc, char **argv)
 	struct gb_err err = { 0, "" }, cerr = { 0, "" };
 	struct synccfg *c = NULL;
 	struct store *st = NULL;
-	int json = 0, on = synccfg_on(cfg), nrj = 0, rc;
+	int json = 0, on = synccfg_on(cfg), nrj = 0, recording = 0, rc;
 	int64_t total = 0;
+	const char *warning = NULL;
+	char wbuf[256];
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") != 0)
@@ -320,13 +347,16 @@ sync_status_cmd(const struct config *cfg, int argc, char **argv)
 	}
 	if (on)
 		synccfg_fill(c, cfg, st, cfg->workers, &cerr);	/* no organization: shown so */
-	if ((rc = store_sync_status(st, cs, &err)) == 0)
-		rc = store_rejected_list(st, rj, SYNC_REJECTED_SHOWN, &nrj, &total, &err);
+	if ((rc = store_sync_status(st, cs, &err)) == 0 &&
+	    (rc = store_rejected_list(st, rj, SYNC_REJECTED_SHOWN, &nrj, &total, &err)) == 0)
+		rc = store_sync_enabled(st, &recording, &err);
 	store_close(st);
+	if (rc == 0)
+		warning = status_orphan(on, recording, cs, wbuf, sizeof(wbuf));
 	if (rc == 0 && json) {
-		status_json(cfg, c, on, cs, rj, nrj, total);
+		status_json(cfg, c, on, warning, cs, rj, nrj, total);
 	} else if (rc == 0) {
-		status_text_head(cfg, c, on);
+		status_text_head(cfg, c, on, warning);
 		status_text(cs, rj, nrj, total);
 	}
 	free(c);
@@ -410,13 +440,56 @@ sync_reset_cmd(const struct config *cfg, int argc, char **argv)
 	return 0;
 }
 
+/* ---- disable ---- */
+
+static int
+sync_disable_cmd(const struct config *cfg, int argc, char **argv)
+{
+	struct gb_err err = { 0, "" };
+	struct store *st;
+	int64_t depth = 0, dropped = 0, locks = 0;
+	int yes = 0, rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--yes") != 0)
+			return sync_usage("disable: unexpected argument '%s'", argv[i]);
+		yes = 1;
+	}
+	if (synccfg_on(cfg))
+		return cli_fail("sync", "disable: a cluster is configured ([cluster] mongo_uri or "
+		    "GENBOX_CLUSTER_MONGO_URI): serve and sync would turn recording on again; "
+		    "remove it first");
+	if (sync_open(cfg, &st))
+		return 1;
+	if (!yes) {
+		rc = store_outbox_depth(st, -1, &depth, NULL, &err);
+		store_close(st);
+		if (rc)
+			return cli_fail("sync", "disable: %s", err.msg);
+		return sync_usage("disable: this turns outbox recording off and drops the %lld "
+		    "change%s waiting in the outbox, never to be sent; add --yes to do it",
+		    (long long)depth, depth == 1 ? "" : "s");
+	}
+	rc = store_sync_disable(st, &dropped, &locks, &err);
+	store_close(st);
+	if (rc)
+		return cli_fail("sync", "disable: %s", err.msg);
+	printf("sync recording turned off: dropped %lld change%s from the outbox",
+	    (long long)dropped, dropped == 1 ? "" : "s");
+	if (locks > 0)
+		printf(" and %lld cluster lock%s (Redis lets them expire)", (long long)locks,
+		    locks == 1 ? "" : "s");
+	printf("\n");
+	return 0;
+}
+
 int
 cmd_sync(const struct config *cfg, int argc, char **argv)
 {
 	static const char *const runs[] = { "once", "push", "pull" };
 
 	if (argc < 2)
-		return sync_usage("%s", "expected once, push, pull, status or reset");
+		return sync_usage("%s", "expected once, push, pull, status, reset or disable");
 	for (int i = 0; i < 3; i++)
 		if (strcmp(argv[1], runs[i]) == 0) {
 			if (argc > 2)
@@ -427,6 +500,8 @@ cmd_sync(const struct config *cfg, int argc, char **argv)
 		return sync_status_cmd(cfg, argc - 1, argv + 1);
 	if (strcmp(argv[1], "reset") == 0)
 		return sync_reset_cmd(cfg, argc - 1, argv + 1);
-	return sync_usage("unknown command '%s' (expected once, push, pull, status or reset)",
-	    argv[1]);
+	if (strcmp(argv[1], "disable") == 0)
+		return sync_disable_cmd(cfg, argc - 1, argv + 1);
+	return sync_usage("unknown command '%s' (expected once, push, pull, status, reset or "
+	    "disable)", argv[1]);
 }

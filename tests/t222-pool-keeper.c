@@ -6,7 +6,9 @@
  * workers' heartbeat rows every heartbeat_ms, seen from another connection,
  * gone once the pool stops.
  */
+#include <sched.h>
 #include <sqlite3.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 
 #include "pooltest.h"
@@ -168,11 +170,46 @@ test_heartbeats(void)
 	box_close(&b);
 }
 
+/*
+ * A process /proc hides (another user's, under the unit's ProtectProc=
+ * invisible): the owner check must not take it for dead. Stood in for by an
+ * empty /proc in a mount namespace of a child; the child's verdicts come
+ * back in its exit status.
+ */
+static void
+test_hidden_proc(void)
+{
+	char alive[200], gone[200];
+	pid_t dead, child;
+	int status = 0;
+
+	if (keeper_owner_name((long)getpid(), alive, sizeof(alive)))
+		tap_bail("no owner name for this process");
+	if ((dead = fork()) == 0)
+		_exit(0);
+	keeper_owner_name((long)dead, gone, sizeof(gone));	/* its pid, while it lives */
+	waitpid(dead, &status, 0);
+	snprintf(gone, sizeof(gone), "%.*s/%ld:1", (int)(strchr(alive, '/') - alive), alive,
+	    (long)dead);
+	if ((child = fork()) == 0) {
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("tmpfs", "/proc", "tmpfs", 0, NULL) < 0)
+			_exit(9);
+		_exit((keeper_owner_dead(NULL, alive) ? 1 : 0) | (keeper_owner_dead(NULL, gone) ? 0 : 2));
+	}
+	waitpid(child, &status, 0);
+	if (!ok(WIFEXITED(status) && WEXITSTATUS(status) != 9, "/proc hidden in a child (as root)"))
+		return;
+	ok(!(WEXITSTATUS(status) & 1), "a live process /proc does not show is not dead");
+	ok(!(WEXITSTATUS(status) & 2), "a process that ended is dead, /proc or not");
+}
+
 int
 main(void)
 {
 	test_extend();
 	test_reap();
+	test_hidden_proc();
 	test_heartbeats();
 	return tap_done();
 }

@@ -10,7 +10,10 @@
  * with [cluster]: /healthz and /metrics show sync, a context created
  * through the API arrives in MongoDB within seconds, MongoDB frozen -> the
  * outbox depth shows in /metrics and /healthz (degraded once its oldest
- * row is 16 min old), thawed -> it drains.
+ * row is 16 min old), thawed -> it drains; /metrics has the checkpoint,
+ * the pull lag and the last error per collection. The cluster removed
+ * again: status, /healthz and the dashboard warn that the outbox still
+ * records with nothing to drain it; `sync disable --yes` ends that.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +25,7 @@
 #include <mongoc/mongoc.h>
 #include <sqlite3.h>
 
+#include "../storage/outbox.h"
 #include "webtest.h"
 
 #define APPLIANCE "box-t406"
@@ -166,6 +170,10 @@ test_no_cluster(void)
 	is_int(r.status, 0, "no cluster: status exit 0");
 	like(r.out, "sync: off", "status says sync is off");
 	like(r.out, "contexts", "and lists the collections");
+	like(r.out, "\nrejected documents: 0\n", "and the rejected documents");
+	ok(r.out[0] && r.out[strlen(r.out) - 1] == '\n', "the output ends with a newline");
+	ok(strstr(r.out, " \n") == NULL, "no line ends with a blank");
+	ok(strstr(r.out, "warning") == NULL, "no warning: the outbox records nothing");
 	run_free(&r);
 	is_str(status_json("state"), "off", "status --json: state off");
 	for (int i = 0; i < 3; i++) {
@@ -500,6 +508,39 @@ outbox_age(int minutes)
 	sqlite3_close(db);
 }
 
+/* MongoDB frozen: sync is down, and its last error shows per collection. */
+static void
+test_frozen_gauges(void)
+{
+	ok(metric_wait("genbox_sync_up", 0, 5000), "/metrics: genbox_sync_up 0");
+	ok(metric_wait("genbox_sync_error{collection=\"contexts\"}", 1, 10000),
+	    "/metrics: genbox_sync_error of contexts 1");
+	ok(metric("genbox_sync_last_error_timestamp_seconds{collection=\"contexts\"}") >
+	    (double)gb_now_ms() / 1000 - 60, "/metrics: and the time of its last error");
+}
+
+/* Sync working again: the gauges of the checkpoint, the pull lag and the last error. */
+static void
+test_serve_gauges(void)
+{
+	struct http_resp r;
+	double lag;
+
+	ok(metric_wait("genbox_sync_error{collection=\"contexts\"}", 0, 10000),
+	    "/metrics: genbox_sync_error of contexts 0 again");
+	is_int((int64_t)metric("genbox_sync_last_error_timestamp_seconds{collection=\"contexts\"}"),
+	    0, "/metrics: genbox_sync_last_error_timestamp_seconds 0: no error since");
+	is_int((int64_t)metric("genbox_sync_checkpoint_timestamp_seconds{collection="
+	    "\"contexts\"}"), 1893456000, "/metrics: the checkpoint of contexts "
+	    "(2030-01-01T00:00:00Z, ctx_from_cluster's updated_at)");
+	lag = metric("genbox_sync_pull_lag_seconds{collection=\"contexts\"}");
+	ok(lag >= 0 && lag < 10, "/metrics: genbox_sync_pull_lag_seconds of contexts (%g)", lag);
+	r = wt_req("GET", "/metrics", NULL, NULL);
+	like(r.body, "# TYPE genbox_sync_pull_lag_seconds gauge", "/metrics: its TYPE line");
+	like(r.body, "# HELP genbox_sync_error ", "/metrics: genbox_sync_error's HELP line");
+	http_resp_free(&r);
+}
+
 static void
 test_serve(void)
 {
@@ -552,7 +593,7 @@ test_serve(void)
 	ok(strcmp(body_path(&r, "sync.last_error"), "null") != 0, "and the last error (%s)",
 	    body_path(&r, "sync.last_error"));
 	http_resp_free(&r);
-	ok(metric_wait("genbox_sync_up", 0, 5000), "/metrics: genbox_sync_up 0");
+	test_frozen_gauges();
 	outbox_age(16);
 	r = wt_req("GET", "/healthz", NULL, NULL);
 	is_int(r.status, 200, "an outbox row 16 min old: /healthz still 200");
@@ -569,6 +610,7 @@ test_serve(void)
 	ok(mongo_wait("contexts", "{\"_id\": \"ctx_api_2\", \"status\": \"completed\"}", 1, 10000),
 	    "the context made meanwhile is in MongoDB, completed");
 	ok(health_wait("sync.state", "ok", 10000), "the state is ok again");
+	test_serve_gauges();
 	is_int(daemon_stop(&d), 0, "SIGTERM: exit 0");
 	{
 		char *log = util_read_file(d.log, NULL);
@@ -577,6 +619,92 @@ test_serve(void)
 		ok(log && (!auth || strstr(log, MPASS) == NULL), "the log never holds the password");
 		free(log);
 	}
+}
+
+/* Rows waiting in the outbox, read through storage. */
+static int64_t
+outbox_depth(void)
+{
+	struct gb_err err = { 0, "" };
+	int64_t depth = -1;
+
+	if (store_outbox_depth(b.st, -1, &depth, NULL, &err))
+		tap_bail("outbox depth: %s", err.msg);
+	return depth;
+}
+
+/*
+ * [cluster] removed after sync was on: the triggers still record, nothing
+ * drains the outbox. status, /healthz and the dashboard say so; disable
+ * --yes turns recording off and empties the outbox.
+ */
+static void
+test_disable(void)
+{
+	const char *warn = "sync is off but 2 changes wait in the outbox: configure [cluster] or "
+	    "run genbox sync disable --yes";
+	struct http_resp r;
+	struct daemon d;
+	struct run x;
+
+	cluster_env_clear();
+	box_put(&b, COLL_CONTEXTS, "{\"_id\": \"ctx_orphan_1\", \"type\": \"article\", "
+	    "\"status\": \"cancelled\", \"organization_id\": \"org_123\"}");
+	box_put(&b, COLL_CONTEXTS, "{\"_id\": \"ctx_orphan_2\", \"type\": \"article\", "
+	    "\"status\": \"cancelled\", \"organization_id\": \"org_123\"}");
+	is_int(outbox_depth(), 2, "no cluster any more: local changes still land in the outbox");
+	util_genbox_run(&x, NULL, db_arg, "sync", "status", NULL);
+	is_int(x.status, 0, "sync status: exit 0");
+	like(x.out, "sync: off (no [cluster] mongo_uri)\nwarning: ", "it says sync is off, and warns");
+	like(x.out, warn, "that changes wait with nothing to send them");
+	run_free(&x);
+	is_str(status_json("warning"), warn, "status --json: the same warning");
+	daemon_start(&d);
+	ok(health_wait("sync.state", "off", 15000), "serve without a cluster: sync.state off");
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	is_int(r.status, 200, "/healthz: 200");
+	is_str(body_path(&r, "status"), "degraded", "/healthz: degraded, not hidden behind off");
+	is_str(body_path(&r, "sync.warning"), warn, "/healthz: sync.warning says why");
+	like(body_path(&r, "reasons"), "sync is off but 2 changes wait", "/healthz: as a reason");
+	http_resp_free(&r);
+	r = wt_req("GET", "/api/v1/dashboard", token, NULL);
+	is_str(body_path(&r, "sync.warning"), warn, "dashboard: sync.warning");
+	http_resp_free(&r);
+	is_int(daemon_stop(&d), 0, "SIGTERM: exit 0");
+
+	util_genbox_run(&x, NULL, db_arg, "sync", "disable", NULL);
+	is_int(x.status, 2, "sync disable without --yes: exit 2");
+	like(x.err, "drops the 2 changes waiting in the outbox, never to be sent; add --yes",
+	    "it says what it would drop and asks for --yes");
+	run_free(&x);
+	is_int(outbox_depth(), 2, "... and drops nothing");
+	util_genbox_run(&x, NULL, db_arg, "sync", "disable", "--now", NULL);
+	is_int(x.status, 2, "sync disable --now: usage error");
+	run_free(&x);
+	setenv("GENBOX_CLUSTER_MONGO_URI", uri, 1);
+	util_genbox_run(&x, NULL, db_arg, "sync", "disable", "--yes", NULL);
+	is_int(x.status, 1, "sync disable with a cluster configured: exit 1");
+	like(x.err, "a cluster is configured", "it says why");
+	run_free(&x);
+	cluster_env_clear();
+	util_genbox_run(&x, NULL, db_arg, "sync", "disable", "--yes", NULL);
+	is_int(x.status, 0, "sync disable --yes: exit 0");
+	like(x.out, "sync recording turned off: dropped 2 changes from the outbox",
+	    "it says how many changes it dropped");
+	run_free(&x);
+	is_int(outbox_depth(), 0, "the outbox is empty");
+	box_put(&b, COLL_CONTEXTS, "{\"_id\": \"ctx_orphan_3\", \"type\": \"article\", "
+	    "\"status\": \"cancelled\", \"organization_id\": \"org_123\"}");
+	is_int(outbox_depth(), 0, "and a new local change is not recorded any more");
+	util_genbox_run(&x, NULL, db_arg, "sync", "status", NULL);
+	ok(x.status == 0 && strstr(x.out, "warning") == NULL, "status: no warning");
+	run_free(&x);
+	daemon_start(&d);
+	ok(health_wait("status", "ok", 15000), "/healthz: ok again");
+	is_int(daemon_stop(&d), 0, "SIGTERM: exit 0");
+	util_genbox_run(&x, NULL, db_arg, "sync", "disable", "--yes", NULL);
+	ok(x.status == 0 && strstr(x.out, "dropped 0 changes"), "disable again: nothing to drop");
+	run_free(&x);
 }
 
 int
@@ -609,6 +737,7 @@ main(void)
 	test_serve_offline();
 	test_serve_auth();
 	test_serve();
+	test_disable();
 	mongoc_client_destroy(mc);
 	mongoc_cleanup();
 	box_close(&b);

@@ -3,7 +3,9 @@
  * dashboard show it. Everything but the state is read from storage
  * (outbox.h: the per-collection status rows, the outbox, the rejected
  * list), so it is the same whoever runs sync; the state ("off", "ok",
- * "offline", "auth", "error") comes live from the daemon's callback.
+ * "offline", "auth", "error") comes live from the daemon's callback. Sync
+ * off while the outbox triggers still record (a cluster configured once,
+ * then removed) is said too: nothing drains the outbox then.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -64,6 +66,25 @@ sync_summary(cJSON *o, const char *state, const struct web_sync_sum *sum, int64_
 	}
 }
 
+/*
+ * Outbox recording on while sync is off: the warning into msg, or 0 when
+ * not so (or when it cannot be told).
+ */
+static int
+sync_orphan(struct web_req *r, const char *state, int64_t depth, char *msg, size_t size)
+{
+	struct gb_err err = { 0, "" };
+	int on = 0;
+
+	if (strcmp(state, "off") != 0 || r->st == NULL || store_sync_enabled(r->st, &on, &err) ||
+	    !on)
+		return 0;
+	snprintf(msg, size, "sync is off but %lld change%s wait%s in the outbox: configure "
+	    "[cluster] or run genbox sync disable --yes", (long long)depth, depth == 1 ? "" : "s",
+	    depth == 1 ? "s" : "");
+	return 1;
+}
+
 int
 web_sync_health(struct web_req *r, cJSON *out, cJSON *sync_reasons)
 {
@@ -97,6 +118,10 @@ web_sync_health(struct web_req *r, cJSON *out, cJSON *sync_reasons)
 		cJSON_AddStringToObject(out, "warning", strcmp(state, "offline") == 0 ?
 		    "the cluster cannot be reached: changes wait in the outbox" :
 		    "sync fails: see last_error");
+	if (sync_orphan(r, state, sum.depth, msg, sizeof(msg))) {
+		cJSON_AddStringToObject(out, "warning", msg);
+		cJSON_AddItemToArray(sync_reasons, cJSON_CreateString(msg));
+	}
 	return 0;
 }
 
@@ -190,6 +215,8 @@ web_sync_json(struct web_req *r, struct gb_err *err)
 	struct rejected_doc rj[SYNC_REJECTED_SHOWN];
 	struct web_sync_sum sum;
 	int64_t now = gb_now_ms(), total = 0;
+	const char *state = web_sync_state(r->web);
+	char msg[256];
 	cJSON *o, *arr;
 	int n = 0;
 
@@ -198,7 +225,9 @@ web_sync_json(struct web_req *r, struct gb_err *err)
 		return NULL;
 	web_sync_sum(cs, &sum);
 	o = cJSON_CreateObject();
-	sync_summary(o, web_sync_state(r->web), &sum, now);
+	sync_summary(o, state, &sum, now);
+	if (sync_orphan(r, state, sum.depth, msg, sizeof(msg)))
+		cJSON_AddStringToObject(o, "warning", msg);
 	arr = cJSON_AddArrayToObject(o, "collections");
 	for (int i = 0; i < COLL_COUNT; i++)
 		cJSON_AddItemToArray(arr, sync_coll_json((enum coll)i, &cs[i], now));
@@ -224,6 +253,29 @@ sync_counter(struct web *w, const char *name, const char *labels, const char *he
 	if (d > 0)
 		metric_add(x, d);
 	pthread_mutex_unlock(&sync_counters_mu);
+}
+
+/* The pull checkpoint, the pull's lag and the last error of one collection. */
+static void
+sync_coll_gauges(struct web *w, const char *l, const struct sync_coll_status *s, int64_t now)
+{
+	int64_t cp = 0;
+
+	if (s->checkpoint.updated_at[0] &&
+	    gb_time_parse(s->checkpoint.updated_at, strlen(s->checkpoint.updated_at), &cp))
+		cp = 0;
+	metric_set(metrics_gauge(w->metrics, "genbox_sync_checkpoint_timestamp_seconds", l,
+	    "Unix time of the pull checkpoint's updated_at (0: from the start)"),
+	    (double)cp / 1000.0);
+	metric_set(metrics_gauge(w->metrics, "genbox_sync_pull_lag_seconds", l,
+	    "Seconds since the last successful pull (-1: never pulled)"),
+	    s->last_pull_ms > 0 ? (double)(now - s->last_pull_ms) / 1000.0 : -1.0);
+	metric_set(metrics_gauge(w->metrics, "genbox_sync_last_error_timestamp_seconds", l,
+	    "Unix time of the last error since the last success (0: none)"),
+	    (double)s->last_error_ms / 1000.0);
+	metric_set(metrics_gauge(w->metrics, "genbox_sync_error", l,
+	    "1 while the last sync round of the collection failed, else 0"),
+	    s->last_error_ms > 0);
 }
 
 static void
@@ -253,6 +305,7 @@ sync_coll_metrics(struct web *w, enum coll c, const struct sync_coll_status *s, 
 	metric_set(metrics_gauge(w->metrics, "genbox_sync_last_success_timestamp_seconds", ld,
 	    "Unix time of the last successful push or pull (0: never)"),
 	    (double)s->last_pull_ms / 1000.0);
+	sync_coll_gauges(w, l, s, now);
 }
 
 void

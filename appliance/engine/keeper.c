@@ -6,6 +6,8 @@
  * it so that workers let it go first (a plain mutex goes back to the thread
  * that just let it go).
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +103,16 @@ keeper_owner_dead(void *arg, const char *owner)
 		return 0;	/* another host's: only its lease can tell */
 	if (sscanf(slash + 1, "%ld:%lld", &pid, &start) != 2)
 		return 0;
-	if (keeper_proc_start(pid, &state) != start)
+	long long now_start = keeper_proc_start(pid, &state);
+
+	if (now_start < 0)
+		/*
+		 * no /proc entry: gone, unless /proc hides it (another user's
+		 * process under ProtectProc=invisible, hidepid=): a process the
+		 * kernel still knows keeps its claims until its lease runs out
+		 */
+		return !(kill((pid_t)pid, 0) == 0 || errno == EPERM);
+	if (now_start != start)
 		return 1;
 	return state == 'Z' || state == 'X';	/* killed, only waiting for its parent */
 }

@@ -30,6 +30,8 @@ const require = createRequire(path.join(env('BROWSER_NODE_MODULES'), 'x.js'));
 const { chromium } = require('playwright-core');
 
 const LIVE_TIMEOUT = 90000;
+// a locator that must show up: long enough for a loaded 2-core machine
+const UI_TIMEOUT = 30000;
 let failures = 0, shot = 0;
 const diag = (s) => String(s).split('\n').forEach((l) => console.log('# ' + l));
 function check(cond, name, why) {
@@ -67,7 +69,7 @@ async function signIn(page, key) {
   await page.goto(BASE + '/#/login');
   await page.locator(tid('login-key')).fill(key);
   await page.locator(tid('login-submit')).click();
-  await page.locator(tid('who')).waitFor({ timeout: 10000 });
+  await page.locator(tid('who')).waitFor({ timeout: UI_TIMEOUT });
 }
 
 async function main() {
@@ -108,7 +110,7 @@ async function run(page, ctx) {
     check(res.status() === 200, 'GET / answers 200', `status ${res.status()}`);
     check(/script-src 'self'/.test(csp) && !/unsafe-inline/.test(csp),
       'GET / carries a CSP without inline script', csp);
-    await page.locator(tid('login-form')).waitFor({ timeout: 10000 });
+    await page.locator(tid('login-form')).waitFor({ timeout: UI_TIMEOUT });
     check(true, 'the sign-in form is shown');
     await snap(page, 'sign-in');
   });
@@ -117,7 +119,7 @@ async function run(page, ctx) {
     await page.locator(tid('login-key')).fill('key_0000000000000000.' + 'A'.repeat(43));
     await page.locator(tid('login-submit')).click();
     const err = page.locator(tid('login-error'));
-    await err.filter({ hasText: /./ }).waitFor({ timeout: 10000 });
+    await err.filter({ hasText: /./ }).waitFor({ timeout: UI_TIMEOUT });
     check(await page.locator(tid('who')).count() === 0, 'a bad key is refused with a message',
       await err.textContent());
   });
@@ -133,8 +135,8 @@ async function run(page, ctx) {
 
   await step(page, 'dashboard', async () => {
     await page.goto(BASE + '/#/');
-    await page.locator(tid('count-completed')).waitFor({ timeout: 10000 });
-    await page.locator(tid('throughput-chart')).waitFor({ timeout: 10000 });
+    await page.locator(tid('count-completed')).waitFor({ timeout: UI_TIMEOUT });
+    await page.locator(tid('throughput-chart')).waitFor({ timeout: UI_TIMEOUT });
     const n = await page.locator(tid('count-completed') + ' .n').textContent();
     check(/^\d+$/.test(n.trim()), 'the dashboard shows the count of completed contexts', n);
     const syncState = await page.locator(tid('sync-state')).textContent();
@@ -144,7 +146,7 @@ async function run(page, ctx) {
     const busy = await page.locator(tid('worker-processing')).allTextContents();
     check(busy.length > 0 && busy.every((b) => /^\d+ contexts?$/.test(b)),
       'each worker row shows how many contexts it is processing', busy.join(' | '));
-    await page.locator(tid('live-state')).filter({ hasText: 'live' }).waitFor({ timeout: 10000 });
+    await page.locator(tid('live-state')).filter({ hasText: 'live' }).waitFor({ timeout: UI_TIMEOUT });
     check(true, 'the event stream is connected');
     await snap(page, 'dashboard-light');
     // a hidden tab stops the stream; showing it again restarts it
@@ -157,7 +159,7 @@ async function run(page, ctx) {
     await setHidden(true);
     const paused = await page.locator(tid('live-state')).textContent();
     await setHidden(false);
-    await page.locator(tid('live-state')).filter({ hasText: 'live' }).waitFor({ timeout: 10000 });
+    await page.locator(tid('live-state')).filter({ hasText: 'live' }).waitFor({ timeout: UI_TIMEOUT });
     check(paused === 'paused', 'the stream stops while the tab is hidden and comes back', paused);
     await page.emulateMedia({ colorScheme: 'dark' });
     const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
@@ -170,7 +172,7 @@ async function run(page, ctx) {
   let batchId = null;
   await step(page, 'submit a batch and see it reach 100 % live', async () => {
     await page.goto(BASE + '/#/batches');
-    await page.locator(tid('batch-form')).waitFor({ timeout: 10000 });
+    await page.locator(tid('batch-form')).waitFor({ timeout: UI_TIMEOUT });
     await page.evaluate(() => { window.__sameDocument = 'yes'; });
     const stamp = Date.now().toString(36);
     const titles = [1, 2, 3].map((i) => `Browser batch ${stamp} article ${i}`);
@@ -185,7 +187,7 @@ async function run(page, ctx) {
     check(res.status() === 201, 'POST /batches from the form answers 201', JSON.stringify(body));
     batchId = body._id;
     const bar = page.locator(`tr[data-batch-id="${batchId}"] ${tid('batch-progress')}`);
-    await bar.waitFor({ timeout: 10000 });
+    await bar.waitFor({ timeout: UI_TIMEOUT });
     const first = await bar.getAttribute('aria-valuenow');
     diag(`batch ${batchId}: progress first shown at ${first} %`);
     await snap(page, 'batch-submitted');
@@ -205,7 +207,7 @@ async function run(page, ctx) {
       throw new Error('no batch was created');
     await page.locator(`tr[data-batch-id="${batchId}"] ${tid('batch-link')}`).click();
     const link = page.locator(tid('context-link')).first();
-    await link.waitFor({ timeout: 10000 });
+    await link.waitFor({ timeout: UI_TIMEOUT });
     const title = (await link.textContent()).trim();
     await link.click();
     const out = page.locator(tid('ctx-output'));
@@ -226,10 +228,10 @@ async function run(page, ctx) {
 
   await step(page, 'bulk retry asks for confirmation with the count', async () => {
     await page.goto(BASE + '/#/contexts?status=failed&limit=200');
-    await page.locator(tid('contexts-table')).waitFor({ timeout: 10000 });
+    await page.locator(tid('contexts-table')).waitFor({ timeout: UI_TIMEOUT });
     const rows = await page.locator(tid('context-row')).count();
     await page.locator(tid('bulk-retry')).click();
-    const txt = await page.locator(tid('confirm-text')).textContent({ timeout: 10000 });
+    const txt = await page.locator(tid('confirm-text')).textContent({ timeout: UI_TIMEOUT });
     check(new RegExp(`^Retry ${rows} contexts? that match`).test(txt),
       'the bulk retry confirmation states how many contexts match', `${rows} rows; "${txt}"`);
     await snap(page, 'bulk-confirm');
@@ -241,7 +243,7 @@ async function run(page, ctx) {
 
   await step(page, 'retry a failed context', async () => {
     await page.goto(BASE + `/#/contexts/${FAILED_A}`);
-    await page.locator(`${tid('ctx-status')}[data-status="failed"]`).waitFor({ timeout: 10000 });
+    await page.locator(`${tid('ctx-status')}[data-status="failed"]`).waitFor({ timeout: UI_TIMEOUT });
     await page.locator(tid('attempts-table')).waitFor();
     await snap(page, 'failed-context');
     await page.locator(tid('ctx-retry')).click();
@@ -258,15 +260,15 @@ async function run(page, ctx) {
 
   await step(page, 'the admin sees the write buttons', async () => {
     await page.goto(BASE + `/#/contexts/${FAILED_B}`);
-    await page.locator(tid('ctx-retry')).waitFor({ timeout: 10000 });
+    await page.locator(tid('ctx-retry')).waitFor({ timeout: UI_TIMEOUT });
     await page.goto(BASE + '/#/keys');
-    await page.locator(tid('key-create')).waitFor({ timeout: 10000 });
+    await page.locator(tid('key-create')).waitFor({ timeout: UI_TIMEOUT });
     check(true, 'the admin sees retry on a failed context and the key form');
   });
 
   await step(page, 'a read-only key shows no write buttons', async () => {
     await page.locator(tid('signout')).click();
-    await page.locator(tid('login-form')).waitFor({ timeout: 10000 });
+    await page.locator(tid('login-form')).waitFor({ timeout: UI_TIMEOUT });
     await signIn(page, READ);
     const who = await page.locator(tid('who')).textContent();
     check(!/write/.test(who), 'signed in with the read-only key', who);
@@ -280,7 +282,7 @@ async function run(page, ctx) {
     ];
     for (const [url, ready, absent] of pages) {
       await page.goto(BASE + url);
-      await page.locator(ready).first().waitFor({ timeout: 10000 });
+      await page.locator(ready).first().waitFor({ timeout: UI_TIMEOUT });
       await page.waitForTimeout(300);	// whatever loads after the first paint
       const seen = [];
       for (const id of absent)

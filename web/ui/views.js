@@ -60,8 +60,10 @@
         h('span', {'data-testid': 'sync-outbox'}, String(sy.outbox_depth || 0)),
         sy.outbox_oldest_s !== null && sy.outbox_oldest_s !== undefined ?
         ', oldest ' + syncAge(sy.outbox_oldest_s) : '');
+    var warn = sy.warning ? h('p', {class: 'warning', role: 'alert',
+        'data-testid': 'sync-warning'}, sy.warning) : null;
     if (sy.state === 'off')
-      return h('div', {'data-testid': 'sync-panel'}, head,
+      return h('div', {'data-testid': 'sync-panel'}, head, warn,
           h('p', {class: 'hint'}, 'No cluster configured ([cluster] mongo_uri).'));
     var err = sy.last_error ? h('p', {class: 'warning', 'data-testid': 'sync-error'},
         'Last error (' + GB.fmtAgo(sy.last_error_at) + '): ' + sy.last_error) : null;
@@ -75,7 +77,14 @@
       {title: 'pulled', get: function (r) { return String(r.pulled); }},
       {title: 'conflicts', get: function (r) { return String(r.conflicts); }},
       {title: 'rejected', get: function (r) { return String(r.rejected); }},
-      {title: 'last error', cls: 'err', get: function (r) { return r.last_error || '-'; }}
+      {title: 'checkpoint', get: function (r) {
+        var cp = r.checkpoint || {};
+        return cp.updated_at ? h('span', {title: cp._id || ''}, GB.fmtTime(cp.updated_at)) :
+            'from the start';
+      }},
+      {title: 'last error', cls: 'err', get: function (r) {
+        return r.last_error ? GB.fmtAgo(r.last_error_at) + ': ' + r.last_error : '-';
+      }}
     ], sy.collections || [], 'sync-table');
     var rej = (sy.rejected || []).length ? [h('h3', null, 'Rejected by the cluster'),
       GB.table([
@@ -84,7 +93,7 @@
         {title: 'when', get: function (r) { return GB.fmtTime(r.at); }},
         {title: 'error', cls: 'err', get: function (r) { return r.error; }}
       ], sy.rejected, 'sync-rejected')] : null;
-    return h('div', {'data-testid': 'sync-panel'}, head, err, table, rej);
+    return h('div', {'data-testid': 'sync-panel'}, head, warn, err, table, rej);
   }
 
   GB.routes.dashboard = function (main) {
