@@ -98,6 +98,15 @@ mongo_pool_new(struct sync *s, struct gb_err *err)
 	uri_default_int(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, t);
 	if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTRYONCE))
 		mongoc_uri_set_option_as_bool(uri, MONGOC_URI_SERVERSELECTIONTRYONCE, false);
+	/*
+	 * The driver's one retry of a failed write or read doubles the wait on
+	 * a frozen cluster (and sync_stop's); a failed round is sent again by
+	 * the next one anyway (replays change nothing).
+	 */
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_RETRYWRITES))
+		mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYWRITES, false);
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_RETRYREADS))
+		mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYREADS, false);
 	if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
 		mongoc_uri_set_appname(uri, "genbox");
 	s->pool = mongoc_client_pool_new_with_error(uri, &e);
