@@ -4,8 +4,11 @@
  * A round takes the oldest SYNC_PUSH_BATCH rows and sends each collection's
  * rows as one unordered bulk of replaceOne(upsert) whose filter carries the
  * shard key and the guard updated_at <= the document's: an older copy never
- * overwrites a newer one (the upsert's insert then collides on _id: 11000, a
- * conflict, counted and acknowledged). Every operation with a result of its
+ * overwrites a newer one (the upsert's insert then collides on _id: 11000).
+ * A duplicate key is judged by the cluster's copy, read back: newer or as
+ * new, a conflict, counted and acknowledged; older, a shard key field the
+ * box changed, rejected saying so. Contexts and batches made on the box go
+ * with metadata.appliance_id set to it. Every operation with a result of its
  * own is settled: acknowledged, or set aside in the rejected list when the
  * cluster refused it for good. Anything else (network, timeout, not
  * primary, credentials, a write concern error) leaves the rows without a

@@ -3,7 +3,9 @@
  * and pulled into a fresh box in pages; the newer-wins guard both ways
  * (conflicts counted in the status); the job-aware rule; a document the
  * cluster refuses (over 16 MiB as BSON) set aside with its error without
- * blocking the others; a replay that changes nothing; a checkpoint that
+ * blocking the others; a duplicate key that is no conflict (a batch's
+ * created_at changed here) rejected, saying so; the clock skew noted; a
+ * replay that changes nothing; a checkpoint that
  * survives a restart; and a pull stopped after a few pages that resumes
  * where it stopped. GENBOX_MONGO_PEER picks the peer (jongodb: fewer
  * documents, it slows down with the collection's size).

@@ -7,7 +7,11 @@
  * minimal worker: claim what the store holds, complete it, push. Before
  * them, the Redis side of one box: the template and component caches
  * written by a pull and dropped by the push of a local change, and the
- * sync threads' heartbeats.
+ * sync threads' heartbeats (the workers' and the box's own, at once); a
+ * context made on a box is not taken by another and its cancel in the
+ * cluster comes back; a lost lock taken back, or its local run cancelled
+ * when another worker holds it. After them: sync_stop bounded with MongoDB
+ * frozen.
  * GENBOX_MONGO_PEER picks the peer.
  */
 #include <inttypes.h>
