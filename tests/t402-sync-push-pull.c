@@ -5,10 +5,10 @@
  * cluster refuses (over 16 MiB as BSON) set aside with its error without
  * blocking the others; a duplicate key that is no conflict (a batch's
  * created_at changed here) rejected, saying so; the clock skew noted; a
- * replay that changes nothing; a checkpoint that
- * survives a restart; and a pull stopped after a few pages that resumes
- * where it stopped. GENBOX_MONGO_PEER picks the peer (jongodb: fewer
- * documents, it slows down with the collection's size).
+ * replay that changes nothing; a checkpoint that survives a restart; and a
+ * pull stopped after a few pages that resumes where it stopped.
+ * GENBOX_MONGO_PEER picks the peer (jongodb: fewer documents, it slows down
+ * with the collection's size).
  */
 #include <inttypes.h>
 #include <signal.h>
