@@ -48,8 +48,8 @@ struct sync {
 	 * cursor): libmongoc 1.23's pooled clients race inside the shared
 	 * topology when two of them fail at once (ThreadSanitizer shows a
 	 * server description freed by one while another reads it), so the
-	 * threads take turns; they talk to one cluster anyway. Never held
-	 * with mu; nothing else is locked under it.
+	 * threads take turns; they talk to one cluster anyway. mu is taken
+	 * under it only for a look at stop (never the other way round).
 	 */
 	pthread_mutex_t mongo_mu;
 	pthread_cond_t cv;
@@ -60,6 +60,8 @@ struct sync {
 
 	atomic_int state;		/* enum sync_st */
 	atomic_llong commands, bytes_out, bytes_in;	/* MongoDB round trips, bytes */
+	atomic_llong skew_ms;		/* MongoDB's clock - the box's, by the monitor */
+	atomic_int skew_known;
 };
 
 /* One thread's handles: its own store, MongoDB client and Redis connection. */
@@ -97,14 +99,26 @@ enum mongo_err { MONGO_ERR_OTHER, MONGO_ERR_OFFLINE, MONGO_ERR_AUTH };
 enum mongo_err mongo_error_kind(const bson_error_t *e);
 /* Is this server error code a permanent refusal of one document? */
 int mongo_code_permanent(int32_t code);
-/* The server's maxBsonObjectSize (selecting a server once): 0, or -1 with e set. */
+/*
+ * The server's maxBsonObjectSize (selecting a server once; the clock skew
+ * the monitor saw goes to sync_meta clock_skew_ms): 0, or -1 with e set.
+ */
 int mongo_max_bson(struct sync_ctx *c, int64_t *max, bson_error_t *e);
 mongoc_collection_t *mongo_coll(struct sync_ctx *c, enum coll coll);
 /* Milliseconds to wait after fails failures in a row (jitter included). */
 int64_t sync_backoff_ms(const struct sync *s, int fails, int auth);
 void sync_set_state(struct sync *s, enum sync_st st);
 void mongo_lock(struct sync *s);
+/*
+ * mongo_lock, unless sync is stopping (checked before, while waiting, and
+ * once the lock is taken): 0 with the lock held, or GB_ESTATE "sync is
+ * stopping" without it. Every exchange with MongoDB goes through it, so
+ * sync_stop waits for the one exchange in flight at most.
+ */
+int mongo_enter(struct sync *s, struct gb_err *err);
 void mongo_unlock(struct sync *s);
+/* A ping (server selection and authentication): 0 or mongo_fail's error. */
+int mongo_ping(struct sync_ctx *c, struct gb_err *err);
 /* Sleep ms or until sync_stop; 1 when stopping. */
 int sync_sleep(struct sync *s, int64_t ms);
 int sync_stopping(struct sync *s);
@@ -152,6 +166,16 @@ int pull_fetch_next(struct pull_fetch *f, struct pull_page **pg, struct gb_err *
 void pull_fetch_release(struct pull_fetch *f, struct pull_page *pg);
 /* Stop the reader (a page it was reading is dropped), wait for it, free; NULL is fine. */
 void pull_fetch_free(struct pull_fetch *f);
+/*
+ * redis.c, for the box as a whole: worker_heartbeat:{worker_id} (the id of
+ * its cluster locks), status busy when a live local worker is, else idle,
+ * processing_count the sum of theirs, host this host; EXPIRE 60.
+ */
+int sync_redis_box_heartbeat(struct sync_redis *r, struct store *st, const char *worker_id,
+    int64_t now_ms, struct gb_err *err);
+/* Who holds worker_lock:{ctx_id}: holder "" when nobody. */
+int sync_redis_lock_holder(struct sync_redis *r, const char *ctx_id, char *holder, size_t size,
+    struct gb_err *err);
 
 /* take.c */
 int take_round(struct sync_ctx *c, int *taken, struct gb_err *err);

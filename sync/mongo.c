@@ -12,7 +12,11 @@
 
 #include "../base/gbtime.h"
 #include "../base/log.h"
+#include "../storage/outbox.h"
 #include "internal.h"
+
+#define CLOCK_SKEW_WARN_MS 2000
+#define MONGO_WAIT_SLICE_MS 50
 
 static void
 apm_started(const mongoc_apm_command_started_t *ev)
@@ -31,6 +35,28 @@ apm_succeeded(const mongoc_apm_command_succeeded_t *ev)
 	const bson_t *reply = mongoc_apm_command_succeeded_get_reply(ev);
 
 	atomic_fetch_add(&s->bytes_in, (long long)reply->len);
+}
+
+/*
+ * The server's clock against the box's, from the hello the pool's monitor
+ * got: its localTime against the box's clock when the reply arrived, less
+ * half the round trip. Kept for the next connect (clock_skew).
+ */
+static void
+apm_heartbeat(const mongoc_apm_server_heartbeat_succeeded_t *ev)
+{
+	struct sync *s = mongoc_apm_server_heartbeat_succeeded_get_context(ev);
+	const bson_t *reply = mongoc_apm_server_heartbeat_succeeded_get_reply(ev);
+	int64_t rtt_ms = mongoc_apm_server_heartbeat_succeeded_get_awaited(ev) ? 0 :
+	    mongoc_apm_server_heartbeat_succeeded_get_duration(ev) / 1000;
+	bson_iter_t it;
+
+	if (reply && bson_iter_init_find(&it, reply, "localTime") &&
+	    BSON_ITER_HOLDS_DATE_TIME(&it)) {
+		atomic_store(&s->skew_ms, (long long)(bson_iter_date_time(&it) -
+		    (gb_now_ms() - rtt_ms / 2)));
+		atomic_store(&s->skew_known, 1);
+	}
 }
 
 /* The URI as text without its password: for messages and the status. */
@@ -72,6 +98,15 @@ mongo_pool_new(struct sync *s, struct gb_err *err)
 	uri_default_int(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, t);
 	if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTRYONCE))
 		mongoc_uri_set_option_as_bool(uri, MONGOC_URI_SERVERSELECTIONTRYONCE, false);
+	/*
+	 * The driver's one retry of a failed write or read doubles the wait on
+	 * a frozen cluster (and sync_stop's); a failed round is sent again by
+	 * the next one anyway (replays change nothing).
+	 */
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_RETRYWRITES))
+		mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYWRITES, false);
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_RETRYREADS))
+		mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYREADS, false);
 	if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
 		mongoc_uri_set_appname(uri, "genbox");
 	s->pool = mongoc_client_pool_new_with_error(uri, &e);
@@ -82,6 +117,7 @@ mongo_pool_new(struct sync *s, struct gb_err *err)
 	cb = mongoc_apm_callbacks_new();
 	mongoc_apm_set_command_started_cb(cb, apm_started);
 	mongoc_apm_set_command_succeeded_cb(cb, apm_succeeded);
+	mongoc_apm_set_server_heartbeat_succeeded_cb(cb, apm_heartbeat);
 	mongoc_client_pool_set_apm_callbacks(s->pool, cb, s);
 	mongoc_apm_callbacks_destroy(cb);
 	return 0;
@@ -173,6 +209,29 @@ mongo_code_permanent(int32_t code)
 	return 0;
 }
 
+/*
+ * At connect: the clock skew the monitor saw in sync_meta clock_skew_ms,
+ * and a warning when it is over CLOCK_SKEW_WARN_MS (the updated_at guards
+ * compare the box's dates with the cluster's).
+ */
+static void
+clock_skew(struct sync_ctx *c)
+{
+	struct gb_err err = { 0, "" };
+	long long skew = atomic_load(&c->s->skew_ms);
+	char val[32];
+
+	if (!atomic_load(&c->s->skew_known))
+		return;
+	snprintf(val, sizeof(val), "%lld", skew);
+	if (c->st && store_sync_meta_set(c->st, "clock_skew_ms", val, &err))
+		log_warnx("cannot record the clock skew: %s", err.msg);
+	if (skew > CLOCK_SKEW_WARN_MS || skew < -CLOCK_SKEW_WARN_MS)
+		log_warnx("event=clock_skew skew_ms=%lld msg=\"the box's clock differs from "
+		    "MongoDB's at %s by %lld ms: newer-wins compares their dates\"", skew,
+		    c->s->uri_safe, skew);
+}
+
 int
 mongo_max_bson(struct sync_ctx *c, int64_t *max, bson_error_t *e)
 {
@@ -191,8 +250,27 @@ mongo_max_bson(struct sync_ctx *c, int64_t *max, bson_error_t *e)
 		*max = bson_iter_as_int64(&it);
 		c->max_bson = *max;
 	}
+	clock_skew(c);
 	mongoc_server_description_destroy(sd);
 	return 0;
+}
+
+int
+mongo_ping(struct sync_ctx *c, struct gb_err *err)
+{
+	bson_t cmd = BSON_INITIALIZER, reply;
+	bson_error_t e;
+	int rc = 0;
+
+	if ((rc = mongo_enter(c->s, err)))
+		return rc;
+	BSON_APPEND_INT32(&cmd, "ping", 1);
+	if (!mongoc_client_command_simple(c->client, "admin", &cmd, NULL, &reply, &e))
+		rc = mongo_fail(c->s, &e, "ping", err);
+	mongo_unlock(c->s);
+	bson_destroy(&reply);
+	bson_destroy(&cmd);
+	return rc;
 }
 
 mongoc_collection_t *
@@ -225,6 +303,30 @@ void
 mongo_lock(struct sync *s)
 {
 	pthread_mutex_lock(&s->mongo_mu);
+}
+
+int
+mongo_enter(struct sync *s, struct gb_err *err)
+{
+	struct timespec until;
+
+	for (;;) {
+		if (sync_stopping(s))
+			return gb_errf(err, GB_ESTATE, "sync is stopping");
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += MONGO_WAIT_SLICE_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_mutex_timedlock(&s->mongo_mu, &until) == 0)
+			break;
+	}
+	if (sync_stopping(s)) {
+		pthread_mutex_unlock(&s->mongo_mu);
+		return gb_errf(err, GB_ESTATE, "sync is stopping");
+	}
+	return 0;
 }
 
 void

@@ -4,8 +4,11 @@
  * A round takes the oldest SYNC_PUSH_BATCH rows and sends each collection's
  * rows as one unordered bulk of replaceOne(upsert) whose filter carries the
  * shard key and the guard updated_at <= the document's: an older copy never
- * overwrites a newer one (the upsert's insert then collides on _id: 11000, a
- * conflict, counted and acknowledged). Every operation with a result of its
+ * overwrites a newer one (the upsert's insert then collides on _id: 11000).
+ * A duplicate key is judged by the cluster's copy, read back: newer or as
+ * new, a conflict, counted and acknowledged; older, a shard key field the
+ * box changed, rejected saying so. Contexts and batches made on the box go
+ * with metadata.appliance_id set to it. Every operation with a result of its
  * own is settled: acknowledged, or set aside in the rejected list when the
  * cluster refused it for good. Anything else (network, timeout, not
  * primary, credentials, a write concern error) leaves the rows without a
@@ -73,6 +76,33 @@ set_reject(struct push_set *p, int i, const char *msg)
 	snprintf(p->msg[i], sizeof(p->msg[i]), "%.*s", (int)sizeof(p->msg[i]) - 1, msg);
 }
 
+/*
+ * A context or batch made on the box carries no metadata.appliance_id: the
+ * copy sent says it is this box's, so the cluster does not hand it to
+ * another worker (take looks for contexts of no appliance) and the box's
+ * pull brings the cluster's changes of it (a cancel) back here.
+ */
+static int
+stamp_appliance(struct push_set *p, int i, struct gb_err *err)
+{
+	bson_iter_t root, it;
+	bson_t stamped;
+	int rc;
+
+	if (p->coll != COLL_CONTEXTS && p->coll != COLL_BATCHES)
+		return 0;
+	if (bson_iter_init(&root, p->docs[i]) &&
+	    bson_iter_find_descendant(&root, "metadata.appliance_id", &it) &&
+	    !BSON_ITER_HOLDS_NULL(&it))
+		return 0;
+	if ((rc = bsonconv_set_appliance(p->docs[i], p->c->s->cfg.appliance_id, &stamped, err)))
+		return rc;
+	bson_destroy(p->docs[i]);
+	p->docs[i] = bson_copy(&stamped);
+	bson_destroy(&stamped);
+	return p->docs[i] ? 0 : gb_errf(err, GB_ENOMEM, "out of memory");
+}
+
 /* Convert each row and build its filter; rows that cannot go are settled now. */
 static void
 push_prepare(struct push_set *p, int64_t max, int *todo, int *ntodo)
@@ -86,7 +116,8 @@ push_prepare(struct push_set *p, int64_t max, int *todo, int *ntodo)
 			p->res[i] = RES_OK;
 			continue;
 		}
-		if (bsonconv_from_json(p->rows[i].doc, p->rows[i].len, &p->docs[i], &cerr)) {
+		if (bsonconv_from_json(p->rows[i].doc, p->rows[i].len, &p->docs[i], &cerr) ||
+		    stamp_appliance(p, i, &cerr)) {
 			set_reject(p, i, cerr.msg);
 			continue;
 		}
@@ -244,6 +275,151 @@ push_each(struct push_set *p, mongoc_collection_t *coll, const int *todo, int n,
 	return 0;
 }
 
+/* A value as Extended JSON text, for messages and comparisons ("absent" when it is). */
+static void
+value_text(bson_iter_t *it, int found, char *out, size_t size)
+{
+	bson_t one = BSON_INITIALIZER;
+	char *json = NULL;
+	size_t len = 0;
+
+	snprintf(out, size, "absent");
+	if (found && BSON_ITER_HOLDS_DATE_TIME(it)) {
+		char iso[GB_TIME_LEN];
+
+		snprintf(out, size, "%s", gb_time_format(bson_iter_date_time(it), iso));
+		return;
+	}
+	if (!found || !bson_append_iter(&one, "v", 1, it) ||
+	    (json = bson_as_relaxed_extended_json(&one, &len)) == NULL || len < 11) {
+		bson_destroy(&one);
+		bson_free(json);
+		return;
+	}
+	/* { "v" : VALUE } */
+	snprintf(out, size, "%.*s", (int)(len - 10), json + 8);
+	bson_free(json);
+	bson_destroy(&one);
+}
+
+static int
+find_text(const bson_t *doc, const char *key, char *out, size_t size)
+{
+	bson_iter_t it;
+	int found = bson_iter_init_find(&it, doc, key) && !BSON_ITER_HOLDS_NULL(&it);
+
+	value_text(&it, found, out, size);
+	return found;
+}
+
+/*
+ * The cluster's copy cl of row i said 11000 to the upsert: newer (or as
+ * new) -> a real conflict; else the filter missed it on a shard key field
+ * the box changed, which the cluster never lets change: rejected, saying so.
+ */
+static void
+conflict_judge(struct push_set *p, int i, const bson_t *cl)
+{
+	static const char *const keys[] = { "organization_id", "created_at" };
+	bson_iter_t a, b;
+	char mine[96], theirs[96];
+
+	if (bson_iter_init_find(&a, p->docs[i], "updated_at") && BSON_ITER_HOLDS_DATE_TIME(&a) &&
+	    bson_iter_init_find(&b, cl, "updated_at") && BSON_ITER_HOLDS_DATE_TIME(&b) &&
+	    bson_iter_date_time(&b) >= bson_iter_date_time(&a))
+		return;		/* RES_CONFLICT stays */
+	for (int k = 0; k < (p->coll == COLL_BATCHES ? 2 : 1); k++) {
+		find_text(p->docs[i], keys[k], mine, sizeof(mine));
+		find_text(cl, keys[k], theirs, sizeof(theirs));
+		if (strcmp(mine, theirs) != 0) {
+			p->res[i] = RES_REJECT;
+			snprintf(p->msg[i], sizeof(p->msg[i]), "shard key %s differs from the "
+			    "cluster's copy (box: %.60s, cluster: %.60s): a shard key field cannot "
+			    "change", keys[k], mine, theirs);
+			return;
+		}
+	}
+	find_text(p->docs[i], "updated_at", mine, sizeof(mine));
+	find_text(cl, "updated_at", theirs, sizeof(theirs));
+	p->res[i] = RES_REJECT;
+	snprintf(p->msg[i], sizeof(p->msg[i]), "the cluster's copy refused the box's although "
+	    "it is not newer (updated_at box: %.60s, cluster: %.60s)", mine, theirs);
+}
+
+/* The filter and projection of conflicts_check: the _ids of the conflicts. */
+static int
+conflicts_query(struct push_set *p, bson_t *filter, bson_t *opts)
+{
+	bson_t in, arr, proj;
+	bson_iter_t it;
+	char key[16];
+	int k = 0;
+
+	bson_append_document_begin(filter, "_id", 3, &in);
+	bson_append_array_begin(&in, "$in", 3, &arr);
+	for (int i = 0; i < p->n; i++) {
+		if (p->res[i] != RES_CONFLICT || !bson_iter_init_find(&it, p->docs[i], "_id"))
+			continue;
+		snprintf(key, sizeof(key), "%d", k++);
+		bson_append_iter(&arr, key, -1, &it);
+	}
+	bson_append_array_end(&in, &arr);
+	bson_append_document_end(filter, &in);
+	bson_append_document_begin(opts, "projection", 10, &proj);
+	BSON_APPEND_INT32(&proj, "_id", 1);
+	BSON_APPEND_INT32(&proj, "updated_at", 1);
+	BSON_APPEND_INT32(&proj, "organization_id", 1);
+	BSON_APPEND_INT32(&proj, "created_at", 1);
+	bson_append_document_end(opts, &proj);
+	return k;
+}
+
+/*
+ * Duplicate keys (11000) are conflicts only when the cluster's copy is the
+ * newer one: read the copies of them all (one find) and judge each. A
+ * conflict whose copy is not found (deleted since) stays in the outbox.
+ */
+static int
+conflicts_check(struct push_set *p, mongoc_collection_t *coll, struct gb_err *err)
+{
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+	char *seen = calloc((size_t)p->n + 1, 1), want[STORE_ID_MAX + 64], got[STORE_ID_MAX + 64];
+	mongoc_cursor_t *cur;
+	const bson_t *cl;
+	bson_error_t e;
+	int rc = 0;
+
+	if (seen == NULL)
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	if (conflicts_query(p, &filter, &opts) == 0)
+		goto out;
+	cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+	while (mongoc_cursor_next(cur, &cl)) {
+		find_text(cl, "_id", got, sizeof(got));
+		for (int i = 0; i < p->n; i++) {
+			if (p->res[i] != RES_CONFLICT || seen[i])
+				continue;
+			find_text(p->docs[i], "_id", want, sizeof(want));
+			if (strcmp(want, got) == 0) {
+				seen[i] = 1;
+				conflict_judge(p, i, cl);
+				break;
+			}
+		}
+	}
+	if (mongoc_cursor_error(cur, &e))
+		rc = mongo_fail(p->c->s, &e, "push", err);
+	mongoc_cursor_destroy(cur);
+	for (int i = 0; i < p->n; i++)
+		if (p->res[i] == RES_CONFLICT && (!seen[i] || rc))
+			p->res[i] = RES_NONE;
+out:
+	bson_destroy(&filter);
+	bson_destroy(&opts);
+	free(seen);
+	return rc;
+}
+
 /* Send the rows; 0 when every row has its own result. */
 static int
 push_send_locked(struct push_set *p, struct gb_err *err)
@@ -274,18 +450,21 @@ push_send_locked(struct push_set *p, struct gb_err *err)
 		else
 			rc = mongo_fail(p->c->s, &e, "push", err);
 	}
+	if (rc == 0)
+		rc = conflicts_check(p, coll, err);
 	mongoc_collection_destroy(coll);
 	free(todo);
 	return rc;
 }
 
-/* push_send under the sync's MongoDB lock (see mongo_lock) */
+/* push_send under the sync's MongoDB lock (see mongo_enter) */
 static int
 push_send(struct push_set *p, struct gb_err *err)
 {
 	int rc;
 
-	mongo_lock(p->c->s);
+	if ((rc = mongo_enter(p->c->s, err)))
+		return rc;
 	rc = push_send_locked(p, err);
 	mongo_unlock(p->c->s);
 	return rc;
@@ -432,7 +611,8 @@ push_coll(struct sync_ctx *c, enum coll coll, struct outbox_row *rows, int n, in
 			*err = serr;
 		}
 	}
-	push_note(&p, rc, err);
+	if (rc != GB_ESTATE)	/* not when sync is stopping: nothing was said */
+		push_note(&p, rc, err);
 	*acked += p.pushed + p.conflicts + p.rejected;
 	*pushed += p.pushed;
 	if (rc == 0 && p.retry_msg[0])

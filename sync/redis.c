@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -20,6 +21,7 @@
 #include "../storage/heartbeat.h"
 #include "../storage/outbox.h"
 #include "../storage/pipestats.h"
+#include "internal.h"
 #include "redis_conn.h"
 
 #define HEARTBEAT_TTL_S		"60"
@@ -623,4 +625,63 @@ sync_redis_unlock(struct sync_redis *r, const char *ctx_id, const char *worker_i
 	if (!worker_id || !*worker_id)
 		return gb_errf(err, GB_EINVAL, "redis: empty worker id");
 	return lock_script(r, lock_release_lua, key, worker_id, &val, err);
+}
+
+int
+sync_redis_box_heartbeat(struct sync_redis *r, struct store *st, const char *worker_id,
+    int64_t now_ms, struct gb_err *err)
+{
+	struct store_heartbeat *hb;
+	struct redis_batch b = { 0 };
+	char key[KEY_MAX], seen[GB_TIME_LEN], count[24], host[64] = "";
+	int rc, nhb = 0, busy = 0;
+	long long sum = 0;
+
+	if ((rc = redis_key(key, "worker_heartbeat:", worker_id, "worker id", err)))
+		return rc;
+	if (!(hb = calloc(HEARTBEATS_MAX, sizeof(*hb))))
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	if ((rc = store_heartbeat_list(st, now_ms, hb, HEARTBEATS_MAX, &nhb, err)))
+		goto out;
+	for (int i = 0; i < nhb; i++) {
+		busy |= strcmp(hb[i].status, "busy") == 0;
+		sum += hb[i].processing_count;
+	}
+	if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+		snprintf(host, sizeof(host), "%s", nhb ? hb[0].host : "genbox");
+	gb_time_format(now_ms, seen);
+	snprintf(count, sizeof(count), "%lld", sum);
+	redis_batch_add(&b, "HSET", key, "last_seen", seen, "status", busy ? "busy" : "idle",
+	    "processing_count", count, "host", host, NULL);
+	redis_batch_add(&b, "EXPIRE", key, HEARTBEAT_TTL_S, NULL);
+	rc = redis_run(r, &b, err);
+out:
+	redis_batch_free(&b);
+	free(hb);
+	return rc;
+}
+
+int
+sync_redis_lock_holder(struct sync_redis *r, const char *ctx_id, char *holder, size_t size,
+    struct gb_err *err)
+{
+	struct redis_batch b = { 0 };
+	redisReply **rep;
+	char key[KEY_MAX];
+	int rc;
+
+	holder[0] = '\0';
+	if ((rc = redis_key(key, "worker_lock:", ctx_id, "context id", err)))
+		return rc;
+	redis_batch_add(&b, "GET", key, NULL);
+	if ((rc = redis_exec(r, &b, &rep, err)) == 0) {
+		if (rep[0]->type == REDIS_REPLY_STRING)
+			snprintf(holder, size, "%.*s", (int)rep[0]->len, rep[0]->str);
+		else if (rep[0]->type == REDIS_REPLY_ERROR)
+			rc = gb_errf(err, GB_EIO, "redis at %s: GET: %.160s", r->where,
+			    rep[0]->str);
+		redis_replies_free(rep, b.n);
+	}
+	redis_batch_free(&b);
+	return rc;
 }

@@ -24,6 +24,7 @@
 #include "../base/log.h"
 #include "../storage/docs.h"
 #include "../storage/outbox.h"
+#include "../storage/queue.h"
 #include "internal.h"
 
 #define REDIS_BEAT_MS 20000
@@ -132,6 +133,8 @@ sync_new(struct sync **out, const struct sync_config *cfg, struct gb_err *err)
 	pthread_cond_init(&s->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&s->state, SYNC_ST_OFF);
+	atomic_init(&s->skew_ms, 0);
+	atomic_init(&s->skew_known, 0);
 	if ((rc = config_copy(s, cfg, err)))
 		goto fail;
 	if (s->cfg.mongo_uri) {
@@ -196,16 +199,22 @@ sync_ctx_close(struct sync_ctx *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* Push rounds until the outbox is empty, a round settles nothing, or an error. */
+/*
+ * Push rounds until the outbox is empty, a round settles nothing, or an
+ * error; *taken (may be NULL) counts the rows sent.
+ */
 static int
-push_until_empty(struct sync_ctx *c, int64_t *pushed, struct gb_err *err)
+push_until_empty(struct sync_ctx *c, int64_t *pushed, int64_t *taken, struct gb_err *err)
 {
 	int sent, rc;
 
 	do {
 		int64_t acked = 0;
 
-		if ((rc = push_round(c, &sent, &acked, pushed, err)))
+		rc = push_round(c, &sent, &acked, pushed, err);
+		if (taken)
+			*taken += sent;
+		if (rc)
 			return rc;
 		if (sent > 0 && acked == 0)
 			return gb_errf(err, GB_ETRANSIENT, "%d outbox rows could not be sent",
@@ -240,12 +249,15 @@ int
 sync_push_all(struct sync *s, int64_t *pushed, struct gb_err *err)
 {
 	struct sync_ctx c;
-	int64_t n = 0;
+	int64_t n = 0, sent = 0;
 	int rc;
 
 	if ((rc = sync_off(s, err)) || (rc = sync_ctx_open(&c, s, err)))
 		return rc;
-	rc = push_until_empty(&c, &n, err);
+	rc = push_until_empty(&c, &n, &sent, err);
+	/* nothing to send said nothing of the cluster: it must answer all the same */
+	if (rc == 0 && sent == 0)
+		rc = mongo_ping(&c, err);
 	sync_ctx_close(&c);
 	if (pushed)
 		*pushed = n;
@@ -311,7 +323,59 @@ lock_done(struct sync_ctx *c, const char *ctx_id, int64_t ctx_depth)
 	return st == CTX_COMPLETED || st == CTX_FAILED || st == CTX_CANCELLED;
 }
 
-/* Keep the locks the box holds: PEXPIRE while ours; a lost one is dropped. */
+/* The outbox row of context id, when it is among the oldest: acknowledged unsent. */
+static void
+outbox_forget(struct sync_ctx *c, const char *id)
+{
+	struct outbox_row *rows = calloc(SYNC_PUSH_BATCH, sizeof(*rows));
+	struct gb_err err = { 0, "" };
+	int n = 0;
+
+	if (rows == NULL ||
+	    store_outbox_take(c->st, 1u << COLL_CONTEXTS, SYNC_PUSH_BATCH, rows, &n, &err))
+		n = 0;
+	for (int i = 0; i < n; i++)
+		if (strcmp(rows[i].id, id) == 0 && store_outbox_ack(c->st, &rows[i], 1, &err))
+			log_warnx("cannot drop the outbox row of '%s': %s", id, err.msg);
+	store_outbox_rows_free(rows, n);
+	free(rows);
+}
+
+/*
+ * The cluster lock of a context the box runs expired (Redis away past its
+ * TTL) or was taken: take it back when it is free; when another worker
+ * holds it, that worker runs the context: the local run is cancelled (the
+ * local worker's end then fails and it moves on), and the cancel is kept
+ * from the cluster (the holder's copy is the one that counts).
+ */
+static int
+lock_lost(struct sync_ctx *c, const struct cluster_lock *l, struct gb_err *err)
+{
+	struct gb_err cerr = { 0, "" };
+	char holder[192], q[160], qh[220];
+	int got = 0, rc;
+
+	if ((rc = sync_redis_lock(c->redis, l->ctx_id, l->worker_id, &got, err)))
+		return rc;
+	log_quoted(q, sizeof(q), l->ctx_id);
+	if (got) {
+		log_warnx("event=lock_retaken id=%s msg=\"the cluster lock of the context had "
+		    "expired: taken again\"", q);
+		return 0;
+	}
+	if ((rc = sync_redis_lock_holder(c->redis, l->ctx_id, holder, sizeof(holder), err)) ||
+	    !holder[0])
+		return rc;	/* freed since: taken back at the next round */
+	if (store_ctx_cancel(c->st, l->ctx_id, gb_now_ms(), &cerr) == 0)
+		outbox_forget(c, l->ctx_id);
+	log_warnx("event=lock_lost id=%s holder=%s msg=\"another worker holds the cluster lock "
+	    "of the context: its local run is cancelled\"%s%s", q,
+	    log_quoted(qh, sizeof(qh), holder[0] ? holder : "(unknown)"),
+	    cerr.code ? " cancel=" : "", cerr.code ? cerr.msg : "");
+	return store_cluster_lock_remove(c->st, l->ctx_id, err);
+}
+
+/* Keep the locks the box holds: PEXPIRE while ours; a lost one is taken back or let go. */
 static int
 redis_extend_locks(struct sync_ctx *c, struct gb_err *err)
 {
@@ -334,11 +398,8 @@ redis_extend_locks(struct sync_ctx *c, struct gb_err *err)
 		}
 		if ((rc = sync_redis_lock_extend(c->redis, id, locks[i].worker_id, &held, err)))
 			break;
-		if (!held) {
-			log_warnx("event=lock_lost id=%s msg=\"the cluster lock of the context "
-			    "expired or was taken\"", id);
-			rc = store_cluster_lock_remove(c->st, id, err);
-		}
+		if (!held)
+			rc = lock_lost(c, &locks[i], err);
 	}
 	free(locks);
 	return rc;
@@ -349,7 +410,9 @@ redis_beat(struct sync_ctx *c, struct gb_err *err)
 {
 	int n, rc;
 
-	if ((rc = sync_redis_heartbeats(c->redis, c->st, gb_now_ms(), &n, err)))
+	if ((rc = sync_redis_box_heartbeat(c->redis, c->st, c->s->cfg.worker_id, gb_now_ms(),
+	    err)) ||
+	    (rc = sync_redis_heartbeats(c->redis, c->st, gb_now_ms(), &n, err)))
 		return rc;
 	return sync_redis_stats(c->redis, c->st, gb_now_ms(), &n, err);
 }
@@ -394,7 +457,7 @@ role_push(struct sync_ctx *c, struct gb_err *err)
 {
 	int64_t n = 0;
 
-	return push_until_empty(c, &n, err);
+	return push_until_empty(c, &n, NULL, err);
 }
 
 static int
@@ -487,7 +550,9 @@ sync_thread(void *arg)
 		if (!open && (rc = sync_ctx_open(&c, s, &err)) == 0)
 			open = 1;
 		rc = open ? r->fn(&c, &err) : err.code;
-		if (rc) {
+		if (rc && sync_stopping(s)) {
+			break;		/* a round cut short by the stop is no failure */
+		} else if (rc) {
 			fails++;
 			wait = sync_backoff_ms(s, fails, rc == GB_EPERM);
 			round_failed(r, fails, wait, &err, last, sizeof(last));

@@ -86,14 +86,15 @@ take_find_locked(struct sync_ctx *c, int limit, char (*ids)[STORE_ID_MAX], int *
 	return rc;
 }
 
-/* take_find under the sync's MongoDB lock (mongo_mu in internal.h) */
+/* take_find under the sync's MongoDB lock (mongo_enter) */
 static int
 take_find(struct sync_ctx *c, int limit, char (*ids)[STORE_ID_MAX], int *n,
     struct gb_err *err)
 {
 	int rc;
 
-	mongo_lock(c->s);
+	if ((rc = mongo_enter(c->s, err)))
+		return rc;
 	rc = take_find_locked(c, limit, ids, n, err);
 	mongo_unlock(c->s);
 	return rc;
@@ -132,14 +133,15 @@ take_reread_locked(struct sync_ctx *c, const char *id, bson_t *doc, int *pending
 	return rc;
 }
 
-/* take_reread under the sync's MongoDB lock (mongo_mu in internal.h) */
+/* take_reread under the sync's MongoDB lock (mongo_enter) */
 static int
 take_reread(struct sync_ctx *c, const char *id, bson_t *doc, int *pending,
     struct gb_err *err)
 {
 	int rc;
 
-	mongo_lock(c->s);
+	if ((rc = mongo_enter(c->s, err)))
+		return rc;
 	rc = take_reread_locked(c, id, doc, pending, err);
 	mongo_unlock(c->s);
 	return rc;

@@ -3,10 +3,12 @@
  * and pulled into a fresh box in pages; the newer-wins guard both ways
  * (conflicts counted in the status); the job-aware rule; a document the
  * cluster refuses (over 16 MiB as BSON) set aside with its error without
- * blocking the others; a replay that changes nothing; a checkpoint that
- * survives a restart; and a pull stopped after a few pages that resumes
- * where it stopped. GENBOX_MONGO_PEER picks the peer (jongodb: fewer
- * documents, it slows down with the collection's size).
+ * blocking the others; a duplicate key that is no conflict (a batch's
+ * created_at changed here) rejected, saying so; the clock skew noted; a
+ * replay that changes nothing; a checkpoint that survives a restart; and a
+ * pull stopped after a few pages that resumes where it stopped.
+ * GENBOX_MONGO_PEER picks the peer (jongodb: fewer documents, it slows down
+ * with the collection's size).
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -284,6 +286,89 @@ rejected(struct store *a, struct sync *s)
 	is_int(pushed, 0, "... the rejected one is not sent again");
 }
 
+/* The rejected record of id, "" when there is none. */
+static const char *
+rejected_error(struct store *a, const char *id)
+{
+	static char out[256];
+	struct rejected_doc rj[16];
+	int64_t total = 0;
+	int n = 0;
+
+	out[0] = '\0';
+	if (store_rejected_list(a, rj, 16, &n, &total, &err))
+		tap_diag("rejected list: %s", err.msg);
+	for (int i = 0; i < n; i++)
+		if (strcmp(rj[i].id, id) == 0)
+			snprintf(out, sizeof(out), "%s", rj[i].error);
+	return out;
+}
+
+/*
+ * A duplicate key on push: a conflict only when the cluster's copy is newer;
+ * a batch whose shard key (created_at) differs from the cluster's copy is
+ * rejected, saying so, never acknowledged and dropped.
+ */
+static void
+shard_key(struct store *a, struct sync *s)
+{
+	int64_t pushed = 0, conflicts = status_of(a, COLL_BATCHES).conflicts;
+	int64_t rejected = status_of(a, COLL_BATCHES).rejected;
+
+	mt_replace_json(cl, "batches", "batch_sk_old", "{\"_id\":\"batch_sk_old\","
+	    "\"organization_id\":\"org_123\",\"name\":\"cluster\","
+	    "\"created_at\":{\"$date\":\"2025-01-01T00:00:00Z\"},"
+	    "\"updated_at\":{\"$date\":\"2025-01-02T00:00:00Z\"}}");
+	mt_replace_json(cl, "batches", "batch_sk_new", "{\"_id\":\"batch_sk_new\","
+	    "\"organization_id\":\"org_123\",\"name\":\"cluster\","
+	    "\"created_at\":{\"$date\":\"2025-01-01T00:00:00Z\"},"
+	    "\"updated_at\":{\"$date\":\"2031-01-01T00:00:00Z\"}}");
+	st_put(a, COLL_BATCHES, "{\"_id\":\"batch_sk_old\",\"organization_id\":\"org_123\","
+	    "\"name\":\"box\",\"created_at\":\"2025-06-01T00:00:00.000Z\","
+	    "\"updated_at\":\"2026-01-01T00:00:00.000Z\"}");
+	st_put(a, COLL_BATCHES, "{\"_id\":\"batch_sk_new\",\"organization_id\":\"org_123\","
+	    "\"name\":\"box\",\"created_at\":\"2025-01-01T00:00:00.000Z\","
+	    "\"updated_at\":\"2026-01-01T00:00:00.000Z\"}");
+	is_int(sync_push_all(s, &pushed, &err), 0, "push two batches the cluster holds (%s)",
+	    err.msg);
+	is_int(status_of(a, COLL_BATCHES).conflicts - conflicts, 1,
+	    "the one whose cluster copy is newer: a conflict");
+	is_str(rejected_error(a, "batch_sk_new"), "", "... not rejected");
+	is_int(status_of(a, COLL_BATCHES).rejected - rejected, 1,
+	    "the one whose created_at changed here: rejected");
+	like(rejected_error(a, "batch_sk_old"), "shard key created_at differs from the "
+	    "cluster's copy (box: 2025-06-01T00:00:00.000Z, cluster: 2025-01-01T00:00:00.000Z): "
+	    "a shard key field cannot change",
+	    "... with an error naming the field and both values");
+	is_int(mt_count(cl, "batches", "{\"name\":\"cluster\"}"), 2,
+	    "the cluster kept both its copies");
+	is_int(st_depth(a), 0, "both left the outbox");
+}
+
+/* The box's clock against the peer's, noted at connect. */
+static void
+clock_skew(struct store *a)
+{
+	char val[32] = "";
+	int found = 0;
+	bson_t cmd = BSON_INITIALIZER, reply;
+	bson_iter_t it;
+	int has = 0;
+
+	BSON_APPEND_INT32(&cmd, "hello", 1);
+	if (mongoc_client_command_simple(cl, "admin", &cmd, NULL, &reply, NULL))
+		has = bson_iter_init_find(&it, &reply, "localTime");
+	bson_destroy(&reply);
+	bson_destroy(&cmd);
+	if (!has) {
+		tap_diag("the peer's hello has no localTime: no clock skew to note");
+		return;
+	}
+	store_sync_meta_get(a, "clock_skew_ms", val, sizeof(val), &found, &err);
+	ok(found && llabs(atoll(val)) < 2000, "the clock skew with the cluster is noted (%s ms)",
+	    found ? val : "none");
+}
+
 /* The same rows sent twice: from a second box holding the same documents. */
 static void
 replay(const char *uri)
@@ -387,6 +472,8 @@ main(void)
 	newer_wins_push(a, s);
 	newer_wins_pull(b, pb, uri);
 	rejected(a, s);
+	shard_key(a, s);
+	clock_skew(a);
 	replay(uri);
 	sync_free(s);
 	interrupted(uri);

@@ -7,7 +7,11 @@
  * minimal worker: claim what the store holds, complete it, push. Before
  * them, the Redis side of one box: the template and component caches
  * written by a pull and dropped by the push of a local change, and the
- * sync threads' heartbeats.
+ * sync threads' heartbeats (the workers' and the box's own, at once); a
+ * context made on a box is not taken by another and its cancel in the
+ * cluster comes back; a lost lock taken back, or its local run cancelled
+ * when another worker holds it. After them: sync_stop bounded with MongoDB
+ * frozen.
  * GENBOX_MONGO_PEER picks the peer.
  */
 #include <inttypes.h>
@@ -152,6 +156,233 @@ redis_int(int port, const char *fmt, const char *arg)
 	return v;
 }
 
+/* The status of a context in MongoDB, "(none)" when absent. */
+static const char *
+mongo_status(mongoc_client_t *cl, const char *id)
+{
+	static char out[64];
+	bson_t *d = mt_get(cl, "contexts", id);
+	bson_iter_t it;
+
+	snprintf(out, sizeof(out), "%s", mt_type(d, "status", &it) == BSON_TYPE_UTF8 ?
+	    bson_iter_utf8(&it, NULL) : "(none)");
+	bson_destroy(d);
+	return out;
+}
+
+static void
+mt_delete(mongoc_client_t *cl, const char *id)
+{
+	mongoc_collection_t *mc = mongoc_client_get_collection(cl, ST_DB, "contexts");
+	bson_t f = BSON_INITIALIZER;
+
+	BSON_APPEND_UTF8(&f, "_id", id);
+	mongoc_collection_delete_one(mc, &f, NULL, NULL, NULL);
+	bson_destroy(&f);
+	mongoc_collection_destroy(mc);
+}
+
+static const char *
+redis_str(int port, const char *fmt, const char *arg)
+{
+	static char out[256];
+	redisReply *r = rq(port, fmt, arg);
+
+	snprintf(out, sizeof(out), "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(none)");
+	if (r)
+		freeReplyObject(r);
+	return out;
+}
+
+static const char *
+local_status(struct store *st, const char *id)
+{
+	static char out[64];
+	cJSON *j = st_get(st, COLL_CONTEXTS, id);
+	const char *v = json_get_str(j, "status");
+
+	snprintf(out, sizeof(out), "%s", v ? v : "(none)");
+	cJSON_Delete(j);
+	return out;
+}
+
+/* A cancel made in the cluster: $set of status and updated_at, nothing else. */
+static void
+mt_cancel(mongoc_client_t *cl, const char *id)
+{
+	mongoc_collection_t *mc = mongoc_client_get_collection(cl, ST_DB, "contexts");
+	bson_t f = BSON_INITIALIZER, *u;
+	bson_error_t e;
+
+	u = bson_new_from_json((const uint8_t *)"{\"$set\":{\"status\":\"cancelled\","
+	    "\"updated_at\":{\"$date\":\"2025-02-01T00:00:00Z\"}}}", -1, &e);
+	BSON_APPEND_UTF8(&f, "_id", id);
+	if (u == NULL || !mongoc_collection_update_one(mc, &f, u, NULL, NULL, &e))
+		tap_bail("cancel %s in the cluster: %s", id, e.message);
+	bson_destroy(u);
+	bson_destroy(&f);
+	mongoc_collection_destroy(mc);
+}
+
+static struct sync *
+box_sync(const char *path, const char *name, int take)
+{
+	struct sync_config cfg;
+	struct gb_err err = { 0, "" };
+	struct sync *s;
+
+	st_cfg(&cfg, path, uri, name);
+	cfg.redis_url = redis_url;
+	cfg.take_cluster_work = take;
+	cfg.take_max = 16;
+	if (sync_new(&s, &cfg, &err))
+		tap_bail("sync_new: %s", err.msg);
+	return s;
+}
+
+/*
+ * A context made on box A goes to the cluster as A's (metadata.appliance_id):
+ * box B, taking cluster work, leaves it alone, and a cancel in the cluster
+ * comes back to A.
+ */
+static void
+own_context(mongoc_client_t *cl)
+{
+	char pa[4096], pb[4096];
+	struct store *a = st_box("own-a", pa, sizeof(pa)), *b = st_box("own-b", pb, sizeof(pb));
+	struct sync *sa = box_sync(pa, "box-own-a", 0), *sb = box_sync(pb, "box-own-b", 1);
+	struct gb_err err = { 0, "" };
+	int64_t n = 0;
+	int taken = -1;
+	bson_t *d;
+	bson_iter_t it;
+	cJSON *j;
+
+	st_put(a, COLL_CONTEXTS, "{\"_id\":\"ctx_own\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\",\"created_at\":\"2025-01-01T00:00:00.000Z\","
+	    "\"updated_at\":\"2025-01-01T00:00:00.000Z\",\"data\":{\"made\":\"on A\"}}");
+	is_int(sync_push_all(sa, &n, &err), 0, "box A pushes a context made on it (%s)", err.msg);
+	d = mt_get(cl, "contexts", "ctx_own");
+	is_str(mt_type(d, "metadata.appliance_id", &it) == BSON_TYPE_UTF8 ?
+	    bson_iter_utf8(&it, NULL) : "(none)", "box-own-a",
+	    "... as A's: metadata.appliance_id in the cluster's copy");
+	bson_destroy(d);
+	ok((j = st_get(a, COLL_CONTEXTS, "ctx_own")) && !cJSON_GetObjectItem(j, "metadata"),
+	    "... the local document is left as it was");
+	cJSON_Delete(j);
+	is_int(sync_take_once(sb, &taken, &err), 0, "box B takes cluster work (%s)", err.msg);
+	is_int(taken, 0, "... and takes nothing: A's pending context is A's to run");
+	ok((j = st_get(b, COLL_CONTEXTS, "ctx_own")) == NULL, "... B does not hold it");
+	cJSON_Delete(j);
+	mt_cancel(cl, "ctx_own");
+	is_int(sync_pull_all(sa, &n, &err), 0, "box A pulls (%s)", err.msg);
+	is_str(local_status(a, "ctx_own"), "cancelled", "... a cancel in the cluster reaches A");
+	sync_free(sa);
+	sync_free(sb);
+	store_close(a);
+	store_close(b);
+}
+
+/*
+ * A lock the box holds found lost: taken back when it is free; when another
+ * worker holds it, the local run is cancelled (the worker's end refused) and
+ * the cancel is not pushed over the holder's copy.
+ */
+static void
+lost_lock(mongoc_client_t *cl, int port)
+{
+	char path[4096], ids[4][STORE_ID_MAX];
+	struct store *st = st_box("steal", path, sizeof(path));
+	struct sync *s = box_sync(path, "box-steal", 1);
+	struct gb_err err = { 0, "" };
+	struct ctx_finish f = { 0 };
+	struct cluster_lock locks[4];
+	int taken = 0, n = 0, nl = -1;
+	int64_t pushed;
+
+	mt_insert_json(cl, "contexts", "{\"_id\":\"ctx_steal\",\"organization_id\":\"org_123\","
+	    "\"status\":\"pending\",\"created_at\":{\"$date\":\"2024-01-01T00:00:00Z\"},"
+	    "\"updated_at\":{\"$date\":\"2024-01-01T00:00:00Z\"},\"next_retry_at\":null,"
+	    "\"metadata\":{\"priority\":0}}");
+	is_int(sync_take_once(s, &taken, &err), 0, "take a pending context (%s)", err.msg);
+	is_int(taken, 1, "... one");
+	store_queue_claim(st, "w1", NULL, gb_now_ms(), 60000, 4, ids, &n, &err);
+	is_int(n, 1, "a local worker runs it");
+	freeReplyObject(rq(port, "DEL worker_lock:%s", "ctx_steal"));
+	is_int(sync_redis_once(s, &err), 0, "the lock expired: a Redis round (%s)", err.msg);
+	is_str(redis_str(port, "GET worker_lock:%s", "ctx_steal"), "box-steal",
+	    "... takes it back");
+	freeReplyObject(rq(port, "SET worker_lock:%s other-worker", "ctx_steal"));
+	is_int(sync_redis_once(s, &err), 0, "another worker took it: a Redis round (%s)",
+	    err.msg);
+	f.status = CTX_COMPLETED;
+	f.now_ms = gb_now_ms();
+	ok(store_ctx_finish(st, "ctx_steal", "w1", &f, &err) != 0,
+	    "... the local run is stopped: its completion is refused");
+	is_str(local_status(st, "ctx_steal"), "cancelled", "... the context is cancelled here");
+	store_cluster_lock_list(st, locks, 4, &nl, &err);
+	is_int(nl, 0, "... its lock row is gone");
+	is_str(redis_str(port, "GET worker_lock:%s", "ctx_steal"), "other-worker",
+	    "... the other worker's lock is left alone");
+	gb_err_clear(&err);
+	is_int(sync_push_all(s, &pushed, &err), 0, "push (%s)", err.msg);
+	is_str(mongo_status(cl, "ctx_steal"), "pending",
+	    "... the local cancel is not pushed over the holder's copy");
+	mt_delete(cl, "ctx_steal");
+	freeReplyObject(rq(port, "DEL worker_lock:%s", "ctx_steal"));
+	sync_free(s);
+	store_close(st);
+}
+
+static int64_t
+last_pull(struct store *st)
+{
+	struct sync_coll_status all[COLL_COUNT];
+	struct gb_err err = { 0, "" };
+
+	return store_sync_status(st, all, &err) ? 0 : all[COLL_CONTEXTS].last_pull_ms;
+}
+
+/* With MongoDB frozen and the threads waiting on it, sync_stop returns within a timeout. */
+static void
+stop_bounded(void)
+{
+	char path[4096];
+	struct store *st = st_box("stop", path, sizeof(path));
+	struct sync_config cfg;
+	struct gb_err err = { 0, "" };
+	struct sync *s;
+	int64_t t0;
+	int tmo = 4000;
+
+	st_cfg(&cfg, path, uri, "box-stop");
+	cfg.redis_url = redis_url;
+	cfg.take_cluster_work = 1;
+	cfg.timeout_ms = tmo;
+	cfg.push_interval_ms = 100;
+	cfg.pull_interval_ms = 600000;
+	if (sync_new(&s, &cfg, &err) || sync_start(s, &err))
+		tap_bail("sync: %s", err.msg);
+	st_put(st, COLL_CONTEXTS, "{\"_id\":\"ctx_stop1\",\"organization_id\":\"org_123\","
+	    "\"status\":\"completed\"}");
+	t0 = gb_mono_ms();
+	/* the first push and the first pull (contexts come last) are done */
+	while ((st_depth(st) != 0 || last_pull(st) == 0) && gb_mono_ms() - t0 < 20000)
+		usleep(50 * 1000);
+	peer_mongo_pause();
+	st_put(st, COLL_CONTEXTS, "{\"_id\":\"ctx_stop2\",\"organization_id\":\"org_123\","
+	    "\"status\":\"completed\"}");
+	usleep(700 * 1000);	/* the pusher and the taker both on MongoDB */
+	t0 = gb_mono_ms();
+	sync_stop(s);
+	t0 = gb_mono_ms() - t0;
+	peer_mongo_resume();
+	ok(t0 <= tmo + 2000, "MongoDB frozen: sync_stop returns in %" PRId64 " ms (timeout %d ms)",
+	    t0, tmo);
+	sync_free(s);
+	store_close(st);
+}
+
 /* The caches a pull writes and a local change drops; heartbeats from the threads. */
 static void
 caches(mongoc_client_t *cl, int port)
@@ -229,6 +460,7 @@ caches(mongoc_client_t *cl, int port)
 		bson_destroy(f);
 		mongoc_collection_destroy(mc);
 		freeReplyObject(rq(port, "DEL worker_lock:%s", "ctx_lockrun"));
+		store_cluster_lock_remove(st, "ctx_lockrun", &err);
 	}
 	/* the threads start with Redis away: local work goes on, heartbeats follow it back */
 	hb.last_seen_ms = gb_now_ms();
@@ -248,6 +480,22 @@ caches(mongoc_client_t *cl, int port)
 	sync_stop(s);
 	is_int(redis_int(port, "EXISTS worker_heartbeat:%s", "box-c/w1"), 1,
 	    "Redis back: the Redis thread mirrors the box's heartbeats (after %" PRId64 " ms)",
+	    gb_mono_ms() - t0);
+	is_str(redis_str(port, "HGET worker_heartbeat:%s status", "box-c"), "busy",
+	    "the box's own heartbeat under its lock's worker id: busy as a worker is");
+	is_str(redis_str(port, "HGET worker_heartbeat:%s processing_count", "box-c"), "1",
+	    "... processing the sum of its workers'");
+	ok(redis_int(port, "TTL worker_heartbeat:%s", "box-c") > 0, "... with a TTL");
+	freeReplyObject(rq(port, "DEL worker_heartbeat:%s", "box-c"));
+	if (sync_start(s, &err))
+		tap_bail("sync_start: %s", err.msg);
+	t0 = gb_mono_ms();
+	while (redis_int(port, "EXISTS worker_heartbeat:%s", "box-c") != 1 &&
+	    gb_mono_ms() - t0 < 3000)
+		usleep(20 * 1000);
+	sync_stop(s);
+	is_int(redis_int(port, "EXISTS worker_heartbeat:%s", "box-c"), 1,
+	    "the threads start: the box's heartbeat is written at once (%" PRId64 " ms)",
 	    gb_mono_ms() - t0);
 	sync_free(s);
 	store_close(st);
@@ -306,6 +554,8 @@ main(void)
 	snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", port);
 	cl = mt_client(uri);
 	caches(cl, port);
+	own_context(cl);
+	lost_lock(cl, port);
 	seed(cl);
 	is_int(mt_count(cl, "contexts", "{\"status\":\"pending\",\"metadata.appliance_id\":null}"),
 	    N_CTX, "%d pending contexts in MongoDB for any box", N_CTX);
@@ -333,6 +583,7 @@ main(void)
 	is_int(mt_count(cl, "contexts", "{\"_id\":\"ctx_routed\",\"status\":\"pending\"}"), 1,
 	    "a context routed to another appliance is left to it");
 	is_int(lock_keys(port), 0, "no worker_lock:* key is left");
+	stop_bounded();
 	mongoc_client_destroy(cl);
 	return tap_done();
 }
