@@ -38,10 +38,10 @@ LIB_SRC := $(BASE_SRC) $(STORAGE_SRC) $(WEB_SRC) $(SYNC_SRC) $(APP_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/appliance/demo_data.o $(BUILD)/web/ui_data.o
 TEST_SRC := $(wildcard tests/t[0-9]*.c)
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.t)
-# the sync suite runs against both MongoDB peers: t401-t404 and t407 once more,
-# through a wrapper that sets GENBOX_MONGO_PEER=jongodb
+# the sync suite runs against both MongoDB peers: t401-t404 and t406-t408 once
+# more, through a wrapper that sets GENBOX_MONGO_PEER=jongodb
 SYNC_PEER_TESTS := $(filter $(BUILD)/tests/t401-% $(BUILD)/tests/t402-% $(BUILD)/tests/t403-% \
-	$(BUILD)/tests/t404-% $(BUILD)/tests/t407-%,$(TESTS))
+	$(BUILD)/tests/t404-% $(BUILD)/tests/t406-% $(BUILD)/tests/t407-% $(BUILD)/tests/t408-%,$(TESTS))
 JONGODB_TESTS := $(SYNC_PEER_TESTS:%.t=%.jongodb.t)
 TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o $(BUILD)/tests/peer.o $(BUILD)/tests/gentest.o \
 	$(BUILD)/tests/peer-proxy.o \
