@@ -7,6 +7,7 @@
  * that just let it go).
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,16 +36,18 @@ keeper_write_lock(struct pool *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
+const char *keeper_proc_dir = "/proc";
+
 /* Fields 3 (state) and 22 (starttime) of /proc/PID/stat; -1 when there is no such process. */
 static long long
 keeper_proc_start(long pid, char *state)
 {
-	char path[64], line[1024], *p;
+	char path[PATH_MAX], line[1024], *p;
 	long long start = -1;
 	FILE *f;
 
 	*state = '?';
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	snprintf(path, sizeof(path), "%s/%ld/stat", keeper_proc_dir, pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
 	if (fgets(line, sizeof(line), f) && (p = strrchr(line, ')')) != NULL && p[1] == ' ') {

@@ -28,6 +28,11 @@ int keeper_start(struct pool *p, struct gb_err *err);
  * alive, and its host name is used), or NULL.
  */
 int keeper_owner_dead(void *arg, const char *owner);
+/*
+ * Where the owner check reads process entries: "/proc"; a test points it at
+ * an empty folder to stand for a /proc that hides processes.
+ */
+extern const char *keeper_proc_dir;
 /* This host's name ("localhost" when it has none), as owner names carry it. */
 void keeper_hostname(char *host, size_t len);
 /* The owner name of process pid on this host: "host/pid:start". 0, or GB_ENOTFOUND. */
