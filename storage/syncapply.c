@@ -53,9 +53,14 @@ static const char *const local_sql[COLL_COUNT] = {
 /* the row the apply's own write queued (there was none before) */
 #define OUTBOX_UNQUEUE_SQL "DELETE FROM outbox WHERE coll = ?1 AND doc_id = ?2"
 #define JSON_SET_SQL "SELECT json_set(?1, ?2, json(?3))"
-/* a kept terminal context: its updated_at moves up to the cluster's */
+/*
+ * a kept terminal context: its updated_at moves up to the cluster's, its
+ * retry_count to the cluster's when that is higher (?3, NULL: none)
+ */
 #define KEEP_TERMINAL_SQL \
-	"UPDATE contexts SET updated_at = ?2, doc = json_set(doc, '$.updated_at', ?2) " \
+	"UPDATE contexts SET updated_at = ?2, retry_count = max(retry_count, ifnull(?3, 0)), " \
+	"doc = json_set(doc, '$.updated_at', ?2, '$.retry_count', " \
+	"max(retry_count, ifnull(?3, 0))) " \
 	"WHERE _id = ?1 AND (updated_at IS NULL OR updated_at < ?2)"
 
 /* What the box has of the document, and whether it waits in the outbox. */
@@ -219,17 +224,25 @@ ctx_rule(struct store *st, struct doc *d, const struct local *l, int *changed,
 	return 0;
 }
 
-/* A local terminal context kept: its updated_at up to the cluster's, so its push wins. */
+/*
+ * A local terminal context kept: its updated_at up to the cluster's, so its
+ * push wins, and its retry_count up to the cluster's when that is higher, so
+ * the push does not lower it there.
+ */
 static int
-keep_terminal(struct store *st, const char *id, const char *remote_at, struct gb_err *err)
+keep_terminal(struct store *st, const struct doc *d, const char *remote_at, struct gb_err *err)
 {
+	const cJSON *rc_item = cJSON_GetObjectItemCaseSensitive(d->tree, "retry_count");
 	sqlite3_stmt *stmt;
 	int rc;
 
 	if ((rc = store_stmt(st, KEEP_TERMINAL_SQL, &stmt, err)))
 		return rc;
-	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 1, d->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, remote_at, -1, SQLITE_STATIC);
+	/* the rules took only a non-negative integer retry_count */
+	if (cJSON_IsNumber(rc_item) && rc_item->valuedouble >= 0)
+		sqlite3_bind_int64(stmt, 3, (sqlite3_int64)rc_item->valuedouble);
 	rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : store_sqlerr(st, err, "sync apply");
 	sqlite3_reset(stmt);
 	return rc;
@@ -263,7 +276,7 @@ apply_doc(struct store *st, enum coll c, struct doc *d, const struct local *l,
 		if (is_terminal(l->status) && !is_terminal(remote)) {
 			*res = STORE_APPLY_KEPT_TERMINAL;
 			*changed = 1;
-			return keep_terminal(st, d->id, remote_at, err);
+			return keep_terminal(st, d, remote_at, err);
 		}
 		if ((rc = ctx_rule(st, d, l, changed, err)))
 			return rc;
