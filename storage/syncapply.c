@@ -52,6 +52,9 @@ static const char *const local_sql[COLL_COUNT] = {
 
 /* the row the apply's own write queued (there was none before) */
 #define OUTBOX_UNQUEUE_SQL "DELETE FROM outbox WHERE coll = ?1 AND doc_id = ?2"
+/* a document the box could not store before and now could: out of the rejected list */
+#define UNREJECT_PULL_SQL \
+	"DELETE FROM sync_rejected WHERE coll = ?1 AND doc_id = ?2 AND direction = 'pull'"
 #define JSON_SET_SQL "SELECT json_set(?1, ?2, json(?3))"
 /*
  * a kept terminal context: its updated_at moves up to the cluster's, its
@@ -125,23 +128,30 @@ has_outbox(enum coll c)
 	    c == COLL_COMPONENTS;
 }
 
+/* Run sql (?1 the collection's name, ?2 the _id). */
+static int
+run_coll_id(struct store *st, const char *sql, enum coll c, const char *id, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = store_stmt(st, sql, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, coll_name(c), -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : store_sqlerr(st, err, "sync apply");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
 /* Drop the outbox row the apply's own write queued (none was there before). */
 static int
 unqueue(struct store *st, enum coll c, const char *id, const struct local *before,
     struct gb_err *err)
 {
-	sqlite3_stmt *stmt;
-	int rc;
-
 	if (before->queued || !has_outbox(c))
 		return 0;
-	if ((rc = store_stmt(st, OUTBOX_UNQUEUE_SQL, &stmt, err)))
-		return rc;
-	sqlite3_bind_text(stmt, 1, coll_name(c), -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : store_sqlerr(st, err, "outbox");
-	sqlite3_reset(stmt);
-	return rc;
+	return run_coll_id(st, OUTBOX_UNQUEUE_SQL, c, id, err);
 }
 
 /* d's text with the value at path set to json, prepared again into d. */
@@ -298,6 +308,8 @@ apply_write(struct store *st, enum coll c, struct doc *d, enum store_apply *res,
 		return rc;
 	if (!changed && (*res == STORE_APPLY_INSERTED || *res == STORE_APPLY_NEWER))
 		rc = unqueue(st, c, d->id, &l, err);
+	if (rc == 0)
+		rc = run_coll_id(st, UNREJECT_PULL_SQL, c, d->id, err);
 	return rc;
 }
 

@@ -160,10 +160,10 @@ pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int64_t
 	if (max_pages <= 0 || *pages < max_pages)
 		rc = pull_pages(c, coll, &cp, max_pages, pages, pulled, err);
 	if (rc)
-		store_sync_note(c->st, coll, SYNC_ERROR, 0, err->msg, gb_now_ms(), &e2);
+		store_sync_note(c->st, coll, SYNC_PULL_ERROR, 0, err->msg, gb_now_ms(), &e2);
 	else if (store_sync_note(c->st, coll, SYNC_PULLED, 0, NULL, gb_now_ms(), &e2) == 0)
 		/* a pull that found nothing new succeeded too: last_pull_ms moves */
-		store_sync_note(c->st, coll, SYNC_OK, 0, NULL, gb_now_ms(), &e2);
+		store_sync_note(c->st, coll, SYNC_PULL_OK, 0, NULL, gb_now_ms(), &e2);
 	if (e2.code)
 		log_warnx("cannot record the sync status: %s", e2.msg);
 	if (rc == 0)
