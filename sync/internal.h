@@ -70,6 +70,7 @@ struct sync_ctx {
 	struct sync_redis *redis;	/* NULL without redis_url or when it failed */
 	int64_t max_bson;		/* the server's maxBsonObjectSize, 0 unknown */
 	int64_t locks_ms;		/* Redis thread: when the locks were last extended */
+	int64_t undated[COLL_COUNT];	/* pull: the last count logged */
 };
 
 int sync_ctx_open(struct sync_ctx *c, struct sync *s, struct gb_err *err);
@@ -122,10 +123,12 @@ int pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int
 
 /* One page of a pull: the documents read, as the store takes them. */
 struct pull_doc {
-	char *json;			/* malloc'd */
+	char *json;			/* malloc'd; NULL when refused (error says why) */
 	size_t len;
-	char id[STORE_ID_MAX];
+	char id[STORE_ID_MAX];		/* a non-string _id as Extended JSON: {"$oid":"..."} */
 	char org[STORE_ID_MAX];		/* components: for the registry cache */
+	int beyond;			/* after the round's checkpoint (not a look-back) */
+	char error[160];		/* why the box refuses it ("": it does not) */
 };
 struct pull_page {
 	struct pull_doc *docs;		/* n converted (of seen read) */
@@ -133,6 +136,7 @@ struct pull_page {
 	int64_t last_ms;		/* the last document's updated_at: the checkpoint */
 	char last_id[STORE_ID_MAX];
 	int64_t applied, conflicts, skipped;
+	int beyond;			/* documents after the round's checkpoint */
 };
 /*
  * pullfetch.c: the pages of one pull of coll after from, read by a thread
@@ -152,6 +156,12 @@ int pull_fetch_next(struct pull_fetch *f, struct pull_page **pg, struct gb_err *
 void pull_fetch_release(struct pull_fetch *f, struct pull_page *pg);
 /* Stop the reader (a page it was reading is dropped), wait for it, free; NULL is fine. */
 void pull_fetch_free(struct pull_fetch *f);
+/*
+ * The documents of coll in the pull's scope whose updated_at is missing or
+ * not a BSON Date: the pull's filter never matches them. One count on the
+ * cluster; call outside a pull_fetch (it uses c's client).
+ */
+int pull_count_undated(struct sync_ctx *c, enum coll coll, int64_t *n, struct gb_err *err);
 
 /* take.c */
 int take_round(struct sync_ctx *c, int *taken, struct gb_err *err);
