@@ -406,6 +406,7 @@ killed(const char *uri)
 	"{\"_id\":" id ",\"organization_id\":\"org_123\",\"status\":\"" status "\"," at \
 	"\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}"
 #define OID "5f1d00000000000000000001"
+#define OID2 "5f1d00000000000000000002"
 
 /*
  * What the pull cannot store (an ObjectId _id, a status the rules refuse)
@@ -469,6 +470,14 @@ pull_edges(struct store *b, const char *pb, const char *uri)
 	ok(strcmp(st1.checkpoint.updated_at, "2040-01-01T00:00:01.000Z") == 0 &&
 	    strcmp(st1.checkpoint.id, "ctx_e2") == 0, "... the checkpoint did not go back (%s %s)",
 	    st1.checkpoint.updated_at, st1.checkpoint.id);
+	mt_insert_json(cl, "contexts", EDGE_CTX("{\"$oid\":\"" OID2 "\"}", "pending",
+	    "\"updated_at\":{\"$date\":\"2040-01-01T00:00:03Z\"},"));
+	is_int(sync_pull_all(s, &pulled, &err), 0, "an ObjectId document last (%s)", err.msg);
+	st1 = status_of(b, COLL_CONTEXTS);
+	ok(strcmp(st1.checkpoint.updated_at, "2040-01-01T00:00:03.000Z") == 0 &&
+	    strcmp(st1.checkpoint.id, "{\"$oid\":\"" OID2 "\"}") == 0,
+	    "... is the checkpoint, its own _id (%s %s)", st1.checkpoint.updated_at,
+	    st1.checkpoint.id);
 	sync_free(s);
 }
 
