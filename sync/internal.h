@@ -157,9 +157,14 @@ void pull_fetch_release(struct pull_fetch *f, struct pull_page *pg);
 /* Stop the reader (a page it was reading is dropped), wait for it, free; NULL is fine. */
 void pull_fetch_free(struct pull_fetch *f);
 /*
+ * After pull_fetch_next gave the end: the reader's pull_count_undated of
+ * the collection (GB_ENOTFOUND when it did not count: stopped, failed).
+ */
+int pull_fetch_undated(struct pull_fetch *f, int64_t *n, struct gb_err *err);
+/*
  * The documents of coll in the pull's scope whose updated_at is missing or
  * not a BSON Date: the pull's filter never matches them. One count on the
- * cluster; call outside a pull_fetch (it uses c's client).
+ * cluster, with c's client: the reader of a pull_fetch asks it at the end.
  */
 int pull_count_undated(struct sync_ctx *c, enum coll coll, int64_t *n, struct gb_err *err);
 

@@ -150,39 +150,17 @@ page_done(struct sync_ctx *c, enum coll coll, const struct pull_checkpoint *cp,
 		log_warnx("cannot record the sync status: %s", e2.msg);
 }
 
-/* Apply the pages the reader brings until the end, max_pages, an error or a stop. */
-static int
-pull_pages(struct sync_ctx *c, enum coll coll, struct pull_checkpoint *cp, int max_pages,
-    int *pages, int64_t *pulled, struct gb_err *err)
-{
-	struct pull_fetch *f;
-	struct pull_page *pg;
-	int rc;
-
-	if ((rc = pull_fetch_start(c, coll, cp, &f, err)))
-		return rc;
-	while ((rc = pull_fetch_next(f, &pg, err)) == 0 && pg) {
-		if ((rc = page_apply(c, coll, cp, pg, err)) == 0) {
-			page_done(c, coll, cp, pg);
-			(*pages)++;
-			*pulled += pg->applied;
-		}
-		pull_fetch_release(f, pg);
-		if (rc || (max_pages > 0 && *pages >= max_pages) || sync_stopping(c->s))
-			break;
-	}
-	pull_fetch_free(f);
-	return rc;
-}
-
 /* The documents the pull cannot see: counted into the status, logged when it changes. */
 static void
-pull_undated(struct sync_ctx *c, enum coll coll)
+pull_undated(struct sync_ctx *c, enum coll coll, struct pull_fetch *f)
 {
 	struct gb_err e2 = { 0, "" };
 	int64_t n = 0;
+	int rc;
 
-	if (pull_count_undated(c, coll, &n, &e2)) {
+	if ((rc = pull_fetch_undated(f, &n, &e2)) == GB_ENOTFOUND)
+		return;
+	if (rc) {
 		log_warnx("cannot count the %s without a Date updated_at: %s", coll_name(coll),
 		    e2.msg);
 		return;
@@ -199,6 +177,35 @@ pull_undated(struct sync_ctx *c, enum coll coll)
 	c->undated[coll] = n;
 }
 
+/* Apply the pages the reader brings until the end, max_pages, an error or a stop. */
+static int
+pull_pages(struct sync_ctx *c, enum coll coll, struct pull_checkpoint *cp, int max_pages,
+    int *pages, int64_t *pulled, struct gb_err *err)
+{
+	struct pull_fetch *f;
+	struct pull_page *pg;
+	int rc;
+
+	if ((rc = pull_fetch_start(c, coll, cp, &f, err)))
+		return rc;
+	while ((rc = pull_fetch_next(f, &pg, err)) == 0) {
+		if (pg == NULL) {	/* the end */
+			pull_undated(c, coll, f);
+			break;
+		}
+		if ((rc = page_apply(c, coll, cp, pg, err)) == 0) {
+			page_done(c, coll, cp, pg);
+			(*pages)++;
+			*pulled += pg->applied;
+		}
+		pull_fetch_release(f, pg);
+		if (rc || (max_pages > 0 && *pages >= max_pages) || sync_stopping(c->s))
+			break;
+	}
+	pull_fetch_free(f);
+	return rc;
+}
+
 int
 pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int64_t *pulled,
     struct gb_err *err)
@@ -211,8 +218,6 @@ pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int64_t
 		return rc;
 	if (max_pages <= 0 || *pages < max_pages)
 		rc = pull_pages(c, coll, &cp, max_pages, pages, pulled, err);
-	if (rc == 0 && !sync_stopping(c->s))
-		pull_undated(c, coll);
 	if (rc)
 		store_sync_note(c->st, coll, SYNC_PULL_ERROR, 0, err->msg, gb_now_ms(), &e2);
 	else if (store_sync_note(c->st, coll, SYNC_PULLED, 0, NULL, gb_now_ms(), &e2) == 0)

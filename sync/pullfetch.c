@@ -23,6 +23,9 @@
  * not a string, a document that cannot be converted) is handed over
  * without its JSON and with the reason, for the rejected list.
  *
+ * Once the last page is read, the reader counts the documents the pull
+ * cannot see (pull_count_undated) while the caller applies the last pages.
+ *
  * Each page is read and converted to the store's JSON under mongo_mu
  * (libmongoc's pooled clients race otherwise, see internal.h), then handed
  * over through a slot of one page: the reader reads the next page while
@@ -70,6 +73,10 @@ struct pull_fetch {
 	int stop;			/* the caller wants no more pages */
 	int rc;				/* the reader's error, err its message */
 	struct gb_err err;
+	/* pull_count_undated's answer, asked once the last page is read */
+	int undated_rc;			/* GB_ENOTFOUND: not asked (stopped, failed) */
+	int64_t undated;
+	struct gb_err undated_err;
 };
 
 static void
@@ -460,9 +467,19 @@ fetch_main(void *arg)
 	struct gb_err err = { 0, "" };
 	int more = 1, rc = 0;
 
+	int64_t undated = 0;
+	int urc = GB_ENOTFOUND;
+	struct gb_err uerr = { 0, "" };
+
 	while (rc == 0 && more)
 		rc = fetch_cursor(f, &more, &err);
+	/* while the caller applies the last pages: the count is off its path */
+	if (rc == 0 && !fetch_stopped(f))
+		urc = pull_count_undated(f->c, f->coll, &undated, &uerr);
 	pthread_mutex_lock(&f->mu);
+	f->undated_rc = urc;
+	f->undated = undated;
+	f->undated_err = uerr;
 	f->done = 1;
 	f->rc = rc;
 	f->err = err;
@@ -519,6 +536,20 @@ pull_fetch_next(struct pull_fetch *f, struct pull_page **pg, struct gb_err *err)
 	*pg = f->slot;
 	if (*pg == NULL && f->rc)
 		rc = gb_errf(err, f->rc, "%s", f->err.msg);
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+int
+pull_fetch_undated(struct pull_fetch *f, int64_t *n, struct gb_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&f->mu);
+	*n = f->undated;
+	rc = !f->done ? gb_errf(err, GB_ENOTFOUND, "the pull has not ended") :
+	    f->undated_rc == GB_ENOTFOUND ? gb_errf(err, GB_ENOTFOUND, "not counted") :
+	    f->undated_rc ? gb_errf(err, f->undated_rc, "%s", f->undated_err.msg) : 0;
 	pthread_mutex_unlock(&f->mu);
 	return rc;
 }
