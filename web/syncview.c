@@ -87,8 +87,8 @@ sync_orphan(struct web_req *r, const char *state, int64_t depth, char *msg, size
 
 /*
  * The cluster holds documents the pull cannot see (no updated_at, or not a
- * Date): a warning naming the first collection (a warning of the state
- * comes first). Not degraded: the rest syncs.
+ * Date): undated_warning naming the first collection, and the warning
+ * unless the state has one. Not degraded: the rest syncs.
  */
 static void
 sync_undated_warning(cJSON *out, const struct sync_coll_status *cs)
@@ -109,6 +109,7 @@ sync_undated_warning(cJSON *out, const struct sync_coll_status *cs)
 	    "(updated_at missing or not a Date), %lld in %s", (long long)total,
 	    total == 1 ? "" : "s", (long long)cs[first].undated, coll_name((enum coll)first));
 	cJSON_AddNumberToObject(out, "undated", (double)total);
+	cJSON_AddStringToObject(out, "undated_warning", msg);
 	if (!cJSON_HasObjectItem(out, "warning"))
 		cJSON_AddStringToObject(out, "warning", msg);
 }
