@@ -162,6 +162,12 @@ void pull_fetch_free(struct pull_fetch *f);
  */
 int pull_fetch_undated(struct pull_fetch *f, int64_t *n, struct gb_err *err);
 /*
+ * After pull_fetch_next gave the reader's error: the state (enum sync_st)
+ * that error calls for, which the reader leaves to the caller to set once
+ * it has recorded the error; -1 for none.
+ */
+int pull_fetch_fail_state(struct pull_fetch *f);
+/*
  * The documents of coll in the pull's scope whose updated_at is missing or
  * not a BSON Date: the pull's filter never matches them. One count on the
  * cluster, with c's client: the reader of a pull_fetch asks it at the end.

@@ -177,10 +177,13 @@ pull_undated(struct sync_ctx *c, enum coll coll, struct pull_fetch *f)
 	c->undated[coll] = n;
 }
 
-/* Apply the pages the reader brings until the end, max_pages, an error or a stop. */
+/*
+ * Apply the pages the reader brings until the end, max_pages, an error or a
+ * stop; *fail_state: the state the reader's error calls for (-1: none).
+ */
 static int
 pull_pages(struct sync_ctx *c, enum coll coll, struct pull_checkpoint *cp, int max_pages,
-    int *pages, int64_t *pulled, struct gb_err *err)
+    int *pages, int64_t *pulled, int *fail_state, struct gb_err *err)
 {
 	struct pull_fetch *f;
 	struct pull_page *pg;
@@ -202,6 +205,7 @@ pull_pages(struct sync_ctx *c, enum coll coll, struct pull_checkpoint *cp, int m
 		if (rc || (max_pages > 0 && *pages >= max_pages) || sync_stopping(c->s))
 			break;
 	}
+	*fail_state = pull_fetch_fail_state(f);
 	pull_fetch_free(f);
 	return rc;
 }
@@ -212,12 +216,12 @@ pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int64_t
 {
 	struct pull_checkpoint cp;
 	struct gb_err e2 = { 0, "" };
-	int rc;
+	int rc, fail_state = -1;
 
 	if ((rc = store_checkpoint_get(c->st, coll, &cp, err)))
 		return rc;
 	if (max_pages <= 0 || *pages < max_pages)
-		rc = pull_pages(c, coll, &cp, max_pages, pages, pulled, err);
+		rc = pull_pages(c, coll, &cp, max_pages, pages, pulled, &fail_state, err);
 	if (rc)
 		store_sync_note(c->st, coll, SYNC_PULL_ERROR, 0, err->msg, gb_now_ms(), &e2);
 	else if (store_sync_note(c->st, coll, SYNC_PULLED, 0, NULL, gb_now_ms(), &e2) == 0)
@@ -225,6 +229,8 @@ pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int64_t
 		store_sync_note(c->st, coll, SYNC_PULL_OK, 0, NULL, gb_now_ms(), &e2);
 	if (e2.code)
 		log_warnx("cannot record the sync status: %s", e2.msg);
+	if (rc && fail_state >= 0)	/* the error is recorded: now the state */
+		sync_set_state(c->s, (enum sync_st)fail_state);
 	if (rc == 0)
 		sync_set_state(c->s, SYNC_ST_OK);
 	return rc;

@@ -74,6 +74,7 @@ struct pull_fetch {
 	int rc;				/* the reader's error, err its message */
 	struct gb_err err;
 	/* pull_count_undated's answer, asked once the last page is read */
+	int fail_state;			/* the state of the reader's error, -1: none */
 	int undated_rc;			/* GB_ENOTFOUND: not asked (stopped, failed) */
 	int64_t undated;
 	struct gb_err undated_err;
@@ -346,6 +347,20 @@ page_add(struct pull_fetch *f, struct pull_page *pg, const bson_t *doc, struct g
 	return 0;
 }
 
+/*
+ * mongo_fail's error, its state held back: the caller sets it once it has
+ * recorded the error, so the status never shows the state without it.
+ */
+static int
+fetch_fail(struct pull_fetch *f, const bson_error_t *e, struct gb_err *err)
+{
+	struct sync *s = f->c->s;
+	int before = atomic_load(&s->state), rc = mongo_fail(s, e, "pull", err);
+
+	f->fail_state = atomic_exchange(&s->state, before);
+	return rc;
+}
+
 /* The next page of cur (seen 0 at its end), read under the MongoDB lock. */
 static int
 page_read(struct pull_fetch *f, mongoc_cursor_t *cur, struct pull_page **out,
@@ -367,7 +382,7 @@ page_read(struct pull_fetch *f, mongoc_cursor_t *cur, struct pull_page **out,
 		rc = page_add(f, pg, doc, err);
 	}
 	if (rc == 0 && mongoc_cursor_error(cur, &e))
-		rc = mongo_fail(f->c->s, &e, "pull", err);
+		rc = fetch_fail(f, &e, err);
 	mongo_unlock(f->c->s);
 	if (rc) {
 		page_free(pg);
@@ -500,6 +515,7 @@ pull_fetch_start(struct sync_ctx *c, enum coll coll, const struct pull_checkpoin
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	f->c = c;
 	f->coll = coll;
+	f->fail_state = -1;
 	f->start_ms = f->pos_ms = DATE_MIN_MS;
 	if (from->updated_at[0] &&
 	    gb_time_parse(from->updated_at, strlen(from->updated_at), &f->cp_ms) == 0) {
@@ -538,6 +554,17 @@ pull_fetch_next(struct pull_fetch *f, struct pull_page **pg, struct gb_err *err)
 		rc = gb_errf(err, f->rc, "%s", f->err.msg);
 	pthread_mutex_unlock(&f->mu);
 	return rc;
+}
+
+int
+pull_fetch_fail_state(struct pull_fetch *f)
+{
+	int st;
+
+	pthread_mutex_lock(&f->mu);
+	st = f->done ? f->fail_state : -1;
+	pthread_mutex_unlock(&f->mu);
+	return st;
 }
 
 int
