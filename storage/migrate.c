@@ -244,17 +244,24 @@ static const struct migration {
 	"CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, coll TEXT NOT NULL,\n"
 	"  doc_id TEXT NOT NULL, ver INTEGER NOT NULL DEFAULT 1, queued_ms INTEGER NOT NULL,\n"
 	"  UNIQUE (coll, doc_id));\n"
-	/* documents the cluster refused for good; seq and ver: the outbox row refused */
+	/*
+	 * documents refused for good: by the cluster (direction 'push'; seq and
+	 * ver: the outbox row refused), or on pull by the box ('pull'; 0, 0)
+	 */
 	"CREATE TABLE sync_rejected (coll TEXT NOT NULL, doc_id TEXT NOT NULL,\n"
 	"  ver INTEGER NOT NULL, seq INTEGER NOT NULL, at_ms INTEGER NOT NULL,\n"
-	"  error TEXT NOT NULL, PRIMARY KEY (coll, doc_id)) WITHOUT ROWID;\n"
+	"  error TEXT NOT NULL, direction TEXT NOT NULL DEFAULT 'push',\n"
+	"  PRIMARY KEY (coll, doc_id)) WITHOUT ROWID;\n"
 	"CREATE TABLE sync_checkpoint (coll TEXT PRIMARY KEY NOT NULL, updated_at TEXT NOT NULL,\n"
 	"  doc_id TEXT NOT NULL, pulled INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;\n"
 	"CREATE TABLE sync_status (coll TEXT PRIMARY KEY NOT NULL,\n"
 	"  pushed INTEGER NOT NULL DEFAULT 0, pulled INTEGER NOT NULL DEFAULT 0,\n"
 	"  conflicts INTEGER NOT NULL DEFAULT 0, rejected INTEGER NOT NULL DEFAULT 0,\n"
 	"  last_push_ms INTEGER NOT NULL DEFAULT 0, last_pull_ms INTEGER NOT NULL DEFAULT 0,\n"
-	"  last_error_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT) WITHOUT ROWID;\n"
+	"  last_error_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT,\n"
+	/* the pull's last error apart from the push's (last_error); undated: see outbox.h */
+	"  pull_error_ms INTEGER NOT NULL DEFAULT 0, pull_error TEXT,\n"
+	"  undated INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;\n"
 	/* the cluster's worker_lock:{context_id} keys the box holds */
 	"CREATE TABLE cluster_locks (ctx_id TEXT PRIMARY KEY NOT NULL, worker_id TEXT NOT NULL,\n"
 	"  taken_ms INTEGER NOT NULL) WITHOUT ROWID;\n"

@@ -43,8 +43,18 @@
 #define DEPTH_COLL_SQL "SELECT count(*), min(queued_ms) FROM outbox WHERE coll = ?1"
 #define DEPTH_EACH_SQL "SELECT coll, count(*), min(queued_ms) FROM outbox GROUP BY coll"
 
+/*
+ * a refusal on pull: seq and ver 0 match no outbox row; the same refusal
+ * again changes nothing (no row changed: not counted twice)
+ */
+#define PULL_REJECT_SQL \
+	"INSERT INTO sync_rejected (coll, doc_id, ver, seq, at_ms, error, direction) " \
+	"VALUES (?1, ?2, 0, 0, ?3, ?4, 'pull') ON CONFLICT (coll, doc_id) DO UPDATE SET " \
+	"ver = 0, seq = 0, at_ms = excluded.at_ms, error = excluded.error, direction = 'pull' " \
+	"WHERE direction <> 'pull' OR error <> excluded.error"
+
 #define REJECTED_SQL \
-	"SELECT coll, doc_id, at_ms, error FROM sync_rejected " \
+	"SELECT coll, doc_id, at_ms, error, direction = 'pull' FROM sync_rejected " \
 	"ORDER BY at_ms DESC, coll, doc_id LIMIT ?1"
 #define REJECTED_COUNT_SQL "SELECT count(*) FROM sync_rejected"
 
@@ -71,11 +81,17 @@ static const char *const note_sql[] = {
 	    "last_error_ms = excluded.last_error_ms, last_error = excluded.last_error",
 	[SYNC_OK] = NOTE_HEAD "last_error_ms) VALUES (?1, 0)" NOTE_TAIL
 	    "last_error_ms = 0, last_error = NULL",
+	[SYNC_PULL_ERROR] = NOTE_HEAD "pull_error_ms, pull_error) VALUES (?1, ?3, ?4)" NOTE_TAIL
+	    "pull_error_ms = excluded.pull_error_ms, pull_error = excluded.pull_error",
+	[SYNC_PULL_OK] = NOTE_HEAD "pull_error_ms) VALUES (?1, 0)" NOTE_TAIL
+	    "pull_error_ms = 0, pull_error = NULL",
+	[SYNC_UNDATED] = NOTE_HEAD "undated) VALUES (?1, ?2)" NOTE_TAIL
+	    "undated = excluded.undated",
 };
 
 #define STATUS_SQL \
 	"SELECT coll, pushed, pulled, conflicts, rejected, last_push_ms, last_pull_ms, " \
-	"last_error_ms, last_error FROM sync_status"
+	"last_error_ms, last_error, pull_error_ms, pull_error, undated FROM sync_status"
 #define CP_ALL_SQL "SELECT coll, updated_at, doc_id, pulled FROM sync_checkpoint"
 
 #define LOCK_ADD_SQL \
@@ -422,6 +438,7 @@ store_rejected_list(struct store *st, struct rejected_doc *out, int max, int *n,
 		copy_text(out[*n].id, sizeof(out[*n].id), sqlite3_column_text(stmt, 1));
 		out[*n].at_ms = sqlite3_column_int64(stmt, 2);
 		copy_text(out[*n].error, sizeof(out[*n].error), sqlite3_column_text(stmt, 3));
+		out[*n].pull = sqlite3_column_int(stmt, 4);
 		(*n)++;
 	}
 	if (step != SQLITE_DONE)
@@ -434,6 +451,35 @@ store_rejected_list(struct store *st, struct rejected_doc *out, int max, int *n,
 	else
 		rc = store_sqlerr(st, err, "rejected list");
 	sqlite3_reset(stmt);
+	return rc;
+}
+
+int
+store_pull_reject(struct store *st, enum coll c, const char *id, const char *error,
+    int64_t now_ms, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc, changed = 0;
+
+	if ((unsigned)c >= COLL_COUNT)
+		return bad_coll((int)c, err);
+	if (id == NULL)
+		return gb_errf(err, GB_EINVAL, "rejected list: no _id");
+	if ((rc = store_begin(st, err)))
+		return rc;
+	if ((rc = store_stmt(st, PULL_REJECT_SQL, &stmt, err)) == 0) {
+		sqlite3_bind_text(stmt, 1, coll_name(c), -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 3, now_ms);
+		sqlite3_bind_text(stmt, 4, error ? error : "refused on pull", -1, SQLITE_STATIC);
+		if ((rc = run_done(st, stmt, "rejected list", err)) == 0)
+			changed = sqlite3_changes(st->db) > 0;
+	}
+	if (rc == 0 && changed)
+		rc = store_sync_note(st, c, SYNC_REJECTED, 1, NULL, now_ms, err);
+	if (rc == 0 && (rc = store_commit(st, err)) == 0)
+		return 0;
+	store_rollback(st);
 	return rc;
 }
 
@@ -508,7 +554,7 @@ store_sync_note(struct store *st, enum coll c, enum sync_event ev, int64_t n, co
 
 	if ((unsigned)c >= COLL_COUNT)
 		return bad_coll((int)c, err);
-	if ((unsigned)ev > SYNC_OK)
+	if ((unsigned)ev > SYNC_UNDATED)
 		return gb_errf(err, GB_EINVAL, "sync status: unknown event %d", (int)ev);
 	if (n < 0)
 		return gb_errf(err, GB_EINVAL, "sync status: negative count %lld", (long long)n);
@@ -549,6 +595,14 @@ status_rows(struct store *st, struct sync_coll_status *out, struct gb_err *err)
 		s->last_pull_ms = sqlite3_column_int64(stmt, 6);
 		s->last_error_ms = sqlite3_column_int64(stmt, 7);
 		copy_text(s->last_error, sizeof(s->last_error), sqlite3_column_text(stmt, 8));
+		/* the newer of the push's and the pull's errors */
+		if (sqlite3_column_int64(stmt, 9) > s->last_error_ms) {
+			s->last_error_ms = sqlite3_column_int64(stmt, 9);
+			copy_text(s->last_error, sizeof(s->last_error),
+			    sqlite3_column_text(stmt, 10));
+			s->last_error_pull = 1;
+		}
+		s->undated = sqlite3_column_int64(stmt, 11);
 	}
 	if (step != SQLITE_DONE)
 		rc = store_sqlerr(st, err, "sync status");

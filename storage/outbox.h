@@ -87,10 +87,22 @@ struct rejected_doc {
 	char id[STORE_ID_MAX];
 	int64_t at_ms;
 	char error[256];
+	int pull;			/* 1: refused on pull (the box cannot store the
+					 * cluster's copy), 0: refused by the cluster */
 };
 /* The rejected list, newest first, at most max; *total counts them all. */
 int store_rejected_list(struct store *st, struct rejected_doc *out, int max, int *n,
     int64_t *total, struct gb_err *err);
+/*
+ * A document of the cluster the pull cannot store (an _id that is not a
+ * string, a document the rules refuse): record it in the rejected list as
+ * refused on pull with error, and count it in the status (SYNC_REJECTED) -
+ * once: the same refusal again (a pull reading it a second time) changes
+ * nothing. The outbox is not touched. A later pull that stores the
+ * document drops the record (store_sync_apply). One transaction.
+ */
+int store_pull_reject(struct store *st, enum coll c, const char *id, const char *error,
+    int64_t now_ms, struct gb_err *err);
 
 /*
  * Apply one document pulled from the cluster (Extended JSON, as
@@ -138,15 +150,24 @@ int store_checkpoint_reset(struct store *st, enum coll c, struct gb_err *err);
 /*
  * What happened, for the status: one call per event, cheap (one row per
  * collection). SYNC_PUSHED and SYNC_PULLED set the last success to now_ms
- * (also with n = 0); SYNC_ERROR records error and now_ms; n < 0 is GB_EINVAL.
+ * (also with n = 0); SYNC_*ERROR records error and now_ms; n < 0 is
+ * GB_EINVAL. The push's and the pull's errors are kept apart: a round's OK
+ * clears only the error of its own direction (SYNC_ERROR and SYNC_OK are
+ * the push's).
  */
 enum sync_event {
 	SYNC_PUSHED,		/* n documents acknowledged */
 	SYNC_PULLED,		/* n documents applied */
 	SYNC_CONFLICT,		/* n documents kept because the other side was newer */
 	SYNC_REJECTED,		/* n documents refused for good */
-	SYNC_ERROR,		/* error: the last error (n ignored) */
-	SYNC_OK,		/* a round ended without error: clears the last error */
+	SYNC_ERROR,		/* error: the push's last error (n ignored) */
+	SYNC_OK,		/* a push round ended without error: clears the push's error */
+	SYNC_PULL_ERROR,	/* error: the pull's last error (n ignored) */
+	SYNC_PULL_OK,		/* a pull round ended without error: clears the pull's error */
+	SYNC_UNDATED,		/* n: the cluster's documents in scope that the pull
+				 * cannot see (updated_at missing or not a Date), now */
+	SYNC_PUSH_ERROR = SYNC_ERROR,
+	SYNC_PUSH_OK = SYNC_OK,
 };
 int store_sync_note(struct store *st, enum coll c, enum sync_event ev, int64_t n,
     const char *error, int64_t now_ms, struct gb_err *err);
@@ -157,7 +178,9 @@ struct sync_coll_status {
 	int64_t outbox_depth, outbox_oldest_ms;
 	struct pull_checkpoint checkpoint;
 	int64_t last_error_ms;				/* 0: no error since the last success */
-	char last_error[256];
+	char last_error[256];		/* the newer of the push's and the pull's */
+	int last_error_pull;		/* 1: last_error is the pull's, 0: the push's */
+	int64_t undated;		/* SYNC_UNDATED's count of the last pull round */
 };
 /* Status of every collection, indexed by enum coll. Reads a few small rows. */
 int store_sync_status(struct store *st, struct sync_coll_status out[COLL_COUNT],

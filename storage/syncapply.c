@@ -52,10 +52,18 @@ static const char *const local_sql[COLL_COUNT] = {
 
 /* the row the apply's own write queued (there was none before) */
 #define OUTBOX_UNQUEUE_SQL "DELETE FROM outbox WHERE coll = ?1 AND doc_id = ?2"
+/* a document the box could not store before and now could: out of the rejected list */
+#define UNREJECT_PULL_SQL \
+	"DELETE FROM sync_rejected WHERE coll = ?1 AND doc_id = ?2 AND direction = 'pull'"
 #define JSON_SET_SQL "SELECT json_set(?1, ?2, json(?3))"
-/* a kept terminal context: its updated_at moves up to the cluster's */
+/*
+ * a kept terminal context: its updated_at moves up to the cluster's, its
+ * retry_count to the cluster's when that is higher (?3, NULL: none)
+ */
 #define KEEP_TERMINAL_SQL \
-	"UPDATE contexts SET updated_at = ?2, doc = json_set(doc, '$.updated_at', ?2) " \
+	"UPDATE contexts SET updated_at = ?2, retry_count = max(retry_count, ifnull(?3, 0)), " \
+	"doc = json_set(doc, '$.updated_at', ?2, '$.retry_count', " \
+	"max(retry_count, ifnull(?3, 0))) " \
 	"WHERE _id = ?1 AND (updated_at IS NULL OR updated_at < ?2)"
 
 /* What the box has of the document, and whether it waits in the outbox. */
@@ -120,23 +128,30 @@ has_outbox(enum coll c)
 	    c == COLL_COMPONENTS;
 }
 
+/* Run sql (?1 the collection's name, ?2 the _id). */
+static int
+run_coll_id(struct store *st, const char *sql, enum coll c, const char *id, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = store_stmt(st, sql, &stmt, err)))
+		return rc;
+	sqlite3_bind_text(stmt, 1, coll_name(c), -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : store_sqlerr(st, err, "sync apply");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
 /* Drop the outbox row the apply's own write queued (none was there before). */
 static int
 unqueue(struct store *st, enum coll c, const char *id, const struct local *before,
     struct gb_err *err)
 {
-	sqlite3_stmt *stmt;
-	int rc;
-
 	if (before->queued || !has_outbox(c))
 		return 0;
-	if ((rc = store_stmt(st, OUTBOX_UNQUEUE_SQL, &stmt, err)))
-		return rc;
-	sqlite3_bind_text(stmt, 1, coll_name(c), -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : store_sqlerr(st, err, "outbox");
-	sqlite3_reset(stmt);
-	return rc;
+	return run_coll_id(st, OUTBOX_UNQUEUE_SQL, c, id, err);
 }
 
 /* d's text with the value at path set to json, prepared again into d. */
@@ -219,17 +234,25 @@ ctx_rule(struct store *st, struct doc *d, const struct local *l, int *changed,
 	return 0;
 }
 
-/* A local terminal context kept: its updated_at up to the cluster's, so its push wins. */
+/*
+ * A local terminal context kept: its updated_at up to the cluster's, so its
+ * push wins, and its retry_count up to the cluster's when that is higher, so
+ * the push does not lower it there.
+ */
 static int
-keep_terminal(struct store *st, const char *id, const char *remote_at, struct gb_err *err)
+keep_terminal(struct store *st, const struct doc *d, const char *remote_at, struct gb_err *err)
 {
+	const cJSON *rc_item = cJSON_GetObjectItemCaseSensitive(d->tree, "retry_count");
 	sqlite3_stmt *stmt;
 	int rc;
 
 	if ((rc = store_stmt(st, KEEP_TERMINAL_SQL, &stmt, err)))
 		return rc;
-	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 1, d->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, remote_at, -1, SQLITE_STATIC);
+	/* the rules took only a non-negative integer retry_count */
+	if (cJSON_IsNumber(rc_item) && rc_item->valuedouble >= 0)
+		sqlite3_bind_int64(stmt, 3, (sqlite3_int64)rc_item->valuedouble);
 	rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : store_sqlerr(st, err, "sync apply");
 	sqlite3_reset(stmt);
 	return rc;
@@ -263,7 +286,7 @@ apply_doc(struct store *st, enum coll c, struct doc *d, const struct local *l,
 		if (is_terminal(l->status) && !is_terminal(remote)) {
 			*res = STORE_APPLY_KEPT_TERMINAL;
 			*changed = 1;
-			return keep_terminal(st, d->id, remote_at, err);
+			return keep_terminal(st, d, remote_at, err);
 		}
 		if ((rc = ctx_rule(st, d, l, changed, err)))
 			return rc;
@@ -285,6 +308,8 @@ apply_write(struct store *st, enum coll c, struct doc *d, enum store_apply *res,
 		return rc;
 	if (!changed && (*res == STORE_APPLY_INSERTED || *res == STORE_APPLY_NEWER))
 		rc = unqueue(st, c, d->id, &l, err);
+	if (rc == 0)
+		rc = run_coll_id(st, UNREJECT_PULL_SQL, c, d->id, err);
 	return rc;
 }
 

@@ -72,6 +72,7 @@ struct sync_ctx {
 	struct sync_redis *redis;	/* NULL without redis_url or when it failed */
 	int64_t max_bson;		/* the server's maxBsonObjectSize, 0 unknown */
 	int64_t locks_ms;		/* Redis thread: when the locks were last extended */
+	int64_t undated[COLL_COUNT];	/* pull: the last count logged */
 };
 
 int sync_ctx_open(struct sync_ctx *c, struct sync *s, struct gb_err *err);
@@ -136,10 +137,12 @@ int pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int
 
 /* One page of a pull: the documents read, as the store takes them. */
 struct pull_doc {
-	char *json;			/* malloc'd */
+	char *json;			/* malloc'd; NULL when refused (error says why) */
 	size_t len;
-	char id[STORE_ID_MAX];
+	char id[STORE_ID_MAX];		/* a non-string _id as Extended JSON: {"$oid":"..."} */
 	char org[STORE_ID_MAX];		/* components: for the registry cache */
+	int beyond;			/* after the round's checkpoint (not a look-back) */
+	char error[160];		/* why the box refuses it ("": it does not) */
 };
 struct pull_page {
 	struct pull_doc *docs;		/* n converted (of seen read) */
@@ -147,6 +150,7 @@ struct pull_page {
 	int64_t last_ms;		/* the last document's updated_at: the checkpoint */
 	char last_id[STORE_ID_MAX];
 	int64_t applied, conflicts, skipped;
+	int beyond;			/* documents after the round's checkpoint */
 };
 /*
  * pullfetch.c: the pages of one pull of coll after from, read by a thread
@@ -176,6 +180,23 @@ int sync_redis_box_heartbeat(struct sync_redis *r, struct store *st, const char 
 /* Who holds worker_lock:{ctx_id}: holder "" when nobody. */
 int sync_redis_lock_holder(struct sync_redis *r, const char *ctx_id, char *holder, size_t size,
     struct gb_err *err);
+/*
+ * After pull_fetch_next gave the end: the reader's pull_count_undated of
+ * the collection (GB_ENOTFOUND when it did not count: stopped, failed).
+ */
+int pull_fetch_undated(struct pull_fetch *f, int64_t *n, struct gb_err *err);
+/*
+ * After pull_fetch_next gave the reader's error: the state (enum sync_st)
+ * that error calls for, which the reader leaves to the caller to set once
+ * it has recorded the error; -1 for none.
+ */
+int pull_fetch_fail_state(struct pull_fetch *f);
+/*
+ * The documents of coll in the pull's scope whose updated_at is missing or
+ * not a BSON Date: the pull's filter never matches them. One count on the
+ * cluster, with c's client: the reader of a pull_fetch asks it at the end.
+ */
+int pull_count_undated(struct sync_ctx *c, enum coll coll, int64_t *n, struct gb_err *err);
 
 /* take.c */
 int take_round(struct sync_ctx *c, int *taken, struct gb_err *err);

@@ -40,6 +40,14 @@ struct sync_config {
 	int backoff_max_ms;		/* default 60000; bad credentials wait this long */
 	/* take_cluster_work: how many contexts to hold at once (default 2 x workers) */
 	int take_max;
+	/*
+	 * Each pull round reads from this long before its checkpoint's
+	 * updated_at, so a document written late with an older updated_at
+	 * (clock skew between the cluster's writers, a late commit) is still
+	 * pulled. 0: the default 5000; negative: none (from the checkpoint's
+	 * updated_at itself).
+	 */
+	int lookback_ms;
 };
 
 struct sync;

@@ -265,6 +265,36 @@ test_apply_rule(void)
 	store_close(st);
 }
 
+/* A kept terminal context takes the cluster's higher retry_count: its push does not lower it. */
+static void
+test_apply_rule_retry(void)
+{
+	st = open_db("rule_retry.db");
+	store_sync_enable(st, NULL, &err);
+	put_ctx("ctx_t2", "failed", 10, 1);
+	drain();
+	is_int(apply_ctx("ctx_t2", "pending", 20, 4), STORE_APPLY_KEPT_TERMINAL,
+	    "a newer pending copy with a higher retry_count of a failed context");
+	is_str(field(COLL_CONTEXTS, "ctx_t2", "status"), "failed", "leaves it failed");
+	is_str(field(COLL_CONTEXTS, "ctx_t2", "retry_count"), "4",
+	    "with the cluster's higher retry_count, so that its push does not lower it");
+	{
+		struct outbox_row rows[MAXROWS], *r;
+		int nr = take(0, rows, MAXROWS);
+
+		r = row_of(rows, nr, "ctx_t2");
+		like(r && r->doc ? r->doc : "", "\"retry_count\":4",
+		    "the document pushed carries it");
+		store_outbox_rows_free(rows, nr);
+	}
+	drain();
+	is_int(apply_ctx("ctx_t2", "pending", 30, 2), STORE_APPLY_KEPT_TERMINAL,
+	    "a newer pending copy with a lower retry_count");
+	is_str(field(COLL_CONTEXTS, "ctx_t2", "retry_count"), "4", "keeps the higher local count");
+	drain();
+	store_close(st);
+}
+
 /* What take gives, applied to another database, reads back the same. */
 static void
 test_round_trip(void)
@@ -424,13 +454,74 @@ test_checkpoint_status(void)
 	store_close(st);
 }
 
+/* Refusals on pull in the rejected list; the push's and the pull's errors kept apart. */
+static void
+test_pull_reject(void)
+{
+	struct sync_coll_status s[COLL_COUNT];
+	struct rejected_doc rj[4];
+	int64_t total = 0;
+	int n = 0;
+
+	st = open_db("pullrej.db");
+	store_sync_enable(st, NULL, &err);
+	put_ctx("ctx_local", "pending", 1, 0);
+	is_int(store_pull_reject(st, COLL_CONTEXTS, "ctx_bad", "field 'status': 'bogus'", 5000,
+	    &err), 0, "a document refused on pull is recorded (%s)", err.msg);
+	is_int(store_rejected_list(st, rj, 4, &n, &total, &err), 0, "the rejected list reads");
+	ok(total == 1 && n == 1 && strcmp(rj[0].id, "ctx_bad") == 0 && rj[0].pull == 1 &&
+	    strcmp(rj[0].error, "field 'status': 'bogus'") == 0 && rj[0].at_ms == 5000,
+	    "... as refused on pull, with its error");
+	store_sync_status(st, s, &err);
+	is_int(s[COLL_CONTEXTS].rejected, 1, "... counted in the status");
+	is_int(depth(-1), 1, "... the outbox untouched");
+	is_int(store_pull_reject(st, COLL_CONTEXTS, "ctx_bad", "field 'status': 'bogus'", 6000,
+	    &err), 0, "the same refusal again (a second read)");
+	store_sync_status(st, s, &err);
+	is_int(s[COLL_CONTEXTS].rejected, 1, "... is not counted twice");
+	is_int(store_pull_reject(st, COLL_COUNT, "x", "e", 1, &err), GB_EINVAL,
+	    "an unknown collection is refused");
+	gb_err_clear(&err);
+	is_int(apply_ctx("ctx_bad", "pending", 10, 0), STORE_APPLY_INSERTED,
+	    "the document, mended in the cluster, is pulled");
+	store_rejected_list(st, rj, 4, &n, &total, &err);
+	is_int(total, 0, "... and leaves the rejected list");
+
+	store_sync_note(st, COLL_CONTEXTS, SYNC_PULL_ERROR, 0, "pull: no server", 7000, &err);
+	store_sync_note(st, COLL_CONTEXTS, SYNC_OK, 0, NULL, 7100, &err);
+	store_sync_status(st, s, &err);
+	ok(s[COLL_CONTEXTS].last_error_ms == 7000 && s[COLL_CONTEXTS].last_error_pull &&
+	    strcmp(s[COLL_CONTEXTS].last_error, "pull: no server") == 0,
+	    "a push round's OK does not clear the pull's error");
+	store_sync_note(st, COLL_CONTEXTS, SYNC_PUSH_ERROR, 0, "push: no server", 7200, &err);
+	store_sync_status(st, s, &err);
+	ok(s[COLL_CONTEXTS].last_error_ms == 7200 && !s[COLL_CONTEXTS].last_error_pull,
+	    "the newer error is shown (%s)", s[COLL_CONTEXTS].last_error);
+	store_sync_note(st, COLL_CONTEXTS, SYNC_PULL_OK, 0, NULL, 7300, &err);
+	store_sync_status(st, s, &err);
+	ok(s[COLL_CONTEXTS].last_error_ms == 7200 &&
+	    strcmp(s[COLL_CONTEXTS].last_error, "push: no server") == 0,
+	    "a pull round's OK does not clear the push's error");
+	store_sync_note(st, COLL_CONTEXTS, SYNC_PUSH_OK, 0, NULL, 7400, &err);
+	store_sync_status(st, s, &err);
+	is_int(s[COLL_CONTEXTS].last_error_ms, 0, "both cleared: no error");
+	is_int(store_sync_note(st, COLL_CONTEXTS, SYNC_UNDATED, 3, NULL, 7500, &err), 0,
+	    "documents the pull cannot see are noted");
+	store_sync_note(st, COLL_CONTEXTS, SYNC_UNDATED, 2, NULL, 7600, &err);
+	store_sync_status(st, s, &err);
+	is_int(s[COLL_CONTEXTS].undated, 2, "... the last round's count");
+	store_close(st);
+}
+
 int
 main(void)
 {
 	test_apply();
 	test_apply_rule();
+	test_apply_rule_retry();
 	test_apply_page();
 	test_round_trip();
 	test_checkpoint_status();
+	test_pull_reject();
 	return tap_done();
 }

@@ -111,6 +111,34 @@ mongo_field(const char *id, const char *path)
 	return out;
 }
 
+/* Does st hold the context id? */
+static int
+has_ctx(struct store *st, const char *id)
+{
+	cJSON *j = st_get(st, COLL_CONTEXTS, id);
+
+	cJSON_Delete(j);
+	return j != NULL;
+}
+
+/* The rejected record of id in st: 1 refused on pull, 0 by the cluster, -1 none. */
+static int
+rejected_dir(struct store *st, const char *id, char *error, size_t size)
+{
+	struct rejected_doc rj[16];
+	int n = 0;
+	int64_t total = 0;
+
+	if (store_rejected_list(st, rj, 16, &n, &total, &err))
+		tap_bail("rejected list: %s", err.msg);
+	for (int i = 0; i < n; i++)
+		if (strcmp(rj[i].id, id) == 0) {
+			snprintf(error, size, "%s", rj[i].error);
+			return rj[i].pull;
+		}
+	return -1;
+}
+
 static void
 push_many(struct store *a, struct sync *s)
 {
@@ -145,7 +173,8 @@ pull_many(const char *uri, struct store **b, char *pb, size_t size)
 	is_int(pulled, n_ctx, "... pulled them all");
 	store_count(*b, COLL_CONTEXTS, &n, &err);
 	is_int(n, n_ctx, "... all in the fresh box");
-	ok(c1.mongo_commands - c0.mongo_commands <= n_ctx / page + 1 + 7,
+	/* a find and a count of the documents it cannot see per collection */
+	ok(c1.mongo_commands - c0.mongo_commands <= n_ctx / page + 1 + 2 * 7,
 	    "... in %" PRId64 " round trips (pages of %d)", c1.mongo_commands - c0.mongo_commands,
 	    page);
 	if (store_get(*b, COLL_CONTEXTS, "ctx_00007", &text, &err))
@@ -227,8 +256,14 @@ newer_wins_pull(struct store *b, const char *pb, const char *uri)
 	    "\"org_123\",\"status\":\"no such status\",\"updated_at\":{\"$date\":"
 	    "\"2031-05-01T00:00:00Z\"},\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}");
 	is_int(sync_pull_all(s, &pulled, &err), 0, "pull the cluster's changes (%s)", err.msg);
-	ok(st_get(b, COLL_CONTEXTS, "ctx_00002a") == NULL,
-	    "a document the box cannot store is skipped");
+	ok(!has_ctx(b, "ctx_00002a"), "a document the box cannot store is skipped");
+	{
+		char error[256] = "";
+
+		is_int(rejected_dir(b, "ctx_00002a", error, sizeof(error)), 1,
+		    "... and recorded in the rejected list as refused on pull");
+		like(error, "no such status", "... with the rules' error");
+	}
 	{
 		mongoc_collection_t *mc = mongoc_client_get_collection(cl, ST_DB, "contexts");
 		bson_t f = BSON_INITIALIZER;
@@ -452,6 +487,85 @@ killed(const char *uri)
 	store_close(c);
 }
 
+#define EDGE_CTX(id, status, at) \
+	"{\"_id\":" id ",\"organization_id\":\"org_123\",\"status\":\"" status "\"," at \
+	"\"metadata\":{\"appliance_id\":\"" APPLIANCE "\"}}"
+#define OID "5f1d00000000000000000001"
+#define OID2 "5f1d00000000000000000002"
+
+/*
+ * What the pull cannot store (an ObjectId _id, a status the rules refuse)
+ * goes to the rejected list and the status, and the checkpoint moves past
+ * it; documents without a Date updated_at are counted; a document written
+ * late, before the checkpoint, is pulled all the same.
+ */
+static void
+pull_edges(struct store *b, const char *pb, const char *uri)
+{
+	struct sync *s = new_sync(pb, uri);
+	struct sync_coll_status st0 = status_of(b, COLL_CONTEXTS), st1;
+	char error[256] = "";
+	int64_t pulled = 0, pushed = 0;
+
+	mt_insert_json(cl, "contexts", EDGE_CTX("{\"$oid\":\"" OID "\"}", "pending",
+	    "\"updated_at\":{\"$date\":\"2040-01-01T00:00:00Z\"},"));
+	mt_insert_json(cl, "contexts", EDGE_CTX("\"ctx_e1\"", "bogus",
+	    "\"updated_at\":{\"$date\":\"2040-01-01T00:00:00Z\"},"));
+	mt_insert_json(cl, "contexts", EDGE_CTX("\"ctx_e2\"", "pending",
+	    "\"updated_at\":{\"$date\":\"2040-01-01T00:00:01Z\"},"));
+	mt_insert_json(cl, "contexts", EDGE_CTX("\"ctx_e3\"", "pending",
+	    "\"updated_at\":\"2040-01-01T00:00:02Z\","));
+	mt_insert_json(cl, "contexts", EDGE_CTX("\"ctx_e4\"", "pending", ""));
+	is_int(sync_pull_all(s, &pulled, &err), 0, "pull past documents the box cannot store (%s)",
+	    err.msg);
+	is_int(pulled, 1, "... the one it can is pulled");
+	ok(has_ctx(b, "ctx_e2"), "... ctx_e2 is in the box");
+	ok(!has_ctx(b, OID), "an ObjectId _id is not stored as a string");
+	is_int(rejected_dir(b, "{\"$oid\":\"" OID "\"}", error, sizeof(error)), 1,
+	    "... it is in the rejected list as refused on pull");
+	is_str(error, "_id is an ObjectId; genbox stores string _ids only", "... with why");
+	ok(!has_ctx(b, "ctx_e1"), "a status the rules refuse is not stored");
+	is_int(rejected_dir(b, "ctx_e1", error, sizeof(error)), 1,
+	    "... it is in the rejected list as refused on pull");
+	like(error, "bogus", "... with the rules' error");
+	st1 = status_of(b, COLL_CONTEXTS);
+	is_int(st1.rejected - st0.rejected, 2, "the status counts both as rejected");
+	is_str(st1.checkpoint.updated_at, "2040-01-01T00:00:01.000Z", "the checkpoint moved past "
+	    "them");
+	is_str(st1.checkpoint.id, "ctx_e2", "... to the last document");
+	is_int(st1.undated, 2, "the documents without a Date updated_at are counted");
+	is_int(st1.last_error_ms, 0, "... no error");
+
+	is_int(sync_push_all(s, &pushed, &err), 0, "the box pushes (%s)", err.msg);
+	is_int(mt_count(cl, "contexts", "{\"_id\":\"" OID "\"}"), 0,
+	    "... no string twin of the ObjectId document in MongoDB");
+	is_int(mt_count(cl, "contexts", "{\"_id\":{\"$oid\":\"" OID "\"}}"), 1,
+	    "... which is still there once");
+	is_int(sync_pull_all(s, &pulled, &err), 0, "pull again (%s)", err.msg);
+	is_int(status_of(b, COLL_CONTEXTS).rejected, st1.rejected,
+	    "... the same refusals are not counted twice");
+
+	mt_insert_json(cl, "contexts", EDGE_CTX("\"ctx_e5\"", "pending",
+	    "\"updated_at\":{\"$date\":\"2039-12-31T23:59:59Z\"},"));
+	is_int(sync_pull_all(s, &pulled, &err), 0, "a document written late, 2 s before the "
+	    "checkpoint (%s)", err.msg);
+	is_int(pulled, 1, "... is pulled by the next round");
+	ok(has_ctx(b, "ctx_e5"), "... it is in the box");
+	st1 = status_of(b, COLL_CONTEXTS);
+	ok(strcmp(st1.checkpoint.updated_at, "2040-01-01T00:00:01.000Z") == 0 &&
+	    strcmp(st1.checkpoint.id, "ctx_e2") == 0, "... the checkpoint did not go back (%s %s)",
+	    st1.checkpoint.updated_at, st1.checkpoint.id);
+	mt_insert_json(cl, "contexts", EDGE_CTX("{\"$oid\":\"" OID2 "\"}", "pending",
+	    "\"updated_at\":{\"$date\":\"2040-01-01T00:00:03Z\"},"));
+	is_int(sync_pull_all(s, &pulled, &err), 0, "an ObjectId document last (%s)", err.msg);
+	st1 = status_of(b, COLL_CONTEXTS);
+	ok(strcmp(st1.checkpoint.updated_at, "2040-01-01T00:00:03.000Z") == 0 &&
+	    strcmp(st1.checkpoint.id, "{\"$oid\":\"" OID2 "\"}") == 0,
+	    "... is the checkpoint, its own _id (%s %s)", st1.checkpoint.updated_at,
+	    st1.checkpoint.id);
+	sync_free(s);
+}
+
 int
 main(void)
 {
@@ -478,6 +592,7 @@ main(void)
 	sync_free(s);
 	interrupted(uri);
 	killed(uri);
+	pull_edges(b, pb, uri);
 	store_close(a);
 	store_close(b);
 	mongoc_client_destroy(cl);

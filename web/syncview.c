@@ -85,6 +85,35 @@ sync_orphan(struct web_req *r, const char *state, int64_t depth, char *msg, size
 	return 1;
 }
 
+/*
+ * The cluster holds documents the pull cannot see (no updated_at, or not a
+ * Date): undated_warning naming the first collection, and the warning
+ * unless the state has one. Not degraded: the rest syncs.
+ */
+static void
+sync_undated_warning(cJSON *out, const struct sync_coll_status *cs)
+{
+	int64_t total = 0;
+	int first = -1;
+	char msg[300];
+
+	for (int i = 0; i < COLL_COUNT; i++)
+		if (cs[i].undated > 0) {
+			total += cs[i].undated;
+			if (first < 0)
+				first = i;
+		}
+	if (total == 0)
+		return;
+	snprintf(msg, sizeof(msg), "the cluster holds %lld document%s the pull cannot see "
+	    "(updated_at missing or not a Date), %lld in %s", (long long)total,
+	    total == 1 ? "" : "s", (long long)cs[first].undated, coll_name((enum coll)first));
+	cJSON_AddNumberToObject(out, "undated", (double)total);
+	cJSON_AddStringToObject(out, "undated_warning", msg);
+	if (!cJSON_HasObjectItem(out, "warning"))
+		cJSON_AddStringToObject(out, "warning", msg);
+}
+
 int
 web_sync_health(struct web_req *r, cJSON *out, cJSON *sync_reasons)
 {
@@ -122,6 +151,7 @@ web_sync_health(struct web_req *r, cJSON *out, cJSON *sync_reasons)
 		cJSON_AddStringToObject(out, "warning", msg);
 		cJSON_AddItemToArray(sync_reasons, cJSON_CreateString(msg));
 	}
+	sync_undated_warning(out, cs);
 	return 0;
 }
 
@@ -149,11 +179,17 @@ sync_coll_json(enum coll c, const struct sync_coll_status *s, int64_t now)
 		cJSON_AddStringToObject(cp, "_id", s->checkpoint.id);
 	else
 		cJSON_AddNullToObject(cp, "_id");
-	if (s->last_error_ms > 0)
+	if (s->last_error_ms > 0) {
 		cJSON_AddStringToObject(o, "last_error", s->last_error);
-	else
+		cJSON_AddStringToObject(o, "last_error_direction", s->last_error_pull ? "pull" :
+		    "push");
+	} else {
 		cJSON_AddNullToObject(o, "last_error");
+		cJSON_AddNullToObject(o, "last_error_direction");
+	}
 	cJSON_AddItemToObject(o, "last_error_at", web_time_or_null(s->last_error_ms));
+	/* the cluster's documents the pull cannot see: updated_at missing or not a Date */
+	cJSON_AddNumberToObject(o, "undated", (double)s->undated);
 	return o;
 }
 
@@ -203,6 +239,8 @@ sync_rejected_json(struct web_req *r, const struct rejected_doc *rj, int n)
 		cJSON_AddStringToObject(o, "_id", rj[i].id);
 		cJSON_AddItemToObject(o, "at", web_time_or_null(rj[i].at_ms));
 		cJSON_AddStringToObject(o, "error", rj[i].error);
+		/* push: the cluster refused the box's copy; pull: the box refused the cluster's */
+		cJSON_AddStringToObject(o, "direction", rj[i].pull ? "pull" : "push");
 		cJSON_AddItemToArray(arr, o);
 	}
 	return arr;
@@ -296,7 +334,11 @@ sync_coll_metrics(struct web *w, enum coll c, const struct sync_coll_status *s, 
 	sync_counter(w, "genbox_sync_conflicts_total", l,
 	    "Documents kept because the other side held a newer copy", s->conflicts);
 	sync_counter(w, "genbox_sync_rejected_total", l,
-	    "Documents the cluster refused for good", s->rejected);
+	    "Documents refused for good (by the cluster on push, by the box on pull)",
+	    s->rejected);
+	metric_set(metrics_gauge(w->metrics, "genbox_sync_undated_documents", l,
+	    "The cluster's documents the pull cannot see (updated_at missing or not a Date)"),
+	    (double)s->undated);
 	snprintf(ld, sizeof(ld), "%s,direction=\"push\"", l);
 	metric_set(metrics_gauge(w->metrics, "genbox_sync_last_success_timestamp_seconds", ld,
 	    "Unix time of the last successful push or pull (0: never)"),

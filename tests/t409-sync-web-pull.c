@@ -1,0 +1,149 @@
+/*
+ * t409-sync-web-pull - what the web shows of the pull's side of sync, read
+ * from storage as a running sync leaves it: a document refused on pull
+ * and one refused by the cluster, each with its direction, in the
+ * dashboard's rejected list and counted in /metrics; the count of the
+ * cluster's documents the pull cannot see (no Date updated_at) in the
+ * dashboard, /healthz (a warning) and /metrics; and a pull's error that a
+ * push round's success does not hide (/healthz last_error stays).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../storage/outbox.h"
+#include "webtest.h"
+
+static struct wt t;
+static struct gb_err err;
+
+/* The value of the /metrics line starting with prefix ("name{labels}"), or -1. */
+static double
+metric(const char *prefix)
+{
+	struct http_resp r = wt_req("GET", "/metrics", NULL, NULL);
+	const char *p = r.body ? r.body : "";
+	double v = -1;
+
+	while ((p = strstr(p, prefix)) != NULL) {
+		if ((p == r.body || p[-1] == '\n') && p[strlen(prefix)] == ' ') {
+			v = strtod(p + strlen(prefix) + 1, NULL);
+			break;
+		}
+		p++;
+	}
+	http_resp_free(&r);
+	return v;
+}
+
+static void
+put_ctx(const char *id)
+{
+	char doc[512];
+
+	snprintf(doc, sizeof(doc), "{\"_id\":\"%s\",\"organization_id\":\"org_123\","
+	    "\"user_id\":\"user_456\",\"status\":\"pending\",\"data\":{\"title\":\"t408\"}}", id);
+	if (store_put(t.box.st, COLL_CONTEXTS, doc, strlen(doc), STORE_UPSERT, NULL, &err))
+		tap_bail("put %s: %s", id, err.msg);
+}
+
+/* A push refused by the cluster, as the pusher records it. */
+static void
+push_refused(const char *id)
+{
+	struct outbox_row rows[64];
+	int n = 0, i;
+
+	if (store_outbox_take(t.box.st, 0, 64, rows, &n, &err))
+		tap_bail("take: %s", err.msg);
+	for (i = 0; i < n && strcmp(rows[i].id, id) != 0; i++)
+		;
+	if (i == n)
+		tap_bail("no outbox row of %s", id);
+	if (store_outbox_reject(t.box.st, &rows[i], "document too large", &err))
+		tap_bail("reject: %s", err.msg);
+	store_outbox_rows_free(rows, n);
+}
+
+/* The rejected entry of id in the dashboard's sync, its field key. */
+static const char *
+rejected_field(const struct http_resp *r, const char *id, const char *key)
+{
+	char path[64];
+
+	for (int i = 0; i < 8; i++) {
+		snprintf(path, sizeof(path), "sync.rejected.%d._id", i);
+		if (strcmp(body_path(r, path), id) == 0) {
+			snprintf(path, sizeof(path), "sync.rejected.%d.%s", i, key);
+			return body_path(r, path);
+		}
+	}
+	return "(not listed)";
+}
+
+int
+main(void)
+{
+	char token[APIKEY_TOKEN_MAX];
+	struct http_resp r;
+	int64_t now = gb_now_ms();
+
+	wt_start(&t, 2, 1 << 20, 10000);
+	wt_set_port(t.port);
+	wt_key(&t, "user_456", 0, token);
+	if (store_sync_enable(t.box.st, NULL, &err))
+		tap_bail("enable: %s", err.msg);
+	put_ctx("ctx_t408_pull");
+	put_ctx("ctx_t408_push");
+	push_refused("ctx_t408_push");
+	/* the pusher counts what the cluster refuses */
+	store_sync_note(t.box.st, COLL_CONTEXTS, SYNC_REJECTED, 1, NULL, now, &err);
+	if (store_pull_reject(t.box.st, COLL_CONTEXTS, "ctx_t408_pull",
+	    "field 'status': 'bogus' is not a status", now, &err) ||
+	    store_sync_note(t.box.st, COLL_CONTEXTS, SYNC_UNDATED, 3, NULL, now, &err) ||
+	    store_sync_note(t.box.st, COLL_CONTEXTS, SYNC_PULL_ERROR, 0, "pull: cannot reach "
+	    "127.0.0.1:1", now, &err) ||
+	    store_sync_note(t.box.st, COLL_CONTEXTS, SYNC_OK, 0, NULL, now + 1, &err))
+		tap_bail("sync status: %s", err.msg);
+
+	r = wt_req("GET", "/api/v1/dashboard", token, NULL);
+	is_int(r.status, 200, "GET /dashboard: 200");
+	is_str(rejected_field(&r, "ctx_t408_pull", "direction"), "pull",
+	    "the dashboard lists the document refused on pull as such");
+	like(rejected_field(&r, "ctx_t408_pull", "error"), "bogus", "... with its error");
+	is_str(rejected_field(&r, "ctx_t408_push", "direction"), "push",
+	    "and the one the cluster refused as such");
+	is_str(body_path(&r, "sync.rejected_total"), "2", "both counted");
+	is_str(body_path(&r, "sync.collections.0.collection"), "contexts", "per collection:");
+	is_str(body_path(&r, "sync.collections.0.rejected"), "2", "... rejected 2");
+	is_str(body_path(&r, "sync.collections.0.undated"), "3",
+	    "... the documents the pull cannot see");
+	is_str(body_path(&r, "sync.collections.0.last_error_direction"), "pull",
+	    "... the last error is the pull's");
+	http_resp_free(&r);
+
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	is_int(r.status, 200, "GET /healthz: 200");
+	like(body_path(&r, "sync.last_error"), "pull: cannot reach",
+	    "/healthz: a push round's success does not hide the pull's error");
+	is_str(body_path(&r, "sync.undated"), "3", "/healthz: the undated documents");
+	like(body_path(&r, "sync.undated_warning"), "3 documents the pull cannot see "
+	    "(updated_at missing or not a Date), 3 in contexts", "/healthz: a warning says so");
+	http_resp_free(&r);
+
+	is_int((int)metric("genbox_sync_undated_documents{collection=\"contexts\"}"), 3,
+	    "/metrics: genbox_sync_undated_documents of contexts");
+	is_int((int)metric("genbox_sync_rejected_total{collection=\"contexts\"}"), 2,
+	    "/metrics: genbox_sync_rejected_total counts both directions");
+
+	store_sync_note(t.box.st, COLL_CONTEXTS, SYNC_PULL_OK, 0, NULL, now + 2, &err);
+	store_sync_note(t.box.st, COLL_CONTEXTS, SYNC_UNDATED, 0, NULL, now + 2, &err);
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	is_str(body_path(&r, "sync.last_error"), "null", "a pull round's success clears it");
+	ok(strcmp(body_path(&r, "sync.undated"), "(none)") == 0 &&
+	    strcmp(body_path(&r, "sync.undated_warning"), "(none)") == 0,
+	    "no undated documents: no warning");
+	http_resp_free(&r);
+	wt_stop(&t);
+	return tap_done();
+}
