@@ -227,13 +227,19 @@ status_text(const struct sync_coll_status *cs, const struct rejected_doc *rj, in
 	printf("\nlast errors:%s\n", status_has_error(cs) ? "" : " none");
 	for (int i = 0; i < COLL_COUNT; i++)
 		if (cs[i].last_error_ms > 0)
-			printf("  %s, %s: %s\n", coll_name((enum coll)i),
+			printf("  %s, %s %s: %s\n", coll_name((enum coll)i),
+			    cs[i].last_error_pull ? "pull" : "push",
 			    sync_age(now, cs[i].last_error_ms, a, sizeof(a)), cs[i].last_error);
+	for (int i = 0; i < COLL_COUNT; i++)
+		if (cs[i].undated > 0)
+			printf("  %s: %lld documents in the cluster without a date in updated_at "
+			    "are never pulled\n", coll_name((enum coll)i), (long long)cs[i].undated);
 	printf("\nrejected documents: %lld%s\n", (long long)total, total > nrj ? " (the newest "
 	    "shown)" : "");
 	for (int i = 0; i < nrj; i++)
-		printf("  %-14s %-28s %s  %s\n", coll_name(rj[i].coll), rj[i].id,
-		    gb_time_format(rj[i].at_ms, t), rj[i].error);
+		printf("  %-14s %-28s %s  %s %s\n", coll_name(rj[i].coll), rj[i].id,
+		    gb_time_format(rj[i].at_ms, t), rj[i].pull ? "refused on pull:" :
+		    "refused by the cluster:", rj[i].error);
 }
 
 static cJSON *
@@ -272,6 +278,7 @@ status_coll_json(const struct sync_coll_status *s, int64_t now)
 		cJSON_AddNullToObject(cp, "_id");
 	cJSON_AddNumberToObject(cp, "pulled", (double)s->checkpoint.pulled);
 	cJSON_AddItemToObject(o, "last_error_at", status_time(s->last_error_ms));
+	cJSON_AddNumberToObject(o, "undated", (double)s->undated);
 	if (s->last_error_ms > 0)
 		cJSON_AddStringToObject(o, "last_error", s->last_error);
 	else
@@ -312,6 +319,7 @@ status_json(const struct config *cfg, const struct synccfg *c, int on, const cha
 		cJSON_AddStringToObject(o, "collection", coll_name(rj[i].coll));
 		cJSON_AddStringToObject(o, "_id", rj[i].id);
 		cJSON_AddItemToObject(o, "at", status_time(rj[i].at_ms));
+		cJSON_AddStringToObject(o, "direction", rj[i].pull ? "pull" : "push");
 		cJSON_AddStringToObject(o, "error", rj[i].error);
 		cJSON_AddItemToArray(arr, o);
 	}

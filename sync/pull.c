@@ -222,6 +222,8 @@ pull_coll(struct sync_ctx *c, enum coll coll, int max_pages, int *pages, int64_t
 		return rc;
 	if (max_pages <= 0 || *pages < max_pages)
 		rc = pull_pages(c, coll, &cp, max_pages, pages, pulled, &fail_state, err);
+	if (rc == GB_ESTATE && sync_stopping(c->s))
+		return rc;	/* cut short by the stop: no error of the cluster's */
 	if (rc)
 		store_sync_note(c->st, coll, SYNC_PULL_ERROR, 0, err->msg, gb_now_ms(), &e2);
 	else if (store_sync_note(c->st, coll, SYNC_PULLED, 0, NULL, gb_now_ms(), &e2) == 0)

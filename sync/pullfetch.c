@@ -207,7 +207,11 @@ pull_count_undated(struct sync_ctx *c, enum coll coll, int64_t *n, struct gb_err
 	 */
 	BSON_APPEND_UTF8(&cmd, "count", coll_name(coll));
 	BSON_APPEND_DOCUMENT(&cmd, "query", &filter);
-	mongo_lock(c->s);
+	if ((rc = mongo_enter(c->s, err))) {	/* sync is stopping */
+		bson_destroy(&cmd);
+		bson_destroy(&filter);
+		return rc;
+	}
 	mc = mongo_coll(c, coll);
 	if (!mongoc_collection_read_command_with_opts(mc, &cmd, NULL, NULL, &reply, &e))
 		/* the state is the pages' to tell: an emulation may lack $type */
@@ -376,7 +380,10 @@ page_read(struct pull_fetch *f, mongoc_cursor_t *cur, struct pull_page **out,
 		free(pg);
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	}
-	mongo_lock(f->c->s);
+	if ((rc = mongo_enter(f->c->s, err))) {	/* sync is stopping */
+		page_free(pg);
+		return rc;
+	}
 	while (rc == 0 && pg->seen < size && mongoc_cursor_next(cur, &doc)) {
 		pg->seen++;
 		rc = page_add(f, pg, doc, err);

@@ -136,6 +136,27 @@ main(void)
 	is_int((int)metric("genbox_sync_rejected_total{collection=\"contexts\"}"), 2,
 	    "/metrics: genbox_sync_rejected_total counts both directions");
 
+	{
+		char db[4200];
+		struct run run;
+
+		snprintf(db, sizeof(db), "--db=%s", t.box.path);
+		util_genbox_run(&run, NULL, db, "sync", "status", NULL);
+		is_int(run.status, 0, "genbox sync status: exit 0");
+		like(run.out, "contexts, pull 0s ago: pull: cannot reach", "... the last error, the pull's");
+		like(run.out, "contexts: 3 documents in the cluster without a date",
+		    "... the undated documents");
+		like(run.out, "refused on pull: field 'status': 'bogus'",
+		    "... the document refused on pull, as such");
+		like(run.out, "refused by the cluster: document too large",
+		    "... and the cluster's refusal");
+		run_free(&run);
+		util_genbox_run(&run, NULL, db, "sync", "status", "--json", NULL);
+		like(run.out, "\"undated\":\t3", "sync status --json: undated");
+		like(run.out, "\"direction\":\t\"pull\"", "... and each refusal's direction");
+		run_free(&run);
+	}
+
 	store_sync_note(t.box.st, COLL_CONTEXTS, SYNC_PULL_OK, 0, NULL, now + 2, &err);
 	store_sync_note(t.box.st, COLL_CONTEXTS, SYNC_UNDATED, 0, NULL, now + 2, &err);
 	r = wt_req("GET", "/healthz", NULL, NULL);
