@@ -77,6 +77,7 @@ static const struct key {
 	INT("cluster", "page_size", cluster_page_size, 1, 100000),
 	INT("cluster", "timeout_ms", cluster_timeout_ms, 100, 600000),
 	INT("cluster", "backoff_max_ms", cluster_backoff_max_ms, 100, 86400000),
+	INT("cluster", "lookback_ms", cluster_lookback_ms, 0, 3600000),
 #undef STR
 #undef TYP
 #undef INT
@@ -112,6 +113,7 @@ config_defaults(struct config *cfg)
 	cfg->cluster_page_size = 1000;
 	cfg->cluster_timeout_ms = 10000;
 	cfg->cluster_backoff_max_ms = 60000;
+	cfg->cluster_lookback_ms = 5000;
 }
 
 /*

@@ -58,6 +58,7 @@ struct config {
 	int cluster_page_size;		/* documents per pulled page */
 	int cluster_timeout_ms;		/* connect, socket and server selection */
 	int cluster_backoff_max_ms;	/* longest wait between tries */
+	int cluster_lookback_ms;	/* each pull re-reads this far before its checkpoint */
 };
 
 void config_defaults(struct config *cfg);

@@ -101,6 +101,8 @@ synccfg_fill(struct synccfg *out, const struct config *cfg, struct store *st, in
 	sc->page_size = cfg->cluster_page_size;
 	sc->timeout_ms = cfg->cluster_timeout_ms;
 	sc->backoff_max_ms = cfg->cluster_backoff_max_ms;
+	/* 0 in the file: none (the sync floor reads 0 as its default, < 0 as none) */
+	sc->lookback_ms = cfg->cluster_lookback_ms > 0 ? cfg->cluster_lookback_ms : -1;
 	sc->take_max = 2 * (workers > 0 ? workers : 1);
 	return synccfg_orgs(out, cfg, st, err);
 }

@@ -202,6 +202,15 @@ test_no_cluster(void)
 	is_int(r.status, 1, "page_size 0: exit 1");
 	like(r.err, "pw.conf:2: bad value '0' for 'cluster.page_size'", "naming file, line and key");
 	run_free(&r);
+	util_write_file(conf, "[cluster]\n\nlookback_ms = -5\n", strlen("[cluster]\n\nlookback_ms = -5\n"));
+	util_genbox_run(&r, NULL, "-c", conf, db_arg, "sync", "status", NULL);
+	is_int(r.status, 1, "lookback_ms -5: exit 1");
+	like(r.err, "pw.conf:3: bad value '-5' for 'cluster.lookback_ms'", "naming file, line and key");
+	run_free(&r);
+	util_write_file(conf, "[cluster]\nlookback_ms = 0\n", strlen("[cluster]\nlookback_ms = 0\n"));
+	util_genbox_run(&r, NULL, "-c", conf, db_arg, "sync", "status", NULL);
+	is_int(r.status, 0, "lookback_ms 0 (none) is taken");
+	run_free(&r);
 }
 
 /* ---- the CLI against the cluster ---- */
