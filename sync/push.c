@@ -585,7 +585,7 @@ push_coll(struct sync_ctx *c, enum coll coll, struct outbox_row *rows, int n, in
     int64_t *pushed, struct gb_err *err)
 {
 	struct push_set p;
-	int rc;
+	int rc, before, fail_state = -1;
 
 	memset(&p, 0, sizeof(p));
 	p.c = c;
@@ -600,7 +600,13 @@ push_coll(struct sync_ctx *c, enum coll coll, struct outbox_row *rows, int n, in
 		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 		goto out;
 	}
+	before = atomic_load(&c->s->state);
 	rc = push_send(&p, err);
+	if (rc) {
+		/* the state the error calls for, set once the error is recorded below */
+		fail_state = atomic_load(&c->s->state);
+		sync_set_state(c->s, (enum sync_st)before);
+	}
 	if (rc == 0 || rc == GB_ETRANSIENT || rc == GB_EPERM || rc == GB_EIO) {
 		struct gb_err serr = { 0, "" };
 		/* even after a failed send, rows settled before it (conversion) count */
@@ -613,6 +619,8 @@ push_coll(struct sync_ctx *c, enum coll coll, struct outbox_row *rows, int n, in
 	}
 	if (rc != GB_ESTATE)	/* not when sync is stopping: nothing was said */
 		push_note(&p, rc, err);
+	if (fail_state >= 0)
+		sync_set_state(c->s, (enum sync_st)fail_state);
 	*acked += p.pushed + p.conflicts + p.rejected;
 	*pushed += p.pushed;
 	if (rc == 0 && p.retry_msg[0])
