@@ -569,6 +569,17 @@ lock_script(struct sync_redis *r, const char *script, const char *key, const cha
 	return rc;
 }
 
+/* worker_lock:{ctx_id} into key, for a worker id that is not empty */
+static int
+lock_key(char key[KEY_MAX], const char *ctx_id, const char *worker_id, struct gb_err *err)
+{
+	int rc = redis_key(key, "worker_lock:", ctx_id, "context id", err);
+
+	if (rc == 0 && (!worker_id || !*worker_id))
+		rc = gb_errf(err, GB_EINVAL, "redis: empty worker id");
+	return rc;
+}
+
 int
 sync_redis_lock(struct sync_redis *r, const char *ctx_id, const char *worker_id, int *got,
     struct gb_err *err)
@@ -579,10 +590,8 @@ sync_redis_lock(struct sync_redis *r, const char *ctx_id, const char *worker_id,
 	int rc;
 
 	*got = 0;
-	if ((rc = redis_key(key, "worker_lock:", ctx_id, "context id", err)))
+	if ((rc = lock_key(key, ctx_id, worker_id, err)))
 		return rc;
-	if (!worker_id || !*worker_id)
-		return gb_errf(err, GB_EINVAL, "redis: empty worker id");
 	redis_batch_add(&b, "SET", key, worker_id, "NX", "PX", LOCK_TTL_MS, NULL);
 	rc = lock_cmd(r, &b, &val, err);
 	redis_batch_free(&b);
@@ -603,10 +612,8 @@ sync_redis_lock_extend(struct sync_redis *r, const char *ctx_id, const char *wor
 	int rc;
 
 	*held = 0;
-	if ((rc = redis_key(key, "worker_lock:", ctx_id, "context id", err)))
+	if ((rc = lock_key(key, ctx_id, worker_id, err)))
 		return rc;
-	if (!worker_id || !*worker_id)
-		return gb_errf(err, GB_EINVAL, "redis: empty worker id");
 	if (!(rc = lock_script(r, lock_extend_lua, key, worker_id, &val, err)))
 		*held = val == 1;
 	return rc;
@@ -620,10 +627,8 @@ sync_redis_unlock(struct sync_redis *r, const char *ctx_id, const char *worker_i
 	long long val;
 	int rc;
 
-	if ((rc = redis_key(key, "worker_lock:", ctx_id, "context id", err)))
+	if ((rc = lock_key(key, ctx_id, worker_id, err)))
 		return rc;
-	if (!worker_id || !*worker_id)
-		return gb_errf(err, GB_EINVAL, "redis: empty worker id");
 	return lock_script(r, lock_release_lua, key, worker_id, &val, err);
 }
 

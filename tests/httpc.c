@@ -201,3 +201,14 @@ http_read_until(int fd, char *acc, size_t cap, const char *want, int ms, int *eo
 	}
 	return want && strstr(acc, want) != NULL;
 }
+
+double
+http_metric_value(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+	return -1;
+}

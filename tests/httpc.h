@@ -27,6 +27,12 @@ void http_resp_free(struct http_resp *r);
 /* The value of header name (case-insensitive) in r, or NULL; one static buffer. */
 const char *http_header(const struct http_resp *r, const char *name);
 
+/*
+ * The value of the sample named exactly name ("name{labels}") in Prometheus
+ * text (NULL allowed), or -1 when it has none.
+ */
+double http_metric_value(const char *text, const char *name);
+
 /* A connected TCP socket to 127.0.0.1:port, or -1. */
 int http_connect(int port);
 /* Send raw bytes on a new connection and read the answer (up to 64 KiB, timeout_ms); malloc'd, or NULL. */

@@ -430,18 +430,6 @@ test_paging(void)
 	free(ids);
 }
 
-/* The value of the sample named exactly name in Prometheus text, or -1. */
-static double
-scraped_value(const char *text, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-		if (strncmp(p, name, n) == 0 && p[n] == ' ')
-			return strtod(p + n + 1, NULL);
-	return -1;
-}
-
 /* ---- bulk retry and cancel ---- */
 
 static void
@@ -487,9 +475,9 @@ test_bulk(void)
 	is_str(box_ctx(&t.box, "ctx_theirs", "status"), "failed", "the other organization's failed one "
 	    "stays");
 	r = wt_req("GET", "/metrics", NULL, NULL);
-	ok(scraped_value(r.body, "genbox_contexts_requeued_total{by=\"api\"}") >= 5,
+	ok(http_metric_value(r.body, "genbox_contexts_requeued_total{by=\"api\"}") >= 5,
 	    "/metrics counts the contexts the API sent back to the queue");
-	ok(scraped_value(r.body, "genbox_contexts_cancelled_total{by=\"api\"}") >= 3,
+	ok(http_metric_value(r.body, "genbox_contexts_cancelled_total{by=\"api\"}") >= 3,
 	    "and those it cancelled");
 	http_resp_free(&r);
 }

@@ -231,15 +231,10 @@ static double
 box_metric(const struct daemon *d, const char *prefix)
 {
 	struct http_resp r;
-	const char *p;
-	double v = -1;
+	double v;
 
 	http_json(&r, "GET", box_url(d, "/metrics"), NULL, NULL);
-	for (p = r.body ? r.body : ""; (p = strstr(p, prefix)) != NULL; p++)
-		if ((p == r.body || p[-1] == '\n') && p[strlen(prefix)] == ' ') {
-			v = strtod(p + strlen(prefix) + 1, NULL);
-			break;
-		}
+	v = http_metric_value(r.body, prefix);
 	http_resp_free(&r);
 	return v;
 }

@@ -22,16 +22,8 @@ static double
 metric(const char *prefix)
 {
 	struct http_resp r = wt_req("GET", "/metrics", NULL, NULL);
-	const char *p = r.body ? r.body : "";
-	double v = -1;
+	double v = http_metric_value(r.body, prefix);
 
-	while ((p = strstr(p, prefix)) != NULL) {
-		if ((p == r.body || p[-1] == '\n') && p[strlen(prefix)] == ' ') {
-			v = strtod(p + strlen(prefix) + 1, NULL);
-			break;
-		}
-		p++;
-	}
 	http_resp_free(&r);
 	return v;
 }
