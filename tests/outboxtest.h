@@ -103,4 +103,18 @@ ver_of(const char *id)
 	return v;
 }
 
+/* Acknowledge every queued row. */
+static void
+drain(void)
+{
+	struct outbox_row rows[MAXROWS];
+	int n;
+
+	while ((n = take(0, rows, MAXROWS)) > 0) {
+		if (store_outbox_ack(st, rows, n, &err))
+			tap_bail("ack: %s", err.msg);
+		store_outbox_rows_free(rows, n);
+	}
+}
+
 #endif

@@ -284,20 +284,6 @@ test_depth_and_catalog(void)
 	store_close(st);
 }
 
-/* Acknowledge every queued row. */
-static void
-drain(void)
-{
-	struct outbox_row rows[MAXROWS];
-	int n;
-
-	while ((n = take(0, rows, MAXROWS)) > 0) {
-		if (store_outbox_ack(st, rows, n, &err))
-			tap_bail("ack: %s", err.msg);
-		store_outbox_rows_free(rows, n);
-	}
-}
-
 static void
 test_locks_meta(void)
 {

@@ -105,20 +105,6 @@ test_apply(void)
 	store_close(st);
 }
 
-/* Acknowledge every queued row. */
-static void
-drain(void)
-{
-	struct outbox_row rows[MAXROWS];
-	int n;
-
-	while ((n = take(0, rows, MAXROWS)) > 0) {
-		if (store_outbox_ack(st, rows, n, &err))
-			tap_bail("ack: %s", err.msg);
-		store_outbox_rows_free(rows, n);
-	}
-}
-
 /* The job-aware rule: terminal kept, retry_count never down, a running worker undisturbed. */
 static void
 test_apply_rule(void)
