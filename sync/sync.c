@@ -301,26 +301,36 @@ sync_take_once(struct sync *s, int *taken, struct gb_err *err)
 	return rc;
 }
 
+/* What became of the context of a cluster lock the box holds */
+enum lock_ctx { LOCK_RUNNING, LOCK_DONE, LOCK_ABSENT };
+
 /*
- * A lock whose context ended here while no context waits in the outbox:
+ * LOCK_DONE: the context ended here while no context waits in the outbox:
  * its end was acknowledged, but the pusher could not release the lock then
- * (Redis was away). Released now instead of kept alive.
+ * (Redis was away). Released now instead of kept alive. LOCK_ABSENT: no such
+ * context here: a claim (take.c) in progress, or one that a kill or a failed
+ * store cut short, or a context deleted here since.
  */
-static int
-lock_done(struct sync_ctx *c, const char *ctx_id, int64_t ctx_depth)
+static enum lock_ctx
+lock_ctx_state(struct sync_ctx *c, const char *ctx_id, int64_t ctx_depth)
 {
 	struct gb_err err = { 0, "" };
 	char *text = NULL;
 	cJSON *j;
-	int st;
+	int st, rc;
 
-	if (ctx_depth != 0 || store_get(c->st, COLL_CONTEXTS, ctx_id, &text, &err))
-		return 0;
+	if ((rc = store_get(c->st, COLL_CONTEXTS, ctx_id, &text, &err)) == GB_ENOTFOUND)
+		return LOCK_ABSENT;
+	if (rc != 0 || ctx_depth != 0) {
+		free(text);
+		return LOCK_RUNNING;
+	}
 	j = cJSON_Parse(text);
 	st = ctx_status_from_name(json_get_str(j, "status") ? json_get_str(j, "status") : "");
 	cJSON_Delete(j);
 	free(text);
-	return st == CTX_COMPLETED || st == CTX_FAILED || st == CTX_CANCELLED;
+	return st == CTX_COMPLETED || st == CTX_FAILED || st == CTX_CANCELLED ? LOCK_DONE :
+	    LOCK_RUNNING;
 }
 
 /* The outbox row of context id, when it is among the oldest: acknowledged unsent. */
@@ -375,12 +385,19 @@ lock_lost(struct sync_ctx *c, const struct cluster_lock *l, struct gb_err *err)
 	return store_cluster_lock_remove(c->st, l->ctx_id, err);
 }
 
+/*
+ * A claim older than this whose context never reached the store was cut
+ * short: its key, when still the box's, is released. A claim in progress
+ * (this process or another on the same file) lasts a few round trips.
+ */
+#define CLAIM_STALE_MS (60 * 1000)
+
 /* Keep the locks the box holds: PEXPIRE while ours; a lost one is taken back or let go. */
 static int
 redis_extend_locks(struct sync_ctx *c, struct gb_err *err)
 {
 	struct cluster_lock *locks = calloc(LOCKS_MAX, sizeof(*locks));
-	int64_t depth = -1, oldest;
+	int64_t depth = -1, oldest, now = gb_now_ms();
 	int n = 0, rc;
 
 	if (locks == NULL)
@@ -389,9 +406,18 @@ redis_extend_locks(struct sync_ctx *c, struct gb_err *err)
 		rc = store_outbox_depth(c->st, COLL_CONTEXTS, &depth, &oldest, err);
 	for (int i = 0; i < n && rc == 0; i++) {
 		const char *id = locks[i].ctx_id;
+		enum lock_ctx lc = lock_ctx_state(c, id, depth);
 		int held = 0;
 
-		if (lock_done(c, id, depth)) {
+		if (lc == LOCK_ABSENT && now - locks[i].taken_ms < CLAIM_STALE_MS)
+			continue;	/* a claim in progress */
+		if (lc != LOCK_RUNNING) {
+			char q[160];
+
+			if (lc == LOCK_ABSENT)
+				log_warnx("event=claim_dropped id=%s msg=\"a claim of the "
+				    "cluster lock that never reached the store: released\"",
+				    log_quoted(q, sizeof(q), id));
 			if ((rc = sync_redis_unlock(c->redis, id, locks[i].worker_id, err)) == 0)
 				rc = store_cluster_lock_remove(c->st, id, err);
 			continue;

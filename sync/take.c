@@ -5,12 +5,15 @@
  * meant for no appliance in particular (metadata.appliance_id null or
  * absent: a context routed to a box is that box's to pull) and not here
  * yet, in the schema's polling order, as many as the box has room for. Each
- * is claimed with SET worker_lock:{id} NX PX 300000; when the lock is ours,
- * the context is read again by _id (another worker may have taken and
+ * is claimed with SET worker_lock:{id} NX PX 300000, after a cluster_locks
+ * row has been written down as the claim's intent (so a box killed between
+ * the SET and the store still knows the key is its own: the lock keeper in
+ * sync.c releases a claim that never got its context). When the lock is
+ * ours, the context is read again by _id (another worker may have taken and
  * finished it between the find and the lock): still pending, it lands in the
- * store with metadata.appliance_id set to this box and a cluster_locks row,
- * in one transaction, and the local engine runs it. The pusher releases the
- * lock once the terminal result is acknowledged.
+ * store with metadata.appliance_id set to this box, and the local engine
+ * runs it. The pusher releases the lock once the terminal result is
+ * acknowledged.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -147,7 +150,7 @@ take_reread(struct sync_ctx *c, const char *id, bson_t *doc, int *pending,
 	return rc;
 }
 
-/* The lock is ours and the context pending: into the store with its lock row. */
+/* The lock is ours and the context pending: into the store, its lock row refreshed. */
 static int
 take_store(struct sync_ctx *c, const char *id, const bson_t *doc, struct gb_err *err)
 {
@@ -184,15 +187,23 @@ take_one(struct sync_ctx *c, const char *id, int *got, struct gb_err *err)
 		free(local);
 		return 0;		/* here already: the local engine has it */
 	}
-	if ((rc = sync_redis_lock(c->redis, id, worker, &locked, err)) || !locked)
+	/* the intent first: a kill after the SET leaves a row that names the key */
+	if ((rc = store_cluster_lock_add(c->st, id, worker, gb_now_ms(), err)))
 		return rc;
-	bson_init(&doc);
-	if ((rc = take_reread(c, id, &doc, &pending, err)) == 0 && pending &&
-	    (rc = take_store(c, id, &doc, err)) == 0)
-		*got = 1;
-	bson_destroy(&doc);
-	if (!*got && sync_redis_unlock(c->redis, id, worker, &uerr))
+	if ((rc = sync_redis_lock(c->redis, id, worker, &locked, err)) == 0 && locked) {
+		bson_init(&doc);
+		if ((rc = take_reread(c, id, &doc, &pending, err)) == 0 && pending &&
+		    (rc = take_store(c, id, &doc, err)) == 0)
+			*got = 1;
+		bson_destroy(&doc);
+	}
+	if (*got)
+		return 0;
+	gb_err_clear(&uerr);
+	if (locked && sync_redis_unlock(c->redis, id, worker, &uerr))
 		log_warnx("cannot release the lock of '%s': %s", id, uerr.msg);
+	else if (store_cluster_lock_remove(c->st, id, &uerr))
+		log_warnx("cannot drop the claim of '%s': %s", id, uerr.msg);
 	return rc;
 }
 

@@ -450,6 +450,40 @@ caches(mongoc_client_t *cl, int port)
 		store_cluster_lock_list(st, locks, 4, &nl, &err);
 		is_int(nl, 1, "... and only its lock row is left");
 	}
+	/*
+	 * Claims that never reached the store (take.c writes the row before the
+	 * SET; a kill between the two): an old one is released when the key is
+	 * still the box's, and dropped when it is not; a young one is a claim in
+	 * progress and left alone.
+	 */
+	if (store_cluster_lock_add(st, "ctx_claim_old", "box-c", gb_now_ms() - 120000, &err) ||
+	    store_cluster_lock_add(st, "ctx_claim_gone", "box-c", gb_now_ms() - 120000, &err) ||
+	    store_cluster_lock_add(st, "ctx_claim_new", "box-c", gb_now_ms(), &err))
+		tap_bail("claim rows: %s", err.msg);
+	freeReplyObject(rq(port, "SET worker_lock:%s box-c PX 300000", "ctx_claim_old"));
+	freeReplyObject(rq(port, "SET worker_lock:%s other-worker PX 300000", "ctx_claim_gone"));
+	freeReplyObject(rq(port, "SET worker_lock:%s box-c PX 300000", "ctx_claim_new"));
+	is_int(sync_redis_once(s, &err), 0, "a Redis round with three claims (%s)", err.msg);
+	is_int(redis_int(port, "EXISTS worker_lock:%s", "ctx_claim_old"), 0,
+	    "a claim cut short a while ago: its lock is released");
+	is_str(redis_str(port, "GET worker_lock:%s", "ctx_claim_gone"), "other-worker",
+	    "... one whose key another worker holds: the key is left alone");
+	is_str(redis_str(port, "GET worker_lock:%s", "ctx_claim_new"), "box-c",
+	    "... a claim in progress: left alone");
+	{
+		struct cluster_lock locks[8];
+		int nl = 0;
+
+		store_cluster_lock_list(st, locks, 8, &nl, &err);
+		is_int(nl, 2, "... two rows are left: the running context's and the young claim's");
+		for (int i = 0; i < nl; i++)
+			ok(strcmp(locks[i].ctx_id, "ctx_claim_old") != 0 &&
+			    strcmp(locks[i].ctx_id, "ctx_claim_gone") != 0,
+			    "... not the old claim's: %s", locks[i].ctx_id);
+	}
+	freeReplyObject(rq(port, "DEL worker_lock:%s", "ctx_claim_new"));
+	freeReplyObject(rq(port, "DEL worker_lock:%s", "ctx_claim_gone"));
+	store_cluster_lock_remove(st, "ctx_claim_new", &err);
 	{	/* out of the way of the take below */
 		mongoc_collection_t *mc = mongoc_client_get_collection(cl, ST_DB, "contexts");
 		bson_error_t e;
