@@ -45,6 +45,8 @@ struct store {
  * finalizes it. Asking again for a statement that is being stepped resets it.
  */
 int store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct gb_err *err);
+/* src into dst (size bytes), cut at a character boundary of UTF-8 when too long */
+void store_copy_text(char *dst, size_t size, const unsigned char *src);
 /* An error from SQLite into err, with what was being done. */
 int store_sqlerr(struct store *st, struct gb_err *err, const char *what);
 int store_exec(struct store *st, const char *sql, struct gb_err *err);

@@ -285,6 +285,26 @@ static const struct migration {
 	OUTBOX_TRIGGER("outbox_comp_upd", "UPDATE", "components", "NEW")
 	OUTBOX_TRIGGER("outbox_comp_del", "DELETE", "components", "OLD")
 	},
+	{ "jobs and document migrations",
+	/*
+	 * the box's own jobs (archive, backup, quick_check, optimize, ...): the
+	 * last run of each, what it counted (a JSON object) and its error
+	 */
+	"CREATE TABLE box_jobs (job TEXT PRIMARY KEY NOT NULL,\n"
+	"  started_ms INTEGER NOT NULL DEFAULT 0, finished_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"  ok INTEGER NOT NULL DEFAULT 0, counts TEXT NOT NULL DEFAULT '{}',\n"
+	"  error TEXT NOT NULL DEFAULT '', last_ok_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"  running INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;\n"
+	/*
+	 * document migrations (migrate docs): one row per named migration begun;
+	 * last_id the checkpoint (the last _id done, in _id order), done 1 when
+	 * finished
+	 */
+	"CREATE TABLE doc_migrations (name TEXT PRIMARY KEY NOT NULL,\n"
+	"  done INTEGER NOT NULL DEFAULT 0, last_id TEXT NOT NULL DEFAULT '',\n"
+	"  migrated INTEGER NOT NULL DEFAULT 0, started_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"  finished_ms INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;\n"
+	},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -102,22 +102,6 @@ static const char *const note_sql[] = {
 #define LOCK_LIST_SQL \
 	"SELECT ctx_id, worker_id, taken_ms FROM cluster_locks ORDER BY taken_ms, ctx_id LIMIT ?1"
 
-/* src into dst (size bytes), cut at a character boundary of UTF-8 when too long */
-static void
-copy_text(char *dst, size_t size, const unsigned char *src)
-{
-	size_t n = src ? strlen((const char *)src) : 0;
-
-	if (n >= size) {
-		n = size - 1;
-		while (n > 0 && (src[n] & 0xC0) == 0x80)
-			n--;
-	}
-	if (n)
-		memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 static int
 bad_coll(int c, struct gb_err *err)
 {
@@ -150,7 +134,7 @@ store_sync_meta_get(struct store *st, const char *key, char *val, size_t size, i
 	if ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
 		*found = 1;
 		if (size)
-			copy_text(val, size, sqlite3_column_text(stmt, 0));
+			store_copy_text(val, size, sqlite3_column_text(stmt, 0));
 	} else if (step != SQLITE_DONE) {
 		rc = store_sqlerr(st, err, "sync mark");
 	}
@@ -273,7 +257,7 @@ take_rows(struct store *st, unsigned mask, int max, struct outbox_row *rows, int
 		r->ver = sqlite3_column_int64(stmt, 1);
 		r->queued_ms = sqlite3_column_int64(stmt, 2);
 		r->coll = (enum coll)c;
-		copy_text(r->id, sizeof(r->id), sqlite3_column_text(stmt, 4));
+		store_copy_text(r->id, sizeof(r->id), sqlite3_column_text(stmt, 4));
 		(*n)++;
 	}
 	if (*n < max && step != SQLITE_DONE)
@@ -435,9 +419,9 @@ store_rejected_list(struct store *st, struct rejected_doc *out, int max, int *n,
 		if (c < 0)
 			continue;
 		out[*n].coll = (enum coll)c;
-		copy_text(out[*n].id, sizeof(out[*n].id), sqlite3_column_text(stmt, 1));
+		store_copy_text(out[*n].id, sizeof(out[*n].id), sqlite3_column_text(stmt, 1));
 		out[*n].at_ms = sqlite3_column_int64(stmt, 2);
-		copy_text(out[*n].error, sizeof(out[*n].error), sqlite3_column_text(stmt, 3));
+		store_copy_text(out[*n].error, sizeof(out[*n].error), sqlite3_column_text(stmt, 3));
 		out[*n].pull = sqlite3_column_int(stmt, 4);
 		(*n)++;
 	}
@@ -487,8 +471,8 @@ store_pull_reject(struct store *st, enum coll c, const char *id, const char *err
 static void
 cp_read(sqlite3_stmt *stmt, int col, struct pull_checkpoint *cp)
 {
-	copy_text(cp->updated_at, sizeof(cp->updated_at), sqlite3_column_text(stmt, col));
-	copy_text(cp->id, sizeof(cp->id), sqlite3_column_text(stmt, col + 1));
+	store_copy_text(cp->updated_at, sizeof(cp->updated_at), sqlite3_column_text(stmt, col));
+	store_copy_text(cp->id, sizeof(cp->id), sqlite3_column_text(stmt, col + 1));
 	cp->pulled = sqlite3_column_int64(stmt, col + 2);
 }
 
@@ -594,11 +578,11 @@ status_rows(struct store *st, struct sync_coll_status *out, struct gb_err *err)
 		s->last_push_ms = sqlite3_column_int64(stmt, 5);
 		s->last_pull_ms = sqlite3_column_int64(stmt, 6);
 		s->last_error_ms = sqlite3_column_int64(stmt, 7);
-		copy_text(s->last_error, sizeof(s->last_error), sqlite3_column_text(stmt, 8));
+		store_copy_text(s->last_error, sizeof(s->last_error), sqlite3_column_text(stmt, 8));
 		/* the newer of the push's and the pull's errors */
 		if (sqlite3_column_int64(stmt, 9) > s->last_error_ms) {
 			s->last_error_ms = sqlite3_column_int64(stmt, 9);
-			copy_text(s->last_error, sizeof(s->last_error),
+			store_copy_text(s->last_error, sizeof(s->last_error),
 			    sqlite3_column_text(stmt, 10));
 			s->last_error_pull = 1;
 		}
@@ -690,8 +674,8 @@ store_cluster_lock_list(struct store *st, struct cluster_lock *out, int max, int
 		return rc;
 	sqlite3_bind_int(stmt, 1, max > 0 ? max : 0);
 	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-		copy_text(out[*n].ctx_id, sizeof(out[*n].ctx_id), sqlite3_column_text(stmt, 0));
-		copy_text(out[*n].worker_id, sizeof(out[*n].worker_id),
+		store_copy_text(out[*n].ctx_id, sizeof(out[*n].ctx_id), sqlite3_column_text(stmt, 0));
+		store_copy_text(out[*n].worker_id, sizeof(out[*n].worker_id),
 		    sqlite3_column_text(stmt, 1));
 		out[*n].taken_ms = sqlite3_column_int64(stmt, 2);
 		(*n)++;

@@ -390,3 +390,19 @@ store_rollback(struct store *st)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	}
 }
+
+/* src into dst (size bytes), cut at a character boundary of UTF-8 when too long */
+void
+store_copy_text(char *dst, size_t size, const unsigned char *src)
+{
+	size_t n = src ? strlen((const char *)src) : 0;
+
+	if (n >= size) {
+		n = size - 1;
+		while (n > 0 && (src[n] & 0xC0) == 0x80)
+			n--;
+	}
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}

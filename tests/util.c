@@ -217,6 +217,7 @@ util_spawn(char *const argv[], const char *out, long long fsize)
  * step adds its undoing here.
  */
 const char util_schema_v1_sql[] =
+    "DROP TABLE box_jobs; DROP TABLE doc_migrations; "
     "DROP TRIGGER outbox_ctx_ins; DROP TRIGGER outbox_ctx_upd; "
     "DROP TRIGGER outbox_batch_ins; DROP TRIGGER outbox_batch_upd; "
     "DROP TRIGGER outbox_tmpl_ins; DROP TRIGGER outbox_tmpl_upd; "
