@@ -24,9 +24,14 @@
 /*
  * K_MONGO and K_REDIS are URIs whose password may come only from the
  * environment; K_ORGS a comma list of _ids; K_DBNAME a MongoDB database
- * name; K_IDENT a name without blanks.
+ * name; K_IDENT a name without blanks; K_DUR a duration kept in seconds
+ * (off, hourly, daily, weekly, or N followed by s, m, h or d); K_TARGET
+ * where archives and backups go (dir:PATH or s3://bucket[/prefix]).
  */
-enum ktype { K_STR, K_INT, K_SYNC, K_LEVEL, K_BOOL, K_MONGO, K_REDIS, K_ORGS, K_DBNAME, K_IDENT };
+enum ktype {
+	K_STR, K_INT, K_SYNC, K_LEVEL, K_BOOL, K_MONGO, K_REDIS, K_ORGS, K_DBNAME, K_IDENT,
+	K_DUR, K_TARGET
+};
 
 static const struct key {
 	const char *section, *name;
@@ -114,6 +119,65 @@ config_defaults(struct config *cfg)
 	cfg->cluster_timeout_ms = 10000;
 	cfg->cluster_backoff_max_ms = 60000;
 	cfg->cluster_lookback_ms = 5000;
+	cfg->retention_days = 90;
+	cfg->retention_interval_s = 86400;
+	cfg->retention_delete_batch = 500;
+	snprintf(cfg->s3_region, sizeof(cfg->s3_region), "us-east-1");
+	cfg->s3_timeout_ms = 30000;
+	cfg->backup_schedule_s = 86400;
+	cfg->backup_keep = 7;
+	cfg->upkeep_optimize_s = 86400;
+	cfg->upkeep_check_s = 86400;
+}
+
+/* "off", "hourly", "daily", "weekly" or N[s|m|h|d] into seconds; -1 when bad. */
+static long
+parse_duration(const char *v)
+{
+	static const struct { const char *name; long s; } words[] = {
+		{ "off", 0 }, { "hourly", 3600 }, { "daily", 86400 }, { "weekly", 604800 },
+	};
+	char *end;
+	long n, unit = 1;
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(v, words[i].name) == 0)
+			return words[i].s;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || end == v || n < 0 || !isdigit((unsigned char)*v))
+		return -1;
+	if (*end != '\0') {
+		if (end[1] != '\0' || strchr("smhd", *end) == NULL)
+			return -1;
+		unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : 86400;
+	}
+	if (n > 10L * 366 * 86400 / unit)
+		return -1;
+	return n * unit;
+}
+
+/* dir:PATH (not empty) or s3://bucket[/prefix] with a bucket name S3 accepts */
+static int
+target_ok(const char *v)
+{
+	const char *b, *slash;
+	size_t n;
+
+	if (strncmp(v, "dir:", 4) == 0)
+		return v[4] != '\0';
+	if (strncmp(v, "s3://", 5) != 0)
+		return 0;
+	b = v + 5;
+	slash = strchr(b, '/');
+	n = slash ? (size_t)(slash - b) : strlen(b);
+	if (n < 3 || n > 63)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!islower((unsigned char)b[i]) && !isdigit((unsigned char)b[i]) &&
+		    b[i] != '-' && b[i] != '.')
+			return 0;
+	return 1;
 }
 
 /*
@@ -261,6 +325,7 @@ set_value(struct config *cfg, const struct key *k, const char *value, int from_f
 	char *field = (char *)cfg + k->off;
 	int *ifield = (int *)(void *)field;
 	int level;
+	long dur;
 
 	switch (k->type) {
 	case K_INT:
@@ -276,6 +341,22 @@ set_value(struct config *cfg, const struct key *k, const char *value, int from_f
 			return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': expected "
 			    "error, warn, info or debug", value, k->section, k->name);
 		*ifield = level;
+		return 0;
+	case K_DUR:
+		if ((dur = parse_duration(value)) < 0)
+			return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': expected off, "
+			    "hourly, daily, weekly or a number with s, m, h or d (90s, 30m, 6h, "
+			    "2d)", value, k->section, k->name);
+		*ifield = (int)dur;
+		return 0;
+	case K_TARGET:
+		if (*value != '\0' && !target_ok(value))
+			return gb_errf(err, GB_EINVAL, "bad value '%.64s' for '%s.%s': expected "
+			    "dir:PATH or s3://bucket/prefix", value, k->section, k->name);
+		if (strlen(value) >= k->size)
+			return gb_errf(err, GB_EINVAL, "value for '%s.%s' is longer than %zu "
+			    "bytes", k->section, k->name, k->size - 1);
+		memcpy(field, value, strlen(value) + 1);
 		return 0;
 	case K_BOOL:
 		if (parse_bool(value, ifield))

@@ -59,6 +59,26 @@ struct config {
 	int cluster_timeout_ms;		/* connect, socket and server selection */
 	int cluster_backoff_max_ms;	/* longest wait between tries */
 	int cluster_lookback_ms;	/* each pull re-reads this far before its checkpoint */
+	/* [retention]: what leaves the box, and where it goes */
+	int retention_days;		/* default for both collections, 90 */
+	int contexts_retention_days;	/* 0: retention_days */
+	int batches_retention_days;	/* 0: retention_days */
+	char archive[1024];		/* dir:PATH | s3://bucket/prefix; empty: dir:<db's folder>/archive */
+	int retention_interval_s;	/* interval: how often serve archives; 0: never */
+	int retention_delete_batch;	/* rows per delete transaction */
+	/* [s3]: the S3 endpoint of s3:// targets (archive, backup) */
+	char s3_endpoint[512];		/* http(s)://host:port, path-style */
+	char s3_region[64];		/* default us-east-1 */
+	char s3_access_key[256];
+	char s3_secret_key[256];	/* or GENBOX_S3_SECRET_KEY */
+	int s3_timeout_ms;
+	/* [backup] */
+	int backup_schedule_s;		/* schedule: how often serve takes one; 0: never */
+	int backup_keep;		/* how many to keep */
+	char backup_to[1024];		/* dir:PATH | s3://bucket/prefix; empty: dir:<db's folder>/backups */
+	/* [upkeep] */
+	int upkeep_optimize_s;		/* optimize: PRAGMA optimize; 0: only at close */
+	int upkeep_check_s;		/* quick_check: PRAGMA quick_check; 0: never */
 };
 
 void config_defaults(struct config *cfg);
