@@ -17,6 +17,13 @@ LDFLAGS += -pthread -Wl,--as-needed
 LDLIBS += -lcivetweb -lm
 
 comma := ,
+
+# a quiet build: one "CC file" line per step; `make V=1` prints every command line
+ifneq ($(V),1)
+Q := @
+quiet = @printf '  %-6s %s\n' '$(1)' '$(2)';
+MAKEFLAGS += --no-print-directory
+endif
 ifdef SANITIZE
 CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
@@ -66,19 +73,19 @@ DB ?= var/genbox.db
 all: $(GENBOX) genbox
 
 genbox: $(GENBOX)
-	ln -sf $(GENBOX) genbox
+	$(Q)ln -sf $(GENBOX) genbox
 
 deps:
 	@sh packaging/install-deps
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
 # the schema's example documents, embedded as C strings
 $(BUILD)/appliance/demo_data.c: $(DEMO_JSON) Makefile
 	@mkdir -p $(dir $@)
-	{ echo '/* generated from the files of appliance/demo: do not edit */'; \
+	$(call quiet,GEN,$@){ echo '/* generated from the files of appliance/demo: do not edit */'; \
 	  echo '#include <stddef.h>'; \
 	  echo '#include "../../../appliance/demo.h"'; \
 	  echo 'const struct demo_doc demo_docs[] = {'; \
@@ -92,7 +99,7 @@ $(BUILD)/appliance/demo_data.c: $(DEMO_JSON) Makefile
 	  echo '};'; } > $@
 
 $(BUILD)/appliance/demo_data.o: $(BUILD)/appliance/demo_data.c
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) -c -o $@ $<
 
 # the web UI's files as byte arrays (hex: no trigraph or length limit of a
 # string literal), each followed by a NUL not counted in its length
@@ -102,7 +109,7 @@ $(BUILD)/web/ui_data.c: $(UI_FILES) web/ui Makefile
 	  case "$$f" in *[!A-Za-z0-9._/-]*) \
 	    echo "$$f: only [A-Za-z0-9._-] in web/ui names" >&2; exit 1;; esac; \
 	done
-	{ echo '/* generated from the files of web/ui: do not edit */'; \
+	$(call quiet,GEN,$@){ echo '/* generated from the files of web/ui: do not edit */'; \
 	  echo '#include "../../../web/ui.h"'; \
 	  i=0; for f in $(UI_FILES); do \
 	    echo "static const unsigned char ui_file_$$i[] = {"; \
@@ -126,30 +133,30 @@ $(BUILD)/web/ui_data.c: $(UI_FILES) web/ui Makefile
 	  echo '};'; } > $@
 
 $(BUILD)/web/ui_data.o: $(BUILD)/web/ui_data.c
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(GENBOX): $(BUILD)/appliance/main.o $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%.t: $(BUILD)/tests/%.o $(TEST_LIB_OBJ) $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(JONGODB_TESTS): %.jongodb.t: %.t
-	printf '#!/bin/sh\nGENBOX_MONGO_PEER=jongodb exec "%s" "$$@"\n' "$(abspath $<)" > $@
-	chmod +x $@
+	$(call quiet,GEN,$@)printf '#!/bin/sh\nGENBOX_MONGO_PEER=jongodb exec "%s" "$$@"\n' "$(abspath $<)" > $@
+	$(Q)chmod +x $@
 
 # an LD_PRELOAD library that counts SQLite connections and injects faults (t110)
 $(BUILD)/tests/fault-sqlite.so: tests/fault-sqlite.c
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) $(PKG_CFLAGS) -fPIC -shared -o $@ $< -ldl
+	$(call quiet,CC,$@)$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) $(PKG_CFLAGS) -fPIC -shared -o $@ $< -ldl
 $(BUILD)/tests/t110-cli-data.t: | $(BUILD)/tests/fault-sqlite.so
 
 $(BENCH_LIB): $(BENCH_LIB_OBJ)
 	rm -f $@
-	$(AR) rcs $@ $^
+	$(call quiet,AR,$@)$(AR) rcs $@ $^
 
 $(BENCHES): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_LIB) $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 run: deps
 	$(MAKE) genbox

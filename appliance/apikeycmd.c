@@ -42,7 +42,7 @@ apikey_create(const struct config *cfg, int argc, char **argv)
 
 	optind = 0;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
 		if (ch == 'u')
 			user = optarg;
 		else if (ch == 'n')
@@ -54,8 +54,7 @@ apikey_create(const struct config *cfg, int argc, char **argv)
 			return cli_fail("apikey", "--perm '%.32s': expected read or read,write",
 			    optarg);
 		else
-			return cli_fail("apikey", "unknown option or missing value '%s'",
-			    argv[optind - 1]);
+			return cli_opt_fail("apikey create", ch, argv, longs);
 	}
 	if (user == NULL || optind < argc)
 		return cli_fail("apikey",
@@ -100,10 +99,9 @@ apikey_list(const struct config *cfg, int argc, char **argv)
 
 	optind = 0;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
 		if (ch != 'u')
-			return cli_fail("apikey", "unknown option or missing value '%s'",
-			    argv[optind - 1]);
+			return cli_opt_fail("apikey list", ch, argv, longs);
 		user = optarg;
 	}
 	if (optind < argc)
@@ -146,7 +144,15 @@ cmd_apikey(const struct config *cfg, int argc, char **argv)
 		return apikey_list(cfg, argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "revoke") == 0)
 		return apikey_revoke(cfg, argc - 1, argv + 1);
-	cli_fail("apikey", "expected create, list or revoke");
+	static const char *const words[] = { "create", "list", "revoke", NULL };
+	char msg[256];
+
+	if (argc < 2) {
+		cli_fail("apikey", "expected create, list or revoke");
+	} else {
+		cli_unknown_word(msg, sizeof(msg), "command", argv[1], words);
+		cli_fail("apikey", "%s; expected create, list or revoke", msg);
+	}
 	fprintf(stderr, "Try 'genbox apikey --help'.\n");
 	return 1;
 }

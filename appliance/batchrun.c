@@ -211,7 +211,7 @@ batchrun_parse_opts(struct batchrun_opts *o, int argc, char **argv, int *hint, s
 
 	optind = 0;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
 		switch (ch) {
 		case 'p': o->pipeline = optarg; break;
 		case 'i': o->input = optarg; break;
@@ -226,8 +226,7 @@ batchrun_parse_opts(struct batchrun_opts *o, int argc, char **argv, int *hint, s
 			break;
 		default:
 			*hint = 1;
-			return gb_errf(err, GB_EINVAL, "%s '%s'",
-			    ch == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
+			return cli_opt_error(ch, argv, longs, err);
 		}
 	}
 	if (optind < argc)
@@ -247,10 +246,14 @@ batchrun_check_resume(struct batchrun *b, struct gb_err *err)
 {
 	struct gb_err inner = { 0, "" };
 	cJSON *doc = NULL;
+	char near[160];
 
-	if (batchrun_get_doc(b->st, COLL_BATCHES, b->o.resume, &doc, &inner))
-		return gb_errf(err, inner.code, "%s",
-		    inner.code == GB_ENOTFOUND ? "no such batch" : inner.msg);
+	if (batchrun_get_doc(b->st, COLL_BATCHES, b->o.resume, &doc, &inner)) {
+		if (inner.code != GB_ENOTFOUND)
+			return gb_errf(err, inner.code, "%s", inner.msg);
+		cli_near_id(b->st, COLL_BATCHES, b->o.resume, near, sizeof(near));
+		return gb_errf(err, inner.code, "no such batch '%.64s'%s", b->o.resume, near);
+	}
 	snprintf(b->batch, sizeof(b->batch), "%s", b->o.resume);
 	cJSON_Delete(doc);
 	return 0;
@@ -279,11 +282,16 @@ batchrun_check_new(struct batchrun *b, struct gb_err *err)
 	struct gb_err inner = { 0, "" };
 	const char *owner;
 	cJSON *p = NULL;
+	char near[160];
 	int rc = 0;
 
-	if (batchrun_get_doc(b->st, COLL_PIPELINES, b->o.pipeline, &p, &inner))
-		return gb_errf(err, inner.code, "%s", inner.code == GB_ENOTFOUND ?
-		    "unknown pipeline (see 'genbox export pipelines')" : inner.msg);
+	if (batchrun_get_doc(b->st, COLL_PIPELINES, b->o.pipeline, &p, &inner)) {
+		if (inner.code != GB_ENOTFOUND)
+			return gb_errf(err, inner.code, "%s", inner.msg);
+		cli_near_id(b->st, COLL_PIPELINES, b->o.pipeline, near, sizeof(near));
+		return gb_errf(err, inner.code, "unknown pipeline '%.64s'%s; "
+		    "see 'genbox export pipelines'", b->o.pipeline, near);
+	}
 	owner = json_get_str(p, "organization_id");
 	snprintf(b->org, sizeof(b->org), "%s", b->o.org ? b->o.org : b->cfg->organization[0] ?
 	    b->cfg->organization : owner ? owner : "");

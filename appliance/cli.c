@@ -14,7 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
+
 #include "../base/buf.h"
+#include "../base/near.h"
 #include "../storage/access.h"
 #include "../storage/docs.h"
 #include "../storage/store.h"
@@ -44,22 +47,55 @@ open_store(const struct config *cfg, int create, struct store **st, struct gb_er
 	return store_open(st, cfg->db_path, &o, err);
 }
 
+int
+cli_opt_error(int ch, char **argv, const struct option *longs, struct gb_err *err)
+{
+	const char *arg = argv[optind - 1], *eq;
+	struct gb_near near;
+	char name[GB_NEAR_MAX];
+	size_t n;
+
+	if (ch == ':')
+		return gb_errf(err, GB_EINVAL, "option '%.64s' needs a value", arg);
+	if (strncmp(arg, "--", 2) != 0)
+		return gb_errf(err, GB_EINVAL, "unknown option '-%c'", optopt ? optopt : '?');
+	eq = strchr(arg + 2, '=');
+	n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+	snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1),
+	    arg + 2);
+	gb_near_init(&near, name);
+	for (const struct option *o = longs; o->name; o++) {
+		if (eq && o->has_arg == no_argument && strcmp(o->name, name) == 0)
+			return gb_errf(err, GB_EINVAL, "option '--%s' takes no value", name);
+		gb_near_add(&near, o->name);
+	}
+	if (gb_near_best(&near))
+		return gb_errf(err, GB_EINVAL, "unknown option '--%.64s' (did you mean '--%s'?)",
+		    name, gb_near_best(&near));
+	return gb_errf(err, GB_EINVAL, "unknown option '--%.64s'", name);
+}
+
+int
+cli_opt_fail(const char *cmd, int ch, char **argv, const struct option *longs)
+{
+	struct gb_err err = { 0, "" };
+
+	cli_opt_error(ch, argv, longs, &err);
+	cli_fail(cmd, "%s", err.msg);
+	fprintf(stderr, "Try 'genbox %s --help'.\n", cmd);
+	return 1;
+}
+
 /* getopt_long over a command's argv, with messages in the command's name. */
 static int
-next_opt(int argc, char **argv, const char *shorts, const struct option *longs, const char *cmd)
+next_opt(int argc, char **argv, const struct option *longs, const char *cmd)
 {
 	int ch;
 
 	opterr = 0;
-	ch = getopt_long(argc, argv, shorts, longs, NULL);
-	if (ch == '?' || ch == ':') {
-		if (optopt)
-			cli_fail(cmd, "option '%s' %s", argv[optind - 1],
-			    ch == ':' ? "needs a value" : "is not known");
-		else
-			cli_fail(cmd, "unknown option '%s'", argv[optind - 1]);
-		fprintf(stderr, "Try 'genbox %s --help'.\n", cmd);
-	}
+	ch = getopt_long(argc, argv, ":", longs, NULL);
+	if (ch == '?' || ch == ':')
+		cli_opt_fail(cmd, ch, argv, longs);
 	return ch;
 }
 
@@ -68,6 +104,77 @@ bad_args(const char *cmd, const char *what)
 {
 	cli_fail(cmd, "%s", what);
 	fprintf(stderr, "Try 'genbox %s --help'.\n", cmd);
+	return 1;
+}
+
+int
+cli_extra_arg(const char *cmd, const char *arg, const char *expected)
+{
+	cli_fail(cmd, "too many arguments: '%.64s' (%s)", arg, expected);
+	fprintf(stderr, "Try 'genbox %s --help'.\n", cmd);
+	return 1;
+}
+
+void
+cli_unknown_word(char *out, size_t size, const char *what, const char *word,
+    const char *const *words)
+{
+	struct gb_near near;
+
+	gb_near_init(&near, word);
+	for (; *words; words++)
+		gb_near_add(&near, *words);
+	if (gb_near_best(&near))
+		snprintf(out, size, "unknown %s '%.64s' (did you mean '%s'?)", what, word,
+		    gb_near_best(&near));
+	else
+		snprintf(out, size, "unknown %s '%.64s'", what, word);
+}
+
+static int
+near_doc(void *arg, const char *doc, size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(doc, len);
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "_id"));
+
+	if (id)
+		gb_near_add(arg, id);
+	cJSON_Delete(j);
+	return 0;
+}
+
+void
+cli_near_id(struct store *st, enum coll c, const char *id, char *out, size_t size)
+{
+	struct gb_err err = { 0, "" };
+	struct gb_near near;
+
+	out[0] = '\0';
+	gb_near_init(&near, id);
+	if (store_each(st, c, NULL, 0, near_doc, &near, &err) != 0)
+		return;
+	if (gb_near_best(&near))
+		snprintf(out, size, " (did you mean '%s'?)", gb_near_best(&near));
+	else if (gb_near_any(&near))
+		snprintf(out, size, " (the nearest is '%s')", gb_near_any(&near));
+}
+
+/* An unknown collection, named, with the nearest one and the list. */
+int
+cli_bad_coll(const char *cmd, const char *name)
+{
+	struct gb_near near;
+
+	gb_near_init(&near, name);
+	for (int i = 0; i < COLL_COUNT; i++)
+		gb_near_add(&near, coll_name((enum coll)i));
+	fprintf(stderr, "genbox: %s: unknown collection '%.64s'", cmd, name);
+	if (gb_near_best(&near))
+		fprintf(stderr, " (did you mean '%s'?)", gb_near_best(&near));
+	fprintf(stderr, "; expected one of:");
+	for (int i = 0; i < COLL_COUNT; i++)
+		fprintf(stderr, "%s %s", i ? "," : "", coll_name((enum coll)i));
+	fprintf(stderr, "\nTry 'genbox %s --help'.\n", cmd);
 	return 1;
 }
 
@@ -80,9 +187,8 @@ cmd_init(const struct config *cfg, int argc, char **argv)
 	struct store *st = NULL;
 	int v, rc;
 
-	(void)argv;
 	if (argc > 1)
-		return bad_args("init", "takes no arguments");
+		return cli_extra_arg("init", argv[1], "init takes no arguments");
 	/* the store is closed on every path: open_store leaves it NULL when it fails */
 	if ((rc = open_store(cfg, 1, &st, &err)) == 0)
 		rc = store_schema_version(st, &v, &err);
@@ -104,13 +210,13 @@ cmd_migrate(const struct config *cfg, int argc, char **argv)
 	int status = 0, ch, from, to;
 
 	optind = 0;
-	while ((ch = next_opt(argc, argv, "", longs, "migrate")) != -1) {
+	while ((ch = next_opt(argc, argv, longs, "migrate")) != -1) {
 		if (ch != 's')
 			return 1;
 		status = 1;
 	}
 	if (optind < argc)
-		return bad_args("migrate", "takes no arguments");
+		return cli_extra_arg("migrate", argv[optind], "migrate takes no arguments");
 	if (store_file_version(cfg->db_path, &from, &err))
 		return cli_fail("migrate", "%s", err.msg);
 	if (status) {
@@ -272,17 +378,18 @@ cmd_import(const struct config *cfg, int argc, char **argv)
 	im.mode = STORE_INSERT;
 	im.err = &err;
 	optind = 0;
-	while ((ch = next_opt(argc, argv, "", longs, "import")) != -1) {
+	while ((ch = next_opt(argc, argv, longs, "import")) != -1) {
 		if (ch != 'u')
 			return 1;
 		im.mode = STORE_UPSERT;
 	}
+	if (argc - optind > 2)
+		return cli_extra_arg("import", argv[optind + 2],
+		    "expected COLLECTION and FILE (or - for standard input)");
 	if (argc - optind != 2)
 		return bad_args("import", "expected COLLECTION and FILE (or - for standard input)");
 	if ((c = coll_from_name(argv[optind])) < 0)
-		return bad_args("import",
-		    "unknown collection (contexts, templates, components, pipelines, "
-		    "batches, users, organizations)");
+		return cli_bad_coll("import", argv[optind]);
 	im.coll = (enum coll)c;
 	path = argv[optind + 1];
 	if (strcmp(path, "-") == 0) {
@@ -354,7 +461,7 @@ cmd_export(const struct config *cfg, int argc, char **argv)
 	int ch, c, ext = 0, rc;
 
 	optind = 0;
-	while ((ch = next_opt(argc, argv, "", longs, "export")) != -1) {
+	while ((ch = next_opt(argc, argv, longs, "export")) != -1) {
 		if (ch == 'f')
 			filter = optarg;
 		else if (ch == 'x')
@@ -362,12 +469,12 @@ cmd_export(const struct config *cfg, int argc, char **argv)
 		else
 			return 1;
 	}
+	if (argc - optind > 1)
+		return cli_extra_arg("export", argv[optind + 1], "expected one COLLECTION");
 	if (argc - optind != 1)
 		return bad_args("export", "expected COLLECTION");
 	if ((c = coll_from_name(argv[optind])) < 0)
-		return bad_args("export",
-		    "unknown collection (contexts, templates, components, pipelines, "
-		    "batches, users, organizations)");
+		return cli_bad_coll("export", argv[optind]);
 	if ((rc = open_store(cfg, 0, &st, &err)))
 		return cli_fail("export", "%s", err.msg);
 	rc = store_each(st, (enum coll)c, filter, ext, print_doc, NULL, &err);
@@ -390,9 +497,8 @@ cmd_demo(const struct config *cfg, int argc, char **argv)
 	struct store *st;
 	int rc, n = 0;
 
-	(void)argv;
 	if (argc > 1)
-		return bad_args("demo", "takes no arguments");
+		return cli_extra_arg("demo", argv[1], "demo takes no arguments");
 	if ((rc = open_store(cfg, 1, &st, &err)))
 		return cli_fail("demo", "%s", err.msg);
 	if ((rc = store_begin(st, &err)) == 0) {
@@ -431,9 +537,8 @@ cmd_stats(const struct config *cfg, int argc, char **argv)
 	struct store *st;
 	int rc = 0;
 
-	(void)argv;
 	if (argc > 1)
-		return bad_args("stats", "takes no arguments");
+		return cli_extra_arg("stats", argv[1], "stats takes no arguments");
 	if ((rc = open_store(cfg, 0, &st, &err)))
 		return cli_fail("stats", "%s", err.msg);
 	printf("%-16s %10s\n", "collection", "documents");

@@ -6,6 +6,10 @@
 #ifndef GB_CLI_H
 #define GB_CLI_H
 
+#include <getopt.h>
+
+#include "../base/err.h"
+#include "../storage/store.h"
 #include "config.h"
 
 struct cli_command {
@@ -25,5 +29,32 @@ int cmd_sync(const struct config *cfg, int argc, char **argv);
 
 /* Print "genbox: cmd: message" to stderr; returns 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * The message for getopt_long's '?' or ':' (the option string starts with
+ * ':', so that a missing value is told from an unknown option) into err:
+ * "option '--x' needs a value", "option '--x' takes no value" or "unknown
+ * option '--x'" with the nearest of longs. Returns GB_EINVAL.
+ */
+int cli_opt_error(int ch, char **argv, const struct option *longs, struct gb_err *err);
+/* The same printed as "genbox: cmd: ..." and "Try 'genbox cmd --help'."; returns 1. */
+int cli_opt_fail(const char *cmd, int ch, char **argv, const struct option *longs);
+/* "too many arguments: 'arg' (expected)" and the --help hint; returns 1. */
+int cli_extra_arg(const char *cmd, const char *arg, const char *expected);
+/*
+ * "unknown what 'word' (did you mean 'x'?)" with the nearest of words (ends
+ * with NULL) into out; for sub-commands and the like.
+ */
+void cli_unknown_word(char *out, size_t size, const char *what, const char *word,
+    const char *const *words);
+struct store;
+/*
+ * " (did you mean 'x'?)" with the _id of collection c nearest to id, else
+ * " (the nearest is 'x')", or "" when the collection is empty or cannot be
+ * read, into out. Reads the whole collection: for error messages only.
+ */
+void cli_near_id(struct store *st, enum coll c, const char *id, char *out, size_t size);
+/* "unknown collection 'name' (did you mean 'x'?); expected one of: ..."; returns 1. */
+int cli_bad_coll(const char *cmd, const char *name);
 
 #endif

@@ -14,6 +14,7 @@
 #include <ini.h>
 
 #include "../base/log.h"
+#include "../base/near.h"
 #include "../storage/store.h"
 #include "../sync/sync.h"
 #include "../web/web.h"
@@ -371,6 +372,39 @@ set_value(struct config *cfg, const struct key *k, const char *value, int from_f
 	}
 }
 
+static int
+config_section_known(const char *section)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].section, section) == 0)
+			return 1;
+	return 0;
+}
+
+/* "unknown section [x]" or "unknown key 'k' in [s]", with the nearest valid name. */
+static int
+config_unknown(const char *section, const char *name, struct gb_err *err)
+{
+	struct gb_near near;
+	int known = config_section_known(section);
+
+	gb_near_init(&near, known ? name : section);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!known)
+			gb_near_add(&near, keys[i].section);
+		else if (strcmp(keys[i].section, section) == 0)
+			gb_near_add(&near, keys[i].name);
+	if (!known && gb_near_best(&near))
+		return gb_errf(err, GB_EINVAL, "unknown section [%.64s] (did you mean [%s]?)",
+		    section, gb_near_best(&near));
+	if (!known)
+		return gb_errf(err, GB_EINVAL, "unknown section [%.64s]", section);
+	if (gb_near_best(&near))
+		return gb_errf(err, GB_EINVAL, "unknown key '%.64s' in [%s] (did you mean '%s'?)",
+		    name, section, gb_near_best(&near));
+	return gb_errf(err, GB_EINVAL, "unknown key '%.64s' in [%s]", name, section);
+}
+
 /* Set one key; the message says what is wrong without saying where. */
 static int
 set_key(struct config *cfg, const char *section, const char *name, const char *value,
@@ -381,7 +415,7 @@ set_key(struct config *cfg, const char *section, const char *name, const char *v
 			return set_value(cfg, &keys[i], value, from_file, err);
 	if (*section == '\0')
 		return gb_errf(err, GB_EINVAL, "key '%s' is outside any [section]", name);
-	return gb_errf(err, GB_EINVAL, "unknown key '%s' in [%s]", name, section);
+	return config_unknown(section, name, err);
 }
 
 int
@@ -397,7 +431,31 @@ struct parse {
 	int line;		/* lines read so far: the handler's line */
 	int bad_line;		/* the line of the first handler error */
 	struct gb_err inner;
+	int sect_line;		/* the first header of an unknown section */
+	struct gb_err sect;
 };
+
+/* A line "[name]" of a section no key belongs to: noted, whether keys follow or not. */
+static void
+check_header(struct parse *p, const char *line)
+{
+	char name[64];
+	size_t n;
+
+	while (isspace((unsigned char)*line))
+		line++;
+	if (*line != '[' || p->sect_line)
+		return;
+	n = strcspn(++line, "]");
+	if (line[n] != ']' || n >= sizeof(name))
+		return;
+	memcpy(name, line, n);
+	name[n] = '\0';
+	if (!config_section_known(name)) {
+		p->sect_line = p->line;
+		config_unknown(name, "", &p->sect);
+	}
+}
 
 /* inih's reader: fgets that counts lines, so errors can name theirs */
 static char *
@@ -406,8 +464,10 @@ read_line(char *str, int num, void *stream)
 	struct parse *p = stream;
 	char *s = fgets(str, num, p->f);
 
-	if (s != NULL)
+	if (s != NULL) {
 		p->line++;
+		check_header(p, s);
+	}
 	return s;
 }
 
@@ -428,7 +488,7 @@ on_ini(void *user, const char *section, const char *name, const char *value)
 int
 config_load_file(struct config *cfg, const char *path, int required, struct gb_err *err)
 {
-	struct parse p = { cfg, NULL, 0, 0, { 0, "" } };
+	struct parse p = { cfg, NULL, 0, 0, { 0, "" }, 0, { 0, "" } };
 	int line;
 
 	if ((p.f = fopen(path, "r")) == NULL) {
@@ -439,6 +499,8 @@ config_load_file(struct config *cfg, const char *path, int required, struct gb_e
 	}
 	line = ini_parse_stream(read_line, &p, on_ini, &p);
 	fclose(p.f);
+	if (p.sect_line && (line == 0 || p.sect_line <= line))
+		return gb_errf(err, GB_EINVAL, "%s:%d: %s", path, p.sect_line, p.sect.msg);
 	if (line == 0)
 		return 0;
 	if (line < 0)
@@ -449,21 +511,82 @@ config_load_file(struct config *cfg, const char *path, int required, struct gb_e
 	    path, line);
 }
 
+/* GENBOX_SECTION_KEY of keys[i] into var */
+static void
+config_env_name(size_t i, char *var, size_t size)
+{
+	snprintf(var, size, "GENBOX_%s_%s", keys[i].section, keys[i].name);
+	for (char *p = var; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+}
+
 int
 config_load_env(struct config *cfg, struct gb_err *err)
 {
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		char var[96], *p;
+		char var[96];
 		const char *v;
 		struct gb_err inner = { 0, "" };
 
-		snprintf(var, sizeof(var), "GENBOX_%s_%s", keys[i].section, keys[i].name);
-		for (p = var; *p; p++)
-			*p = (char)toupper((unsigned char)*p);
+		config_env_name(i, var, sizeof(var));
 		if ((v = getenv(var)) == NULL)
 			continue;
 		if (set_key(cfg, keys[i].section, keys[i].name, v, 0, &inner))
 			return gb_errf(err, GB_EINVAL, "environment %s: %s", var, inner.msg);
 	}
+	return 0;
+}
+
+/* name (a GENBOX_ variable) when it looks like a setting but is none: the message */
+static int
+config_env_odd(const char *name, char *msg, size_t size)
+{
+	char var[96];
+	struct gb_near near;
+	size_t pre = 0;
+
+	gb_near_init(&near, name);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		config_env_name(i, var, sizeof(var));
+		if (strcmp(var, name) == 0)
+			return 0;
+		gb_near_add(&near, var);
+		/* GENBOX_SECTION_ of a real section */
+		if (strncmp(var, name, strlen(var) - strlen(keys[i].name)) == 0)
+			pre = 1;
+	}
+	if (gb_near_best(&near))
+		snprintf(msg, size, "%.96s is not a setting (did you mean %s?)", name,
+		    gb_near_best(&near));
+	else if (pre)
+		snprintf(msg, size, "%.96s is not a setting (see the keys of genbox.conf)", name);
+	return gb_near_best(&near) || pre;
+}
+
+void
+config_env_check(void (*warn)(void *arg, const char *msg), void *arg)
+{
+	extern char **environ;
+	char name[128], msg[256];
+
+	for (char **e = environ; e && *e; e++) {
+		size_t n = strcspn(*e, "=");
+
+		if (strncmp(*e, "GENBOX_", 7) != 0 || n >= sizeof(name))
+			continue;
+		memcpy(name, *e, n);
+		name[n] = '\0';
+		if (config_env_odd(name, msg, sizeof(msg)))
+			warn(arg, msg);
+	}
+}
+
+int
+config_key_at(size_t i, const char **section, const char **name)
+{
+	if (i >= sizeof(keys) / sizeof(keys[0]))
+		return -1;
+	*section = keys[i].section;
+	*name = keys[i].name;
 	return 0;
 }

@@ -93,6 +93,16 @@ int config_load_env(struct config *cfg, struct gb_err *err);
 int config_set(struct config *cfg, const char *section, const char *key, const char *value,
     struct gb_err *err);
 
+/*
+ * Call warn(arg, message) for each GENBOX_* variable of the environment that
+ * looks like a setting but is none (GENBOX_WORKER_COUNT: near a real one, or
+ * of a real section): the message names the nearest setting. Variables far
+ * from every setting (GENBOX_BIN, GENBOX_SRC) are no concern of it.
+ */
+void config_env_check(void (*warn)(void *arg, const char *msg), void *arg);
+/* The i-th key of the table (section, name); -1 past the last. For tests and docs. */
+int config_key_at(size_t i, const char **section, const char **name);
+
 /* uri with its password (if any) as "****", into out. Returns out. */
 const char *config_uri_mask(const char *uri, char *out, size_t size);
 

@@ -3,14 +3,17 @@
  *
  *   genbox [--db PATH] [-c CONFIG] COMMAND [ARGS]
  *
+ * The global options may also come after the command (genbox stats --db X).
  * Settings come from the config file, then GENBOX_* variables, then flags.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../base/log.h"
+#include "../base/near.h"
 #include "cli.h"
 #include "config.h"
 
@@ -28,7 +31,7 @@ usage(FILE *out)
 	    "genbox runs generative-content pipelines on a local SQLite mirror of the\n"
 	    "service's collections.\n"
 	    "\n"
-	    "options:\n"
+	    "options (before or after the command):\n"
 	    "  --db PATH      the database file (default: [storage] path, "
 	    "/var/lib/genbox/genbox.db)\n"
 	    "  -c CONFIG      the config file (default: " CONFIG_DEFAULT_PATH " when present)\n"
@@ -42,44 +45,96 @@ usage(FILE *out)
 	    "\nSettings: the config file, then GENBOX_<SECTION>_<KEY> variables, then flags.\n");
 }
 
-int
-main(int argc, char **argv)
+static const struct option main_opts[] = {
+	{ "db", required_argument, NULL, 'd' },
+	{ "config", required_argument, NULL, 'c' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct globals {
+	const char *db, *conf;
+};
+
+/*
+ * The global options a command's arguments carry (genbox stats --db X):
+ * taken out of argv (up to "--"), so that the command sees only its own.
+ * No command has an option of these names. Returns 0, or 1 after a message.
+ */
+static int
+take_globals(struct globals *g, int *argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'd' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *db = NULL, *conf = NULL;
+	int n = 1, i;
+
+	for (i = 1; i < *argc && strcmp(argv[i], "--") != 0; i++) {
+		const char *a = argv[i], **to = NULL, *v = NULL;
+
+		if (strcmp(a, "--db") == 0 || strncmp(a, "--db=", 5) == 0)
+			to = &g->db;
+		else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 ||
+		    strncmp(a, "--config=", 9) == 0)
+			to = &g->conf;
+		if (to == NULL) {
+			argv[n++] = argv[i];
+			continue;
+		}
+		if ((v = strchr(a, '=')) != NULL)
+			v++;
+		else if (i + 1 < *argc)
+			v = argv[++i];
+		if (v == NULL) {
+			fprintf(stderr, "genbox: option '%s' needs a value\nTry 'genbox --help'.\n",
+			    a);
+			return 1;
+		}
+		*to = v;
+	}
+	while (i < *argc)
+		argv[n++] = argv[i++];
+	argv[n] = NULL;
+	*argc = n;
+	return 0;
+}
+
+/* stdout was written whole: the last check of every command. */
+static int
+output_done(const char *cmd, int rc)
+{
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return rc;
+	fprintf(stderr, "genbox: %s: cannot write the output: %s\n", cmd,
+	    strerror(errno ? errno : EIO));
+	return 1;
+}
+
+/* The options before the command; *done set when they were all there was to do. */
+static int
+main_options(struct globals *g, int argc, char **argv, int *done)
+{
 	struct gb_err err = { 0, "" };
-	struct config cfg;
 	int ch;
 
+	*done = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:c:h", main_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
-			db = optarg;
+			g->db = optarg;
 			break;
 		case 'c':
-			conf = optarg;
+			g->conf = optarg;
 			break;
 		case 'V':
 			printf("genbox %s\n", GENBOX_VERSION);
-			return 0;
+			return output_done("--version", 0);
 		case 'h':
 			usage(stdout);
-			return 0;
+			return output_done("--help", 0);
 		default:
-			if (optopt && strchr("c", optopt))
-				fprintf(stderr, "genbox: option '-%c' needs a value\n", optopt);
-			else if (optopt == 'd')
-				fprintf(stderr, "genbox: option '--db' needs a value\n");
-			else
-				fprintf(stderr, "genbox: unknown option '%s'\n", argv[optind - 1]);
-			fprintf(stderr, "Try 'genbox --help'.\n");
+			cli_opt_error(ch, argv, main_opts, &err);
+			fprintf(stderr, "genbox: %s\nTry 'genbox --help'.\n", err.msg);
 			return 1;
 		}
 	}
@@ -87,24 +142,64 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	*done = 0;
+	return 0;
+}
+
+static void
+env_warn(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "genbox: warning: %s\n", msg);
+}
+
+static int
+unknown_command(const char *name)
+{
+	struct gb_near near;
+
+	gb_near_init(&near, name);
+	for (const struct cli_command *c = cli_commands; c->name; c++)
+		gb_near_add(&near, c->name);
+	fprintf(stderr, "genbox: unknown command '%.64s'", name);
+	if (gb_near_best(&near))
+		fprintf(stderr, " (did you mean '%s'?)", gb_near_best(&near));
+	fprintf(stderr, "\nTry 'genbox --help'.\n");
+	return 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct gb_err err = { 0, "" };
+	struct globals g = { NULL, NULL };
+	const struct cli_command *c;
+	struct config cfg;
+	int rc, done;
+
+	if ((rc = main_options(&g, argc, argv, &done)) || done)
+		return rc;
+	argc -= optind;
+	argv += optind;
+	for (c = cli_commands; c->name && strcmp(c->name, argv[0]) != 0; c++)
+		;
+	if (c->name == NULL)
+		return unknown_command(argv[0]);
+	if (take_globals(&g, &argc, argv))
+		return 1;
 	config_defaults(&cfg);
-	if (config_load_file(&cfg, conf ? conf : CONFIG_DEFAULT_PATH, conf != NULL, &err) ||
+	if (config_load_file(&cfg, g.conf ? g.conf : CONFIG_DEFAULT_PATH, g.conf != NULL, &err) ||
 	    config_load_env(&cfg, &err) ||
-	    (db && config_set(&cfg, "storage", "path", db, &err))) {
+	    (g.db && config_set(&cfg, "storage", "path", g.db, &err))) {
 		fprintf(stderr, "genbox: %s\n", err.msg);
 		return 1;
 	}
 	log_set_level(cfg.log_level);
-	for (const struct cli_command *c = cli_commands; c->name; c++) {
-		if (strcmp(c->name, argv[optind]) != 0)
-			continue;
-		for (int i = optind + 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-			if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-				printf("usage: genbox %s\n", c->usage);
-				return 0;
-			}
-		return c->run(&cfg, argc - optind, argv + optind);
-	}
-	fprintf(stderr, "genbox: unknown command '%s'\nTry 'genbox --help'.\n", argv[optind]);
-	return 1;
+	config_env_check(env_warn, NULL);
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: genbox %s\n", c->usage);
+			return output_done(c->name, 0);
+		}
+	return output_done(c->name, c->run(&cfg, argc, argv));
 }

@@ -79,7 +79,7 @@ serve_args(struct serve *s, int argc, char **argv)
 	s->workers = s->cfg->workers;
 	optind = 0;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
 		if (ch == 'l') {
 			if (strlen(optarg) >= sizeof(s->listen) || strchr(optarg, ':') == NULL)
 				return cli_fail("serve", "--listen '%.64s': expected ADDR:PORT",
@@ -93,13 +93,11 @@ serve_args(struct serve *s, int argc, char **argv)
 				    optarg, POOL_MAX_WORKERS);
 			s->workers = (int)v;
 		} else {
-			cli_fail("serve", "unknown option or missing value '%s'", argv[optind - 1]);
-			fprintf(stderr, "Try 'genbox serve --help'.\n");
-			return 1;
+			return cli_opt_fail("serve", ch, argv, longs);
 		}
 	}
 	if (optind < argc)
-		return cli_fail("serve", "unexpected argument '%s'", argv[optind]);
+		return cli_extra_arg("serve", argv[optind], "serve takes only options");
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "../base/gbtime.h"
+#include "../base/near.h"
 #include "../storage/outbox.h"
 #include "../storage/syncoff.h"
 #include "../sync/sync.h"
@@ -373,49 +374,16 @@ sync_status_cmd(const struct config *cfg, int argc, char **argv)
 
 /* ---- reset ---- */
 
-/* Edit distance of a and b (short names: a row on the stack). */
-static int
-sync_distance(const char *a, const char *b)
-{
-	int row[64], n = (int)strlen(b);
-
-	if (n >= 64 || strlen(a) >= 64)
-		return 99;
-	for (int j = 0; j <= n; j++)
-		row[j] = j;
-	for (int i = 1; a[i - 1]; i++) {
-		int diag = row[0], up;
-
-		row[0] = i;
-		for (int j = 1; j <= n; j++) {
-			int best = diag + (a[i - 1] != b[j - 1]);
-
-			up = row[j];
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			diag = up;
-			row[j] = best;
-		}
-	}
-	return row[n];
-}
-
 static int
 sync_unknown_coll(const char *name)
 {
-	const char *best = NULL;
-	int bestd = 4;
+	struct gb_near near;
+	const char *best;
 
-	for (int i = 0; i < COLL_COUNT; i++) {
-		int d = sync_distance(name, coll_name((enum coll)i));
-
-		if (d < bestd) {
-			bestd = d;
-			best = coll_name((enum coll)i);
-		}
-	}
+	gb_near_init(&near, name);
+	for (int i = 0; i < COLL_COUNT; i++)
+		gb_near_add(&near, coll_name((enum coll)i));
+	best = gb_near_best(&near);
 	fprintf(stderr, "genbox: sync: reset: unknown collection '%.64s'", name);
 	if (best)
 		fprintf(stderr, " (did you mean '%s'?)", best);
@@ -495,6 +463,9 @@ int
 cmd_sync(const struct config *cfg, int argc, char **argv)
 {
 	static const char *const runs[] = { "once", "push", "pull" };
+	static const char *const words[] = { "once", "push", "pull", "status", "reset",
+		"disable", NULL };
+	char msg[256];
 
 	if (argc < 2)
 		return sync_usage("%s", "expected once, push, pull, status, reset or disable");
@@ -510,6 +481,6 @@ cmd_sync(const struct config *cfg, int argc, char **argv)
 		return sync_reset_cmd(cfg, argc - 1, argv + 1);
 	if (strcmp(argv[1], "disable") == 0)
 		return sync_disable_cmd(cfg, argc - 1, argv + 1);
-	return sync_usage("unknown command '%s' (expected once, push, pull, status, reset or "
-	    "disable)", argv[1]);
+	cli_unknown_word(msg, sizeof(msg), "command", argv[1], words);
+	return sync_usage("%s; expected once, push, pull, status, reset or disable", msg);
 }

@@ -320,7 +320,8 @@ test_bad_imports(void)
 
 		util_run(&r, GOOD, strlen(GOOD), argv);
 		is_int(r.status, 1, "an unknown collection: exit 1");
-		like(r.err, "unknown collection (contexts, templates,", "and the message lists the collections");
+		like(r.err, "unknown collection 'widgets'; expected one of: contexts, templates,",
+		    "and the message names it and lists the collections");
 		run_free(&r);
 	}
 	{
