@@ -347,8 +347,8 @@ batchrun_create(struct batchrun *b, struct gb_err *err)
 
 	if (batchfile_create(b->st, &fo, b->batch, &b->count, &inner))
 		return gb_errf(err, inner.code, "%s (nothing created)", inner.msg);
-	printf("batch %s: %zu contexts from %s, pipeline %s\n", b->batch, b->count, b->o.input,
-	    b->o.pipeline);
+	printf("batch %s: %zu context%s from %s, pipeline %s\n", b->batch, b->count,
+	    b->count == 1 ? "" : "s", b->o.input, b->o.pipeline);
 	fflush(stdout);
 	return 0;
 }
@@ -490,9 +490,10 @@ batchrun_finish(struct batchrun *b, int *status, struct gb_err *err)
 	if (b->o.out && batchrun_write_out(b, err))
 		return err->code;
 	secs = (double)(gb_mono_ms() - b->t0) / 1000.0;
-	printf("batch %s: %lld contexts: %lld completed, %lld failed, %lld cancelled in %.1f s "
+	printf("batch %s: %lld context%s: %lld completed, %lld failed, %lld cancelled in %.1f s "
 	    "(%.1f/s)\n",
-	    b->batch, (long long)b->total, (long long)b->counts[CTX_COMPLETED],
+	    b->batch, (long long)b->total, b->total == 1 ? "" : "s",
+	    (long long)b->counts[CTX_COMPLETED],
 	    (long long)b->counts[CTX_FAILED], (long long)b->counts[CTX_CANCELLED], secs,
 	    secs > 0 ? (double)(batchrun_done(b) - b->done0) / secs : 0.0);
 	*status = b->counts[CTX_FAILED] + b->counts[CTX_CANCELLED] > 0 ? 2 : 0;

@@ -525,7 +525,8 @@ cmd_demo(const struct config *cfg, int argc, char **argv)
 	store_close(st);
 	if (rc)
 		return cli_fail("demo", "%s", err.msg);
-	printf("loaded %d example documents of the schema into %s\n", n, cfg->db_path);
+	printf("loaded %d example document%s of the schema into %s\n", n, n == 1 ? "" : "s",
+	    cfg->db_path);
 	return 0;
 }
 

@@ -87,8 +87,8 @@ sync_prepare(const struct config *cfg, struct synccfg *c, struct gb_err *err)
 	if (rc)
 		return cli_fail("sync", "%s", err->msg);
 	if (queued > 0)
-		fprintf(stderr, "sync recording turned on: %lld documents queued for the first "
-		    "push\n", (long long)queued);
+		fprintf(stderr, "sync recording turned on: %lld document%s queued for the first "
+		    "push\n", (long long)queued, queued == 1 ? "" : "s");
 	return 0;
 }
 
@@ -233,8 +233,9 @@ status_text(const struct sync_coll_status *cs, const struct rejected_doc *rj, in
 			    sync_age(now, cs[i].last_error_ms, a, sizeof(a)), cs[i].last_error);
 	for (int i = 0; i < COLL_COUNT; i++)
 		if (cs[i].undated > 0)
-			printf("  %s: %lld documents in the cluster without a date in updated_at "
-			    "are never pulled\n", coll_name((enum coll)i), (long long)cs[i].undated);
+			printf("  %s: %lld document%s in the cluster without a date in updated_at "
+			    "%s never pulled\n", coll_name((enum coll)i), (long long)cs[i].undated,
+			    cs[i].undated == 1 ? "" : "s", cs[i].undated == 1 ? "is" : "are");
 	printf("\nrejected documents: %lld%s\n", (long long)total, total > nrj ? " (the newest "
 	    "shown)" : "");
 	for (int i = 0; i < nrj; i++)

@@ -348,10 +348,11 @@ submit_check_daily(struct store *st, const struct submit_opts *o, const struct s
 	res->today = total - (int64_t)count;
 	res->reset_ms = reset;
 	return gb_errf(err, GB_ELIMIT,
-	    "organization '%s' allows %lld contexts a day (settings.max_contexts_per_day): "
+	    "organization '%s' allows %lld context%s a day (settings.max_contexts_per_day): "
 	    "%lld created today and %zu in %s; the day starts again at 00:00 UTC, "
 	    "in %lld h %02lld min",
-	    o->org, (long long)lim->max_contexts_per_day, (long long)res->today, count,
+	    o->org, (long long)lim->max_contexts_per_day,
+	    lim->max_contexts_per_day == 1 ? "" : "s", (long long)res->today, count,
 	    o->origin ? o->origin : "the request", (long long)(left / 3600000),
 	    (long long)(left / 60000 % 60));
 }
@@ -499,10 +500,10 @@ submit_batch_add(struct submit_batch *b, const struct submit_item *it, char id[S
 	res->failed = SIZE_MAX;		/* the batch's limit is no one context's fault */
 	if (b->lim.max_batch_size >= 0 && (int64_t)res->count + 1 > b->lim.max_batch_size)
 		return gb_errf(err, GB_EINVAL,
-		    "%s holds more than %lld contexts: organization '%s' allows %lld "
+		    "%s holds more than %lld context%s: organization '%s' allows %lld "
 		    "in a batch (settings.max_batch_size)",
 		    submit_subject(b, subject, sizeof(subject)), (long long)b->lim.max_batch_size,
-		    b->o.org, (long long)b->lim.max_batch_size);
+		    b->lim.max_batch_size == 1 ? "" : "s", b->o.org, (long long)b->lim.max_batch_size);
 	res->failed = res->count;
 	if ((rc = submit_check_context(it->doc, b->o.org, 1, b->o.noun, err)) ||
 	    (rc = submit_put(b->st, &b->o, it, res->batch_id, NULL, new_id, err)))
@@ -645,9 +646,10 @@ submit_contexts_create(struct store *st, const struct submit_opts *o,
 		goto fail;
 	if (lim.max_batch_size >= 0 && (int64_t)n > lim.max_batch_size) {
 		rc = gb_errf(err, GB_EINVAL,
-		    "%s holds more than %lld contexts: organization '%s' allows %lld "
+		    "%s holds more than %lld context%s: organization '%s' allows %lld "
 		    "in a batch (settings.max_batch_size)",
-		    o->origin ? o->origin : "the request", (long long)lim.max_batch_size, o->org,
+		    o->origin ? o->origin : "the request", (long long)lim.max_batch_size,
+		    lim.max_batch_size == 1 ? "" : "s", o->org,
 		    (long long)lim.max_batch_size);
 		goto fail;
 	}

@@ -140,7 +140,8 @@ retry_flush(struct worker *w)
 		return;
 	/* in the same transaction as the completions */
 	if (store_pipeline_stat_add_many(w->st, w->stats, nstats, &err))
-		log_warnx("pipeline statistics of %d contexts: %s", nstats, err.msg);
+		log_warnx("pipeline statistics of %d context%s: %s", nstats,
+		    nstats == 1 ? "" : "s", err.msg);
 	for (int i = 0; i < n; i++) {
 		if (w->ending[i] == NULL)
 			continue;
