@@ -3,12 +3,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
 
 static int log_level = LOG_LEVEL_INFO;	/* set once at start-up */
 static int log_format = LOG_FORMAT_TEXT;
+static char log_prefix[16];		/* "# " in the TAP tests */
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -22,6 +24,12 @@ void
 log_set_format(enum log_format format)
 {
 	log_format = format;
+}
+
+void
+log_set_prefix(const char *prefix)
+{
+	snprintf(log_prefix, sizeof(log_prefix), "%s", prefix);
 }
 
 /* text quoted for a kv line into out at n: backslash, quote and control characters escaped */
@@ -111,6 +119,10 @@ log_emit(enum log_level level, int with_errno, const char *func, const char *fmt
 			n = (int)sizeof(line) - 2;
 	}
 	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	{
+		struct iovec iov[2] = { { log_prefix, strlen(log_prefix) }, { line, (size_t)n } };
+
+		(void)!writev(STDERR_FILENO, iov, 2);
+	}
 	errno = saved;
 }

@@ -21,6 +21,11 @@ enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_KV };
 
 void log_set_level(enum log_level level);
 void log_set_format(enum log_format format);
+/*
+ * Start every line with prefix (at most 15 bytes; "" for none): the test
+ * programs make the library's lines TAP comments with "# ".
+ */
+void log_set_prefix(const char *prefix);
 /* Parse "error", "warn", "info", "debug"; -1 when unknown. */
 int log_level_from_name(const char *name);
 

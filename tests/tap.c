@@ -4,9 +4,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/log.h"
 #include "tap.h"
 
 static int tap_count, tap_failed, tap_planned = -1;
+
+/*
+ * What the library logs in a test program (a context that fails on purpose,
+ * a page of a sync) is a TAP comment, not a stray line in prove's output.
+ */
+__attribute__((constructor)) static void
+tap_log_as_comments(void)
+{
+	log_set_prefix("# ");
+}
 
 void
 tap_plan(int n)
