@@ -480,11 +480,11 @@ cmd_export(const struct config *cfg, int argc, char **argv)
 	rc = store_each(st, (enum coll)c, filter, ext, print_doc, NULL, &err);
 	store_close(st);
 	if (rc == GB_EIO && err.code == 0)
-		return cli_fail("export", "cannot write: %s", strerror(errno));
+		return cli_fail("export", "cannot write the output: %s", strerror(errno));
 	if (rc)
 		return cli_fail("export", "%s", err.msg);
 	if (fflush(stdout) == EOF)
-		return cli_fail("export", "cannot write: %s", strerror(errno));
+		return cli_fail("export", "cannot write the output: %s", strerror(errno));
 	return 0;
 }
 

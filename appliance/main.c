@@ -97,12 +97,15 @@ take_globals(struct globals *g, int *argc, char **argv)
 	return 0;
 }
 
-/* stdout was written whole: the last check of every command. */
+/*
+ * stdout was written whole: the last check of every command. A command that
+ * failed has said why (perhaps that it could not write).
+ */
 static int
 output_done(const char *cmd, int rc)
 {
 	errno = 0;
-	if (fflush(stdout) == 0 && !ferror(stdout))
+	if ((fflush(stdout) == 0 && !ferror(stdout)) || rc != 0)
 		return rc;
 	fprintf(stderr, "genbox: %s: cannot write the output: %s\n", cmd,
 	    strerror(errno ? errno : EIO));
