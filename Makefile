@@ -158,12 +158,15 @@ $(BENCH_LIB): $(BENCH_LIB_OBJ)
 $(BENCHES): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_LIB) $(LIB_OBJ)
 	$(call quiet,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-run: deps
-	$(MAKE) genbox
+# `make run`: what builds the binary (not the tests' tools), the schema's
+# examples, a small batch through the example pipeline, then the daemon
+run:
+	@sh packaging/install-deps build
+	@$(MAKE) genbox
 	@mkdir -p $(dir $(DB)) var/out
-	./genbox --db $(DB) demo
-	./genbox --db $(DB) run-batch --pipeline pipe_article_generation --input packaging/demo-batch.jsonl \
-		--user user_456 --out var/out
+	$(Q)./genbox --db $(DB) demo > $(dir $(DB))demo.log && tail -n 1 $(dir $(DB))demo.log
+	$(Q)./genbox --db $(DB) run-batch --pipeline pipe_article_generation \
+		--input packaging/demo-batch.jsonl --user user_456 --out var/out
 	@key=$$(./genbox --db $(DB) apikey create --user user_456 --perm read,write --name "make run" 2>/dev/null) && \
 	  echo "genbox is serving http://127.0.0.1:8080/ (Ctrl-C stops it)" && \
 	  echo "admin API key of user_456: $$key" && \
@@ -175,12 +178,12 @@ run: deps
 PROVE = GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) \
 	prove $(if $(filter 1,$(V)),-v,--failures) --exec 'sh $(CURDIR)/tests/tap-only'
 check: deps
-	$(MAKE) $(GENBOX) $(TESTS) $(JONGODB_TESTS)
-	$(MAKE) layers
-	$(PROVE) $(TESTS) $(JONGODB_TESTS)
+	@$(MAKE) $(GENBOX) $(TESTS) $(JONGODB_TESTS)
+	@$(MAKE) layers
+	$(call quiet,PROVE,tests/)$(PROVE) $(TESTS) $(JONGODB_TESTS)
 
 test: $(GENBOX) $(TESTS) $(JONGODB_TESTS)
-	$(PROVE) $(TESTS) $(JONGODB_TESTS)
+	$(call quiet,PROVE,tests/)$(PROVE) $(TESTS) $(JONGODB_TESTS)
 
 bench: deps
 	@sh packaging/install-deps bench

@@ -9,7 +9,8 @@
 # 500 on those).  Both are cached under
 #   ${GENBOX_PEER_CACHE:-/var/cache/genbox-peers}/llama/{bin/llama-server,tiny.gguf}
 # and only rebuilt when missing or broken; a second run is a quick no-op.
-# The first build takes 15-20 minutes on 2 cores.
+# The first build takes 15-20 minutes on 2 cores, with a progress line a
+# minute on stderr.
 #
 # Last lines of output:  LLAMA_SERVER=<path>  and  LLAMA_MODEL=<path>
 # Run it:  $LLAMA_SERVER -m $LLAMA_MODEL --host 127.0.0.1 --port N -c 2048 \
@@ -24,7 +25,19 @@ MODEL="$CACHE/tiny.gguf"
 MODEL_OK="$CACHE/tiny.gguf.ok"       # "<MODEL_REV> <sha256>" of the installed model
 PY=/usr/bin/python3                  # Debian's python (sees python3-numpy)
 
-log() { echo "llama-build: $*" >&2; }
+# messages on stderr as TAP comments: the tests that start the peer pass them on
+log() { echo "# llama-build: $*" >&2; }
+
+# A line a minute while a long step runs: how long so far and where the
+# build is (cmake's last "[ NN%] Building ... file.o" line in the log $1).
+progress() {
+    local log_file=$1 t0=$SECONDS step
+    while sleep 60; do
+        step=$(grep -o '^\[ *[0-9]*%\] .*' "$log_file" 2>/dev/null | tail -n 1 |
+            sed 's|object .*/|object |')
+        log "building llama-server: $(( (SECONDS - t0) / 60 )) min, ${step:-configuring}"
+    done
+}
 
 server_ok() { [ -x "$SERVER" ] && "$SERVER" --version >/dev/null 2>&1; }
 model_ok() {
@@ -79,8 +92,12 @@ if ! server_ok; then
         -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
         -DGGML_NATIVE=OFF -DGGML_CCACHE=OFF >"$TMP/cmake.log" 2>&1 \
         || { tail -n 40 "$TMP/cmake.log" >&2; exit 1; }
+    progress "$TMP/build.log" &
+    PROGRESS=$!
+    trap 'kill $PROGRESS 2>/dev/null; rm -rf "$TMP"' EXIT
     cmake --build "$TMP/build" --target llama-server -j2 >"$TMP/build.log" 2>&1 \
         || { tail -n 40 "$TMP/build.log" >&2; exit 1; }
+    kill $PROGRESS 2>/dev/null || true
     install -m 755 "$TMP/build/bin/llama-server" "$TMP/llama-server"
     "$TMP/llama-server" --version >/dev/null 2>&1 || { log "built llama-server does not run"; exit 1; }
     mv -f "$TMP/llama-server" "$SERVER"
