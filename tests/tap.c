@@ -79,6 +79,10 @@ vreport(int cond, const char *file, int line, const char *fmt, va_list ap)
 	char name[1024];
 
 	vsnprintf(name, sizeof(name), fmt, ap);
+	/* a name is one line (it may quote a program's output): TAP has no other */
+	for (char *p = name; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
 	tap_count++;
 	printf("%sok %d - %s\n", cond ? "" : "not ", tap_count, name);
 	if (!cond) {
