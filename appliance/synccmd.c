@@ -46,6 +46,20 @@ sync_usage(const char *fmt, ...)
 	return 2;
 }
 
+/* An argument of sub other than its one option: named, with that option when near. */
+static int
+sync_bad_arg(const char *sub, const char *arg, const char *option)
+{
+	struct gb_near near;
+
+	gb_near_init(&near, arg);
+	gb_near_add(&near, option);
+	if (gb_near_best(&near))
+		return sync_usage("%s: unknown option '%.64s' (did you mean '%s'?)", sub, arg,
+		    option);
+	return sync_usage("%s: unexpected argument '%.64s'", sub, arg);
+}
+
 static int
 sync_open(const struct config *cfg, struct store **st)
 {
@@ -346,7 +360,7 @@ sync_status_cmd(const struct config *cfg, int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") != 0)
-			return sync_usage("status: unexpected argument '%s'", argv[i]);
+			return sync_bad_arg("status", argv[i], "--json");
 		json = 1;
 	}
 	if (sync_open(cfg, &st))
@@ -429,7 +443,7 @@ sync_disable_cmd(const struct config *cfg, int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--yes") != 0)
-			return sync_usage("disable: unexpected argument '%s'", argv[i]);
+			return sync_bad_arg("disable", argv[i], "--yes");
 		yes = 1;
 	}
 	if (synccfg_on(cfg))

@@ -129,6 +129,10 @@ test_names(void)
 	    dbarg, "sync", "stat");
 	REFUSED(1, "genbox: apikey: unknown command 'lst' (did you mean 'list'?)", "apikey lst",
 	    dbarg, "apikey", "lst");
+	REFUSED(2, "genbox: sync: status: unknown option '--jsn' (did you mean '--json'?)",
+	    "sync status --jsn", dbarg, "sync", "status", "--jsn");
+	REFUSED(2, "genbox: sync: disable: unknown option '-yes' (did you mean '--yes'?)",
+	    "sync disable -yes", dbarg, "sync", "disable", "-yes");
 }
 
 /* Names from the database: the pipelines and batches there are. */
