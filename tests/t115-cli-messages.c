@@ -463,6 +463,50 @@ test_conf_defaults(void)
 	    "and each value it shows is the default");
 }
 
+/* The README names only files of the repository, and what a newcomer looks for. */
+static void
+test_readme(void)
+{
+	static const char *const exts[] = { ".c", ".h", ".md", ".sh", ".mjs", ".json", ".jsonl",
+		".conf", ".8", NULL };
+	char path[4200], file[4200], *text;
+	int named = 0, missing = 0;
+
+	text = util_read_file(util_src("README.md", path, sizeof(path)), NULL);
+	if (text == NULL)
+		tap_bail("cannot read README.md");
+	/* every `dir/file.ext` or `file.ext` in backquotes */
+	for (const char *p = strchr(text, '`'); p; p = strchr(p + 1, '`')) {
+		size_t n = strspn(p + 1, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-");
+		const char *e = p + 1 + n;
+
+		if (p[1] == '/' || p[1] == '.' || *e != '`' || n == 0)
+			continue;
+		for (int i = 0; exts[i]; i++) {
+			size_t l = strlen(exts[i]);
+
+			if (n > l && strncmp(e - l, exts[i], l) == 0 && memchr(p + 1, '/', n)) {
+				snprintf(file, sizeof(file), "%.*s", (int)n, p + 1);
+				named++;
+				if (access(util_src(file, path, sizeof(path)), F_OK) != 0)
+					missing += !ok(0, "README's %s is in the repository", file);
+				break;
+			}
+		}
+		p = e;
+	}
+	ok(named > 5 && missing == 0, "the %d files the README names are in the repository",
+	    named);
+	ok(strstr(text, "STYLE.md") == NULL, "the README names no STYLE.md (not in the repository)");
+	ok(strstr(text, "make test") && strstr(text, "--trace") && strstr(text, "V=1") &&
+	    strstr(text, "./genbox"), "the README has make test, run-batch --trace, V=1, ./genbox");
+	ok(strstr(text, "### Using a real model") && strstr(text, "allowed_models") &&
+	    strstr(text, "import --upsert") && strstr(text, "config.model"),
+	    "the README says how to use a real model");
+	free(text);
+}
+
 int
 main(void)
 {
@@ -483,6 +527,7 @@ main(void)
 	test_full();
 	test_key_table();
 	test_conf_defaults();
+	test_readme();
 	test_plural();
 	return tap_done();
 }
