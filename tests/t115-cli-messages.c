@@ -507,6 +507,31 @@ test_readme(void)
 	free(text);
 }
 
+/* tests/tap-only, which make check runs every test through, fails a stray line. */
+static void
+test_tap_only(void)
+{
+	char script[4200];
+	char *clean[] = { "/bin/sh", script, "/bin/sh", "-c",
+		"echo 'ok 1 - a'; echo '# a comment' >&2; echo '1..1'", NULL };
+	char *stray[] = { "/bin/sh", script, "/bin/sh", "-c",
+		"echo 'ok 1 - a'; echo 'info: fail: context ctx_down' >&2; echo '1..1'", NULL };
+	char *failing[] = { "/bin/sh", script, "/bin/sh", "-c", "echo '1..0'; exit 3", NULL };
+	struct run r;
+
+	util_src("tests/tap-only", script, sizeof(script));
+	util_run(&r, NULL, 0, clean);
+	ok(r.status == 0 && strstr(r.out, "# a comment"), "tap-only: TAP and comments pass");
+	run_free(&r);
+	util_run(&r, NULL, 0, stray);
+	is_int(r.status, 1, "tap-only: a log line on stderr fails the test");
+	like(r.err, "sh: a line that is not TAP: info: fail: context ctx_down", "and is named");
+	run_free(&r);
+	util_run(&r, NULL, 0, failing);
+	is_int(r.status, 3, "tap-only: the test's own exit status is kept");
+	run_free(&r);
+}
+
 int
 main(void)
 {
@@ -528,6 +553,7 @@ main(void)
 	test_key_table();
 	test_conf_defaults();
 	test_readme();
+	test_tap_only();
 	test_plural();
 	return tap_done();
 }
