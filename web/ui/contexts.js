@@ -96,7 +96,8 @@
         body.dry_run = false;
         return GB.api('POST', '/contexts/' + action, body).then(function (r2) {
           GB.flash((action === 'retry' ? 'retried ' : 'cancelled ') + r2.changed +
-              ' of ' + r2.matched + ' matching contexts');
+              ' of ' + r2.matched + (r2.matched === 1 ? ' matching context' :
+              ' matching contexts'));
           if (GB.state.view.refresh)
             GB.state.view.refresh();
         });

@@ -242,7 +242,8 @@
         form.querySelector('button').disabled = false;
         text.value = '';
         name.value = '';
-        GB.flash('batch ' + b._id + ' created with ' + contexts.length + ' contexts');
+        GB.flash('batch ' + b._id + ' created with ' + contexts.length +
+            (contexts.length === 1 ? ' context' : ' contexts'));
         onCreated(b);
       }, function (e) {
         form.querySelector('button').disabled = false;
