@@ -76,7 +76,8 @@ test_open(const char *tmp)
 	is_str(target_name(t), spec, "target_name is the spec");
 	target_close(t);
 	gb_err_clear(&err);
-	ok(target_open(&t, "dir:", NULL, &err) == GB_EINVAL && t == NULL, "dir: without a path is refused");
+	ok(target_open(&t, "dir:", NULL, &err) == GB_EINVAL && t == NULL,
+	    "dir: without a path is refused");
 	like(err.msg, "no folder", "... saying so (%s)", err.msg);
 	gb_err_clear(&err);
 	ok(target_open(&t, "ftp://x/y", NULL, &err) == GB_EINVAL, "an unknown scheme is refused");
