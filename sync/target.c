@@ -52,12 +52,12 @@ name_check(const struct target *t, const char *name, struct gb_err *err)
 		    (end - part == 1 && part[0] == '.'))
 			return gb_errf(err, GB_EINVAL, "%s: object name '%s' has a '%.*s' part",
 			    t->spec, name, (int)(end - part), part);
+		if (strncmp(part, TARGET_TMP, strlen(TARGET_TMP)) == 0)
+			return gb_errf(err, GB_EINVAL, "%s: object name '%s': parts starting "
+			    "with '" TARGET_TMP "' are reserved", t->spec, name);
 		if (*end == '\0')
 			break;
 	}
-	if (strncmp(part, TARGET_TMP, strlen(TARGET_TMP)) == 0)
-		return gb_errf(err, GB_EINVAL, "%s: object name '%s': '" TARGET_TMP "' is reserved",
-		    t->spec, name);
 	return 0;
 }
 
@@ -103,13 +103,9 @@ open_s3(struct target *t, const char *rest, const struct target_s3 *c, struct gb
 	t->prefix = strndup(prefix, plen);
 	if (t->bucket == NULL || t->prefix == NULL)
 		return gb_errf(err, GB_ENOMEM, "out of memory");
-	if (plen) {
-		struct gb_err perr = { 0 };
-
-		/* the prefix obeys the rules of names (but may end in ".tmp-...") */
-		if (name_check(t, t->prefix, &perr) && strstr(perr.msg, "reserved") == NULL)
-			return gb_errf(err, GB_EINVAL, "%s: bad prefix", t->spec);
-	}
+	/* the prefix obeys the rules of names */
+	if (plen && name_check(t, t->prefix, err))
+		return err->code;
 	return s3_open(&t->s3, c->endpoint, c->region, c->access_key, c->secret_key,
 	    c->timeout_ms, err);
 }
@@ -125,8 +121,9 @@ target_open(struct target **out, const char *spec, const struct target_s3 *s3,
 	*out = NULL;
 	if (spec == NULL)
 		return gb_errf(err, GB_EINVAL, "no target given");
-	if ((t = calloc(1, sizeof(*t))) == NULL || (t->spec = strdup(spec)) == NULL) {
-		free(t);
+	if ((t = calloc(1, sizeof(*t))) == NULL || (t->spec = strdup(spec)) == NULL ||
+	    (t->given = strdup(spec)) == NULL) {
+		target_close(t);
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	}
 	len = strlen(t->spec);
@@ -157,6 +154,7 @@ target_close(struct target *t)
 		return;
 	s3_close(t->s3);
 	free(t->spec);
+	free(t->given);
 	free(t->dir);
 	free(t->bucket);
 	free(t->prefix);
@@ -166,7 +164,7 @@ target_close(struct target *t)
 const char *
 target_name(const struct target *t)
 {
-	return t->spec;
+	return t->given;
 }
 /* ---- s3: */
 

@@ -5,7 +5,7 @@
  * An object is the file PATH/name. A put writes the temporary file
  * "<folder>/.tmp-<base>-XXXXXX", fsyncs it, renames it into place and
  * fsyncs the folder: a reader sees the whole object or none. A list skips
- * the temporaries (target.c refuses names that look like one).
+ * the temporaries (target.c refuses names with a part that looks like one).
  */
 #include <dirent.h>
 #include <errno.h>
