@@ -355,6 +355,7 @@ s3_setup(struct s3 *s, struct s3_req *r, const char *url, struct curl_slist **hd
 	s->errbuf[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);	/* keys are not paths: no ".." folding */
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
 	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s->sigv4);
