@@ -1,7 +1,7 @@
 /*
  * views.js - the dashboard (counts, the last hour's throughput, workers and
- * their heartbeats, sync, the box's jobs and its database file) and the batches (progress, pause and resume, a
- * form that submits a new batch).
+ * their heartbeats, sync, the box's jobs and its database file) and the
+ * batches (progress, pause and resume, a form that submits a new batch).
  */
 'use strict';
 
