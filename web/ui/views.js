@@ -119,8 +119,8 @@
     var file = h('p', {'data-testid': 'db-figures'}, 'Database file ',
         h('span', {'data-testid': 'db-file'}, fmtBytes(d.file_bytes)), ', WAL ',
         h('span', {'data-testid': 'db-wal'}, fmtBytes(d.wal_bytes)), ', ',
-        String(d.free_pages !== undefined ? d.free_pages : '-') + ' free pages of ' +
-        fmtBytes(d.page_size));
+        String(d.free_pages !== undefined ? d.free_pages : '-') + ' free pages (' +
+        fmtBytes(d.page_size) + ' each)');
     var warns = (jobs || []).filter(function (j) { return j.warning || !j.ok && j.last_finished; })
         .map(function (j) {
           return h('p', {class: 'warning', 'data-testid': 'job-warning'}, j.job + ': ' +
