@@ -231,18 +231,29 @@ docmig_next(struct store *st, const struct docmig *m, const char *after, int siz
 
 /*
  * One batch in one transaction with the checkpoint: *n documents selected
- * (0: the pass is over), *changed of them rewritten; last_id moves on.
+ * (0: the pass is over), *changed of them rewritten; last_id moves on. The
+ * batch starts after the checkpoint as stored, read in the transaction, so
+ * two runs at once share the work instead of undoing each other's
+ * checkpoint.
  */
 static int
 docmig_batch(struct store *st, const struct docmig *m, int size, char (*ids)[STORE_ID_MAX],
     char last_id[STORE_ID_MAX], int *n, int *changed, struct gb_err *err)
 {
 	char now[GB_TIME_LEN];
+	struct docmig_state s;
 	int rc, one;
 
 	*changed = 0;
+	*n = 0;
 	if ((rc = store_begin(st, err)))
 		return rc;
+	if ((rc = store_docmig_state(st, m->info.name, &s, err)))
+		goto out;
+	if (s.done)			/* another run finished the pass */
+		goto out;
+	if (strcmp(s.last_id, last_id) > 0)
+		memcpy(last_id, s.last_id, STORE_ID_MAX);
 	if ((rc = docmig_next(st, m, last_id, size, ids, n, err)) || *n == 0)
 		goto out;
 	gb_time_format(gb_now_ms(), now);
