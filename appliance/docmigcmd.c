@@ -146,7 +146,8 @@ docmig_status(struct store *st)
 		else if (s.done)
 			printf("done %s", gb_time_format(s.finished_ms, t));
 		else
-			printf("interrupted after %s", s.last_id[0] ? s.last_id : "(start)");
+			printf("not finished (killed, failed or running): checkpoint %s",
+			    s.last_id[0] ? s.last_id : "(none yet)");
 		printf(", %lld migrated so far, %lld in the old shape\n", (long long)s.migrated,
 		    (long long)res.selected);
 	}
