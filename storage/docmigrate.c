@@ -25,8 +25,10 @@
  * processing.component_timings get a timing of 0 per completed component
  * (each distinct string of the array, in its order; {} for anything else).
  */
-#define TIMINGS_WHERE \
-	"status = 'completed' " \
+#define TIMINGS_WHERE TIMINGS_WHERE_ON("status")
+/* +status: a batch walks the _id index from its checkpoint, never the status index */
+#define TIMINGS_WHERE_ON(status) \
+	status " = 'completed' " \
 	"AND json_type(doc, '$.processing.completed_components') IS NOT NULL " \
 	"AND json_type(doc, '$.processing.component_timings') IS NULL"
 #define TIMINGS_VALUE \
@@ -50,7 +52,8 @@ struct docmig {
 static const struct docmig docmigs[] = {
 	{ { "component_timings", "completed contexts get processing.component_timings, "
 	    "0 for each completed component", COLL_CONTEXTS },
-	  "SELECT _id FROM contexts WHERE _id > ?1 AND " TIMINGS_WHERE " ORDER BY _id LIMIT ?2",
+	  "SELECT _id FROM contexts WHERE _id > ?1 AND " TIMINGS_WHERE_ON("+status")
+	  " ORDER BY _id LIMIT ?2",
 	  "SELECT count(*) FROM contexts WHERE _id > ?1 AND " TIMINGS_WHERE,
 	  "UPDATE contexts SET updated_at = " NEW_UPDATED_AT ", "
 	  "doc = json_set(" CTX_DOC_EXPR ", '$.processing.component_timings', " TIMINGS_VALUE
