@@ -103,6 +103,8 @@ cmd_migrate(const struct config *cfg, int argc, char **argv)
 	struct store *st = NULL;
 	int status = 0, ch, from, to;
 
+	if (argc > 1 && strcmp(argv[1], "docs") == 0)
+		return cmd_migrate_docs(cfg, argc - 1, argv + 1);
 	optind = 0;
 	while ((ch = next_opt(argc, argv, "", longs, "migrate")) != -1) {
 		if (ch != 's')
@@ -454,9 +456,17 @@ const struct cli_command cli_commands[] = {
 	{ "init", cmd_init, "create the database and its schema",
 	  "init\n\n"
 	  "Create the database file (--db) when missing and bring its schema up to date.\n" },
-	{ "migrate", cmd_migrate, "bring the database schema up to date",
-	  "migrate [--status]\n\nRun pending schema migrations, each in its own transaction.\n"
-	  "  --status   list the migrations and which are applied; change nothing\n" },
+	{ "migrate", cmd_migrate, "bring the database schema (or its documents) up to date",
+	  "migrate [--status]\n"
+	  "       genbox migrate docs [--name NAME] [--batch-size N] [--dry-run] [--status]\n\n"
+	  "Run pending schema migrations, each in its own transaction.\n"
+	  "  --status   list the migrations and which are applied; change nothing\n"
+	  "docs: run the document migrations (all in order, or --name NAME) in batches,\n"
+	  "each committed with a checkpoint: run it again to resume a killed run.\n"
+	  "  --batch-size N  documents per transaction (default 500)\n"
+	  "  --dry-run       count the documents that would be migrated; change nothing\n"
+	  "  --status        each document migration, its checkpoint and what is left\n"
+	  "Exit status 0 done, 1 a failure, 2 a usage error.\n" },
 	{ "import", cmd_import, "load documents from a file",
 	  "import [--upsert] COLLECTION FILE|-\n\n"
 	  "Load a JSON array, JSON lines, or mongoexport Extended JSON lines into\n"
