@@ -3,11 +3,9 @@
 
 #include "poolcfg.h"
 
-int
-poolcfg_fill(struct pool_config *pc, const struct config *cfg, const struct store_opts *so,
-    int workers, struct gb_err *err)
+static int
+poolcfg_generator(struct generator **gen, const struct config *cfg, struct gb_err *err)
 {
-	struct generator *gen = NULL;
 	struct gen_config gc;
 
 	memset(&gc, 0, sizeof(gc));
@@ -16,7 +14,27 @@ poolcfg_fill(struct pool_config *pc, const struct config *cfg, const struct stor
 	gc.timeout_ms = cfg->generator_timeout_ms;
 	gc.connect_timeout_ms = cfg->generator_connect_timeout_ms;
 	gc.max_concurrent = cfg->generator_max_concurrent;
-	if (generator_open(&gen, &gc, err))
+	return generator_open(gen, &gc, err);
+}
+
+int
+poolcfg_check(const struct config *cfg, struct gb_err *err)
+{
+	struct generator *gen = NULL;
+
+	if (poolcfg_generator(&gen, cfg, err))
+		return err->code;
+	generator_close(gen);
+	return 0;
+}
+
+int
+poolcfg_fill(struct pool_config *pc, const struct config *cfg, const struct store_opts *so,
+    int workers, struct gb_err *err)
+{
+	struct generator *gen = NULL;
+
+	if (poolcfg_generator(&gen, cfg, err))
 		return err->code;
 	pool_config_defaults(pc);
 	pc->db_path = cfg->db_path;

@@ -35,8 +35,8 @@ check_regular(const char *path, struct gb_err *err)
 	/* an empty file is a new database; an SQLite file is whole pages of 512 bytes or more */
 	if (sb.st_size > 0 && sb.st_size < 512)
 		return gb_errf(err, GB_EINVAL,
-		    "'%s' is not a genbox database (not an SQLite file: %lld bytes, "
-		    "cut short?)", path, (long long)sb.st_size);
+		    "'%s' is not a genbox database (not an SQLite file): %lld bytes, less "
+		    "than one page", path, (long long)sb.st_size);
 	return 0;
 }
 
