@@ -3,29 +3,24 @@
 
 #include "poolcfg.h"
 
-static int
-poolcfg_generator(struct generator **gen, const struct config *cfg, struct gb_err *err)
+static void
+poolcfg_gen_config(struct gen_config *gc, const struct config *cfg)
 {
-	struct gen_config gc;
-
-	memset(&gc, 0, sizeof(gc));
-	gc.url = cfg->generator_url;
-	gc.key = cfg->generator_key;
-	gc.timeout_ms = cfg->generator_timeout_ms;
-	gc.connect_timeout_ms = cfg->generator_connect_timeout_ms;
-	gc.max_concurrent = cfg->generator_max_concurrent;
-	return generator_open(gen, &gc, err);
+	memset(gc, 0, sizeof(*gc));
+	gc->url = cfg->generator_url;
+	gc->key = cfg->generator_key;
+	gc->timeout_ms = cfg->generator_timeout_ms;
+	gc->connect_timeout_ms = cfg->generator_connect_timeout_ms;
+	gc->max_concurrent = cfg->generator_max_concurrent;
 }
 
 int
 poolcfg_check(const struct config *cfg, struct gb_err *err)
 {
-	struct generator *gen = NULL;
+	struct gen_config gc;
 
-	if (poolcfg_generator(&gen, cfg, err))
-		return err->code;
-	generator_close(gen);
-	return 0;
+	poolcfg_gen_config(&gc, cfg);
+	return generator_check(&gc, err);
 }
 
 int
@@ -33,8 +28,10 @@ poolcfg_fill(struct pool_config *pc, const struct config *cfg, const struct stor
     int workers, struct gb_err *err)
 {
 	struct generator *gen = NULL;
+	struct gen_config gc;
 
-	if (poolcfg_generator(&gen, cfg, err))
+	poolcfg_gen_config(&gc, cfg);
+	if (generator_open(&gen, &gc, err))
 		return err->code;
 	pool_config_defaults(pc);
 	pc->db_path = cfg->db_path;
