@@ -21,6 +21,7 @@
 
 #include "../base/buf.h"
 #include "../base/gbtime.h"
+#include "../base/json.h"
 #include "docs.h"
 #include "internal.h"
 
@@ -268,11 +269,13 @@ unwrap_one(struct walk *w, const cJSON *wrap, cJSON **repl)
 static int
 unwrap_dup(struct walk *w, const cJSON *node)
 {
-	const char *dup;
-	int nomem = 0;
+	const char *dup = NULL;
+	int rc;
 
-	if (!cJSON_IsObject(node) || (dup = doc_dup_key(node, &nomem)) == NULL)
-		return nomem ? gb_errf(w->err, GB_ENOMEM, "out of memory") : 0;
+	if (!cJSON_IsObject(node) || (rc = json_dup_member(node, &dup)) == 0)
+		return 0;
+	if (rc < 0)
+		return gb_errf(w->err, GB_ENOMEM, "out of memory");
 	return gb_errf(w->err, GB_EINVAL, "field '%s%s%s' appears twice",
 	    buf_str(&w->disp), w->disp.len ? "." : "", dup);
 }
@@ -668,17 +671,6 @@ ascii(const char *text, size_t len)
 	return (acc & 0x8080808080808080ULL) == 0;
 }
 
-/* cJSON cuts a string at \u0000 (an _id "z\u0000w" would be "z"): refused everywhere. */
-static int
-prepare_nul(const char *text, size_t len, struct gb_err *err)
-{
-	char path[256];
-
-	if (!doc_find_nul(text, len, path, sizeof(path)))
-		return 0;
-	return gb_errf(err, GB_EINVAL, "field '%s': holds a NUL character (\\u0000)", path);
-}
-
 int
 doc_prepare(struct store *st, enum coll c, const char *text, size_t len, struct doc *d,
     struct gb_err *err)
@@ -728,7 +720,7 @@ doc_prepare(struct store *st, enum coll c, const char *text, size_t len, struct 
 		rc = gb_errf(err, GB_EINVAL, "expected a JSON object, got %s", type_name(root));
 		goto out;
 	}
-	if ((rc = unwrap(&w, root, 0)) || (rc = prepare_nul(text, len, err)))
+	if ((rc = doc_check_nul(text, len, err)) || (rc = unwrap(&w, root, 0)))
 		goto out;
 	for (int i = 0; def->date_paths[i]; i++)
 		if ((rc = visit(&w, root, def->date_paths[i], visit_date, NULL)))

@@ -1,12 +1,9 @@
 /*
  * docscan.c - what a document's parsed tree cannot show: a NUL character
  * (\u0000) in a string or a name, which cJSON cuts the string at (so
- * "z\u0000w" would be read as "z"), found in the text; and a name that an
- * object holds twice once escapes are read ("\u00e9" beside "é"), of which
- * cJSON's lookups would see only the first.
+ * "z\u0000w" would be read as "z"), found in the text.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -60,7 +57,8 @@ scan_string(const char *p, const char *end, int *nul)
 	return p < end ? p + 1 : end;
 }
 
-int
+/* 1 when a string or a name holds \u0000, its path into path; else 0. */
+static int
 doc_find_nul(const char *text, size_t len, char *path, size_t size)
 {
 	struct scan_level lv[SCAN_DEPTH];
@@ -111,41 +109,12 @@ doc_find_nul(const char *text, size_t len, char *path, size_t size)
 	return 0;
 }
 
-static int
-scan_cmp(const void *a, const void *b)
+int
+doc_check_nul(const char *text, size_t len, struct gb_err *err)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+	char path[256];
 
-const char *
-doc_dup_key(const cJSON *obj, int *nomem)
-{
-	const cJSON *c, *d;
-	const char **keys, *dup = NULL;
-	size_t n = 0, i = 0;
-
-	*nomem = 0;
-	for (c = obj->child; c; c = c->next)
-		n++;
-	if (n < 2)
-		return NULL;
-	if (n <= 16) {
-		for (c = obj->child; c; c = c->next)
-			for (d = c->next; d; d = d->next)
-				if (strcmp(c->string, d->string) == 0)
-					return c->string;
-		return NULL;
-	}
-	if ((keys = malloc(n * sizeof(*keys))) == NULL) {
-		*nomem = 1;
-		return NULL;
-	}
-	for (c = obj->child; c; c = c->next)
-		keys[i++] = c->string;
-	qsort(keys, n, sizeof(*keys), scan_cmp);
-	for (i = 1; i < n && dup == NULL; i++)
-		if (strcmp(keys[i - 1], keys[i]) == 0)
-			dup = keys[i];
-	free(keys);
-	return dup;
+	if (!doc_find_nul(text, len, path, sizeof(path)))
+		return 0;
+	return gb_errf(err, GB_EINVAL, "field '%s': holds a NUL character (\\u0000)", path);
 }

@@ -191,11 +191,9 @@ int doc_to_extjson(struct store *st, enum coll c, const char *text, size_t len,
     char **out, struct gb_err *err);
 
 /*
- * docscan.c: 1 when a string or a name of the JSON text (parsed already)
- * holds \u0000, its path ("a.b[2]", names as written) into path; else 0.
+ * docscan.c: GB_EINVAL when a string or a name of the JSON text (parsed
+ * already) holds \u0000, naming its path ("a.b[2]", names as written); else 0.
  */
-int doc_find_nul(const char *text, size_t len, char *path, size_t size);
-/* A name the object holds twice, or NULL (*nomem set when that could not be told). */
-const char *doc_dup_key(const cJSON *obj, int *nomem);
+int doc_check_nul(const char *text, size_t len, struct gb_err *err);
 
 #endif
