@@ -527,7 +527,8 @@ static void
 test_batch_document(void)
 {
 	static const char *const one[] = { "{\"data\":{\"title\":\"One\"}}" };
-	struct submit_opts o = { "org_a", "user_1", "pipe_a", "big.jsonl", NULL, "run-batch", "the file", "line" };
+	struct submit_opts o = { "org_a", "user_1", "pipe_a", "big.jsonl", NULL, "run-batch", "the file",
+		"line" };
 	size_t pad = STORE_MAX_DOC - 400;
 	char *text = malloc(pad + 1);
 	cJSON *meta = cJSON_CreateObject();

@@ -135,7 +135,8 @@ test_init_folder(void)
 	snprintf(dbarg, sizeof(dbarg), "--db=%s/genbox/genbox.db", blocker);
 	util_genbox_run(&r, NULL, dbarg, "init", NULL);
 	is_int(r.status, 1, "init where the folder cannot be made: exit 1");
-	snprintf(want, sizeof(want), "genbox: init: cannot create the database's folder '%s/genbox': Not a directory", blocker);
+	snprintf(want, sizeof(want),
+	    "genbox: init: cannot create the database's folder '%s/genbox': Not a directory", blocker);
 	like(r.err, want, "naming the folder");
 	snprintf(want, sizeof(want), "run 'genbox init' as root, or create the folder first: "
 	    "install -d -o genbox -m 0750 %s/genbox", blocker);
