@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../base/buf.h"
 #include "../storage/access.h"
@@ -73,6 +74,47 @@ bad_args(const char *cmd, const char *what)
 
 /* ---- init, migrate ---- */
 
+/* What to do when the database's folder may not be made or written: make it as root. */
+static int
+init_dir_hint(const char *dir, const char *what, struct gb_err *err)
+{
+	return gb_errf(err, GB_EIO,
+	    "cannot %s '%s': %s; run 'genbox init' as root, or create the folder first: "
+	    "install -d -o genbox -m 0750 %s", what, dir, strerror(errno), dir);
+}
+
+/* The database's folder, made (mode 0750, with any missing parent) when missing. */
+static int
+init_dir(const char *path, struct gb_err *err)
+{
+	char dir[4096], *p;
+	struct stat sb;
+
+	if (strcmp(path, ":memory:") == 0 || snprintf(dir, sizeof(dir), "%s", path) >=
+	    (int)sizeof(dir) || (p = strrchr(dir, '/')) == NULL || p == dir)
+		return 0;
+	*p = '\0';
+	if (stat(dir, &sb) == 0)
+		return S_ISDIR(sb.st_mode) ? (access(dir, W_OK | X_OK) == 0 ? 0 :
+		    init_dir_hint(dir, "write in the database's folder", err)) :
+		    gb_errf(err, GB_EINVAL, "'%s' (the database's folder) is not a directory", dir);
+	for (p = dir + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		{
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+				return init_dir_hint(dir, "create the database's folder", err);
+			*p = c;
+		}
+		if (*p == '\0')
+			break;
+	}
+	return 0;
+}
+
 static int
 cmd_init(const struct config *cfg, int argc, char **argv)
 {
@@ -84,7 +126,7 @@ cmd_init(const struct config *cfg, int argc, char **argv)
 	if (argc > 1)
 		return bad_args("init", "takes no arguments");
 	/* the store is closed on every path: open_store leaves it NULL when it fails */
-	if ((rc = open_store(cfg, 1, &st, &err)) == 0)
+	if ((rc = init_dir(cfg->db_path, &err)) == 0 && (rc = open_store(cfg, 1, &st, &err)) == 0)
 		rc = store_schema_version(st, &v, &err);
 	store_close(st);
 	if (rc)
