@@ -33,11 +33,14 @@ struct edit {
 	char *json;		/* the new value as JSON text */
 };
 
+#define WHERE_MAX 120	/* the longest path a message shows: the rest must fit too */
+
 struct walk {
 	struct edit *edits;
 	size_t nedits, cap;
 	struct buf sqlp;	/* path of the current node, SQLite syntax */
 	struct buf disp;	/* the same for messages: a[0].b */
+	char cut[WHERE_MAX + 1];	/* disp cut in the middle when longer than WHERE_MAX */
 	struct gb_err *err;
 };
 
@@ -143,9 +146,19 @@ type_name(const cJSON *v)
 }
 
 static const char *
-where(const struct walk *w)
+where(struct walk *w)
 {
-	return w->disp.len ? w->disp.p : "(document)";
+	size_t half = (WHERE_MAX - 3) / 2;
+
+	if (w->disp.len == 0)
+		return "(document)";
+	if (w->disp.len <= WHERE_MAX)
+		return w->disp.p;
+	memcpy(w->cut, w->disp.p, half);
+	memcpy(w->cut + half, "...", 3);
+	memcpy(w->cut + half + 3, w->disp.p + w->disp.len - half, half);
+	w->cut[2 * half + 3] = '\0';
+	return w->cut;
 }
 
 /* Parse a decimal integer that must fill the whole string. */

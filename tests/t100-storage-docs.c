@@ -393,6 +393,23 @@ test_filters(void)
  * read), \u0000 (cJSON cuts a string there) and a date an offset carries out
  * of the years 0001-9999. Each refused, naming the field; nothing written.
  */
+/* Nesting past the limit: refused, and the message still ends with what is wrong. */
+static void
+test_deep(void)
+{
+	char doc[1024], *p = doc;
+	int d = 150;
+
+	p += sprintf(p, "{\"organization_id\":\"o\",\"data\":{\"deep\":");
+	for (int i = 0; i < d; i++)
+		*p++ = '[';
+	for (int i = 0; i < d; i++)
+		*p++ = ']';
+	strcpy(p, "}}");
+	rejects(COLL_CONTEXTS, doc, GB_EINVAL, "[0][0]': nested deeper than 100 levels",
+	    "nesting 150 deep: the path shown cut in the middle, the reason whole");
+}
+
 static void
 test_hostile_text(void)
 {
@@ -458,6 +475,7 @@ main(void)
 	test_hot_state();
 	test_hostile_numbers();
 	test_hostile_text();
+	test_deep();
 	store_close(st);
 	test_filters();
 	return tap_done();
