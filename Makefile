@@ -52,6 +52,7 @@ SYNC_PEER_TESTS := $(filter $(BUILD)/tests/t401-% $(BUILD)/tests/t402-% $(BUILD)
 JONGODB_TESTS := $(SYNC_PEER_TESTS:%.t=%.jongodb.t)
 TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o $(BUILD)/tests/peer.o $(BUILD)/tests/gentest.o \
 	$(BUILD)/tests/peer-proxy.o \
+	$(BUILD)/tests/peer-ceph.o \
 	$(BUILD)/tests/fakegen.o \
 	$(BUILD)/tests/httpc.o
 # every bench/*.c is a benchmark program; bench/lib/ is what they share,
@@ -180,6 +181,7 @@ PROVE = GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) \
 check: deps
 	@$(MAKE) $(GENBOX) $(TESTS) $(JONGODB_TESTS)
 	@$(MAKE) layers
+	@sh packaging/check-tls $(GENBOX)
 	$(call quiet,PROVE,tests/)$(PROVE) $(TESTS) $(JONGODB_TESTS)
 
 test: $(GENBOX) $(TESTS) $(JONGODB_TESTS)
