@@ -522,5 +522,25 @@ const struct cli_command cli_commands[] = {
 	  "                    and drop the changes waiting in it (never sent)\n"
 	  "Exit status 0 done, 1 a failure (the cluster unreachable, bad credentials, no\n"
 	  "cluster configured), 2 a usage error. status, reset and disable need no cluster.\n" },
+	{ "backup", cmd_backup, "take a verified backup of the database, even while it serves",
+	  "backup [--to dir:PATH|s3://bucket/prefix]\n\n"
+	  "Copy the database with SQLite's online backup API (serve and run-batch go on),\n"
+	  "check the copy (integrity_check), gzip it and put genbox-<time>.db.gz and its\n"
+	  "genbox-<time>.manifest.json (schema version, documents per collection, size,\n"
+	  "SHA-256) to the target, each read back and verified; then only the newest\n"
+	  "[backup] keep stay there.\n"
+	  "  --to TARGET  where to (default: [backup] to, else dir:<database folder>/backups)\n"
+	  "Exit status 0 done, 1 a failure, 2 a usage error.\n" },
+	{ "restore-backup", cmd_restore_backup, "put a backup back in place of the database",
+	  "restore-backup SOURCE [NAME] [--db PATH]\n\n"
+	  "SOURCE: a backup's .manifest.json or .db.gz file, or a target (dir:PATH or\n"
+	  "s3://bucket/prefix) and the NAME of a backup there (genbox-<time>, or latest,\n"
+	  "the default). Refused while serve or run-batch has the database open. The\n"
+	  "backup's size and SHA-256 are checked against its manifest and the decompressed\n"
+	  "database must pass integrity_check before anything changes; then it replaces\n"
+	  "the database in one rename. The old file is kept as <db>.before-restore until\n"
+	  "the restored one opens. A restore cut short leaves the old or the new database.\n"
+	  "  --db PATH  the database to replace (default: [storage] path)\n"
+	  "Exit status 0 done, 1 refused or failed (nothing changed), 2 a usage error.\n" },
 	{ NULL, NULL, NULL, NULL },
 };
