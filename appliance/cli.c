@@ -18,6 +18,7 @@
 #include "../storage/access.h"
 #include "../storage/docs.h"
 #include "../storage/store.h"
+#include "backupcmd.h"
 #include "cli.h"
 #include "demo.h"
 
@@ -101,7 +102,7 @@ cmd_migrate(const struct config *cfg, int argc, char **argv)
 	struct store_opts o = { 0, 1, cfg->sync_full, cfg->busy_timeout_ms, 0, 0 };
 	struct gb_err err = { 0, "" };
 	struct store *st = NULL;
-	int status = 0, ch, from, to;
+	int status = 0, ch, from, to, backup = 0;
 
 	optind = 0;
 	while ((ch = next_opt(argc, argv, "", longs, "migrate")) != -1) {
@@ -122,6 +123,8 @@ cmd_migrate(const struct config *cfg, int argc, char **argv)
 			    store_migration_name(v));
 		return 0;
 	}
+	if (from < store_schema_latest() && backupcmd_before_migrate(cfg, "migrate", &backup, &err))
+		return cli_fail("migrate", "%s", err.msg);
 	if (store_open(&st, cfg->db_path, &o, &err) || store_schema_version(st, &to, &err)) {
 		store_close(st);
 		return cli_fail("migrate", "%s", err.msg);
@@ -455,7 +458,8 @@ const struct cli_command cli_commands[] = {
 	  "init\n\n"
 	  "Create the database file (--db) when missing and bring its schema up to date.\n" },
 	{ "migrate", cmd_migrate, "bring the database schema up to date",
-	  "migrate [--status]\n\nRun pending schema migrations, each in its own transaction.\n"
+	  "migrate [--status]\n\nRun pending schema migrations, each in its own transaction,\n"
+	  "after a backup of the database ([backup] to and keep; no backup, no migration).\n"
 	  "  --status   list the migrations and which are applied; change nothing\n" },
 	{ "import", cmd_import, "load documents from a file",
 	  "import [--upsert] COLLECTION FILE|-\n\n"

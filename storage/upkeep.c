@@ -27,6 +27,20 @@ code_corrupt(int code)
 	return (code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB;
 }
 
+/* The first line of what quick_check found, without its "*** in database main ***". */
+static void
+first_line(char why[UPKEEP_WHY_MAX], const char *text)
+{
+	static const char head[] = "*** in database main ***\n";
+	size_t n;
+
+	if (strncmp(text, head, sizeof(head) - 1) == 0)
+		text += sizeof(head) - 1;
+	n = strcspn(text, "\n");
+	snprintf(why, UPKEEP_WHY_MAX, "%.*s", (int)(n < UPKEEP_WHY_MAX - 1 ? n :
+	    UPKEEP_WHY_MAX - 1), text);
+}
+
 /*
  * quick_check on db: 0 and *ok; the first line found (or the error that
  * stopped it) in why. An error that is no sign of damage: GB_EIO.
@@ -46,7 +60,7 @@ db_quick_check(sqlite3 *db, const char *path, int *ok, char why[UPKEEP_WHY_MAX],
 
 		*ok = first && strcmp(first, "ok") == 0;
 		if (!*ok)
-			snprintf(why, UPKEEP_WHY_MAX, "%s", first ? first : "(no answer)");
+			first_line(why, first ? first : "(no answer)");
 		goto out;
 	}
 	x = sqlite3_extended_errcode(db);
@@ -116,8 +130,14 @@ lock_take(const char *db_path, int *fd, int how, struct gb_err *err)
 	int rc;
 
 	*fd = -1;
-	if ((rc = lock_open(db_path, fd, err)))
+	if ((rc = lock_open(db_path, fd, err))) {
+		if (how == LOCK_SH && (errno == ENOENT || errno == EACCES || errno == EROFS)) {
+			/* no folder, or none to write: opening the database says so better */
+			gb_err_clear(err);
+			return 0;
+		}
 		return rc;
+	}
 	while (flock(*fd, how | LOCK_NB) < 0) {
 		if (errno == EINTR)
 			continue;

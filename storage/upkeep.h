@@ -46,7 +46,9 @@ int upkeep_check_file(const char *path, int *corrupt, char why[UPKEEP_WHY_MAX],
 
 /*
  * The running lock (see above), shared: *fd holds it until
- * store_lock_release. GB_EBUSY while a restore holds it.
+ * store_lock_release. GB_EBUSY while a restore holds it. When the lock file
+ * cannot be made (no folder, a read-only one) *fd is -1 and it is no error:
+ * the database cannot be opened for writing there either.
  */
 int store_lock_running(const char *db_path, int *fd, struct gb_err *err);
 /* Exclusive: GB_EBUSY (naming the database) while any genbox process holds it. */
