@@ -88,6 +88,11 @@ static const struct key {
 	INT("cluster", "timeout_ms", cluster_timeout_ms, 100, 600000),
 	INT("cluster", "backoff_max_ms", cluster_backoff_max_ms, 100, 86400000),
 	INT("cluster", "lookback_ms", cluster_lookback_ms, 0, 3600000),
+	STR("s3", "endpoint", s3_endpoint),
+	STR("s3", "region", s3_region),
+	STR("s3", "access_key", s3_access_key),
+	STR("s3", "secret_key", s3_secret_key),
+	INT("s3", "timeout_ms", s3_timeout_ms, 100, 3600000),
 #undef STR
 #undef TYP
 #undef INT
