@@ -133,25 +133,40 @@ target_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+#define TARGET_PUMP_CHUNK (1 << 16)
+
 /* Read fd to its end through h (and into out when not -1). */
 int
 target_fd_pump(int fd, struct target_hash *h, int out, const char *label, struct gb_err *err)
 {
-	static __thread char chunk[1 << 16];
+	/*
+	 * on the heap: 64 KiB of thread-local storage would be taken from every
+	 * thread's stack, civetweb's small ones too (it overflowed them)
+	 */
+	char *chunk = malloc(TARGET_PUMP_CHUNK);
 	ssize_t n;
+	int rc = 0;
 
+	if (chunk == NULL)
+		return gb_errf(err, GB_ENOMEM, "out of memory");
 	for (;;) {
-		if ((n = read(fd, chunk, sizeof(chunk))) < 0 && errno == EINTR)
+		if ((n = read(fd, chunk, TARGET_PUMP_CHUNK)) < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return gb_errf(err, GB_EIO, "%s: read: %s", label, strerror(errno));
+		if (n < 0) {
+			rc = gb_errf(err, GB_EIO, "%s: read: %s", label, strerror(errno));
+			break;
+		}
 		if (n == 0)
-			return 0;
+			break;
 		if (h)
 			target_hash_update(h, chunk, (size_t)n);
-		if (out >= 0 && target_write_all(out, chunk, (size_t)n) < 0)
-			return gb_errf(err, GB_EIO, "%s: write: %s", label, strerror(errno));
+		if (out >= 0 && target_write_all(out, chunk, (size_t)n) < 0) {
+			rc = gb_errf(err, GB_EIO, "%s: write: %s", label, strerror(errno));
+			break;
+		}
 	}
+	free(chunk);
+	return rc;
 }
 
 /* Size and hex SHA-256 of what fd holds from its current offset on. */
