@@ -158,8 +158,11 @@ completed_ids(const char *path, int *n)
 	if (sqlite3_prepare_v2(db, "SELECT _id FROM contexts WHERE status = 'completed'", -1, &s, NULL))
 		tap_bail("prepare: %s", sqlite3_errmsg(db));
 	while (sqlite3_step(s) == SQLITE_ROW) {
-		if (*n == cap && (ids = realloc(ids, sizeof(*ids) * (size_t)(cap = cap ? cap * 2 : 1024))) == NULL)
-			tap_bail("out of memory");
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			if ((ids = realloc(ids, sizeof(*ids) * (size_t)cap)) == NULL)
+				tap_bail("out of memory");
+		}
 		ids[(*n)++] = strdup((const char *)sqlite3_column_text(s, 0));
 	}
 	sqlite3_finalize(s);
@@ -176,8 +179,8 @@ ids_completed(const char *path, char **ids, int n)
 	int found = 0;
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "SELECT 1 FROM contexts WHERE _id = ?1 AND status = 'completed'", -1, &s,
-	    NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(db, "SELECT 1 FROM contexts WHERE _id = ?1 AND status = 'completed'",
+	    -1, &s, NULL) != SQLITE_OK)
 		tap_bail("open %s", path);
 	for (int i = 0; i < n; i++) {
 		sqlite3_bind_text(s, 1, ids[i], -1, SQLITE_STATIC);
@@ -301,12 +304,13 @@ test_live_backup(void)
 	if (r.status)
 		tap_diag("%s", r.err);
 	run_free(&r);
-	during = db_count(b.path, "SELECT count(*) FROM contexts WHERE status IN ('pending', 'processing')");
+	during = db_count(b.path,
+	    "SELECT count(*) FROM contexts WHERE status IN ('pending', 'processing')");
 	ok(during > 0, "the batch was still running when the backup ended (%lld left)", (long long)during);
 	before = l.posted;
 	usleep(300 * 1000);
-	ok(l.posted > before, "the API kept answering during and after it (%d created, %d lists)", l.posted,
-	    l.listed);
+	ok(l.posted > before, "the API kept answering during and after it (%d created, %d lists)",
+	    l.posted, l.listed);
 	l.stop = 1;
 	pthread_join(l.thread, NULL);
 	is_int(l.errors, 0, "no request of the load failed");

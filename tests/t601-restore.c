@@ -117,7 +117,8 @@ static void
 test_refused_running(void)
 {
 	char listen[64], url[128], log[4200];
-	char *argv[] = { (char *)util_genbox(), dbarg, "serve", "--listen", listen, "--workers", "1", NULL };
+	char *argv[] = { (char *)util_genbox(), dbarg, "serve", "--listen", listen, "--workers", "1",
+		NULL };
 	int port = peer_free_port(), st, up = 0;
 	struct run r;
 	pid_t pid;
@@ -239,7 +240,8 @@ test_corrupt_inside(void)
 	one_file(dir, ".db.gz", gz, sizeof(gz));
 	corrupt_inside(gz);
 	manifest_fix(man, gz);
-	is_int(restore(dir, "latest", &r), 1, "a backup with a right checksum and a corrupt database: exit 1");
+	is_int(restore(dir, "latest", &r), 1,
+	    "a backup with a right checksum and a corrupt database: exit 1");
 	like(r.err, "integrity check", "refused by the integrity check");
 	run_free(&r);
 	is_int(db_contexts(b.path), NOLD + NNEW + 1, "the database is unchanged");

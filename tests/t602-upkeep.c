@@ -36,7 +36,8 @@ daemon_start(struct daemon *d, const char *db)
 {
 	static int seq;
 	char listen[64], dbarg[4200];
-	char *argv[] = { (char *)util_genbox(), dbarg, "serve", "--listen", listen, "--workers", "2", NULL };
+	char *argv[] = { (char *)util_genbox(), dbarg, "serve", "--listen", listen, "--workers", "2",
+		NULL };
 
 	d->port = peer_free_port();
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->port);
@@ -79,7 +80,8 @@ add_contexts(struct box *x, int n)
 	if (store_begin(x->st, &err))
 		tap_bail("begin: %s", err.msg);
 	for (int i = 0; i < n; i++)
-		box_put(x, COLL_CONTEXTS, "{\"_id\": \"ctx_u%d\", \"type\": \"article\", \"status\": \"completed\", "
+		box_put(x, COLL_CONTEXTS, "{\"_id\": \"ctx_u%d\", \"type\": \"article\", "
+		    "\"status\": \"completed\", "
 		    "\"organization_id\": \"org_123\", \"user_id\": \"user_456\", \"data\": {\"title\": "
 		    "\"Upkeep %d with a longer title to fill the pages of the table\"}}", i, i);
 	if (store_commit(x->st, &err))
@@ -133,7 +135,8 @@ corrupt_start(const char *what, long off, long len)
 	like(log, "genbox: serve: the database file", "%s: the error message says so too", what);
 	after = util_read_file(path, &alen);
 	stat(path, &s2);
-	ok(blen == alen && memcmp(before, after, blen) == 0, "%s: not a byte of the file was written", what);
+	ok(blen == alen && memcmp(before, after, blen) == 0, "%s: not a byte of the file was written",
+	    what);
 	ok(s1.st_mtim.tv_sec == s2.st_mtim.tv_sec && s1.st_mtim.tv_nsec == s2.st_mtim.tv_nsec,
 	    "%s: its mtime is unchanged", what);
 	free(log);
@@ -203,7 +206,8 @@ test_schedules(void)
 			break;
 	}
 	ok(q.ok && q.started_ms > t0 + 1500 && q.finished_ms >= q.started_ms,
-	    "a scheduled quick_check ran and went well (%lld ms after start)", (long long)(q.started_ms - t0));
+	    "a scheduled quick_check ran and went well (%lld ms after start)",
+	    (long long)(q.started_ms - t0));
 	ok(o.ok && o.finished_ms > 0, "optimize ran and went well (%s)", o.counts);
 	ok(bk.ok && bk.started_ms > t0 + 3500, "backups ran more than once and went well");
 	ok(strstr(bk.counts, "\"bytes\":") && atol(strstr(bk.counts, "\"bytes\":") + 8) > 1000,
@@ -231,8 +235,8 @@ middle_leaves(const char *path, long pages[3])
 	int n = 0;
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "SELECT pageno FROM dbstat WHERE name = 'contexts' AND pagetype = 'leaf' "
-	    "ORDER BY pageno", -1, &s, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(db, "SELECT pageno FROM dbstat WHERE name = 'contexts' "
+	    "AND pagetype = 'leaf' ORDER BY pageno", -1, &s, NULL) != SQLITE_OK)
 		tap_bail("dbstat: %s", sqlite3_errmsg(db));
 	while (sqlite3_step(s) == SQLITE_ROW && n < 4096)
 		all[n++] = sqlite3_column_int(s, 0);
@@ -267,7 +271,8 @@ test_corrupt_running(void)
 		if (log && strstr(log, "event=database_corrupt"))
 			break;
 	}
-	like(log, "event=database_corrupt", "pages overwritten while it runs: the next check says so in the log");
+	like(log, "event=database_corrupt",
+	    "pages overwritten while it runs: the next check says so in the log");
 	like(log, "no new work is taken", "that no new work is taken");
 	like(log, "restore-backup", "and how to restore the last backup");
 	q = job(b.path, "quick_check");
@@ -276,10 +281,13 @@ test_corrupt_running(void)
 	    q.error);
 	snprintf(dbarg, sizeof(dbarg), "--db=%s", b.path);
 	snprintf(file, sizeof(file), "%s/late.jsonl", util_tmpdir());
-	util_write_file(file, "{\"_id\": \"ctx_late\", \"type\": \"article\", \"status\": \"pending\", "
-	    "\"organization_id\": \"org_123\", \"user_id\": \"user_456\", \"data\": {\"title\": \"Late\"}}\n",
-	    strlen("{\"_id\": \"ctx_late\", \"type\": \"article\", \"status\": \"pending\", "
-	    "\"organization_id\": \"org_123\", \"user_id\": \"user_456\", \"data\": {\"title\": \"Late\"}}\n"));
+	{
+		static const char late[] = "{\"_id\": \"ctx_late\", \"type\": \"article\", "
+		    "\"status\": \"pending\", \"organization_id\": \"org_123\", "
+		    "\"user_id\": \"user_456\", \"data\": {\"title\": \"Late\"}}\n";
+
+		util_write_file(file, late, strlen(late));
+	}
 	util_genbox_run(&r, NULL, dbarg, "import", "contexts", file, NULL);
 	run_free(&r);
 	usleep(1500 * 1000);
