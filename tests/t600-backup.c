@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +32,8 @@ static char token[APIKEY_TOKEN_MAX];
 
 struct load {
 	pthread_t thread;
-	volatile int stop;
-	int posted, listed, errors;
+	atomic_int stop;
+	atomic_int posted, listed, errors;
 };
 
 static pid_t
@@ -310,10 +311,10 @@ test_live_backup(void)
 	before = l.posted;
 	usleep(300 * 1000);
 	ok(l.posted > before, "the API kept answering during and after it (%d created, %d lists)",
-	    l.posted, l.listed);
+	    (int)l.posted, (int)l.listed);
 	l.stop = 1;
 	pthread_join(l.thread, NULL);
-	is_int(l.errors, 0, "no request of the load failed");
+	is_int((int)l.errors, 0, "no request of the load failed");
 	is_int(daemon_stop(pid), 0, "serve stops: exit 0");
 
 	dir_names(dir, ".manifest.json", names, 4);
