@@ -24,6 +24,7 @@
 
 #define UPKEEP_FIRST_MAX_MS (10 * 60 * 1000LL)
 #define UPKEEP_TICK_MS 1000
+#define UPKEEP_CLOSE_BUSY_MS 1000
 
 enum upkeep_job { UJ_BACKUP, UJ_OPTIMIZE, UJ_CHECK, UJ_COUNT };
 
@@ -210,32 +211,6 @@ upkeep_run(struct upkeepd *u, enum upkeep_job j)
 	store_close(st);
 }
 
-static void *
-upkeep_main(void *arg)
-{
-	struct upkeepd *u = arg;
-
-	pthread_mutex_lock(&u->mu);
-	while (!u->stop) {
-		struct timespec ts;
-
-		pthread_mutex_unlock(&u->mu);
-		for (int j = 0; j < UJ_COUNT && !u->corrupt; j++) {
-			if (gb_now_ms() < u->due_ms[j])
-				continue;
-			upkeep_run(u, (enum upkeep_job)j);
-			u->due_ms[j] = gb_now_ms() + upkeep_every_ms(u->cfg, (enum upkeep_job)j);
-		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += UPKEEP_TICK_MS / 1000;
-		pthread_mutex_lock(&u->mu);
-		while (!u->stop && pthread_cond_timedwait(&u->cv, &u->mu, &ts) == 0)
-			;
-	}
-	pthread_mutex_unlock(&u->mu);
-	return NULL;
-}
-
 /* The start check's job row, and when each job is next due. */
 static void
 upkeep_plan(struct upkeepd *u)
@@ -265,6 +240,33 @@ upkeep_plan(struct upkeepd *u)
 	store_close(st);
 }
 
+static void *
+upkeep_main(void *arg)
+{
+	struct upkeepd *u = arg;
+
+	upkeep_plan(u);		/* here: a write lock held elsewhere holds up no start */
+	pthread_mutex_lock(&u->mu);
+	while (!u->stop) {
+		struct timespec ts;
+
+		pthread_mutex_unlock(&u->mu);
+		for (int j = 0; j < UJ_COUNT && !u->corrupt; j++) {
+			if (gb_now_ms() < u->due_ms[j])
+				continue;
+			upkeep_run(u, (enum upkeep_job)j);
+			u->due_ms[j] = gb_now_ms() + upkeep_every_ms(u->cfg, (enum upkeep_job)j);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += UPKEEP_TICK_MS / 1000;
+		pthread_mutex_lock(&u->mu);
+		while (!u->stop && pthread_cond_timedwait(&u->cv, &u->mu, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&u->mu);
+	return NULL;
+}
+
 int
 upkeepd_start(struct upkeepd *u, const struct store_opts *so, struct pool *pool,
     struct gb_err *err)
@@ -273,7 +275,6 @@ upkeepd_start(struct upkeepd *u, const struct store_opts *so, struct pool *pool,
 
 	u->so = *so;
 	u->pool = pool;
-	upkeep_plan(u);
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -302,7 +303,11 @@ upkeepd_stop(struct upkeepd *u)
 		pthread_cond_destroy(&u->cv);
 		pthread_mutex_destroy(&u->mu);
 		if (!u->corrupt) {
-			struct store *st = upkeep_store(u);
+			struct store *st;
+
+			/* a stop is not held up long by a lock held elsewhere */
+			u->so.busy_timeout_ms = UPKEEP_CLOSE_BUSY_MS;
+			st = upkeep_store(u);
 
 			upkeep_optimize(st);	/* at close, as SQLite advises */
 			store_close(st);
