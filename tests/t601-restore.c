@@ -1,6 +1,7 @@
 /*
  * t601-restore - `genbox restore-backup`: refused (exit 1, a message
- * naming the running genbox) while `genbox serve` has the database open; a
+ * naming the running genbox) while `genbox serve` or `genbox run-batch` has
+ * the database open (each holds its lock, across processes); a
  * .db.gz with one byte flipped refused (its checksum) and one whose checksum
  * is right but whose database is corrupt refused (integrity_check), the
  * database unchanged each time; a restore SIGKILLed at many moments leaves
@@ -29,6 +30,7 @@
 static struct box b;
 static char dbarg[4200];
 static char dir_a[4200], dir_b[4200];	/* backups of the old (NOLD) and new (NOLD + NNEW) states */
+static int extra = 1;	/* contexts besides ours: the demo's, then run-batch's */
 
 static void
 add_contexts(int from, int n)
@@ -134,10 +136,45 @@ test_refused_running(void)
 	like(r.err, "a running genbox (serve or run-batch) has database", "the message says why");
 	like(r.err, "stop it first", "and what to do");
 	run_free(&r);
-	is_int(db_contexts(b.path), NOLD + NNEW + 1, "the database is unchanged");
+	is_int(db_contexts(b.path), NOLD + NNEW + extra, "the database is unchanged");
 	kill(pid, SIGTERM);
 	waitpid(pid, &st, 0);
 	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0, "serve stops: exit 0");
+}
+
+/* run-batch holds the database too: a restore is refused while it runs. */
+static void
+test_refused_run_batch(void)
+{
+	char input[4200], url[64], log[4200];
+	char *argv[] = { (char *)util_genbox(), dbarg, "run-batch", "--pipeline",
+		"pipe_article_generation", "--input", input, "--user", "user_456", NULL };
+	int fd = hung_endpoint(url), st;
+	int64_t n0 = db_contexts(b.path);
+	struct run r;
+	pid_t pid;
+
+	snprintf(input, sizeof(input), "%s/batch.jsonl", util_tmpdir());
+	snprintf(log, sizeof(log), "%s/run-batch.log", util_tmpdir());
+	util_write_file(input, "{\"data\": {\"title\": \"Held\"}}\n",
+	    strlen("{\"data\": {\"title\": \"Held\"}}\n"));
+	setenv("GENBOX_GENERATOR_URL", url, 1);	/* answers nothing: the batch stays running */
+	setenv("GENBOX_GENERATOR_TIMEOUT_MS", "60000", 1);
+	pid = util_spawn(argv, log, 0);
+	for (int64_t t0 = gb_mono_ms(); gb_mono_ms() - t0 < 10000 && db_contexts(b.path) == n0; )
+		usleep(50 * 1000);
+	ok(waitpid(pid, &st, WNOHANG) == 0, "run-batch runs (its context written)");
+	is_int(restore(dir_a, "latest", &r), 1, "restore-backup while run-batch runs: exit 1");
+	like(r.err, "a running genbox (serve or run-batch) has database", "the message says why");
+	run_free(&r);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(fd);
+	setenv("GENBOX_GENERATOR_URL", "", 1);
+	unsetenv("GENBOX_GENERATOR_TIMEOUT_MS");
+	ok(db_contexts(b.path) == n0 + 1, "the database holds the batch's context, nothing restored");
+	extra++;
+	backup_to(dir_b);	/* the old state to come back to holds it too */
 }
 
 /* A copy of backup a in dir, its .gz rewritten by change (NULL: as is); the manifest's path. */
@@ -171,7 +208,7 @@ test_flipped_byte(void)
 	like(r.err, "does not match its manifest", "refused for its checksum");
 	like(r.err, "the database was not changed", "saying the database was not changed");
 	run_free(&r);
-	is_int(db_contexts(b.path), NOLD + NNEW + 1, "and it was not");
+	is_int(db_contexts(b.path), NOLD + NNEW + extra, "and it was not");
 }
 
 /* gz's database decompressed, pages 3 to 5 overwritten, compressed again. */
@@ -244,7 +281,7 @@ test_corrupt_inside(void)
 	    "a backup with a right checksum and a corrupt database: exit 1");
 	like(r.err, "integrity check", "refused by the integrity check");
 	run_free(&r);
-	is_int(db_contexts(b.path), NOLD + NNEW + 1, "the database is unchanged");
+	is_int(db_contexts(b.path), NOLD + NNEW + extra, "the database is unchanged");
 	ok(access(b.path, F_OK) == 0 && db_contexts(b.path) > 0, "and still opens");
 }
 
@@ -266,7 +303,7 @@ killed_restore(int delay_us, int *finished)
 	waitpid(pid, &st, 0);
 	*finished = WIFEXITED(st) && WEXITSTATUS(st) == 0;
 	n = db_contexts(b.path);
-	return n == NOLD + NNEW + 1 ? 0 : n == NOLD + 1 ? 1 : -1;
+	return n == NOLD + NNEW + extra ? 0 : n == NOLD + 1 ? 1 : -1;
 }
 
 static void
@@ -297,7 +334,7 @@ test_killed(void)
 	is_int(bad, 0, "a restore SIGKILLed at any moment leaves a database that opens and passes "
 	    "integrity_check");
 	ok(before >= 5, "killed before the swap %d times: the old database, every context (%d)", before,
-	    NOLD + NNEW + 1);
+	    NOLD + NNEW + extra);
 	ok(after >= 1, "past the swap %d times (%d of them killed): the backup's contents", after,
 	    killed_after);
 	is_int(restore(dir_a, "latest", &r), 0, "after all that a restore runs to its end: exit 0");
@@ -321,6 +358,8 @@ main(void)
 	snprintf(dbarg, sizeof(dbarg), "--db=%s", b.path);
 	snprintf(dir_a, sizeof(dir_a), "%s/a", util_tmpdir());
 	snprintf(dir_b, sizeof(dir_b), "%s/b", util_tmpdir());
+	box_put(&b, COLL_ORGANIZATIONS, "{\"_id\": \"org_123\", \"name\": \"Acme\", \"settings\": "
+	    "{\"max_contexts_per_day\": 1000000, \"max_batch_size\": 5000}}");
 	add_contexts(0, NOLD);
 	box_close(&b);
 	backup_to(dir_a);
@@ -331,6 +370,7 @@ main(void)
 	backup_to(dir_b);
 	setenv("GENBOX_GENERATOR_URL", "", 1);
 	test_refused_running();
+	test_refused_run_batch();
 	test_flipped_byte();
 	test_corrupt_inside();
 	test_killed();
