@@ -14,8 +14,10 @@
  * checked (size and SHA-256 against the manifest, integrity_check and the
  * counts of the decompressed copy) before the database is touched.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +124,39 @@ local_gz(const struct config *cfg, char *out, size_t size)
 	snprintf(out, size, "%s.backup-%ld.gz", cfg->db_path, (long)getpid());
 }
 
+/*
+ * The files a backup killed halfway left beside the database
+ * ("<db>.backup-PID.gz" and its ".db"), once their process is gone.
+ */
+static void
+local_sweep(const struct config *cfg)
+{
+	char dir[sizeof(cfg->db_path)], base[sizeof(cfg->db_path)], head[1100], path[4400];
+	const char *folder;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s", cfg->db_path);
+	snprintf(base, sizeof(base), "%s", cfg->db_path);
+	snprintf(head, sizeof(head), "%s.backup-", basename(base));
+	if ((d = opendir(folder = dirname(dir))) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long pid;
+
+		if (strncmp(e->d_name, head, strlen(head)) != 0)
+			continue;
+		pid = strtol(e->d_name + strlen(head), &end, 10);
+		if (pid <= 0 || strncmp(end, ".gz", 3) != 0 ||
+		    (pid != (long)getpid() && kill((pid_t)pid, 0) == 0) || errno == EPERM)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", folder, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
 static int
 put_backup(struct target *t, const char *gz_path, struct backup_info *bi, const char *mname,
     struct gb_err *err)
@@ -151,6 +186,7 @@ backupcmd_take(const struct config *cfg, const char *to, int keep,
 		snprintf(spec, sizeof(spec), "%s", to);
 	if ((rc = target_for(cfg, spec, &t, err)))
 		return rc;
+	local_sweep(cfg);
 	local_gz(cfg, gz_path, sizeof(gz_path));
 	if ((rc = backup_make(cfg->db_path, gz_path, 0, bi, err)) == 0) {
 		backup_names(bi->created_ms, bi->name, mname);
