@@ -7,7 +7,9 @@
  * quick_check, optimize and backup job rows (backup: bytes and contexts
  * counted; keep applied), and optimize again at close. Pages overwritten
  * while it runs are found by the next quick_check: said in the log, the job
- * row failed with the first problem, no new work taken, the API still up.
+ * row failed with the first problem, no new work taken, the API still up;
+ * then the README's way back: restore-backup of the last backup over the
+ * corrupt file, and serve starts again.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -303,6 +305,30 @@ test_corrupt_running(void)
 	free(log);
 }
 
+/* The README's way back: restore the last backup over the corrupt file, start again. */
+static void
+test_restore_after(void)
+{
+	char dbarg[4200], from[4300], url[128];
+	struct daemon d;
+	struct run r;
+
+	snprintf(dbarg, sizeof(dbarg), "--db=%s", b.path);
+	snprintf(from, sizeof(from), "dir:%s/backups", util_tmpdir());
+	util_genbox_run(&r, NULL, dbarg, "restore-backup", from, "latest", NULL);
+	is_int(r.status, 0, "restore-backup of the last backup over the corrupt file: exit 0");
+	if (r.status)
+		tap_diag("%s", r.err);
+	run_free(&r);
+	unsetenv("GENBOX_UPKEEP_QUICK_CHECK");
+	daemon_start(&d, b.path);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", d.port);
+	ok(daemon_up(&d, 15000) && peer_http_status(url) == 200, "serve starts again on it");
+	kill(d.pid, SIGTERM);
+	is_int(daemon_wait(&d, 20000), 0, "and stops: exit 0");
+	is_int(job(b.path, "quick_check").ok, 1, "its start check went well");
+}
+
 int
 main(void)
 {
@@ -317,5 +343,6 @@ main(void)
 		tap_bail("open");
 	test_corrupt_running();
 	box_close(&b);
+	test_restore_after();
 	return tap_done();
 }
