@@ -502,7 +502,9 @@ const struct cli_command cli_commands[] = {
 	  "Run the worker pool without end and the HTTP API (/api/v1, /healthz, /metrics)\n"
 	  "in one process until SIGTERM or SIGINT: then the API stops accepting, running\n"
 	  "contexts get [workers] grace_ms to end, the rest go back to the queue; exit 0.\n"
-	  "Tells systemd READY=1 once serving and pets its watchdog.\n"
+	  "Tells systemd READY=1 once serving and pets its watchdog. Takes backups and runs\n"
+	  "optimize and quick_check on the [backup] and [upkeep] schedules; a database found\n"
+	  "corrupt at start is left untouched: exit status 3 (see genbox restore-backup).\n"
 	  "  --listen ADDR:PORT  where to listen (default: [web] listen, 127.0.0.1:8080)\n"
 	  "  --workers N         worker threads (default: [workers] count)\n" },
 	{ "apikey", cmd_apikey, "create, list and revoke API keys",
