@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "../base/gbtime.h"
 #include "../base/log.h"
@@ -25,6 +28,7 @@
 #define UPKEEP_FIRST_MAX_MS (10 * 60 * 1000LL)
 #define UPKEEP_TICK_MS 1000
 #define UPKEEP_CLOSE_BUSY_MS 1000
+#define UPKEEP_BIG_FILE (256LL << 20)	/* read in less than systemd's start timeout */
 
 enum upkeep_job { UJ_BACKUP, UJ_OPTIMIZE, UJ_CHECK, UJ_COUNT };
 
@@ -66,6 +70,24 @@ upkeep_log_corrupt(const struct config *cfg, const char *why, const char *what)
 	    why, cfg->db_path, what, hint);
 }
 
+/*
+ * Before the reads of the whole file at start (the check, a backup before
+ * a migration) of a big database: systemd is told to wait longer than its
+ * start timeout, as long as reading it three times at 10 MB/s takes.
+ */
+static void
+upkeep_extend(const struct config *cfg)
+{
+	struct stat sb;
+	char msg[160];
+
+	if (stat(cfg->db_path, &sb) < 0 || sb.st_size < UPKEEP_BIG_FILE)
+		return;
+	snprintf(msg, sizeof(msg), "EXTEND_TIMEOUT_USEC=%llu\nSTATUS=checking the database",
+	    (unsigned long long)(60 + 3 * sb.st_size / (10 * 1000 * 1000)) * 1000000ULL);
+	sd_notify(0, msg);
+}
+
 int
 upkeepd_prepare(struct upkeepd **out, const struct config *cfg, int *corrupt,
     struct gb_err *err)
@@ -82,6 +104,7 @@ upkeepd_prepare(struct upkeepd **out, const struct config *cfg, int *corrupt,
 	if ((rc = store_lock_running(cfg->db_path, &u->lock, err)))
 		return rc;
 	u->check_started_ms = gb_now_ms();
+	upkeep_extend(cfg);
 	if ((rc = upkeep_check_file(cfg->db_path, &bad, why, err)))
 		return rc;
 	u->check_done_ms = gb_now_ms();
