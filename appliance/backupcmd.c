@@ -174,7 +174,8 @@ put_backup(struct target *t, const char *gz_path, struct backup_info *bi, const 
 
 int
 backupcmd_take(const struct config *cfg, const char *to, int keep,
-    struct backup_info *bi, char *where, size_t size, struct gb_err *err)
+    const atomic_int *stop, struct backup_info *bi, char *where, size_t size,
+    struct gb_err *err)
 {
 	char spec[1100], gz_path[sizeof(cfg->db_path) + 64], mname[BACKUP_NAME_MAX];
 	struct target *t = NULL;
@@ -188,7 +189,7 @@ backupcmd_take(const struct config *cfg, const char *to, int keep,
 		return rc;
 	local_sweep(cfg);
 	local_gz(cfg, gz_path, sizeof(gz_path));
-	if ((rc = backup_make(cfg->db_path, gz_path, 0, bi, err)) == 0) {
+	if ((rc = backup_make(cfg->db_path, gz_path, 0, stop, bi, err)) == 0) {
 		backup_names(bi->created_ms, bi->name, mname);
 		rc = put_backup(t, gz_path, bi, mname, err);
 	}
@@ -220,7 +221,8 @@ backupcmd_before_migrate(const struct config *cfg, const char *who, int *taken,
 		return 0;
 	log_info("event=backup_before_migration by=%s from_version=%d to_version=%d", who, v,
 	    store_schema_latest());
-	if ((rc = backupcmd_take(cfg, NULL, cfg->backup_keep, &bi, where, sizeof(where), err))) {
+	if ((rc = backupcmd_take(cfg, NULL, cfg->backup_keep, NULL, &bi, where, sizeof(where),
+	    err))) {
 		char msg[sizeof(err->msg)];
 
 		snprintf(msg, sizeof(msg), "%s", err->msg);
@@ -293,7 +295,7 @@ cmd_backup(const struct config *cfg, int argc, char **argv)
 		return 2;
 	}
 	job = job_begin(cfg);
-	rc = backupcmd_take(cfg, to, cfg->backup_keep, &bi, where, sizeof(where), &err);
+	rc = backupcmd_take(cfg, to, cfg->backup_keep, NULL, &bi, where, sizeof(where), &err);
 	job_end(job, rc == 0, &bi, rc ? err.msg : NULL);
 	if (rc)
 		return cli_fail("backup", "%s", err.msg);

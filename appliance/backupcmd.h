@@ -20,10 +20,11 @@ void backupcmd_default_to(const struct config *cfg, char *out, size_t size);
 /*
  * Take a verified backup of cfg's database to to (NULL: [backup] to), then
  * keep the newest keep (0: all) there. *bi describes it; where (size bytes)
- * receives "TARGET/NAME".
+ * receives "TARGET/NAME". stop (may be NULL): see backup_make.
  */
 int backupcmd_take(const struct config *cfg, const char *to, int keep,
-    struct backup_info *bi, char *where, size_t size, struct gb_err *err);
+    const atomic_int *stop, struct backup_info *bi, char *where, size_t size,
+    struct gb_err *err);
 
 /*
  * Before a schema migration: when the database exists and a migration is

@@ -28,6 +28,7 @@
 #define UPKEEP_FIRST_MAX_MS (10 * 60 * 1000LL)
 #define UPKEEP_TICK_MS 1000
 #define UPKEEP_CLOSE_BUSY_MS 1000
+#define UPKEEP_RETRY_MS (15 * 60 * 1000LL)	/* a failed run's next try, at the latest */
 #define UPKEEP_BIG_FILE (256LL << 20)	/* read in less than systemd's start timeout */
 
 enum upkeep_job { UJ_BACKUP, UJ_OPTIMIZE, UJ_CHECK, UJ_COUNT };
@@ -46,6 +47,7 @@ struct upkeepd {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;		/* on CLOCK_MONOTONIC */
 	int stop;			/* under mu: the thread ends */
+	atomic_int cancel;		/* set by upkeepd_stop: a backup under way ends */
 	int corrupt;			/* the thread's: a check found the file corrupt */
 	int64_t due_ms[UJ_COUNT];	/* the thread's: wall time of each next run */
 };
@@ -151,7 +153,7 @@ upkeep_job_begin(struct store *st, const char *job, int64_t at_ms)
 		log_warnx("event=job_row job=%s reason=\"%s\"", job, err.msg);
 }
 
-static void
+static int
 upkeep_backup(struct upkeepd *u, struct store *st)
 {
 	struct gb_err err = { 0, "" };
@@ -159,19 +161,22 @@ upkeep_backup(struct upkeepd *u, struct store *st)
 	char where[1400], counts[128];
 
 	upkeep_job_begin(st, "backup", gb_now_ms());
-	if (backupcmd_take(u->cfg, NULL, u->cfg->backup_keep, &bi, where, sizeof(where), &err)) {
+	if (backupcmd_take(u->cfg, NULL, u->cfg->backup_keep, &u->cancel, &bi, where,
+	    sizeof(where), &err)) {
 		log_error("event=backup status=failed reason=\"%s\"", err.msg);
-		upkeep_job_end(st, "backup", 0, NULL, err.msg);
-		return;
+		upkeep_job_end(st, "backup", 0, NULL, err.code == GB_ESTATE ?
+		    "stopped: genbox was stopping" : err.msg);
+		return 0;
 	}
 	log_info("event=backup_taken file=\"%s\" bytes=%lld db_bytes=%lld sha256=%s", where,
 	    (long long)bi.bytes, (long long)bi.db_bytes, bi.sha256);
 	snprintf(counts, sizeof(counts), "{\"bytes\":%lld,\"contexts\":%lld}",
 	    (long long)bi.bytes, (long long)bi.counts[COLL_CONTEXTS]);
 	upkeep_job_end(st, "backup", 1, counts, NULL);
+	return 1;
 }
 
-static void
+static int
 upkeep_optimize(struct store *st)
 {
 	struct gb_err err = { 0, "" };
@@ -179,19 +184,20 @@ upkeep_optimize(struct store *st)
 	char counts[64];
 
 	if (st == NULL)
-		return;
+		return 0;
 	upkeep_job_begin(st, "optimize", gb_now_ms());
 	if (store_optimize(st, &err)) {
 		log_warnx("event=optimize status=failed reason=\"%s\"", err.msg);
 		upkeep_job_end(st, "optimize", 0, NULL, err.msg);
-		return;
+		return 0;
 	}
 	snprintf(counts, sizeof(counts), "{\"ms\":%lld}", (long long)(gb_mono_ms() - t0));
 	upkeep_job_end(st, "optimize", 1, counts, NULL);
+	return 1;
 }
 
 /* quick_check; a corrupt file stops the pool's work. */
-static void
+static int
 upkeep_check(struct upkeepd *u, struct store *st)
 {
 	struct gb_err err = { 0, "" };
@@ -207,31 +213,44 @@ upkeep_check(struct upkeepd *u, struct store *st)
 	if (rc) {
 		log_warnx("event=quick_check status=failed reason=\"%s\"", err.msg);
 		upkeep_job_end(st, "quick_check", 0, NULL, err.msg);
-		return;
+		return 0;
 	}
 	if (bad) {
 		u->corrupt = 1;
 		upkeep_log_corrupt(u->cfg, why, "no new work is taken; stop genbox and");
 		upkeep_job_end(st, "quick_check", 0, NULL, why);
 		pool_stop(u->pool, u->cfg->grace_ms);
-		return;
+		return 0;
 	}
 	snprintf(counts, sizeof(counts), "{\"ms\":%lld}", (long long)(gb_mono_ms() - t0));
 	upkeep_job_end(st, "quick_check", 1, counts, NULL);
+	return 1;
 }
 
-static void
+/* One run of job j: 1 when it went well. */
+static int
 upkeep_run(struct upkeepd *u, enum upkeep_job j)
 {
 	struct store *st = upkeep_store(u);
+	int ok;
 
 	if (j == UJ_BACKUP)
-		upkeep_backup(u, st);
+		ok = upkeep_backup(u, st);
 	else if (j == UJ_OPTIMIZE)
-		upkeep_optimize(st);
+		ok = upkeep_optimize(st);
 	else
-		upkeep_check(u, st);
+		ok = upkeep_check(u, st);
 	store_close(st);
+	return ok;
+}
+
+/* When job j is due again after a run at now_ms: a failed one is tried again sooner. */
+static int64_t
+upkeep_next(const struct upkeepd *u, enum upkeep_job j, int64_t now_ms, int ok)
+{
+	int64_t every = upkeep_every_ms(u->cfg, j);
+
+	return now_ms + (ok || every < UPKEEP_RETRY_MS ? every : UPKEEP_RETRY_MS);
 }
 
 /* The start check's job row, and when each job is next due. */
@@ -254,8 +273,10 @@ upkeep_plan(struct upkeepd *u)
 			continue;
 		}
 		if (st && store_job_get(st, upkeep_job_names[j], &job, &found, &err) == 0 &&
-		    found && job.started_ms > 0)
+		    found && job.started_ms > 0 && job.ok && job.finished_ms >= job.started_ms)
 			u->due_ms[j] = job.started_ms + every;
+		else if (found && job.started_ms > 0)	/* failed, or cut short */
+			u->due_ms[j] = upkeep_next(u, (enum upkeep_job)j, now, 0);
 		else
 			u->due_ms[j] = now + (every < UPKEEP_FIRST_MAX_MS ? every :
 			    UPKEEP_FIRST_MAX_MS);
@@ -274,11 +295,13 @@ upkeep_main(void *arg)
 		struct timespec ts;
 
 		pthread_mutex_unlock(&u->mu);
-		for (int j = 0; j < UJ_COUNT && !u->corrupt; j++) {
+		for (int j = 0; j < UJ_COUNT && !u->corrupt && !atomic_load(&u->cancel); j++) {
+			int ok;
+
 			if (gb_now_ms() < u->due_ms[j])
 				continue;
-			upkeep_run(u, (enum upkeep_job)j);
-			u->due_ms[j] = gb_now_ms() + upkeep_every_ms(u->cfg, (enum upkeep_job)j);
+			ok = upkeep_run(u, (enum upkeep_job)j);
+			u->due_ms[j] = upkeep_next(u, (enum upkeep_job)j, gb_now_ms(), ok);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += UPKEEP_TICK_MS / 1000;
@@ -318,6 +341,7 @@ upkeepd_stop(struct upkeepd *u)
 	if (u == NULL)
 		return;
 	if (u->thread_running) {
+		atomic_store(&u->cancel, 1);
 		pthread_mutex_lock(&u->mu);
 		u->stop = 1;
 		pthread_cond_signal(&u->cv);

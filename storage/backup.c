@@ -146,7 +146,8 @@ out:
 
 /* The backup API's steps from src into dst, waiting out a locked source. */
 static int
-copy_steps(sqlite3 *src, sqlite3 *dst, int step_pages, struct gb_err *err)
+copy_steps(sqlite3 *src, sqlite3 *dst, int step_pages, const atomic_int *stop,
+    struct gb_err *err)
 {
 	sqlite3_backup *b;
 	int rc, tries = 0;
@@ -154,6 +155,10 @@ copy_steps(sqlite3 *src, sqlite3 *dst, int step_pages, struct gb_err *err)
 	if ((b = sqlite3_backup_init(dst, "main", src, "main")) == NULL)
 		return gb_errf(err, GB_EIO, "backup: %s", sqlite3_errmsg(dst));
 	while ((rc = sqlite3_backup_step(b, step_pages)) != SQLITE_DONE) {
+		if (stop && atomic_load(stop)) {
+			sqlite3_backup_finish(b);
+			return gb_errf(err, GB_ESTATE, "backup: stopped");
+		}
 		if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && ++tries < BACKUP_BUSY_TRIES) {
 			sqlite3_sleep(10);
 			continue;
@@ -193,7 +198,7 @@ source_open(const char *db_path, sqlite3 **src, struct gb_err *err)
 /* A checked copy of db_path at copy_path, described in *bi. */
 static int
 backup_copy(const char *db_path, const char *copy_path, int step_pages,
-    struct backup_info *bi, struct gb_err *err)
+    const atomic_int *stop, struct backup_info *bi, struct gb_err *err)
 {
 	sqlite3 *src = NULL, *dst = NULL;
 	struct stat sb;
@@ -208,7 +213,7 @@ backup_copy(const char *db_path, const char *copy_path, int step_pages,
 		    dst ? sqlite3_errmsg(dst) : "out of memory");
 		goto out;
 	}
-	if ((rc = copy_steps(src, dst, step_pages, err)))
+	if ((rc = copy_steps(src, dst, step_pages, stop, err)))
 		goto out;
 	sqlite3_exec(src, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(src);
@@ -233,7 +238,7 @@ out:
 
 /* path into a new gzip file gz_path, fsynced. */
 static int
-gzip_file(const char *path, const char *gz_path, struct gb_err *err)
+gzip_file(const char *path, const char *gz_path, const atomic_int *stop, struct gb_err *err)
 {
 	char *buf = NULL;
 	int in = -1, out = -1, rc = 0;
@@ -250,11 +255,16 @@ gzip_file(const char *path, const char *gz_path, struct gb_err *err)
 		rc = gb_errf(err, GB_ENOMEM, "out of memory");
 		goto out;
 	}
-	while ((n = read(in, buf, BACKUP_CHUNK)) > 0)
+	while ((n = read(in, buf, BACKUP_CHUNK)) > 0) {
+		if (stop && atomic_load(stop)) {
+			rc = gb_errf(err, GB_ESTATE, "backup: stopped");
+			goto out;
+		}
 		if (gzwrite(gz, buf, (unsigned)n) != (int)n) {
 			rc = gb_errf(err, GB_EIO, "cannot write '%s'", gz_path);
 			goto out;
 		}
+	}
 	if (n < 0)
 		rc = gb_errf(err, GB_EIO, "cannot read '%s': %s", path, strerror(errno));
 out:
@@ -272,7 +282,7 @@ out:
 
 int
 backup_make(const char *db_path, const char *gz_path, int step_pages,
-    struct backup_info *out, struct gb_err *err)
+    const atomic_int *stop, struct backup_info *out, struct gb_err *err)
 {
 	char copy[4200];
 	int rc;
@@ -281,10 +291,10 @@ backup_make(const char *db_path, const char *gz_path, int step_pages,
 	out->created_ms = gb_now_ms();
 	if (snprintf(copy, sizeof(copy), "%s.db", gz_path) >= (int)sizeof(copy))
 		return gb_errf(err, GB_EINVAL, "path too long: '%.64s...'", gz_path);
-	rc = backup_copy(db_path, copy, step_pages > 0 ? step_pages : BACKUP_STEP_PAGES, out,
-	    err);
+	rc = backup_copy(db_path, copy, step_pages > 0 ? step_pages : BACKUP_STEP_PAGES, stop,
+	    out, err);
 	if (rc == 0)
-		rc = gzip_file(copy, gz_path, err);
+		rc = gzip_file(copy, gz_path, stop, err);
 	unlink(copy);
 	if (rc == 0)
 		rc = backup_file_sha256(gz_path, &out->bytes, out->sha256, err);

@@ -21,6 +21,7 @@
 #ifndef GB_STORAGE_BACKUP_H
 #define GB_STORAGE_BACKUP_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "../base/err.h"
@@ -46,10 +47,12 @@ void backup_names(int64_t ms, char gz[BACKUP_NAME_MAX], char manifest[BACKUP_NAM
  * verified, and describe it in *out. The copy passes through
  * "<gz_path>.db", removed on return. steps_pages: pages per backup step (0:
  * 1024); between steps the read transaction stays open, so the copy is of
- * one moment. Refuses a database newer than this binary.
+ * one moment. Refuses a database newer than this binary. stop (may be NULL)
+ * is looked at between steps and chunks: once set, the backup ends
+ * (GB_ESTATE), its files removed. Any thread may set it.
  */
 int backup_make(const char *db_path, const char *gz_path, int step_pages,
-    struct backup_info *out, struct gb_err *err);
+    const atomic_int *stop, struct backup_info *out, struct gb_err *err);
 
 /* The manifest's JSON text of bi (malloc'd into *out, caller frees). */
 int backup_manifest_json(const struct backup_info *bi, char **out, struct gb_err *err);
