@@ -29,6 +29,7 @@
 #include "../storage/access.h"
 #include "../storage/docs.h"
 #include "../storage/store.h"
+#include "../storage/upkeep.h"
 #include "batchfile.h"
 #include "cli.h"
 #include "generator.h"
@@ -67,6 +68,7 @@ struct batchrun {
 	int tty;			/* progress as a bar */
 	int pool_failed;		/* a commit of the pool failed */
 	int ended;			/* the pool ran the batch to its end */
+	int lock;			/* the database's running lock (upkeep.h), or -1 */
 };
 
 static int
@@ -168,6 +170,7 @@ batchrun_init(struct batchrun *b, const struct config *cfg)
 	b->o.workers = cfg->workers;
 	b->so = (struct store_opts){ 1, 1, cfg->sync_full, cfg->busy_timeout_ms, 0, 0 };
 	b->tty = isatty(STDERR_FILENO);
+	b->lock = -1;
 }
 
 static void
@@ -175,6 +178,7 @@ batchrun_release(struct batchrun *b)
 {
 	pool_free(b->run);
 	store_close(b->st);
+	store_lock_release(b->lock);
 }
 
 static int
@@ -336,7 +340,8 @@ batchrun_check(struct batchrun *b, struct gb_err *err)
 		return err->code;
 	if (poolcfg_check(b->cfg, err))
 		return err->code;
-	if (store_open(&b->st, b->cfg->db_path, &b->so, err))
+	if (store_lock_running(b->cfg->db_path, &b->lock, err) ||
+	    store_open(&b->st, b->cfg->db_path, &b->so, err))
 		return err->code;
 	return o->resume ? batchrun_check_resume(b, err) : batchrun_check_new(b, err);
 }

@@ -22,6 +22,7 @@
 #include "../storage/access.h"
 #include "../storage/docs.h"
 #include "../storage/store.h"
+#include "backupcmd.h"
 #include "cli.h"
 #include "demo.h"
 
@@ -249,7 +250,7 @@ cmd_migrate(const struct config *cfg, int argc, char **argv)
 	struct store_opts o = { 0, 1, cfg->sync_full, cfg->busy_timeout_ms, 0, 0 };
 	struct gb_err err = { 0, "" };
 	struct store *st = NULL;
-	int status = 0, ch, from, to;
+	int status = 0, ch, from, to, backup = 0;
 
 	if (argc > 1 && strcmp(argv[1], "docs") == 0)
 		return cmd_migrate_docs(cfg, argc - 1, argv + 1);
@@ -272,6 +273,8 @@ cmd_migrate(const struct config *cfg, int argc, char **argv)
 			    store_migration_name(v));
 		return 0;
 	}
+	if (from < store_schema_latest() && backupcmd_before_migrate(cfg, "migrate", &backup, &err))
+		return cli_fail("migrate", "%s", err.msg);
 	if (store_open(&st, cfg->db_path, &o, &err) || store_schema_version(st, &to, &err)) {
 		store_close(st);
 		return cli_fail("migrate", "%s", err.msg);
@@ -607,7 +610,8 @@ const struct cli_command cli_commands[] = {
 	{ "migrate", cmd_migrate, "bring the database schema (or its documents) up to date",
 	  "migrate [--status]\n"
 	  "       genbox migrate docs [--name NAME] [--batch-size N] [--dry-run] [--status]\n\n"
-	  "Run pending schema migrations, each in its own transaction.\n"
+	  "Run pending schema migrations, each in its own transaction, after a backup of\n"
+	  "the database ([backup] to and keep; no backup, no migration).\n"
 	  "  --status   list the migrations and which are applied; change nothing\n"
 	  "docs: run the document migrations (all in order, or --name NAME) in batches,\n"
 	  "each committed with a checkpoint: run it again to resume a killed run.\n"
@@ -656,7 +660,9 @@ const struct cli_command cli_commands[] = {
 	  "Run the worker pool without end and the HTTP API (/api/v1, /healthz, /metrics)\n"
 	  "in one process until SIGTERM or SIGINT: then the API stops accepting, running\n"
 	  "contexts get [workers] grace_ms to end, the rest go back to the queue; exit 0.\n"
-	  "Tells systemd READY=1 once serving and pets its watchdog.\n"
+	  "Tells systemd READY=1 once serving and pets its watchdog. Takes backups and runs\n"
+	  "optimize and quick_check on the [backup] and [upkeep] schedules; a database found\n"
+	  "corrupt at start is left untouched: exit status 3 (see genbox restore-backup).\n"
 	  "  --listen ADDR:PORT  where to listen (default: [web] listen, 127.0.0.1:8080)\n"
 	  "  --workers N         worker threads (default: [workers] count)\n" },
 	{ "apikey", cmd_apikey, "create, list and revoke API keys",
@@ -680,5 +686,25 @@ const struct cli_command cli_commands[] = {
 	  "                    and drop the changes waiting in it (never sent)\n"
 	  "Exit status 0 done, 1 a failure (the cluster unreachable, bad credentials, no\n"
 	  "cluster configured), 2 a usage error. status, reset and disable need no cluster.\n" },
+	{ "backup", cmd_backup, "take a verified backup of the database, even while it serves",
+	  "backup [--to dir:PATH|s3://bucket/prefix]\n\n"
+	  "Copy the database with SQLite's online backup API (serve and run-batch go on),\n"
+	  "check the copy (integrity_check), gzip it and put genbox-<time>.db.gz and its\n"
+	  "genbox-<time>.manifest.json (schema version, documents per collection, size,\n"
+	  "SHA-256) to the target, each read back and verified; then only the newest\n"
+	  "[backup] keep stay there.\n"
+	  "  --to TARGET  where to (default: [backup] to, else dir:<database folder>/backups)\n"
+	  "Exit status 0 done, 1 a failure, 2 a usage error.\n" },
+	{ "restore-backup", cmd_restore_backup, "put a backup back in place of the database",
+	  "restore-backup SOURCE [NAME] [--db PATH]\n\n"
+	  "SOURCE: a backup's .manifest.json or .db.gz file, or a target (dir:PATH or\n"
+	  "s3://bucket/prefix) and the NAME of a backup there (genbox-<time>, or latest,\n"
+	  "the default). Refused while serve or run-batch has the database open. The\n"
+	  "backup's size and SHA-256 are checked against its manifest and the decompressed\n"
+	  "database must pass integrity_check before anything changes; then it replaces\n"
+	  "the database in one rename. The old file is kept as <db>.before-restore until\n"
+	  "the restored one opens. A restore cut short leaves the old or the new database.\n"
+	  "  --db PATH  the database to replace (default: [storage] path)\n"
+	  "Exit status 0 done, 1 refused or failed (nothing changed), 2 a usage error.\n" },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -37,11 +37,13 @@
 #include "../storage/outbox.h"
 #include "../sync/sync.h"
 #include "../web/web.h"
+#include "backupcmd.h"
 #include "cli.h"
 #include "engine/pool.h"
 #include "poolcfg.h"
 #include "generator.h"
 #include "synccfg.h"
+#include "upkeepd.h"
 
 #define SERVE_PRUNE_MS (3600 * 1000LL)
 #define SERVE_PRUNE_RETRY_MS (60 * 1000LL)
@@ -61,6 +63,7 @@ struct serve {
 	struct web *web;
 	struct synccfg *synccfg;	/* NULL: no cluster */
 	struct sync *sync;
+	struct upkeepd *upkeep;		/* the start check, backups, optimize, quick_check */
 };
 
 static int
@@ -331,6 +334,8 @@ serve_stop(struct serve *s, int sig)
 	if (s->sync)
 		sync_stop(s->sync);
 	pool_stop(s->pool, s->cfg->grace_ms);
+	upkeepd_stop(s->upkeep);	/* before pool_free: its thread may stop the pool */
+	s->upkeep = NULL;
 	pool_free(s->pool);
 	s->pool = NULL;
 	sync_free(s->sync);
@@ -359,7 +364,7 @@ cmd_serve(const struct config *cfg, int argc, char **argv)
 	struct serve s = { .cfg = cfg };
 	struct gb_err err = { 0, "" };
 	sigset_t set, old;
-	int sig, rc;
+	int sig, rc, corrupt = 0;
 
 	if (serve_args(&s, argc, argv))
 		return 1;
@@ -369,18 +374,23 @@ cmd_serve(const struct config *cfg, int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	if ((rc = serve_migrate(&s, &err)) || (rc = serve_sync_prepare(&s, &err)) ||
+	if ((rc = upkeepd_prepare(&s.upkeep, cfg, &corrupt, &err)) ||
+	    (rc = serve_migrate(&s, &err)) || (rc = serve_sync_prepare(&s, &err)) ||
 	    (rc = serve_pool(&s, &err)) || (rc = serve_sync(&s, &err)) ||
-	    (rc = serve_web(&s, &err)) || (rc = serve_pruner_start(&s, &err))) {
+	    (rc = serve_web(&s, &err)) || (rc = serve_pruner_start(&s, &err)) ||
+	    (rc = upkeepd_start(s.upkeep, &s.so, s.pool, &err))) {
 		log_error("event=start_failed reason=\"%s\"", err.msg);
+		serve_pruner_stop(&s);
 		web_stop(s.web);
 		if (s.sync)
 			sync_stop(s.sync);
 		sync_free(s.sync);
 		free(s.synccfg);
 		pool_free(s.pool);
+		upkeepd_stop(s.upkeep);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		return cli_fail("serve", "%s", err.msg);
+		cli_fail("serve", "%s", err.msg);
+		return corrupt ? BACKUP_EXIT_CORRUPT : 1;
 	}
 	sd_notify(0, "READY=1\nSTATUS=serving");
 	serve_announce(&s);
