@@ -80,6 +80,24 @@ store_quick_check(struct store *st, int *ok, char why[UPKEEP_WHY_MAX], struct gb
 	return db_quick_check(st->db, st->path, ok, why, err);
 }
 
+/* 1 when path begins with SQLite's header string, 0 when not, -1 (errno) when unreadable */
+static int
+sqlite_magic(const char *path)
+{
+	static const char magic[16] = "SQLite format 3";
+	char head[16];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+		return -1;
+	n = read(fd, head, sizeof(head));
+	close(fd);
+	if (n < 0)
+		return -1;
+	return n == (ssize_t)sizeof(head) && memcmp(head, magic, sizeof(magic)) == 0;
+}
+
 int
 upkeep_check_file(const char *path, int *corrupt, char why[UPKEEP_WHY_MAX],
     struct gb_err *err)
@@ -90,8 +108,26 @@ upkeep_check_file(const char *path, int *corrupt, char why[UPKEEP_WHY_MAX],
 
 	*corrupt = 0;
 	why[0] = '\0';
-	if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0)
-		return 0;	/* missing, empty or no file: store_open says what it is */
+	if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size < 512)
+		return 0;	/* missing, empty, shorter than a page or no file: store_open says */
+	switch (sqlite_magic(path)) {
+	case 1:
+		break;
+	case 0:
+		/*
+		 * No SQLite header: a database is whole pages of 512 bytes or more,
+		 * so a file of whole pages is one whose first page was damaged;
+		 * anything else was never one, and store_open says so.
+		 */
+		if (sb.st_size % 512 != 0)
+			return 0;
+		*corrupt = 1;
+		snprintf(why, UPKEEP_WHY_MAX, "the header of its first page is damaged");
+		return 0;
+	default:
+		return gb_errf(err, GB_EIO, "cannot read database '%s': %s", path,
+		    strerror(errno));
+	}
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
 		if (db && code_corrupt(sqlite3_extended_errcode(db))) {
 			*corrupt = 1;

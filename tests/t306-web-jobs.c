@@ -362,9 +362,20 @@ main(void)
 
 	setup_db();
 	pid = serve_start();
-	is_int(health(&j), 200, "a box that never ran a job: 200");
-	ok(cJSON_IsObject(cJSON_GetObjectItem(j, "jobs")) &&
-	    cJSON_GetArraySize(cJSON_GetObjectItem(j, "jobs")) == 0, "... with jobs {}");
+	is_int(health(&j), 200, "a box fresh from its start: 200");
+	{	/* serve's own start check may be there already, and went well */
+		cJSON *jobs = cJSON_GetObjectItem(j, "jobs"), *it;
+		int others = 0, failed = 0;
+
+		cJSON_ArrayForEach(it, jobs) {
+			others += strcmp(it->string, "quick_check") != 0 &&
+			    strcmp(it->string, "backup") != 0;
+			failed += !cJSON_IsTrue(cJSON_GetObjectItem(it, "ok"));
+		}
+		ok(cJSON_IsObject(jobs) && others == 0 && failed == 0,
+		    "... with jobs {} or only the start's, all ok (%d others, %d failed)", others,
+		    failed);
+	}
 	ok(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "database"), "file_bytes") != NULL,
 	    "... and the database's figures");
 	cJSON_Delete(j);
