@@ -37,6 +37,7 @@
 #include "../storage/outbox.h"
 #include "../sync/sync.h"
 #include "../web/web.h"
+#include "archivecmd.h"
 #include "cli.h"
 #include "engine/pool.h"
 #include "poolcfg.h"
@@ -61,6 +62,7 @@ struct serve {
 	struct web *web;
 	struct synccfg *synccfg;	/* NULL: no cluster */
 	struct sync *sync;
+	struct archiver *archiver;	/* NULL: [retention] interval 0 */
 };
 
 static int
@@ -327,6 +329,7 @@ serve_stop(struct serve *s, int sig)
 	log_info("event=stopping signal=%s grace_ms=%d", sig == SIGINT ? "SIGINT" :
 	    sig == SIGTERM ? "SIGTERM" : "none", s->cfg->grace_ms);
 	serve_pruner_stop(s);
+	archiver_stop(s->archiver);
 	web_stop(s->web);
 	s->web = NULL;
 	if (s->sync)
@@ -372,8 +375,10 @@ cmd_serve(const struct config *cfg, int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	if ((rc = serve_migrate(&s, &err)) || (rc = serve_sync_prepare(&s, &err)) ||
 	    (rc = serve_pool(&s, &err)) || (rc = serve_sync(&s, &err)) ||
-	    (rc = serve_web(&s, &err)) || (rc = serve_pruner_start(&s, &err))) {
+	    (rc = serve_web(&s, &err)) || (rc = serve_pruner_start(&s, &err)) ||
+	    (rc = archiver_start(&s.archiver, cfg, &err))) {
 		log_error("event=start_failed reason=\"%s\"", err.msg);
+		serve_pruner_stop(&s);
 		web_stop(s.web);
 		if (s.sync)
 			sync_stop(s.sync);
