@@ -83,6 +83,17 @@ static const struct key {
 	INT("cluster", "timeout_ms", cluster_timeout_ms, 100, 600000),
 	INT("cluster", "backoff_max_ms", cluster_backoff_max_ms, 100, 86400000),
 	INT("cluster", "lookback_ms", cluster_lookback_ms, 0, 3600000),
+	INT("retention", "retention_days", retention_days, 1, 36500),
+	INT("retention", "contexts_retention_days", contexts_retention_days, 0, 36500),
+	INT("retention", "batches_retention_days", batches_retention_days, 0, 36500),
+	TYP("retention", "archive", archive, K_TARGET),
+	TYP("retention", "interval", retention_interval_s, K_DUR),
+	INT("retention", "delete_batch", retention_delete_batch, 1, 100000),
+	STR("s3", "endpoint", s3_endpoint),
+	STR("s3", "region", s3_region),
+	STR("s3", "access_key", s3_access_key),
+	STR("s3", "secret_key", s3_secret_key),
+	INT("s3", "timeout_ms", s3_timeout_ms, 100, 3600000),
 #undef STR
 #undef TYP
 #undef INT

@@ -1,0 +1,582 @@
+/*
+ * t420-archive-dir - `genbox archive` and `genbox restore` with a dir:
+ * target, as a user runs them: what is past retention goes into gzip JSON
+ * lines objects and a manifest (read here with zlib and OpenSSL, not with
+ * genbox's own code), leaves the database, comes back equal; a dry run and
+ * a rerun change nothing; rows waiting in the outbox or refused by the
+ * cluster stay; templates stay; a row changed between the archive and the
+ * delete stays; SIGKILL in the middle of runs loses nothing and duplicates
+ * nothing; the file shrinks after 10,000 contexts left it.
+ */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include "../storage/docs.h"
+#include "../storage/jobs.h"
+#include "../storage/outbox.h"
+#include "../storage/store.h"
+#include "../sync/archive.h"
+#include "tap.h"
+#include "util.h"
+
+#define PAD 600			/* bytes of text in each context */
+
+static struct gb_err err;
+
+static char *
+tpath(const char *name)
+{
+	static char out[8][4096];
+	static int k;
+
+	k = (k + 1) % 8;
+	snprintf(out[k], sizeof(out[k]), "%s/%s", util_tmpdir(), name);
+	return out[k];
+}
+
+static struct store *
+open_db(const char *path)
+{
+	struct store_opts o = { 1, 1, 0, 0, 0, 0 };
+	struct store *st;
+
+	if (store_open(&st, path, &o, &err))
+		tap_bail("open %s: %s", path, err.msg);
+	return st;
+}
+
+static void
+put(struct store *st, enum coll c, const char *doc)
+{
+	if (store_put(st, c, doc, strlen(doc), STORE_INSERT, NULL, &err))
+		tap_bail("put %s: %s", doc, err.msg);
+}
+
+/* n completed contexts over days days of January 2024, prefix p; a few others. */
+static void
+fill(const char *path, const char *p, int n, int days)
+{
+	struct store *st = open_db(path);
+	char doc[2048], pad[PAD + 1];
+
+	memset(pad, 'x', PAD);
+	pad[PAD] = '\0';
+	if (store_begin(st, &err))
+		tap_bail("begin: %s", err.msg);
+	for (int i = 0; i < n; i++) {
+		snprintf(doc, sizeof(doc), "{\"_id\":\"ctx_%s%05d\",\"organization_id\":\"org_1\","
+		    "\"status\":\"%s\",\"created_at\":\"2024-01-%02dT%02d:00:00.000Z\","
+		    "\"updated_at\":\"2024-02-01T00:00:00.000Z\",\"data\":{\"title\":\"t%d\","
+		    "\"big\":12345678901234567890,\"pad\":\"%s\"}}", p, i,
+		    i % 3 == 0 ? "completed" : i % 3 == 1 ? "failed" : "cancelled",
+		    1 + i % days, i % 24, i, pad);
+		put(st, COLL_CONTEXTS, doc);
+	}
+	snprintf(doc, sizeof(doc), "{\"_id\":\"ctx_%spending\",\"organization_id\":\"org_1\","
+	    "\"status\":\"pending\",\"created_at\":\"2024-01-01T00:00:00.000Z\",\"data\":"
+	    "{\"title\":\"p\"}}", p);
+	put(st, COLL_CONTEXTS, doc);
+	snprintf(doc, sizeof(doc), "{\"_id\":\"ctx_%srecent\",\"organization_id\":\"org_1\","
+	    "\"status\":\"completed\",\"data\":{\"title\":\"r\"}}", p);
+	put(st, COLL_CONTEXTS, doc);
+	snprintf(doc, sizeof(doc), "{\"_id\":\"batch_%sold\",\"organization_id\":\"org_1\","
+	    "\"status\":\"completed\",\"created_at\":\"2024-01-02T00:00:00.000Z\"}", p);
+	put(st, COLL_BATCHES, doc);
+	snprintf(doc, sizeof(doc), "{\"_id\":\"batch_%srun\",\"organization_id\":\"org_1\","
+	    "\"status\":\"processing\",\"created_at\":\"2024-01-02T00:00:00.000Z\"}", p);
+	put(st, COLL_BATCHES, doc);
+	snprintf(doc, sizeof(doc), "{\"_id\":\"tmpl_%sold\",\"name\":\"old\",\"organization_id\":"
+	    "\"org_1\",\"content\":\"x\",\"created_at\":\"2023-01-01T00:00:00.000Z\"}", p);
+	put(st, COLL_TEMPLATES, doc);
+	if (store_commit(st, &err))
+		tap_bail("commit: %s", err.msg);
+	store_close(st);
+}
+
+struct docs {
+	char **v;
+	size_t n, cap;
+};
+
+static int
+docs_add(void *arg, const char *doc, size_t len)
+{
+	struct docs *d = arg;
+
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 1024;
+		d->v = realloc(d->v, d->cap * sizeof(*d->v));
+	}
+	d->v[d->n++] = strndup(doc, len);
+	return 0;
+}
+
+static void
+docs_free(struct docs *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i]);
+	free(d->v);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Every document of c in path, in _id order. */
+static struct docs
+dump(const char *path, enum coll c)
+{
+	struct docs d = { NULL, 0, 0 };
+	struct store *st = open_db(path);
+
+	if (store_each(st, c, NULL, 0, docs_add, &d, &err))
+		tap_bail("dump: %s", err.msg);
+	store_close(st);
+	return d;
+}
+
+static int64_t
+count(const char *path, enum coll c)
+{
+	struct store *st = open_db(path);
+	int64_t n = -1;
+
+	store_count(st, c, &n, &err);
+	store_close(st);
+	return n;
+}
+
+static void
+conf(const char *file, const char *arch, int batch)
+{
+	char text[4200];
+
+	snprintf(text, sizeof(text), "[retention]\narchive = dir:%s\ndelete_batch = %d\n", arch,
+	    batch);
+	if (util_write_file(file, text, strlen(text)))
+		tap_bail("write %s", file);
+}
+
+static int
+genbox(struct run *r, const char *cf, const char *db, const char *a1, const char *a2,
+    const char *a3)
+{
+	return util_genbox_run(r, NULL, "-c", cf, "--db", db, a1, a2, a3, (char *)NULL);
+}
+
+static void
+sha_file(const char *path, char hex[65], long long *size)
+{
+	size_t len = 0;
+	char *data = util_read_file(path, &len);
+	unsigned char md[32];
+	unsigned int n = 32;
+
+	EVP_Digest(data ? data : "", len, md, &n, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	*size = data ? (long long)len : -1;
+	free(data);
+}
+
+/* Lines of a gzip file, each a JSON object with an _id; -1 when unreadable. */
+static long long
+gz_lines(const char *path)
+{
+	static char line[1 << 16];
+	gzFile f = gzopen(path, "rb");
+	long long n = 0;
+
+	if (f == NULL)
+		return -1;
+	while (gzgets(f, line, sizeof(line)) != NULL) {
+		cJSON *doc = cJSON_Parse(line);
+
+		n += cJSON_GetStringValue(cJSON_GetObjectItem(doc, "_id")) ? 1 : 0;
+		cJSON_Delete(doc);
+	}
+	gzclose(f);
+	return n;
+}
+
+/*
+ * Check every manifest of arch against its objects (size, SHA-256, lines);
+ * the documents of the objects named, -1 on any mismatch. *objects and
+ * *files: objects named, files under contexts/ and batches/.
+ */
+static long long
+check_archive(const char *arch, int *objects, int *files)
+{
+	char dir[4200], file[4600];
+	long long total = 0, bad = 0;
+	struct dirent *de;
+	DIR *d;
+
+	*objects = *files = 0;
+	for (int k = 0; k < 2; k++) {
+		snprintf(dir, sizeof(dir), "%s/%s", arch, k ? "batches" : "contexts");
+		if ((d = opendir(dir)) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL)
+			*files += strstr(de->d_name, ".jsonl.gz") != NULL;
+		closedir(d);
+	}
+	snprintf(dir, sizeof(dir), "%s/manifests", arch);
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		cJSON *m, *o;
+		char *text;
+
+		if (!strstr(de->d_name, ".json"))
+			continue;
+		snprintf(file, sizeof(file), "%s/%s", dir, de->d_name);
+		text = util_read_file(file, NULL);
+		m = cJSON_Parse(text);
+		free(text);
+		cJSON_ArrayForEach(o, cJSON_GetObjectItem(m, "objects")) {
+			char hex[65];
+			long long size, lines;
+
+			snprintf(file, sizeof(file), "%s/%s", arch,
+			    cJSON_GetStringValue(cJSON_GetObjectItem(o, "name")));
+			sha_file(file, hex, &size);
+			lines = gz_lines(file);
+			bad += size != (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "bytes"));
+			bad += strcmp(hex, cJSON_GetStringValue(cJSON_GetObjectItem(o, "sha256")));
+			bad += lines != (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "count"));
+			total += lines;
+			(*objects)++;
+		}
+		cJSON_Delete(m);
+	}
+	closedir(d);
+	return bad ? -1 : total;
+}
+
+static long long
+file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/*
+ * Mark every queued row sent but those whose _id ends with keep; of those,
+ * the ones ending with refuse are refused by the cluster. Returns how many kept.
+ */
+static int
+ack_all_but(const char *path, const char *keep, const char *refuse, int max)
+{
+	struct store *st = open_db(path);
+	struct outbox_row *rows = calloc((size_t)max, sizeof(*rows));
+	struct outbox_row *acks = calloc((size_t)max, sizeof(*acks));
+	int n = 0, m = 0, kept = 0;
+
+	if (store_outbox_take(st, 0, max, rows, &n, &err))
+		tap_bail("take: %s", err.msg);
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(rows[i].id), k = strlen(keep);
+
+		if (l > k && strcmp(rows[i].id + l - k, keep) == 0) {
+			kept++;
+			if (l > strlen(refuse) && strcmp(rows[i].id + l - strlen(refuse), refuse) == 0 &&
+			    store_outbox_reject(st, &rows[i], "refused", &err))
+				tap_bail("reject: %s", err.msg);
+		} else {
+			acks[m++] = rows[i];
+		}
+	}
+	if (m && store_outbox_ack(st, acks, m, &err))
+		tap_bail("ack: %s", err.msg);
+	store_outbox_rows_free(rows, n);
+	free(rows);
+	free(acks);
+	store_close(st);
+	return kept;
+}
+
+/* Every document of got equal, byte for byte, to the one of want with its _id. */
+static int
+same_docs(const struct docs *got, const struct docs *want)
+{
+	size_t j = 0, bad = 0;
+
+	for (size_t i = 0; i < got->n; i++) {
+		cJSON *g = cJSON_Parse(got->v[i]);
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(g, "_id"));
+		int found = 0;
+
+		for (; j < want->n && !found; j++) {
+			cJSON *w = cJSON_Parse(want->v[j]);
+
+			found = id && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(w, "_id")),
+			    id) == 0;
+			if (found && strcmp(got->v[i], want->v[j]) != 0) {
+				tap_diag("%s differs:\n  %s\n  %s", id, got->v[i], want->v[j]);
+				bad++;
+			}
+			cJSON_Delete(w);
+		}
+		bad += !found;
+		cJSON_Delete(g);
+	}
+	return bad == 0;
+}
+
+static int
+has(const char *path, enum coll c, const char *id)
+{
+	struct store *st = open_db(path);
+	char *doc = NULL;
+	int rc = store_get(st, c, id, &doc, &err);
+
+	free(doc);
+	store_close(st);
+	return rc == 0;
+}
+
+static void
+test_archive_restore(void)
+{
+	const char *db = tpath("a.db"), *arch = tpath("arch-a"), *cf = tpath("a.conf");
+	const char *rdb = tpath("r.db"), *r2 = tpath("r2.db");
+	struct docs ctx, tmpl, back, tmpl2;
+	long long before, after;
+	struct run r;
+	struct store *st;
+	struct store_job job;
+	int objects, files, objects2, files2, found, held;
+	char from[4200];
+
+	conf(cf, arch, 500);
+	fill(db, "a", 10000, 10);
+	st = open_db(db);
+	if (store_sync_enable(st, NULL, &err))
+		tap_bail("sync enable: %s", err.msg);
+	store_close(st);
+	/* ids ending in 7 stay queued (those ending in 77 refused): 1000 of the 10,000 */
+	held = ack_all_but(db, "7", "77", 20000);
+	is_int(held, 1000, "1000 contexts are not held by the cluster (900 queued, 100 refused)");
+	ctx = dump(db, COLL_CONTEXTS);
+	tmpl = dump(db, COLL_TEMPLATES);
+	before = file_size(db);
+
+	genbox(&r, cf, db, "archive", "--dry-run", NULL);
+	is_int(r.status, 0, "archive --dry-run exits 0");
+	like(r.out, "contexts  would archive 9000,", "... and counts 9000 contexts (%s)", r.out);
+	like(r.out, "batches   would archive 1,", "... and 1 batch");
+	run_free(&r);
+	is_int(count(db, COLL_CONTEXTS), 10002, "... and deletes nothing");
+	is_int(check_archive(arch, &objects, &files), 0, "... nor writes a manifest");
+	is_int(files, 0, "... nor an object");
+
+	genbox(&r, cf, db, "archive", NULL, NULL);
+	is_int(r.status, 0, "archive exits 0 (%s)", r.err);
+	like(r.out, "contexts  archived 9000, deleted 9000, kept 0", "it archived and deleted 9000 contexts");
+	like(r.out, "batches   archived 1, deleted 1", "... and the completed batch");
+	run_free(&r);
+	is_int(check_archive(arch, &objects, &files), 9001,
+	    "the objects hold 9001 documents: sizes, SHA-256 and line counts match the manifest");
+	/* the contexts held back are those of 2024-01-08 (i % 10 == 7) */
+	is_int(objects, 10, "... in 10 objects (9 days of contexts, 1 of batches)");
+	is_int(files, 10, "... and no other object");
+	is_int(count(db, COLL_CONTEXTS), 1002, "1002 contexts are left");
+	ok(has(db, COLL_CONTEXTS, "ctx_a00007") && has(db, COLL_CONTEXTS, "ctx_a00077"),
+	    "a context still queued and one refused by the cluster are kept");
+	ok(has(db, COLL_CONTEXTS, "ctx_apending") && has(db, COLL_CONTEXTS, "ctx_arecent"),
+	    "a pending context and a recent one are kept");
+	ok(has(db, COLL_BATCHES, "batch_arun") && !has(db, COLL_BATCHES, "batch_aold"),
+	    "the running batch is kept, the completed one archived");
+	tmpl2 = dump(db, COLL_TEMPLATES);
+	ok(tmpl2.n == tmpl.n && tmpl.n == 1 && strcmp(tmpl2.v[0], tmpl.v[0]) == 0,
+	    "the old template is untouched");
+	docs_free(&tmpl2);
+	after = file_size(db);
+	ok(after > 0 && after < before / 3, "the file shrank from %lld to %lld bytes", before, after);
+	st = open_db(db);
+	found = 0;
+	store_job_get(st, "archive", &job, &found, &err);
+	store_close(st);
+	ok(found && job.ok && strstr(job.counts, "\"contexts\":9000") &&
+	    strstr(job.counts, "\"objects\":10"), "the job row says so (%s)", job.counts);
+
+	genbox(&r, cf, db, "archive", NULL, NULL);
+	is_int(r.status, 0, "a rerun exits 0");
+	like(r.out, "contexts  archived 0, deleted 0", "... and archives nothing (%s)", r.out);
+	run_free(&r);
+	check_archive(arch, &objects2, &files2);
+	ok(objects2 == 10 && files2 == 10, "... nor writes an object");
+
+	snprintf(from, sizeof(from), "dir:%s", arch);
+	util_genbox_run(&r, NULL, "--db", rdb, "restore", "--from", from, (char *)NULL);
+	is_int(r.status, 0, "restore into a new database exits 0 (%s)", r.err);
+	like(r.out, "restored 9000 contexts and 1 batches from 10 objects", "... 9000 contexts and 1 batch");
+	run_free(&r);
+	back = dump(rdb, COLL_CONTEXTS);
+	is_int((int64_t)back.n, 9000, "the restored database holds 9000 contexts");
+	ok(same_docs(&back, &ctx), "... each equal byte for byte to the original");
+	docs_free(&back);
+	util_genbox_run(&r, NULL, "--db", r2, "restore", "--from", from, "--after", "2024-01-03",
+	    "--before", "2024-01-06", (char *)NULL);
+	like(r.out, "restored 2000 contexts and 0 batches from 2 objects",
+	    "restore --after 2024-01-03 --before 2024-01-06 reads the days between (%s)", r.out);
+	run_free(&r);
+	util_genbox_run(&r, NULL, "--db", r2, "restore", (char *)NULL);
+	is_int(r.status, 2, "restore without --from is a usage error");
+	like(r.err, "--from", "... that names --from");
+	run_free(&r);
+	genbox(&r, cf, db, "archive", "--before", "2024-13-45");
+	is_int(r.status, 2, "archive --before with a bad date is a usage error");
+	run_free(&r);
+	docs_free(&ctx);
+	docs_free(&tmpl);
+}
+
+static const char *changed_db;
+
+/* Between the manifest and the deletes: another connection changes a context. */
+static void
+change_one(void *arg)
+{
+	struct store *st = open_db(changed_db);
+	char *doc = NULL, *now = NULL;
+	struct store_field f = { "note", "changed" };
+
+	(void)arg;
+	if (store_get(st, COLL_CONTEXTS, "ctx_b00002", &doc, &err) ||
+	    store_set_fields(st, doc, strlen(doc), &f, 1, &now, &err) ||
+	    store_put(st, COLL_CONTEXTS, now, strlen(now), STORE_REPLACE, NULL, &err))
+		tap_bail("change: %s", err.msg);
+	free(doc);
+	free(now);
+	store_close(st);
+}
+
+static void
+test_changed_meanwhile(void)
+{
+	const char *db = tpath("b.db"), *arch = tpath("arch-b"), *cf = tpath("b.conf");
+	struct archive_opts o;
+	struct archive_counts c;
+	struct target *t = NULL;
+	struct store *st;
+	struct run r;
+	char spec[4200], *doc = NULL;
+	int objects, files;
+
+	conf(cf, arch, 2);
+	fill(db, "b", 5, 1);
+	changed_db = db;
+	memset(&o, 0, sizeof(o));
+	archive_day_cutoff("2024-06-01", o.cutoff[0], &err);
+	archive_day_cutoff("2024-06-01", o.cutoff[1], &err);
+	o.delete_batch = 2;
+	o.box = "t420";
+	o.now_ms = 1700000000000LL;
+	o.verified = change_one;
+	snprintf(spec, sizeof(spec), "dir:%s", arch);
+	st = open_db(db);
+	if (target_open(&t, spec, NULL, &err))
+		tap_bail("target: %s", err.msg);
+	is_int(archive_run(st, t, &o, &c, &err), 0, "a run with a context changed before its delete");
+	ok(c.archived[0] == 5 && c.deleted[0] == 4 && c.kept[0] == 1,
+	    "... archived 5, deleted 4, kept the changed one (%lld %lld %lld)",
+	    (long long)c.archived[0], (long long)c.deleted[0], (long long)c.kept[0]);
+	if (store_get(st, COLL_CONTEXTS, "ctx_b00002", &doc, &err) == 0)
+		like(doc, "\"note\":\"changed\"", "... which holds its change");
+	else
+		ok(0, "... which is still there");
+	free(doc);
+	target_close(t);
+	store_close(st);
+	genbox(&r, cf, db, "archive", "--before", "2024-06-01");
+	like(r.out, "contexts  archived 1, deleted 1", "the next run archives the changed one (%s)",
+	    r.out);
+	run_free(&r);
+	is_int(check_archive(arch, &objects, &files), 7,
+	    "two manifests name 7 documents (5 contexts, 1 batch, the changed context again)");
+	ok(file_size(tpath("arch-b/contexts/2024-01-01-2.jsonl.gz")) > 0,
+	    "... the second object of the day is named -2");
+	snprintf(spec, sizeof(spec), "dir:%s", arch);
+	util_genbox_run(&r, NULL, "--db", tpath("rb.db"), "restore", "--from", spec, (char *)NULL);
+	is_int(r.status, 0, "restore exits 0");
+	run_free(&r);
+	st = open_db(tpath("rb.db"));
+	doc = NULL;
+	if (store_get(st, COLL_CONTEXTS, "ctx_b00002", &doc, &err) == 0)
+		like(doc, "\"note\":\"changed\"", "... the restored context is its last version");
+	else
+		ok(0, "... restored the changed context");
+	free(doc);
+	store_close(st);
+	is_int(count(tpath("rb.db"), COLL_CONTEXTS), 5, "... 5 contexts, none twice");
+}
+
+/* Runs killed with SIGKILL after delay_ms each, then one to its end. */
+static void
+test_killed(void)
+{
+	static const int delays[] = { 5, 40, 90, 160, 260, 400, 700 };
+	const char *db = tpath("c.db"), *arch = tpath("arch-c"), *cf = tpath("c.conf");
+	char spec[4200], log[4200];
+	struct docs ctx, back;
+	struct run r;
+	int objects = 0, files = 0, killed = 0;
+	long long total;
+
+	conf(cf, arch, 10);
+	fill(db, "c", 6000, 3);
+	ctx = dump(db, COLL_CONTEXTS);
+	snprintf(log, sizeof(log), "%s/c.log", util_tmpdir());
+	for (size_t i = 0; i < sizeof(delays) / sizeof(delays[0]); i++) {
+		char *argv[] = { (char *)util_genbox(), "-c", (char *)cf, "--db", (char *)db,
+			"archive", NULL };
+		pid_t pid = util_spawn(argv, log, 0);
+		struct timespec ts = { 0, delays[i] * 1000000L };
+		int status = 0;
+
+		nanosleep(&ts, NULL);
+		killed += kill(pid, SIGKILL) == 0;
+		waitpid(pid, &status, 0);
+		tap_diag("killed after %d ms: %lld contexts left", delays[i],
+		    (long long)count(db, COLL_CONTEXTS));
+	}
+	ok(killed > 0, "%d runs were killed with SIGKILL", killed);
+	genbox(&r, cf, db, "archive", NULL, NULL);
+	is_int(r.status, 0, "the next run exits 0 (%s)", r.err);
+	run_free(&r);
+	is_int(count(db, COLL_CONTEXTS), 2, "... and every context past retention left the box");
+	total = check_archive(arch, &objects, &files);
+	is_int(total, 6001, "the manifests name 6001 documents, each once (%d objects, %d files)",
+	    objects, files);
+	snprintf(spec, sizeof(spec), "dir:%s", arch);
+	util_genbox_run(&r, NULL, "--db", tpath("rc.db"), "restore", "--from", spec, (char *)NULL);
+	like(r.out, "restored 6000 contexts and 1 batches", "restore brings back 6000 contexts (%s)",
+	    r.out);
+	run_free(&r);
+	back = dump(tpath("rc.db"), COLL_CONTEXTS);
+	is_int((int64_t)back.n, 6000, "... none lost");
+	ok(same_docs(&back, &ctx), "... each equal to the original");
+	docs_free(&back);
+	docs_free(&ctx);
+}
+
+int
+main(void)
+{
+	test_archive_restore();
+	test_changed_meanwhile();
+	test_killed();
+	return tap_done();
+}
