@@ -45,6 +45,7 @@ SYNC_PEER_TESTS := $(filter $(BUILD)/tests/t401-% $(BUILD)/tests/t402-% $(BUILD)
 JONGODB_TESTS := $(SYNC_PEER_TESTS:%.t=%.jongodb.t)
 TEST_LIB_OBJ := $(BUILD)/tests/tap.o $(BUILD)/tests/util.o $(BUILD)/tests/peer.o $(BUILD)/tests/gentest.o \
 	$(BUILD)/tests/peer-proxy.o \
+	$(BUILD)/tests/peer-ceph.o \
 	$(BUILD)/tests/fakegen.o \
 	$(BUILD)/tests/httpc.o
 # every bench/*.c is a benchmark program; bench/lib/ is what they share,

@@ -2,7 +2,8 @@
  * peer.c - the real servers the tests talk to, started on free loopback
  * ports in the test's temporary directory and stopped at exit: the llama.cpp
  * server (built and cached by tests/peers/llama-build.sh), a private
- * redis-server, and the MongoDB peers (mongo-peer.py, jongodb).
+ * redis-server, and the MongoDB peers (mongo-peer.py, jongodb); Ceph's
+ * radosgw is in peer-ceph.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <curl/curl.h>
 
 #include "../base/gbtime.h"
+#include "peer-child.h"
 #include "peer.h"
 #include "tap.h"
 #include "util.h"
@@ -209,7 +211,7 @@ peer_llama_start(const char *key)
 /* ---- children: started with their output in a log file, killed with the test */
 
 /* Start argv with stdin from /dev/null and stdout and stderr to log. */
-static pid_t
+pid_t
 child_spawn(char *const argv[], const char *log)
 {
 	pid_t parent = getpid(), pid;
@@ -242,7 +244,7 @@ child_spawn(char *const argv[], const char *log)
 }
 
 /* Stop *pid (also a stopped one): SIGTERM, then SIGKILL after 5 s. */
-static void
+void
 child_stop(pid_t *pid)
 {
 	int st;
@@ -267,7 +269,7 @@ child_stop(pid_t *pid)
  * SIGSTOP or SIGCONT to *pid, returning once it is stopped (every thread:
  * a signal is acted on a moment after kill returns) or running again.
  */
-static void
+void
 child_signal(pid_t *pid, int sig, const char *name)
 {
 	int st;
@@ -285,7 +287,7 @@ child_signal(pid_t *pid, int sig, const char *name)
 	}
 }
 
-static void
+void
 log_tail(const char *name, const char *log)
 {
 	char *text = util_read_file(log, NULL);

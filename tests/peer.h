@@ -70,4 +70,26 @@ void peer_proxy_cut(void);
 void peer_proxy_restore(void);
 void peer_proxy_stop(void);
 
+/*
+ * S3: Ceph's radosgw (PEERS.md) in a throw-away cluster of its own (one
+ * monitor, one OSD in memory, no manager), on free 127.0.0.1 ports, its
+ * files in the test's temporary directory (tests/peers/ceph-s3.sh), with an
+ * S3 user of fixed test keys. Starts in about 10-15 s; returns radosgw's
+ * port once it answers S3. Call before starting threads (it forks).
+ */
+int peer_s3_start(void);
+/* http://127.0.0.1:N (path-style), and the user's keys. */
+const char *peer_s3_endpoint(void);
+const char *peer_s3_access_key(void);
+const char *peer_s3_secret_key(void);
+/* Kill the whole cluster and remove its files (also run at exit). */
+void peer_s3_stop(void);
+/* Freeze (SIGSTOP) and thaw (SIGCONT) radosgw: connections open, no answers. */
+void peer_s3_pause(void);
+void peer_s3_resume(void);
+/* Kill radosgw only (SIGKILL: connections refused), and start it again on
+ * the same port (the stored objects are kept: they live in the OSD). */
+void peer_s3_kill(void);
+void peer_s3_restart(void);
+
 #endif
