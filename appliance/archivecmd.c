@@ -139,12 +139,14 @@ arch_print(const struct archive_counts *c, int dry, const char *target)
 		const char *name = coll_name(archive_coll(i));
 
 		if (dry)
-			printf("%-9s would archive %lld, %lld archived already (would be deleted)\n",
-			    name, (long long)c->archived[i], (long long)c->already[i]);
+			printf("%-9s would archive %lld, %lld archived already "
+			    "(would be deleted)\n", name, (long long)c->archived[i],
+			    (long long)c->already[i]);
 		else
 			printf("%-9s archived %lld, deleted %lld, kept %lld (changed since), "
 			    "%lld archived already\n", name, (long long)c->archived[i],
-			    (long long)c->deleted[i], (long long)c->kept[i], (long long)c->already[i]);
+			    (long long)c->deleted[i], (long long)c->kept[i],
+			    (long long)c->already[i]);
 	}
 	printf("%s %lld object%s, %lld bytes, to %s%s%s\n", dry ? "would write" : "wrote",
 	    (long long)c->objects, c->objects == 1 ? "" : "s", (long long)c->bytes, target,

@@ -65,7 +65,8 @@ retention_pick(enum coll c, const struct retention_sql **out, struct gb_err *err
 	else if (c == COLL_BATCHES)
 		*out = &retention_sql[1];
 	else
-		return gb_errf(err, GB_EINVAL, "retention applies to contexts and batches, not '%s'",
+		return gb_errf(err, GB_EINVAL,
+		    "retention applies to contexts and batches, not '%s'",
 		    coll_name(c) ? coll_name(c) : "?");
 	return 0;
 }

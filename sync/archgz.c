@@ -89,12 +89,14 @@ index_manifest(struct target *t, const char *name, struct arch_index *idx, struc
 		    name, len);
 	else if ((root = cJSON_ParseWithLength(data, len)) == NULL ||
 	    !cJSON_IsArray(objs = cJSON_GetObjectItemCaseSensitive(root, "objects")))
-		rc = gb_errf(err, GB_EINVAL, "%s/%s: not an archive manifest", target_name(t), name);
+		rc = gb_errf(err, GB_EINVAL, "%s/%s: not an archive manifest", target_name(t),
+		    name);
 	else
 		cJSON_ArrayForEach(o, objs) {
 			if (index_entry(o, &e)) {
 				rc = gb_errf(err, GB_EINVAL, "%s/%s: an object without name, "
-				    "collection, day, count, bytes or sha256", target_name(t), name);
+				    "collection, day, count, bytes or sha256", target_name(t),
+				    name);
 				break;
 			}
 			if ((rc = index_add(idx, &e, err)))

@@ -92,7 +92,8 @@ struct restore_counts {
 /*
  * Read every manifest of t (oldest first) and, for each object of a day in
  * range, check its size and SHA-256, then upsert its documents by _id (one
- * transaction per object). An object named twice is read once.
+ * transaction per object). An object named twice is read once. A target
+ * without any manifest is GB_ENOTFOUND.
  */
 int archive_restore(struct store *st, struct target *t, const struct restore_opts *o,
     struct restore_counts *out, struct gb_err *err);

@@ -85,6 +85,11 @@ archive_restore(struct store *st, struct target *t, const struct restore_opts *o
 	if ((rc = arch_index_load(t, &idx, err)))
 		return rc;
 	out->manifests = idx.manifests;
+	if (idx.manifests == 0) {
+		arch_index_free(&idx);
+		return gb_errf(err, GB_ENOTFOUND, "%s: no archive here (no manifests/*.json)",
+		    target_name(t));
+	}
 	buf_init(&raw, (size_t)ARCHIVE_MAX_RAW);
 	for (int i = 0; i < idx.n && rc == 0; i++)
 		if (restore_wanted(&idx, i, o))

@@ -128,9 +128,11 @@ check_archive(const char *arch, int *objects, int *files)
 			    cJSON_GetStringValue(cJSON_GetObjectItem(o, "name")));
 			sha_file(file, hex, &size);
 			lines = gz_lines(file);
-			bad += size != (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "bytes"));
+			bad += size != (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(o,
+			    "bytes"));
 			bad += strcmp(hex, cJSON_GetStringValue(cJSON_GetObjectItem(o, "sha256")));
-			bad += lines != (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "count"));
+			bad += lines != (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(o,
+			    "count"));
 			total += lines;
 			(*objects)++;
 		}
@@ -167,7 +169,9 @@ ack_all_but(const char *path, const char *keep, const char *refuse, int max)
 
 		if (l > k && strcmp(rows[i].id + l - k, keep) == 0) {
 			kept++;
-			if (l > strlen(refuse) && strcmp(rows[i].id + l - strlen(refuse), refuse) == 0 &&
+			size_t r = strlen(refuse);
+
+			if (l > r && strcmp(rows[i].id + l - r, refuse) == 0 &&
 			    store_outbox_reject(st, &rows[i], "refused", &err))
 				tap_bail("reject: %s", err.msg);
 		} else {
@@ -183,18 +187,51 @@ ack_all_but(const char *path, const char *keep, const char *refuse, int max)
 	return kept;
 }
 
+/* The archive of test_archive_restore restored into new databases. */
+static void
+test_restore(const char *arch, const struct docs *ctx)
+{
+	const char *rdb = tpath("r.db"), *r2 = tpath("r2.db");
+	struct docs back;
+	struct run r;
+	char from[4200];
+
+	snprintf(from, sizeof(from), "dir:%s", arch);
+	util_genbox_run(&r, NULL, "--db", rdb, "restore", "--from", from, (char *)NULL);
+	is_int(r.status, 0, "restore into a new database exits 0 (%s)", r.err);
+	like(r.out, "restored 9000 contexts and 1 batches from 10 objects",
+	    "... 9000 contexts and 1 batch");
+	run_free(&r);
+	back = dump(rdb, COLL_CONTEXTS);
+	is_int((int64_t)back.n, 9000, "the restored database holds 9000 contexts");
+	ok(same_docs(&back, ctx), "... each equal byte for byte to the original");
+	docs_free(&back);
+	util_genbox_run(&r, NULL, "--db", r2, "restore", "--from", from, "--after", "2024-01-03",
+	    "--before", "2024-01-06", (char *)NULL);
+	like(r.out, "restored 2000 contexts and 0 batches from 2 objects",
+	    "restore --after 2024-01-03 --before 2024-01-06 reads the days between (%s)", r.out);
+	run_free(&r);
+	snprintf(from, sizeof(from), "dir:%s", tpath("empty-archive"));
+	util_genbox_run(&r, NULL, "--db", r2, "restore", "--from", from, (char *)NULL);
+	is_int(r.status, 1, "restore from a folder without an archive exits 1");
+	like(r.err, "no archive here", "... and says so (%s)", r.err);
+	run_free(&r);
+	util_genbox_run(&r, NULL, "--db", r2, "restore", (char *)NULL);
+	is_int(r.status, 2, "restore without --from is a usage error");
+	like(r.err, "--from", "... that names --from");
+	run_free(&r);
+}
+
 static void
 test_archive_restore(void)
 {
 	const char *db = tpath("a.db"), *arch = tpath("arch-a"), *cf = tpath("a.conf");
-	const char *rdb = tpath("r.db"), *r2 = tpath("r2.db");
-	struct docs ctx, tmpl, back, tmpl2;
+	struct docs ctx, tmpl, tmpl2;
 	long long before, after;
 	struct run r;
 	struct store *st;
 	struct store_job job;
 	int objects, files, objects2, files2, found, held;
-	char from[4200];
 
 	conf(cf, arch, 500);
 	fill(db, "a", 10000, 10);
@@ -220,7 +257,8 @@ test_archive_restore(void)
 
 	genbox(&r, cf, db, "archive", NULL, NULL);
 	is_int(r.status, 0, "archive exits 0 (%s)", r.err);
-	like(r.out, "contexts  archived 9000, deleted 9000, kept 0", "it archived and deleted 9000 contexts");
+	like(r.out, "contexts  archived 9000, deleted 9000, kept 0",
+	    "it archived and deleted 9000 contexts");
 	like(r.out, "batches   archived 1, deleted 1", "... and the completed batch");
 	run_free(&r);
 	is_int(check_archive(arch, &objects, &files), 9001,
@@ -240,7 +278,8 @@ test_archive_restore(void)
 	    "the old template is untouched");
 	docs_free(&tmpl2);
 	after = file_size(db);
-	ok(after > 0 && after < before / 3, "the file shrank from %lld to %lld bytes", before, after);
+	ok(after > 0 && after < before / 3, "the file shrank from %lld to %lld bytes", before,
+	    after);
 	st = open_db(db);
 	found = 0;
 	store_job_get(st, "archive", &job, &found, &err);
@@ -255,24 +294,7 @@ test_archive_restore(void)
 	check_archive(arch, &objects2, &files2);
 	ok(objects2 == 10 && files2 == 10, "... nor writes an object");
 
-	snprintf(from, sizeof(from), "dir:%s", arch);
-	util_genbox_run(&r, NULL, "--db", rdb, "restore", "--from", from, (char *)NULL);
-	is_int(r.status, 0, "restore into a new database exits 0 (%s)", r.err);
-	like(r.out, "restored 9000 contexts and 1 batches from 10 objects", "... 9000 contexts and 1 batch");
-	run_free(&r);
-	back = dump(rdb, COLL_CONTEXTS);
-	is_int((int64_t)back.n, 9000, "the restored database holds 9000 contexts");
-	ok(same_docs(&back, &ctx), "... each equal byte for byte to the original");
-	docs_free(&back);
-	util_genbox_run(&r, NULL, "--db", r2, "restore", "--from", from, "--after", "2024-01-03",
-	    "--before", "2024-01-06", (char *)NULL);
-	like(r.out, "restored 2000 contexts and 0 batches from 2 objects",
-	    "restore --after 2024-01-03 --before 2024-01-06 reads the days between (%s)", r.out);
-	run_free(&r);
-	util_genbox_run(&r, NULL, "--db", r2, "restore", (char *)NULL);
-	is_int(r.status, 2, "restore without --from is a usage error");
-	like(r.err, "--from", "... that names --from");
-	run_free(&r);
+	test_restore(arch, &ctx);
 	genbox(&r, cf, db, "archive", "--before", "2024-13-45");
 	is_int(r.status, 2, "archive --before with a bad date is a usage error");
 	run_free(&r);
@@ -326,7 +348,8 @@ test_changed_meanwhile(void)
 	st = open_db(db);
 	if (target_open(&t, spec, NULL, &err))
 		tap_bail("target: %s", err.msg);
-	is_int(archive_run(st, t, &o, &c, &err), 0, "a run with a context changed before its delete");
+	is_int(archive_run(st, t, &o, &c, &err), 0,
+	    "a run with a context changed before its delete");
 	ok(c.archived[0] == 5 && c.deleted[0] == 4 && c.kept[0] == 1,
 	    "... archived 5, deleted 4, kept the changed one (%lld %lld %lld)",
 	    (long long)c.archived[0], (long long)c.deleted[0], (long long)c.kept[0]);
@@ -399,8 +422,8 @@ test_killed(void)
 	    objects, files);
 	snprintf(spec, sizeof(spec), "dir:%s", arch);
 	util_genbox_run(&r, NULL, "--db", tpath("rc.db"), "restore", "--from", spec, (char *)NULL);
-	like(r.out, "restored 6000 contexts and 1 batches", "restore brings back 6000 contexts (%s)",
-	    r.out);
+	like(r.out, "restored 6000 contexts and 1 batches",
+	    "restore brings back 6000 contexts (%s)", r.out);
 	run_free(&r);
 	back = dump(tpath("rc.db"), COLL_CONTEXTS);
 	is_int((int64_t)back.n, 6000, "... none lost");

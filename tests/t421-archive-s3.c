@@ -155,7 +155,8 @@ check_bucket(int *objects)
 			lines = gz_lines_mem(buf_str(&o), o.len);
 			bad += (long long)o.len !=
 			    (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "bytes"));
-			bad += strcmp(hex, cJSON_GetStringValue(cJSON_GetObjectItem(e, "sha256"))) != 0;
+			bad += strcmp(hex, cJSON_GetStringValue(cJSON_GetObjectItem(e,
+			    "sha256"))) != 0;
 			bad += lines !=
 			    (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "count"));
 			total += lines;
