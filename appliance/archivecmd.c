@@ -12,6 +12,8 @@
  * "objects", "bytes"} and the error. Exit status: 0 done, 1 a failure, 2 a
  * usage error.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "../base/gbtime.h"
@@ -89,6 +92,33 @@ arch_counts_json(const struct archive_counts *c, char *out, size_t size)
 }
 
 /*
+ * One run at a time per database (serve's and the CLI's): an flock on
+ * "<db>-archive" beside it, released by the kernel when a run dies. Two
+ * runs at once could both find a day's object name free. Returns the
+ * descriptor, or -1 with err set.
+ */
+static int
+arch_lock(const struct config *cfg, struct gb_err *err)
+{
+	char path[1100];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s-archive", cfg->db_path);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		gb_errf(err, GB_EIO, "cannot open '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		gb_errf(err, errno == EWOULDBLOCK ? GB_EBUSY : GB_EIO, "%s",
+		    errno == EWOULDBLOCK ? "another archive run of this database is under way" :
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
  * One run with its job row (none for a dry run). before: "YYYY-MM-DD" or
  * NULL for [retention]'s days. Returns archive_run's code.
  */
@@ -100,7 +130,7 @@ arch_run(const struct config *cfg, struct store *st, const char *before, int dry
 	char spec[1100], box[128], counts[256];
 	struct target *t = NULL;
 	int days[ARCHIVE_NCOLL] = { cfg->contexts_retention_days, cfg->batches_retention_days };
-	int rc;
+	int rc, lock;
 
 	memset(c, 0, sizeof(*c));
 	arch_spec(cfg, spec, sizeof(spec));
@@ -118,11 +148,16 @@ arch_run(const struct config *cfg, struct store *st, const char *before, int dry
 			    o->cutoff[i]);
 		}
 	}
-	if (!dry && (rc = store_job_begin(st, "archive", o->now_ms, err)))
+	if ((lock = arch_lock(cfg, err)) < 0)
+		return err->code;
+	if (!dry && (rc = store_job_begin(st, "archive", o->now_ms, err))) {
+		close(lock);
 		return rc;
+	}
 	if ((rc = arch_target(cfg, spec, &t, err)) == 0)
 		rc = archive_run(st, t, o, c, err);
 	target_close(t);
+	close(lock);
 	if (!dry) {
 		arch_counts_json(c, counts, sizeof(counts));
 		if (store_job_end(st, "archive", gb_now_ms(), rc == 0, counts, rc ? err->msg : "",

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -332,7 +334,7 @@ test_changed_meanwhile(void)
 	struct store *st;
 	struct run r;
 	char spec[4200], *doc = NULL;
-	int objects, files;
+	int objects, files, lock;
 
 	conf(cf, arch, 2);
 	fill(db, "b", 5, 1);
@@ -381,6 +383,13 @@ test_changed_meanwhile(void)
 	free(doc);
 	store_close(st);
 	is_int(count(tpath("rb.db"), COLL_CONTEXTS), 5, "... 5 contexts, none twice");
+	lock = open(tpath("b.db-archive"), O_RDWR | O_CREAT, 0600);
+	ok(lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) == 0, "a run of this database is under way");
+	genbox(&r, cf, db, "archive", NULL, NULL);
+	is_int(r.status, 1, "... and another one exits 1");
+	like(r.err, "another archive run of this database is under way", "... and says why");
+	run_free(&r);
+	close(lock);
 }
 
 /* Runs killed with SIGKILL after delay_ms each, then one to its end. */

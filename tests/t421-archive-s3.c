@@ -194,19 +194,35 @@ test_killed(const char *cf, const char *db)
 	char *argv[] = { (char *)util_genbox(), "-c", (char *)cf, "--db", (char *)db, "archive",
 		NULL };
 	char log[4200];
-	struct timespec ts = { 0, 300 * 1000000L };
+	struct timespec ts = { 0, 20 * 1000000L };
 	struct run r;
-	int status = 0, objects = 0;
+	int status = 0, objects = 0, put = 0;
 	long long held, left;
 	pid_t pid;
 
 	snprintf(log, sizeof(log), "%s/kill.log", util_tmpdir());
 	pid = util_spawn(argv, log, 0);
-	nanosleep(&ts, NULL);
+	/* until the run has put 3 objects of its 11 (or 10 s went by) */
+	for (int i = 0; i < 500 && put < 3; i++) {
+		struct keys k = { { 0 }, 0 };
+
+		nanosleep(&ts, NULL);
+		s3_list(s3c, BUCKET, PREFIX "/contexts/", key_add, &k, &err);
+		put = k.n;
+		for (int j = 0; j < k.n; j++)
+			free(k.v[j]);
+	}
 	peer_s3_kill();
 	waitpid(pid, &status, 0);
-	ok(WIFEXITED(status) && WEXITSTATUS(status) <= 1, "the run ends when radosgw dies (%d)",
+	ok(put >= 3, "radosgw was killed after the run had put %d objects", put);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 1, "the run fails when radosgw dies (%d)",
 	    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	{
+		char *l = util_read_file(log, NULL);
+
+		tap_diag("the run cut short said: %s", l ? l : "");
+		free(l);
+	}
 	left = count(db, COLL_CONTEXTS) + count(db, COLL_BATCHES);
 	peer_s3_restart();
 	held = check_bucket(&objects);
