@@ -167,6 +167,7 @@ run: deps
 check: deps
 	$(MAKE) $(GENBOX) $(TESTS) $(JONGODB_TESTS)
 	$(MAKE) layers
+	@sh packaging/check-tls $(GENBOX)
 	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) prove -v --exec '' $(TESTS) $(JONGODB_TESTS)
 
 test: $(GENBOX) $(TESTS) $(JONGODB_TESTS)

@@ -79,6 +79,40 @@ batchfile_put_lines(struct submit_batch *sb, FILE *f, struct submit_result *res,
 	return rc;
 }
 
+/*
+ * A file's contexts (its lines that are not blank) counted before anything
+ * is written: more than one batch holds is refused at once, not after
+ * writing them. Standard input is not read twice: submit_batch_add stops it
+ * at the context past the limit.
+ */
+static int
+batchfile_precount(FILE *f, const char *path, struct gb_err *err)
+{
+	char chunk[65536];
+	size_t n, count = 0;
+	int blank = 1;
+
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (chunk[i] == '\n') {
+				count += !blank;
+				blank = 1;
+			} else if (!strchr(" \t\r", chunk[i])) {
+				blank = 0;
+			}
+		}
+	}
+	count += !blank;
+	if (ferror(f) || fseek(f, 0, SEEK_SET) < 0)
+		return gb_errf(err, GB_EIO, "cannot read '%s': %s", path, strerror(errno));
+	if (count > SUBMIT_MAX_BATCH)
+		return gb_errf(err, GB_EINVAL,
+		    "'%s' holds %zu contexts, more than the %d one batch holds (its document is "
+		    "limited to %u bytes): split it into several files, one batch each", path,
+		    count, SUBMIT_MAX_BATCH, STORE_MAX_DOC);
+	return 0;
+}
+
 int
 batchfile_create(struct store *st, const struct batchfile_opts *o, char batch[STORE_ID_MAX],
     size_t *count, struct gb_err *err)
@@ -96,6 +130,10 @@ batchfile_create(struct store *st, const struct batchfile_opts *o, char batch[ST
 	else if ((f = fopen(o->input, "rb")) == NULL)
 		return gb_errf(err, GB_ENOTFOUND, "cannot open '%s': %s", o->input,
 		    strerror(errno));
+	if (f != stdin && (rc = batchfile_precount(f, o->input, err))) {
+		fclose(f);
+		return rc;
+	}
 	if ((rc = submit_batch_begin(st, &so, &sb, &res, err)) == 0 &&
 	    (rc = batchfile_put_lines(sb, f, &res, err)) == 0 &&
 	    (rc = submit_batch_end(sb, &res, err)) == 0) {

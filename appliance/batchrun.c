@@ -326,6 +326,8 @@ batchrun_check(struct batchrun *b, struct gb_err *err)
 
 	if (o->out && batchrun_check_out(o->out, err))
 		return err->code;
+	if (poolcfg_check(b->cfg, err))
+		return err->code;
 	if (store_open(&b->st, b->cfg->db_path, &b->so, err))
 		return err->code;
 	return o->resume ? batchrun_check_resume(b, err) : batchrun_check_new(b, err);

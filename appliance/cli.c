@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../base/buf.h"
 #include "../storage/access.h"
@@ -73,6 +74,47 @@ bad_args(const char *cmd, const char *what)
 
 /* ---- init, migrate ---- */
 
+/* What to do when the database's folder may not be made or written: make it as root. */
+static int
+init_dir_hint(const char *dir, const char *what, struct gb_err *err)
+{
+	return gb_errf(err, GB_EIO,
+	    "cannot %s '%s': %s; run 'genbox init' as root, or create the folder first: "
+	    "install -d -o genbox -m 0750 %s", what, dir, strerror(errno), dir);
+}
+
+/* The database's folder, made (mode 0750, with any missing parent) when missing. */
+static int
+init_dir(const char *path, struct gb_err *err)
+{
+	char dir[4096], *p;
+	struct stat sb;
+
+	if (strcmp(path, ":memory:") == 0 || snprintf(dir, sizeof(dir), "%s", path) >=
+	    (int)sizeof(dir) || (p = strrchr(dir, '/')) == NULL || p == dir)
+		return 0;
+	*p = '\0';
+	if (stat(dir, &sb) == 0)
+		return S_ISDIR(sb.st_mode) ? (access(dir, W_OK | X_OK) == 0 ? 0 :
+		    init_dir_hint(dir, "write in the database's folder", err)) :
+		    gb_errf(err, GB_EINVAL, "'%s' (the database's folder) is not a directory", dir);
+	for (p = dir + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		{
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+				return init_dir_hint(dir, "create the database's folder", err);
+			*p = c;
+		}
+		if (*p == '\0')
+			break;
+	}
+	return 0;
+}
+
 static int
 cmd_init(const struct config *cfg, int argc, char **argv)
 {
@@ -84,7 +126,7 @@ cmd_init(const struct config *cfg, int argc, char **argv)
 	if (argc > 1)
 		return bad_args("init", "takes no arguments");
 	/* the store is closed on every path: open_store leaves it NULL when it fails */
-	if ((rc = open_store(cfg, 1, &st, &err)) == 0)
+	if ((rc = init_dir(cfg->db_path, &err)) == 0 && (rc = open_store(cfg, 1, &st, &err)) == 0)
 		rc = store_schema_version(st, &v, &err);
 	store_close(st);
 	if (rc)
@@ -103,6 +145,8 @@ cmd_migrate(const struct config *cfg, int argc, char **argv)
 	struct store *st = NULL;
 	int status = 0, ch, from, to;
 
+	if (argc > 1 && strcmp(argv[1], "docs") == 0)
+		return cmd_migrate_docs(cfg, argc - 1, argv + 1);
 	optind = 0;
 	while ((ch = next_opt(argc, argv, "", longs, "migrate")) != -1) {
 		if (ch != 's')
@@ -454,9 +498,17 @@ const struct cli_command cli_commands[] = {
 	{ "init", cmd_init, "create the database and its schema",
 	  "init\n\n"
 	  "Create the database file (--db) when missing and bring its schema up to date.\n" },
-	{ "migrate", cmd_migrate, "bring the database schema up to date",
-	  "migrate [--status]\n\nRun pending schema migrations, each in its own transaction.\n"
-	  "  --status   list the migrations and which are applied; change nothing\n" },
+	{ "migrate", cmd_migrate, "bring the database schema (or its documents) up to date",
+	  "migrate [--status]\n"
+	  "       genbox migrate docs [--name NAME] [--batch-size N] [--dry-run] [--status]\n\n"
+	  "Run pending schema migrations, each in its own transaction.\n"
+	  "  --status   list the migrations and which are applied; change nothing\n"
+	  "docs: run the document migrations (all in order, or --name NAME) in batches,\n"
+	  "each committed with a checkpoint: run it again to resume a killed run.\n"
+	  "  --batch-size N  documents per transaction (default 500)\n"
+	  "  --dry-run       count the documents that would be migrated; change nothing\n"
+	  "  --status        each document migration, its checkpoint and what is left\n"
+	  "Exit status 0 done, 1 a failure, 2 a usage error.\n" },
 	{ "import", cmd_import, "load documents from a file",
 	  "import [--upsert] COLLECTION FILE|-\n\n"
 	  "Load a JSON array, JSON lines, or mongoexport Extended JSON lines into\n"

@@ -24,6 +24,8 @@ int cmd_apikey(const struct config *cfg, int argc, char **argv);
 int cmd_sync(const struct config *cfg, int argc, char **argv);
 int cmd_archive(const struct config *cfg, int argc, char **argv);
 int cmd_restore(const struct config *cfg, int argc, char **argv);
+/* `migrate docs ...` (docmigcmd.c); argv[0] is "docs". */
+int cmd_migrate_docs(const struct config *cfg, int argc, char **argv);
 
 /* Print "genbox: cmd: message" to stderr; returns 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

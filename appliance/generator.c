@@ -428,6 +428,23 @@ generator_free(struct generator *g)
 }
 
 int
+generator_check(const struct gen_config *cfg, struct gb_err *err)
+{
+	struct generator g;
+	int rc;
+
+	if (cfg->url == NULL || cfg->url[0] == '\0')
+		return 0;
+	memset(&g, 0, sizeof(g));
+	if ((rc = openai_endpoint(cfg->url, &g.url, &g.shown, err)) == 0)
+		rc = headers_build(&g, cfg->key, err);
+	free(g.url);
+	free(g.shown);
+	curl_slist_free_all(g.headers);
+	return rc;
+}
+
+int
 generator_open(struct generator **out, const struct gen_config *cfg, struct gb_err *err)
 {
 	struct generator *g;

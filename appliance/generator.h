@@ -49,6 +49,8 @@ struct generator;
  * GB_EIO (libcurl would not initialise). *out: close with generator_close.
  */
 int generator_open(struct generator **out, const struct gen_config *cfg, struct gb_err *err);
+/* generator_open's checks of cfg (the URL, the key) alone: no thread, nothing kept. */
+int generator_check(const struct gen_config *cfg, struct gb_err *err);
 /* Fails in-flight and queued calls with GB_ESTATE (callbacks run), joins the thread. NULL-safe. */
 void generator_close(struct generator *g);
 /* OPENAI_PROVIDER "openai-compatible" or DRAFT_PROVIDER "offline-draft" */

@@ -177,6 +177,10 @@ openai_endpoint(const char *base, char **url_out, char **shown_out, struct gb_er
 	if (strlen(base) > OPENAI_URL_MAX || has_ctl_or_space(base))
 		return gb_errf(err, GB_EINVAL,
 		    "generator url is longer than %d bytes or holds spaces", OPENAI_URL_MAX);
+	if (strstr(base, "://") == NULL)
+		return gb_errf(err, GB_EINVAL,
+		    "generator url '%s' has no scheme: write http://%s (or https://)",
+		    strchr(base, '@') ? "****" : base, strchr(base, '@') ? "..." : base);
 	if ((u = curl_url()) == NULL)
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	if ((uc = curl_url_set(u, CURLUPART_URL, base, 0)) ||

@@ -3,6 +3,26 @@
 
 #include "poolcfg.h"
 
+static void
+poolcfg_gen_config(struct gen_config *gc, const struct config *cfg)
+{
+	memset(gc, 0, sizeof(*gc));
+	gc->url = cfg->generator_url;
+	gc->key = cfg->generator_key;
+	gc->timeout_ms = cfg->generator_timeout_ms;
+	gc->connect_timeout_ms = cfg->generator_connect_timeout_ms;
+	gc->max_concurrent = cfg->generator_max_concurrent;
+}
+
+int
+poolcfg_check(const struct config *cfg, struct gb_err *err)
+{
+	struct gen_config gc;
+
+	poolcfg_gen_config(&gc, cfg);
+	return generator_check(&gc, err);
+}
+
 int
 poolcfg_fill(struct pool_config *pc, const struct config *cfg, const struct store_opts *so,
     int workers, struct gb_err *err)
@@ -10,12 +30,7 @@ poolcfg_fill(struct pool_config *pc, const struct config *cfg, const struct stor
 	struct generator *gen = NULL;
 	struct gen_config gc;
 
-	memset(&gc, 0, sizeof(gc));
-	gc.url = cfg->generator_url;
-	gc.key = cfg->generator_key;
-	gc.timeout_ms = cfg->generator_timeout_ms;
-	gc.connect_timeout_ms = cfg->generator_connect_timeout_ms;
-	gc.max_concurrent = cfg->generator_max_concurrent;
+	poolcfg_gen_config(&gc, cfg);
 	if (generator_open(&gen, &gc, err))
 		return err->code;
 	pool_config_defaults(pc);

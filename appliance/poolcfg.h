@@ -16,4 +16,10 @@
 int poolcfg_fill(struct pool_config *pc, const struct config *cfg, const struct store_opts *so,
     int workers, struct gb_err *err);
 
+/*
+ * Whether the generator of cfg ([generator] url, key) can be set up, said
+ * before anything is written: 0, or poolcfg_fill's error.
+ */
+int poolcfg_check(const struct config *cfg, struct gb_err *err);
+
 #endif

@@ -197,6 +197,7 @@ serve_web(struct serve *s, struct gb_err *err)
 	wc.max_streams_per_key = s->cfg->web_max_streams_per_key;
 	wc.stream_max_ms = s->cfg->web_stream_max_ms;
 	wc.metrics = metrics_default();
+	wc.backup_schedule_s = s->cfg->backup_schedule_s;
 	if (s->sync) {
 		wc.sync_state = serve_sync_state;
 		wc.sync_arg = s->sync;

@@ -9,6 +9,9 @@
 #include <stddef.h>
 
 #define GB_TIME_LEN 25		/* "YYYY-MM-DDTHH:MM:SS.mmmZ" plus NUL */
+/* The dates gb_time_format writes: 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z */
+#define GB_TIME_MIN_MS (-62135596800000LL)
+#define GB_TIME_MAX_MS 253402300799999LL
 
 /* Milliseconds since the epoch, wall clock. */
 int64_t gb_now_ms(void);

@@ -99,8 +99,7 @@ json_key_cmp(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* A key o's members hold twice: 1 and *key, or 0; GB_ENOMEM. */
-static int
+int
 json_dup_member(const cJSON *o, const char **key)
 {
 	const char **keys;

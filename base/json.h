@@ -60,6 +60,8 @@ int json_member_replace(cJSON *parent, const char *key, cJSON *item);
  * one.
  */
 int json_dup_key(const cJSON *j, const char **key);
+/* The same for the members of the object o alone, not the objects inside them. */
+int json_dup_member(const cJSON *o, const char **key);
 
 /*
  * Whether a and b are the same tree: the same types, object keys in the

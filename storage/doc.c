@@ -21,6 +21,7 @@
 
 #include "../base/buf.h"
 #include "../base/gbtime.h"
+#include "../base/json.h"
 #include "docs.h"
 #include "internal.h"
 
@@ -32,11 +33,14 @@ struct edit {
 	char *json;		/* the new value as JSON text */
 };
 
+#define WHERE_MAX 120	/* the longest path a message shows: the rest must fit too */
+
 struct walk {
 	struct edit *edits;
 	size_t nedits, cap;
 	struct buf sqlp;	/* path of the current node, SQLite syntax */
 	struct buf disp;	/* the same for messages: a[0].b */
+	char cut[WHERE_MAX + 1];	/* disp cut in the middle when longer than WHERE_MAX */
 	struct gb_err *err;
 };
 
@@ -142,9 +146,19 @@ type_name(const cJSON *v)
 }
 
 static const char *
-where(const struct walk *w)
+where(struct walk *w)
 {
-	return w->disp.len ? w->disp.p : "(document)";
+	size_t half = (WHERE_MAX - 3) / 2;
+
+	if (w->disp.len == 0)
+		return "(document)";
+	if (w->disp.len <= WHERE_MAX)
+		return w->disp.p;
+	memcpy(w->cut, w->disp.p, half);
+	memcpy(w->cut + half, "...", 3);
+	memcpy(w->cut + half + 3, w->disp.p + w->disp.len - half, half);
+	w->cut[2 * half + 3] = '\0';
+	return w->cut;
 }
 
 /* Parse a decimal integer that must fill the whole string. */
@@ -162,6 +176,14 @@ parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+/* A date whose offset carries it out of the years 0001-9999 in UTC. */
+static int
+date_range_err(struct walk *w, const char *text)
+{
+	return gb_errf(w->err, GB_EINVAL,
+	    "field '%s': '%.64s' falls outside the years 0001-9999 in UTC", where(w), text);
 }
 
 /*
@@ -183,6 +205,8 @@ unwrap_one(struct walk *w, const cJSON *wrap, cJSON **repl)
 				return gb_errf(w->err, GB_EINVAL,
 				    "field '%s': '%.64s' is not an ISO-8601 date", where(w),
 				    v->valuestring);
+			if (ms < GB_TIME_MIN_MS || ms > GB_TIME_MAX_MS)
+				return date_range_err(w, v->valuestring);
 		} else if (cJSON_IsObject(v) && v->child && !v->child->next &&
 		    strcmp(v->child->string, "$numberLong") == 0 && cJSON_IsString(v->child)) {
 			if (parse_int(v->child->valuestring, INT64_MIN, INT64_MAX, &ms) < 0)
@@ -193,15 +217,15 @@ unwrap_one(struct walk *w, const cJSON *wrap, cJSON **repl)
 			 * the range before the cast: a double out of int64_t's
 			 * range is undefined
 			 */
-			if (!(v->valuedouble >= -62135596800000.0 &&
-			    v->valuedouble <= 253402300799999.0))
+			if (!(v->valuedouble >= (double)GB_TIME_MIN_MS &&
+			    v->valuedouble <= (double)GB_TIME_MAX_MS))
 				return gb_errf(w->err, GB_EINVAL,
 				    "field '%s': $date out of range (years 1-9999)", where(w));
 			ms = (int64_t)v->valuedouble;
 		} else {
 			return gb_errf(w->err, GB_EINVAL, "field '%s': bad $date value", where(w));
 		}
-		if (ms < -62135596800000LL || ms > 253402300799999LL)
+		if (ms < GB_TIME_MIN_MS || ms > GB_TIME_MAX_MS)
 			return gb_errf(w->err, GB_EINVAL,
 			    "field '%s': $date out of range (years 1-9999)", where(w));
 		gb_time_format(ms, when);
@@ -254,7 +278,22 @@ unwrap_one(struct walk *w, const cJSON *wrap, cJSON **repl)
 	    where(w), k);
 }
 
-/* Walk the whole tree: unwrap Extended JSON, refuse other '$' names. */
+/* An object holding a name twice (after its escapes are read) is refused, naming it. */
+static int
+unwrap_dup(struct walk *w, const cJSON *node)
+{
+	const char *dup = NULL;
+	int rc;
+
+	if (!cJSON_IsObject(node) || (rc = json_dup_member(node, &dup)) == 0)
+		return 0;
+	if (rc < 0)
+		return gb_errf(w->err, GB_ENOMEM, "out of memory");
+	return gb_errf(w->err, GB_EINVAL, "field '%s%s%s' appears twice",
+	    buf_str(&w->disp), w->disp.len ? "." : "", dup);
+}
+
+/* Walk the whole tree: refuse names twice, unwrap Extended JSON, refuse other '$' names. */
 static int
 unwrap(struct walk *w, cJSON *node, int depth)
 {
@@ -264,6 +303,8 @@ unwrap(struct walk *w, cJSON *node, int depth)
 	if (depth > MAX_DEPTH)
 		return gb_errf(w->err, GB_EINVAL, "field '%s': nested deeper than %d levels",
 		    where(w), MAX_DEPTH);
+	if ((rc = unwrap_dup(w, node)))
+		return rc;
 	for (child = node->child; child; child = next, index++) {
 		size_t sl, dl;
 
@@ -364,6 +405,8 @@ visit_date(struct walk *w, cJSON *parent, cJSON *v, const char *key, const void 
 	if (gb_time_parse(v->valuestring, strlen(v->valuestring), &ms) < 0)
 		return gb_errf(w->err, GB_EINVAL, "field '%s': '%.64s' is not an ISO-8601 date",
 		    where(w), v->valuestring);
+	if (ms < GB_TIME_MIN_MS || ms > GB_TIME_MAX_MS)
+		return date_range_err(w, v->valuestring);
 	gb_time_format(ms, when);
 	if (strcmp(when, v->valuestring) == 0)
 		return 0;
@@ -690,7 +733,7 @@ doc_prepare(struct store *st, enum coll c, const char *text, size_t len, struct 
 		rc = gb_errf(err, GB_EINVAL, "expected a JSON object, got %s", type_name(root));
 		goto out;
 	}
-	if ((rc = unwrap(&w, root, 0)))
+	if ((rc = doc_check_nul(text, len, err)) || (rc = unwrap(&w, root, 0)))
 		goto out;
 	for (int i = 0; def->date_paths[i]; i++)
 		if ((rc = visit(&w, root, def->date_paths[i], visit_date, NULL)))

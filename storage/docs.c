@@ -574,6 +574,17 @@ out:
 	return rc;
 }
 
+/* The line of text that at is on, from 1. */
+static size_t
+array_line(const char *text, const char *at)
+{
+	size_t line = 1;
+
+	for (; text < at; text++)
+		line += *text == '\n';
+	return line;
+}
+
 int
 store_json_array_each(struct store *st, const char *text, size_t len,
     store_elem_fn fn, void *arg, struct gb_err *err)
@@ -584,6 +595,8 @@ store_json_array_each(struct store *st, const char *text, size_t len,
 	size_t i = 0;
 	int rc, step;
 
+	if ((end = memchr(text, '\0', len)) != NULL)
+		return gb_errf(err, GB_EINVAL, "a NUL byte at line %zu", array_line(text, end));
 	/* cJSON finds where the syntax breaks; SQLite then splits the elements exactly */
 	if ((tree = cJSON_ParseWithLengthOpts(text, len, &end, 0)) == NULL) {
 		size_t at = end && end >= text ? (size_t)(end - text) : len, line = 1;
@@ -598,6 +611,11 @@ store_json_array_each(struct store *st, const char *text, size_t len,
 		return gb_errf(err, GB_EINVAL, "expected a JSON array");
 	}
 	cJSON_Delete(tree);
+	while (end < text + len && isspace((unsigned char)*end))
+		end++;
+	if (end < text + len)
+		return gb_errf(err, GB_EINVAL, "unexpected text after the array at line %zu",
+		    array_line(text, end));
 	if ((rc = store_stmt(st, "SELECT type, value FROM json_each(?1)", &stmt, err)))
 		return rc;
 	sqlite3_bind_text(stmt, 1, text, (int)len, SQLITE_STATIC);

@@ -190,5 +190,10 @@ int store_put_doc(struct store *st, enum coll c, const struct doc *d, enum store
 int doc_to_extjson(struct store *st, enum coll c, const char *text, size_t len,
     char **out, struct gb_err *err);
 
+/*
+ * docscan.c: GB_EINVAL when a string or a name of the JSON text (parsed
+ * already) holds \u0000, naming its path ("a.b[2]", names as written); else 0.
+ */
+int doc_check_nul(const char *text, size_t len, struct gb_err *err);
 
 #endif

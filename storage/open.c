@@ -14,16 +14,29 @@
  * it would drop every POSIX lock this process holds on it, and another
  * process would then checkpoint and delete the WAL under a running writer.
  * So stat() alone (which opens nothing) refuses what is not a regular file,
- * a FIFO or a device that a read would hang on; SQLite's own first read
- * says whether the rest is a database (SQLITE_NOTADB).
+ * a FIFO or a device that a read would hang on, and a file shorter than
+ * one page (a read-only SQLite connection would take it for an empty
+ * database); SQLite's own first read says whether the rest is a database
+ * (SQLITE_NOTADB).
  */
 static int
 check_regular(const char *path, struct gb_err *err)
 {
 	struct stat sb;
 
-	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
-		return gb_errf(err, GB_EINVAL, "'%s' is not a regular file", path);
+	if (stat(path, &sb) < 0)
+		return 0;
+	if (!S_ISREG(sb.st_mode))
+		return gb_errf(err, GB_EINVAL, "'%s' is not a database file but %s", path,
+		    S_ISDIR(sb.st_mode) ? "a directory" : S_ISFIFO(sb.st_mode) ? "a FIFO" :
+		    S_ISCHR(sb.st_mode) ? "a character device" :
+		    S_ISBLK(sb.st_mode) ? "a block device" :
+		    S_ISSOCK(sb.st_mode) ? "a socket" : "no regular file");
+	/* an empty file is a new database; an SQLite file is whole pages of 512 bytes or more */
+	if (sb.st_size > 0 && sb.st_size < 512)
+		return gb_errf(err, GB_EINVAL,
+		    "'%s' is not a genbox database (not an SQLite file): %lld bytes, less "
+		    "than one page", path, (long long)sb.st_size);
 	return 0;
 }
 

@@ -412,6 +412,7 @@ struct submit_batch {
 	struct submit_limits lim;
 	cJSON *bdoc;			/* the batch's document, written again at the end */
 	cJSON *ids;			/* its contexts' _ids */
+	size_t bytes;			/* its document's length so far, _ids included */
 	int open;			/* the transaction is open */
 };
 
@@ -423,6 +424,38 @@ submit_subject(const struct submit_batch *b, char *buf, size_t size)
 		return "the batch";
 	snprintf(buf, size, "'%s'", b->o.name);
 	return buf;
+}
+
+/* The length of id as an element of a JSON array: quoted, escaped, a comma. */
+static size_t
+submit_id_bytes(const char *id)
+{
+	size_t n = 3;
+
+	for (; *id; id++)
+		n += (unsigned char)*id < 0x20 ? 6 : *id == '"' || *id == '\\' ? 2 : 1;
+	return n;
+}
+
+/* A batch's room for one more context: SUBMIT_MAX_BATCH and its document's 16 MiB. */
+static int
+submit_batch_room(const struct submit_batch *b, const struct submit_result *res, size_t more,
+    struct gb_err *err)
+{
+	char subject[STORE_ID_MAX + 8];
+
+	/* room for _id and the counts that the batch's last write adds */
+	if (res->count + 1 > SUBMIT_MAX_BATCH)
+		return gb_errf(err, GB_EINVAL,
+		    "%s holds more than %d contexts, the most one batch holds (its document "
+		    "is limited to %u bytes): split it into several batches",
+		    submit_subject(b, subject, sizeof(subject)), SUBMIT_MAX_BATCH, STORE_MAX_DOC);
+	if (b->bytes + more + 256 > STORE_MAX_DOC)
+		return gb_errf(err, GB_EINVAL,
+		    "%s: the batch's document would pass %u bytes at context %zu (its "
+		    "contexts' _ids and its metadata): split it into several batches",
+		    submit_subject(b, subject, sizeof(subject)), STORE_MAX_DOC, res->count + 1);
+	return 0;
 }
 
 /* The batch's first document; its _id into res. */
@@ -452,6 +485,7 @@ submit_put_batch(struct submit_batch *b, struct submit_result *res, struct gb_er
 	cJSON_AddItemToObject(b->bdoc, "metadata", meta);
 	if ((text = cJSON_PrintUnformatted(b->bdoc)) == NULL)
 		return gb_errf(err, GB_ENOMEM, "out of memory");
+	b->bytes = strlen(text);
 	rc = store_put(b->st, COLL_BATCHES, text, strlen(text), STORE_INSERT, res->batch_id, err);
 	free(text);
 	if (rc == 0)
@@ -503,10 +537,16 @@ submit_batch_add(struct submit_batch *b, const struct submit_item *it, char id[S
 		    "in a batch (settings.max_batch_size)",
 		    submit_subject(b, subject, sizeof(subject)), (long long)b->lim.max_batch_size,
 		    b->o.org, (long long)b->lim.max_batch_size);
+	if ((rc = submit_batch_room(b, res, 0, err)))
+		return rc;
 	res->failed = res->count;
 	if ((rc = submit_check_context(it->doc, b->o.org, 1, b->o.noun, err)) ||
 	    (rc = submit_put(b->st, &b->o, it, res->batch_id, NULL, new_id, err)))
 		return rc;
+	res->failed = SIZE_MAX;
+	if ((rc = submit_batch_room(b, res, submit_id_bytes(new_id), err)))
+		return rc;
+	b->bytes += submit_id_bytes(new_id);
 	if (!cJSON_AddItemToArray(b->ids, cJSON_CreateString(new_id)))
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	if (id)

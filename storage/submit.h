@@ -46,6 +46,15 @@
 
 #include "store.h"
 
+/*
+ * The most contexts one batch holds: its document lists their _ids and is
+ * bound by STORE_MAX_DOC (16 MiB), which 500000 generated _ids (28
+ * characters) stay well within. Past it, or past 16 MiB for long _ids or a
+ * large metadata, submit_batch_add refuses (GB_EINVAL): more contexts go in
+ * several batches.
+ */
+#define SUBMIT_MAX_BATCH 500000
+
 /* An organization's settings that bound new contexts. */
 struct submit_limits {
 	int64_t max_batch_size;		/* -1: no limit */

@@ -109,19 +109,21 @@ int
 s3_open(struct s3 **out, const char *endpoint, const char *region,
     const char *access_key, const char *secret_key, int timeout_ms, struct gb_err *err)
 {
+	const char *host;
 	struct s3 *s;
 	size_t n;
 
 	*out = NULL;
 	if (endpoint == NULL || (strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8)))
-		return gb_errf(err, GB_EINVAL, "s3 endpoint '%s': http://host:port or https://... "
-		    "expected", endpoint ? endpoint : "");
+		return gb_errf(err, GB_EINVAL, "s3 endpoint '%.200s': http://host:port or "
+		    "https://... expected", endpoint ? endpoint : "");
+	host = strstr(endpoint, "://") + 3;
 	n = strlen(endpoint);
-	while (n > 0 && endpoint[n - 1] == '/')
+	while (n > (size_t)(host - endpoint) && endpoint[n - 1] == '/')
 		n--;
-	if (strcspn(endpoint, "?#@ \t\r\n") < n ||
-	    memchr(endpoint + 8, '/', n > 8 ? n - 8 : 0) != NULL)
-		return gb_errf(err, GB_EINVAL, "s3 endpoint '%s': only scheme, host and port "
+	if (n == (size_t)(host - endpoint) || strcspn(endpoint, "?#@ \t\r\n") < n ||
+	    memchr(host, '/', n - (size_t)(host - endpoint)) != NULL)
+		return gb_errf(err, GB_EINVAL, "s3 endpoint '%.200s': only scheme, host and port "
 		    "(buckets go in the target)", endpoint);
 	if (region == NULL || !*region)
 		region = "us-east-1";
@@ -353,6 +355,7 @@ s3_setup(struct s3 *s, struct s3_req *r, const char *url, struct curl_slist **hd
 	s->errbuf[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);	/* keys are not paths: no ".." folding */
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
 	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s->sigv4);
@@ -405,8 +408,9 @@ s3_status_err(const struct s3_req *r, struct gb_err *err)
 		    r->status == 403 ? "Forbidden" : "(no S3 error code)");
 	if (r->status == 404)
 		gb = GB_ENOTFOUND;
-	else if (r->status == 401 || r->status == 403)
-		gb = GB_EPERM;
+	else if (r->status == 401 || r->status == 403 ||
+	    (r->status == 400 && strstr(code, "Authorization") != NULL))
+		gb = GB_EPERM;	/* 400 AuthorizationHeaderMalformed: a wrong region */
 	else if (r->status >= 500 || r->status == 429 || r->status == 408)
 		gb = GB_ETRANSIENT;
 	else

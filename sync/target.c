@@ -1,13 +1,13 @@
 /*
- * target.c - the targets of target.h: dir:PATH here, s3://bucket/prefix
- * through s3.c.
+ * target.c - the API of target.h: names checked, then dir:PATH (in
+ * target_dir.c) or s3://bucket/prefix (through s3.c, the object's key being
+ * prefix/name).
  *
- * dir: an object is the file PATH/name. A put writes the temporary file
- * "<folder>/.tmp-<base>-XXXXXX", fsyncs it, renames it into place and
- * fsyncs the folder; a list skips those temporaries, and names whose last
- * part starts with ".tmp-" are refused so that no object is taken for one.
- * Every put is read back (size and SHA-256, OpenSSL's EVP) before it
- * returns; on S3 a missing bucket is created by the first put.
+ * Names with a part starting with ".tmp-" are refused: in a folder those are
+ * the temporary files of puts under way, which a list skips. Every put is
+ * read back (size and SHA-256, OpenSSL's EVP) before it returns; on S3 a
+ * missing bucket is created by the first put, and an object is stored whole
+ * or not at all by S3 itself.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -52,16 +52,15 @@ name_check(const struct target *t, const char *name, struct gb_err *err)
 		    (end - part == 1 && part[0] == '.'))
 			return gb_errf(err, GB_EINVAL, "%s: object name '%s' has a '%.*s' part",
 			    t->spec, name, (int)(end - part), part);
+		if (strncmp(part, TARGET_TMP, strlen(TARGET_TMP)) == 0)
+			return gb_errf(err, GB_EINVAL, "%s: object name '%s': parts starting "
+			    "with '" TARGET_TMP "' are reserved", t->spec, name);
 		if (*end == '\0')
 			break;
 	}
-	if (strncmp(part, TARGET_TMP, strlen(TARGET_TMP)) == 0)
-		return gb_errf(err, GB_EINVAL, "%s: object name '%s': '" TARGET_TMP "' is reserved",
-		    t->spec, name);
 	return 0;
 }
 
-/* dir: the file of name. */
 /* s3: the key of name. */
 static int
 s3_key(const struct target *t, const char *name, char *out, size_t size, struct gb_err *err)
@@ -70,6 +69,7 @@ s3_key(const struct target *t, const char *name, char *out, size_t size, struct 
 		return gb_errf(err, GB_EINVAL, "%s/%s: key too long", t->spec, name);
 	return 0;
 }
+
 /* ---- open and close */
 
 static int
@@ -103,13 +103,9 @@ open_s3(struct target *t, const char *rest, const struct target_s3 *c, struct gb
 	t->prefix = strndup(prefix, plen);
 	if (t->bucket == NULL || t->prefix == NULL)
 		return gb_errf(err, GB_ENOMEM, "out of memory");
-	if (plen) {
-		struct gb_err perr = { 0 };
-
-		/* the prefix obeys the rules of names (but may end in ".tmp-...") */
-		if (name_check(t, t->prefix, &perr) && strstr(perr.msg, "reserved") == NULL)
-			return gb_errf(err, GB_EINVAL, "%s: bad prefix", t->spec);
-	}
+	/* the prefix obeys the rules of names */
+	if (plen && name_check(t, t->prefix, err))
+		return err->code;
 	return s3_open(&t->s3, c->endpoint, c->region, c->access_key, c->secret_key,
 	    c->timeout_ms, err);
 }
@@ -125,8 +121,9 @@ target_open(struct target **out, const char *spec, const struct target_s3 *s3,
 	*out = NULL;
 	if (spec == NULL)
 		return gb_errf(err, GB_EINVAL, "no target given");
-	if ((t = calloc(1, sizeof(*t))) == NULL || (t->spec = strdup(spec)) == NULL) {
-		free(t);
+	if ((t = calloc(1, sizeof(*t))) == NULL || (t->spec = strdup(spec)) == NULL ||
+	    (t->given = strdup(spec)) == NULL) {
+		target_close(t);
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	}
 	len = strlen(t->spec);
@@ -157,6 +154,7 @@ target_close(struct target *t)
 		return;
 	s3_close(t->s3);
 	free(t->spec);
+	free(t->given);
 	free(t->dir);
 	free(t->bucket);
 	free(t->prefix);
@@ -166,8 +164,9 @@ target_close(struct target *t)
 const char *
 target_name(const struct target *t)
 {
-	return t->spec;
+	return t->given;
 }
+
 /* ---- s3: */
 
 static int
@@ -191,11 +190,19 @@ sink_buf(const void *data, size_t len, void *arg, struct gb_err *err)
 	return 0;
 }
 
+/* A local file being written. */
+struct sink_file {
+	int fd;
+	const char *path;
+};
+
 static int
 sink_fd(const void *data, size_t len, void *arg, struct gb_err *err)
 {
-	if (target_write_all(*(int *)arg, data, len) < 0)
-		return gb_errf(err, GB_EIO, "write: %s", strerror(errno));
+	struct sink_file *f = arg;
+
+	if (target_write_all(f->fd, data, len) < 0)
+		return gb_errf(err, GB_EIO, "writing %s: %s", f->path, strerror(errno));
 	return 0;
 }
 
@@ -224,7 +231,7 @@ s3_write(struct target *t, const char *name, const void *data, size_t len, int f
 			return gb_errf(err, GB_EIO, "%s/%s: seek: %s", t->spec, name, strerror(errno));
 		else
 			rc = s3_put_fd(t->s3, t->bucket, key, fd, size, sha, &e);
-		if (rc != GB_ENOTFOUND || attempt > 0)
+		if (rc != GB_ENOTFOUND || strstr(e.msg, "NoSuchBucket") == NULL || attempt > 0)
 			break;
 		if ((rc = s3_bucket_create(t->s3, t->bucket, err)))
 			return rc;
@@ -390,7 +397,9 @@ target_get_file(struct target *t, const char *name, const char *path, struct gb_
 		if (src >= 0)
 			close(src);
 	} else {
-		rc = s3_get(t->s3, t->bucket, key, sink_fd, &fd, err);
+		struct sink_file f = { fd, path };
+
+		rc = s3_get(t->s3, t->bucket, key, sink_fd, &f, err);
 	}
 	if (rc) {
 		close(fd);

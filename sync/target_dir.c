@@ -5,7 +5,7 @@
  * An object is the file PATH/name. A put writes the temporary file
  * "<folder>/.tmp-<base>-XXXXXX", fsyncs it, renames it into place and
  * fsyncs the folder: a reader sees the whole object or none. A list skips
- * the temporaries (target.c refuses names that look like one).
+ * the temporaries (target.c refuses names with a part that looks like one).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -133,25 +133,39 @@ target_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-/* Read fd to its end through h (and into out when not -1). */
+/*
+ * Read fd to its end through h (and into out when not -1). The buffer is on
+ * the heap: thread-local storage is carved out of every thread's stack, and
+ * civetweb's threads have ~100 KB of it.
+ */
 int
 target_fd_pump(int fd, struct target_hash *h, int out, const char *label, struct gb_err *err)
 {
-	static __thread char chunk[1 << 16];
+	enum { CHUNK = 1 << 16 };
+	char *chunk = malloc(CHUNK);
 	ssize_t n;
+	int rc = 0;
 
+	if (chunk == NULL)
+		return gb_errf(err, GB_ENOMEM, "%s: out of memory", label);
 	for (;;) {
-		if ((n = read(fd, chunk, sizeof(chunk))) < 0 && errno == EINTR)
+		if ((n = read(fd, chunk, CHUNK)) < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return gb_errf(err, GB_EIO, "%s: read: %s", label, strerror(errno));
+		if (n < 0) {
+			rc = gb_errf(err, GB_EIO, "%s: read: %s", label, strerror(errno));
+			break;
+		}
 		if (n == 0)
-			return 0;
+			break;
 		if (h)
 			target_hash_update(h, chunk, (size_t)n);
-		if (out >= 0 && target_write_all(out, chunk, (size_t)n) < 0)
-			return gb_errf(err, GB_EIO, "%s: write: %s", label, strerror(errno));
+		if (out >= 0 && target_write_all(out, chunk, (size_t)n) < 0) {
+			rc = gb_errf(err, GB_EIO, "%s: write: %s", label, strerror(errno));
+			break;
+		}
 	}
+	free(chunk);
+	return rc;
 }
 
 /* Size and hex SHA-256 of what fd holds from its current offset on. */

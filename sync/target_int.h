@@ -21,7 +21,8 @@ enum target_kind { TARGET_DIR, TARGET_S3 };
 
 struct target {
 	enum target_kind kind;
-	char *spec;		/* as given, without a trailing '/' */
+	char *given;		/* the spec as given */
+	char *spec;		/* the same without a trailing '/', for messages */
 	char *dir;		/* dir: the folder */
 	struct s3 *s3;		/* s3: the client, and where in it */
 	char *bucket;

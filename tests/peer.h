@@ -74,8 +74,9 @@ void peer_proxy_stop(void);
  * S3: Ceph's radosgw (PEERS.md) in a throw-away cluster of its own (one
  * monitor, one OSD in memory, no manager), on free 127.0.0.1 ports, its
  * files in the test's temporary directory (tests/peers/ceph-s3.sh), with an
- * S3 user of fixed test keys. Starts in about 10-15 s; returns radosgw's
- * port once it answers S3. Call before starting threads (it forks).
+ * S3 user of fixed test keys. Starts in about 3 s (8 on a busy machine);
+ * returns radosgw's port once it answers S3. Call before starting threads
+ * (it forks). Bails out when it cannot start.
  */
 int peer_s3_start(void);
 /* http://127.0.0.1:N (path-style), and the user's keys. */

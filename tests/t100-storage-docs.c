@@ -388,6 +388,81 @@ test_filters(void)
 	store_close(fs);
 }
 
+/*
+ * What the parsed tree would hide: a name twice (after its escapes are
+ * read), \u0000 (cJSON cuts a string there) and a date an offset carries out
+ * of the years 0001-9999. Each refused, naming the field; nothing written.
+ */
+/* Nesting past the limit: refused, and the message still ends with what is wrong. */
+static void
+test_deep(void)
+{
+	char doc[1024], *p = doc;
+	int d = 150;
+
+	p += sprintf(p, "{\"organization_id\":\"o\",\"data\":{\"deep\":");
+	for (int i = 0; i < d; i++)
+		*p++ = '[';
+	for (int i = 0; i < d; i++)
+		*p++ = ']';
+	strcpy(p, "}}");
+	rejects(COLL_CONTEXTS, doc, GB_EINVAL, "[0][0]': nested deeper than 100 levels",
+	    "nesting 150 deep: the path shown cut in the middle, the reason whole");
+}
+
+static void
+test_hostile_text(void)
+{
+	static const struct {
+		const char *doc, *message;
+	} bad[] = {
+		{ "{\"_id\":\"d1\",\"organization_id\":\"o\",\"created_at\":\"0001-01-01T00:00:00+01:00\"}",
+		  "field 'created_at': '0001-01-01T00:00:00+01:00' falls outside the years 0001-9999 in UTC" },
+		{ "{\"_id\":\"d2\",\"organization_id\":\"o\",\"updated_at\":\"9999-12-31T23:59:59-01:00\"}",
+		  "field 'updated_at': '9999-12-31T23:59:59-01:00' falls outside the years 0001-9999" },
+		{ "{\"_id\":\"d3\",\"organization_id\":\"o\","
+		  "\"created_at\":{\"$date\":\"9999-12-31T23:30:00-00:45\"}}",
+		  "field 'created_at': '9999-12-31T23:30:00-00:45' falls outside the years 0001-9999" },
+		{ "{\"_id\":\"k1\",\"organization_id\":\"o\",\"data\":{\"\\u00e9\":1,\"\xc3\xa9\":2}}",
+		  "field 'data.\xc3\xa9' appears twice" },
+		{ "{\"_id\":\"k2\",\"organization_id\":\"o\",\"cre\\u0061ted_at\":\"2023-01-01T00:00:00Z\","
+		  "\"created_at\":\"2023-01-01T00:00:00Z\"}", "field 'created_at' appears twice" },
+		{ "{\"_id\":\"k3\",\"organization_id\":\"o\","
+		  "\"created_at\":\"2023-01-01T00:00:00Z\",\"created_at\":7}",
+		  "field 'created_at' appears twice" },
+		{ "{\"_id\":\"k4\",\"organization_id\":\"o\",\"data\":{\"l\":[{\"a\":1},{\"b\":1,\"c\":2,\"b\":3}]}}",
+		  "field 'data.l[1].b' appears twice" },
+		{ "{\"_id\":\"k5\",\"organization_id\":\"o\",\"_id\":\"k6\"}", "field '_id' appears twice" },
+		{ "{\"_id\":\"z\\u0000w\",\"organization_id\":\"o\"}",
+		  "field '_id': holds a NUL character (\\u0000)" },
+		{ "{\"_id\":\"n1\",\"organization_id\":\"o\",\"data\":{\"t\":[\"a\",\"b\\u0000c\"]}}",
+		  "field 'data.t[1]': holds a NUL character" },
+		{ "{\"_id\":\"n2\",\"organization_id\":\"o\",\"data\":{\"k\\u0000\":1}}",
+		  "field 'data.k\\u0000': holds a NUL character" },
+	};
+	int64_t before = count(COLL_CONTEXTS);
+	char msg[256], id[STORE_ID_MAX], *doc = NULL;
+	struct gb_err err = { 0, "" };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		is_int(put(COLL_CONTEXTS, bad[i].doc, STORE_INSERT, NULL, msg), GB_EINVAL, "refused: %s",
+		    bad[i].doc);
+		like(msg, bad[i].message, "saying: %s", bad[i].message);
+	}
+	is_int(count(COLL_CONTEXTS), before, "none of them was written");
+	is_int(put(COLL_CONTEXTS, "{\"_id\":\"z\",\"organization_id\":\"o\"}", STORE_INSERT, NULL, msg), 0,
+	    "the _id before the NUL is free");
+	/* a backslash before u0000 is text; the edges of the range in UTC are dates */
+	is_int(put(COLL_CONTEXTS, "{\"_id\":\"n3\",\"organization_id\":\"o\",\"data\":{\"t\":\"\\\\u0000\"},"
+	    "\"created_at\":\"0001-01-01T00:59:00-00:59\",\"updated_at\":\"9999-12-31T23:59:59+00:00\"}",
+	    STORE_INSERT, id, msg), 0, "an escaped backslash before u0000 and the range's edges are kept");
+	is_int(store_get(st, COLL_CONTEXTS, "n3", &doc, &err), 0, "and read back");
+	like(doc ? doc : "", "\"t\":\"\\\\u0000\"", "the text as written");
+	like(doc ? doc : "", "\"created_at\":\"0001-01-01T01:58:00.000Z\"", "created_at normalised in range");
+	like(doc ? doc : "", "\"updated_at\":\"9999-12-31T23:59:59.000Z\"", "updated_at at the last second");
+	free(doc);
+}
+
 int
 main(void)
 {
@@ -399,6 +474,8 @@ main(void)
 	test_normalisation();
 	test_hot_state();
 	test_hostile_numbers();
+	test_hostile_text();
+	test_deep();
 	store_close(st);
 	test_filters();
 	return tap_done();

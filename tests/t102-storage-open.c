@@ -3,11 +3,13 @@
  * files that are not databases, WAL, the busy timeout, and one connection
  * per thread writing at once.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -162,6 +164,8 @@ test_indexes(const char *file)
 	    ctx_spec, NEXTRA);
 }
 
+static void test_not_files(const struct store_opts *mig);
+
 static void
 test_versions(void)
 {
@@ -218,6 +222,42 @@ test_versions(void)
 	gb_err_clear(&err);
 	is_int(store_open(&st, path, &keep, &err), GB_ENOTFOUND, "a missing database without create");
 	like(err.msg, "does not exist", "says it does not exist");
+	test_not_files(&mig);
+}
+
+/*
+ * What is no database file, told by stat() before SQLite opens it (a FIFO
+ * would block the open): refused by store_open and store_file_version alike,
+ * with the kind named. A file shorter than a page is no SQLite file (a
+ * read-only connection would take it for an empty database).
+ */
+static void
+test_not_files(const struct store_opts *mig)
+{
+	static const char *const msgs[] = { "is not a database file but a FIFO",
+		"is not a database file but a character device", "is not a database file but a directory",
+		"is not a genbox database (not an SQLite file): 99 bytes, less than one page" };
+	char paths[4][4096], zeros[99];
+	struct gb_err err = { 0, "" };
+	struct store *st = NULL;
+	int v = -1;
+
+	memset(zeros, 0, sizeof(zeros));
+	snprintf(paths[0], sizeof(paths[0]), "%s/fifo.db", util_tmpdir());
+	snprintf(paths[1], sizeof(paths[1]), "/dev/null");
+	snprintf(paths[2], sizeof(paths[2]), "%s/dir.db", util_tmpdir());
+	snprintf(paths[3], sizeof(paths[3]), "%s/short.db", util_tmpdir());
+	if (mkfifo(paths[0], 0600) < 0 || mkdir(paths[2], 0700) < 0 ||
+	    util_write_file(paths[3], zeros, sizeof(zeros)))
+		tap_bail("mkfifo, mkdir, write: %s", strerror(errno));
+	for (int i = 0; i < 4; i++) {
+		gb_err_clear(&err);
+		is_int(store_open(&st, paths[i], mig, &err), GB_EINVAL, "store_open refuses %s", paths[i]);
+		like(err.msg, msgs[i], "saying '%s'", msgs[i]);
+		gb_err_clear(&err);
+		is_int(store_file_version(paths[i], &v, &err), GB_EINVAL, "store_file_version too");
+		like(err.msg, msgs[i], "saying the same");
+	}
 }
 
 /*

@@ -518,6 +518,32 @@ test_text_mismatch(void)
 	cJSON_Delete(doc2);
 }
 
+/*
+ * A batch's document lists its contexts' _ids and is bound by 16 MiB: a
+ * context that would carry it past is refused, naming the batch and the
+ * way out, and nothing is written.
+ */
+static void
+test_batch_document(void)
+{
+	static const char *const one[] = { "{\"data\":{\"title\":\"One\"}}" };
+	struct submit_opts o = { "org_a", "user_1", "pipe_a", "big.jsonl", NULL, "run-batch", "the file",
+		"line" };
+	size_t pad = STORE_MAX_DOC - 400;
+	char *text = malloc(pad + 1);
+	cJSON *meta = cJSON_CreateObject();
+
+	memset(text, 'p', pad);
+	text[pad] = '\0';
+	cJSON_AddStringToObject(meta, "pad", text);
+	free(text);
+	o.metadata = meta;
+	batch_refused(&o, one, 1, GB_EINVAL, SIZE_MAX, "'big.jsonl': the batch's document would pass 16777216 "
+	    "bytes at context 1 (its contexts' _ids and its metadata): split it into several batches",
+	    "a batch whose document would pass 16 MiB");
+	cJSON_Delete(meta);
+}
+
 int
 main(void)
 {
@@ -528,6 +554,7 @@ main(void)
 	test_limits();
 	test_pipelines();
 	test_batches();
+	test_batch_document();
 	test_batch_steps();
 	test_alone();
 	test_daily();

@@ -333,6 +333,69 @@ test_bad_imports(void)
 	}
 }
 
+/*
+ * Input that the parsed tree would hide or store wrong: NUL bytes around the
+ * JSON, names twice, \u0000, dates out of range, numbers no JSON holds.
+ * Each refused naming the line (or element) and field; nothing imported.
+ */
+static void
+test_hostile_imports(void)
+{
+	static const struct {
+		const char *name, *coll, *text;
+		size_t len;		/* 0: strlen(text) */
+		const char *want;
+	} bad[] = {
+		{ "an array with a NUL byte after it", "contexts",
+		  "[{\"_id\":\"ctx_n1\",\"organization_id\":\"o\"}]\0junk", 45, "a NUL byte at line 1" },
+		{ "an array with text after it", "contexts",
+		  "[{\"_id\":\"ctx_n1\",\"organization_id\":\"o\"}]\n]x", 0,
+		  "unexpected text after the array at line 2" },
+		{ "a line starting with a NUL byte", "contexts", GOOD "\0{\"organization_id\":\"o\"}\n",
+		  sizeof(GOOD) + 24, "line 2: document contains a NUL byte" },
+		{ "a line with a NUL byte after its JSON", "contexts", GOOD "{\"organization_id\":\"o\"}\0junk\n",
+		  sizeof(GOOD) + 28, "line 2: document contains a NUL byte" },
+		{ "a date before year 0001 in UTC", "contexts",
+		  GOOD "{\"organization_id\":\"o\",\"created_at\":\"0001-01-01T00:00:00+01:00\"}\n", 0,
+		  "line 2: field 'created_at': '0001-01-01T00:00:00+01:00' falls outside the years 0001-9999" },
+		{ "a date after year 9999 in UTC", "batches",
+		  "{\"organization_id\":\"o\",\"updated_at\":\"9999-12-31T23:59:59-01:00\"}\n", 0,
+		  "line 1: field 'updated_at': '9999-12-31T23:59:59-01:00' falls outside the years 0001-9999" },
+		{ "a name twice, one escaped", "contexts",
+		  GOOD "{\"organization_id\":\"o\",\"data\":{\"\\u00e9\":1,\"\xc3\xa9\":2}}\n", 0,
+		  "line 2: field 'data.\xc3\xa9' appears twice" },
+		{ "created_at escaped beside created_at", "contexts",
+		  GOOD "{\"organization_id\":\"o\",\"cre\\u0061ted_at\":\"2023-01-01T00:00:00Z\","
+		  "\"created_at\":\"2023-01-01T00:00:00Z\"}\n", 0, "line 2: field 'created_at' appears twice" },
+		{ "created_at twice, a number last", "contexts",
+		  GOOD "{\"organization_id\":\"o\",\"created_at\":\"2023-01-01T00:00:00Z\",\"created_at\":7}\n",
+		  0, "line 2: field 'created_at' appears twice" },
+		{ "a name twice deep in an array", "contexts",
+		  "[{\"organization_id\":\"o\",\"data\":{\"l\":[{\"a\":{\"b\":1,\"b\":2}}]}}]", 0,
+		  "element 1: field 'data.l[0].a.b' appears twice" },
+		{ "an _id holding \\u0000", "contexts",
+		  GOOD "{\"_id\":\"z\\u0000w\",\"organization_id\":\"o\"}\n", 0,
+		  "line 2: field '_id': holds a NUL character (\\u0000)" },
+		{ "a title holding \\u0000", "contexts",
+		  GOOD "{\"organization_id\":\"o\",\"data\":{\"title\":\"a\\u0000b\"}}\n", 0,
+		  "line 2: field 'data.title': holds a NUL character" },
+		{ "1e999 in a batch's counter", "batches", "{\"organization_id\":\"o\",\"completed_count\":1e999}\n",
+		  0, "line 1: field 'completed_count': number out of range (not finite)" },
+		{ "-1e999 in a batch's usage", "batches",
+		  "{\"organization_id\":\"o\",\"usage\":{\"total_tokens\":-1e999}}\n", 0,
+		  "line 1: field 'usage.total_tokens': number out of range (not finite)" },
+		{ "1e999 in a field of its own", "contexts", GOOD "{\"organization_id\":\"o\",\"x\":1e999}\n", 0,
+		  "line 2: field 'x': number out of range (not finite)" },
+		{ "$numberDouble Infinity", "contexts",
+		  GOOD "{\"organization_id\":\"o\",\"x\":{\"$numberDouble\":\"Infinity\"}}\n", 0,
+		  "line 2: field 'x': $numberDouble 'Infinity' cannot be stored as JSON" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		import_fails(bad[i].name, bad[i].coll, bad[i].text,
+		    bad[i].len ? bad[i].len : strlen(bad[i].text), NULL, bad[i].want);
+}
+
 static void
 test_bad_databases(void)
 {
@@ -667,6 +730,7 @@ main(void)
 	test_commands();
 	test_examples();
 	test_bad_imports();
+	test_hostile_imports();
 	test_bad_databases();
 	test_settings();
 	test_init_fault();

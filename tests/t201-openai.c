@@ -65,7 +65,12 @@ test_endpoint(void)
 	endpoint_is("http://joe@127.0.0.1:8080", "http://joe@127.0.0.1:8080/v1/chat/completions", v);
 
 	endpoint_rejects("ftp://joe:pw@127.0.0.1/", "generator url 'ftp://127.0.0.1/", "ftp, credentials not shown");
-	endpoint_rejects("127.0.0.1:8080", "is not", "no scheme");
+	endpoint_rejects("127.0.0.1:8080", "generator url '127.0.0.1:8080' has no scheme: write "
+	    "http://127.0.0.1:8080 (or https://)", "no scheme");
+	endpoint_rejects("localhost:8080/v1", "has no scheme: write http://localhost:8080/v1",
+	    "localhost, no scheme");
+	endpoint_rejects("joe:hunter2@h:8080", "generator url '****' has no scheme",
+	    "no scheme, credentials not shown");
 	endpoint_rejects("http://h/a b", "holds spaces", "a space");
 	endpoint_rejects("http://h/\r\nX: 1", "holds spaces", "CR LF");
 	endpoint_rejects("http://[::1", "generator url is not a URL", "a bracket left open");

@@ -18,6 +18,18 @@ static const struct {
 } bad[] = {
 	{ "{\"data\":{\"keywords\":[\"x\"]}}", "line 2: field 'data.title' is required (nothing created)" },
 	{ "{\"metadata\":{\"priority\":1}}", "line 2: field 'data.title' is required" },
+	{ "{}", "line 2: field 'data.title' is required (nothing created)" },
+	{ "{\"data\":{}}", "line 2: field 'data.title' is required (nothing created)" },
+	{ "{\"data\":{\"title\":\"\"}}", "line 2: field 'data.title' is empty (nothing created)" },
+	{ "[{\"data\":{\"title\":\"t\"}}]", "line 2: not a JSON object" },
+	{ "{\"data\":{\"title\":\"t\"},\"processing\":{\"started_at\":\"2030-01-01T00:00:00Z\"}}",
+	  "line 2: field 'processing.started_at' is the engine's: a line may not set it" },
+	{ "{\"data\":{\"title\":\"t\"},\"updated_at\":\"2020-01-01T00:00:00Z\"}",
+	  "line 2: field 'updated_at' is the engine's" },
+	{ "{\"data\":{\"title\":\"t\"},\"pipeline_id\":\"pipe_other\"}",
+	  "line 2: field 'pipeline_id': a context of a batch runs the batch's pipeline" },
+	{ "{\"data\":{\"title\":\"t\"},\"x\":1e999}", "line 2: field 'x': number out of range (not finite)" },
+	{ "{\"data\":{\"title\":\"t\",\"title\":\"u\"}}", "line 2: field 'data.title' appears twice" },
 	{ "{\"data\":{\"title\":\"  \"}}", "line 2: field 'data.title' is empty" },
 	{ "{\"data\":{\"title\":7}}", "line 2: field 'data.title': expected a string, got number" },
 	{ "{\"data\":\"title\"}", "line 2: field 'data': expected an object, got string" },
@@ -64,6 +76,33 @@ run_file(struct run *r, const char *text, size_t len)
 	util_genbox_run(r, NULL, dbarg, "run-batch", "--pipeline", "pipe_article_generation", "--input", input, NULL);
 }
 
+/*
+ * Fields that look like the engine's but are not its state: worker_id,
+ * lease_until and started_at at the top (the lease lives outside the
+ * document) are kept as the line's own; data.template, data.generated_content
+ * and data.formatted_content are replaced by the components that write them.
+ */
+static void
+test_outputs_replaced(void)
+{
+	static const char line[] = "{\"_id\":\"ctx_lookalike\",\"worker_id\":\"w9\",\"lease_until\":1,"
+	    "\"started_at\":\"2099-01-01T00:00:00Z\",\"data\":{\"title\":\"Look-alike\","
+	    "\"template\":5,\"generated_content\":\"old\",\"formatted_content\":{\"content\":\"HACK\"}}}\n";
+	struct run r;
+
+	run_file(&r, line, sizeof(line) - 1);
+	is_int(r.status, 0, "a line with look-alikes of the engine's fields runs");
+	like(r.out, "1 completed", "and completes");
+	run_free(&r);
+	util_genbox_run(&r, NULL, dbarg, "export", "contexts", "--filter", "{\"_id\":\"ctx_lookalike\"}", NULL);
+	like(r.out, "\"worker_id\":\"w9\"", "worker_id kept as the line's own");
+	like(r.out, "\"started_at\":\"2099-01-01T00:00:00Z\"", "started_at at the top kept as written");
+	ok(strstr(r.out, "HACK") == NULL && strstr(r.out, "\"generated_content\":\"old\"") == NULL &&
+	    strstr(r.out, "\"template\":5") == NULL, "the pipeline's outputs are the components'");
+	like(r.out, "\"formatted_content\":{", "formatted_content written by the transformer");
+	run_free(&r);
+}
+
 int
 main(void)
 {
@@ -92,9 +131,20 @@ main(void)
 		static const char nul[] = "{\"data\":{\"title\":\"a\"}}\n{\"data\":{\"title\":\"b\"}}\n"
 		    "{\"data\":{\"title\":\"c\0d\"}}\n";
 
+		static const char first[] = "{\"data\":{\"title\":\"a\"}}\n\0{\"data\":{\"title\":\"b\"}}\n";
+		static const char after[] = "{\"data\":{\"title\":\"a\"}}\n{\"data\":{\"title\":\"b\"}}\0junk\n";
+
 		run_file(&r, nul, sizeof(nul) - 1);
 		is_int(r.status, 1, "a line with a NUL byte: exit 1");
 		like(r.err, "line 3: holds a NUL byte (nothing created)", "naming the line");
+		run_free(&r);
+		run_file(&r, first, sizeof(first) - 1);
+		is_int(r.status, 1, "a line starting with a NUL byte: exit 1");
+		like(r.err, "line 2: holds a NUL byte (nothing created)", "naming the line");
+		run_free(&r);
+		run_file(&r, after, sizeof(after) - 1);
+		is_int(r.status, 1, "a NUL byte after a line's JSON: exit 1");
+		like(r.err, "line 2: holds a NUL byte (nothing created)", "naming the line");
 		run_free(&r);
 	}
 	is_int(contexts(), before, "none of these created a context");
@@ -108,5 +158,6 @@ main(void)
 	util_genbox_run(&r, NULL, dbarg, "export", "contexts", "--filter", "{\"_id\":\"ctx_own_fields\"}", NULL);
 	like(r.out, "\"extra\":[1,2]", "keeping them");
 	run_free(&r);
+	test_outputs_replaced();
 	return tap_done();
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../base/gbtime.h"
+#include "../storage/jobs.h"
 #include "../web/ui.h"
 #include "peer.h"
 #include "tap.h"
@@ -28,6 +29,7 @@
 
 #define FAILED_A "ctx_browser_failed_a"
 #define FAILED_B "ctx_browser_failed_b"
+#define HOSTILE_JOB "<img src=x onerror=alert(1)>"	/* the Jobs panel shows it as text */
 
 static pid_t serve_pid;
 
@@ -159,6 +161,24 @@ failed_context(char *out, size_t size, const char *id, const char *title)
 	    id, title);
 }
 
+/* A job that went well and one whose name, counts and error would be markup as HTML. */
+static void
+jobs_rows(const char *db)
+{
+	struct store_opts o = { 0, 1, 0, 10000, 0, 0 };
+	struct gb_err err = { 0, "" };
+	struct store *st = NULL;
+	int64_t now = gb_now_ms();
+
+	if (store_open(&st, db, &o, &err) ||
+	    store_job_begin(st, "archive", now - 2000, &err) ||
+	    store_job_end(st, "archive", now - 1000, 1, "{\"contexts\":12}", NULL, &err) ||
+	    store_job_begin(st, HOSTILE_JOB, now - 2000, &err) ||
+	    store_job_end(st, HOSTILE_JOB, now - 1000, 0, "{\"<b>n</b>\":3}", "<i>boom</i>", &err))
+		tap_bail("job rows: %s", err.msg);
+	store_close(st);
+}
+
 /* The demo, and two contexts that failed: one to retry, one that stays failed. */
 static void
 load_db(const char *db)
@@ -178,6 +198,7 @@ load_db(const char *db)
 	if (r.status != 0)
 		tap_bail("genbox import of the failed contexts: %s", r.err);
 	run_free(&r);
+	jobs_rows(db);
 }
 
 /* A new key of user_456 with perms; its token ("key_<16 hex>.<43 base64url>") into out. */

@@ -169,6 +169,16 @@ test_many(struct target *t)
 		snprintf(key, sizeof(key), "archive/many/%05d.gz", i);
 		put += s3_put(s, "genbox-t411", key, key, strlen(key), NULL, &err) == 0;
 	}
+	{
+		int64_t size = -1;
+		int found = -1;
+
+		is_int(s3_head(s, "genbox-t411", "archive/many/00007.gz", &size, &found, &err), 0,
+		    "s3_head of an object");
+		ok(found == 1 && size == 21, "... found, 21 bytes (%lld)", (long long)size);
+		s3_head(s, "genbox-t411", "archive/many/none.gz", &size, &found, &err);
+		is_int(found, 0, "s3_head of a missing one: not found, no error");
+	}
 	s3_close(s);
 	is_int(put, 1105, "1105 objects put (%lld ms; %s)", (long long)(gb_mono_ms() - t0),
 	    err.msg);
@@ -315,7 +325,7 @@ main(void)
 	conf.timeout_ms = 10000;
 	test_open();
 	t = open_target("s3://genbox-t411/archive/", &conf);
-	is_str(target_name(t), "s3://genbox-t411/archive", "target_name is the spec");
+	is_str(target_name(t), "s3://genbox-t411/archive/", "target_name is the spec as given");
 	test_objects(t);
 	test_odd_keys(t);
 	test_many(t);

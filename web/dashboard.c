@@ -56,6 +56,13 @@ dashboard_get(struct web_req *r)
 		return web_store_error(r, &err);
 	}
 	cJSON_AddItemToObject(out, "sync", o);
+	if ((o = web_jobs_json(r, &err)) == NULL) {
+		cJSON_Delete(out);
+		return web_store_error(r, &err);
+	}
+	cJSON_AddItemToObject(out, "jobs", cJSON_DetachItemFromObject(o, "jobs"));
+	cJSON_AddItemToObject(out, "database", cJSON_DetachItemFromObject(o, "database"));
+	cJSON_Delete(o);
 	return web_send_json_take(r, 200, out);
 }
 

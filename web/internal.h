@@ -247,6 +247,20 @@ cJSON *web_sync_json(struct web_req *r, struct gb_err *err);
 /* genbox_sync_* in the server's registry, read from storage now. */
 void web_sync_metrics(struct web_req *r);
 
+/* ---- the box's jobs and the database file (jobsview.c) ---- */
+
+/*
+ * /healthz: every job into jobs ({name: {ok, running, last_run, last_success,
+ * error, counts}}), the file's figures and the last check into db; what
+ * degrades health (a failed job, an old backup) into reasons, what makes it
+ * unhealthy (a failed quick_check) into local.
+ */
+void web_jobs_health(struct web_req *r, cJSON *jobs, cJSON *db, cJSON *reasons, cJSON *local);
+/* The dashboard's {"jobs": [...], "database": {...}}; NULL on error (err set). */
+cJSON *web_jobs_json(struct web_req *r, struct gb_err *err);
+/* genbox_job_* and genbox_db_* in the server's registry, read from storage now. */
+void web_jobs_metrics(struct web_req *r);
+
 /*
  * Count n contexts the API sent back to the queue (retry) or cancelled, in
  * genbox_contexts_requeued_total / genbox_contexts_cancelled_total (label

@@ -164,7 +164,8 @@ static _Atomic int64_t no_worker_since;	/* wall ms since pending work had no wor
 
 /*
  * Local trouble (the database, no worker for pending work, a stop) is
- * "unhealthy", a 503; sync trouble alone (syncview.c's reasons) is "degraded",
+ * "unhealthy", a 503, and so is a failed quick_check (jobsview.c); sync trouble
+ * (syncview.c's reasons), a failed job or an old backup alone is "degraded",
  * still a 200: the box works on alone.
  */
 static int
@@ -172,7 +173,7 @@ healthz_get(struct web_req *r)
 {
 	struct gb_err err = { 0, "" };
 	cJSON *out = cJSON_CreateObject(), *reasons = cJSON_CreateArray(), *o, *s;
-	cJSON *sync_reasons = cJSON_CreateArray();
+	cJSON *sync_reasons = cJSON_CreateArray(), *jobs, *db;
 	int64_t pending = 0, now = gb_now_ms(), since;
 	int alive = 0, db_ok, local;
 
@@ -192,18 +193,22 @@ healthz_get(struct web_req *r)
 		cJSON_AddItemToArray(reasons, cJSON_CreateString("shutting down"));
 	s = cJSON_CreateObject();
 	web_sync_health(r, s, sync_reasons);
+	jobs = cJSON_CreateObject();
+	db = cJSON_CreateObject();
+	web_jobs_health(r, jobs, db, sync_reasons, reasons);
 	local = cJSON_GetArraySize(reasons);
 	while (cJSON_GetArraySize(sync_reasons))
 		cJSON_AddItemToArray(reasons, cJSON_DetachItemFromArray(sync_reasons, 0));
 	cJSON_Delete(sync_reasons);
 	cJSON_AddStringToObject(out, "status", local ? "unhealthy" :
 	    cJSON_GetArraySize(reasons) ? "degraded" : "ok");
-	o = cJSON_AddObjectToObject(out, "database");
-	cJSON_AddBoolToObject(o, "ok", db_ok);
+	cJSON_AddBoolToObject(db, "ok", db_ok);
+	cJSON_AddItemToObject(out, "database", db);
 	o = cJSON_AddObjectToObject(out, "workers");
 	cJSON_AddNumberToObject(o, "alive", alive);
 	cJSON_AddNumberToObject(o, "pending", (double)pending);
 	cJSON_AddItemToObject(out, "sync", s);
+	cJSON_AddItemToObject(out, "jobs", jobs);
 	if (cJSON_GetArraySize(reasons))
 		cJSON_AddItemToObject(out, "reasons", reasons);
 	else
@@ -229,6 +234,7 @@ metrics_get(struct web_req *r)
 			    "Contexts per status, read at scrape time"), (double)counts[s]);
 		}
 	web_sync_metrics(r);
+	web_jobs_metrics(r);
 	buf_init(&b, 64u << 20);
 	if (metrics_render(r->web->metrics, &b))
 		rc = web_error(r, 500, "internal", "metrics could not be rendered");

@@ -9,6 +9,7 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../base/gbtime.h"
@@ -117,7 +118,7 @@ sync_undated_warning(cJSON *out, const struct sync_coll_status *cs)
 int
 web_sync_health(struct web_req *r, cJSON *out, cJSON *sync_reasons)
 {
-	struct sync_coll_status cs[COLL_COUNT];
+	struct sync_coll_status *cs = calloc(COLL_COUNT, sizeof(*cs));
 	struct gb_err err = { 0, "" };
 	const char *state = web_sync_state(r->web);
 	struct web_sync_sum sum;
@@ -125,8 +126,9 @@ web_sync_health(struct web_req *r, cJSON *out, cJSON *sync_reasons)
 	char msg[400];
 	int rc;
 
-	if (r->st == NULL || (rc = store_sync_status(r->st, cs, &err)) != 0) {
+	if (cs == NULL || r->st == NULL || (rc = store_sync_status(r->st, cs, &err)) != 0) {
 		cJSON_AddStringToObject(out, "state", state);
+		free(cs);
 		return -1;
 	}
 	web_sync_sum(cs, &sum);
@@ -152,6 +154,7 @@ web_sync_health(struct web_req *r, cJSON *out, cJSON *sync_reasons)
 		cJSON_AddItemToArray(sync_reasons, cJSON_CreateString(msg));
 	}
 	sync_undated_warning(out, cs);
+	free(cs);
 	return 0;
 }
 
@@ -249,18 +252,23 @@ sync_rejected_json(struct web_req *r, const struct rejected_doc *rj, int n)
 cJSON *
 web_sync_json(struct web_req *r, struct gb_err *err)
 {
-	struct sync_coll_status cs[COLL_COUNT];
-	struct rejected_doc rj[SYNC_REJECTED_SHOWN];
+	/* on the heap: civetweb's threads have small stacks */
+	struct sync_coll_status *cs = calloc(COLL_COUNT, sizeof(*cs));
+	struct rejected_doc *rj = calloc(SYNC_REJECTED_SHOWN, sizeof(*rj));
 	struct web_sync_sum sum;
 	int64_t now = gb_now_ms(), total = 0;
 	const char *state = web_sync_state(r->web);
 	char msg[256];
-	cJSON *o, *arr;
+	cJSON *o = NULL, *arr;
 	int n = 0;
 
+	if (cs == NULL || rj == NULL) {
+		gb_errf(err, GB_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (store_sync_status(r->st, cs, err) ||
 	    store_rejected_list(r->st, rj, SYNC_REJECTED_SHOWN, &n, &total, err))
-		return NULL;
+		goto out;
 	web_sync_sum(cs, &sum);
 	o = cJSON_CreateObject();
 	sync_summary(o, state, &sum, now);
@@ -271,6 +279,9 @@ web_sync_json(struct web_req *r, struct gb_err *err)
 		cJSON_AddItemToArray(arr, sync_coll_json((enum coll)i, &cs[i], now));
 	cJSON_AddNumberToObject(o, "rejected_total", (double)total);
 	cJSON_AddItemToObject(o, "rejected", sync_rejected_json(r, rj, n));
+out:
+	free(cs);
+	free(rj);
 	return o;
 }
 
@@ -353,15 +364,17 @@ sync_coll_metrics(struct web *w, enum coll c, const struct sync_coll_status *s, 
 void
 web_sync_metrics(struct web_req *r)
 {
-	struct sync_coll_status cs[COLL_COUNT];
+	struct sync_coll_status *cs;
 	struct gb_err err = { 0, "" };
 	int64_t now = gb_now_ms();
 
 	metric_set(metrics_gauge(r->web->metrics, "genbox_sync_up", NULL,
 	    "1 while sync with the cluster works (state ok), else 0"),
 	    strcmp(web_sync_state(r->web), "ok") == 0);
-	if (r->st == NULL || store_sync_status(r->st, cs, &err))
+	if (r->st == NULL || (cs = calloc(COLL_COUNT, sizeof(*cs))) == NULL)
 		return;
-	for (int i = 0; i < COLL_COUNT; i++)
-		sync_coll_metrics(r->web, (enum coll)i, &cs[i], now);
+	if (store_sync_status(r->st, cs, &err) == 0)
+		for (int i = 0; i < COLL_COUNT; i++)
+			sync_coll_metrics(r->web, (enum coll)i, &cs[i], now);
+	free(cs);
 }

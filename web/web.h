@@ -44,6 +44,8 @@ struct web_config {
 	 */
 	const char *(*sync_state)(void *arg);
 	void *sync_arg;
+	int backup_schedule_s;		/* [backup] schedule: a last good backup older than
+					 * twice this degrades /healthz; 0: no such rule */
 };
 
 void web_config_defaults(struct web_config *cfg);

@@ -143,6 +143,20 @@ async function run(page, ctx) {
     check(syncState === 'off', 'the Sync panel shows the state (no cluster: off)', syncState);
     check(/No cluster configured/.test(await page.locator(tid('sync-panel')).textContent()),
       'and says no cluster is configured');
+    await page.locator(tid('jobs-table')).waitFor({ timeout: UI_TIMEOUT });
+    const jobs = await page.locator(tid('jobs-table')).textContent();
+    check(jobs.includes('archive') && jobs.includes('contexts 12'),
+      'the Jobs panel lists each job with its counts', jobs);
+    check(jobs.includes('<img src=x onerror=alert(1)>') && jobs.includes('<b>n</b> 3') &&
+      jobs.includes('<i>boom</i>'), 'a job\'s name, counts and error show as text', jobs);
+    const markup = await page.locator(tid('jobs-panel') + ' img, ' + tid('jobs-panel') +
+      ' td b, ' + tid('jobs-panel') + ' td i').count();
+    check(markup === 0, 'none of it becomes markup', String(markup));
+    const jobWarn = await page.locator(tid('job-warning')).allTextContents();
+    check(jobWarn.some((w) => /the last run failed: <i>boom<\/i>/.test(w)),
+      'a failed job is warned about', jobWarn.join(' | '));
+    check(/free pages/.test(await page.locator(tid('db-figures')).textContent()),
+      'the panel shows the database file\'s figures');
     const busy = await page.locator(tid('worker-processing')).allTextContents();
     check(busy.length > 0 && busy.every((b) => /^\d+ contexts?$/.test(b)),
       'each worker row shows how many contexts it is processing', busy.join(' | '));

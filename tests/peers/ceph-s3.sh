@@ -38,6 +38,10 @@ osd crush chooseleaf type = 0
 osd objectstore = memstore
 osd max object name len = 460
 osd max object namespace len = 64
+# the monitor commits changes (a new pool, an OSD up) at once, not after 1 s:
+# the cluster is ready in about 3 s instead of 12
+paxos propose interval = 0.05
+paxos min wait = 0.01
 # a full disk elsewhere on the machine must not stop the test's monitor
 mon data avail crit = 0
 client mount timeout = 60

@@ -1,7 +1,7 @@
 /*
  * views.js - the dashboard (counts, the last hour's throughput, workers and
- * their heartbeats, sync) and the batches (progress, pause and resume, a
- * form that submits a new batch).
+ * their heartbeats, sync, the box's jobs and its database file) and the
+ * batches (progress, pause and resume, a form that submits a new batch).
  */
 'use strict';
 
@@ -96,14 +96,62 @@
     return h('div', {'data-testid': 'sync-panel'}, head, warn, err, table, rej);
   }
 
+  /* ---- the box's own jobs (archive, backup, checks, migrations) and its file ---- */
+
+  function fmtBytes(n) {
+    if (n === null || n === undefined)
+      return '-';
+    if (n < 1024)
+      return n + ' B';
+    if (n < 1048576)
+      return (n / 1024).toFixed(1) + ' KiB';
+    if (n < 1073741824)
+      return (n / 1048576).toFixed(1) + ' MiB';
+    return (n / 1073741824).toFixed(2) + ' GiB';
+  }
+
+  function jobCounts(c) {
+    return Object.keys(c || {}).map(function (k) { return k + ' ' + c[k]; }).join(', ') || '-';
+  }
+
+  function jobsPanel(jobs, db) {
+    var d = db || {};
+    var file = h('p', {'data-testid': 'db-figures'}, 'Database file ',
+        h('span', {'data-testid': 'db-file'}, fmtBytes(d.file_bytes)), ', WAL ',
+        h('span', {'data-testid': 'db-wal'}, fmtBytes(d.wal_bytes)), ', ',
+        String(d.free_pages !== undefined ? d.free_pages : '-') + ' free pages (' +
+        fmtBytes(d.page_size) + ' each)');
+    var warns = (jobs || []).filter(function (j) { return j.warning || !j.ok && j.last_finished; })
+        .map(function (j) {
+          return h('p', {class: 'warning', 'data-testid': 'job-warning'}, j.job + ': ' +
+              (j.warning || 'the last run failed' + (j.error ? ': ' + j.error : '')));
+        });
+    if (!jobs || !jobs.length)
+      return h('div', {'data-testid': 'jobs-panel'}, file,
+          h('p', {class: 'hint'}, 'No job has run yet.'));
+    var table = GB.table([
+      {title: 'job', get: function (r) { return r.job; }},
+      {title: 'state', get: function (r) {
+        var st = r.running ? ['processing', 'running'] : !r.last_finished ? ['pending', '-'] :
+            r.ok ? ['completed', 'ok'] : ['failed', 'failed'];
+        return h('span', {class: 'badge st-' + st[0], 'data-testid': 'job-state'}, st[1]);
+      }},
+      {title: 'last run', get: function (r) { return GB.fmtAgo(r.last_run); }},
+      {title: 'last success', get: function (r) { return GB.fmtAgo(r.last_success); }},
+      {title: 'counts', get: function (r) { return jobCounts(r.counts); }},
+      {title: 'error', cls: 'err', get: function (r) { return r.error || '-'; }}
+    ], jobs, 'jobs-table');
+    return h('div', {'data-testid': 'jobs-panel'}, file, warns, table);
+  }
+
   GB.routes.dashboard = function (main) {
     var countsBox = h('div'), chartBox = h('div', {class: 'card'}), workersBox = h('div');
-    var warnBox = h('div'), syncBox = h('div');
+    var warnBox = h('div'), syncBox = h('div'), jobsBox = h('div');
     var usageBox = h('p', {class: 'hint', 'data-testid': 'usage'});
     GB.append(main, [h('h1', null, 'Dashboard'), warnBox, countsBox, usageBox,
         h('h2', null, 'Throughput, last hour'), chartBox,
         h('h2', null, 'Workers ', h('small', {'data-testid': 'workers-alive'})), workersBox,
-        h('h2', null, 'Sync with the cluster'), syncBox]);
+        h('h2', null, 'Sync with the cluster'), syncBox, h('h2', null, 'Jobs'), jobsBox]);
 
     function render(d, w) {
       GB.clear(countsBox).appendChild(countCards(d.counts));
@@ -118,6 +166,7 @@
           (w && w.pending !== undefined ? ', ' + w.pending + ' pending' : '');
       GB.clear(workersBox).appendChild(workersTable(w));
       GB.clear(syncBox).appendChild(syncPanel(d.sync));
+      GB.clear(jobsBox).appendChild(jobsPanel(d.jobs, d.database));
     }
     function usage(org) {
       var u = org && org.usage;
