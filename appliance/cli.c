@@ -706,5 +706,23 @@ const struct cli_command cli_commands[] = {
 	  "the restored one opens. A restore cut short leaves the old or the new database.\n"
 	  "  --db PATH  the database to replace (default: [storage] path)\n"
 	  "Exit status 0 done, 1 refused or failed (nothing changed), 2 a usage error.\n" },
+	{ "archive", cmd_archive, "archive contexts and batches past retention, then delete them",
+	  "archive [--dry-run] [--before DATE]\n\n"
+	  "Write the contexts and batches past [retention] (terminal, created before the cutoff\n"
+	  "day, and, with sync on, held by the cluster) to the [retention] archive target\n"
+	  "(dir:PATH or s3://bucket/prefix; default dir:<database folder>/archive) as gzip JSON\n"
+	  "lines per collection and day with a manifest, read each back, then delete them\n"
+	  "locally in small transactions. Templates, components and pipelines never go.\n"
+	  "  --dry-run      count what would be archived; write and delete nothing\n"
+	  "  --before DATE  archive what was created before DATE (YYYY-MM-DD) instead of\n"
+	  "                 [retention] retention_days ago\n"
+	  "Exit status 0 done, 1 a failure (nothing unverified deleted), 2 a usage error.\n" },
+	{ "restore", cmd_restore, "bring archived contexts and batches back",
+	  "restore --from dir:PATH|s3://bucket/prefix [--after DATE] [--before DATE]\n\n"
+	  "Read the archive's manifests, check each object's size and SHA-256, and upsert its\n"
+	  "documents by _id (one transaction per object). S3 settings from [s3].\n"
+	  "  --after DATE   only days after DATE (YYYY-MM-DD)\n"
+	  "  --before DATE  only days before DATE\n"
+	  "Exit status 0 done, 1 a failure, 2 a usage error.\n" },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -26,6 +26,8 @@ int cmd_run_batch(const struct config *cfg, int argc, char **argv);
 int cmd_serve(const struct config *cfg, int argc, char **argv);
 int cmd_apikey(const struct config *cfg, int argc, char **argv);
 int cmd_sync(const struct config *cfg, int argc, char **argv);
+int cmd_archive(const struct config *cfg, int argc, char **argv);
+int cmd_restore(const struct config *cfg, int argc, char **argv);
 /* `migrate docs ...` (docmigcmd.c); argv[0] is "docs". */
 int cmd_migrate_docs(const struct config *cfg, int argc, char **argv);
 int cmd_backup(const struct config *cfg, int argc, char **argv);

@@ -38,6 +38,7 @@
 #include "../sync/sync.h"
 #include "../web/web.h"
 #include "backupcmd.h"
+#include "archivecmd.h"
 #include "cli.h"
 #include "engine/pool.h"
 #include "poolcfg.h"
@@ -64,6 +65,7 @@ struct serve {
 	struct synccfg *synccfg;	/* NULL: no cluster */
 	struct sync *sync;
 	struct upkeepd *upkeep;		/* the start check, backups, optimize, quick_check */
+	struct archiver *archiver;	/* NULL: [retention] interval 0 */
 };
 
 static int
@@ -329,6 +331,7 @@ serve_stop(struct serve *s, int sig)
 	log_info("event=stopping signal=%s grace_ms=%d", sig == SIGINT ? "SIGINT" :
 	    sig == SIGTERM ? "SIGTERM" : "none", s->cfg->grace_ms);
 	serve_pruner_stop(s);
+	archiver_stop(s->archiver);
 	web_stop(s->web);
 	s->web = NULL;
 	if (s->sync)
@@ -378,7 +381,8 @@ cmd_serve(const struct config *cfg, int argc, char **argv)
 	    (rc = serve_migrate(&s, &err)) || (rc = serve_sync_prepare(&s, &err)) ||
 	    (rc = serve_pool(&s, &err)) || (rc = serve_sync(&s, &err)) ||
 	    (rc = serve_web(&s, &err)) || (rc = serve_pruner_start(&s, &err)) ||
-	    (rc = upkeepd_start(s.upkeep, &s.so, s.pool, &err))) {
+	    (rc = upkeepd_start(s.upkeep, &s.so, s.pool, &err)) ||
+	    (rc = archiver_start(&s.archiver, cfg, &err))) {
 		log_error("event=start_failed reason=\"%s\"", err.msg);
 		serve_pruner_stop(&s);
 		web_stop(s.web);

@@ -3,7 +3,10 @@
  *
  * Step N takes a database from version N-1 to N inside one transaction, so a
  * crash leaves the database at N-1 or N, never in between. Steps are only
- * ever appended: a released step is never edited.
+ * ever appended: a released step is never edited. A step without SQL is
+ * special (migrate_vacuum): it runs outside a transaction and bumps the
+ * version in one of its own once done, so a crash before that runs it
+ * again.
  */
 #include <stdio.h>
 
@@ -305,6 +308,13 @@ static const struct migration {
 	"  migrated INTEGER NOT NULL DEFAULT 0, started_ms INTEGER NOT NULL DEFAULT 0,\n"
 	"  finished_ms INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;\n"
 	},
+	/*
+	 * free pages can go back to the file system (retention's deletes):
+	 * auto_vacuum = INCREMENTAL, which an existing file takes only through a
+	 * VACUUM, outside any transaction (migrate_vacuum); a new file has it
+	 * from before its first table (store_open)
+	 */
+	{ "incremental vacuum (auto_vacuum)", NULL },
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -319,6 +329,53 @@ const char *
 store_migration_name(int v)
 {
 	return v >= 1 && v <= NMIGRATIONS ? migrations[v - 1].name : NULL;
+}
+
+/* PRAGMA auto_vacuum of the open database (0 none, 1 full, 2 incremental). */
+static int
+migrate_auto_vacuum(struct store *st, int *mode, struct gb_err *err)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA auto_vacuum", -1, &stmt, NULL) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_ROW)
+		rc = store_sqlerr(st, err, "reading auto_vacuum");
+	else
+		*mode = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/*
+ * Step v + 1, the special one, outside any transaction: VACUUM the file into
+ * auto_vacuum = INCREMENTAL (atomic by itself; skipped when the file has it
+ * already), then the version, in a transaction that checks it is still v
+ * (another process may have done it meanwhile).
+ */
+static int
+migrate_vacuum(struct store *st, int v, struct gb_err *err)
+{
+	char sql[64], what[128];
+	int rc, mode = 0, now;
+
+	if ((rc = migrate_auto_vacuum(st, &mode, err)))
+		return rc;
+	if (mode != 2 && sqlite3_exec(st->db, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", NULL,
+	    NULL, NULL) != SQLITE_OK) {
+		snprintf(what, sizeof(what), "migration %d (%s)", v + 1, migrations[v].name);
+		return store_sqlerr(st, err, what);
+	}
+	if ((rc = store_begin(st, err)))
+		return rc;
+	if ((rc = store_schema_version(st, &now, err)) == 0 && now == v) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		rc = store_exec(st, sql, err);
+	}
+	if (rc == 0)
+		return store_commit(st, err);
+	store_rollback(st);
+	return rc;
 }
 
 int
@@ -344,6 +401,12 @@ store_migrate(struct store *st, int *from, int *to, struct gb_err *err)
 		}
 		if (v == NMIGRATIONS)
 			break;
+		if (migrations[v].sql == NULL) {
+			store_rollback(st);	/* nothing written: the step runs outside */
+			if ((rc = migrate_vacuum(st, v, err)))
+				return rc;
+			continue;
+		}
 		if (sqlite3_exec(st->db, migrations[v].sql, NULL, NULL, NULL) != SQLITE_OK) {
 			char what[128];
 

@@ -83,7 +83,13 @@ store_open(struct store **out, const char *path, const struct store_opts *opts, 
 	    SQLITE_OPEN_READWRITE | (opts->create ? SQLITE_OPEN_CREATE : 0),
 	    opts->busy_timeout_ms, err)))
 		return rc;
-	if ((rc = open_version(st, &version, err)) || (rc = store_pragmas(st, opts, err)))
+	if ((rc = open_version(st, &version, err)))
+		goto fail;
+	/* a new file: free pages can go back (incremental vacuum) from its first table on */
+	if (version == 0 && opts->migrate &&
+	    (rc = store_exec(st, "PRAGMA auto_vacuum = INCREMENTAL", err)))
+		goto fail;
+	if ((rc = store_pragmas(st, opts, err)))
 		goto fail;
 	if (version < store_schema_latest()) {
 		if (!opts->migrate) {

@@ -1,0 +1,61 @@
+/*
+ * archive_int.h - what archive.c (runs) and archrestore.c (restores) share:
+ * the manifests of a target, gzip in memory, reading an object back.
+ */
+#ifndef GB_SYNC_ARCHIVE_INT_H
+#define GB_SYNC_ARCHIVE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../base/buf.h"
+#include "archive.h"
+
+#define ARCHIVE_MAX_RAW (1024u * 1024 * 1024)	/* an object's JSON lines, unpacked */
+#define ARCHIVE_MAX_MANIFEST (64u * 1024 * 1024)
+#define ARCHIVE_NAME_MAX 256
+
+/* An object as a manifest names it. */
+struct arch_entry {
+	char name[ARCHIVE_NAME_MAX];
+	int ci;				/* index of its collection (archive_coll) */
+	char day[11];
+	int64_t count, bytes;
+	char sha256[65];		/* hex */
+};
+
+/* Every object of every manifest of a target, oldest manifest first. */
+struct arch_index {
+	struct arch_entry *v;
+	int n, cap;
+	int manifests;
+};
+
+int arch_index_load(struct target *t, struct arch_index *idx, struct gb_err *err);
+void arch_index_free(struct arch_index *idx);
+
+/* A gzip stream being written into memory. */
+struct arch_gz {
+	void *z;			/* z_stream, malloc'd */
+	struct buf out;
+};
+int arch_gz_open(struct arch_gz *g, struct gb_err *err);
+int arch_gz_write(struct arch_gz *g, const void *data, size_t len, struct gb_err *err);
+/* Finish the stream: g->out holds the gzip bytes. */
+int arch_gz_finish(struct arch_gz *g, struct gb_err *err);
+void arch_gz_close(struct arch_gz *g);
+
+/*
+ * e's object from t, its size and SHA-256 checked against e, unpacked into
+ * raw (caller-initialised, replaced).
+ */
+int arch_fetch(struct target *t, const struct arch_entry *e, struct buf *raw,
+    struct gb_err *err);
+
+/* Call fn for each non-empty line of text (borrowed); a non-zero return stops. */
+typedef int (*arch_line_fn)(void *arg, const char *line, size_t len);
+int arch_lines(const char *text, size_t len, arch_line_fn fn, void *arg);
+
+void arch_hex(const unsigned char md[32], char hex[65]);
+
+#endif
