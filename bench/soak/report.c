@@ -78,7 +78,7 @@ slope_per_min(const struct soak *s, int what)
 		double y = what == 0 ? x->rss_kb / 1024.0 :
 		    (double)(x->db_bytes + x->wal_bytes) / 1048576.0;
 
-		if (x->t < SOAK_WARM_S || (what == 0 && x->rss_kb == 0))
+		if (x->t < soak_warm_s(s) || (what == 0 && x->rss_kb == 0))
 			continue;
 		n++;
 		st += x->t;
@@ -136,6 +136,32 @@ sparkline(const char *label, const double *v, int n, const char *unit)
 	    isfinite(hi) ? hi : 0, unit);
 }
 
+double
+soak_warm_s(const struct soak *s)
+{
+	return s->seconds >= 2 * SOAK_WARM_S ? SOAK_WARM_S : s->seconds / 2.0;
+}
+
+/* The RSS each run of the daemon had at its last sample (before its kill or stop). */
+static void
+report_lives(const struct soak *s)
+{
+	char line[2048];
+	size_t len = 0;
+
+	line[0] = '\0';
+	for (size_t i = 0; i < s->nsamples && len + 16 < sizeof(line); i++) {
+		const struct soak_sample *x = &s->samples[i];
+		int last = i + 1 == s->nsamples || s->samples[i + 1].life != x->life ||
+		    s->samples[i + 1].rss_kb == 0;
+
+		if (x->rss_kb > 0 && last)
+			len += (size_t)snprintf(line + len, sizeof(line) - len, " %.1f",
+			    x->rss_kb / 1024.0);
+	}
+	soak_say("soak rss at the end of each run (MB):%s", line);
+}
+
 static void
 report_latency(struct soak *s, double end)
 {
@@ -144,13 +170,13 @@ report_latency(struct soak *s, double end)
 		double p50 = percentile_ms(&s->calls[r], 0, end, 0.50, &ok, &bad, &down);
 		double p99 = percentile_ms(&s->calls[r], 0, end, 0.99, &ok, &bad, &down);
 		double mx = percentile_ms(&s->calls[r], 0, end, 1.0, &ok, &bad, &down);
-		double w99 = percentile_ms(&s->calls[r], SOAK_WARM_S, end, 0.99, &w_ok, &w_bad,
+		double w99 = percentile_ms(&s->calls[r], soak_warm_s(s), end, 0.99, &w_ok, &w_bad,
 		    &w_down);
 
 		soak_say("soak latency %-6s calls=%ld answered_2xx=%ld other_status=%ld "
 		    "unanswered_while_down=%ld p50=%.2f ms p99=%.2f ms max=%.2f ms "
-		    "(p99 after %d s: %.2f ms)", route_name[r], ok + bad + down, ok, bad, down,
-		    p50, p99, mx, SOAK_WARM_S, w99);
+		    "(p99 after %.0f s: %.2f ms)", route_name[r], ok + bad + down, ok, bad, down,
+		    p50, p99, mx, soak_warm_s(s), w99);
 	}
 }
 
@@ -167,10 +193,11 @@ soak_report_figures(struct soak *s)
 	pthread_mutex_lock(&s->samples_mu);
 	for (size_t i = 0; i < s->nsamples; i++)
 		peak_rss = fmax(peak_rss, s->samples[i].rss_kb / 1024.0);
-	soak_say("soak rss peak=%.1f MB slope after %d s=%+.3f MB/min (aim ~0)", peak_rss,
-	    SOAK_WARM_S, slope_per_min(s, 0));
-	soak_say("soak file (db+wal) slope after %d s=%+.3f MB/min; now db=%.1f MB wal=%.1f MB",
-	    SOAK_WARM_S, slope_per_min(s, 1),
+	soak_say("soak rss peak=%.1f MB slope after %.0f s=%+.3f MB/min (aim ~0)", peak_rss,
+	    soak_warm_s(s), slope_per_min(s, 0));
+	report_lives(s);
+	soak_say("soak file (db+wal) slope after %.0f s=%+.3f MB/min; now db=%.1f MB wal=%.1f MB",
+	    soak_warm_s(s), slope_per_min(s, 1),
 	    s->nsamples ? s->samples[s->nsamples - 1].db_bytes / 1048576.0 : 0,
 	    s->nsamples ? s->samples[s->nsamples - 1].wal_bytes / 1048576.0 : 0);
 	soak_say("soak sparklines, one mark per %d s (max of the samples in it):", SOAK_BUCKET_S);
@@ -202,12 +229,13 @@ soak_report_figures(struct soak *s)
 #define SVG_PANEL_H 190
 #define SVG_LEFT 70
 #define SVG_RIGHT 150
-#define SVG_TOP 40
+#define SVG_TOP 56
 
 struct panel {
 	int y0;			/* top of the plot area */
 	double tmax, vmax;
 	const char *title;
+	int log;		/* a log10 axis from 0.1 to vmax */
 };
 
 static double
@@ -219,7 +247,11 @@ px(const struct panel *p, double t)
 static double
 py(const struct panel *p, double v)
 {
-	return p->y0 + SVG_PANEL_H - (p->vmax > 0 ? v / p->vmax : 0) * SVG_PANEL_H;
+	double f = p->vmax > 0 ? v / p->vmax : 0;
+
+	if (p->log)
+		f = (log10(fmax(v, 0.1)) + 1) / (log10(p->vmax) + 1);
+	return p->y0 + SVG_PANEL_H - f * SVG_PANEL_H;
 }
 
 static void
@@ -232,8 +264,10 @@ svg_frame(FILE *f, const struct soak *s, const struct panel *p)
 	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
 	    "stroke=\"#888\"/>\n", SVG_LEFT, p->y0, x1 - SVG_LEFT, SVG_PANEL_H);
 	for (int k = 0; k <= 4; k++) {
-		double v = p->vmax * k / 4.0;
+		double v = p->log ? pow(10, k - 1) : p->vmax * k / 4.0;
 
+		if (p->log && v > p->vmax)
+			break;
 		fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n",
 		    SVG_LEFT - 5, py(p, v) + 4, v);
 		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
@@ -294,7 +328,7 @@ svg_latency(FILE *f, struct soak *s, const struct panel *p, const double *v, int
 	for (int b = 0; b < nb; b++) {
 		double y = v[(size_t)r * (size_t)nb + (size_t)b];
 
-		if (y < 0) {
+		if (y < 0 || (b + 0.5) * SOAK_BUCKET_S > p->tmax) {
 			if (open)
 				fprintf(f, "\"/>\n");
 			open = 0;
@@ -303,7 +337,7 @@ svg_latency(FILE *f, struct soak *s, const struct panel *p, const double *v, int
 		if (!open)
 			fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" "
 			    "points=\"", route_color[r]);
-		fprintf(f, "%.1f,%.1f ", px(p, (b + 0.5) * SOAK_BUCKET_S), py(p, fmin(y, p->vmax)));
+		fprintf(f, "%.1f,%.1f ", px(p, (b + 0.5) * SOAK_BUCKET_S), py(p, y));
 		open = 1;
 	}
 	if (open)
@@ -315,7 +349,7 @@ svg_latency(FILE *f, struct soak *s, const struct panel *p, const double *v, int
 int
 soak_write_svg(struct soak *s, const char *path)
 {
-	double tmax = fmax(soak_now(s), 60), rmax = 1, dmax = 1, lmax = 1;
+	double tmax = fmax(soak_now(s), 10), rmax = 1, dmax = 1, lmax = 1;
 	int nb = (int)(tmax / SOAK_BUCKET_S) + 1;
 	double *lat = malloc(sizeof(double) * (size_t)nb * ROUTE_COUNT);
 	struct panel p[3];
@@ -340,10 +374,11 @@ soak_write_svg(struct soak *s, const char *path)
 		dmax = fmax(dmax, fmax(s->samples[i].db_bytes, s->samples[i].wal_bytes) / 1048576.0 *
 		    1.1);
 	}
-	p[0] = (struct panel){ SVG_TOP, tmax, rmax, "RSS of genbox serve (MB); dashed: SIGKILL" };
-	p[1] = (struct panel){ SVG_TOP + SVG_PANEL_H + 50, tmax, dmax, "database file (MB)" };
-	p[2] = (struct panel){ SVG_TOP + 2 * (SVG_PANEL_H + 50), tmax, lmax * 1.1,
-		"p99 latency per 10 s (ms)" };
+	p[0] = (struct panel){ SVG_TOP, tmax, rmax, "RSS of genbox serve (MB); dashed: SIGKILL",
+		0 };
+	p[1] = (struct panel){ SVG_TOP + SVG_PANEL_H + 50, tmax, dmax, "database file (MB)", 0 };
+	p[2] = (struct panel){ SVG_TOP + 2 * (SVG_PANEL_H + 50), tmax,
+		pow(10, ceil(log10(lmax * 1.01))), "p99 latency per 10 s (ms, log scale)", 1 };
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/"
 	    "2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"11\">\n"
 	    "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"%d\" y=\"20\" "

@@ -22,7 +22,7 @@
 #define SOAK_ORG	"org_123"
 #define SOAK_USER	"user_456"
 #define SOAK_BUCKET_S	10		/* seconds per bucket of the plot and sparklines */
-#define SOAK_WARM_S	120		/* slopes are taken after this */
+#define SOAK_WARM_S	120		/* slopes are taken after this (soak_warm_s) */
 #define SOAK_MAX_LIVES	1024
 
 enum soak_route { ROUTE_CREATE, ROUTE_LIST, ROUTE_GET, ROUTE_COUNT };
@@ -130,6 +130,8 @@ struct soak_mongo_check {
 int soak_mongo_check(struct soak *s, struct soak_mongo_check *m, int print);
 
 /* report.c: percentiles, slopes, sparklines, the SVG. */
+/* Where the slopes start: SOAK_WARM_S, or half the run when it is shorter than twice that. */
+double soak_warm_s(const struct soak *s);
 double soak_p99_ms(struct soak_calls *c, double from_s, double to_s, long *ok, long *bad,
     long *down);
 void soak_report_figures(struct soak *s);
