@@ -67,7 +67,7 @@ soak_p99_ms(struct soak_calls *c, double from_s, double to_s, long *ok, long *ba
 	return percentile_ms(c, from_s, to_s, 0.99, ok, bad, down);
 }
 
-/* Least-squares slope of y over t (per minute) of the samples after the warm-up. */
+/* Least-squares slope (per minute) after the warm-up of what: 0 VmRSS, 1 db+WAL, 2 RssAnon. */
 static double
 slope_per_min(const struct soak *s, int what)
 {
@@ -75,10 +75,10 @@ slope_per_min(const struct soak *s, int what)
 
 	for (size_t i = 0; i < s->nsamples; i++) {
 		const struct soak_sample *x = &s->samples[i];
-		double y = what == 0 ? x->rss_kb / 1024.0 :
+		double y = what == 0 ? x->rss_kb / 1024.0 : what == 2 ? x->anon_kb / 1024.0 :
 		    (double)(x->db_bytes + x->wal_bytes) / 1048576.0;
 
-		if (x->t < soak_warm_s(s) || (what == 0 && x->rss_kb == 0))
+		if (x->t < soak_warm_s(s) || (what != 1 && x->rss_kb == 0))
 			continue;
 		n++;
 		st += x->t;
@@ -156,10 +156,11 @@ report_lives(const struct soak *s)
 		    s->samples[i + 1].rss_kb == 0;
 
 		if (x->rss_kb > 0 && last)
-			len += (size_t)snprintf(line + len, sizeof(line) - len, " %.1f",
-			    x->rss_kb / 1024.0);
+			len += (size_t)snprintf(line + len, sizeof(line) - len, " %.1f/%.1f/%d",
+			    x->rss_kb / 1024.0, x->anon_kb / 1024.0, x->db_fds);
 	}
-	soak_say("soak rss at the end of each run (MB):%s", line);
+	soak_say("soak rss at the end of each run (VmRSS MB/RssAnon MB/SQLite connections):%s",
+	    line);
 }
 
 static void
@@ -193,8 +194,8 @@ soak_report_figures(struct soak *s)
 	pthread_mutex_lock(&s->samples_mu);
 	for (size_t i = 0; i < s->nsamples; i++)
 		peak_rss = fmax(peak_rss, s->samples[i].rss_kb / 1024.0);
-	soak_say("soak rss peak=%.1f MB slope after %.0f s=%+.3f MB/min (aim ~0)", peak_rss,
-	    soak_warm_s(s), slope_per_min(s, 0));
+	soak_say("soak rss peak=%.1f MB slope after %.0f s=%+.3f MB/min, of RssAnon %+.3f MB/min "
+	    "(aim ~0)", peak_rss, soak_warm_s(s), slope_per_min(s, 0), slope_per_min(s, 2));
 	report_lives(s);
 	soak_say("soak file (db+wal) slope after %.0f s=%+.3f MB/min; now db=%.1f MB wal=%.1f MB",
 	    soak_warm_s(s), slope_per_min(s, 1),
@@ -268,7 +269,7 @@ svg_frame(FILE *f, const struct soak *s, const struct panel *p)
 
 		if (p->log && v > p->vmax)
 			break;
-		fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n",
+		fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n",
 		    SVG_LEFT - 5, py(p, v) + 4, v);
 		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
 		    SVG_LEFT, x1, py(p, v), py(p, v));
@@ -293,7 +294,10 @@ svg_legend(FILE *f, const struct panel *p, int k, const char *color, const char 
 	    color, x + 24, y, label);
 }
 
-/* Samples' series what (0 RSS MB, 1 db MB, 2 WAL MB) as a polyline; breaks where RSS is 0. */
+/*
+ * Samples' series what (0 RSS MB, 1 db MB, 2 WAL MB, 3 RssAnon MB) as a
+ * polyline; breaks where RSS is 0.
+ */
 static void
 svg_samples(FILE *f, const struct soak *s, const struct panel *p, int what, const char *color)
 {
@@ -302,9 +306,10 @@ svg_samples(FILE *f, const struct soak *s, const struct panel *p, int what, cons
 	for (size_t i = 0; i < s->nsamples; i++) {
 		const struct soak_sample *x = &s->samples[i];
 		double y = what == 0 ? x->rss_kb / 1024.0 : what == 1 ?
-		    x->db_bytes / 1048576.0 : x->wal_bytes / 1048576.0;
+		    x->db_bytes / 1048576.0 : what == 2 ? x->wal_bytes / 1048576.0 :
+		    x->anon_kb / 1024.0;
 
-		if (what == 0 && x->rss_kb == 0) {
+		if ((what == 0 || what == 3) && x->rss_kb == 0) {
 			if (open)
 				fprintf(f, "\"/>\n");
 			open = 0;
@@ -389,6 +394,8 @@ soak_write_svg(struct soak *s, const char *path)
 		svg_frame(f, s, &p[k]);
 	svg_samples(f, s, &p[0], 0, "#9467bd");
 	svg_legend(f, &p[0], 0, "#9467bd", "VmRSS");
+	svg_samples(f, s, &p[0], 3, "#17becf");
+	svg_legend(f, &p[0], 1, "#17becf", "RssAnon");
 	svg_samples(f, s, &p[1], 1, "#8c564b");
 	svg_legend(f, &p[1], 0, "#8c564b", "db file");
 	svg_samples(f, s, &p[1], 2, "#ff7f0e");

@@ -44,7 +44,9 @@ struct soak_calls {
 struct soak_sample {
 	double t;			/* seconds since the start */
 	int life;			/* which run of the daemon (1 = the first) */
-	long rss_kb;			/* 0 while it is down */
+	long rss_kb;			/* VmRSS; 0 while it is down */
+	long anon_kb, file_kb;		/* its RssAnon (heap, stacks) and RssFile parts */
+	int db_fds;			/* descriptors open on the database file: SQLite connections */
 	long long db_bytes, wal_bytes;
 	long long pending, processing, completed, failed;
 };
@@ -70,7 +72,12 @@ struct soak {
 	atomic_uchar *acked;		/* 1: the API answered 201 */
 	atomic_uchar *seen_done;	/* 1: the watcher saw it completed */
 	atomic_int *gen_calls;		/* generator calls naming it */
-	char (*done_at)[32];		/* updated_at when first seen completed */
+	/*
+	 * updated_at when first seen completed ("!..." once counted as gone
+	 * back): written by the watcher before it sets seen_done, so a reader
+	 * that saw seen_done set reads a whole string
+	 */
+	char (*done_at)[32];
 	atomic_int unanswered;		/* creates with no answer (the daemon died under them) */
 	/* the detectors */
 	atomic_long gen_calls_total, gen_after_done;	/* C: calls after it was seen completed */
@@ -109,6 +116,8 @@ void soak_watch_stop(void);
 void soak_db_tallies(const struct soak *s, long long *tput_completed, long long *completed);
 /* Acknowledged contexts below limit missing from the database; -1 when it cannot be read. */
 long soak_missing_in_db(struct soak *s, int limit, int print);
+/* Creates nobody answered whose context is in the database all the same; -1 when unreadable. */
+long soak_unacked_present(struct soak *s);
 /* Soak contexts not yet ended (pending or processing), -1 when unreadable. */
 long soak_unended(const struct soak *s);
 /* Rows in the outbox (changes not yet acknowledged by MongoDB), -1 when unreadable. */

@@ -15,10 +15,12 @@
  * back from completed: counted and printed. At the end, a completed row
  * whose updated_at moved since was written again after its completion.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -54,23 +56,47 @@ file_bytes(const char *path)
 	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
 }
 
-static long
-rss_kb(pid_t pid)
+/* VmRSS, RssAnon and RssFile of pid into x (0 when it is gone). */
+static void
+rss_read(pid_t pid, struct soak_sample *x)
 {
+	static const char *const keys[3] = { "VmRSS:", "RssAnon:", "RssFile:" };
+	long *out[3] = { &x->rss_kb, &x->anon_kb, &x->file_kb };
 	char path[64], line[256];
-	long kb = 0;
 	FILE *f;
 
-	if (pid <= 0)
-		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
+	if (pid <= 0 || (f = fopen(path, "r")) == NULL)
+		return;
 	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kb = strtol(line + 6, NULL, 10);
+		for (int k = 0; k < 3; k++)
+			if (strncmp(line, keys[k], strlen(keys[k])) == 0)
+				*out[k] = strtol(line + strlen(keys[k]), NULL, 10);
 	fclose(f);
-	return kb;
+}
+
+/* Descriptors of pid open on the database file (one per SQLite connection). */
+static int
+db_fds(pid_t pid, const char *db)
+{
+	char dir[64], path[320], target[PATH_MAX];
+	struct dirent *e;
+	ssize_t len;
+	DIR *d;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if (pid <= 0 || (d = opendir(dir)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if ((len = readlink(path, target, sizeof(target) - 1)) <= 0)
+			continue;
+		target[len] = '\0';
+		n += strcmp(target, db) == 0;
+	}
+	closedir(d);
+	return n;
 }
 
 static void
@@ -186,7 +212,8 @@ watch_main(void *arg)
 	while (mark && !atomic_load(&watch_stop)) {
 		struct soak_sample x = { .t = soak_now(s), .life = s->life };
 
-		x.rss_kb = rss_kb(atomic_load(&s->pid_now));
+		rss_read(atomic_load(&s->pid_now), &x);
+		x.db_fds = db_fds(atomic_load(&s->pid_now), s->db);
 		x.db_bytes = file_bytes(s->db);
 		x.wal_bytes = file_bytes(wal);
 		if (db == NULL)
@@ -280,6 +307,33 @@ soak_missing_in_db(struct soak *s, int limit, int print)
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	return missing;
+}
+
+long
+soak_unacked_present(struct soak *s)
+{
+	sqlite3 *db = ro_open(s);
+	sqlite3_stmt *q;
+	long n = 0;
+
+	if (db == NULL || sqlite3_prepare_v2(db, "SELECT 1 FROM contexts WHERE _id = ?1", -1, &q,
+	    NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -1;
+	}
+	for (int id = 0; id < atomic_load(&s->next_id) && id < s->max_ids; id++) {
+		char cid[32];
+
+		if (atomic_load(&s->acked[id]))
+			continue;
+		snprintf(cid, sizeof(cid), SOAK_ID_FMT, id);
+		sqlite3_bind_text(q, 1, cid, -1, SQLITE_TRANSIENT);
+		n += sqlite3_step(q) == SQLITE_ROW;
+		sqlite3_reset(q);
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return n;
 }
 
 long
