@@ -379,6 +379,9 @@ soak_write_svg(struct soak *s, const char *path)
 		dmax = fmax(dmax, fmax(s->samples[i].db_bytes, s->samples[i].wal_bytes) / 1048576.0 *
 		    1.1);
 	}
+	/* round tops: the four grid lines fall on whole numbers */
+	rmax = ceil(rmax / 8) * 8;
+	dmax = ceil(dmax / 4) * 4;
 	p[0] = (struct panel){ SVG_TOP, tmax, rmax, "RSS of genbox serve (MB); dashed: SIGKILL",
 		0 };
 	p[1] = (struct panel){ SVG_TOP + SVG_PANEL_H + 50, tmax, dmax, "database file (MB)", 0 };
