@@ -61,6 +61,10 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 BENCH_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard bench/lib/*.c))
 BENCH_LIB := $(BUILD)/bench/lib/libbench.a
+# bench/soak is one program of several files, run by `make soak` only (it is long)
+SOAK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard bench/soak/*.c))
+SOAK := $(BUILD)/bench/soak/soak
+SOAK_OUT ?= $(BUILD)/soak-report
 DEMO_JSON := $(sort $(wildcard appliance/demo/*.json))
 # every file of the web UI, served from the binary (web/ui.h)
 UI_FILES := $(sort $(shell find web/ui -type f ! -name '.*' 2>/dev/null))
@@ -69,7 +73,7 @@ GENBOX := $(BUILD)/genbox
 DB ?= var/genbox.db
 
 .SECONDARY:
-.PHONY: all deps run check test bench clean install layers deb
+.PHONY: all deps run check test bench soak clean install layers deb
 
 all: $(GENBOX) genbox
 
@@ -159,6 +163,9 @@ $(BENCH_LIB): $(BENCH_LIB_OBJ)
 $(BENCHES): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_LIB) $(LIB_OBJ)
 	$(call quiet,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
+$(SOAK): $(SOAK_OBJ) $(BENCH_LIB) $(LIB_OBJ)
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
 # `make run`: what builds the binary (not the tests' tools), the schema's
 # examples, a small batch through the example pipeline, then the daemon
 run:
@@ -191,6 +198,12 @@ bench: deps
 	@sh packaging/install-deps bench
 	$(MAKE) $(GENBOX) $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+# `make soak [SOAK_SECONDS=600] [SOAK_KILL_EVERY=60] [SOAK_OUT=dir]`: bench/soak
+soak: deps
+	@sh packaging/install-deps bench
+	$(MAKE) $(GENBOX) $(SOAK)
+	SOAK_OUT=$(abspath $(SOAK_OUT)) GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) $(SOAK)
 
 # `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary, the man page, and
 # the sample settings in /etc/genbox (where the binary looks; an existing
