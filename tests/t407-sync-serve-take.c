@@ -285,22 +285,28 @@ held_locks(const struct daemon *b, unsigned char held[N_CTX], int *n)
 	struct cluster_lock locks[64];
 	struct gb_err err = { 0, "" };
 	struct store *st;
-	int running = 0, i;
+	int running = 0, i, rows = 0;
 
-	*n = -1;
+	*n = 0;
 	if (store_open(&st, b->db, NULL, &err) ||
-	    store_cluster_lock_list(st, locks, 64, n, &err))
+	    store_cluster_lock_list(st, locks, 64, &rows, &err))
 		tap_bail("the locks of box %d: %s", b->k, err.msg);
-	for (int j = 0; j < *n; j++) {
+	for (int j = 0; j < rows; j++) {
 		char *text = NULL;
 
 		if (sscanf(locks[j].ctx_id, "ctx_t407_%d", &i) != 1 || i < 0 || i >= N_CTX)
 			continue;
-		held[i] = 1;
+		/*
+		 * a lock row whose context is not here is a claim the kill cut
+		 * short (sync/take.c writes the row before the SET): released
+		 * later, the context is either box's to take
+		 */
 		if (store_get(st, COLL_CONTEXTS, locks[j].ctx_id, &text, &err) == 0) {
 			cJSON *doc = cJSON_Parse(text);
 			const char *status = json_get_str(doc, "status");
 
+			held[i] = 1;
+			(*n)++;
 			running += status && strcmp(status, "processing") == 0;
 			cJSON_Delete(doc);
 		}
