@@ -25,6 +25,13 @@ ifneq ($(findstring undefined,$(SANITIZE)),)
 CFLAGS += -fsanitize=float-cast-overflow
 endif
 BUILD := build/$(subst $(comma),-,$(SANITIZE))
+else ifdef FUZZ
+# libFuzzer harnesses (tests/fuzz): every object built with clang for them
+CC := clang
+CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+LDFLAGS += -fsanitize=fuzzer,address,undefined
+BUILD := build/fuzz
 else
 BUILD := build/default
 endif
@@ -57,11 +64,16 @@ DEMO_JSON := $(sort $(wildcard appliance/demo/*.json))
 # every file of the web UI, served from the binary (web/ui.h)
 UI_FILES := $(sort $(shell find web/ui -type f ! -name '.*' 2>/dev/null))
 
+# libFuzzer harnesses: tests/fuzz/fuzz-NAME.c, built with FUZZ=1 into build/fuzz
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/tests/fuzz/%)
+FUZZ_SECONDS ?= 300
+
 GENBOX := $(BUILD)/genbox
 DB ?= var/genbox.db
 
 .SECONDARY:
-.PHONY: all deps run check test bench clean install layers deb
+.PHONY: all deps run check test bench clean install layers deb fuzz fuzzers
 
 all: $(GENBOX) genbox
 
@@ -143,6 +155,23 @@ $(BUILD)/tests/fault-sqlite.so: tests/fault-sqlite.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) $(PKG_CFLAGS) -fPIC -shared -o $@ $< -ldl
 $(BUILD)/tests/t110-cli-data.t: | $(BUILD)/tests/fault-sqlite.so
+
+ifdef FUZZ
+$(FUZZERS): build/fuzz/tests/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/tests/fuzz/fuzzlib.o \
+	$(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+fuzzers: $(FUZZERS)
+else
+fuzzers:
+	$(MAKE) FUZZ=1 fuzzers
+endif
+
+# `make fuzz [FUZZ_SECONDS=300]`: each harness that long, on a copy of its
+# seeds in build/fuzz/corpus; what it finds goes to build/fuzz/crashes
+fuzz: deps
+	$(MAKE) FUZZ=1 fuzzers
+	sh tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_ONLY)
 
 $(BENCH_LIB): $(BENCH_LIB_OBJ)
 	rm -f $@
