@@ -14,7 +14,7 @@ for n in $names; do
 	import) opts="-max_len=16384";;
 	filter) opts="-max_len=1024";;
 	config) opts="-max_len=4096";;
-	http) opts="-max_len=8192 -timeout=20";;
+	http) opts="-max_len=8192 -timeout=20 -detect_leaks=0";;
 	template) opts="-max_len=8192";;
 	render) opts="-max_len=16384";;
 	*) opts="";;
