@@ -192,13 +192,18 @@ run: deps
 	  exec ./genbox --db $(DB) serve --listen 127.0.0.1:8080
 
 # tests find the binary and the repository through the environment
+# (t700 runs each fuzzing harness of build/fuzz briefly)
 check: deps
 	$(MAKE) $(GENBOX) $(TESTS) $(JONGODB_TESTS)
+	$(MAKE) FUZZ=1 fuzzers
 	$(MAKE) layers
-	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) prove -v --exec '' $(TESTS) $(JONGODB_TESTS)
+	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) GENBOX_FUZZ_DIR=$(CURDIR)/build/fuzz/tests/fuzz \
+	  prove -v --exec '' $(TESTS) $(JONGODB_TESTS)
 
 test: $(GENBOX) $(TESTS) $(JONGODB_TESTS)
-	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) prove --exec '' $(TESTS) $(JONGODB_TESTS)
+	$(MAKE) FUZZ=1 fuzzers
+	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) GENBOX_FUZZ_DIR=$(CURDIR)/build/fuzz/tests/fuzz \
+	  prove --exec '' $(TESTS) $(JONGODB_TESTS)
 
 bench: deps
 	@sh packaging/install-deps bench
