@@ -197,13 +197,11 @@ check: deps
 	$(MAKE) $(GENBOX) $(TESTS) $(JONGODB_TESTS)
 	$(MAKE) FUZZ=1 fuzzers
 	$(MAKE) layers
-	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) GENBOX_FUZZ_DIR=$(CURDIR)/build/fuzz/tests/fuzz \
-	  prove -v --exec '' $(TESTS) $(JONGODB_TESTS)
+	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) prove -v --exec '' $(TESTS) $(JONGODB_TESTS)
 
 test: $(GENBOX) $(TESTS) $(JONGODB_TESTS)
 	$(MAKE) FUZZ=1 fuzzers
-	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) GENBOX_FUZZ_DIR=$(CURDIR)/build/fuzz/tests/fuzz \
-	  prove --exec '' $(TESTS) $(JONGODB_TESTS)
+	GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) prove --exec '' $(TESTS) $(JONGODB_TESTS)
 
 bench: deps
 	@sh packaging/install-deps bench

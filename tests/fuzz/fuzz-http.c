@@ -9,9 +9,9 @@
  * Invariants: every input gets an answer (or a closed connection) within
  * ANSWER_MS, never a 500; and every CHECK_EVERY inputs the server still
  * answers GET /healthz: 200, or a 503 whose only reason is the contexts the
- * fuzzer created waiting a minute for a worker (this process runs none). At those checks the examples are loaded
- * again and revoked keys made anew, so the fuzzer's deletes do not starve
- * what follows.
+ * fuzzer created waiting a minute for a worker (this process runs none).
+ * At those checks the examples are loaded again and revoked keys made anew,
+ * so the fuzzer's deletes do not starve what follows.
  */
 #include <errno.h>
 #include <netinet/in.h>
