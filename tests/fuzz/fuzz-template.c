@@ -5,8 +5,8 @@
  *
  * Invariants: refused with a message and no output, or an object whose
  * "sections" are at most TEMPLATE_SECTIONS_MAX text sections, each with an
- * id and a word range template_word_range accepts (0 <= lo <= hi <=
- * TEMPLATE_WORDS_MAX); the same _id expands the same way twice; a refused
+ * id of its own and a word range template_word_range accepts (0 <= lo <=
+ * hi <= TEMPLATE_WORDS_MAX); the same _id expands the same way twice; a refused
  * word range leaves lo and hi as they were.
  */
 #include <stdio.h>
@@ -36,6 +36,27 @@ check_section(const cJSON *s, int i)
 		fuzz_fail("expanded section '%s' has words %d..%d", id->valuestring, lo, hi);
 }
 
+static int
+id_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void
+check_unique_ids(const cJSON *sections)
+{
+	static const char *ids[TEMPLATE_SECTIONS_MAX];
+	const cJSON *s;
+	size_t n = 0;
+
+	cJSON_ArrayForEach(s, sections)
+		ids[n++] = cJSON_GetStringValue(cJSON_GetObjectItem(s, "id"));
+	qsort(ids, n, sizeof(ids[0]), id_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(ids[i - 1], ids[i]) == 0)
+			fuzz_fail("two expanded sections have the id '%s'", ids[i]);
+}
+
 static void
 check_expansion(const cJSON *tmpl, const char *key, int twice)
 {
@@ -55,6 +76,7 @@ check_expansion(const cJSON *tmpl, const char *key, int twice)
 		fuzz_fail("expanded template without sections or with too many");
 	cJSON_ArrayForEach(s, sections)
 		check_section(s, i++);
+	check_unique_ids(sections);
 	if (!twice) {
 		cJSON_Delete(out);
 		return;
