@@ -3,7 +3,7 @@
  * store_each): the input is the filter's text, run on the contexts of a
  * database holding the schema's examples and contexts whose fields take
  * every JSON type (missing, null, booleans, numbers, strings, dates, arrays,
- * objects).
+ * objects); an input of odd length exports as Extended JSON.
  *
  * Invariants: an error has a message; what matches comes in _id order,
  * never more than there is; and for each field of an accepted filter, the
