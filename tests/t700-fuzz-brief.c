@@ -4,7 +4,8 @@
  * seconds from its seeds and ends with no crash and no broken invariant,
  * so the harnesses never rot; each input kept in tests/fuzz/regress (what
  * fuzzing once found, and the 16 MiB cap of an imported document) runs
- * clean; and what the config harness found shows as a user sees it.
+ * clean; and what the config and template harnesses found shows as a
+ * user or a caller sees it.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -13,6 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
+#include "../appliance/template.h"
 #include "tap.h"
 #include "util.h"
 
@@ -117,6 +121,37 @@ config_long_line(void)
 	run_free(&r);
 }
 
+/* What fuzz-template found: a text section after 1000 repeated ones went past the cap. */
+static void
+template_text_past_max(void)
+{
+	struct gb_err err = { 0, "" };
+	cJSON *tmpl = cJSON_CreateObject(), *secs, *out = NULL, *s;
+	char id[16];
+	int rc;
+
+	secs = cJSON_AddArrayToObject(cJSON_AddObjectToObject(tmpl, "structure"), "sections");
+	for (int i = 0; i < TEMPLATE_SECTIONS_MAX / 100; i++) {
+		snprintf(id, sizeof(id), "s%d", i);
+		s = cJSON_CreateObject();
+		cJSON_AddStringToObject(s, "id", id);
+		cJSON_AddStringToObject(s, "type", "sections");
+		cJSON_AddNumberToObject(s, "min_sections", 100);
+		cJSON_AddNumberToObject(s, "max_sections", 100);
+		cJSON_AddItemToArray(secs, s);
+	}
+	s = cJSON_CreateObject();
+	cJSON_AddStringToObject(s, "id", "last");
+	cJSON_AddItemToArray(secs, s);
+	rc = template_expand(tmpl, "ctx_1", &out, &err);
+	is_int(rc, GB_ETOOBIG, "a text section past %d expanded sections is refused",
+	    TEMPLATE_SECTIONS_MAX);
+	like(err.msg, "more than 1000 sections", "the error says the cap");
+	ok(out == NULL, "and nothing is expanded");
+	cJSON_Delete(out);
+	cJSON_Delete(tmpl);
+}
+
 int
 main(void)
 {
@@ -138,5 +173,6 @@ main(void)
 		regress_run(&harnesses[i]);
 	}
 	config_long_line();
+	template_text_past_max();
 	return tap_done();
 }
