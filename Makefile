@@ -32,6 +32,13 @@ ifneq ($(findstring undefined,$(SANITIZE)),)
 CFLAGS += -fsanitize=float-cast-overflow
 endif
 BUILD := build/$(subst $(comma),-,$(SANITIZE))
+else ifdef FUZZ
+# libFuzzer harnesses (tests/fuzz): every object built with clang for them
+CC := clang
+CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+LDFLAGS += -fsanitize=fuzzer,address,undefined
+BUILD := build/fuzz
 else
 BUILD := build/default
 endif
@@ -69,11 +76,16 @@ DEMO_JSON := $(sort $(wildcard appliance/demo/*.json))
 # every file of the web UI, served from the binary (web/ui.h)
 UI_FILES := $(sort $(shell find web/ui -type f ! -name '.*' 2>/dev/null))
 
+# libFuzzer harnesses: tests/fuzz/fuzz-NAME.c, built with FUZZ=1 into build/fuzz
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/tests/fuzz/%)
+FUZZ_SECONDS ?= 300
+
 GENBOX := $(BUILD)/genbox
 DB ?= var/genbox.db
 
 .SECONDARY:
-.PHONY: all deps run check test bench soak clean install layers deb
+.PHONY: all deps run check test bench soak clean install layers deb fuzz fuzzers
 
 all: $(GENBOX) genbox
 
@@ -156,6 +168,23 @@ $(BUILD)/tests/fault-sqlite.so: tests/fault-sqlite.c
 	$(call quiet,CC,$@)$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) $(PKG_CFLAGS) -fPIC -shared -o $@ $< -ldl
 $(BUILD)/tests/t110-cli-data.t: | $(BUILD)/tests/fault-sqlite.so
 
+ifdef FUZZ
+$(FUZZERS): build/fuzz/tests/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/tests/fuzz/fuzzlib.o \
+	$(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+fuzzers: $(FUZZERS)
+else
+fuzzers:
+	$(MAKE) FUZZ=1 fuzzers
+endif
+
+# `make fuzz [FUZZ_SECONDS=300]`: each harness that long, on a copy of its
+# seeds in build/fuzz/corpus; what it finds goes to build/fuzz/crashes
+fuzz: deps
+	$(MAKE) FUZZ=1 fuzzers
+	sh tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_ONLY)
+
 $(BENCH_LIB): $(BENCH_LIB_OBJ)
 	rm -f $@
 	$(call quiet,AR,$@)$(AR) rcs $@ $^
@@ -183,15 +212,18 @@ run:
 # tests find the binary and the repository through the environment; each
 # runs through tests/tap-only, which fails it when its output holds a line
 # that is not TAP. `make check V=1` shows every test's lines (prove -v).
+# t700 runs each fuzzing harness of build/fuzz briefly.
 PROVE = GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) \
 	prove $(if $(filter 1,$(V)),-v,--failures) --exec 'sh $(CURDIR)/tests/tap-only'
 check: deps
 	@$(MAKE) $(GENBOX) $(TESTS) $(JONGODB_TESTS)
+	@$(MAKE) FUZZ=1 fuzzers
 	@$(MAKE) layers
 	@sh packaging/check-tls $(GENBOX)
 	$(call quiet,PROVE,tests/)$(PROVE) $(TESTS) $(JONGODB_TESTS)
 
 test: $(GENBOX) $(TESTS) $(JONGODB_TESTS)
+	@$(MAKE) FUZZ=1 fuzzers
 	$(call quiet,PROVE,tests/)$(PROVE) $(TESTS) $(JONGODB_TESTS)
 
 bench: deps

@@ -446,6 +446,7 @@ struct parse {
 	FILE *f;
 	int line;		/* lines read so far: the handler's line */
 	int bad_line;		/* the line of the first handler error */
+	int long_line;		/* a line longer than inih's buffer, where reading stopped */
 	struct gb_err inner;
 	int sect_line;		/* the first header of an unknown section */
 	struct gb_err sect;
@@ -473,17 +474,26 @@ check_header(struct parse *p, const char *line)
 	}
 }
 
-/* inih's reader: fgets that counts lines, so errors can name theirs */
+/*
+ * inih's reader: fgets that counts lines, so errors can name theirs. A line
+ * that fills the buffer without its newline ends the reading: inih would
+ * take the rest of it for a line of its own.
+ */
 static char *
 read_line(char *str, int num, void *stream)
 {
 	struct parse *p = stream;
-	char *s = fgets(str, num, p->f);
+	char *s;
 
-	if (s != NULL) {
-		p->line++;
-		check_header(p, s);
+	str[num - 1] = 1;	/* fgets writes its NUL here only when the buffer is full */
+	if ((s = fgets(str, num, p->f)) == NULL)
+		return NULL;
+	p->line++;
+	if (num > 1 && str[num - 1] == '\0' && str[num - 2] != '\n' && !feof(p->f)) {
+		p->long_line = p->line;
+		return NULL;
 	}
+	check_header(p, s);
 	return s;
 }
 
@@ -504,7 +514,7 @@ on_ini(void *user, const char *section, const char *name, const char *value)
 int
 config_load_file(struct config *cfg, const char *path, int required, struct gb_err *err)
 {
-	struct parse p = { cfg, NULL, 0, 0, { 0, "" }, 0, { 0, "" } };
+	struct parse p = { cfg, NULL, 0, 0, 0, { 0, "" }, 0, { 0, "" } };
 	int line;
 
 	if ((p.f = fopen(path, "r")) == NULL) {
@@ -515,6 +525,9 @@ config_load_file(struct config *cfg, const char *path, int required, struct gb_e
 	}
 	line = ini_parse_stream(read_line, &p, on_ini, &p);
 	fclose(p.f);
+	if (p.long_line && line == 0)
+		return gb_errf(err, GB_EINVAL, "%s:%d: line longer than %d bytes", path,
+		    p.long_line, INI_MAX_LINE - 2);
 	if (p.sect_line && (line == 0 || p.sect_line <= line))
 		return gb_errf(err, GB_EINVAL, "%s:%d: %s", path, p.sect_line, p.sect.msg);
 	if (line == 0)

@@ -140,6 +140,9 @@ expand_text(cJSON *arr, const cJSON *sec, const char *label, const char *id, str
 		    TEMPLATE_WORDS_MAX);
 	if (has_section(arr, id))
 		return gb_errf(err, GB_EINVAL, "%s: duplicate section id '%s'", label, id);
+	if (cJSON_GetArraySize(arr) >= TEMPLATE_SECTIONS_MAX)
+		return gb_errf(err, GB_ETOOBIG, "%s: more than %d sections", label,
+		    TEMPLATE_SECTIONS_MAX);
 	if (add_text_section(arr, id, json_get_str(sec, "name"), json_get_str(sec, "instructions"),
 	    lo, hi))
 		return gb_errf(err, GB_ENOMEM, "out of memory");
