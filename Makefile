@@ -171,7 +171,7 @@ $(BUILD)/tests/t110-cli-data.t: | $(BUILD)/tests/fault-sqlite.so
 ifdef FUZZ
 $(FUZZERS): build/fuzz/tests/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/tests/fuzz/fuzzlib.o \
 	$(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 fuzzers: $(FUZZERS)
 else

@@ -33,7 +33,7 @@ static const char *const extra[] = {
 	"\"created_at\":\"2024-01-01T00:00:00.001Z\",\"priority\":-1,\"status\":\"failed\"}",
 	"{\"_id\":\"ctx_f3\",\"n\":\"1\",\"s\":\"\",\"b\":1,\"o\":\"x\",\"status\":\"cancelled\","
 	"\"big\":12345678901234567890,\"created_at\":\"1970-01-01T00:00:00Z\"}",
-	"{\"_id\":\"ctx_f4\",\"n\":-0.0,\"s\":\"\\u00e9\\u0000x\",\"o\":{},\"a\":[null],"
+	"{\"_id\":\"ctx_f4\",\"n\":-0.0,\"s\":\"\\u00e9\\u0001x\",\"o\":{},\"a\":[null],"
 	"\"data\":{\"title\":\"t\",\"k\":{\"k\":1}},\"status\":\"processing\"}",
 	"{\"_id\":\"ctx_f5\",\"n\":1e300,\"s\":\"a.b\",\"b\":null,\"o\":[{\"n\":1}],"
 	"\"created_at\":{\"$date\":\"2030-12-31T23:59:59.999Z\"},\"status\":\"completed\"}",

@@ -76,10 +76,11 @@ check_html(const char *html)
 {
 	for (const char *p = html; (p = strchr(p, '<')) != NULL; p++)
 		check_tag(html, p);
-	for (const char *p = html; (p = strstr(p, "href=\"")) != NULL; p += 6)
+	/* attributes only: a blank before the name (title="..src=" is not one) */
+	for (const char *p = html; (p = strstr(p, " href=\"")) != NULL; p += 7)
+		check_url(html, p + 7);
+	for (const char *p = html; (p = strstr(p, " src=\"")) != NULL; p += 6)
 		check_url(html, p + 6);
-	for (const char *p = html; (p = strstr(p, "src=\"")) != NULL; p += 5)
-		check_url(html, p + 5);
 }
 
 /* text: title \x01 introduction \x01 conclusion (\x01 body section)... */
