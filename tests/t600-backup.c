@@ -440,9 +440,12 @@ test_names(const char *db, const char *dir)
 	    "cp genbox-before-upgrade.db.gz genbox-20000101T000000.000Z.db.gz", dir, a, a);
 	shell(cmd);
 	usleep(5 * 1000);
+	snprintf(rdb, sizeof(rdb), "%s.restore", db);
+	util_write_file(rdb, "a killed restore's copy", 23);
 	setenv("GENBOX_BACKUP_KEEP", "1", 1);
 	is_int(gb_db(&r, db, "backup", "--to", to, NULL), 0, "another with keep = 1");
 	unsetenv("GENBOX_BACKUP_KEEP");
+	ok(access(rdb, F_OK) != 0, "a killed restore's leftover beside the database is removed");
 	stem_of(r.out, bb, sizeof(bb));
 	run_free(&r);
 	snprintf(name, sizeof(name), "%s.manifest.json", bb);
