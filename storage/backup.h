@@ -95,7 +95,8 @@ int backup_unpack(const char *gz_path, const struct backup_info *want, const cha
  * that is a symlink is followed: the file it names is replaced. An old file
  * without SQLite's header (no database, or one whose first page is
  * damaged) is not checkpointed and *kept is 1: its "<db>.before-restore"
- * is for the caller to keep (never backup_swap_done).
+ * is for the caller to keep (never backup_swap_done); such a file already
+ * at "<db>.before-restore" is first linked to "<db>.before-restore.N".
  */
 int backup_swap(const char *db_path, const char *new_path, int *kept, struct gb_err *err);
 void backup_swap_done(const char *db_path);

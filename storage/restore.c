@@ -156,28 +156,6 @@ swap_checkpoint(const char *db_path)
 	sqlite3_close(db);
 }
 
-/* The old file (and a WAL the checkpoint left) under the before-restore names. */
-static int
-swap_keep_old(const char *db_path, struct gb_err *err)
-{
-	char before[4200], wal[4200], bwal[4200];
-	struct stat sb;
-
-	snprintf(before, sizeof(before), "%s.before-restore", db_path);
-	snprintf(bwal, sizeof(bwal), "%s.before-restore-wal", db_path);
-	snprintf(wal, sizeof(wal), "%s-wal", db_path);
-	unlink(before);
-	unlink(bwal);
-	if (link(db_path, before) < 0)
-		return gb_errf(err, GB_EIO, "cannot keep the old database as '%s': %s", before,
-		    strerror(errno));
-	if (stat(wal, &sb) == 0 && sb.st_size > 0 && link(wal, bwal) < 0)
-		return gb_errf(err, GB_EIO, "cannot keep the old WAL as '%s': %s", bwal,
-		    strerror(errno));
-	sync_dir(db_path);
-	return 0;
-}
-
 /* 1 when the file at path begins with SQLite's header, else 0 (unreadable: 0). */
 static int
 file_is_sqlite(const char *path)
@@ -191,6 +169,47 @@ file_is_sqlite(const char *path)
 		close(fd);
 	}
 	return n > 0 && sqlite_head(head, (size_t)n);
+}
+
+/* A kept non-database "<db>.before-restore" moved to the first free "<db>.before-restore.N". */
+static int
+keep_kept(const char *before, struct gb_err *err)
+{
+	char to[4300];
+
+	for (int i = 1; i < 1000; i++) {
+		snprintf(to, sizeof(to), "%s.%d", before, i);
+		if (link(before, to) == 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	return gb_errf(err, GB_EIO, "cannot keep '%s' aside: %s", before, strerror(errno));
+}
+
+/* The old file (and a WAL the checkpoint left) under the before-restore names. */
+static int
+swap_keep_old(const char *db_path, struct gb_err *err)
+{
+	char before[4200], wal[4200], bwal[4200];
+	struct stat sb;
+	int rc;
+
+	snprintf(before, sizeof(before), "%s.before-restore", db_path);
+	snprintf(bwal, sizeof(bwal), "%s.before-restore-wal", db_path);
+	snprintf(wal, sizeof(wal), "%s-wal", db_path);
+	if (!file_is_sqlite(before) && access(before, F_OK) == 0 && (rc = keep_kept(before, err)))
+		return rc;	/* an earlier restore's non-database file stays */
+	unlink(before);
+	unlink(bwal);
+	if (link(db_path, before) < 0)
+		return gb_errf(err, GB_EIO, "cannot keep the old database as '%s': %s", before,
+		    strerror(errno));
+	if (stat(wal, &sb) == 0 && sb.st_size > 0 && link(wal, bwal) < 0)
+		return gb_errf(err, GB_EIO, "cannot keep the old WAL as '%s': %s", bwal,
+		    strerror(errno));
+	sync_dir(db_path);
+	return 0;
 }
 
 int
