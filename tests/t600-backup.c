@@ -435,8 +435,8 @@ test_names(const char *db, const char *dir)
 	like(r.out, ", 1 context\n", "'1 context', singular");
 	stem_of(r.out, a, sizeof(a));
 	run_free(&r);
-	snprintf(cmd, sizeof(cmd), "cd %s && cp %s.manifest.json genbox-before-upgrade.manifest.json "
-	    "&& cp %s.db.gz genbox-before-upgrade.db.gz && "
+	snprintf(cmd, sizeof(cmd), "cd %s && cp %s.manifest.json "
+	    "genbox-before-upgrade.manifest.json && cp %s.db.gz genbox-before-upgrade.db.gz && "
 	    "cp genbox-before-upgrade.db.gz genbox-20000101T000000.000Z.db.gz", dir, a, a);
 	shell(cmd);
 	usleep(5 * 1000);
@@ -513,7 +513,8 @@ test_corrupt_source(const char *db)
 	memset(data + 4 * 4096, 0x5a, 6 * 4096);
 	util_write_file(bad, data, len);
 	free(data);
-	is_int(gb_db(&r, bad, "backup", "--to", to, NULL), 1, "a backup of a corrupt database: exit 1");
+	is_int(gb_db(&r, bad, "backup", "--to", to, NULL), 1,
+	    "a backup of a corrupt database: exit 1");
 	p = strstr(r.err, "fails its integrity check");
 	ok(p != NULL, "it fails the integrity check: %s", r.err);
 	like(r.err, bad, "the message names the database");

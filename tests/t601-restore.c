@@ -483,7 +483,8 @@ test_not_a_db(void)
 	run_free(&r);
 	snprintf(path, sizeof(path), "%s.1", before);
 	text = util_read_file(path, NULL);
-	ok(text && strcmp(text, "my notes\n") == 0, "the text file is still kept (.before-restore.1)");
+	ok(text && strcmp(text, "my notes\n") == 0,
+	    "the text file is still kept (.before-restore.1)");
 	free(text);
 	snprintf(path, sizeof(path), "%s.restore-wal", notes);
 	ok(access(path, F_OK) != 0, "no .restore-wal left");
