@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -76,16 +77,56 @@ has_suffix(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* The backups' manifests at t, oldest first (names sort by time). */
+#define STAMP_FORM "genbox-ddddddddTdddddd.dddZ"	/* d: a digit */
+
+/*
+ * Whether name is a backup's own: "genbox-YYYYMMDDTHHMMSS.mmmZ" and suffix.
+ * Only those are ranked (by that time: the names sort by it), pruned and
+ * "latest"; others are restored by their name only.
+ */
+static int
+stamped(const char *name, const char *suffix)
+{
+	size_t n = sizeof(STAMP_FORM) - 1;
+
+	if (strlen(name) < n || strcmp(name + n, suffix) != 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (STAMP_FORM[i] == 'd' ? name[i] < '0' || name[i] > '9' :
+		    name[i] != STAMP_FORM[i])
+			return 0;
+	return 1;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The backups at t (every "genbox-*" name), sorted. */
+static int
+list_all(struct target *t, char ***names, int *n, struct gb_err *err)
+{
+	int rc;
+
+	if ((rc = target_list(t, "genbox-", names, n, err)))
+		return rc;
+	if (*n > 1)
+		qsort(*names, (size_t)*n, sizeof(**names), name_cmp);
+	return 0;
+}
+
+/* The backups' own manifests at t (see stamped), oldest first. */
 static int
 list_manifests(struct target *t, char ***names, int *n, struct gb_err *err)
 {
 	int rc, k = 0;
 
-	if ((rc = target_list(t, "genbox-", names, n, err)))
+	if ((rc = list_all(t, names, n, err)))
 		return rc;
 	for (int i = 0; i < *n; i++) {
-		if (has_suffix((*names)[i], MANIFEST_SUFFIX))
+		if (stamped((*names)[i], MANIFEST_SUFFIX))
 			(*names)[k++] = (*names)[i];
 		else
 			free((*names)[i]);
@@ -94,25 +135,60 @@ list_manifests(struct target *t, char ***names, int *n, struct gb_err *err)
 	return 0;
 }
 
-/* Delete the oldest backups at t beyond keep: manifest first, then its .db.gz. */
+/* Whether gz (a stamped .db.gz) has its manifest among names[0..n). */
+static int
+has_manifest(const char *gz, char **names, int n)
+{
+	char m[BACKUP_NAME_MAX * 2];
+
+	snprintf(m, sizeof(m), "%.*s%s", (int)(strlen(gz) - strlen(GZ_SUFFIX)), gz,
+	    MANIFEST_SUFFIX);
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], m) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Delete the oldest backups at t beyond keep (manifest first, then its
+ * .db.gz), and the .db.gz left without a manifest (a backup cut short
+ * between its two puts) older than the newest complete backup.
+ */
 static int
 keep_newest(struct target *t, int keep, int *deleted, struct gb_err *err)
 {
-	char **names = NULL;
-	int n = 0, rc;
+	char **names = NULL, **man = NULL, newest[BACKUP_NAME_MAX * 2] = "";
+	int n = 0, nm = 0, rc;
 
 	*deleted = 0;
-	if (keep <= 0 || (rc = list_manifests(t, &names, &n, err)))
-		return keep <= 0 ? 0 : rc;
-	for (int i = 0; i < n - keep && rc == 0; i++) {
+	if (keep <= 0)
+		return 0;
+	if ((rc = list_all(t, &names, &n, err)))
+		return rc;
+	if ((man = calloc((size_t)n + 1, sizeof(*man))) == NULL) {
+		target_names_free(names, n);
+		return gb_errf(err, GB_ENOMEM, "out of memory");
+	}
+	for (int i = 0; i < n; i++)
+		if (stamped(names[i], MANIFEST_SUFFIX))
+			man[nm++] = names[i];
+	if (nm > 0)
+		snprintf(newest, sizeof(newest), "%s", man[nm - 1]);
+	for (int i = 0; i < n && rc == 0 && nm > 0; i++)
+		if (stamped(names[i], GZ_SUFFIX) && !has_manifest(names[i], man, nm) &&
+		    strncmp(names[i], newest, sizeof(STAMP_FORM) - 1) < 0 &&
+		    (rc = target_delete(t, names[i], err)) == 0)
+			(*deleted)++;
+	for (int i = 0; i < nm - keep && rc == 0; i++) {
 		char gz[BACKUP_NAME_MAX * 2];
-		size_t stem = strlen(names[i]) - strlen(MANIFEST_SUFFIX);
+		size_t stem = strlen(man[i]) - strlen(MANIFEST_SUFFIX);
 
-		snprintf(gz, sizeof(gz), "%.*s%s", (int)stem, names[i], GZ_SUFFIX);
-		if ((rc = target_delete(t, names[i], err)) == 0 &&
+		snprintf(gz, sizeof(gz), "%.*s%s", (int)stem, man[i], GZ_SUFFIX);
+		if ((rc = target_delete(t, man[i], err)) == 0 &&
 		    (rc = target_delete(t, gz, err)) == 0)
 			(*deleted)++;
 	}
+	free(man);
 	target_names_free(names, n);
 	return rc;
 }
@@ -157,6 +233,29 @@ local_sweep(const struct config *cfg)
 	closedir(d);
 }
 
+/*
+ * What a restore killed halfway left beside db ("<db>.restore", its .gz,
+ * -wal, -shm), when no restore is under way (the running lock is free of
+ * one).
+ */
+static void
+restore_sweep(const char *db)
+{
+	static const char *const tails[] = { ".restore", ".restore.gz", ".restore-wal",
+		".restore-shm" };
+	struct gb_err err = { 0, "" };
+	char real[PATH_MAX], path[PATH_MAX + 16];
+	int fd = -1;
+
+	if (realpath(db, real) == NULL || store_lock_running(real, &fd, &err) || fd < 0)
+		return;
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", real, tails[i]);
+		unlink(path);
+	}
+	store_lock_release(fd);
+}
+
 static int
 put_backup(struct target *t, const char *gz_path, struct backup_info *bi, const char *mname,
     struct gb_err *err)
@@ -188,15 +287,24 @@ backupcmd_take(const struct config *cfg, const char *to, int keep,
 	if ((rc = target_for(cfg, spec, &t, err)))
 		return rc;
 	local_sweep(cfg);
+	restore_sweep(cfg->db_path);
 	local_gz(cfg, gz_path, sizeof(gz_path));
 	if ((rc = backup_make(cfg->db_path, gz_path, 0, stop, bi, err)) == 0) {
 		backup_names(bi->created_ms, bi->name, mname);
 		rc = put_backup(t, gz_path, bi, mname, err);
 	}
 	unlink(gz_path);
-	if (rc == 0 && (rc = keep_newest(t, keep, &deleted, err)) == 0 && deleted > 0)
-		log_info("event=backups_pruned target=\"%s\" deleted=%d keep=%d", spec, deleted,
-		    keep);
+	if (rc == 0) {
+		struct gb_err perr = { 0, "" };
+
+		/* the backup is good whatever pruning does: a failure is a warning */
+		if (keep_newest(t, keep, &deleted, &perr))
+			log_warnx("event=backups_prune_failed target=\"%s\" reason=\"%s\"", spec,
+			    perr.msg);
+		if (deleted > 0)
+			log_info("event=backups_pruned target=\"%s\" deleted=%d keep=%d", spec,
+			    deleted, keep);
+	}
 	if (where)
 		snprintf(where, size, "%s/%s", spec, bi->name);
 	target_close(t);
@@ -300,15 +408,17 @@ cmd_backup(const struct config *cfg, int argc, char **argv)
 	if (rc)
 		return cli_fail("backup", "%s", err.msg);
 	printf("backup %s: %lld bytes (database %lld bytes), sha256 %s, schema version %d, "
-	    "%lld contexts\n", where, (long long)bi.bytes, (long long)bi.db_bytes, bi.sha256,
-	    bi.schema_version, (long long)bi.counts[COLL_CONTEXTS]);
+	    "%lld context%s\n", where, (long long)bi.bytes, (long long)bi.db_bytes, bi.sha256,
+	    bi.schema_version, (long long)bi.counts[COLL_CONTEXTS],
+	    bi.counts[COLL_CONTEXTS] == 1 ? "" : "s");
 	return 0;
 }
 
 /* ---- genbox restore-backup ---- */
 
 struct restore {
-	const char *db;			/* the database to replace */
+	const char *db;			/* the database to replace (resolved) */
+	char real[PATH_MAX];		/* db through its symlinks, when it exists */
 	char spec[4200];		/* the target the backup is read from */
 	char name[1024];		/* its manifest's name there, or "latest" */
 	char gz_path[4300];		/* the fetched .gz, beside the database */
@@ -316,6 +426,7 @@ struct restore {
 	struct backup_info want;	/* what the manifest says */
 	struct backup_info got;		/* what the copy holds */
 	int swapped;			/* the copy is in place */
+	int kept;			/* the old file was no database: kept aside */
 };
 
 /* SOURCE (and NAME) into a target and a manifest's name. */
@@ -399,6 +510,20 @@ restore_compare(const struct restore *r, struct gb_err *err)
 	return 0;
 }
 
+/* The restore's own files beside the database: the fetched .gz, the copy, its -wal/-shm. */
+static void
+restore_leftovers(const struct restore *r)
+{
+	char path[sizeof(r->new_path) + 8];
+
+	unlink(r->gz_path);
+	unlink(r->new_path);
+	snprintf(path, sizeof(path), "%s-wal", r->new_path);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s-shm", r->new_path);
+	unlink(path);
+}
+
 static int
 restore_run(const struct config *cfg, struct restore *r, struct gb_err *err)
 {
@@ -407,21 +532,19 @@ restore_run(const struct config *cfg, struct restore *r, struct gb_err *err)
 
 	snprintf(r->gz_path, sizeof(r->gz_path), "%s.restore.gz", r->db);
 	snprintf(r->new_path, sizeof(r->new_path), "%s.restore", r->db);
-	unlink(r->gz_path);
-	unlink(r->new_path);
+	restore_leftovers(r);
 	if ((rc = target_for(cfg, r->spec, &t, err)) || (rc = restore_fetch(r, t, err)) ||
 	    (rc = backup_unpack(r->gz_path, &r->want, r->new_path, &r->got, err)) ||
 	    (rc = restore_compare(r, err)))
 		goto out;
-	if ((rc = backup_swap(r->db, r->new_path, err)))
+	if ((rc = backup_swap(r->db, r->new_path, &r->kept, err)))
 		goto out;
 	r->swapped = 1;
-	/* the old file goes once the new one opens */
-	if ((rc = store_file_version(r->db, &v, err)) == 0)
+	/* the old file goes once the new one opens; one that was no database stays */
+	if ((rc = store_file_version(r->db, &v, err)) == 0 && !r->kept)
 		backup_swap_done(r->db);
 out:
-	unlink(r->gz_path);
-	unlink(r->new_path);
+	restore_leftovers(r);
 	target_close(t);
 	return rc;
 }
@@ -455,6 +578,9 @@ cmd_restore_backup(const struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "Try 'genbox restore-backup --help'.\n");
 		return 2;
 	}
+	/* through symlinks: the lock and the swap are the real file's */
+	if (realpath(r.db, r.real) != NULL)
+		r.db = r.real;
 	if ((rc = restore_source(&r, argv[optind], argc - optind == 2 ? argv[optind + 1] : NULL,
 	    &err)) || (rc = store_lock_exclusive(r.db, &lock, &err)) ||
 	    (rc = restore_run(cfg, &r, &err))) {
@@ -463,10 +589,14 @@ cmd_restore_backup(const struct config *cfg, int argc, char **argv)
 		    r.swapped ? "" : " (the database was not changed)");
 	}
 	store_lock_release(lock);
-	printf("restored %s from %s/%s (taken %s): schema version %d, %lld contexts, "
-	    "%lld batches\n", r.db, r.spec, r.want.name, gb_time_format(r.want.created_ms, at),
+	printf("restored %s from %s/%s (taken %s): schema version %d, %lld context%s, "
+	    "%lld batch%s\n", r.db, r.spec, r.want.name, gb_time_format(r.want.created_ms, at),
 	    r.got.schema_version, (long long)r.got.counts[COLL_CONTEXTS],
-	    (long long)r.got.counts[COLL_BATCHES]);
+	    r.got.counts[COLL_CONTEXTS] == 1 ? "" : "s", (long long)r.got.counts[COLL_BATCHES],
+	    r.got.counts[COLL_BATCHES] == 1 ? "" : "es");
+	if (r.kept)
+		printf("the file that was at %s has no SQLite header (no database, or a damaged "
+		    "one): it is kept as %s.before-restore\n", r.db, r.db);
 	if (r.got.schema_version < store_schema_latest())
 		printf("its schema (version %d) is migrated by 'genbox migrate' or at the next "
 		    "start of 'genbox serve'\n", r.got.schema_version);

@@ -76,9 +76,13 @@ db_integrity(sqlite3 *db, const char *path, struct gb_err *err)
 		    sqlite3_errmsg(db));
 	} else {
 		const char *first = (const char *)sqlite3_column_text(stmt, 0);
+		static const char head[] = "*** in database main ***\n";
 
+		if (first && strncmp(first, head, sizeof(head) - 1) == 0)
+			first += sizeof(head) - 1;
 		rc = first && strcmp(first, "ok") == 0 ? 0 :
-		    gb_errf(err, GB_EINVAL, "'%s' fails its integrity check: %.160s", path,
+		    gb_errf(err, GB_EINVAL, "'%s' fails its integrity check: %.*s", path,
+		    first ? (int)(strcspn(first, "\n") < 160 ? strcspn(first, "\n") : 160) : 1,
 		    first ? first : "?");
 	}
 	sqlite3_finalize(stmt);
@@ -126,14 +130,20 @@ backup_file_sha256(const char *path, int64_t *size, char hex[65], struct gb_err 
 		goto out;
 	}
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		if (!EVP_DigestUpdate(ctx, buf, (size_t)n)) {
+			rc = gb_errf(err, GB_EIO, "sha256 of '%s': cannot compute", path);
+			goto out;
+		}
 		total += n;
 	}
 	if (n < 0) {
 		rc = gb_errf(err, GB_EIO, "cannot read '%s': %s", path, strerror(errno));
 		goto out;
 	}
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	if (!EVP_DigestFinal_ex(ctx, md, &mdlen)) {
+		rc = gb_errf(err, GB_EIO, "sha256 of '%s': cannot compute", path);
+		goto out;
+	}
 	for (unsigned int i = 0; i < mdlen && i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	hex[64] = '\0';
@@ -195,6 +205,21 @@ source_open(const char *db_path, sqlite3 **src, struct gb_err *err)
 	return 0;
 }
 
+/* box_jobs' "backup" row of the copy (when the schema has one) no longer running. */
+static int
+copy_job_idle(sqlite3 *dst, struct gb_err *err)
+{
+	int64_t has = 0;
+
+	if (db_int(dst, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND "
+	    "name = 'box_jobs'", &has) != SQLITE_OK)
+		return gb_errf(err, GB_EIO, "backup copy: %s", sqlite3_errmsg(dst));
+	if (has && sqlite3_exec(dst, "UPDATE box_jobs SET running = 0 WHERE job = 'backup'",
+	    NULL, NULL, NULL) != SQLITE_OK)
+		return gb_errf(err, GB_EIO, "backup copy: %s", sqlite3_errmsg(dst));
+	return 0;
+}
+
 /* A checked copy of db_path at copy_path, described in *bi. */
 static int
 backup_copy(const char *db_path, const char *copy_path, int step_pages,
@@ -223,7 +248,9 @@ backup_copy(const char *db_path, const char *copy_path, int step_pages,
 		rc = gb_errf(err, GB_EIO, "backup copy: %s", sqlite3_errmsg(dst));
 		goto out;
 	}
-	if ((rc = db_integrity(dst, copy_path, err)) || (rc = db_describe(dst, copy_path, bi, err)))
+	/* the copy's own job row was "running" at copy time: no restore shows it so */
+	if ((rc = copy_job_idle(dst, err)) ||
+	    (rc = db_integrity(dst, db_path, err)) || (rc = db_describe(dst, db_path, bi, err)))
 		goto out;
 	if (stat(copy_path, &sb) < 0) {
 		rc = gb_errf(err, GB_EIO, "'%s': %s", copy_path, strerror(errno));
@@ -241,7 +268,7 @@ static int
 gzip_file(const char *path, const char *gz_path, const atomic_int *stop, struct gb_err *err)
 {
 	char *buf = NULL;
-	int in = -1, out = -1, rc = 0;
+	int in = -1, out = -1, dupfd = -1, rc = 0;
 	gzFile gz = NULL;
 	ssize_t n;
 
@@ -251,8 +278,15 @@ gzip_file(const char *path, const char *gz_path, const atomic_int *stop, struct 
 		    strerror(errno));
 		goto out;
 	}
-	if ((buf = malloc(BACKUP_CHUNK)) == NULL || (gz = gzdopen(dup(out), "wb6")) == NULL) {
+	if ((buf = malloc(BACKUP_CHUNK)) == NULL) {
 		rc = gb_errf(err, GB_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((dupfd = dup(out)) < 0 || (gz = gzdopen(dupfd, "wb6")) == NULL) {
+		rc = gb_errf(err, GB_EIO, "cannot write '%s': %s", gz_path,
+		    dupfd < 0 ? strerror(errno) : "gzip cannot start");
+		if (dupfd >= 0)
+			close(dupfd);
 		goto out;
 	}
 	while ((n = read(in, buf, BACKUP_CHUNK)) > 0) {
@@ -341,22 +375,37 @@ int
 backup_manifest_parse(const char *text, size_t len, struct backup_info *bi,
     struct gb_err *err)
 {
-	cJSON *m = cJSON_ParseWithLength(text, len);
+	const char *end = NULL;
+	cJSON *m = cJSON_ParseWithLengthOpts(text, len, &end, 0);
 	const cJSON *counts;
 	const char *s;
 	int64_t v;
 	int rc;
 
 	memset(bi, 0, sizeof(*bi));
-	if (!cJSON_IsObject(m)) {
-		rc = gb_errf(err, GB_EINVAL, "manifest: not a JSON object");
+	/* nothing but white space after the object */
+	while (m && end && end < text + len && strchr(" \t\r\n", *end) && *end)
+		end++;
+	if (!cJSON_IsObject(m) || end != text + len) {
+		rc = gb_errf(err, GB_EINVAL, "manifest: not one JSON object%s",
+		    m ? " (something follows it)" : "");
 		goto out;
 	}
 	if ((rc = manifest_num(m, "schema_version", &v, err)) ||
 	    (rc = manifest_num(m, "bytes", &bi->bytes, err)) ||
 	    (rc = manifest_num(m, "db_bytes", &bi->db_bytes, err)))
 		goto out;
+	if (v < 1 || v > 1000000) {
+		rc = gb_errf(err, GB_EINVAL, "manifest: 'schema_version' %lld is out of range",
+		    (long long)v);
+		goto out;
+	}
 	bi->schema_version = (int)v;
+	if (bi->db_bytes <= 0) {
+		/* the limit of decompression: none would let a small .gz fill the disk */
+		rc = gb_errf(err, GB_EINVAL, "manifest: 'db_bytes' must be above 0");
+		goto out;
+	}
 	s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "sha256"));
 	if (s == NULL || strlen(s) != 64 || strspn(s, "0123456789abcdef") != 64) {
 		rc = gb_errf(err, GB_EINVAL, "manifest: 'sha256' is not 64 hex digits");
@@ -366,8 +415,11 @@ backup_manifest_parse(const char *text, size_t len, struct backup_info *bi,
 	if ((s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "file"))) &&
 	    strlen(s) < sizeof(bi->name))
 		memcpy(bi->name, s, strlen(s) + 1);
-	if ((s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "created_at"))))
-		gb_time_parse(s, strlen(s), &bi->created_ms);
+	s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "created_at"));
+	if (s == NULL || gb_time_parse(s, strlen(s), &bi->created_ms) != 0) {
+		rc = gb_errf(err, GB_EINVAL, "manifest: 'created_at' is missing or not a time");
+		goto out;
+	}
 	counts = cJSON_GetObjectItemCaseSensitive(m, "counts");
 	for (int c = 0; c < COLL_COUNT && cJSON_IsObject(counts); c++)
 		if (cJSON_GetObjectItemCaseSensitive(counts, coll_name((enum coll)c)) &&

@@ -73,10 +73,13 @@ int backup_check_db(const char *path, struct backup_info *got, struct gb_err *er
 
 /*
  * Check gz_path against want (its size and SHA-256; a mismatch is GB_EINVAL
- * "checksum"), decompress it into db_out (created 0600, replaced, fsynced)
+ * "checksum"; messages name want->name when set), decompress it into db_out
+ * (created 0600, replaced, fsynced; at most want->db_bytes, which must be
+ * above 0, and refused at once unless it begins with SQLite's header)
  * and check the result: an SQLite file passing PRAGMA integrity_check, of a
  * schema this binary knows (GB_EINVAL otherwise). *got (may be NULL): what
- * the decompressed database holds (schema_version, counts, db_bytes).
+ * the decompressed database holds (schema_version, counts, db_bytes). The
+ * -wal/-shm the check may leave beside db_out are removed.
  */
 int backup_unpack(const char *gz_path, const struct backup_info *want, const char *db_out,
     struct backup_info *got, struct gb_err *err);
@@ -88,9 +91,14 @@ int backup_unpack(const char *gz_path, const struct backup_info *want, const cha
  * "<db_path>.before-restore", stale -wal and -shm files removed, and
  * new_path renamed over db_path. A crash at any moment leaves either the old
  * or the new database at db_path. Returns once the new file is in place;
- * backup_swap_done removes the old one once the new one opened.
+ * backup_swap_done removes the old one once the new one opened. A db_path
+ * that is a symlink is followed: the file it names is replaced. An old file
+ * without SQLite's header (no database, or one whose first page is
+ * damaged) is not checkpointed and *kept is 1: its "<db>.before-restore"
+ * is for the caller to keep (never backup_swap_done); such a file already
+ * at "<db>.before-restore" is first linked to "<db>.before-restore.N".
  */
-int backup_swap(const char *db_path, const char *new_path, struct gb_err *err);
+int backup_swap(const char *db_path, const char *new_path, int *kept, struct gb_err *err);
 void backup_swap_done(const char *db_path);
 
 #endif

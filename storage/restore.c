@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,22 @@
 
 #define RESTORE_CHUNK (128 * 1024)
 
-/* Decompress gz_path into db_out: at most max bytes (0: no limit). */
+/* Whether the first bytes of a database file are SQLite's header string. */
 static int
-gunzip_file(const char *gz_path, const char *db_out, int64_t max, struct gb_err *err)
+sqlite_head(const char *buf, size_t n)
+{
+	static const char magic[16] = "SQLite format 3";
+
+	return n >= sizeof(magic) && memcmp(buf, magic, sizeof(magic)) == 0;
+}
+
+/*
+ * Decompress gz_path (called name in messages) into db_out: at most max
+ * bytes, and only what begins as an SQLite file.
+ */
+static int
+gunzip_file(const char *gz_path, const char *name, const char *db_out, int64_t max,
+    struct gb_err *err)
 {
 	char *buf = NULL;
 	int64_t total = 0;
@@ -44,10 +58,14 @@ gunzip_file(const char *gz_path, const char *db_out, int64_t max, struct gb_err 
 		goto out;
 	}
 	while ((n = gzread(gz, buf, RESTORE_CHUNK)) > 0) {
+		if (total == 0 && !sqlite_head(buf, (size_t)n)) {
+			rc = gb_errf(err, GB_EINVAL, "'%s' holds no SQLite database", name);
+			goto out;
+		}
 		total += n;
-		if (max > 0 && total > max) {
+		if (total > max) {
 			rc = gb_errf(err, GB_EINVAL, "'%s' holds more than the %lld bytes its "
-			    "manifest says", gz_path, (long long)max);
+			    "manifest says", name, (long long)max);
 			goto out;
 		}
 		if (write(out, buf, (size_t)n) != n) {
@@ -58,7 +76,7 @@ gunzip_file(const char *gz_path, const char *db_out, int64_t max, struct gb_err 
 	if (n < 0) {
 		const char *m = gzerror(gz, &zerr);
 
-		rc = gb_errf(err, GB_EINVAL, "'%s' is not a whole gzip file: %s", gz_path, m);
+		rc = gb_errf(err, GB_EINVAL, "'%s' is not a whole gzip file: %s", name, m);
 		goto out;
 	}
 	if (fsync(out) < 0)
@@ -73,23 +91,40 @@ out:
 	return rc;
 }
 
+/* The -wal and -shm a read-only open may leave beside path. */
+static void
+unlink_wal_shm(const char *path)
+{
+	char p[4200];
+
+	snprintf(p, sizeof(p), "%s-wal", path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	unlink(p);
+}
+
 int
 backup_unpack(const char *gz_path, const struct backup_info *want, const char *db_out,
     struct backup_info *got, struct gb_err *err)
 {
+	const char *name = want->name[0] ? want->name : gz_path;
 	char hex[65];
 	int64_t size;
 	int rc;
 
+	if (want->db_bytes <= 0)
+		return gb_errf(err, GB_EINVAL, "%s: the manifest gives no database size", name);
 	if ((rc = backup_file_sha256(gz_path, &size, hex, err)))
 		return rc;
-	if (want && (size != want->bytes || strcmp(hex, want->sha256) != 0))
+	if (size != want->bytes || strcmp(hex, want->sha256) != 0)
 		return gb_errf(err, GB_EINVAL, "'%s' does not match its manifest: %lld bytes, "
-		    "checksum sha256 %.12s..., the manifest says %lld bytes, %.12s...", gz_path,
+		    "checksum sha256 %.12s..., the manifest says %lld bytes, %.12s...", name,
 		    (long long)size, hex, (long long)want->bytes, want->sha256);
-	if ((rc = gunzip_file(gz_path, db_out, want ? want->db_bytes : 0, err)))
+	if ((rc = gunzip_file(gz_path, name, db_out, want->db_bytes, err)))
 		return rc;
-	if ((rc = backup_check_db(db_out, got, err)))
+	rc = backup_check_db(db_out, got, err);
+	unlink_wal_shm(db_out);
+	if (rc)
 		unlink(db_out);
 	return rc;
 }
@@ -121,16 +156,50 @@ swap_checkpoint(const char *db_path)
 	sqlite3_close(db);
 }
 
+/* 1 when the file at path begins with SQLite's header, else 0 (unreadable: 0). */
+static int
+file_is_sqlite(const char *path)
+{
+	char head[16];
+	ssize_t n = -1;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) >= 0) {
+		n = read(fd, head, sizeof(head));
+		close(fd);
+	}
+	return n > 0 && sqlite_head(head, (size_t)n);
+}
+
+/* A kept non-database "<db>.before-restore" moved to the first free "<db>.before-restore.N". */
+static int
+keep_kept(const char *before, struct gb_err *err)
+{
+	char to[4300];
+
+	for (int i = 1; i < 1000; i++) {
+		snprintf(to, sizeof(to), "%s.%d", before, i);
+		if (link(before, to) == 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	return gb_errf(err, GB_EIO, "cannot keep '%s' aside: %s", before, strerror(errno));
+}
+
 /* The old file (and a WAL the checkpoint left) under the before-restore names. */
 static int
 swap_keep_old(const char *db_path, struct gb_err *err)
 {
 	char before[4200], wal[4200], bwal[4200];
 	struct stat sb;
+	int rc;
 
 	snprintf(before, sizeof(before), "%s.before-restore", db_path);
 	snprintf(bwal, sizeof(bwal), "%s.before-restore-wal", db_path);
 	snprintf(wal, sizeof(wal), "%s-wal", db_path);
+	if (!file_is_sqlite(before) && access(before, F_OK) == 0 && (rc = keep_kept(before, err)))
+		return rc;	/* an earlier restore's non-database file stays */
 	unlink(before);
 	unlink(bwal);
 	if (link(db_path, before) < 0)
@@ -144,24 +213,32 @@ swap_keep_old(const char *db_path, struct gb_err *err)
 }
 
 int
-backup_swap(const char *db_path, const char *new_path, struct gb_err *err)
+backup_swap(const char *db_path, const char *new_path, int *kept, struct gb_err *err)
 {
-	char wal[4200], shm[4200];
+	char wal[4200], shm[4200], real[PATH_MAX];
 	struct stat old;
-	int rc, have_old = stat(db_path, &old) == 0;
+	int rc, have_old;
 
+	*kept = 0;
+	/* through a symlink to the file it names: the link stays, the file is replaced */
+	if (realpath(db_path, real) != NULL)
+		db_path = real;
+	have_old = stat(db_path, &old) == 0;
 	snprintf(wal, sizeof(wal), "%s-wal", db_path);
 	snprintf(shm, sizeof(shm), "%s-shm", db_path);
 	if (have_old) {
 		if (!S_ISREG(old.st_mode))
 			return gb_errf(err, GB_EINVAL, "'%s' is not a regular file", db_path);
-		swap_checkpoint(db_path);
+		/* no SQLite header: not a database (a typo?) or a damaged one; kept for good */
+		if (!(*kept = !file_is_sqlite(db_path)))
+			swap_checkpoint(db_path);
 		if ((rc = swap_keep_old(db_path, err)))
 			return rc;
 		/* the new file belongs to whom the old one did */
 		if (chown(new_path, old.st_uid, old.st_gid) < 0 && errno != EPERM)
 			return gb_errf(err, GB_EIO, "'%s': %s", new_path, strerror(errno));
-		chmod(new_path, old.st_mode & 07777);
+		if (chmod(new_path, old.st_mode & 07777) < 0)
+			return gb_errf(err, GB_EIO, "'%s': %s", new_path, strerror(errno));
 	}
 	if ((unlink(wal) < 0 && errno != ENOENT) || (unlink(shm) < 0 && errno != ENOENT))
 		return gb_errf(err, GB_EIO, "cannot remove the old WAL of '%s': %s", db_path,
@@ -176,8 +253,10 @@ backup_swap(const char *db_path, const char *new_path, struct gb_err *err)
 void
 backup_swap_done(const char *db_path)
 {
-	char path[4200];
+	char path[4200], real[PATH_MAX];
 
+	if (realpath(db_path, real) != NULL)
+		db_path = real;
 	snprintf(path, sizeof(path), "%s.before-restore", db_path);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s.before-restore-wal", db_path);

@@ -4,7 +4,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -147,17 +149,42 @@ out:
 	return rc;
 }
 
-/* "<db_path>-lock", opened (created 0644 when missing) for flock. */
+/*
+ * "<db_path>-lock", opened (created 0644 when missing) for flock; db_path
+ * resolved first when it exists, so every path naming one file (a symlink,
+ * "./x.db") has the same lock.
+ */
 static int
 lock_open(const char *db_path, int *fd, struct gb_err *err)
 {
-	char path[4200];
+	char path[4200], real[PATH_MAX];
 
+	if (realpath(db_path, real) != NULL)
+		db_path = real;
 	if (snprintf(path, sizeof(path), "%s-lock", db_path) >= (int)sizeof(path))
 		return gb_errf(err, GB_EINVAL, "database path too long");
 	if ((*fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644)) < 0)
 		return gb_errf(err, GB_EIO, "cannot open '%s': %s", path, strerror(errno));
 	return 0;
+}
+
+/*
+ * Who holds the lock fd that an exclusive flock was refused: only a restore
+ * takes it exclusively, so when a shared one is refused too, it is a restore.
+ */
+static void
+lock_busy_why(int fd, const char *db_path, struct gb_err *err)
+{
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		flock(fd, LOCK_UN);
+		gb_errf(err, GB_EBUSY, "a running genbox (serve or run-batch) has database '%s' "
+		    "open: stop it first (systemctl stop genbox)", db_path);
+	} else if (errno == EWOULDBLOCK) {
+		gb_errf(err, GB_EBUSY, "a restore of database '%s' is under way", db_path);
+	} else {
+		gb_errf(err, GB_EBUSY, "another genbox process has database '%s' open",
+		    db_path);
+	}
 }
 
 static int
@@ -181,8 +208,7 @@ lock_take(const char *db_path, int *fd, int how, struct gb_err *err)
 		if (rc == GB_EBUSY && how == LOCK_SH)
 			gb_errf(err, rc, "a restore of database '%s' is under way", db_path);
 		else if (rc == GB_EBUSY)
-			gb_errf(err, rc, "a running genbox (serve or run-batch) has database '%s' "
-			    "open: stop it first (systemctl stop genbox)", db_path);
+			lock_busy_why(*fd, db_path, err);
 		else
 			gb_errf(err, rc, "cannot lock '%s-lock': %s", db_path, strerror(errno));
 		close(*fd);

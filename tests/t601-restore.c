@@ -9,10 +9,12 @@
  * contents or the backup's, never anything else, and the next restore
  * works.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -91,7 +93,7 @@ backup_to(const char *dir)
 static int
 restore(const char *source, const char *name, struct run *r)
 {
-	char to[4300];
+	char to[4500];
 
 	snprintf(to, sizeof(to), "dir:%s", source);
 	if (name)
@@ -99,6 +101,16 @@ restore(const char *source, const char *name, struct run *r)
 	else
 		util_genbox_run(r, NULL, dbarg, "restore-backup", source, NULL);
 	return r->status;
+}
+
+/* genbox --db=db restore-backup a [b2]. */
+static int
+restore_db(const char *db, const char *a, const char *b2, struct run *r)
+{
+	char arg[4500];
+
+	snprintf(arg, sizeof(arg), "--db=%s", db);
+	return util_genbox_run(r, NULL, arg, "restore-backup", a, b2, NULL);
 }
 
 /* The one file of dir ending in suffix, into out. */
@@ -136,6 +148,20 @@ test_refused_running(void)
 	like(r.err, "a running genbox (serve or run-batch) has database", "the message says why");
 	like(r.err, "stop it first", "and what to do");
 	run_free(&r);
+	{
+		char link[4200], to[4300];
+		struct stat sb;
+
+		snprintf(link, sizeof(link), "%s/running-link.db", util_tmpdir());
+		snprintf(to, sizeof(to), "dir:%s", dir_a);
+		if (symlink(b.path, link) < 0)
+			tap_bail("symlink");
+		is_int(restore_db(link, to, "latest", &r), 1,
+		    "through a symlink to the database serve runs on: exit 1 too");
+		like(r.err, "a running genbox (serve or run-batch) has database", "the same message");
+		run_free(&r);
+		ok(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode), "the symlink is left alone");
+	}
 	is_int(db_contexts(b.path), NOLD + NNEW + extra, "the database is unchanged");
 	kill(pid, SIGTERM);
 	waitpid(pid, &st, 0);
@@ -206,6 +232,8 @@ test_flipped_byte(void)
 	free(data);
 	is_int(restore(man, NULL, &r), 1, "a .db.gz with one byte flipped: exit 1");
 	like(r.err, "does not match its manifest", "refused for its checksum");
+	like(r.err, ".db.gz' does not match", "naming the backup's object");
+	ok(strstr(r.err, ".restore.gz") == NULL, "not the local temporary file");
 	like(r.err, "the database was not changed", "saying the database was not changed");
 	run_free(&r);
 	is_int(db_contexts(b.path), NOLD + NNEW + extra, "and it was not");
@@ -349,6 +377,162 @@ test_killed(void)
 	}
 }
 
+/* A copy of backup a in dir whose manifest's key is set to the JSON text val (NULL: removed). */
+static void
+manifest_set(const char *dir, const char *key, const char *val, char *man, size_t size)
+{
+	char *text, *out;
+	cJSON *m;
+
+	copy_backup(dir, man, size);
+	text = util_read_file(man, NULL);
+	m = cJSON_Parse(text);
+	cJSON_DeleteItemFromObject(m, key);
+	if (val)
+		cJSON_AddItemToObject(m, key, cJSON_Parse(val));
+	out = cJSON_Print(m);
+	util_write_file(man, out, strlen(out));
+	free(out);
+	free(text);
+	cJSON_Delete(m);
+}
+
+/* Manifests that are refused before anything is decompressed. */
+static void
+test_bad_manifests(void)
+{
+	static const struct { const char *key, *val, *says, *what; } cases[] = {
+		{ "db_bytes", "0", "db_bytes", "db_bytes 0 (no limit to decompressing)" },
+		{ "created_at", NULL, "created_at", "no created_at" },
+		{ "schema_version", "1e12", "schema_version", "a schema_version past int" },
+	};
+	char dir[4200], man[4400], *text;
+	struct run r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(dir, sizeof(dir), "%s/manifest%zu", util_tmpdir(), i);
+		manifest_set(dir, cases[i].key, cases[i].val, man, sizeof(man));
+		is_int(restore(man, NULL, &r), 1, "a manifest with %s: exit 1", cases[i].what);
+		like(r.err, cases[i].says, "naming what is wrong");
+		run_free(&r);
+	}
+	snprintf(dir, sizeof(dir), "%s/manifestjunk", util_tmpdir());
+	copy_backup(dir, man, sizeof(man));
+	text = util_read_file(man, NULL);
+	text = realloc(text, strlen(text) + 8);
+	strcat(text, "\n{{{\n");
+	util_write_file(man, text, strlen(text));
+	free(text);
+	is_int(restore(man, NULL, &r), 1, "a manifest with something after its object: exit 1");
+	like(r.err, "not one JSON object", "says so");
+	run_free(&r);
+	is_int(db_contexts(b.path), NOLD + NNEW + extra, "the database is unchanged");
+}
+
+/* A .db.gz holding no SQLite file is refused at its first bytes. */
+static void
+test_not_sqlite(void)
+{
+	char dir[4200], man[4400], gz[4400], rest[4300];
+	char zeros[65536] = { 0 };
+	gzFile out;
+	struct run r;
+
+	snprintf(dir, sizeof(dir), "%s/zeros", util_tmpdir());
+	copy_backup(dir, man, sizeof(man));
+	one_file(dir, ".db.gz", gz, sizeof(gz));
+	out = gzopen(gz, "wb");
+	for (int i = 0; i < 64; i++)
+		gzwrite(out, zeros, sizeof(zeros));
+	gzclose(out);
+	manifest_fix(man, gz);
+	is_int(restore(man, NULL, &r), 1, "a .db.gz of zeros with its right checksum: exit 1");
+	like(r.err, "holds no SQLite database", "refused at its first bytes");
+	run_free(&r);
+	snprintf(rest, sizeof(rest), "%s.restore", b.path);
+	ok(access(rest, F_OK) != 0, "nothing left beside the database");
+}
+
+/*
+ * --db naming a file that is no database (a typo): restored all the same,
+ * the file kept as <db>.before-restore for good, saying so; then a restore
+ * over the restored one keeps it too; leftovers of a restore go.
+ */
+static void
+test_not_a_db(void)
+{
+	char notes[4200], before[4300], to[4300], path[4400], *text;
+	struct run r;
+
+	snprintf(notes, sizeof(notes), "%s/notes.txt", util_tmpdir());
+	snprintf(before, sizeof(before), "%s.before-restore", notes);
+	snprintf(to, sizeof(to), "dir:%s", dir_a);
+	util_write_file(notes, "my notes\n", 9);
+	is_int(restore_db(notes, to, "latest", &r), 0, "restore-backup over a text file: exit 0");
+	like(r.out, "kept as", "saying the old file is kept");
+	run_free(&r);
+	text = util_read_file(before, NULL);
+	ok(text && strcmp(text, "my notes\n") == 0, "the text file is kept as .before-restore");
+	free(text);
+	is_int(db_contexts(notes), NOLD + 1, "and the backup is in place");
+	snprintf(path, sizeof(path), "%s.restore-wal", notes);
+	util_write_file(path, "x", 1);
+	snprintf(path, sizeof(path), "%s.restore-shm", notes);
+	util_write_file(path, "x", 1);
+	is_int(restore_db(notes, to, "latest", &r), 0, "a second restore over it: exit 0");
+	run_free(&r);
+	snprintf(path, sizeof(path), "%s.1", before);
+	text = util_read_file(path, NULL);
+	ok(text && strcmp(text, "my notes\n") == 0,
+	    "the text file is still kept (.before-restore.1)");
+	free(text);
+	snprintf(path, sizeof(path), "%s.restore-wal", notes);
+	ok(access(path, F_OK) != 0, "no .restore-wal left");
+	snprintf(path, sizeof(path), "%s.restore-shm", notes);
+	ok(access(path, F_OK) != 0, "no .restore-shm left");
+}
+
+/* A symlinked --db: the restore goes through to the file, the link stays a link. */
+static void
+test_symlink(void)
+{
+	char real[4200], link[4200], to[4300];
+	struct stat sb;
+	struct run r;
+
+	snprintf(real, sizeof(real), "%s/real.db", util_tmpdir());
+	snprintf(link, sizeof(link), "%s/link.db", util_tmpdir());
+	snprintf(to, sizeof(to), "dir:%s", dir_b);
+	if (restore_db(real, to, "latest", &r))
+		tap_bail("restore: %s", r.err);
+	run_free(&r);
+	if (symlink(real, link) < 0)
+		tap_bail("symlink");
+	snprintf(to, sizeof(to), "dir:%s", dir_a);
+	is_int(restore_db(link, to, "latest", &r), 0, "restore-backup through a symlink: exit 0");
+	run_free(&r);
+	ok(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode), "the symlink is still one");
+	is_int(db_contexts(real), NOLD + 1, "the file it names holds the backup");
+}
+
+/* A restore refused because another holds the lock exclusively says it is a restore. */
+static void
+test_second_restore(void)
+{
+	char lockp[4300];
+	struct run r;
+	int fd;
+
+	snprintf(lockp, sizeof(lockp), "%s-lock", b.path);
+	if ((fd = open(lockp, O_RDONLY | O_CREAT, 0644)) < 0 || flock(fd, LOCK_EX) < 0)
+		tap_bail("lock %s", lockp);
+	is_int(restore(dir_a, "latest", &r), 1, "a restore while another runs: exit 1");
+	like(r.err, "a restore of database", "says a restore has it");
+	ok(strstr(r.err, "serve or run-batch") == NULL, "not serve or run-batch");
+	run_free(&r);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -373,6 +557,11 @@ main(void)
 	test_refused_run_batch();
 	test_flipped_byte();
 	test_corrupt_inside();
+	test_bad_manifests();
+	test_not_sqlite();
+	test_not_a_db();
+	test_symlink();
+	test_second_restore();
 	test_killed();
 	return tap_done();
 }

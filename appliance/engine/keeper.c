@@ -260,11 +260,11 @@ keeper_checkpoint(struct keeper *k)
 	int frames = 0;
 
 	if (store_checkpoint(k->st, &frames, &err)) {
-		log_warnx("checkpoint: %s", err.msg);
+		log_warnx("%s", err.msg);
 	} else if (frames > KEEPER_WAL_RESTART_FRAMES) {
 		keeper_write_lock(k->p);
 		if (store_checkpoint(k->st, NULL, &err))
-			log_warnx("checkpoint: %s", err.msg);
+			log_warnx("%s", err.msg);
 		pthread_mutex_unlock(&k->p->write_lock);
 	}
 }
