@@ -729,11 +729,12 @@ const struct cli_command cli_commands[] = {
 	  "restore-backup SOURCE [NAME] [--db PATH]\n\n"
 	  "SOURCE: a backup's .manifest.json or .db.gz file, or a target (dir:PATH or\n"
 	  "s3://bucket/prefix) and the NAME of a backup there (genbox-<time>, or latest,\n"
-	  "the default). Refused while serve or run-batch has the database open. The\n"
-	  "backup's size and SHA-256 are checked against its manifest and the decompressed\n"
-	  "database must pass integrity_check before anything changes; then it replaces\n"
-	  "the database in one rename. The old file is kept as <db>.before-restore until\n"
-	  "the restored one opens. A restore cut short leaves the old or the new database.\n"
+	  "the default). Refused while any genbox command (serve, run-batch, import, ...)\n"
+	  "has the database open. The backup's size and SHA-256 are checked against its\n"
+	  "manifest and the decompressed database must pass integrity_check before\n"
+	  "anything changes; then it replaces the database in one rename. The old file is\n"
+	  "kept as <db>.before-restore until the restored one opens. A restore cut short\n"
+	  "leaves the old or the new database.\n"
 	  "  --db PATH  the database to replace (default: [storage] path)\n"
 	  "Exit status 0 done, 1 refused or failed (nothing changed), 2 a usage error.\n" },
 	{ "archive", cmd_archive, "archive contexts and batches past retention, then delete them",
