@@ -8,6 +8,7 @@
  * import runs is refused, the import ends well and none of its documents is
  * lost.
  */
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include <sqlite3.h>
 
+#include "../base/gbtime.h"
 #include "../storage/upkeep.h"
 #include "tap.h"
 #include "util.h"
@@ -124,6 +126,34 @@ spawn_import(FILE **in, const char *log)
 	return pid;
 }
 
+/* Whether process pid has the file path open, waiting ms at most. */
+static int
+has_open(pid_t pid, const char *path, int ms)
+{
+	for (int64_t t0 = gb_mono_ms(); gb_mono_ms() - t0 < ms; usleep(20 * 1000)) {
+		char dir[64], link[4200], to[4200];
+		struct dirent *e;
+		DIR *d;
+		ssize_t n;
+		int found = 0;
+
+		snprintf(dir, sizeof(dir), "/proc/%ld/fd", (long)pid);
+		if ((d = opendir(dir)) == NULL)
+			return 0;
+		while (!found && (e = readdir(d)) != NULL) {
+			snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+			if ((n = readlink(link, to, sizeof(to) - 1)) > 0) {
+				to[n] = '\0';
+				found = strcmp(to, path) == 0;
+			}
+		}
+		closedir(d);
+		if (found)
+			return 1;
+	}
+	return 0;
+}
+
 static void
 test_restore_refused_during_import(void)
 {
@@ -143,8 +173,8 @@ test_restore_refused_during_import(void)
 		fputs(line, in);
 	}
 	fflush(in);
-	usleep(300 * 1000);	/* the import has opened the database and reads */
-	ok(waitpid(pid, &st, WNOHANG) == 0, "import runs, reading its input");
+	ok(has_open(pid, db, 10000) && waitpid(pid, &st, WNOHANG) == 0,
+	    "import runs: it has the database open and reads its input");
 	util_genbox_run(&r, NULL, dbarg, "restore-backup", from, "latest", NULL);
 	is_int(r.status, 1, "restore-backup while import runs: exit 1");
 	like(r.err, "stop it first", "the message says what to do");
