@@ -194,7 +194,7 @@ arch_open(const struct config *cfg, int create, const char *cmd, struct store **
 	struct store_opts so = { create, 1, cfg->sync_full, cfg->busy_timeout_ms, 0, 0 };
 	struct gb_err err = { 0, "" };
 
-	if (store_open(st, cfg->db_path, &so, &err))
+	if (cli_store_open(cfg, &so, st, &err))
 		return cli_fail(cmd, "%s", err.msg);
 	return 0;
 }

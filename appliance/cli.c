@@ -22,6 +22,7 @@
 #include "../storage/access.h"
 #include "../storage/docs.h"
 #include "../storage/store.h"
+#include "../storage/upkeep.h"
 #include "backupcmd.h"
 #include "cli.h"
 #include "demo.h"
@@ -41,12 +42,40 @@ cli_fail(const char *cmd, const char *fmt, ...)
 	return 1;
 }
 
+/* The running lock of cli_hold_db, held until the process ends. */
+static int held_fd = -1;
+
+int
+cli_hold_db(const char *db_path, int create, struct gb_err *err)
+{
+	struct stat sb;
+
+	if (held_fd >= 0 || strcmp(db_path, ":memory:") == 0)
+		return 0;
+	/* opening it fails with the reason: no lock file beside what is no database */
+	if (stat(db_path, &sb) == 0 ? !S_ISREG(sb.st_mode) : !create)
+		return 0;
+	return store_lock_running(db_path, &held_fd, err);
+}
+
+int
+cli_store_open(const struct config *cfg, const struct store_opts *o, struct store **st,
+    struct gb_err *err)
+{
+	int rc;
+
+	*st = NULL;
+	if ((rc = cli_hold_db(cfg->db_path, o->create, err)))
+		return rc;
+	return store_open(st, cfg->db_path, o, err);
+}
+
 static int
 open_store(const struct config *cfg, int create, struct store **st, struct gb_err *err)
 {
 	struct store_opts o = { create, 1, cfg->sync_full, cfg->busy_timeout_ms, 0, 0 };
 
-	return store_open(st, cfg->db_path, &o, err);
+	return cli_store_open(cfg, &o, st, err);
 }
 
 int
@@ -273,9 +302,10 @@ cmd_migrate(const struct config *cfg, int argc, char **argv)
 			    store_migration_name(v));
 		return 0;
 	}
-	if (from < store_schema_latest() && backupcmd_before_migrate(cfg, "migrate", &backup, &err))
+	if (cli_hold_db(cfg->db_path, 0, &err) || (from < store_schema_latest() &&
+	    backupcmd_before_migrate(cfg, "migrate", &backup, &err)))
 		return cli_fail("migrate", "%s", err.msg);
-	if (store_open(&st, cfg->db_path, &o, &err) || store_schema_version(st, &to, &err)) {
+	if (cli_store_open(cfg, &o, &st, &err) || store_schema_version(st, &to, &err)) {
 		store_close(st);
 		return cli_fail("migrate", "%s", err.msg);
 	}
@@ -699,11 +729,12 @@ const struct cli_command cli_commands[] = {
 	  "restore-backup SOURCE [NAME] [--db PATH]\n\n"
 	  "SOURCE: a backup's .manifest.json or .db.gz file, or a target (dir:PATH or\n"
 	  "s3://bucket/prefix) and the NAME of a backup there (genbox-<time>, or latest,\n"
-	  "the default). Refused while serve or run-batch has the database open. The\n"
-	  "backup's size and SHA-256 are checked against its manifest and the decompressed\n"
-	  "database must pass integrity_check before anything changes; then it replaces\n"
-	  "the database in one rename. The old file is kept as <db>.before-restore until\n"
-	  "the restored one opens. A restore cut short leaves the old or the new database.\n"
+	  "the default). Refused while any genbox command (serve, run-batch, import, ...)\n"
+	  "has the database open. The backup's size and SHA-256 are checked against its\n"
+	  "manifest and the decompressed database must pass integrity_check before\n"
+	  "anything changes; then it replaces the database in one rename. The old file is\n"
+	  "kept as <db>.before-restore until the restored one opens. A restore cut short\n"
+	  "leaves the old or the new database.\n"
 	  "  --db PATH  the database to replace (default: [storage] path)\n"
 	  "Exit status 0 done, 1 refused or failed (nothing changed), 2 a usage error.\n" },
 	{ "archive", cmd_archive, "archive contexts and batches past retention, then delete them",

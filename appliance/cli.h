@@ -33,6 +33,19 @@ int cmd_migrate_docs(const struct config *cfg, int argc, char **argv);
 int cmd_backup(const struct config *cfg, int argc, char **argv);
 int cmd_restore_backup(const struct config *cfg, int argc, char **argv);
 
+/*
+ * The database's running lock (storage/upkeep.h), shared, held until the
+ * process ends: every command that works on the database takes it before it
+ * opens the file, so that restore-backup is refused while one runs (and the
+ * command is refused while a restore is under way, GB_EBUSY). Nothing is
+ * taken for a path that is no regular file or, without create, is missing:
+ * opening it says why. Once per process; 0 or a negative GB_E* code.
+ */
+int cli_hold_db(const char *db_path, int create, struct gb_err *err);
+/* cli_hold_db, then store_open (*st NULL on failure). */
+int cli_store_open(const struct config *cfg, const struct store_opts *o, struct store **st,
+    struct gb_err *err);
+
 /* Print "genbox: cmd: message" to stderr; returns 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

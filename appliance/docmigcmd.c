@@ -165,7 +165,7 @@ cmd_migrate_docs(const struct config *cfg, int argc, char **argv)
 
 	if ((rc = docmig_parse(argc, argv, &a)))
 		return rc;
-	if (store_open(&st, cfg->db_path, &so, &err))
+	if (cli_store_open(cfg, &so, &st, &err))
 		return cli_fail("migrate", "docs: %s", err.msg);
 	if (a.status)
 		rc = docmig_status(st);

@@ -3,14 +3,20 @@
  *
  *   genbox [--db PATH] [-c CONFIG] COMMAND [ARGS]
  *
- * The global options may also come after the command (genbox stats --db X).
+ * The global options may also come after the command (genbox stats --db X),
+ * except as the value of a command's option (apikey create --name -c) and
+ * after "--".
  * Settings come from the config file, then GENBOX_* variables, then flags.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../base/log.h"
 #include "../base/near.h"
@@ -24,6 +30,8 @@
 static void
 usage(FILE *out)
 {
+	int width = 0;
+
 	fprintf(out,
 	    "usage: genbox [--db PATH] [-c CONFIG] COMMAND [ARGS]\n"
 	    "       genbox --version | --help | COMMAND --help\n"
@@ -40,7 +48,10 @@ usage(FILE *out)
 	    "\n"
 	    "commands:\n");
 	for (const struct cli_command *c = cli_commands; c->name; c++)
-		fprintf(out, "  %-12s %s\n", c->name, c->summary);
+		if ((int)strlen(c->name) > width)
+			width = (int)strlen(c->name);
+	for (const struct cli_command *c = cli_commands; c->name; c++)
+		fprintf(out, "  %-*s  %s\n", width, c->name, c->summary);
 	fprintf(out,
 	    "\nSettings: the config file, then GENBOX_<SECTION>_<KEY> variables, then flags.\n");
 }
@@ -58,9 +69,36 @@ struct globals {
 };
 
 /*
+ * The commands' options that take a value (apikey create --name NAME), by
+ * name, whichever command has them: no name is a flag in one command and
+ * takes a value in another. A new such option is added here (t115 checks
+ * every one a command's --help names).
+ */
+static const char *const valued_opts[] = {
+	"after", "batch-size", "before", "filter", "from", "input", "listen", "name", "org",
+	"out", "perm", "pipeline", "resume", "to", "trace", "user", "workers", NULL,
+};
+
+/* a is a command's option whose value is the next word ("--name", or "--na" as getopt takes it) */
+static int
+takes_next(const char *a)
+{
+	size_t n;
+
+	if (strncmp(a, "--", 2) != 0 || strchr(a, '=') || (n = strlen(a + 2)) == 0)
+		return 0;
+	for (int i = 0; valued_opts[i]; i++)
+		if (strncmp(valued_opts[i], a + 2, n) == 0)
+			return 1;
+	return 0;
+}
+
+/*
  * The global options a command's arguments carry (genbox stats --db X):
- * taken out of argv (up to "--"), so that the command sees only its own.
- * No command has an option of these names. Returns 0, or 1 after a message.
+ * taken out of argv, so that the command sees only its own. The word after
+ * one of the command's options that takes a value is that value, never a
+ * global option (apikey create --name -c); nothing is taken after "--". No
+ * command has options of these names. Returns 0, or 1 after a message.
  */
 static int
 take_globals(struct globals *g, int *argc, char **argv)
@@ -70,6 +108,11 @@ take_globals(struct globals *g, int *argc, char **argv)
 	for (i = 1; i < *argc && strcmp(argv[i], "--") != 0; i++) {
 		const char *a = argv[i], **to = NULL, *v = NULL;
 
+		if (takes_next(a) && i + 1 < *argc) {
+			argv[n++] = argv[i++];
+			argv[n++] = argv[i];
+			continue;
+		}
 		if (strcmp(a, "--db") == 0 || strncmp(a, "--db=", 5) == 0)
 			to = &g->db;
 		else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 ||
@@ -171,6 +214,42 @@ unknown_command(const char *name)
 	return 1;
 }
 
+/*
+ * libmongoc (linked for sync) sets up its counters as the program loads,
+ * before main: a file /dev/shm/mongoc-PID that genbox never reads, left
+ * behind when the process is killed; a later process given the same pid
+ * then warns "Falling back to malloc for counters" before main runs. So
+ * genbox removes its own file at once (the counters stay mapped) and those
+ * of dead processes, and sets MONGOC_DISABLE_SHM (unless the operator did)
+ * for whatever it starts.
+ */
+static void
+mongoc_counters_off(void)
+{
+	struct dirent *e;
+	char path[300];
+	DIR *d;
+
+	setenv("MONGOC_DISABLE_SHM", "1", 0);
+	if ((d = opendir("/dev/shm")) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long pid;
+
+		if (strncmp(e->d_name, "mongoc-", 7) != 0)
+			continue;
+		errno = 0;
+		pid = strtol(e->d_name + 7, &end, 10);
+		if (errno || *end || end == e->d_name + 7 || pid <= 0 || pid > INT_MAX ||
+		    (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)))
+			continue;
+		snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -180,6 +259,7 @@ main(int argc, char **argv)
 	struct config cfg;
 	int rc, done;
 
+	mongoc_counters_off();
 	if ((rc = main_options(&g, argc, argv, &done)) || done)
 		return rc;
 	argc -= optind;

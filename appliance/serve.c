@@ -381,7 +381,7 @@ cmd_serve(const struct config *cfg, int argc, char **argv)
 	    (rc = serve_migrate(&s, &err)) || (rc = serve_sync_prepare(&s, &err)) ||
 	    (rc = serve_pool(&s, &err)) || (rc = serve_sync(&s, &err)) ||
 	    (rc = serve_web(&s, &err)) || (rc = serve_pruner_start(&s, &err)) ||
-	    (rc = upkeepd_start(s.upkeep, &s.so, s.pool, &err)) ||
+	    (rc = upkeepd_start(s.upkeep, &s.so, s.pool, s.web, &err)) ||
 	    (rc = archiver_start(&s.archiver, cfg, &err))) {
 		log_error("event=start_failed reason=\"%s\"", err.msg);
 		serve_pruner_stop(&s);

@@ -66,7 +66,7 @@ sync_open(const struct config *cfg, struct store **st)
 	struct store_opts o = { 0, 1, cfg->sync_full, cfg->busy_timeout_ms, 0, 0 };
 	struct gb_err err = { 0, "" };
 
-	if (store_open(st, cfg->db_path, &o, &err))
+	if (cli_store_open(cfg, &o, st, &err))
 		return cli_fail("sync", "%s", err.msg);
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include "../base/log.h"
 #include "../storage/jobs.h"
 #include "../storage/upkeep.h"
+#include "../web/web.h"
 #include "backupcmd.h"
 #include "engine/pool.h"
 #include "upkeepd.h"
@@ -39,6 +40,7 @@ struct upkeepd {
 	const struct config *cfg;
 	struct store_opts so;
 	struct pool *pool;
+	struct web *web;		/* told to refuse writes once the file is corrupt */
 	int lock;			/* the running lock, or -1 */
 	int64_t check_started_ms;	/* the start check */
 	int64_t check_done_ms;
@@ -196,7 +198,19 @@ upkeep_optimize(struct store *st)
 	return 1;
 }
 
-/* quick_check; a corrupt file stops the pool's work. */
+/* The API refuses every write from now on, saying why and what to do. */
+static void
+upkeep_refuse_writes(struct upkeepd *u, const char *why)
+{
+	char hint[1600], msg[WEB_UNWRITABLE_MAX];
+
+	backupcmd_restore_hint(u->cfg, hint, sizeof(hint));
+	snprintf(msg, sizeof(msg), "the database is corrupt: %.256s; it takes no writes: stop "
+	    "genbox and restore the last backup with: %.600s", why, hint);
+	web_set_unwritable(u->web, msg);
+}
+
+/* quick_check; a corrupt file stops the pool's work and the API's writes. */
 static int
 upkeep_check(struct upkeepd *u, struct store *st)
 {
@@ -219,6 +233,7 @@ upkeep_check(struct upkeepd *u, struct store *st)
 		u->corrupt = 1;
 		upkeep_log_corrupt(u->cfg, why, "no new work is taken; stop genbox and");
 		upkeep_job_end(st, "quick_check", 0, NULL, why);
+		upkeep_refuse_writes(u, why);
 		pool_stop(u->pool, u->cfg->grace_ms);
 		return 0;
 	}
@@ -315,12 +330,13 @@ upkeep_main(void *arg)
 
 int
 upkeepd_start(struct upkeepd *u, const struct store_opts *so, struct pool *pool,
-    struct gb_err *err)
+    struct web *web, struct gb_err *err)
 {
 	pthread_condattr_t ca;
 
 	u->so = *so;
 	u->pool = pool;
+	u->web = web;
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -9,7 +9,8 @@
  * A corrupt database is said so plainly in the log, with the command that
  * restores the last backup. Found at start, nothing is written to it and
  * serve exits with BACKUP_EXIT_CORRUPT; found by a later check, the pool
- * stops taking work (the API goes on answering, /healthz says why).
+ * stops taking work and the API refuses every write with a 503 saying so
+ * (reads go on; /healthz says why).
  *
  * The functions are called by serve's main thread; the schedules run on a
  * thread of their own with their own store.
@@ -23,6 +24,7 @@
 
 struct pool;
 struct upkeepd;
+struct web;
 
 /*
  * Before serve opens the database: take its running lock (held until
@@ -32,9 +34,13 @@ struct upkeepd;
  */
 int upkeepd_prepare(struct upkeepd **out, const struct config *cfg, int *corrupt,
     struct gb_err *err);
-/* Record the start check and run the schedules on a thread, stopping pool when corrupt. */
+/*
+ * Record the start check and run the schedules on a thread; a check that
+ * finds the file corrupt stops pool and makes web refuse writes
+ * (web_set_unwritable; web may be NULL).
+ */
 int upkeepd_start(struct upkeepd *u, const struct store_opts *so, struct pool *pool,
-    struct gb_err *err);
+    struct web *web, struct gb_err *err);
 /* Stop the thread (a run under way ends first), PRAGMA optimize, unlock, free. NULL-safe. */
 void upkeepd_stop(struct upkeepd *u);
 

@@ -2,13 +2,18 @@
  * t115-cli-messages - what a newcomer's usual mistakes get: a missing option
  * value, a mistyped command, collection, option, pipeline, batch, config
  * section or key, or environment variable, each named with the nearest valid
- * name; global options after the command; output that cannot be written
+ * name; global options after the command, but not as the value of a
+ * command's option (apikey create --name -c), for every option a command's
+ * --help names with a value; the commands' column of --help wide enough for
+ * the longest; no libmongoc counters file left by a killed genbox, nor one
+ * of a dead process after a genbox ran; output that cannot be written
  * (stdout on /dev/full) is an error; counts in singular and plural; and the
  * key table of config.c, the sample genbox.conf and the man page agree.
  * Each error: the exit status, the message, and that nothing was written.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +22,7 @@
 #include <unistd.h>
 
 #include "../appliance/config.h"
+#include "../base/gbtime.h"
 #include "../base/near.h"
 #include "fakegen.h"
 #include "tap.h"
@@ -181,6 +187,160 @@ test_global_options(void)
 	run_free(&d);
 	REFUSED(1, "cannot read config '/nonexistent/genbox.conf'", "-c after the command is read",
 	    "stats", dbarg, "-c", "/nonexistent/genbox.conf");
+}
+
+/* The key named name in `apikey list` of the database at arg. */
+static int
+key_named(const char *arg, const char *name)
+{
+	char want[128];
+	struct run r;
+	int found;
+
+	snprintf(want, sizeof(want), " %s\n", name);
+	util_genbox_run(&r, NULL, arg, "apikey", "list", NULL);
+	found = r.status == 0 && strstr(r.out, want) != NULL;
+	run_free(&r);
+	return found;
+}
+
+/* The options with a value in the --help of cmd ("--name NAME"), into opts; their count. */
+static int
+valued_options(const char *cmd, char opts[][32], int max)
+{
+	struct run r;
+	int n = 0;
+
+	util_genbox_run(&r, NULL, cmd, "--help", NULL);
+	for (const char *p = r.out; (p = strstr(p, "--")) != NULL && n < max; p += 2) {
+		size_t len = strspn(p + 2, "abcdefghijklmnopqrstuvwxyz-");
+
+		if (len == 0 || len > 30 || p[2 + len] != ' ' || strchr("- [", p[3 + len]))
+			continue;
+		snprintf(opts[n], 32, "--%.*s", (int)len, p + 2);
+		if (strcmp(opts[n], "--db") != 0 && strcmp(opts[n], "--config") != 0)
+			n++;
+	}
+	run_free(&r);
+	return n;
+}
+
+/* The word after an option that takes a value is that value, even -c or --db. */
+static void
+test_global_values(void)
+{
+	char arg[4300], opts[32][32];
+	struct run r, h;
+	int checked = 0, wrong = 0;
+
+	snprintf(arg, sizeof(arg), "--db=%s", tmp_path("values.db"));
+	util_genbox_run(&r, NULL, arg, "demo", NULL);
+	run_free(&r);
+	util_genbox_run(&r, NULL, arg, "apikey", "create", "--user", "user_456", "--name", "-c",
+	    NULL);
+	is_int(r.status, 0, "apikey create --user U --name -c: exit 0 (%s)", r.err);
+	run_free(&r);
+	ok(key_named(arg, "-c"), "the key is named '-c'");
+	util_genbox_run(&r, NULL, "apikey", "create", "--name", "--db", "--user", "user_456", arg,
+	    NULL);
+	is_int(r.status, 0, "apikey create --name --db --user U --db=X: exit 0 (%s)", r.err);
+	run_free(&r);
+	ok(key_named(arg, "--db"), "the key is named '--db'");
+	util_genbox_run(&h, NULL, "--help", NULL);
+	for (const char *p = strstr(h.out, "commands:\n"); p && (p = strchr(p, '\n')) &&
+	    strncmp(p, "\n  ", 3) == 0; ) {
+		char cmd[32];
+		int n;
+
+		p += 3;
+		snprintf(cmd, sizeof(cmd), "%.*s", (int)strcspn(p, " "), p);
+		n = valued_options(cmd, opts, 32);
+		for (int i = 0; i < n; i++) {
+			util_genbox_run(&r, NULL, arg, cmd, opts[i], "-c", NULL);
+			checked++;
+			if (strstr(r.err, "'-c'") && strstr(r.err, "needs a value")) {
+				wrong++;
+				tap_diag("%s %s -c: %s", cmd, opts[i], r.err);
+			}
+			run_free(&r);
+		}
+	}
+	run_free(&h);
+	ok(checked >= 17, "every option with a value in the commands' --help tried (%d)", checked);
+	is_int(wrong, 0, "none of them takes a -c after it for the global option");
+	util_genbox_run(&r, NULL, arg, "stats", "--", "--db", "/nonexistent/x.db", NULL);
+	like(r.err, "too many arguments: '--'", "stats -- --db X: nothing after -- is global");
+	run_free(&r);
+}
+
+/* --help: each command's summary in one column, past the longest name. */
+static void
+test_help_columns(void)
+{
+	struct run r;
+	int col = -1, same = 1, lines = 0;
+
+	util_genbox_run(&r, NULL, "--help", NULL);
+	for (const char *p = strstr(r.out, "commands:\n"); p && (p = strchr(p, '\n')) &&
+	    strncmp(p, "\n  ", 3) == 0; lines++) {
+		size_t name = strcspn(p + 3, " \n"), gap = strspn(p + 3 + name, " ");
+		int c = (int)(3 + name + gap);
+
+		if (gap < 2 || (col >= 0 && c != col))
+			same = 0;
+		col = c;
+		p += 3;
+	}
+	ok(lines >= 14 && same, "--help: the %d commands' summaries in one column, 2 spaces "
+	    "past the longest name", lines);
+	run_free(&r);
+}
+
+/* A file /dev/shm/mongoc-PID (libmongoc's counters) for pid, made as libmongoc does. */
+static int
+shm_file(pid_t pid, char *path, size_t size)
+{
+	snprintf(path, size, "/dev/shm/mongoc-%ld", (long)pid);
+	return util_write_file(path, "x", 1);
+}
+
+static void
+test_mongoc_counters(void)
+{
+	char *argv[] = { (char *)util_genbox(), dbarg, "serve", "--listen", "127.0.0.1:0", NULL };
+	char path[64], log[4200];
+	pid_t pid, dead;
+	struct run r;
+	char *text = NULL;
+
+	if (access("/dev/shm", W_OK) != 0) {
+		tap_diag("no /dev/shm to write: the counters files are not checked");
+		return;
+	}
+	unsetenv("MONGOC_DISABLE_SHM");	/* as an operator's shell has it */
+	if ((dead = fork()) == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	shm_file(dead, path, sizeof(path));
+	util_genbox_run(&r, NULL, "--version", NULL);
+	is_str(r.err, "", "--version: nothing on stderr");
+	run_free(&r);
+	ok(access(path, F_OK) != 0, "the counters file of a dead process is gone after genbox ran");
+	snprintf(log, sizeof(log), "%s/shm-serve.log", util_tmpdir());
+	pid = util_spawn(argv, log, 0);
+	for (int64_t t0 = gb_mono_ms(); gb_mono_ms() - t0 < 15000; usleep(50 * 1000)) {
+		free(text);
+		if ((text = util_read_file(log, NULL)) && strstr(text, "event=serving"))
+			break;
+	}
+	ok(text && strstr(text, "event=serving"), "serve runs");
+	free(text);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	snprintf(path, sizeof(path), "/dev/shm/mongoc-%ld", (long)pid);
+	ok(access(path, F_OK) != 0, "a genbox killed with SIGKILL leaves no %s", path);
+	unlink(path);
+	setenv("MONGOC_DISABLE_SHM", "1", 1);
 }
 
 static void
@@ -547,6 +707,9 @@ main(void)
 	test_names();
 	test_ids();
 	test_global_options();
+	test_global_values();
+	test_help_columns();
+	test_mongoc_counters();
 	test_config_names();
 	test_env();
 	test_full();

@@ -7,7 +7,10 @@
  * quick_check, optimize and backup job rows (backup: bytes and contexts
  * counted; keep applied), and optimize again at close. Pages overwritten
  * while it runs are found by the next quick_check: said in the log, the job
- * row failed with the first problem, no new work taken, the API still up;
+ * row failed with the first problem, no new work taken, the API still up
+ * for reads but refusing every write (503 "unavailable", saying the
+ * database is corrupt and to restore the last backup; /healthz
+ * database.ok false);
  * then the README's way back: restore-backup of the last backup over the
  * corrupt file, and serve starts again.
  */
@@ -22,6 +25,7 @@
 #include <sqlite3.h>
 
 #include "../storage/jobs.h"
+#include "httpc.h"
 #include "pooltest.h"
 #include "peer.h"
 
@@ -250,17 +254,69 @@ middle_leaves(const char *path, long pages[3])
 		pages[i] = all[n / 2 + i];
 }
 
+/* An admin's read,write key made with `genbox apikey create`, into token. */
+static void
+make_key(char *token, size_t size)
+{
+	char dbarg[4200];
+	struct run r;
+
+	snprintf(dbarg, sizeof(dbarg), "--db=%s", b.path);
+	util_genbox_run(&r, NULL, dbarg, "apikey", "create", "--user", "user_456", "--perm",
+	    "read,write", NULL);
+	if (r.status)
+		tap_bail("apikey create: %s", r.err);
+	snprintf(token, size, "%.*s", (int)strcspn(r.out, "\n"), r.out);
+	run_free(&r);
+}
+
+/* Once the check has found the file corrupt: writes get 503, reads go on. */
+static void
+test_writes_refused(const struct daemon *d, const char *token)
+{
+	char url[128];
+	struct http_resp h;
+	cJSON *j, *db;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/templates", d->port);
+	http_json(&h, "POST", url, token, "{\"_id\": \"tmpl_late\", \"name\": \"Late\"}");
+	is_int(h.status, 503, "a write (POST /api/v1/templates) afterwards: 503");
+	like(h.body, "\"code\":\"unavailable\"", "code unavailable");
+	like(h.body, "\"message\":\"the database is corrupt: ", "saying the database is corrupt");
+	like(h.body, "restore the last backup", "and to restore the last backup");
+	http_resp_free(&h);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/templates/tmpl_late", d->port);
+	http_json(&h, "DELETE", url, token, NULL);
+	is_int(h.status, 503, "a DELETE: 503 too");
+	http_resp_free(&h);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/templates/tmpl_article_technical",
+	    d->port);
+	http_json(&h, "GET", url, token, NULL);
+	is_int(h.status, 200, "a read (GET of a template) still answers 200");
+	http_resp_free(&h);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", d->port);
+	http_json(&h, "GET", url, NULL, NULL);
+	is_int(h.status, 503, "/healthz: 503");
+	j = cJSON_Parse(h.body ? h.body : "");
+	db = cJSON_GetObjectItem(j, "database");
+	if (!ok(cJSON_IsFalse(cJSON_GetObjectItem(db, "ok")), "/healthz database.ok false"))
+		tap_diag("%s", h.body ? h.body : "");
+	cJSON_Delete(j);
+	http_resp_free(&h);
+}
+
 static void
 test_corrupt_running(void)
 {
 	struct store_job q;
 	struct daemon d;
-	char *log = NULL, dbarg[4200], file[4300];
+	char *log = NULL, dbarg[4200], file[4300], token[128];
 	long pages[3];
 	struct run r;
 	int64_t t0;
 
 	middle_leaves(b.path, pages);
+	make_key(token, sizeof(token));
 	daemon_start(&d, b.path);
 	ok(daemon_up(&d, 15000), "serve runs with a 2 s quick_check");
 	usleep(500 * 1000);
@@ -281,6 +337,7 @@ test_corrupt_running(void)
 	ok(!q.ok && q.started_ms >= t0, "the quick_check job row failed");
 	ok(strstr(q.error, "Page ") || strstr(q.error, "malformed"), "with the first problem (%s)",
 	    q.error);
+	test_writes_refused(&d, token);
 	snprintf(dbarg, sizeof(dbarg), "--db=%s", b.path);
 	snprintf(file, sizeof(file), "%s/late.jsonl", util_tmpdir());
 	{

@@ -45,7 +45,13 @@ struct web {
 	unsigned serial;		/* this server's number in the process: keys the
 					 * threads' metric caches */
 	pthread_mutex_t header_mu;	/* civetweb dates headers with gmtime(): one at a time */
+	atomic_int unwritable_set;	/* web_set_unwritable was called: writes get 503 */
+	pthread_mutex_t unwritable_mu;	/* guards unwritable */
+	char unwritable[WEB_UNWRITABLE_MAX];	/* why, the 503's message */
 };
+
+/* Why writes are refused (web_set_unwritable) into out; 0 when they are not. */
+int web_unwritable(struct web *w, char *out, size_t size);
 
 /* Who is calling: filled by auth for routes that need a key. */
 struct web_caller {

@@ -202,7 +202,7 @@ healthz_get(struct web_req *r)
 	cJSON_Delete(sync_reasons);
 	cJSON_AddStringToObject(out, "status", local ? "unhealthy" :
 	    cJSON_GetArraySize(reasons) ? "degraded" : "ok");
-	cJSON_AddBoolToObject(db, "ok", db_ok);
+	cJSON_AddBoolToObject(db, "ok", db_ok && !web_unwritable(r->web, NULL, 0));
 	cJSON_AddItemToObject(out, "database", db);
 	o = cJSON_AddObjectToObject(out, "workers");
 	cJSON_AddNumberToObject(o, "alive", alive);

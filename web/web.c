@@ -208,7 +208,14 @@ static void
 dispatch_route(struct web_req *r)
 {
 	enum web_perm perm = r->route->perm;
+	const char *m = r->ri->request_method;
+	char why[WEB_UNWRITABLE_MAX];
 
+	if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 &&
+	    web_unwritable(r->web, why, sizeof(why))) {
+		web_error(r, 503, "unavailable", "%s", why);
+		return;
+	}
 	if (perm != PERM_NONE && r->st == NULL) {
 		web_error(r, 503, "unavailable", "the database could not be opened");
 		return;
@@ -430,6 +437,7 @@ web_start(struct web **out, const struct web_config *cfg, struct gb_err *err)
 	w->metrics = cfg->metrics ? cfg->metrics : metrics_default();
 	w->serial = atomic_fetch_add(&web_serials, 1) + 1;	/* never 0: an empty slot */
 	pthread_mutex_init(&w->header_mu, NULL);
+	pthread_mutex_init(&w->unwritable_mu, NULL);
 	mg_init_library(0);
 	if ((rc = web_listen(w, err))) {
 		web_stop(w);
@@ -453,6 +461,28 @@ web_shutdown(struct web *w)
 }
 
 void
+web_set_unwritable(struct web *w, const char *reason)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->unwritable_mu);
+	snprintf(w->unwritable, sizeof(w->unwritable), "%s", reason);
+	pthread_mutex_unlock(&w->unwritable_mu);
+	atomic_store(&w->unwritable_set, 1);
+}
+
+int
+web_unwritable(struct web *w, char *out, size_t size)
+{
+	if (!atomic_load(&w->unwritable_set))
+		return 0;
+	pthread_mutex_lock(&w->unwritable_mu);
+	snprintf(out, size, "%s", w->unwritable);
+	pthread_mutex_unlock(&w->unwritable_mu);
+	return 1;
+}
+
+void
 web_stop(struct web *w)
 {
 	if (w == NULL)
@@ -462,5 +492,6 @@ web_stop(struct web *w)
 		mg_stop(w->ctx);
 	mg_exit_library();
 	pthread_mutex_destroy(&w->header_mu);
+	pthread_mutex_destroy(&w->unwritable_mu);
 	free(w);
 }

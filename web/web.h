@@ -64,6 +64,14 @@ int web_port(const struct web *w);
  * requests are still answered. Safe from any thread and more than once.
  */
 void web_shutdown(struct web *w);
+#define WEB_UNWRITABLE_MAX 1024
+/*
+ * Refuse every write from now on: each request but GET and HEAD is answered
+ * 503 {"error":{"code":"unavailable","message":reason}}, and /healthz says
+ * database.ok false; reads go on. For a database found corrupt while serving.
+ * Safe from any thread and more than once (the last reason is kept).
+ */
+void web_set_unwritable(struct web *w, const char *reason);
 /* Stop accepting, end the streams, wait for the handlers and free. NULL-safe. */
 void web_stop(struct web *w);
 
