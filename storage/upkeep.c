@@ -177,8 +177,9 @@ lock_busy_why(int fd, const char *db_path, struct gb_err *err)
 {
 	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
 		flock(fd, LOCK_UN);
-		gb_errf(err, GB_EBUSY, "a running genbox (serve or run-batch) has database '%s' "
-		    "open: stop it first (systemctl stop genbox)", db_path);
+		gb_errf(err, GB_EBUSY, "a running genbox command (serve, run-batch, import, sync, "
+		    "archive, ...) has database '%s' open: stop it first (systemctl stop genbox "
+		    "for serve)", db_path);
 	} else if (errno == EWOULDBLOCK) {
 		gb_errf(err, GB_EBUSY, "a restore of database '%s' is under way", db_path);
 	} else {

@@ -145,7 +145,7 @@ test_refused_running(void)
 		up = peer_http_status(url) == 200;
 	ok(up, "serve runs on the database");
 	is_int(restore(dir_a, "latest", &r), 1, "restore-backup while serve runs: exit 1");
-	like(r.err, "a running genbox (serve or run-batch) has database", "the message says why");
+	like(r.err, "a running genbox command (serve, run-batch, import, sync, archive, ...) has database", "the message says why");
 	like(r.err, "stop it first", "and what to do");
 	run_free(&r);
 	{
@@ -158,7 +158,7 @@ test_refused_running(void)
 			tap_bail("symlink");
 		is_int(restore_db(link, to, "latest", &r), 1,
 		    "through a symlink to the database serve runs on: exit 1 too");
-		like(r.err, "a running genbox (serve or run-batch) has database", "the same message");
+		like(r.err, "a running genbox command (serve, run-batch, import, sync, archive, ...) has database", "the same message");
 		run_free(&r);
 		ok(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode), "the symlink is left alone");
 	}
@@ -191,7 +191,7 @@ test_refused_run_batch(void)
 		usleep(50 * 1000);
 	ok(waitpid(pid, &st, WNOHANG) == 0, "run-batch runs (its context written)");
 	is_int(restore(dir_a, "latest", &r), 1, "restore-backup while run-batch runs: exit 1");
-	like(r.err, "a running genbox (serve or run-batch) has database", "the message says why");
+	like(r.err, "a running genbox command (serve, run-batch, import, sync, archive, ...) has database", "the message says why");
 	run_free(&r);
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
@@ -528,7 +528,7 @@ test_second_restore(void)
 		tap_bail("lock %s", lockp);
 	is_int(restore(dir_a, "latest", &r), 1, "a restore while another runs: exit 1");
 	like(r.err, "a restore of database", "says a restore has it");
-	ok(strstr(r.err, "serve or run-batch") == NULL, "not serve or run-batch");
+	ok(strstr(r.err, "running genbox command") == NULL, "not a running command");
 	run_free(&r);
 	close(fd);
 }
