@@ -3,12 +3,16 @@
  * s3://, target.h) as gzip JSON lines, verified, and only then leave the
  * database; restore brings them back.
  *
- * Objects: "<coll>/<YYYY-MM-DD>.jsonl.gz", the UTC day of the documents'
- * created_at, one document (as store_get reads it) per line; a later run
- * with more documents of the same day writes "<coll>/<day>-<n>.jsonl.gz",
- * never over an existing object. A manifest per run,
- * "manifests/<YYYYMMDDTHHMMSSZ>.json": {"objects": [{"name", "collection",
- * "day", "count", "bytes", "sha256"}], "created_at", "box"}. Only objects
+ * Objects: "<coll>/<YYYY-MM-DD>-<run>.jsonl.gz", the UTC day of the
+ * documents' created_at, one document (as store_get reads it) per line;
+ * <run> is the run's random id (16 hex digits), so runs of several boxes or
+ * databases sharing a target never pick the same name; a run's further
+ * objects of a day are "<coll>/<day>-<run>-<n>.jsonl.gz". A manifest per
+ * run, "manifests/<YYYYMMDDTHHMMSSZ>-<run>.json": {"objects": [{"name",
+ * "collection", "day", "count", "bytes", "sha256"}], "created_at", "box"}.
+ * Archives written with the earlier names ("<coll>/<day>[-<n>].jsonl.gz",
+ * "manifests/<stamp>[-<n>].json") are read alike: a manifest names its
+ * objects. Only objects
  * named by a manifest count: an object put by a run that died before its
  * manifest is ignored (its documents are still in the database).
  *

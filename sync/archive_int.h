@@ -14,6 +14,7 @@
 #define ARCHIVE_MAX_RAW (1024u * 1024 * 1024)	/* an object's JSON lines, unpacked */
 #define ARCHIVE_MAX_MANIFEST (64u * 1024 * 1024)
 #define ARCHIVE_NAME_MAX 256
+#define ARCHIVE_RUN_ID_LEN 17		/* 16 hex digits and a NUL */
 
 /* An object as a manifest names it. */
 struct arch_entry {

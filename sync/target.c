@@ -110,8 +110,8 @@ open_s3(struct target *t, const char *rest, const struct target_s3 *c, struct gb
 	    c->timeout_ms, err);
 }
 
-int
-target_open(struct target **out, const char *spec, const struct target_s3 *s3,
+static int
+open_target(struct target **out, const char *spec, const struct target_s3 *s3, int create,
     struct gb_err *err)
 {
 	struct target *t;
@@ -131,7 +131,7 @@ target_open(struct target **out, const char *spec, const struct target_s3 *s3,
 		t->spec[--len] = '\0';
 	if (strncmp(spec, "dir:", 4) == 0) {
 		t->kind = TARGET_DIR;
-		rc = target_dir_open(t, spec + 4, err);
+		rc = target_dir_open(t, spec + 4, create, err);
 	} else if (strncmp(spec, "s3://", 5) == 0) {
 		t->kind = TARGET_S3;
 		rc = open_s3(t, spec + 5, s3, err);
@@ -145,6 +145,20 @@ target_open(struct target **out, const char *spec, const struct target_s3 *s3,
 	}
 	*out = t;
 	return 0;
+}
+
+int
+target_open(struct target **out, const char *spec, const struct target_s3 *s3,
+    struct gb_err *err)
+{
+	return open_target(out, spec, s3, 1, err);
+}
+
+int
+target_open_existing(struct target **out, const char *spec, const struct target_s3 *s3,
+    struct gb_err *err)
+{
+	return open_target(out, spec, s3, 0, err);
 }
 
 void
@@ -406,7 +420,7 @@ target_get_file(struct target *t, const char *name, const char *path, struct gb_
 		unlink(tmp);
 		return rc;
 	}
-	return target_tmp_commit(fd, tmp, path, path, err);
+	return target_tmp_commit(fd, tmp, path, path, 0, err);
 }
 
 int

@@ -76,6 +76,18 @@ test_open(const char *tmp)
 	is_str(target_name(t), spec, "target_name is the spec");
 	target_close(t);
 	gb_err_clear(&err);
+	t = NULL;
+	snprintf(spec, sizeof(spec), "dir:%s/nope/typo", tmp);
+	ok(target_open_existing(&t, spec, NULL, &err) == GB_ENOTFOUND && t == NULL,
+	    "opened for reading, a missing folder is GB_ENOTFOUND");
+	like(err.msg, "nope/typo: no such folder", "... saying so (%s)", err.msg);
+	snprintf(path, sizeof(path), "%s/nope", tmp);
+	ok(stat(path, &st) < 0, "... and is not created");
+	gb_err_clear(&err);
+	snprintf(spec, sizeof(spec), "dir:%s/new/archive", tmp);
+	is_int(target_open_existing(&t, spec, NULL, &err), 0, "... an existing one opens");
+	target_close(t);
+	t = NULL;
 	ok(target_open(&t, "dir:", NULL, &err) == GB_EINVAL && t == NULL,
 	    "dir: without a path is refused");
 	like(err.msg, "no folder", "... saying so (%s)", err.msg);
@@ -132,8 +144,15 @@ test_objects(struct target *t, const char *root)
 	target_put(t, "batches/2024-01-04.jsonl.gz", "b", 1, &err);
 	target_put(t, "manifests/2024-01-06T00:00:00Z.json", "{}", 2, &err);
 	is_int(target_put(t, "empty", NULL, 0, &err), 0, "an empty object is stored");
-	is_int(target_put(t, "contexts/2024-01-04.jsonl.gz", "aa", 2, &err), 0,
-	    "a put replaces an object");
+	ok(target_put(t, "contexts/2024-01-04.jsonl.gz", "aa", 2, &err) == GB_EEXIST,
+	    "a put never replaces an object: GB_EEXIST");
+	like(err.msg, "contexts/2024-01-04.jsonl.gz: already there", "... naming it (%s)",
+	    err.msg);
+	gb_err_clear(&err);
+	is_int(target_get(t, "contexts/2024-01-04.jsonl.gz", &data, &len, &err), 0,
+	    "... and it is still there");
+	ok(len == 1 && memcmp(data, "a", 1) == 0, "... unchanged");
+	free(data);
 	is_int(target_list(t, "", &names, &n, &err), 0, "list all");
 	ok(n == 5 && strcmp(names[0], "batches/2024-01-04.jsonl.gz") == 0 &&
 	    strcmp(names[1], "contexts/2024-01-04.jsonl.gz") == 0 &&

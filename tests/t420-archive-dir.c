@@ -153,6 +153,33 @@ file_size(const char *path)
 }
 
 /*
+ * Files of dir named <day>-<16 hex digits>.jsonl.gz (a run's first object
+ * of the day); -1 when a file of the day is named otherwise.
+ */
+static int
+run_named(const char *dir, const char *day)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0, bad = 0;
+
+	while (d && (de = readdir(d)) != NULL) {
+		const char *p = de->d_name;
+
+		if (strncmp(p, day, 10) != 0)
+			continue;
+		if (p[10] == '-' && strspn(p + 11, "0123456789abcdef") == 16 &&
+		    strcmp(p + 27, ".jsonl.gz") == 0)
+			n++;
+		else
+			bad++;
+	}
+	if (d)
+		closedir(d);
+	return bad ? -1 : n;
+}
+
+/*
  * Mark every queued row sent but those whose _id ends with keep; of those,
  * the ones ending with refuse are refused by the cluster. Returns how many kept.
  */
@@ -368,8 +395,8 @@ test_changed_meanwhile(void)
 	run_free(&r);
 	is_int(check_archive(arch, &objects, &files), 7,
 	    "two manifests name 7 documents (5 contexts, 1 batch, the changed context again)");
-	ok(file_size(tpath("arch-b/contexts/2024-01-01-2.jsonl.gz")) > 0,
-	    "... the second object of the day is named -2");
+	is_int(run_named(tpath("arch-b/contexts"), "2024-01-01"), 2,
+	    "... the two objects of the day each carry their run's id");
 	snprintf(spec, sizeof(spec), "dir:%s", arch);
 	util_genbox_run(&r, NULL, "--db", tpath("rb.db"), "restore", "--from", spec, (char *)NULL);
 	is_int(r.status, 0, "restore exits 0");
@@ -390,6 +417,48 @@ test_changed_meanwhile(void)
 	like(r.err, "another archive run of this database is under way", "... and says why");
 	run_free(&r);
 	close(lock);
+}
+
+/*
+ * Two databases share one target (the default dir:<folder>/archive of both)
+ * and archive at the same time: no object of one replaces the other's.
+ */
+static void
+test_shared(void)
+{
+	const char *arch = tpath("arch-s"), *cf = tpath("s.conf");
+	const char *dbs[2] = { tpath("s1.db"), tpath("s2.db") };
+	char log[4200], spec[4200];
+	long long total;
+	pid_t pid[2];
+	int st[2] = { -1, -1 }, objects = 0, files = 0;
+	struct run r;
+
+	conf(cf, arch, 500);
+	fill(dbs[0], "s", 3000, 3);
+	fill(dbs[1], "t", 3000, 3);
+	snprintf(log, sizeof(log), "%s/s.log", util_tmpdir());
+	for (int i = 0; i < 2; i++) {
+		char *argv[] = { (char *)util_genbox(), "-c", (char *)cf, "--db", (char *)dbs[i],
+			"archive", NULL };
+
+		pid[i] = util_spawn(argv, log, 0);
+	}
+	for (int i = 0; i < 2; i++)
+		waitpid(pid[i], &st[i], 0);
+	ok(WIFEXITED(st[0]) && WEXITSTATUS(st[0]) == 0 && WIFEXITED(st[1]) &&
+	    WEXITSTATUS(st[1]) == 0, "two runs sharing a target at once both exit 0");
+	total = check_archive(arch, &objects, &files);
+	is_int(total, 6002, "... their manifests name 6002 documents, every object intact (%d)",
+	    objects);
+	is_int(objects, files, "... %d files, each named by one manifest", files);
+	is_int(run_named(tpath("arch-s/contexts"), "2024-01-02"), 2,
+	    "... each run's object of a day carries its run id");
+	snprintf(spec, sizeof(spec), "dir:%s", arch);
+	util_genbox_run(&r, NULL, "--db", tpath("rs.db"), "restore", "--from", spec, (char *)NULL);
+	like(r.out, "restored 6000 contexts and 2 batches", "restore brings back both (%s%s)",
+	    r.out, r.err);
+	run_free(&r);
 }
 
 /* Runs killed with SIGKILL after delay_ms each, then one to its end. */
@@ -495,6 +564,7 @@ main(void)
 {
 	test_archive_restore();
 	test_changed_meanwhile();
+	test_shared();
 	test_killed();
 	test_serve();
 	return tap_done();
