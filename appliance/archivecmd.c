@@ -64,13 +64,15 @@ arch_spec(const struct config *cfg, char *out, size_t size)
 		snprintf(out, size, "dir:%.*s/archive", (int)(slash - cfg->db_path), cfg->db_path);
 }
 
+/* The target; reading (restore) it must exist: a dir: folder is not created. */
 static int
-arch_target(const struct config *cfg, const char *spec, struct target **t, struct gb_err *err)
+arch_target(const struct config *cfg, const char *spec, int reading, struct target **t,
+    struct gb_err *err)
 {
 	struct target_s3 s3 = { cfg->s3_endpoint, cfg->s3_region, cfg->s3_access_key,
 		cfg->s3_secret_key, cfg->s3_timeout_ms };
 
-	return target_open(t, spec, &s3, err);
+	return reading ? target_open_existing(t, spec, &s3, err) : target_open(t, spec, &s3, err);
 }
 
 static void
@@ -154,7 +156,7 @@ arch_run(const struct config *cfg, struct store *st, const char *before, int dry
 		close(lock);
 		return rc;
 	}
-	if ((rc = arch_target(cfg, spec, &t, err)) == 0)
+	if ((rc = arch_target(cfg, spec, 0, &t, err)) == 0)
 		rc = archive_run(st, t, o, c, err);
 	target_close(t);
 	close(lock);
@@ -273,9 +275,9 @@ cmd_restore(const struct config *cfg, int argc, char **argv)
 	    (o.before && archive_day_cutoff(o.before, cut, &err)))
 		return arch_usage("restore", "%s", err.msg);
 	memset(&c, 0, sizeof(c));
-	if (arch_target(cfg, from, &t, &err))
+	if (arch_target(cfg, from, 1, &t, &err))
 		return cli_fail("restore", "%s", err.msg);
-	if (arch_open(cfg, 1, "restore", &st)) {
+	if (arch_open(cfg, 0, "restore", &st)) {
 		target_close(t);
 		return 1;
 	}
@@ -283,8 +285,9 @@ cmd_restore(const struct config *cfg, int argc, char **argv)
 	store_close(st);
 	target_close(t);
 	printf("restored %lld contexts and %lld batches from %lld objects (%lld bytes) of %lld "
-	    "manifests\n", (long long)c.docs[0], (long long)c.docs[1], (long long)c.objects,
-	    (long long)c.bytes, (long long)c.manifests);
+	    "manifests; kept %lld (newer here)\n", (long long)c.docs[0], (long long)c.docs[1],
+	    (long long)c.objects, (long long)c.bytes, (long long)c.manifests,
+	    (long long)(c.kept[0] + c.kept[1]));
 	return rc ? cli_fail("restore", "%s", err.msg) : 0;
 }
 

@@ -14,6 +14,7 @@
 #include "archive_int.h"
 
 #define GZ_CHUNK 65536
+#define ARCH_MAX_NUMBER 9007199254740992.0	/* 2^53: a count or size a double holds exactly */
 
 void
 arch_hex(const unsigned char md[32], char hex[65])
@@ -56,7 +57,8 @@ index_entry(const cJSON *o, struct arch_entry *e)
 	memset(e, 0, sizeof(*e));
 	if (!name || !coll || !day || !sha || !cJSON_IsNumber(count) || !cJSON_IsNumber(bytes) ||
 	    strlen(name) >= sizeof(e->name) || strlen(day) != 10 || strlen(sha) != 64 ||
-	    count->valuedouble < 0 || bytes->valuedouble < 0)
+	    !(count->valuedouble >= 0 && count->valuedouble <= ARCH_MAX_NUMBER) ||
+	    !(bytes->valuedouble >= 0 && bytes->valuedouble <= ARCH_MAX_NUMBER))
 		return GB_EINVAL;
 	e->ci = -1;
 	for (int i = 0; i < ARCHIVE_NCOLL; i++)
@@ -73,7 +75,8 @@ index_entry(const cJSON *o, struct arch_entry *e)
 }
 
 static int
-index_manifest(struct target *t, const char *name, struct arch_index *idx, struct gb_err *err)
+index_manifest(struct target *t, const char *name, int mseq, struct arch_index *idx,
+    struct gb_err *err)
 {
 	const cJSON *objs, *o;
 	struct arch_entry e;
@@ -93,18 +96,36 @@ index_manifest(struct target *t, const char *name, struct arch_index *idx, struc
 		    name);
 	else
 		cJSON_ArrayForEach(o, objs) {
+			const char *at = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root,
+			    "created_at"));
+
 			if (index_entry(o, &e)) {
 				rc = gb_errf(err, GB_EINVAL, "%s/%s: an object without name, "
 				    "collection, day, count, bytes or sha256", target_name(t),
 				    name);
 				break;
 			}
+			snprintf(e.created, sizeof(e.created), "%s", at ? at : "");
+			e.mseq = mseq;
+			e.pos = idx->n;
 			if ((rc = index_add(idx, &e, err)))
 				break;
 		}
 	cJSON_Delete(root);
 	free(data);
 	return rc;
+}
+
+/* Manifests by created_at, then name; a manifest's objects in its order. */
+static int
+index_cmp(const void *a, const void *b)
+{
+	const struct arch_entry *x = a, *y = b;
+	int c = strcmp(x->created, y->created);
+
+	if (c == 0)
+		c = (x->mseq > y->mseq) - (x->mseq < y->mseq);
+	return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
 }
 
 int
@@ -121,10 +142,12 @@ arch_index_load(struct target *t, struct arch_index *idx, struct gb_err *err)
 
 		if (l < 5 || strcmp(names[i] + l - 5, ".json") != 0)
 			continue;	/* a temporary file, or not ours */
-		if ((rc = index_manifest(t, names[i], idx, err)) == 0)
+		if ((rc = index_manifest(t, names[i], i, idx, err)) == 0)
 			idx->manifests++;
 	}
 	target_names_free(names, n);
+	if (rc == 0 && idx->n > 1)
+		qsort(idx->v, (size_t)idx->n, sizeof(idx->v[0]), index_cmp);
 	if (rc)
 		arch_index_free(idx);
 	return rc;

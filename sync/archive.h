@@ -90,14 +90,16 @@ struct restore_opts {
 
 struct restore_counts {
 	int64_t docs[ARCHIVE_NCOLL];	/* documents written (upsert by _id) */
+	int64_t kept[ARCHIVE_NCOLL];	/* not written: the local one's updated_at is as new */
 	int64_t objects, bytes, manifests;
 };
 
 /*
- * Read every manifest of t (oldest first) and, for each object of a day in
- * range, check its size and SHA-256, then upsert its documents by _id (one
- * transaction per object). An object named twice is read once. A target
- * without any manifest is GB_ENOTFOUND.
+ * Read every manifest of t (oldest first: by created_at, then name) and,
+ * for each object of a day in range, check its size and SHA-256, then
+ * upsert its documents by _id (one transaction per object), but for those
+ * whose local document has an updated_at as new or newer (kept). An object
+ * named twice is read once. A target without any manifest is GB_ENOTFOUND.
  */
 int archive_restore(struct store *st, struct target *t, const struct restore_opts *o,
     struct restore_counts *out, struct gb_err *err);

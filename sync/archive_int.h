@@ -23,9 +23,16 @@ struct arch_entry {
 	char day[11];
 	int64_t count, bytes;
 	char sha256[65];		/* hex */
+	/* its manifest's "created_at" and place in name order: restores go by these */
+	char created[ARCHIVE_TIME_LEN];
+	int mseq, pos;
 };
 
-/* Every object of every manifest of a target, oldest manifest first. */
+/*
+ * Every object of every manifest of a target, oldest manifest first: by
+ * the manifest's created_at, then its name (names need not sort by time:
+ * clocks differ, and a name's run id is random).
+ */
 struct arch_index {
 	struct arch_entry *v;
 	int n, cap;

@@ -3,11 +3,18 @@
  * manifest of the target, oldest first; each object of a day in range read
  * back, its size and SHA-256 checked against the manifest, its line count
  * too, then its documents upserted by _id in one transaction (all of the
- * object or none of it). Restoring twice writes the same documents again.
+ * object or none of it). A local document whose updated_at is newer than
+ * the archived one's stays as it is ("kept"): a restore never undoes a
+ * change made here; one equal to the archived one, byte for byte, is kept
+ * too (restoring twice writes nothing again). With the same updated_at but
+ * other bytes the archived one is written: of a document archived twice
+ * (changed between its archive and its delete) the later manifest's wins.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "../storage/docs.h"
 #include "archive_int.h"
@@ -15,16 +22,62 @@
 struct restore_obj {
 	struct store *st;
 	enum coll c;
-	int64_t lines;
+	int64_t lines, kept;
 	struct gb_err *err;
 };
+
+static const char *
+updated_at(const cJSON *doc)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "updated_at"));
+
+	return s ? s : "";
+}
+
+/*
+ * 1 when the local document of line's _id is newer than line or the same
+ * document, else 0; <0 error.
+ */
+static int
+local_newer(struct restore_obj *ro, const char *line, size_t len)
+{
+	cJSON *arch = cJSON_ParseWithLength(line, len), *local = NULL;
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(arch, "_id"));
+	char *doc = NULL;
+	int rc;
+
+	if (id == NULL) {
+		cJSON_Delete(arch);
+		return 0;	/* store_put says what is wrong with it */
+	}
+	rc = store_get(ro->st, ro->c, id, &doc, ro->err);
+	if (rc == GB_ENOTFOUND) {
+		gb_err_clear(ro->err);
+		rc = 0;
+	} else if (rc == 0) {
+		local = cJSON_Parse(doc);
+		rc = strcmp(updated_at(local), updated_at(arch));
+		rc = rc > 0 || (rc == 0 && strlen(doc) == len && memcmp(doc, line, len) == 0);
+	}
+	cJSON_Delete(local);
+	cJSON_Delete(arch);
+	free(doc);
+	return rc;
+}
 
 static int
 restore_line(void *arg, const char *line, size_t len)
 {
 	struct restore_obj *ro = arg;
+	int rc;
 
 	ro->lines++;
+	if ((rc = local_newer(ro, line, len)) < 0)
+		return rc;
+	if (rc > 0) {
+		ro->kept++;
+		return 0;
+	}
 	return store_put(ro->st, ro->c, line, len, STORE_UPSERT, NULL, ro->err);
 }
 
@@ -32,7 +85,7 @@ static int
 restore_object(struct store *st, struct target *t, const struct arch_entry *e,
     struct buf *raw, struct restore_counts *out, struct gb_err *err)
 {
-	struct restore_obj ro = { st, archive_coll(e->ci), 0, err };
+	struct restore_obj ro = { st, archive_coll(e->ci), 0, 0, err };
 	int rc;
 
 	if ((rc = arch_fetch(t, e, raw, err)) || (rc = store_begin(st, err)))
@@ -49,7 +102,8 @@ restore_object(struct store *st, struct target *t, const struct arch_entry *e,
 		    target_name(t), e->name, (long long)ro.lines, (long long)e->count);
 	}
 	if (rc == 0 && (rc = store_commit(st, err)) == 0) {
-		out->docs[e->ci] += ro.lines;
+		out->docs[e->ci] += ro.lines - ro.kept;
+		out->kept[e->ci] += ro.kept;
 		out->objects++;
 		out->bytes += e->bytes;
 	}

@@ -106,7 +106,7 @@ check_archive(const char *arch, int *objects, int *files)
 		if ((d = opendir(dir)) == NULL)
 			continue;
 		while ((de = readdir(d)) != NULL)
-			*files += strstr(de->d_name, ".jsonl.gz") != NULL;
+			*files += de->d_name[0] != '.' && strstr(de->d_name, ".jsonl.gz") != NULL;
 		closedir(d);
 	}
 	snprintf(dir, sizeof(dir), "%s/manifests", arch);
@@ -116,8 +116,8 @@ check_archive(const char *arch, int *objects, int *files)
 		cJSON *m, *o;
 		char *text;
 
-		if (!strstr(de->d_name, ".json"))
-			continue;
+		if (de->d_name[0] == '.' || !strstr(de->d_name, ".json"))
+			continue;	/* a temporary file a killed run left */
 		snprintf(file, sizeof(file), "%s/%s", dir, de->d_name);
 		text = util_read_file(file, NULL);
 		m = cJSON_Parse(text);
@@ -216,6 +216,59 @@ ack_all_but(const char *path, const char *keep, const char *refuse, int max)
 	return kept;
 }
 
+static void
+init_db(const char *path)
+{
+	struct run r;
+
+	util_genbox_run(&r, NULL, "--db", path, "init", (char *)NULL);
+	if (r.status != 0)
+		tap_bail("init %s: %s", path, r.err);
+	run_free(&r);
+}
+
+/* init_db of name in the test's folder (tpath's buffers left alone). */
+static void
+init_db_in(const char *name)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/%s", util_tmpdir(), name);
+	init_db(path);
+}
+
+/*
+ * Restored, a context is changed here (a newer updated_at); a second
+ * restore keeps it, and writes nothing it holds already.
+ */
+static void
+test_restore_newer(const char *rdb, const char *from)
+{
+	const char *edited = "{\"_id\":\"ctx_a00001\",\"organization_id\":\"org_1\","
+	    "\"status\":\"failed\",\"created_at\":\"2024-01-02T01:00:00.000Z\","
+	    "\"updated_at\":\"2026-01-01T00:00:00.000Z\",\"data\":{\"title\":\"edited\"}}";
+	struct store *st = open_db(rdb);
+	char *doc = NULL;
+	struct run r;
+
+	if (store_put(st, COLL_CONTEXTS, edited, strlen(edited), STORE_REPLACE, NULL, &err))
+		tap_bail("edit: %s", err.msg);
+	store_close(st);
+	util_genbox_run(&r, NULL, "--db", rdb, "restore", "--from", from, (char *)NULL);
+	is_int(r.status, 0, "a second restore exits 0 (%s)", r.err);
+	like(r.out, "restored 0 contexts and 0 batches from 10 objects",
+	    "... writes nothing (%s)", r.out);
+	like(r.out, "kept 9001 (newer here)", "... keeping what is here");
+	run_free(&r);
+	st = open_db(rdb);
+	if (store_get(st, COLL_CONTEXTS, "ctx_a00001", &doc, &err) == 0)
+		like(doc, "\"title\":\"edited\"", "... and the context changed here keeps its change");
+	else
+		ok(0, "... the changed context is there");
+	free(doc);
+	store_close(st);
+}
+
 /* The archive of test_archive_restore restored into new databases. */
 static void
 test_restore(const char *arch, const struct docs *ctx)
@@ -227,6 +280,13 @@ test_restore(const char *arch, const struct docs *ctx)
 
 	snprintf(from, sizeof(from), "dir:%s", arch);
 	util_genbox_run(&r, NULL, "--db", rdb, "restore", "--from", from, (char *)NULL);
+	is_int(r.status, 1, "restore into a database that does not exist exits 1");
+	like(r.err, "genbox init", "... saying to run genbox init first (%s)", r.err);
+	run_free(&r);
+	ok(file_size(rdb) < 0, "... and creates none");
+	init_db(rdb);
+	init_db(r2);
+	util_genbox_run(&r, NULL, "--db", rdb, "restore", "--from", from, (char *)NULL);
 	is_int(r.status, 0, "restore into a new database exits 0 (%s)", r.err);
 	like(r.out, "restored 9000 contexts and 1 batches from 10 objects",
 	    "... 9000 contexts and 1 batch");
@@ -235,11 +295,19 @@ test_restore(const char *arch, const struct docs *ctx)
 	is_int((int64_t)back.n, 9000, "the restored database holds 9000 contexts");
 	ok(same_docs(&back, ctx), "... each equal byte for byte to the original");
 	docs_free(&back);
+	test_restore_newer(rdb, from);
 	util_genbox_run(&r, NULL, "--db", r2, "restore", "--from", from, "--after", "2024-01-03",
 	    "--before", "2024-01-06", (char *)NULL);
 	like(r.out, "restored 2000 contexts and 0 batches from 2 objects",
 	    "restore --after 2024-01-03 --before 2024-01-06 reads the days between (%s)", r.out);
 	run_free(&r);
+	snprintf(from, sizeof(from), "dir:%s", tpath("nope/typo"));
+	util_genbox_run(&r, NULL, "--db", r2, "restore", "--from", from, (char *)NULL);
+	is_int(r.status, 1, "restore from a folder that does not exist exits 1");
+	like(r.err, "nope/typo: no such folder", "... and says so (%s)", r.err);
+	run_free(&r);
+	ok(file_size(tpath("nope")) < 0, "... and does not create it");
+	mkdir(tpath("empty-archive"), 0700);
 	snprintf(from, sizeof(from), "dir:%s", tpath("empty-archive"));
 	util_genbox_run(&r, NULL, "--db", r2, "restore", "--from", from, (char *)NULL);
 	is_int(r.status, 1, "restore from a folder without an archive exits 1");
@@ -398,6 +466,7 @@ test_changed_meanwhile(void)
 	is_int(run_named(tpath("arch-b/contexts"), "2024-01-01"), 2,
 	    "... the two objects of the day each carry their run's id");
 	snprintf(spec, sizeof(spec), "dir:%s", arch);
+	init_db_in("rb.db");
 	util_genbox_run(&r, NULL, "--db", tpath("rb.db"), "restore", "--from", spec, (char *)NULL);
 	is_int(r.status, 0, "restore exits 0");
 	run_free(&r);
@@ -455,9 +524,92 @@ test_shared(void)
 	is_int(run_named(tpath("arch-s/contexts"), "2024-01-02"), 2,
 	    "... each run's object of a day carries its run id");
 	snprintf(spec, sizeof(spec), "dir:%s", arch);
+	init_db_in("rs.db");
 	util_genbox_run(&r, NULL, "--db", tpath("rs.db"), "restore", "--from", spec, (char *)NULL);
 	like(r.out, "restored 6000 contexts and 2 batches", "restore brings back both (%s%s)",
 	    r.out, r.err);
+	run_free(&r);
+}
+
+/* A gzip object of one line in arch/name; its manifest entry into out. */
+static void
+hand_object(const char *arch, const char *name, const char *line, char *out, size_t size)
+{
+	char path[4400], hex[65];
+	long long bytes;
+	gzFile f;
+
+	snprintf(path, sizeof(path), "%s/contexts", arch);
+	mkdir(arch, 0700);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/%s", arch, name);
+	if ((f = gzopen(path, "wb")) == NULL || gzputs(f, line) < 0 || gzputs(f, "\n") < 0 ||
+	    gzclose(f) != Z_OK)
+		tap_bail("write %s", path);
+	sha_file(path, hex, &bytes);
+	snprintf(out, size, "{\"name\":\"%s\",\"collection\":\"contexts\",\"day\":"
+	    "\"2024-01-01\",\"count\":1,\"bytes\":%lld,\"sha256\":\"%s\"}", name, bytes, hex);
+}
+
+static void
+hand_manifest(const char *arch, const char *name, const char *created, const char *entry)
+{
+	char path[4400], text[1024];
+
+	snprintf(path, sizeof(path), "%s/manifests", arch);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/manifests/%s", arch, name);
+	snprintf(text, sizeof(text), "{\"objects\":[%s],\"created_at\":\"%s\",\"box\":\"x\"}",
+	    entry, created);
+	if (util_write_file(path, text, strlen(text)))
+		tap_bail("write %s", path);
+}
+
+/*
+ * Manifests whose names do not sort by time (another box's clock, random
+ * run ids): restore goes by their created_at. A manifest with a count no
+ * integer holds is refused.
+ */
+static void
+test_order(void)
+{
+	char arch[4200], db[4200], from[4300], e1[512], e2[512], *doc = NULL;
+	struct store *st;
+	struct run r;
+
+	snprintf(arch, sizeof(arch), "%s/arch-o", util_tmpdir());
+	snprintf(db, sizeof(db), "%s/o.db", util_tmpdir());
+	hand_object(arch, "contexts/old.jsonl.gz", "{\"_id\":\"ctx_o1\",\"organization_id\":"
+	    "\"org_1\",\"status\":\"completed\",\"updated_at\":\"2024-02-01T00:00:00.000Z\","
+	    "\"data\":{\"v\":1}}", e1, sizeof(e1));
+	hand_object(arch, "contexts/new.jsonl.gz", "{\"_id\":\"ctx_o1\",\"organization_id\":"
+	    "\"org_1\",\"status\":\"completed\",\"updated_at\":\"2024-03-01T00:00:00.000Z\","
+	    "\"data\":{\"v\":2}}", e2, sizeof(e2));
+	hand_manifest(arch, "b.json", "2024-02-01T00:00:00.000Z", e1);
+	hand_manifest(arch, "a.json", "2024-03-01T00:00:00.000Z", e2);
+	init_db(db);
+	snprintf(from, sizeof(from), "dir:%s", arch);
+	util_genbox_run(&r, NULL, "--db", db, "restore", "--from", from, (char *)NULL);
+	like(r.out, "restored 2 contexts and 0 batches from 2 objects",
+	    "manifests are read by created_at, not by name: each version written in turn (%s%s)",
+	    r.out, r.err);
+	like(r.out, "kept 0 ", "... none kept");
+	run_free(&r);
+	st = open_db(db);
+	if (store_get(st, COLL_CONTEXTS, "ctx_o1", &doc, &err) == 0)
+		like(doc, "\"v\":2", "... the later version is the one here");
+	else
+		ok(0, "... the context is here");
+	free(doc);
+	store_close(st);
+	snprintf(e1, sizeof(e1), "{\"name\":\"contexts/old.jsonl.gz\",\"collection\":"
+	    "\"contexts\",\"day\":\"2024-01-01\",\"count\":1e300,\"bytes\":1e300,"
+	    "\"sha256\":\"%064d\"}", 0);
+	hand_manifest(arch, "c.json", "2024-04-01T00:00:00.000Z", e1);
+	util_genbox_run(&r, NULL, "--db", db, "restore", "--from", from, (char *)NULL);
+	is_int(r.status, 1, "a manifest with a count of 1e300 is refused (%s)", r.err);
+	like(r.err, "c.json: an object without name, collection, day, count",
+	    "... as a malformed manifest");
 	run_free(&r);
 }
 
@@ -499,6 +651,7 @@ test_killed(void)
 	is_int(total, 6001, "the manifests name 6001 documents, each once (%d objects, %d files)",
 	    objects, files);
 	snprintf(spec, sizeof(spec), "dir:%s", arch);
+	init_db_in("rc.db");
 	util_genbox_run(&r, NULL, "--db", tpath("rc.db"), "restore", "--from", spec, (char *)NULL);
 	like(r.out, "restored 6000 contexts and 1 batches",
 	    "restore brings back 6000 contexts (%s)", r.out);
@@ -565,6 +718,7 @@ main(void)
 	test_archive_restore();
 	test_changed_meanwhile();
 	test_shared();
+	test_order();
 	test_killed();
 	test_serve();
 	return tap_done();
