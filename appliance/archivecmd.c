@@ -65,6 +65,20 @@ arch_spec(const struct config *cfg, char *out, size_t size)
 }
 
 /* The target; reading (restore) it must exist: a dir: folder is not created. */
+/* The database's folder: objects read back go through a temporary file there. */
+static void
+arch_tmp_dir(const struct config *cfg, char *out, size_t size)
+{
+	const char *slash = strrchr(cfg->db_path, '/');
+
+	if (slash == NULL)
+		snprintf(out, size, ".");
+	else if (slash == cfg->db_path)
+		snprintf(out, size, "/");
+	else
+		snprintf(out, size, "%.*s", (int)(slash - cfg->db_path), cfg->db_path);
+}
+
 static int
 arch_target(const struct config *cfg, const char *spec, int reading, struct target **t,
     struct gb_err *err)
@@ -129,7 +143,7 @@ arch_run(const struct config *cfg, struct store *st, const char *before, int dry
     struct archive_opts *o, struct archive_counts *c, struct gb_err *err)
 {
 	struct gb_err jerr = { 0, "" };
-	char spec[1100], box[128], counts[256];
+	char spec[1100], box[128], counts[256], tmp_dir[1100];
 	struct target *t = NULL;
 	int days[ARCHIVE_NCOLL] = { cfg->contexts_retention_days, cfg->batches_retention_days };
 	int rc, lock;
@@ -141,6 +155,8 @@ arch_run(const struct config *cfg, struct store *st, const char *before, int dry
 	o->dry_run = dry;
 	o->box = box;
 	o->delete_batch = cfg->retention_delete_batch;
+	arch_tmp_dir(cfg, tmp_dir, sizeof(tmp_dir));
+	o->tmp_dir = tmp_dir;
 	for (int i = 0; i < ARCHIVE_NCOLL; i++) {
 		if (before) {
 			if ((rc = archive_day_cutoff(before, o->cutoff[i], err)))
@@ -247,7 +263,8 @@ cmd_restore(const struct config *cfg, int argc, char **argv)
 	static const struct option longs[] = { { "from", required_argument, NULL, 'f' },
 		{ "after", required_argument, NULL, 'a' },
 		{ "before", required_argument, NULL, 'b' }, { NULL, 0, NULL, 0 } };
-	struct restore_opts o = { NULL, NULL };
+	struct restore_opts o = { NULL, NULL, NULL };
+	char tmp_dir[1100];
 	struct gb_err err = { 0, "" };
 	struct restore_counts c;
 	char cut[ARCHIVE_TIME_LEN];
@@ -275,6 +292,8 @@ cmd_restore(const struct config *cfg, int argc, char **argv)
 	    (o.before && archive_day_cutoff(o.before, cut, &err)))
 		return arch_usage("restore", "%s", err.msg);
 	memset(&c, 0, sizeof(c));
+	arch_tmp_dir(cfg, tmp_dir, sizeof(tmp_dir));
+	o.tmp_dir = tmp_dir;
 	if (arch_target(cfg, from, 1, &t, &err))
 		return cli_fail("restore", "%s", err.msg);
 	if (arch_open(cfg, 0, "restore", &st)) {

@@ -1,7 +1,7 @@
 /*
  * archgz.c - the pieces of an archive: the manifests of a target read into
- * one index, gzip streams in memory (zlib), and an object read back,
- * checked against its manifest entry and unpacked.
+ * one index, and gzip streams in memory (zlib); archread.c reads an
+ * object back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,76 +225,4 @@ arch_gz_close(struct arch_gz *g)
 		g->z = NULL;
 	}
 	buf_release(&g->out);
-}
-
-/* Unpack gzip data into raw, at most ARCHIVE_MAX_RAW bytes. */
-static int
-gunzip(const char *what, const void *data, size_t len, struct buf *raw, struct gb_err *err)
-{
-	unsigned char out[GZ_CHUNK];
-	z_stream z;
-	int zr = Z_OK, rc = 0;
-
-	memset(&z, 0, sizeof(z));
-	if (inflateInit2(&z, 15 + 32) != Z_OK)
-		return gb_errf(err, GB_ENOMEM, "cannot start a gzip stream");
-	z.next_in = (unsigned char *)(uintptr_t)data;
-	z.avail_in = (uInt)len;
-	while (rc == 0 && zr != Z_STREAM_END) {
-		z.next_out = out;
-		z.avail_out = sizeof(out);
-		zr = inflate(&z, Z_NO_FLUSH);
-		if (zr != Z_OK && zr != Z_STREAM_END)
-			rc = gb_errf(err, GB_EIO, "%s: not gzip data (%s)", what,
-			    z.msg ? z.msg : "truncated");
-		else if (buf_append(raw, out, sizeof(out) - z.avail_out))
-			rc = gb_errf(err, GB_ETOOBIG, "%s: more than %u bytes unpacked", what,
-			    ARCHIVE_MAX_RAW);
-	}
-	inflateEnd(&z);
-	return rc;
-}
-
-int
-arch_fetch(struct target *t, const struct arch_entry *e, struct buf *raw, struct gb_err *err)
-{
-	char what[512], hex[65];
-	unsigned char md[32];
-	void *data = NULL;
-	size_t len = 0;
-	int rc;
-
-	snprintf(what, sizeof(what), "%s/%s", target_name(t), e->name);
-	buf_reset(raw);
-	if ((rc = target_get(t, e->name, &data, &len, err)))
-		return rc;
-	store_sha256(data, len, md);
-	arch_hex(md, hex);
-	if ((int64_t)len != e->bytes)
-		rc = gb_errf(err, GB_EIO, "%s: %zu bytes, the manifest says %lld", what, len,
-		    (long long)e->bytes);
-	else if (strcmp(hex, e->sha256) != 0)
-		rc = gb_errf(err, GB_EIO, "%s: SHA-256 %s, the manifest says %s", what, hex,
-		    e->sha256);
-	else
-		rc = gunzip(what, data, len, raw, err);
-	free(data);
-	return rc;
-}
-
-int
-arch_lines(const char *text, size_t len, arch_line_fn fn, void *arg)
-{
-	const char *p = text, *end = text + len;
-	int rc = 0;
-
-	while (p < end && rc == 0) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-		if (l > 0)
-			rc = fn(arg, p, l);
-		p += l + 1;
-	}
-	return rc;
 }

@@ -47,7 +47,6 @@ struct arch_run {
 	struct arch_rows page;		/* rows of the object being written */
 	struct arch_gz gz;
 	int gz_open;
-	struct buf raw;
 	char run_id[ARCHIVE_RUN_ID_LEN];	/* random, hex: in every name this run puts */
 };
 
@@ -176,15 +175,12 @@ known_load(struct arch_run *r)
 
 		if (e->ci != r->ci || strcmp(e->day, r->day) != 0)
 			continue;
-		if ((rc = arch_fetch(r->t, e, &r->raw, r->err)) == GB_ENOTFOUND) {
+		if ((rc = arch_each_line(r->t, e, r->o->tmp_dir, known_line, r, r->err)) ==
+		    GB_ENOTFOUND) {
 			gb_err_clear(r->err);	/* gone from the target: holds nothing */
 			rc = 0;
-			continue;
 		}
-		if (rc == 0)
-			rc = arch_lines(buf_str(&r->raw), r->raw.len, known_line, r);
 	}
-	buf_reset(&r->raw);
 	if (r->known.n > 1)
 		qsort(r->known.v, r->known.n, sizeof(r->known.v[0]), rows_cmp);
 	return rc;
@@ -438,7 +434,6 @@ archive_run(struct store *st, struct target *t, const struct archive_opts *o,
 	r.o = o;
 	r.out = out;
 	r.err = err;
-	buf_init(&r.raw, (size_t)ARCHIVE_MAX_RAW);
 	if ((rc = arch_run_id(r.run_id, err)) == 0 && (rc = arch_index_load(t, &r.idx, err)) == 0)
 		for (int ci = 0; ci < ARCHIVE_NCOLL && rc == 0; ci++)
 			rc = archive_coll_days(&r, ci);
@@ -449,6 +444,5 @@ archive_run(struct store *st, struct target *t, const struct archive_opts *o,
 	}
 	arch_index_free(&r.idx);
 	arch_index_free(&r.put);
-	buf_release(&r.raw);
 	return rc;
 }

@@ -52,6 +52,7 @@ struct archive_opts {
 	/* non-zero: stop reading after the current day, and finish (may be NULL) */
 	int (*stopping)(void *arg);
 	void *arg;
+	const char *tmp_dir;		/* earlier objects are read through a file here */
 };
 
 struct archive_counts {
@@ -86,6 +87,7 @@ int archive_run(struct store *st, struct target *t, const struct archive_opts *o
 struct restore_opts {
 	const char *after;		/* "YYYY-MM-DD": only days after it; NULL: all */
 	const char *before;		/* only days before it; NULL: all */
+	const char *tmp_dir;		/* objects are read through a file here; NULL: $TMPDIR */
 };
 
 struct restore_counts {

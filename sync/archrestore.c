@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -23,6 +24,7 @@ struct restore_obj {
 	struct store *st;
 	enum coll c;
 	int64_t lines, kept;
+	int put_failed;			/* the error is store_put's (or store_get's) */
 	struct gb_err *err;
 };
 
@@ -72,32 +74,37 @@ restore_line(void *arg, const char *line, size_t len)
 	int rc;
 
 	ro->lines++;
-	if ((rc = local_newer(ro, line, len)) < 0)
-		return rc;
-	if (rc > 0) {
+	if ((rc = local_newer(ro, line, len)) > 0) {
 		ro->kept++;
 		return 0;
 	}
-	return store_put(ro->st, ro->c, line, len, STORE_UPSERT, NULL, ro->err);
+	if (rc == 0)
+		rc = store_put(ro->st, ro->c, line, len, STORE_UPSERT, NULL, ro->err);
+	ro->put_failed = rc != 0;
+	return rc;
 }
 
 static int
 restore_object(struct store *st, struct target *t, const struct arch_entry *e,
-    struct buf *raw, struct restore_counts *out, struct gb_err *err)
+    const char *tmp_dir, struct restore_counts *out, struct gb_err *err)
 {
-	struct restore_obj ro = { st, archive_coll(e->ci), 0, 0, err };
-	int rc;
+	struct restore_obj ro = { st, archive_coll(e->ci), 0, 0, 0, err };
+	int rc, fd;
 
-	if ((rc = arch_fetch(t, e, raw, err)) || (rc = store_begin(st, err)))
+	if ((fd = arch_object_open(t, e, tmp_dir, err)) < 0)
+		return err->code;
+	if ((rc = store_begin(st, err))) {
+		close(fd);
 		return rc;
-	if ((rc = arch_lines(buf_str(raw), raw->len, restore_line, &ro))) {
+	}
+	if ((rc = arch_object_lines(t, fd, e, restore_line, &ro, err)) && ro.put_failed) {
 		char msg[sizeof(err->msg)];
 
 		snprintf(msg, sizeof(msg), "%s", err->msg);
 		gb_err_clear(err);
 		rc = gb_errf(err, rc, "%s/%s: line %lld: %s", target_name(t), e->name,
 		    (long long)ro.lines, msg);
-	} else if (ro.lines != e->count) {
+	} else if (rc == 0 && ro.lines != e->count) {
 		rc = gb_errf(err, GB_EIO, "%s/%s: %lld documents, the manifest says %lld",
 		    target_name(t), e->name, (long long)ro.lines, (long long)e->count);
 	}
@@ -132,7 +139,6 @@ archive_restore(struct store *st, struct target *t, const struct restore_opts *o
     struct restore_counts *out, struct gb_err *err)
 {
 	struct arch_index idx;
-	struct buf raw;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -144,11 +150,9 @@ archive_restore(struct store *st, struct target *t, const struct restore_opts *o
 		return gb_errf(err, GB_ENOTFOUND, "%s: no archive here (no manifests/*.json)",
 		    target_name(t));
 	}
-	buf_init(&raw, (size_t)ARCHIVE_MAX_RAW);
 	for (int i = 0; i < idx.n && rc == 0; i++)
 		if (restore_wanted(&idx, i, o))
-			rc = restore_object(st, t, &idx.v[i], &raw, out, err);
-	buf_release(&raw);
+			rc = restore_object(st, t, &idx.v[i], o->tmp_dir, out, err);
 	arch_index_free(&idx);
 	return rc;
 }

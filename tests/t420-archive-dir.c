@@ -15,6 +15,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -613,6 +614,62 @@ test_order(void)
 	run_free(&r);
 }
 
+/*
+ * A gzip bomb named by a manifest (300 MB of one line, well under 1 MB
+ * packed): restore refuses it past one document's size, in bounded memory.
+ */
+static void
+test_bomb(void)
+{
+	char arch[4200], db[4200], from[4300], path[4400], hex[65], entry[512];
+	static char chunk[1 << 20];
+	long long bytes;
+	gzFile f;
+	pid_t pid;
+	int status = 0;
+
+	snprintf(arch, sizeof(arch), "%s/arch-bomb", util_tmpdir());
+	snprintf(db, sizeof(db), "%s/bomb.db", util_tmpdir());
+	snprintf(path, sizeof(path), "%s/contexts", arch);
+	mkdir(arch, 0700);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/contexts/bomb.jsonl.gz", arch);
+	memset(chunk, 'x', sizeof(chunk));
+	if ((f = gzopen(path, "wb9")) == NULL)
+		tap_bail("write %s", path);
+	for (int i = 0; i < 300; i++)
+		gzwrite(f, chunk, sizeof(chunk));
+	gzputs(f, "\n");
+	gzclose(f);
+	sha_file(path, hex, &bytes);
+	snprintf(entry, sizeof(entry), "{\"name\":\"contexts/bomb.jsonl.gz\",\"collection\":"
+	    "\"contexts\",\"day\":\"2024-01-01\",\"count\":1,\"bytes\":%lld,\"sha256\":"
+	    "\"%s\"}", bytes, hex);
+	hand_manifest(arch, "bomb.json", "2024-01-01T00:00:00.000Z", entry);
+	init_db(db);
+	snprintf(from, sizeof(from), "dir:%s", arch);
+	fflush(stdout);
+	/* a child runs it, so that RUSAGE_CHILDREN is that restore's alone */
+	if ((pid = fork()) == 0) {
+		struct rusage ru;
+		struct run r;
+		int good;
+
+		util_genbox_run(&r, NULL, "--db", db, "restore", "--from", from, (char *)NULL);
+		good = r.status == 1 && strstr(r.err, "line 1: longer than 16777216 bytes") != NULL;
+		if (!good)
+			fprintf(stderr, "# restore of the bomb: %d %s\n", r.status, r.err);
+		getrusage(RUSAGE_CHILDREN, &ru);
+		_exit(good ? (int)(ru.ru_maxrss / 1024 / 4 > 250 ? 250 : ru.ru_maxrss / 1024 / 4) :
+		    255);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) != 255,
+	    "restore of a gzip bomb exits 1: a line longer than a document");
+	ok(WIFEXITED(status) && WEXITSTATUS(status) * 4 < 200,
+	    "... using at most 200 MB (%d MB at most)", WEXITSTATUS(status) * 4 + 4);
+}
+
 /* Runs killed with SIGKILL after delay_ms each, then one to its end. */
 static void
 test_killed(void)
@@ -719,6 +776,7 @@ main(void)
 	test_changed_meanwhile();
 	test_shared();
 	test_order();
+	test_bomb();
 	test_killed();
 	test_serve();
 	return tap_done();
