@@ -621,6 +621,10 @@ s3_list_page(const struct buf *page, const char *label,
 	char key[S3_KEY_MAX], trunc[16];
 	int got, rc;
 
+	/* an endpoint that is not S3 (a web server answering 200) is no empty bucket */
+	if (strstr(p, "<ListBucketResult") == NULL)
+		return gb_errf(err, GB_EIO, "%s: the endpoint's answer is not an S3 list "
+		    "(no <ListBucketResult>): is [s3] endpoint an S3 server?", label);
 	xml_first(page, "IsTruncated", trunc, sizeof(trunc));
 	xml_first(page, "NextContinuationToken", token, tsize);
 	if (strcmp(trunc, "true") != 0)

@@ -284,6 +284,8 @@ s3_stat(struct target *t, const char *name, int64_t *size, char sha[65], int *fo
 struct collect {
 	struct target_names nm;
 	size_t skip;		/* the target's prefix and its '/' */
+	const char *want;	/* the key prefix asked for */
+	const char *label;
 };
 
 static int
@@ -291,6 +293,9 @@ s3_collect(const char *key, void *arg, struct gb_err *err)
 {
 	struct collect *c = arg;
 
+	if (strncmp(key, c->want, strlen(c->want)) != 0)
+		return gb_errf(err, GB_EIO, "%s: the list answer names '%.64s', outside the "
+		    "prefix asked for", c->label, key);
 	if (strlen(key) <= c->skip)
 		return 0;
 	return target_names_add(&c->nm, key + c->skip, err);
@@ -450,7 +455,7 @@ target_list(struct target *t, const char *prefix, char ***names, int *n,
     struct gb_err *err)
 {
 	char path[PATH_MAX], key[TARGET_NAME_MAX * 2 + 8];
-	struct collect c = { { NULL, 0, 0 }, 0 };
+	struct collect c = { { NULL, 0, 0 }, 0, "", "" };
 	struct gb_err e = { 0 };
 	int rc;
 
@@ -465,6 +470,8 @@ target_list(struct target *t, const char *prefix, char ***names, int *n,
 		rc = target_dir_walk(t, path, strlen(path), strlen(t->dir) + 1, prefix, &c.nm, err);
 	} else if ((rc = s3_key(t, prefix, key, sizeof(key), err)) == 0) {
 		c.skip = *t->prefix ? strlen(t->prefix) + 1 : 0;
+		c.want = key;
+		c.label = t->spec;
 		rc = s3_list(t->s3, t->bucket, key, s3_collect, &c, &e);
 		if (rc == GB_ENOTFOUND && strstr(e.msg, "NoSuchBucket"))
 			rc = 0;		/* nothing stored yet */
