@@ -291,6 +291,9 @@ cmd_restore(const struct config *cfg, int argc, char **argv)
 	if ((o.after && archive_day_cutoff(o.after, cut, &err)) ||
 	    (o.before && archive_day_cutoff(o.before, cut, &err)))
 		return arch_usage("restore", "%s", err.msg);
+	if (o.after && o.before && strcmp(o.after, o.before) >= 0)
+		return arch_usage("restore", "--after %s is not before --before %s: no day between",
+		    o.after, o.before);
 	memset(&c, 0, sizeof(c));
 	arch_tmp_dir(cfg, tmp_dir, sizeof(tmp_dir));
 	o.tmp_dir = tmp_dir;

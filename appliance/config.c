@@ -449,6 +449,8 @@ struct parse {
 	struct gb_err inner;
 	int sect_line;		/* the first header of an unknown section */
 	struct gb_err sect;
+	int long_line;		/* a line longer than inih reads whole: stopped there */
+	int max_line;		/* that length */
 };
 
 /* A line "[name]" of a section no key belongs to: noted, whether keys follow or not. */
@@ -473,17 +475,30 @@ check_header(struct parse *p, const char *line)
 	}
 }
 
-/* inih's reader: fgets that counts lines, so errors can name theirs */
+/*
+ * inih's reader: fgets that counts lines, so errors can name theirs. A line
+ * longer than inih's buffer would reach it in pieces (the rest read as a
+ * line of its own): the parse stops there instead, and the load fails.
+ */
 static char *
 read_line(char *str, int num, void *stream)
 {
 	struct parse *p = stream;
 	char *s = fgets(str, num, p->f);
+	size_t len;
+	int c;
 
-	if (s != NULL) {
-		p->line++;
-		check_header(p, s);
+	if (s == NULL)
+		return NULL;
+	p->line++;
+	len = strlen(s);
+	if (len == (size_t)num - 1 && s[len - 1] != '\n' && (c = getc(p->f)) != EOF &&
+	    c != '\n') {
+		p->long_line = p->line;
+		p->max_line = num - 3;	/* inih keeps room for "\r\n" and a NUL */
+		return NULL;
 	}
+	check_header(p, s);
 	return s;
 }
 
@@ -504,7 +519,7 @@ on_ini(void *user, const char *section, const char *name, const char *value)
 int
 config_load_file(struct config *cfg, const char *path, int required, struct gb_err *err)
 {
-	struct parse p = { cfg, NULL, 0, 0, { 0, "" }, 0, { 0, "" } };
+	struct parse p = { cfg, NULL, 0, 0, { 0, "" }, 0, { 0, "" }, 0, 0 };
 	int line;
 
 	if ((p.f = fopen(path, "r")) == NULL) {
@@ -515,6 +530,9 @@ config_load_file(struct config *cfg, const char *path, int required, struct gb_e
 	}
 	line = ini_parse_stream(read_line, &p, on_ini, &p);
 	fclose(p.f);
+	if (p.long_line && (line == 0 || p.long_line <= line))
+		return gb_errf(err, GB_EINVAL, "%s:%d: line longer than %d bytes", path,
+		    p.long_line, p.max_line);
 	if (p.sect_line && (line == 0 || p.sect_line <= line))
 		return gb_errf(err, GB_EINVAL, "%s:%d: %s", path, p.sect_line, p.sect.msg);
 	if (line == 0)

@@ -73,8 +73,14 @@ archive_day_cutoff(const char *day, char out[ARCHIVE_TIME_LEN], struct gb_err *e
 	struct tm tm;
 	char *end;
 
+	char back[16];
+	time_t t;
+
 	memset(&tm, 0, sizeof(tm));
-	if (strlen(day) != 10 || (end = strptime(day, "%Y-%m-%d", &tm)) == NULL || *end)
+	/* strict: what the formatter writes back for that day ("2024-02-30", "2024-01- 5": no) */
+	if (strlen(day) != 10 || (end = strptime(day, "%Y-%m-%d", &tm)) == NULL || *end ||
+	    (t = timegm(&tm)) == (time_t)-1 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(back, sizeof(back), "%Y-%m-%d", &tm) != 10 || strcmp(back, day) != 0)
 		return gb_errf(err, GB_EINVAL, "'%s' is not a date (YYYY-MM-DD)", day);
 	snprintf(out, ARCHIVE_TIME_LEN, "%sT00:00:00.000Z", day);
 	return 0;
