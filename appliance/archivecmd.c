@@ -250,10 +250,12 @@ cmd_archive(const struct config *cfg, int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	rc = arch_run(cfg, st, before, dry, &o, &c, &err);
 	store_close(st);
+	if (rc)	/* what the failed run did is in the message and the job row */
+		return cli_fail("archive", "%s (before the failure: %lld contexts and %lld batches "
+		    "deleted, %lld objects written)", err.msg, (long long)c.deleted[0],
+		    (long long)c.deleted[1], (long long)c.objects);
 	arch_spec(cfg, spec, sizeof(spec));
 	arch_print(&c, dry, spec);
-	if (rc)
-		return cli_fail("archive", "%s", err.msg);
 	return 0;
 }
 
@@ -388,13 +390,15 @@ archiver_due(const struct archiver *a, struct store *st)
 	struct gb_err err = { 0, "" };
 	struct store_job job;
 	int found = 0;
-	int64_t left;
+	int64_t left, interval = a->cfg->retention_interval_s;
 
 	if (store_job_get(st, "archive", &job, &found, &err) || !found || job.started_ms == 0)
 		return a->cfg->retention_interval_s < ARCHIVER_FIRST_S ?
 		    a->cfg->retention_interval_s : ARCHIVER_FIRST_S;
-	left = (job.started_ms + (int64_t)a->cfg->retention_interval_s * 1000 - gb_now_ms()) /
-	    1000;
+	/* a failed or stopped run is tried again within the hour, not a whole interval later */
+	if (!job.ok && interval > ARCHIVER_RETRY_S)
+		interval = ARCHIVER_RETRY_S;
+	left = (job.started_ms + interval * 1000 - gb_now_ms()) / 1000;
 	return left > 0 ? left : 0;
 }
 

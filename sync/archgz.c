@@ -88,11 +88,11 @@ index_manifest(struct target *t, const char *name, int mseq, struct arch_index *
 	if ((rc = target_get(t, name, &data, &len, err)))
 		return rc;
 	if (len > ARCHIVE_MAX_MANIFEST)
-		rc = gb_errf(err, GB_ETOOBIG, "%s/%s: a manifest of %zu bytes", target_name(t),
+		rc = gb_errf(err, GB_ETOOBIG, "%s/%s: a manifest of %zu bytes", target_label(t),
 		    name, len);
 	else if ((root = cJSON_ParseWithLength(data, len)) == NULL ||
 	    !cJSON_IsArray(objs = cJSON_GetObjectItemCaseSensitive(root, "objects")))
-		rc = gb_errf(err, GB_EINVAL, "%s/%s: not an archive manifest", target_name(t),
+		rc = gb_errf(err, GB_EINVAL, "%s/%s: not an archive manifest", target_label(t),
 		    name);
 	else
 		cJSON_ArrayForEach(o, objs) {
@@ -101,7 +101,7 @@ index_manifest(struct target *t, const char *name, int mseq, struct arch_index *
 
 			if (index_entry(o, &e)) {
 				rc = gb_errf(err, GB_EINVAL, "%s/%s: an object without name, "
-				    "collection, day, count, bytes or sha256", target_name(t),
+				    "collection, day, count, bytes or sha256", target_label(t),
 				    name);
 				break;
 			}

@@ -398,7 +398,7 @@ archive_delete(struct arch_run *r, struct arch_rows *rows, int ci, struct gb_err
 	if (rows->n == 0)
 		return 0;
 	rc = store_retention_delete(r->st, archive_coll(ci), rows->v, rows->n,
-	    r->o->delete_batch, &d, &k, err);
+	    r->o->delete_batch, r->o->stopping, r->o->arg, &d, &k, err);
 	r->out->deleted[ci] += d;
 	r->out->kept[ci] += k;
 	return rc;

@@ -49,7 +49,10 @@ struct archive_opts {
 	int64_t now_ms;			/* the run's time (manifest name, created_at) */
 	/* called once the manifest is verified, before the deletes (may be NULL) */
 	void (*verified)(void *arg);
-	/* non-zero: stop reading after the current day, and finish (may be NULL) */
+	/*
+	 * non-zero: stop reading after the current day, and finish; asked
+	 * between delete transactions too (may be NULL)
+	 */
 	int (*stopping)(void *arg);
 	void *arg;
 	const char *tmp_dir;		/* earlier objects are read through a file here */

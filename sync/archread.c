@@ -26,7 +26,7 @@ arch_object_open(struct target *t, const struct arch_entry *e, const char *tmp_d
 	int64_t size = 0;
 	int fd;
 
-	snprintf(what, sizeof(what), "%s/%s", target_name(t), e->name);
+	snprintf(what, sizeof(what), "%s/%s", target_label(t), e->name);
 	if (tmp_dir == NULL || tmp_dir[0] == '\0')
 		tmp_dir = getenv("TMPDIR") && getenv("TMPDIR")[0] ? getenv("TMPDIR") : "/tmp";
 	snprintf(path, sizeof(path), "%s/.genbox-archive-XXXXXX", tmp_dir);
@@ -70,7 +70,7 @@ arch_object_lines(struct target *t, int fd, const struct arch_entry *e, arch_lin
 	int rc = 0, zerr = Z_OK;
 	char what[512];
 
-	snprintf(what, sizeof(what), "%s/%s", target_name(t), e->name);
+	snprintf(what, sizeof(what), "%s/%s", target_label(t), e->name);
 	if (line == NULL || gz == NULL) {
 		free(line);
 		if (gz)

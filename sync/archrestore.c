@@ -102,11 +102,11 @@ restore_object(struct store *st, struct target *t, const struct arch_entry *e,
 
 		snprintf(msg, sizeof(msg), "%s", err->msg);
 		gb_err_clear(err);
-		rc = gb_errf(err, rc, "%s/%s: line %lld: %s", target_name(t), e->name,
+		rc = gb_errf(err, rc, "%s/%s: line %lld: %s", target_label(t), e->name,
 		    (long long)ro.lines, msg);
 	} else if (rc == 0 && ro.lines != e->count) {
 		rc = gb_errf(err, GB_EIO, "%s/%s: %lld documents, the manifest says %lld",
-		    target_name(t), e->name, (long long)ro.lines, (long long)e->count);
+		    target_label(t), e->name, (long long)ro.lines, (long long)e->count);
 	}
 	if (rc == 0 && (rc = store_commit(st, err)) == 0) {
 		out->docs[e->ci] += ro.lines - ro.kept;
@@ -148,7 +148,7 @@ archive_restore(struct store *st, struct target *t, const struct restore_opts *o
 	if (idx.manifests == 0) {
 		arch_index_free(&idx);
 		return gb_errf(err, GB_ENOTFOUND, "%s: no archive here (no manifests/*.json)",
-		    target_name(t));
+		    target_label(t));
 	}
 	for (int i = 0; i < idx.n && rc == 0; i++)
 		if (restore_wanted(&idx, i, o))

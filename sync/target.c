@@ -129,6 +129,12 @@ open_target(struct target **out, const char *spec, const struct target_s3 *s3, i
 	len = strlen(t->spec);
 	while (len > 1 && t->spec[len - 1] == '/' && strcmp(t->spec, "dir:/") != 0)
 		t->spec[--len] = '\0';
+	if (len > TARGET_SHOWN_MAX) {	/* head and tail: the reason must fit in a message */
+		size_t head = 40, tail = TARGET_SHOWN_MAX - head - 3;
+
+		memcpy(t->spec + head, "...", 3);
+		memmove(t->spec + head + 3, t->spec + len - tail, tail + 1);
+	}
 	if (strncmp(spec, "dir:", 4) == 0) {
 		t->kind = TARGET_DIR;
 		rc = target_dir_open(t, spec + 4, create, err);
@@ -179,6 +185,12 @@ const char *
 target_name(const struct target *t)
 {
 	return t->given;
+}
+
+const char *
+target_label(const struct target *t)
+{
+	return t->spec;
 }
 
 /* ---- s3: */

@@ -46,6 +46,13 @@ int target_open_existing(struct target **out, const char *spec, const struct tar
 void target_close(struct target *t);
 /* The spec as given (it holds no secret), for messages and status. */
 const char *target_name(const struct target *t);
+/*
+ * The spec for messages: without a trailing '/', and one longer than
+ * TARGET_SHOWN_MAX shown as its head, "..." and its tail, so that the
+ * reason after it still fits in a message.
+ */
+#define TARGET_SHOWN_MAX 100
+const char *target_label(const struct target *t);
 
 /* Store len bytes of data as name, then read it back and verify. */
 int target_put(struct target *t, const char *name, const void *data, size_t len,

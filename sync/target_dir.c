@@ -191,9 +191,24 @@ target_fd_hash(int fd, int64_t *size, char sha[65], const char *label, struct gb
  * A temporary file beside path (its folder and "prefix" then XXXXXX), into
  * tmp; returns its fd (mode 0600) or -1 with err set.
  */
+const char *
+target_shorten(const char *s, char *out, size_t size)
+{
+	size_t len = strlen(s), head = 40, tail;
+
+	if (len < size && len <= TARGET_SHOWN_MAX + 40) {
+		memcpy(out, s, len + 1);
+		return out;
+	}
+	tail = (size < TARGET_SHOWN_MAX + 41 ? size - 1 : TARGET_SHOWN_MAX + 40) - head - 3;
+	snprintf(out, size, "%.*s...%s", (int)head, s, s + len - tail);
+	return out;
+}
+
 int
 target_tmp_beside(const char *path, const char *prefix, char *tmp, size_t size, struct gb_err *err)
 {
+	char shown[TARGET_SHOWN_MAX + 41];
 	const char *slash = strrchr(path, '/');
 	int n, fd;
 
@@ -203,11 +218,16 @@ target_tmp_beside(const char *path, const char *prefix, char *tmp, size_t size, 
 	else
 		n = snprintf(tmp, size, "%s%s-XXXXXX", prefix, path);
 	if (n < 0 || (size_t)n >= size) {
-		gb_errf(err, GB_EINVAL, "%s: path too long", path);
+		gb_errf(err, GB_EINVAL, "%s: path too long", target_shorten(path, shown,
+		    sizeof(shown)));
 		return -1;
 	}
-	if ((fd = mkstemp(tmp)) < 0)
-		gb_errf(err, GB_EIO, "%s: cannot create a temporary file: %s", path, strerror(errno));
+	if ((fd = mkstemp(tmp)) < 0) {
+		int e = errno;
+
+		gb_errf(err, GB_EIO, "%s: cannot create a temporary file: %s",
+		    target_shorten(path, shown, sizeof(shown)), strerror(e));
+	}
 	return fd;
 }
 

@@ -22,7 +22,7 @@ enum target_kind { TARGET_DIR, TARGET_S3 };
 struct target {
 	enum target_kind kind;
 	char *given;		/* the spec as given */
-	char *spec;		/* the same without a trailing '/', for messages */
+	char *spec;		/* the same without a trailing '/', for messages (shortened) */
 	char *dir;		/* dir: the folder */
 	struct s3 *s3;		/* s3: the client, and where in it */
 	char *bucket;
@@ -48,6 +48,8 @@ int target_fd_pump(int fd, struct target_hash *h, int out, const char *label,
 /* Size and hex SHA-256 of what fd holds from its offset on. */
 int target_fd_hash(int fd, int64_t *size, char sha[65], const char *label,
     struct gb_err *err);
+/* s, or, when long, its head, "..." and its tail, in out: for messages. */
+const char *target_shorten(const char *s, char *out, size_t size);
 /* A temporary file beside path named prefix<base>-XXXXXX (mode 0600): its fd or -1. */
 int target_tmp_beside(const char *path, const char *prefix, char *tmp, size_t size,
     struct gb_err *err);

@@ -297,6 +297,32 @@ test_big(struct target *t, const char *tmp, const char *big)
 	gb_err_clear(&err);
 }
 
+/* A long folder: a failure's message keeps its reason (the path shown shortened). */
+static void
+test_long_path(const char *tmp)
+{
+	char path[1200], spec[1300], file[1400];
+	struct target *t = NULL;
+
+	snprintf(path, sizeof(path), "%s", tmp);
+	for (int i = 0; i < 6; i++)
+		snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s%d",
+		    "a-rather-long-folder-name-for-archives", i);
+	snprintf(spec, sizeof(spec), "dir:%s", path);
+	if (target_open(&t, spec, NULL, &err))
+		tap_bail("open %s: %s", spec, err.msg);
+	is_str(target_name(t), spec, "a long folder's target_name is the spec");
+	snprintf(file, sizeof(file), "%s/contexts", path);
+	util_write_file(file, "x", 1);
+	ok(target_put(t, "contexts/2024-01-05.jsonl.gz", "a", 1, &err) != 0,
+	    "a put under a file fails");
+	like(err.msg, "contexts/2024-01-05.jsonl.gz: cannot create a temporary file: Not a dir",
+	    "... the message keeps the path's tail and the reason (%s)", err.msg);
+	like(err.msg, "...", "... the path shortened in the middle");
+	gb_err_clear(&err);
+	target_close(t);
+}
+
 int
 main(void)
 {
@@ -305,6 +331,7 @@ main(void)
 	struct target *t = NULL;
 
 	test_open(tmp);
+	test_long_path(tmp);
 	snprintf(root, sizeof(root), "%s/archive", tmp);
 	snprintf(spec, sizeof(spec), "dir:%s/", root);
 	if (target_open(&t, spec, NULL, &err))

@@ -75,6 +75,13 @@ test_open(void)
 	    "an endpoint with a path: refused");
 	like(err.msg, "only scheme, host and port", "... saying so (%s)", err.msg);
 	gb_err_clear(&err);
+	c.endpoint = "http://admin:hunter2@127.0.0.1:1";
+	ok(target_open(&t, "s3://genbox-t411/x", &c, &err) == GB_EINVAL,
+	    "an endpoint with user:password@: refused");
+	ok(strstr(err.msg, "hunter2") == NULL && strstr(err.msg, "admin") == NULL,
+	    "... never echoing them (%s)", err.msg);
+	like(err.msg, "'http://****@127.0.0.1:1'", "... shown masked");
+	gb_err_clear(&err);
 	ok(target_open(&t, "s3://Bad_Bucket/x", &conf, &err) == GB_EINVAL,
 	    "a bucket name S3 refuses: refused");
 	gb_err_clear(&err);

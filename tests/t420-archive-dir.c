@@ -531,6 +531,61 @@ test_shared(void)
 	run_free(&r);
 }
 
+static int stop_now;
+
+static void
+stop_after_verify(void *arg)
+{
+	(void)arg;
+	stop_now = 1;
+}
+
+static int
+stop_asked(void *arg)
+{
+	(void)arg;
+	return stop_now;
+}
+
+/* A run asked to stop during its deletes stops after a transaction; the next finishes. */
+static void
+test_stopped(void)
+{
+	const char *db = tpath("p.db"), *arch = tpath("arch-p"), *cf = tpath("p.conf");
+	struct archive_opts o;
+	struct archive_counts c;
+	struct target *t = NULL;
+	struct store *st;
+	struct run r;
+	char spec[4200];
+
+	conf(cf, arch, 2);
+	fill(db, "p", 9, 1);
+	memset(&o, 0, sizeof(o));
+	archive_day_cutoff("2024-06-01", o.cutoff[0], &err);
+	o.delete_batch = 2;
+	o.now_ms = 1700000000000LL;
+	o.verified = stop_after_verify;
+	o.stopping = stop_asked;
+	snprintf(spec, sizeof(spec), "dir:%s", arch);
+	st = open_db(db);
+	gb_err_clear(&err);
+	if (target_open(&t, spec, NULL, &err))
+		tap_bail("target: %s", err.msg);
+	ok(archive_run(st, t, &o, &c, &err) == GB_ESTATE,
+	    "a run asked to stop during its deletes stops");
+	like(err.msg, "stopped after deleting 2 of 9 contexts", "... after one transaction (%s)",
+	    err.msg);
+	gb_err_clear(&err);
+	target_close(t);
+	store_close(st);
+	is_int(count(db, COLL_CONTEXTS), 9, "... 7 of the 9 archived contexts are left (and 2 others)");
+	genbox(&r, cf, db, "archive", "--before", "2024-06-01");
+	like(r.out, "contexts  archived 0, deleted 7, kept 0 (changed since), 7 archived already",
+	    "the next run deletes them without archiving them again (%s)", r.out);
+	run_free(&r);
+}
+
 /* Runs killed with SIGKILL after delay_ms each, then one to its end. */
 static void
 test_killed(void)
@@ -636,6 +691,7 @@ main(void)
 	test_archive_restore();
 	test_changed_meanwhile();
 	test_shared();
+	test_stopped();
 	test_killed();
 	test_serve();
 	return tap_done();

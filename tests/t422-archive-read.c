@@ -224,6 +224,27 @@ test_long_line(void)
 	run_free(&r);
 }
 
+/* A failed run says so on stderr, and prints no summary of work done. */
+static void
+test_failed_summary(void)
+{
+	char cf[4200], db[4200], file[4200], text[4400];
+	struct run r;
+
+	snprintf(cf, sizeof(cf), "%s/fail.conf", util_tmpdir());
+	snprintf(db, sizeof(db), "%s/fail.db", util_tmpdir());
+	snprintf(file, sizeof(file), "%s/a-file", util_tmpdir());
+	util_write_file(file, "x", 1);
+	snprintf(text, sizeof(text), "[retention]\narchive = dir:%s\n", file);
+	util_write_file(cf, text, strlen(text));
+	init_db(db);
+	util_genbox_run(&r, NULL, "-c", cf, "--db", db, "archive", (char *)NULL);
+	is_int(r.status, 1, "archive to a file in place of a folder exits 1");
+	like(r.err, "not a folder", "... saying why (%s)", r.err);
+	is_str(r.out, "", "... and prints no summary on stdout");
+	run_free(&r);
+}
+
 /* Dates that do not exist, and a range without a day. */
 static void
 test_dates(void)
@@ -262,5 +283,6 @@ main(void)
 	test_bomb();
 	test_long_line();
 	test_dates();
+	test_failed_summary();
 	return tap_done();
 }
