@@ -308,11 +308,14 @@ cmd_restore(const struct config *cfg, int argc, char **argv)
 	rc = archive_restore(st, t, &o, &c, &err);
 	store_close(st);
 	target_close(t);
+	if (rc)
+		return cli_fail("restore", "%s (before the failure: %lld contexts and %lld batches "
+		    "restored)", err.msg, (long long)c.docs[0], (long long)c.docs[1]);
 	printf("restored %lld contexts and %lld batches from %lld objects (%lld bytes) of %lld "
 	    "manifests; kept %lld (newer here)\n", (long long)c.docs[0], (long long)c.docs[1],
 	    (long long)c.objects, (long long)c.bytes, (long long)c.manifests,
 	    (long long)(c.kept[0] + c.kept[1]));
-	return rc ? cli_fail("restore", "%s", err.msg) : 0;
+	return 0;
 }
 
 /* ---- the run inside serve ---- */

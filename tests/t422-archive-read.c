@@ -138,6 +138,7 @@ test_order(void)
 	is_int(r.status, 1, "a manifest with a count of 1e300 is refused (%s)", r.err);
 	like(r.err, "c.json: an object without name, collection, day, count",
 	    "... as a malformed manifest");
+	is_str(r.out, "", "... with no summary on stdout");
 	run_free(&r);
 }
 
