@@ -110,8 +110,8 @@ arch_counts_json(const struct archive_counts *c, char *out, size_t size)
 /*
  * One run at a time per database (serve's and the CLI's): an flock on
  * "<db>-archive" beside it, released by the kernel when a run dies. Two
- * runs at once could both find a day's object name free. Returns the
- * descriptor, or -1 with err set.
+ * runs at once would both archive the same rows (names never clash: each
+ * run has its own id). Returns the descriptor, or -1 with err set.
  */
 static int
 arch_lock(const struct config *cfg, struct gb_err *err)
