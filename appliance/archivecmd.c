@@ -64,13 +64,29 @@ arch_spec(const struct config *cfg, char *out, size_t size)
 		snprintf(out, size, "dir:%.*s/archive", (int)(slash - cfg->db_path), cfg->db_path);
 }
 
+/* The target; reading (restore) it must exist: a dir: folder is not created. */
+/* The database's folder: objects read back go through a temporary file there. */
+static void
+arch_tmp_dir(const struct config *cfg, char *out, size_t size)
+{
+	const char *slash = strrchr(cfg->db_path, '/');
+
+	if (slash == NULL)
+		snprintf(out, size, ".");
+	else if (slash == cfg->db_path)
+		snprintf(out, size, "/");
+	else
+		snprintf(out, size, "%.*s", (int)(slash - cfg->db_path), cfg->db_path);
+}
+
 static int
-arch_target(const struct config *cfg, const char *spec, struct target **t, struct gb_err *err)
+arch_target(const struct config *cfg, const char *spec, int reading, struct target **t,
+    struct gb_err *err)
 {
 	struct target_s3 s3 = { cfg->s3_endpoint, cfg->s3_region, cfg->s3_access_key,
 		cfg->s3_secret_key, cfg->s3_timeout_ms };
 
-	return target_open(t, spec, &s3, err);
+	return reading ? target_open_existing(t, spec, &s3, err) : target_open(t, spec, &s3, err);
 }
 
 static void
@@ -94,8 +110,8 @@ arch_counts_json(const struct archive_counts *c, char *out, size_t size)
 /*
  * One run at a time per database (serve's and the CLI's): an flock on
  * "<db>-archive" beside it, released by the kernel when a run dies. Two
- * runs at once could both find a day's object name free. Returns the
- * descriptor, or -1 with err set.
+ * runs at once would both archive the same rows (names never clash: each
+ * run has its own id). Returns the descriptor, or -1 with err set.
  */
 static int
 arch_lock(const struct config *cfg, struct gb_err *err)
@@ -127,7 +143,7 @@ arch_run(const struct config *cfg, struct store *st, const char *before, int dry
     struct archive_opts *o, struct archive_counts *c, struct gb_err *err)
 {
 	struct gb_err jerr = { 0, "" };
-	char spec[1100], box[128], counts[256];
+	char spec[1100], box[128], counts[256], tmp_dir[1100];
 	struct target *t = NULL;
 	int days[ARCHIVE_NCOLL] = { cfg->contexts_retention_days, cfg->batches_retention_days };
 	int rc, lock;
@@ -139,6 +155,8 @@ arch_run(const struct config *cfg, struct store *st, const char *before, int dry
 	o->dry_run = dry;
 	o->box = box;
 	o->delete_batch = cfg->retention_delete_batch;
+	arch_tmp_dir(cfg, tmp_dir, sizeof(tmp_dir));
+	o->tmp_dir = tmp_dir;
 	for (int i = 0; i < ARCHIVE_NCOLL; i++) {
 		if (before) {
 			if ((rc = archive_day_cutoff(before, o->cutoff[i], err)))
@@ -154,7 +172,7 @@ arch_run(const struct config *cfg, struct store *st, const char *before, int dry
 		close(lock);
 		return rc;
 	}
-	if ((rc = arch_target(cfg, spec, &t, err)) == 0)
+	if ((rc = arch_target(cfg, spec, 0, &t, err)) == 0)
 		rc = archive_run(st, t, o, c, err);
 	target_close(t);
 	close(lock);
@@ -232,10 +250,12 @@ cmd_archive(const struct config *cfg, int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	rc = arch_run(cfg, st, before, dry, &o, &c, &err);
 	store_close(st);
+	if (rc)	/* what the failed run did is in the message and the job row */
+		return cli_fail("archive", "%s (before the failure: %lld contexts and %lld batches "
+		    "deleted, %lld objects written)", err.msg, (long long)c.deleted[0],
+		    (long long)c.deleted[1], (long long)c.objects);
 	arch_spec(cfg, spec, sizeof(spec));
 	arch_print(&c, dry, spec);
-	if (rc)
-		return cli_fail("archive", "%s", err.msg);
 	return 0;
 }
 
@@ -245,7 +265,8 @@ cmd_restore(const struct config *cfg, int argc, char **argv)
 	static const struct option longs[] = { { "from", required_argument, NULL, 'f' },
 		{ "after", required_argument, NULL, 'a' },
 		{ "before", required_argument, NULL, 'b' }, { NULL, 0, NULL, 0 } };
-	struct restore_opts o = { NULL, NULL };
+	struct restore_opts o = { NULL, NULL, NULL };
+	char tmp_dir[1100];
 	struct gb_err err = { 0, "" };
 	struct restore_counts c;
 	char cut[ARCHIVE_TIME_LEN];
@@ -272,20 +293,29 @@ cmd_restore(const struct config *cfg, int argc, char **argv)
 	if ((o.after && archive_day_cutoff(o.after, cut, &err)) ||
 	    (o.before && archive_day_cutoff(o.before, cut, &err)))
 		return arch_usage("restore", "%s", err.msg);
+	if (o.after && o.before && strcmp(o.after, o.before) >= 0)
+		return arch_usage("restore", "--after %s is not before --before %s: no day between",
+		    o.after, o.before);
 	memset(&c, 0, sizeof(c));
-	if (arch_target(cfg, from, &t, &err))
+	arch_tmp_dir(cfg, tmp_dir, sizeof(tmp_dir));
+	o.tmp_dir = tmp_dir;
+	if (arch_target(cfg, from, 1, &t, &err))
 		return cli_fail("restore", "%s", err.msg);
-	if (arch_open(cfg, 1, "restore", &st)) {
+	if (arch_open(cfg, 0, "restore", &st)) {
 		target_close(t);
 		return 1;
 	}
 	rc = archive_restore(st, t, &o, &c, &err);
 	store_close(st);
 	target_close(t);
+	if (rc)
+		return cli_fail("restore", "%s (before the failure: %lld contexts and %lld batches "
+		    "restored)", err.msg, (long long)c.docs[0], (long long)c.docs[1]);
 	printf("restored %lld contexts and %lld batches from %lld objects (%lld bytes) of %lld "
-	    "manifests\n", (long long)c.docs[0], (long long)c.docs[1], (long long)c.objects,
-	    (long long)c.bytes, (long long)c.manifests);
-	return rc ? cli_fail("restore", "%s", err.msg) : 0;
+	    "manifests; kept %lld (newer here)\n", (long long)c.docs[0], (long long)c.docs[1],
+	    (long long)c.objects, (long long)c.bytes, (long long)c.manifests,
+	    (long long)(c.kept[0] + c.kept[1]));
+	return 0;
 }
 
 /* ---- the run inside serve ---- */
@@ -363,13 +393,15 @@ archiver_due(const struct archiver *a, struct store *st)
 	struct gb_err err = { 0, "" };
 	struct store_job job;
 	int found = 0;
-	int64_t left;
+	int64_t left, interval = a->cfg->retention_interval_s;
 
 	if (store_job_get(st, "archive", &job, &found, &err) || !found || job.started_ms == 0)
 		return a->cfg->retention_interval_s < ARCHIVER_FIRST_S ?
 		    a->cfg->retention_interval_s : ARCHIVER_FIRST_S;
-	left = (job.started_ms + (int64_t)a->cfg->retention_interval_s * 1000 - gb_now_ms()) /
-	    1000;
+	/* a failed or stopped run is tried again within the hour, not a whole interval later */
+	if (!job.ok && interval > ARCHIVER_RETRY_S)
+		interval = ARCHIVER_RETRY_S;
+	left = (job.started_ms + interval * 1000 - gb_now_ms()) / 1000;
 	return left > 0 ? left : 0;
 }
 

@@ -525,7 +525,7 @@ config_load_file(struct config *cfg, const char *path, int required, struct gb_e
 	}
 	line = ini_parse_stream(read_line, &p, on_ini, &p);
 	fclose(p.f);
-	if (p.long_line && line == 0)
+	if (p.long_line && (line == 0 || p.long_line <= line))
 		return gb_errf(err, GB_EINVAL, "%s:%d: line longer than %d bytes", path,
 		    p.long_line, INI_MAX_LINE - 2);
 	if (p.sect_line && (line == 0 || p.sect_line <= line))

@@ -202,7 +202,8 @@ retention_delete_one(struct store *st, const struct retention_sql *q, int on,
 
 int
 store_retention_delete(struct store *st, enum coll c, const struct retention_row *rows,
-    size_t n, int batch, int64_t *deleted, int64_t *kept, struct gb_err *err)
+    size_t n, int batch, int (*stopping)(void *arg), void *arg, int64_t *deleted,
+    int64_t *kept, struct gb_err *err)
 {
 	const struct retention_sql *q = NULL;
 	int64_t del = 0, keep = 0;
@@ -216,6 +217,11 @@ store_retention_delete(struct store *st, enum coll c, const struct retention_row
 		int64_t d = 0;
 		size_t end = i + (size_t)batch < n ? i + (size_t)batch : n;
 
+		if (i > 0 && stopping && stopping(arg)) {
+			rc = gb_errf(err, GB_ESTATE, "stopped after deleting %zu of %zu %s (the "
+			    "next run deletes the rest)", i, n, coll_name(c));
+			break;
+		}
 		if ((rc = store_begin(st, err)))
 			break;
 		/* read inside the transaction: sync may have been enabled meanwhile */

@@ -53,9 +53,12 @@ struct retention_row {
  * candidate (terminal, not in the outbox nor refused on push when sync is
  * enabled) and its document is the one archived (same SHA-256): a row
  * changed since is kept. *deleted and *kept (may be NULL) count them.
+ * stopping (may be NULL) is asked between transactions: non-zero stops
+ * there with GB_ESTATE (what is left is a later run's to delete).
  */
 int store_retention_delete(struct store *st, enum coll c, const struct retention_row *rows,
-    size_t n, int batch, int64_t *deleted, int64_t *kept, struct gb_err *err);
+    size_t n, int batch, int (*stopping)(void *arg), void *arg, int64_t *deleted,
+    int64_t *kept, struct gb_err *err);
 
 /*
  * Give the free pages back to the file system (PRAGMA incremental_vacuum),

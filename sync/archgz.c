@@ -1,7 +1,7 @@
 /*
  * archgz.c - the pieces of an archive: the manifests of a target read into
- * one index, gzip streams in memory (zlib), and an object read back,
- * checked against its manifest entry and unpacked.
+ * one index, and gzip streams in memory (zlib); archread.c reads an
+ * object back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include "archive_int.h"
 
 #define GZ_CHUNK 65536
+#define ARCH_MAX_NUMBER 9007199254740992.0	/* 2^53: a count or size a double holds exactly */
 
 void
 arch_hex(const unsigned char md[32], char hex[65])
@@ -56,7 +57,8 @@ index_entry(const cJSON *o, struct arch_entry *e)
 	memset(e, 0, sizeof(*e));
 	if (!name || !coll || !day || !sha || !cJSON_IsNumber(count) || !cJSON_IsNumber(bytes) ||
 	    strlen(name) >= sizeof(e->name) || strlen(day) != 10 || strlen(sha) != 64 ||
-	    count->valuedouble < 0 || bytes->valuedouble < 0)
+	    !(count->valuedouble >= 0 && count->valuedouble <= ARCH_MAX_NUMBER) ||
+	    !(bytes->valuedouble >= 0 && bytes->valuedouble <= ARCH_MAX_NUMBER))
 		return GB_EINVAL;
 	e->ci = -1;
 	for (int i = 0; i < ARCHIVE_NCOLL; i++)
@@ -73,7 +75,8 @@ index_entry(const cJSON *o, struct arch_entry *e)
 }
 
 static int
-index_manifest(struct target *t, const char *name, struct arch_index *idx, struct gb_err *err)
+index_manifest(struct target *t, const char *name, int mseq, struct arch_index *idx,
+    struct gb_err *err)
 {
 	const cJSON *objs, *o;
 	struct arch_entry e;
@@ -85,26 +88,44 @@ index_manifest(struct target *t, const char *name, struct arch_index *idx, struc
 	if ((rc = target_get(t, name, &data, &len, err)))
 		return rc;
 	if (len > ARCHIVE_MAX_MANIFEST)
-		rc = gb_errf(err, GB_ETOOBIG, "%s/%s: a manifest of %zu bytes", target_name(t),
+		rc = gb_errf(err, GB_ETOOBIG, "%s/%s: a manifest of %zu bytes", target_label(t),
 		    name, len);
 	else if ((root = cJSON_ParseWithLength(data, len)) == NULL ||
 	    !cJSON_IsArray(objs = cJSON_GetObjectItemCaseSensitive(root, "objects")))
-		rc = gb_errf(err, GB_EINVAL, "%s/%s: not an archive manifest", target_name(t),
+		rc = gb_errf(err, GB_EINVAL, "%s/%s: not an archive manifest", target_label(t),
 		    name);
 	else
 		cJSON_ArrayForEach(o, objs) {
+			const char *at = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root,
+			    "created_at"));
+
 			if (index_entry(o, &e)) {
 				rc = gb_errf(err, GB_EINVAL, "%s/%s: an object without name, "
-				    "collection, day, count, bytes or sha256", target_name(t),
+				    "collection, day, count, bytes or sha256", target_label(t),
 				    name);
 				break;
 			}
+			snprintf(e.created, sizeof(e.created), "%s", at ? at : "");
+			e.mseq = mseq;
+			e.pos = idx->n;
 			if ((rc = index_add(idx, &e, err)))
 				break;
 		}
 	cJSON_Delete(root);
 	free(data);
 	return rc;
+}
+
+/* Manifests by created_at, then name; a manifest's objects in its order. */
+static int
+index_cmp(const void *a, const void *b)
+{
+	const struct arch_entry *x = a, *y = b;
+	int c = strcmp(x->created, y->created);
+
+	if (c == 0)
+		c = (x->mseq > y->mseq) - (x->mseq < y->mseq);
+	return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
 }
 
 int
@@ -121,10 +142,12 @@ arch_index_load(struct target *t, struct arch_index *idx, struct gb_err *err)
 
 		if (l < 5 || strcmp(names[i] + l - 5, ".json") != 0)
 			continue;	/* a temporary file, or not ours */
-		if ((rc = index_manifest(t, names[i], idx, err)) == 0)
+		if ((rc = index_manifest(t, names[i], i, idx, err)) == 0)
 			idx->manifests++;
 	}
 	target_names_free(names, n);
+	if (rc == 0 && idx->n > 1)
+		qsort(idx->v, (size_t)idx->n, sizeof(idx->v[0]), index_cmp);
 	if (rc)
 		arch_index_free(idx);
 	return rc;
@@ -202,76 +225,4 @@ arch_gz_close(struct arch_gz *g)
 		g->z = NULL;
 	}
 	buf_release(&g->out);
-}
-
-/* Unpack gzip data into raw, at most ARCHIVE_MAX_RAW bytes. */
-static int
-gunzip(const char *what, const void *data, size_t len, struct buf *raw, struct gb_err *err)
-{
-	unsigned char out[GZ_CHUNK];
-	z_stream z;
-	int zr = Z_OK, rc = 0;
-
-	memset(&z, 0, sizeof(z));
-	if (inflateInit2(&z, 15 + 32) != Z_OK)
-		return gb_errf(err, GB_ENOMEM, "cannot start a gzip stream");
-	z.next_in = (unsigned char *)(uintptr_t)data;
-	z.avail_in = (uInt)len;
-	while (rc == 0 && zr != Z_STREAM_END) {
-		z.next_out = out;
-		z.avail_out = sizeof(out);
-		zr = inflate(&z, Z_NO_FLUSH);
-		if (zr != Z_OK && zr != Z_STREAM_END)
-			rc = gb_errf(err, GB_EIO, "%s: not gzip data (%s)", what,
-			    z.msg ? z.msg : "truncated");
-		else if (buf_append(raw, out, sizeof(out) - z.avail_out))
-			rc = gb_errf(err, GB_ETOOBIG, "%s: more than %u bytes unpacked", what,
-			    ARCHIVE_MAX_RAW);
-	}
-	inflateEnd(&z);
-	return rc;
-}
-
-int
-arch_fetch(struct target *t, const struct arch_entry *e, struct buf *raw, struct gb_err *err)
-{
-	char what[512], hex[65];
-	unsigned char md[32];
-	void *data = NULL;
-	size_t len = 0;
-	int rc;
-
-	snprintf(what, sizeof(what), "%s/%s", target_name(t), e->name);
-	buf_reset(raw);
-	if ((rc = target_get(t, e->name, &data, &len, err)))
-		return rc;
-	store_sha256(data, len, md);
-	arch_hex(md, hex);
-	if ((int64_t)len != e->bytes)
-		rc = gb_errf(err, GB_EIO, "%s: %zu bytes, the manifest says %lld", what, len,
-		    (long long)e->bytes);
-	else if (strcmp(hex, e->sha256) != 0)
-		rc = gb_errf(err, GB_EIO, "%s: SHA-256 %s, the manifest says %s", what, hex,
-		    e->sha256);
-	else
-		rc = gunzip(what, data, len, raw, err);
-	free(data);
-	return rc;
-}
-
-int
-arch_lines(const char *text, size_t len, arch_line_fn fn, void *arg)
-{
-	const char *p = text, *end = text + len;
-	int rc = 0;
-
-	while (p < end && rc == 0) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-		if (l > 0)
-			rc = fn(arg, p, l);
-		p += l + 1;
-	}
-	return rc;
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/rand.h>
 
 #include "../storage/retention.h"
 #include "archive_int.h"
@@ -46,7 +47,7 @@ struct arch_run {
 	struct arch_rows page;		/* rows of the object being written */
 	struct arch_gz gz;
 	int gz_open;
-	struct buf raw;
+	char run_id[ARCHIVE_RUN_ID_LEN];	/* random, hex: in every name this run puts */
 };
 
 enum coll
@@ -72,10 +73,29 @@ archive_day_cutoff(const char *day, char out[ARCHIVE_TIME_LEN], struct gb_err *e
 	struct tm tm;
 	char *end;
 
+	char back[16];
+	time_t t;
+
 	memset(&tm, 0, sizeof(tm));
-	if (strlen(day) != 10 || (end = strptime(day, "%Y-%m-%d", &tm)) == NULL || *end)
+	/* strict: what the formatter writes back for that day ("2024-02-30", "2024-01- 5": no) */
+	if (strlen(day) != 10 || (end = strptime(day, "%Y-%m-%d", &tm)) == NULL || *end ||
+	    (t = timegm(&tm)) == (time_t)-1 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(back, sizeof(back), "%Y-%m-%d", &tm) != 10 || strcmp(back, day) != 0)
 		return gb_errf(err, GB_EINVAL, "'%s' is not a date (YYYY-MM-DD)", day);
 	snprintf(out, ARCHIVE_TIME_LEN, "%sT00:00:00.000Z", day);
+	return 0;
+}
+
+/* A random run id: 16 hex digits (64 bits) from the system's generator. */
+static int
+arch_run_id(char out[ARCHIVE_RUN_ID_LEN], struct gb_err *err)
+{
+	unsigned char b[8];
+
+	if (RAND_bytes(b, (int)sizeof(b)) != 1)
+		return gb_errf(err, GB_EIO, "no random run id (RAND_bytes failed)");
+	for (size_t i = 0; i < sizeof(b); i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
 	return 0;
 }
 
@@ -161,15 +181,12 @@ known_load(struct arch_run *r)
 
 		if (e->ci != r->ci || strcmp(e->day, r->day) != 0)
 			continue;
-		if ((rc = arch_fetch(r->t, e, &r->raw, r->err)) == GB_ENOTFOUND) {
+		if ((rc = arch_each_line(r->t, e, r->o->tmp_dir, known_line, r, r->err)) ==
+		    GB_ENOTFOUND) {
 			gb_err_clear(r->err);	/* gone from the target: holds nothing */
 			rc = 0;
-			continue;
 		}
-		if (rc == 0)
-			rc = arch_lines(buf_str(&r->raw), r->raw.len, known_line, r);
 	}
-	buf_reset(&r->raw);
 	if (r->known.n > 1)
 		qsort(r->known.v, r->known.n, sizeof(r->known.v[0]), rows_cmp);
 	return rc;
@@ -177,33 +194,25 @@ known_load(struct arch_run *r)
 
 /* ---- objects ---- */
 
-/* The first free name of the day: <coll>/<day>.jsonl.gz, then -2, -3, ... */
+/*
+ * The object's name: <coll>/<day>-<run id>.jsonl.gz, then -2, -3, ... for
+ * more objects of the day in this run. The run id is random: no other run,
+ * of this box or another sharing the target, picks the same name.
+ */
 static int
 object_name(struct arch_run *r, char *name, size_t size)
 {
 	const char *coll = coll_name(archive_coll(r->ci));
-	char sha[65];
-	int64_t sz;
-	int rc, found;
+	int n = 1;
 
-	for (int n = 1; n < 100000; n++) {
-		int taken = 0;
-
-		if (n == 1)
-			snprintf(name, size, "%s/%s.jsonl.gz", coll, r->day);
-		else
-			snprintf(name, size, "%s/%s-%d.jsonl.gz", coll, r->day, n);
-		for (int i = 0; i < r->put.n && !taken; i++)
-			taken = strcmp(r->put.v[i].name, name) == 0;
-		if (taken)
-			continue;
-		if ((rc = target_stat(r->t, name, &sz, sha, &found, r->err)))
-			return rc;
-		if (!found)
-			return 0;
-	}
-	return gb_errf(r->err, GB_EIO, "%s: no free object name for %s %s", target_name(r->t),
-	    coll, r->day);
+	for (int i = 0; i < r->put.n; i++)
+		if (r->put.v[i].ci == r->ci && strcmp(r->put.v[i].day, r->day) == 0)
+			n++;
+	if (n == 1)
+		snprintf(name, size, "%s/%s-%s.jsonl.gz", coll, r->day, r->run_id);
+	else
+		snprintf(name, size, "%s/%s-%s-%d.jsonl.gz", coll, r->day, r->run_id, n);
+	return 0;
 }
 
 /* The page into an object: put, read back, then its rows wait for the manifest. */
@@ -361,29 +370,20 @@ manifest_json(struct arch_run *r)
 static int
 manifest_put(struct arch_run *r)
 {
-	char stamp[32], name[128], sha[65];
+	char stamp[32], name[128];
 	time_t t = (time_t)(r->o->now_ms / 1000);
 	cJSON *root = manifest_json(r);
 	char *text = root ? cJSON_PrintUnformatted(root) : NULL;
-	int64_t sz;
 	struct tm tm;
-	int rc = 0, found = 1;
+	int rc;
 
 	cJSON_Delete(root);
 	if (text == NULL)
 		return gb_errf(r->err, GB_ENOMEM, "out of memory");
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	for (int n = 1; found && rc == 0 && n < 1000; n++) {
-		if (n == 1)
-			snprintf(name, sizeof(name), "manifests/%s.json", stamp);
-		else
-			snprintf(name, sizeof(name), "manifests/%s-%d.json", stamp, n);
-		rc = target_stat(r->t, name, &sz, sha, &found, r->err);
-	}
-	if (rc == 0 && found)
-		rc = gb_errf(r->err, GB_EIO, "%s: no free manifest name", target_name(r->t));
-	if (rc == 0 && (rc = target_put(r->t, name, text, strlen(text), r->err)) == 0)
+	snprintf(name, sizeof(name), "manifests/%s-%s.json", stamp, r->run_id);
+	if ((rc = target_put(r->t, name, text, strlen(text), r->err)) == 0)
 		snprintf(r->out->manifest, sizeof(r->out->manifest), "%s", name);
 	free(text);
 	return rc;
@@ -398,7 +398,7 @@ archive_delete(struct arch_run *r, struct arch_rows *rows, int ci, struct gb_err
 	if (rows->n == 0)
 		return 0;
 	rc = store_retention_delete(r->st, archive_coll(ci), rows->v, rows->n,
-	    r->o->delete_batch, &d, &k, err);
+	    r->o->delete_batch, r->o->stopping, r->o->arg, &d, &k, err);
 	r->out->deleted[ci] += d;
 	r->out->kept[ci] += k;
 	return rc;
@@ -440,8 +440,7 @@ archive_run(struct store *st, struct target *t, const struct archive_opts *o,
 	r.o = o;
 	r.out = out;
 	r.err = err;
-	buf_init(&r.raw, (size_t)ARCHIVE_MAX_RAW);
-	if ((rc = arch_index_load(t, &r.idx, err)) == 0)
+	if ((rc = arch_run_id(r.run_id, err)) == 0 && (rc = arch_index_load(t, &r.idx, err)) == 0)
 		for (int ci = 0; ci < ARCHIVE_NCOLL && rc == 0; ci++)
 			rc = archive_coll_days(&r, ci);
 	rc = archive_finish(&r, rc);
@@ -451,6 +450,5 @@ archive_run(struct store *st, struct target *t, const struct archive_opts *o,
 	}
 	arch_index_free(&r.idx);
 	arch_index_free(&r.put);
-	buf_release(&r.raw);
 	return rc;
 }

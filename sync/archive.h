@@ -3,12 +3,16 @@
  * s3://, target.h) as gzip JSON lines, verified, and only then leave the
  * database; restore brings them back.
  *
- * Objects: "<coll>/<YYYY-MM-DD>.jsonl.gz", the UTC day of the documents'
- * created_at, one document (as store_get reads it) per line; a later run
- * with more documents of the same day writes "<coll>/<day>-<n>.jsonl.gz",
- * never over an existing object. A manifest per run,
- * "manifests/<YYYYMMDDTHHMMSSZ>.json": {"objects": [{"name", "collection",
- * "day", "count", "bytes", "sha256"}], "created_at", "box"}. Only objects
+ * Objects: "<coll>/<YYYY-MM-DD>-<run>.jsonl.gz", the UTC day of the
+ * documents' created_at, one document (as store_get reads it) per line;
+ * <run> is the run's random id (16 hex digits), so runs of several boxes or
+ * databases sharing a target never pick the same name; a run's further
+ * objects of a day are "<coll>/<day>-<run>-<n>.jsonl.gz". A manifest per
+ * run, "manifests/<YYYYMMDDTHHMMSSZ>-<run>.json": {"objects": [{"name",
+ * "collection", "day", "count", "bytes", "sha256"}], "created_at", "box"}.
+ * Archives written with the earlier names ("<coll>/<day>[-<n>].jsonl.gz",
+ * "manifests/<stamp>[-<n>].json") are read alike: a manifest names its
+ * objects. Only objects
  * named by a manifest count: an object put by a run that died before its
  * manifest is ignored (its documents are still in the database).
  *
@@ -45,9 +49,13 @@ struct archive_opts {
 	int64_t now_ms;			/* the run's time (manifest name, created_at) */
 	/* called once the manifest is verified, before the deletes (may be NULL) */
 	void (*verified)(void *arg);
-	/* non-zero: stop reading after the current day, and finish (may be NULL) */
+	/*
+	 * non-zero: stop reading after the current day, and finish; asked
+	 * between delete transactions too (may be NULL)
+	 */
 	int (*stopping)(void *arg);
 	void *arg;
+	const char *tmp_dir;		/* earlier objects are read through a file here */
 };
 
 struct archive_counts {
@@ -82,18 +90,21 @@ int archive_run(struct store *st, struct target *t, const struct archive_opts *o
 struct restore_opts {
 	const char *after;		/* "YYYY-MM-DD": only days after it; NULL: all */
 	const char *before;		/* only days before it; NULL: all */
+	const char *tmp_dir;		/* objects are read through a file here; NULL: $TMPDIR */
 };
 
 struct restore_counts {
 	int64_t docs[ARCHIVE_NCOLL];	/* documents written (upsert by _id) */
+	int64_t kept[ARCHIVE_NCOLL];	/* not written: the local one's updated_at is as new */
 	int64_t objects, bytes, manifests;
 };
 
 /*
- * Read every manifest of t (oldest first) and, for each object of a day in
- * range, check its size and SHA-256, then upsert its documents by _id (one
- * transaction per object). An object named twice is read once. A target
- * without any manifest is GB_ENOTFOUND.
+ * Read every manifest of t (oldest first: by created_at, then name) and,
+ * for each object of a day in range, check its size and SHA-256, then
+ * upsert its documents by _id (one transaction per object), but for those
+ * whose local document has an updated_at as new or newer (kept). An object
+ * named twice is read once. A target without any manifest is GB_ENOTFOUND.
  */
 int archive_restore(struct store *st, struct target *t, const struct restore_opts *o,
     struct restore_counts *out, struct gb_err *err);

@@ -105,26 +105,41 @@ s3_encode(struct buf *b, const char *s, int slash)
 	return rc;
 }
 
+/* endpoint for a message: a user:password@ in it shown as ****@ */
+static void
+endpoint_masked(const char *endpoint, char *out, size_t size)
+{
+	const char *at = strrchr(endpoint, '@'), *from = strstr(endpoint, "://");
+
+	from = from ? from + 3 : endpoint;
+	if (at == NULL || at < from)
+		snprintf(out, size, "%s", endpoint);
+	else
+		snprintf(out, size, "%.*s****%s", (int)(from - endpoint), endpoint, at);
+}
+
 int
 s3_open(struct s3 **out, const char *endpoint, const char *region,
     const char *access_key, const char *secret_key, int timeout_ms, struct gb_err *err)
 {
+	char shown[208];
 	const char *host;
 	struct s3 *s;
 	size_t n;
 
 	*out = NULL;
+	endpoint_masked(endpoint ? endpoint : "", shown, sizeof(shown));
 	if (endpoint == NULL || (strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8)))
-		return gb_errf(err, GB_EINVAL, "s3 endpoint '%.200s': http://host:port or "
-		    "https://... expected", endpoint ? endpoint : "");
+		return gb_errf(err, GB_EINVAL, "s3 endpoint '%s': http://host:port or "
+		    "https://... expected", shown);
 	host = strstr(endpoint, "://") + 3;
 	n = strlen(endpoint);
 	while (n > (size_t)(host - endpoint) && endpoint[n - 1] == '/')
 		n--;
 	if (n == (size_t)(host - endpoint) || strcspn(endpoint, "?#@ \t\r\n") < n ||
 	    memchr(host, '/', n - (size_t)(host - endpoint)) != NULL)
-		return gb_errf(err, GB_EINVAL, "s3 endpoint '%.200s': only scheme, host and port "
-		    "(buckets go in the target)", endpoint);
+		return gb_errf(err, GB_EINVAL, "s3 endpoint '%s': only scheme, host and port "
+		    "(buckets go in the target)", shown);
 	if (region == NULL || !*region)
 		region = "us-east-1";
 	if (strcspn(region, ":/ \t") != strlen(region) || strlen(region) > 60)
@@ -621,6 +636,10 @@ s3_list_page(const struct buf *page, const char *label,
 	char key[S3_KEY_MAX], trunc[16];
 	int got, rc;
 
+	/* an endpoint that is not S3 (a web server answering 200) is no empty bucket */
+	if (strstr(p, "<ListBucketResult") == NULL)
+		return gb_errf(err, GB_EIO, "%s: the endpoint's answer is not an S3 list "
+		    "(no <ListBucketResult>): is [s3] endpoint an S3 server?", label);
 	xml_first(page, "IsTruncated", trunc, sizeof(trunc));
 	xml_first(page, "NextContinuationToken", token, tsize);
 	if (strcmp(trunc, "true") != 0)

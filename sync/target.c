@@ -110,8 +110,8 @@ open_s3(struct target *t, const char *rest, const struct target_s3 *c, struct gb
 	    c->timeout_ms, err);
 }
 
-int
-target_open(struct target **out, const char *spec, const struct target_s3 *s3,
+static int
+open_target(struct target **out, const char *spec, const struct target_s3 *s3, int create,
     struct gb_err *err)
 {
 	struct target *t;
@@ -129,9 +129,15 @@ target_open(struct target **out, const char *spec, const struct target_s3 *s3,
 	len = strlen(t->spec);
 	while (len > 1 && t->spec[len - 1] == '/' && strcmp(t->spec, "dir:/") != 0)
 		t->spec[--len] = '\0';
+	if (len > TARGET_SHOWN_MAX) {	/* head and tail: the reason must fit in a message */
+		size_t head = 40, tail = TARGET_SHOWN_MAX - head - 3;
+
+		memcpy(t->spec + head, "...", 3);
+		memmove(t->spec + head + 3, t->spec + len - tail, tail + 1);
+	}
 	if (strncmp(spec, "dir:", 4) == 0) {
 		t->kind = TARGET_DIR;
-		rc = target_dir_open(t, spec + 4, err);
+		rc = target_dir_open(t, spec + 4, create, err);
 	} else if (strncmp(spec, "s3://", 5) == 0) {
 		t->kind = TARGET_S3;
 		rc = open_s3(t, spec + 5, s3, err);
@@ -145,6 +151,20 @@ target_open(struct target **out, const char *spec, const struct target_s3 *s3,
 	}
 	*out = t;
 	return 0;
+}
+
+int
+target_open(struct target **out, const char *spec, const struct target_s3 *s3,
+    struct gb_err *err)
+{
+	return open_target(out, spec, s3, 1, err);
+}
+
+int
+target_open_existing(struct target **out, const char *spec, const struct target_s3 *s3,
+    struct gb_err *err)
+{
+	return open_target(out, spec, s3, 0, err);
 }
 
 void
@@ -165,6 +185,12 @@ const char *
 target_name(const struct target *t)
 {
 	return t->given;
+}
+
+const char *
+target_label(const struct target *t)
+{
+	return t->spec;
 }
 
 /* ---- s3: */
@@ -270,6 +296,8 @@ s3_stat(struct target *t, const char *name, int64_t *size, char sha[65], int *fo
 struct collect {
 	struct target_names nm;
 	size_t skip;		/* the target's prefix and its '/' */
+	const char *want;	/* the key prefix asked for */
+	const char *label;
 };
 
 static int
@@ -277,6 +305,9 @@ s3_collect(const char *key, void *arg, struct gb_err *err)
 {
 	struct collect *c = arg;
 
+	if (strncmp(key, c->want, strlen(c->want)) != 0)
+		return gb_errf(err, GB_EIO, "%s: the list answer names '%.64s', outside the "
+		    "prefix asked for", c->label, key);
 	if (strlen(key) <= c->skip)
 		return 0;
 	return target_names_add(&c->nm, key + c->skip, err);
@@ -406,7 +437,7 @@ target_get_file(struct target *t, const char *name, const char *path, struct gb_
 		unlink(tmp);
 		return rc;
 	}
-	return target_tmp_commit(fd, tmp, path, path, err);
+	return target_tmp_commit(fd, tmp, path, path, 0, err);
 }
 
 int
@@ -436,7 +467,7 @@ target_list(struct target *t, const char *prefix, char ***names, int *n,
     struct gb_err *err)
 {
 	char path[PATH_MAX], key[TARGET_NAME_MAX * 2 + 8];
-	struct collect c = { { NULL, 0, 0 }, 0 };
+	struct collect c = { { NULL, 0, 0 }, 0, "", "" };
 	struct gb_err e = { 0 };
 	int rc;
 
@@ -451,6 +482,8 @@ target_list(struct target *t, const char *prefix, char ***names, int *n,
 		rc = target_dir_walk(t, path, strlen(path), strlen(t->dir) + 1, prefix, &c.nm, err);
 	} else if ((rc = s3_key(t, prefix, key, sizeof(key), err)) == 0) {
 		c.skip = *t->prefix ? strlen(t->prefix) + 1 : 0;
+		c.want = key;
+		c.label = t->spec;
 		rc = s3_list(t->s3, t->bucket, key, s3_collect, &c, &e);
 		if (rc == GB_ENOTFOUND && strstr(e.msg, "NoSuchBucket"))
 			rc = 0;		/* nothing stored yet */

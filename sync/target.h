@@ -7,8 +7,10 @@
  * verified before it returns: the object is read back and its size and
  * SHA-256 compared with what was sent; a mismatch is an error (GB_EIO) and
  * the object must not count. A dir: put writes a temporary file, fsyncs it
- * and renames it into place (and fsyncs the folder), so a reader never sees
- * half an object. Errors name the target and object, never the secret:
+ * and links it into place (and fsyncs the folder), so a reader never sees
+ * half an object; it never replaces an existing object (GB_EEXIST). An S3
+ * PUT replaces one: writers that share a target pick names no other writer
+ * can pick (archive.h: a random run id in every name). Errors name the target and object, never the secret:
  * "s3://b/p/contexts/x.gz: 403 SignatureDoesNotMatch", "s3 endpoint
  * http://127.0.0.1:7480 unreachable: Connection refused".
  *
@@ -38,9 +40,19 @@ struct target_s3 {
  */
 int target_open(struct target **out, const char *spec, const struct target_s3 *s3,
     struct gb_err *err);
+/* The same for reading only: a missing dir: folder is GB_ENOTFOUND, not created. */
+int target_open_existing(struct target **out, const char *spec, const struct target_s3 *s3,
+    struct gb_err *err);
 void target_close(struct target *t);
 /* The spec as given (it holds no secret), for messages and status. */
 const char *target_name(const struct target *t);
+/*
+ * The spec for messages: without a trailing '/', and one longer than
+ * TARGET_SHOWN_MAX shown as its head, "..." and its tail, so that the
+ * reason after it still fits in a message.
+ */
+#define TARGET_SHOWN_MAX 100
+const char *target_label(const struct target *t);
 
 /* Store len bytes of data as name, then read it back and verify. */
 int target_put(struct target *t, const char *name, const void *data, size_t len,

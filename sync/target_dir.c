@@ -3,8 +3,9 @@
  * helpers that target.c shares (target_int.h).
  *
  * An object is the file PATH/name. A put writes the temporary file
- * "<folder>/.tmp-<base>-XXXXXX", fsyncs it, renames it into place and
- * fsyncs the folder: a reader sees the whole object or none. A list skips
+ * "<folder>/.tmp-<base>-XXXXXX", fsyncs it, links it into place (never
+ * over an existing object: GB_EEXIST), unlinks the temporary and fsyncs
+ * the folder: a reader sees the whole object or none. A list skips
  * the temporaries (target.c refuses names with a part that looks like one).
  */
 #include <dirent.h>
@@ -190,9 +191,24 @@ target_fd_hash(int fd, int64_t *size, char sha[65], const char *label, struct gb
  * A temporary file beside path (its folder and "prefix" then XXXXXX), into
  * tmp; returns its fd (mode 0600) or -1 with err set.
  */
+const char *
+target_shorten(const char *s, char *out, size_t size)
+{
+	size_t len = strlen(s), head = 40, tail;
+
+	if (len < size && len <= TARGET_SHOWN_MAX + 40) {
+		memcpy(out, s, len + 1);
+		return out;
+	}
+	tail = (size < TARGET_SHOWN_MAX + 41 ? size - 1 : TARGET_SHOWN_MAX + 40) - head - 3;
+	snprintf(out, size, "%.*s...%s", (int)head, s, s + len - tail);
+	return out;
+}
+
 int
 target_tmp_beside(const char *path, const char *prefix, char *tmp, size_t size, struct gb_err *err)
 {
+	char shown[TARGET_SHOWN_MAX + 41];
 	const char *slash = strrchr(path, '/');
 	int n, fd;
 
@@ -202,17 +218,26 @@ target_tmp_beside(const char *path, const char *prefix, char *tmp, size_t size, 
 	else
 		n = snprintf(tmp, size, "%s%s-XXXXXX", prefix, path);
 	if (n < 0 || (size_t)n >= size) {
-		gb_errf(err, GB_EINVAL, "%s: path too long", path);
+		gb_errf(err, GB_EINVAL, "%s: path too long", target_shorten(path, shown,
+		    sizeof(shown)));
 		return -1;
 	}
-	if ((fd = mkstemp(tmp)) < 0)
-		gb_errf(err, GB_EIO, "%s: cannot create a temporary file: %s", path, strerror(errno));
+	if ((fd = mkstemp(tmp)) < 0) {
+		int e = errno;
+
+		gb_errf(err, GB_EIO, "%s: cannot create a temporary file: %s",
+		    target_shorten(path, shown, sizeof(shown)), strerror(e));
+	}
 	return fd;
 }
 
-/* fsync and close fd, rename tmp to path, fsync the folder; tmp removed on failure. */
+/*
+ * fsync and close fd, rename tmp to path (or, noreplace, link it there and
+ * unlink tmp: an existing path is GB_EEXIST, never replaced), fsync the
+ * folder; tmp removed on failure.
+ */
 int
-target_tmp_commit(int fd, const char *tmp, const char *path, const char *label,
+target_tmp_commit(int fd, const char *tmp, const char *path, const char *label, int noreplace,
     struct gb_err *err)
 {
 	char folder[PATH_MAX];
@@ -223,7 +248,12 @@ target_tmp_commit(int fd, const char *tmp, const char *path, const char *label,
 		rc = gb_errf(err, GB_EIO, "%s: fsync: %s", label, strerror(errno));
 	if (close(fd) < 0 && !rc)
 		rc = gb_errf(err, GB_EIO, "%s: close: %s", label, strerror(errno));
-	if (!rc && rename(tmp, path) < 0)
+	if (!rc && noreplace && link(tmp, path) < 0)
+		rc = errno == EEXIST ? gb_errf(err, GB_EEXIST, "%s: already there, not replaced",
+		    label) : gb_errf(err, GB_EIO, "%s: link: %s", label, strerror(errno));
+	else if (!rc && noreplace)
+		unlink(tmp);
+	else if (!rc && rename(tmp, path) < 0)
 		rc = gb_errf(err, GB_EIO, "%s: rename: %s", label, strerror(errno));
 	if (rc) {
 		unlink(tmp);
@@ -237,7 +267,7 @@ target_tmp_commit(int fd, const char *tmp, const char *path, const char *label,
 }
 
 int
-target_dir_open(struct target *t, const char *path, struct gb_err *err)
+target_dir_open(struct target *t, const char *path, int create, struct gb_err *err)
 {
 	char tmp[PATH_MAX];
 	struct stat st;
@@ -250,9 +280,11 @@ target_dir_open(struct target *t, const char *path, struct gb_err *err)
 	if (len + 2 > sizeof(tmp))
 		return gb_errf(err, GB_EINVAL, "%s: path too long", t->spec);
 	snprintf(tmp, sizeof(tmp), "%.*s/", (int)len, path);
-	if (mkdirs(tmp, 0, t->spec, err))
+	if (create && mkdirs(tmp, 0, t->spec, err))
 		return err->code;
 	tmp[len] = '\0';
+	if (!create && stat(tmp, &st) < 0 && errno == ENOENT)
+		return gb_errf(err, GB_ENOTFOUND, "%s: no such folder", t->spec);
 	if (stat(tmp, &st) < 0 || !S_ISDIR(st.st_mode))
 		return gb_errf(err, GB_EIO, "%s: not a folder", t->spec);
 	if ((t->dir = strdup(tmp)) == NULL)
@@ -287,7 +319,7 @@ target_dir_write(struct target *t, const char *name, const void *data, size_t le
 		unlink(tmp);
 		return rc;
 	}
-	return target_tmp_commit(fd, tmp, path, label, err);
+	return target_tmp_commit(fd, tmp, path, label, 1, err);
 }
 
 /* Open name for reading; -1 with *missing set when it is not there, or err. */

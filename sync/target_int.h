@@ -22,7 +22,7 @@ enum target_kind { TARGET_DIR, TARGET_S3 };
 struct target {
 	enum target_kind kind;
 	char *given;		/* the spec as given */
-	char *spec;		/* the same without a trailing '/', for messages */
+	char *spec;		/* the same without a trailing '/', for messages (shortened) */
 	char *dir;		/* dir: the folder */
 	struct s3 *s3;		/* s3: the client, and where in it */
 	char *bucket;
@@ -48,12 +48,17 @@ int target_fd_pump(int fd, struct target_hash *h, int out, const char *label,
 /* Size and hex SHA-256 of what fd holds from its offset on. */
 int target_fd_hash(int fd, int64_t *size, char sha[65], const char *label,
     struct gb_err *err);
+/* s, or, when long, its head, "..." and its tail, in out: for messages. */
+const char *target_shorten(const char *s, char *out, size_t size);
 /* A temporary file beside path named prefix<base>-XXXXXX (mode 0600): its fd or -1. */
 int target_tmp_beside(const char *path, const char *prefix, char *tmp, size_t size,
     struct gb_err *err);
-/* fsync and close fd, rename tmp to path, fsync the folder; tmp removed on failure. */
+/*
+ * fsync and close fd, rename tmp to path (noreplace: link it there, an
+ * existing path is GB_EEXIST), fsync the folder; tmp removed on failure.
+ */
 int target_tmp_commit(int fd, const char *tmp, const char *path, const char *label,
-    struct gb_err *err);
+    int noreplace, struct gb_err *err);
 
 /* A growing array of names. */
 struct target_names {
@@ -64,7 +69,8 @@ struct target_names {
 int target_names_add(struct target_names *nm, const char *s, struct gb_err *err);
 
 /* dir: (names already checked) */
-int target_dir_open(struct target *t, const char *path, struct gb_err *err);
+/* create: make the folder when missing; else a missing one is GB_ENOTFOUND. */
+int target_dir_open(struct target *t, const char *path, int create, struct gb_err *err);
 int target_dir_path(const struct target *t, const char *name, char *out, size_t size,
     struct gb_err *err);
 /* Write name from data (or, when data is NULL, from srcfd), atomically. */

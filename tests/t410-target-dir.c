@@ -76,6 +76,18 @@ test_open(const char *tmp)
 	is_str(target_name(t), spec, "target_name is the spec");
 	target_close(t);
 	gb_err_clear(&err);
+	t = NULL;
+	snprintf(spec, sizeof(spec), "dir:%s/nope/typo", tmp);
+	ok(target_open_existing(&t, spec, NULL, &err) == GB_ENOTFOUND && t == NULL,
+	    "opened for reading, a missing folder is GB_ENOTFOUND");
+	like(err.msg, "nope/typo: no such folder", "... saying so (%s)", err.msg);
+	snprintf(path, sizeof(path), "%s/nope", tmp);
+	ok(stat(path, &st) < 0, "... and is not created");
+	gb_err_clear(&err);
+	snprintf(spec, sizeof(spec), "dir:%s/new/archive", tmp);
+	is_int(target_open_existing(&t, spec, NULL, &err), 0, "... an existing one opens");
+	target_close(t);
+	t = NULL;
 	ok(target_open(&t, "dir:", NULL, &err) == GB_EINVAL && t == NULL,
 	    "dir: without a path is refused");
 	like(err.msg, "no folder", "... saying so (%s)", err.msg);
@@ -132,8 +144,15 @@ test_objects(struct target *t, const char *root)
 	target_put(t, "batches/2024-01-04.jsonl.gz", "b", 1, &err);
 	target_put(t, "manifests/2024-01-06T00:00:00Z.json", "{}", 2, &err);
 	is_int(target_put(t, "empty", NULL, 0, &err), 0, "an empty object is stored");
-	is_int(target_put(t, "contexts/2024-01-04.jsonl.gz", "aa", 2, &err), 0,
-	    "a put replaces an object");
+	ok(target_put(t, "contexts/2024-01-04.jsonl.gz", "aa", 2, &err) == GB_EEXIST,
+	    "a put never replaces an object: GB_EEXIST");
+	like(err.msg, "contexts/2024-01-04.jsonl.gz: already there", "... naming it (%s)",
+	    err.msg);
+	gb_err_clear(&err);
+	is_int(target_get(t, "contexts/2024-01-04.jsonl.gz", &data, &len, &err), 0,
+	    "... and it is still there");
+	ok(len == 1 && memcmp(data, "a", 1) == 0, "... unchanged");
+	free(data);
 	is_int(target_list(t, "", &names, &n, &err), 0, "list all");
 	ok(n == 5 && strcmp(names[0], "batches/2024-01-04.jsonl.gz") == 0 &&
 	    strcmp(names[1], "contexts/2024-01-04.jsonl.gz") == 0 &&
@@ -278,6 +297,32 @@ test_big(struct target *t, const char *tmp, const char *big)
 	gb_err_clear(&err);
 }
 
+/* A long folder: a failure's message keeps its reason (the path shown shortened). */
+static void
+test_long_path(const char *tmp)
+{
+	char path[1200], spec[1300], file[1400];
+	struct target *t = NULL;
+
+	snprintf(path, sizeof(path), "%s", tmp);
+	for (int i = 0; i < 6; i++)
+		snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s%d",
+		    "a-rather-long-folder-name-for-archives", i);
+	snprintf(spec, sizeof(spec), "dir:%s", path);
+	if (target_open(&t, spec, NULL, &err))
+		tap_bail("open %s: %s", spec, err.msg);
+	is_str(target_name(t), spec, "a long folder's target_name is the spec");
+	snprintf(file, sizeof(file), "%s/contexts", path);
+	util_write_file(file, "x", 1);
+	ok(target_put(t, "contexts/2024-01-05.jsonl.gz", "a", 1, &err) != 0,
+	    "a put under a file fails");
+	like(err.msg, "contexts/2024-01-05.jsonl.gz: cannot create a temporary file: Not a dir",
+	    "... the message keeps the path's tail and the reason (%s)", err.msg);
+	like(err.msg, "...", "... the path shortened in the middle");
+	gb_err_clear(&err);
+	target_close(t);
+}
+
 int
 main(void)
 {
@@ -286,6 +331,7 @@ main(void)
 	struct target *t = NULL;
 
 	test_open(tmp);
+	test_long_path(tmp);
 	snprintf(root, sizeof(root), "%s/archive", tmp);
 	snprintf(spec, sizeof(spec), "dir:%s/", root);
 	if (target_open(&t, spec, NULL, &err))

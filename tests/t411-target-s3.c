@@ -4,11 +4,15 @@
  * list (past 1000 keys), delete; odd keys; a wrong secret; the peer frozen,
  * killed and restarted; a 50 MB file streamed in and out.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../base/gbtime.h"
@@ -70,6 +74,13 @@ test_open(void)
 	ok(target_open(&t, "s3://genbox-t411/x", &c, &err) == GB_EINVAL,
 	    "an endpoint with a path: refused");
 	like(err.msg, "only scheme, host and port", "... saying so (%s)", err.msg);
+	gb_err_clear(&err);
+	c.endpoint = "http://admin:hunter2@127.0.0.1:1";
+	ok(target_open(&t, "s3://genbox-t411/x", &c, &err) == GB_EINVAL,
+	    "an endpoint with user:password@: refused");
+	ok(strstr(err.msg, "hunter2") == NULL && strstr(err.msg, "admin") == NULL,
+	    "... never echoing them (%s)", err.msg);
+	like(err.msg, "'http://****@127.0.0.1:1'", "... shown masked");
 	gb_err_clear(&err);
 	ok(target_open(&t, "s3://Bad_Bucket/x", &conf, &err) == GB_EINVAL,
 	    "a bucket name S3 refuses: refused");
@@ -310,6 +321,81 @@ test_big(struct target *t, const char *tmp)
 	gb_err_clear(&err);
 }
 
+/*
+ * An HTTP server on 127.0.0.1 that is not S3: it answers every request
+ * with 200 and body. Returns its pid; *port its port.
+ */
+static pid_t
+not_s3_start(const char *body, int *port)
+{
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+	int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	pid_t pid;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 16) < 0 ||
+	    getsockname(ls, (struct sockaddr *)&a, &alen) < 0)
+		tap_bail("cannot listen on 127.0.0.1");
+	*port = ntohs(a.sin_port);
+	if ((pid = fork()) == 0) {
+		for (;;) {
+			char req[65536], head[256];
+			int c = accept(ls, NULL, NULL);
+			ssize_t n;
+
+			if (c < 0)
+				_exit(0);
+			n = recv(c, req, sizeof(req) - 1, 0);
+			(void)n;
+			snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
+			    "Connection: close\r\n\r\n", strlen(body));
+			if (send(c, head, strlen(head), 0) < 0 || send(c, body, strlen(body), 0) < 0)
+				tap_diag("send failed");
+			close(c);
+		}
+	}
+	close(ls);
+	return pid;
+}
+
+/* An endpoint that answers 200 with a web page, or with keys outside the prefix. */
+static void
+test_not_s3(void)
+{
+	static const char *bodies[2] = { "<html><body>a web server, not S3</body></html>",
+		"<?xml version=\"1.0\"?><ListBucketResult><IsTruncated>false</IsTruncated>"
+		"<Contents><Key>other/manifests/x.json</Key></Contents></ListBucketResult>" };
+	static const char *says[2] = { "not an S3 list", "outside the prefix" };
+	char endpoint[64];
+	struct target_s3 c = conf;
+	struct target *t;
+	char **names = NULL;
+	int n = -1, port = 0, status;
+
+	for (int i = 0; i < 2; i++) {
+		pid_t pid = not_s3_start(bodies[i], &port);
+
+		snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", port);
+		c.endpoint = endpoint;
+		t = open_target("s3://bucket/arch", &c);
+		ok(target_list(t, "manifests/", &names, &n, &err) == GB_EIO,
+		    "a list from %s is an error, not an empty bucket",
+		    i ? "a server naming keys outside the prefix" : "a web server answering 200");
+		like(err.msg, says[i], "... saying so (%s)", err.msg);
+		gb_err_clear(&err);
+		if (names)
+			target_names_free(names, n);
+		names = NULL;
+		target_close(t);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+}
+
 int
 main(void)
 {
@@ -324,6 +410,7 @@ main(void)
 	conf.secret_key = peer_s3_secret_key();
 	conf.timeout_ms = 10000;
 	test_open();
+	test_not_s3();
 	t = open_target("s3://genbox-t411/archive/", &conf);
 	is_str(target_name(t), "s3://genbox-t411/archive/", "target_name is the spec as given");
 	test_objects(t);

@@ -106,7 +106,7 @@ check_archive(const char *arch, int *objects, int *files)
 		if ((d = opendir(dir)) == NULL)
 			continue;
 		while ((de = readdir(d)) != NULL)
-			*files += strstr(de->d_name, ".jsonl.gz") != NULL;
+			*files += de->d_name[0] != '.' && strstr(de->d_name, ".jsonl.gz") != NULL;
 		closedir(d);
 	}
 	snprintf(dir, sizeof(dir), "%s/manifests", arch);
@@ -116,8 +116,8 @@ check_archive(const char *arch, int *objects, int *files)
 		cJSON *m, *o;
 		char *text;
 
-		if (!strstr(de->d_name, ".json"))
-			continue;
+		if (de->d_name[0] == '.' || !strstr(de->d_name, ".json"))
+			continue;	/* a temporary file a killed run left */
 		snprintf(file, sizeof(file), "%s/%s", dir, de->d_name);
 		text = util_read_file(file, NULL);
 		m = cJSON_Parse(text);
@@ -150,6 +150,33 @@ file_size(const char *path)
 	struct stat sb;
 
 	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/*
+ * Files of dir named <day>-<16 hex digits>.jsonl.gz (a run's first object
+ * of the day); -1 when a file of the day is named otherwise.
+ */
+static int
+run_named(const char *dir, const char *day)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0, bad = 0;
+
+	while (d && (de = readdir(d)) != NULL) {
+		const char *p = de->d_name;
+
+		if (strncmp(p, day, 10) != 0)
+			continue;
+		if (p[10] == '-' && strspn(p + 11, "0123456789abcdef") == 16 &&
+		    strcmp(p + 27, ".jsonl.gz") == 0)
+			n++;
+		else
+			bad++;
+	}
+	if (d)
+		closedir(d);
+	return bad ? -1 : n;
 }
 
 /*
@@ -189,6 +216,59 @@ ack_all_but(const char *path, const char *keep, const char *refuse, int max)
 	return kept;
 }
 
+static void
+init_db(const char *path)
+{
+	struct run r;
+
+	util_genbox_run(&r, NULL, "--db", path, "init", (char *)NULL);
+	if (r.status != 0)
+		tap_bail("init %s: %s", path, r.err);
+	run_free(&r);
+}
+
+/* init_db of name in the test's folder (tpath's buffers left alone). */
+static void
+init_db_in(const char *name)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/%s", util_tmpdir(), name);
+	init_db(path);
+}
+
+/*
+ * Restored, a context is changed here (a newer updated_at); a second
+ * restore keeps it, and writes nothing it holds already.
+ */
+static void
+test_restore_newer(const char *rdb, const char *from)
+{
+	const char *edited = "{\"_id\":\"ctx_a00001\",\"organization_id\":\"org_1\","
+	    "\"status\":\"failed\",\"created_at\":\"2024-01-02T01:00:00.000Z\","
+	    "\"updated_at\":\"2026-01-01T00:00:00.000Z\",\"data\":{\"title\":\"edited\"}}";
+	struct store *st = open_db(rdb);
+	char *doc = NULL;
+	struct run r;
+
+	if (store_put(st, COLL_CONTEXTS, edited, strlen(edited), STORE_REPLACE, NULL, &err))
+		tap_bail("edit: %s", err.msg);
+	store_close(st);
+	util_genbox_run(&r, NULL, "--db", rdb, "restore", "--from", from, (char *)NULL);
+	is_int(r.status, 0, "a second restore exits 0 (%s)", r.err);
+	like(r.out, "restored 0 contexts and 0 batches from 10 objects",
+	    "... writes nothing (%s)", r.out);
+	like(r.out, "kept 9001 (newer here)", "... keeping what is here");
+	run_free(&r);
+	st = open_db(rdb);
+	if (store_get(st, COLL_CONTEXTS, "ctx_a00001", &doc, &err) == 0)
+		like(doc, "\"title\":\"edited\"", "... and the context changed here keeps its change");
+	else
+		ok(0, "... the changed context is there");
+	free(doc);
+	store_close(st);
+}
+
 /* The archive of test_archive_restore restored into new databases. */
 static void
 test_restore(const char *arch, const struct docs *ctx)
@@ -200,6 +280,13 @@ test_restore(const char *arch, const struct docs *ctx)
 
 	snprintf(from, sizeof(from), "dir:%s", arch);
 	util_genbox_run(&r, NULL, "--db", rdb, "restore", "--from", from, (char *)NULL);
+	is_int(r.status, 1, "restore into a database that does not exist exits 1");
+	like(r.err, "genbox init", "... saying to run genbox init first (%s)", r.err);
+	run_free(&r);
+	ok(file_size(rdb) < 0, "... and creates none");
+	init_db(rdb);
+	init_db(r2);
+	util_genbox_run(&r, NULL, "--db", rdb, "restore", "--from", from, (char *)NULL);
 	is_int(r.status, 0, "restore into a new database exits 0 (%s)", r.err);
 	like(r.out, "restored 9000 contexts and 1 batches from 10 objects",
 	    "... 9000 contexts and 1 batch");
@@ -208,11 +295,19 @@ test_restore(const char *arch, const struct docs *ctx)
 	is_int((int64_t)back.n, 9000, "the restored database holds 9000 contexts");
 	ok(same_docs(&back, ctx), "... each equal byte for byte to the original");
 	docs_free(&back);
+	test_restore_newer(rdb, from);
 	util_genbox_run(&r, NULL, "--db", r2, "restore", "--from", from, "--after", "2024-01-03",
 	    "--before", "2024-01-06", (char *)NULL);
 	like(r.out, "restored 2000 contexts and 0 batches from 2 objects",
 	    "restore --after 2024-01-03 --before 2024-01-06 reads the days between (%s)", r.out);
 	run_free(&r);
+	snprintf(from, sizeof(from), "dir:%s", tpath("nope/typo"));
+	util_genbox_run(&r, NULL, "--db", r2, "restore", "--from", from, (char *)NULL);
+	is_int(r.status, 1, "restore from a folder that does not exist exits 1");
+	like(r.err, "nope/typo: no such folder", "... and says so (%s)", r.err);
+	run_free(&r);
+	ok(file_size(tpath("nope")) < 0, "... and does not create it");
+	mkdir(tpath("empty-archive"), 0700);
 	snprintf(from, sizeof(from), "dir:%s", tpath("empty-archive"));
 	util_genbox_run(&r, NULL, "--db", r2, "restore", "--from", from, (char *)NULL);
 	is_int(r.status, 1, "restore from a folder without an archive exits 1");
@@ -368,9 +463,10 @@ test_changed_meanwhile(void)
 	run_free(&r);
 	is_int(check_archive(arch, &objects, &files), 7,
 	    "two manifests name 7 documents (5 contexts, 1 batch, the changed context again)");
-	ok(file_size(tpath("arch-b/contexts/2024-01-01-2.jsonl.gz")) > 0,
-	    "... the second object of the day is named -2");
+	is_int(run_named(tpath("arch-b/contexts"), "2024-01-01"), 2,
+	    "... the two objects of the day each carry their run's id");
 	snprintf(spec, sizeof(spec), "dir:%s", arch);
+	init_db_in("rb.db");
 	util_genbox_run(&r, NULL, "--db", tpath("rb.db"), "restore", "--from", spec, (char *)NULL);
 	is_int(r.status, 0, "restore exits 0");
 	run_free(&r);
@@ -390,6 +486,104 @@ test_changed_meanwhile(void)
 	like(r.err, "another archive run of this database is under way", "... and says why");
 	run_free(&r);
 	close(lock);
+}
+
+/*
+ * Two databases share one target (the default dir:<folder>/archive of both)
+ * and archive at the same time: no object of one replaces the other's.
+ */
+static void
+test_shared(void)
+{
+	const char *arch = tpath("arch-s"), *cf = tpath("s.conf");
+	const char *dbs[2] = { tpath("s1.db"), tpath("s2.db") };
+	char log[4200], spec[4200];
+	long long total;
+	pid_t pid[2];
+	int st[2] = { -1, -1 }, objects = 0, files = 0;
+	struct run r;
+
+	conf(cf, arch, 500);
+	fill(dbs[0], "s", 3000, 3);
+	fill(dbs[1], "t", 3000, 3);
+	snprintf(log, sizeof(log), "%s/s.log", util_tmpdir());
+	for (int i = 0; i < 2; i++) {
+		char *argv[] = { (char *)util_genbox(), "-c", (char *)cf, "--db", (char *)dbs[i],
+			"archive", NULL };
+
+		pid[i] = util_spawn(argv, log, 0);
+	}
+	for (int i = 0; i < 2; i++)
+		waitpid(pid[i], &st[i], 0);
+	ok(WIFEXITED(st[0]) && WEXITSTATUS(st[0]) == 0 && WIFEXITED(st[1]) &&
+	    WEXITSTATUS(st[1]) == 0, "two runs sharing a target at once both exit 0");
+	total = check_archive(arch, &objects, &files);
+	is_int(total, 6002, "... their manifests name 6002 documents, every object intact (%d)",
+	    objects);
+	is_int(objects, files, "... %d files, each named by one manifest", files);
+	is_int(run_named(tpath("arch-s/contexts"), "2024-01-02"), 2,
+	    "... each run's object of a day carries its run id");
+	snprintf(spec, sizeof(spec), "dir:%s", arch);
+	init_db_in("rs.db");
+	util_genbox_run(&r, NULL, "--db", tpath("rs.db"), "restore", "--from", spec, (char *)NULL);
+	like(r.out, "restored 6000 contexts and 2 batches", "restore brings back both (%s%s)",
+	    r.out, r.err);
+	run_free(&r);
+}
+
+static int stop_now;
+
+static void
+stop_after_verify(void *arg)
+{
+	(void)arg;
+	stop_now = 1;
+}
+
+static int
+stop_asked(void *arg)
+{
+	(void)arg;
+	return stop_now;
+}
+
+/* A run asked to stop during its deletes stops after a transaction; the next finishes. */
+static void
+test_stopped(void)
+{
+	const char *db = tpath("p.db"), *arch = tpath("arch-p"), *cf = tpath("p.conf");
+	struct archive_opts o;
+	struct archive_counts c;
+	struct target *t = NULL;
+	struct store *st;
+	struct run r;
+	char spec[4200];
+
+	conf(cf, arch, 2);
+	fill(db, "p", 9, 1);
+	memset(&o, 0, sizeof(o));
+	archive_day_cutoff("2024-06-01", o.cutoff[0], &err);
+	o.delete_batch = 2;
+	o.now_ms = 1700000000000LL;
+	o.verified = stop_after_verify;
+	o.stopping = stop_asked;
+	snprintf(spec, sizeof(spec), "dir:%s", arch);
+	st = open_db(db);
+	gb_err_clear(&err);
+	if (target_open(&t, spec, NULL, &err))
+		tap_bail("target: %s", err.msg);
+	ok(archive_run(st, t, &o, &c, &err) == GB_ESTATE,
+	    "a run asked to stop during its deletes stops");
+	like(err.msg, "stopped after deleting 2 of 9 contexts", "... after one transaction (%s)",
+	    err.msg);
+	gb_err_clear(&err);
+	target_close(t);
+	store_close(st);
+	is_int(count(db, COLL_CONTEXTS), 9, "... 7 of the 9 archived contexts are left (and 2 others)");
+	genbox(&r, cf, db, "archive", "--before", "2024-06-01");
+	like(r.out, "contexts  archived 0, deleted 7, kept 0 (changed since), 7 archived already",
+	    "the next run deletes them without archiving them again (%s)", r.out);
+	run_free(&r);
 }
 
 /* Runs killed with SIGKILL after delay_ms each, then one to its end. */
@@ -430,6 +624,7 @@ test_killed(void)
 	is_int(total, 6001, "the manifests name 6001 documents, each once (%d objects, %d files)",
 	    objects, files);
 	snprintf(spec, sizeof(spec), "dir:%s", arch);
+	init_db_in("rc.db");
 	util_genbox_run(&r, NULL, "--db", tpath("rc.db"), "restore", "--from", spec, (char *)NULL);
 	like(r.out, "restored 6000 contexts and 1 batches",
 	    "restore brings back 6000 contexts (%s)", r.out);
@@ -495,6 +690,8 @@ main(void)
 {
 	test_archive_restore();
 	test_changed_meanwhile();
+	test_shared();
+	test_stopped();
 	test_killed();
 	test_serve();
 	return tap_done();

@@ -261,6 +261,8 @@ main(void)
 	    "objects whose size, SHA-256 and lines match", objects);
 	ok(objects >= 11, "... at least one object per day and collection (%d)", objects);
 	snprintf(from, sizeof(from), "s3://" BUCKET "/" PREFIX);
+	util_genbox_run(&r, NULL, "--db", tpath("r.db"), "init", (char *)NULL);
+	run_free(&r);
 	util_genbox_run(&r, NULL, "-c", cf, "--db", tpath("r.db"), "restore", "--from", from,
 	    (char *)NULL);
 	is_int(r.status, 0, "restore from S3 exits 0 (%s)", r.err);
