@@ -94,7 +94,8 @@ if ! server_ok; then
         || { tail -n 40 "$TMP/cmake.log" >&2; exit 1; }
     progress "$TMP/build.log" &
     PROGRESS=$!
-    trap 'kill $PROGRESS 2>/dev/null; rm -rf "$TMP"' EXIT
+    # (set -e holds in the trap too: a kill of the loop already gone must not fail the run)
+    trap 'kill $PROGRESS 2>/dev/null || true; rm -rf "$TMP"' EXIT
     cmake --build "$TMP/build" --target llama-server -j2 >"$TMP/build.log" 2>&1 \
         || { tail -n 40 "$TMP/build.log" >&2; exit 1; }
     kill $PROGRESS 2>/dev/null || true
