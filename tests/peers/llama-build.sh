@@ -34,7 +34,7 @@ progress() {
     local log_file=$1 t0=$SECONDS step
     while sleep 60; do
         step=$(grep -o '^\[ *[0-9]*%\] .*' "$log_file" 2>/dev/null | tail -n 1 |
-            sed 's|object .*/|object |')
+            sed 's|object .*/|object |') || step=''
         log "building llama-server: $(( (SECONDS - t0) / 60 )) min, ${step:-configuring}"
     done
 }
