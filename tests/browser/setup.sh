@@ -13,7 +13,8 @@ set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE="${GENBOX_PEER_CACHE:-/var/cache/genbox-peers}/node"
-log() { echo "browser-setup: $*" >&2; }
+# messages as TAP comments: the tests that run this pass them on
+log() { echo "# browser-setup: $*" >&2; }
 
 missing=""
 for p in chromium nodejs; do
@@ -46,8 +47,11 @@ if ! ok; then
 		rm -rf "$DIR"
 		mkdir -p "$DIR"
 		cp "$HERE/package.json" "$HERE/package-lock.json" "$DIR/"
-		(cd "$DIR" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
-			--cache "$CACHE/.npm" >&2)
+		st=0
+		out=$(cd "$DIR" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
+			--cache "$CACHE/.npm" 2>&1) || st=$?
+		printf '%s\n' "$out" | sed 's/^/# /' >&2
+		[ "$st" = 0 ] || { log "npm ci failed ($st)"; exit 1; }
 		touch "$DIR/.ok"
 	fi
 fi

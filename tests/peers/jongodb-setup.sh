@@ -14,7 +14,8 @@ set -eu
 HERE=$(cd "$(dirname "$0")/jongodb" && pwd)
 CACHE="${GENBOX_PEER_CACHE:-/var/cache/genbox-peers}/node"
 PKG=@jongodb/memory-server-bin-linux-x64-gnu
-log() { echo "jongodb-setup: $*" >&2; }
+# messages as TAP comments: the tests that run this pass them on
+log() { echo "# jongodb-setup: $*" >&2; }
 
 sum=$(cat "$HERE/package.json" "$HERE/package-lock.json" | sha256sum | cut -c1-16)
 DIR="$CACHE/$sum"
@@ -45,8 +46,11 @@ if ! ok; then
 		rm -rf "$DIR"
 		mkdir -p "$DIR"
 		cp "$HERE/package.json" "$HERE/package-lock.json" "$DIR/"
-		(cd "$DIR" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
-			--cache "$CACHE/.npm" >&2)
+		st=0
+		out=$(cd "$DIR" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
+			--cache "$CACHE/.npm" 2>&1) || st=$?
+		printf '%s\n' "$out" | sed 's/^/# /' >&2
+		[ "$st" = 0 ] || { log "npm ci failed ($st)"; exit 1; }
 		[ -x "$BIN" ] || { log "no executable $BIN after npm ci"; exit 1; }
 		touch "$DIR/.ok"
 	fi

@@ -91,13 +91,13 @@ if ! server_ok; then
         -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
         -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
         -DGGML_NATIVE=OFF -DGGML_CCACHE=OFF >"$TMP/cmake.log" 2>&1 \
-        || { tail -n 40 "$TMP/cmake.log" >&2; exit 1; }
+        || { tail -n 40 "$TMP/cmake.log" | sed "s/^/# /" >&2; exit 1; }
     progress "$TMP/build.log" &
     PROGRESS=$!
     # (set -e holds in the trap too: a kill of the loop already gone must not fail the run)
     trap 'kill $PROGRESS 2>/dev/null || true; rm -rf "$TMP"' EXIT
     cmake --build "$TMP/build" --target llama-server -j2 >"$TMP/build.log" 2>&1 \
-        || { tail -n 40 "$TMP/build.log" >&2; exit 1; }
+        || { tail -n 40 "$TMP/build.log" | sed "s/^/# /" >&2; exit 1; }
     kill $PROGRESS 2>/dev/null || true
     install -m 755 "$TMP/build/bin/llama-server" "$TMP/llama-server"
     "$TMP/llama-server" --version >/dev/null 2>&1 || { log "built llama-server does not run"; exit 1; }
