@@ -47,6 +47,10 @@ struct store {
 int store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct gb_err *err);
 /* src into dst (size bytes), cut at a character boundary of UTF-8 when too long */
 void store_copy_text(char *dst, size_t size, const unsigned char *src);
+/* Whether buf (n bytes) begins with SQLite's header string "SQLite format 3". */
+int store_sqlite_head(const char *buf, size_t n);
+/* 1 when the file at path begins with SQLite's header, 0 when not, -1 (errno) unreadable. */
+int store_file_sqlite(const char *path);
 /* An error from SQLite into err, with what was being done. */
 int store_sqlerr(struct store *st, struct gb_err *err, const char *what);
 int store_exec(struct store *st, const char *sql, struct gb_err *err);

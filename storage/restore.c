@@ -25,15 +25,6 @@
 
 #define RESTORE_CHUNK (128 * 1024)
 
-/* Whether the first bytes of a database file are SQLite's header string. */
-static int
-sqlite_head(const char *buf, size_t n)
-{
-	static const char magic[16] = "SQLite format 3";
-
-	return n >= sizeof(magic) && memcmp(buf, magic, sizeof(magic)) == 0;
-}
-
 /*
  * Decompress gz_path (called name in messages) into db_out: at most max
  * bytes, and only what begins as an SQLite file.
@@ -58,7 +49,7 @@ gunzip_file(const char *gz_path, const char *name, const char *db_out, int64_t m
 		goto out;
 	}
 	while ((n = gzread(gz, buf, RESTORE_CHUNK)) > 0) {
-		if (total == 0 && !sqlite_head(buf, (size_t)n)) {
+		if (total == 0 && !store_sqlite_head(buf, (size_t)n)) {
 			rc = gb_errf(err, GB_EINVAL, "'%s' holds no SQLite database", name);
 			goto out;
 		}
@@ -156,21 +147,6 @@ swap_checkpoint(const char *db_path)
 	sqlite3_close(db);
 }
 
-/* 1 when the file at path begins with SQLite's header, else 0 (unreadable: 0). */
-static int
-file_is_sqlite(const char *path)
-{
-	char head[16];
-	ssize_t n = -1;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) >= 0) {
-		n = read(fd, head, sizeof(head));
-		close(fd);
-	}
-	return n > 0 && sqlite_head(head, (size_t)n);
-}
-
 /* A kept non-database "<db>.before-restore" moved to the first free "<db>.before-restore.N". */
 static int
 keep_kept(const char *before, struct gb_err *err)
@@ -198,7 +174,7 @@ swap_keep_old(const char *db_path, struct gb_err *err)
 	snprintf(before, sizeof(before), "%s.before-restore", db_path);
 	snprintf(bwal, sizeof(bwal), "%s.before-restore-wal", db_path);
 	snprintf(wal, sizeof(wal), "%s-wal", db_path);
-	if (!file_is_sqlite(before) && access(before, F_OK) == 0 && (rc = keep_kept(before, err)))
+	if (store_file_sqlite(before) != 1 && access(before, F_OK) == 0 && (rc = keep_kept(before, err)))
 		return rc;	/* an earlier restore's non-database file stays */
 	unlink(before);
 	unlink(bwal);
@@ -230,7 +206,7 @@ backup_swap(const char *db_path, const char *new_path, int *kept, struct gb_err 
 		if (!S_ISREG(old.st_mode))
 			return gb_errf(err, GB_EINVAL, "'%s' is not a regular file", db_path);
 		/* no SQLite header: not a database (a typo?) or a damaged one; kept for good */
-		if (!(*kept = !file_is_sqlite(db_path)))
+		if (!(*kept = store_file_sqlite(db_path) != 1))
 			swap_checkpoint(db_path);
 		if ((rc = swap_keep_old(db_path, err)))
 			return rc;

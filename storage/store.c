@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -405,4 +406,28 @@ store_copy_text(char *dst, size_t size, const unsigned char *src)
 	if (n)
 		memcpy(dst, src, n);
 	dst[n] = '\0';
+}
+
+int
+store_sqlite_head(const char *buf, size_t n)
+{
+	static const char magic[16] = "SQLite format 3";
+
+	return n >= sizeof(magic) && memcmp(buf, magic, sizeof(magic)) == 0;
+}
+
+int
+store_file_sqlite(const char *path)
+{
+	char head[16];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+		return -1;
+	n = read(fd, head, sizeof(head));
+	close(fd);
+	if (n < 0)
+		return -1;
+	return store_sqlite_head(head, (size_t)n);
 }

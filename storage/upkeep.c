@@ -82,24 +82,6 @@ store_quick_check(struct store *st, int *ok, char why[UPKEEP_WHY_MAX], struct gb
 	return db_quick_check(st->db, st->path, ok, why, err);
 }
 
-/* 1 when path begins with SQLite's header string, 0 when not, -1 (errno) when unreadable */
-static int
-sqlite_magic(const char *path)
-{
-	static const char magic[16] = "SQLite format 3";
-	char head[16];
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
-		return -1;
-	n = read(fd, head, sizeof(head));
-	close(fd);
-	if (n < 0)
-		return -1;
-	return n == (ssize_t)sizeof(head) && memcmp(head, magic, sizeof(magic)) == 0;
-}
-
 int
 upkeep_check_file(const char *path, int *corrupt, char why[UPKEEP_WHY_MAX],
     struct gb_err *err)
@@ -112,7 +94,7 @@ upkeep_check_file(const char *path, int *corrupt, char why[UPKEEP_WHY_MAX],
 	why[0] = '\0';
 	if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size < 512)
 		return 0;	/* missing, empty, shorter than a page or no file: store_open says */
-	switch (sqlite_magic(path)) {
+	switch (store_file_sqlite(path)) {
 	case 1:
 		break;
 	case 0:
