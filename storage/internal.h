@@ -29,6 +29,8 @@ struct store {
 	int64_t busy_since_ms;		/* monotonic start of the current wait */
 	int turn_fd;			/* "<path>-turn", flocked by a waiting writer; -1: none */
 	int turn_held;			/* this store has raised the flag */
+	int pull_page;			/* inside store_pull_begin: the outbox triggers quiet */
+	int pull_rejected;		/* ... and a pull-refused row may exist */
 	int pstats_pruned;		/* pipeline statistics pruned once by this store */
 	int64_t pstats_pruned_ms;	/* at_ms of that last pruning */
 	struct stmt_slot *cache;	/* cap slots, ncached used; grows on demand */

@@ -461,6 +461,8 @@ store_pull_reject(struct store *st, enum coll c, const char *id, const char *err
 	}
 	if (rc == 0 && changed)
 		rc = store_sync_note(st, c, SYNC_REJECTED, 1, NULL, now_ms, err);
+	if (rc == 0)
+		st->pull_rejected = 1;	/* a page's later apply of it looks again */
 	if (rc == 0 && (rc = store_commit(st, err)) == 0)
 		return 0;
 	store_rollback(st);

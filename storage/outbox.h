@@ -134,6 +134,20 @@ enum store_apply {
 int store_sync_apply(struct store *st, enum coll c, const char *doc, size_t len,
     enum store_apply *result, char id_out[STORE_ID_MAX], struct gb_err *err);
 
+/*
+ * A page of pulled documents in one transaction: store_pull_begin, then
+ * store_sync_apply (and store_checkpoint_set, ...), then store_pull_commit
+ * or store_pull_rollback. Inside, the outbox triggers are quiet and
+ * store_sync_apply queues only what must go back to the cluster (a
+ * document the job rule changed, or one queued before), instead of every
+ * trigger queueing a row that the apply deletes again: sync_meta's enabled
+ * reads 0 inside this transaction only (other connections never see it; a
+ * crash or rollback undoes it; store_pull_commit restores it first).
+ */
+int store_pull_begin(struct store *st, struct gb_err *err);
+int store_pull_commit(struct store *st, struct gb_err *err);
+void store_pull_rollback(struct store *st);
+
 /* A pull checkpoint: the last (updated_at, _id) applied, and how many so far. */
 struct pull_checkpoint {
 	char updated_at[32];		/* ISO-8601 UTC with milliseconds; "" from the start */

@@ -16,6 +16,9 @@
  * The write goes through store_put's UPSERT (real columns, counters,
  * listing). The outbox row the write itself queued is deleted, unless the
  * rule made the document differ from the cluster's: that one must go back.
+ * Inside a page (store_pull_begin) the triggers queue nothing and the
+ * apply queues that row itself, and a row queued before gets its version
+ * moved as the trigger would.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +55,15 @@ static const char *const local_sql[COLL_COUNT] = {
 
 /* the row the apply's own write queued (there was none before) */
 #define OUTBOX_UNQUEUE_SQL "DELETE FROM outbox WHERE coll = ?1 AND doc_id = ?2"
+/* inside a page: what the quiet trigger would have done (migrate.c's OUTBOX_TRIGGER) */
+#define OUTBOX_QUEUE_SQL \
+	"INSERT INTO outbox (coll, doc_id, ver, queued_ms) VALUES (?1, ?2, 1, " \
+	"CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)) " \
+	"ON CONFLICT (coll, doc_id) DO UPDATE SET ver = ver + 1"
+#define ENABLED_GET_SQL "SELECT value = '1' FROM sync_meta WHERE key = 'enabled'"
+#define ENABLED_SET_SQL "UPDATE sync_meta SET value = ?1 WHERE key = 'enabled'"
+#define ANY_PULL_REJECTED_SQL \
+	"SELECT EXISTS (SELECT 1 FROM sync_rejected WHERE direction = 'pull')"
 /* a document the box could not store before and now could: out of the rejected list */
 #define UNREJECT_PULL_SQL \
 	"DELETE FROM sync_rejected WHERE coll = ?1 AND doc_id = ?2 AND direction = 'pull'"
@@ -295,6 +307,19 @@ apply_doc(struct store *st, enum coll c, struct doc *d, const struct local *l,
 	return store_put_doc(st, c, d, STORE_UPSERT, err);
 }
 
+/* The outbox row of a write inside a page, where the triggers are quiet. */
+static int
+page_queue(struct store *st, enum coll c, const char *id, const struct local *before,
+    enum store_apply res, int changed, struct gb_err *err)
+{
+	int wrote = res == STORE_APPLY_INSERTED || res == STORE_APPLY_NEWER ||
+	    res == STORE_APPLY_KEPT_TERMINAL;
+
+	if (!has_outbox(c) || !wrote || !(changed || before->queued))
+		return 0;
+	return run_coll_id(st, OUTBOX_QUEUE_SQL, c, id, err);
+}
+
 /* The lookup, the write and the outbox row of d. */
 static int
 apply_write(struct store *st, enum coll c, struct doc *d, enum store_apply *res,
@@ -306,11 +331,73 @@ apply_write(struct store *st, enum coll c, struct doc *d, enum store_apply *res,
 	if ((rc = local_read(st, c, d->id, &l, err)) ||
 	    (rc = apply_doc(st, c, d, &l, res, &changed, err)))
 		return rc;
-	if (!changed && (*res == STORE_APPLY_INSERTED || *res == STORE_APPLY_NEWER))
+	if (st->pull_page)
+		rc = page_queue(st, c, d->id, &l, *res, changed, err);
+	else if (!changed && (*res == STORE_APPLY_INSERTED || *res == STORE_APPLY_NEWER))
 		rc = unqueue(st, c, d->id, &l, err);
-	if (rc == 0)
+	if (rc == 0 && (!st->pull_page || st->pull_rejected))
 		rc = run_coll_id(st, UNREJECT_PULL_SQL, c, d->id, err);
 	return rc;
+}
+
+/* One integer of sql's first row (?1 bound to text when not NULL). */
+static int
+page_int(struct store *st, const char *sql, const char *text, int *out, struct gb_err *err)
+{
+	sqlite3_stmt *stmt;
+	int rc = 0, step;
+
+	*out = 0;
+	if ((rc = store_stmt(st, sql, &stmt, err)))
+		return rc;
+	if (text)
+		sqlite3_bind_text(stmt, 1, text, -1, SQLITE_STATIC);
+	if ((step = sqlite3_step(stmt)) == SQLITE_ROW)
+		*out = sqlite3_column_int(stmt, 0);
+	else if (step != SQLITE_DONE)
+		rc = store_sqlerr(st, err, "pull page");
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+int
+store_pull_begin(struct store *st, struct gb_err *err)
+{
+	int rc, on = 0, quiet;
+
+	if (st->pull_page)
+		return gb_errf(err, GB_ESTATE, "a pull page is open already");
+	if ((rc = store_begin(st, err)))
+		return rc;
+	if ((rc = page_int(st, ENABLED_GET_SQL, NULL, &on, err)) ||
+	    (rc = page_int(st, ANY_PULL_REJECTED_SQL, NULL, &st->pull_rejected, err)) ||
+	    (on && (rc = page_int(st, ENABLED_SET_SQL, "0", &quiet, err)))) {
+		store_rollback(st);
+		return rc;
+	}
+	/* without sync enabled the triggers queue nothing anyway */
+	st->pull_page = on;
+	return 0;
+}
+
+int
+store_pull_commit(struct store *st, struct gb_err *err)
+{
+	int rc, quiet;
+
+	if (st->pull_page && (rc = page_int(st, ENABLED_SET_SQL, "1", &quiet, err))) {
+		store_pull_rollback(st);
+		return rc;
+	}
+	st->pull_page = 0;
+	return store_commit(st, err);	/* undoes the page when it fails */
+}
+
+void
+store_pull_rollback(struct store *st)
+{
+	st->pull_page = 0;
+	store_rollback(st);
 }
 
 int

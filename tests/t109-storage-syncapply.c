@@ -3,13 +3,21 @@
  * document from the cluster applied with the newer-wins guard and the
  * job-aware rule for contexts, without an outbox row of its own; a page and
  * its checkpoint in one transaction; what take gives read back equal; the
- * checkpoints and the status.
+ * checkpoints and the status. The rules run twice: each apply alone, and
+ * each inside a pull page (store_pull_begin), where the outbox triggers are
+ * quiet and the apply queues what must go back itself: the outbox must end
+ * the same. A page leaves sync enabled after a commit, a rollback and a
+ * SIGKILL, and other connections never see it otherwise.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
+#include <sys/wait.h>
 
 #include <cjson/cJSON.h>
 
@@ -53,6 +61,18 @@ field(enum coll c, const char *id, const char *dotted)
 	return out;
 }
 
+static int in_page;	/* each apply_ctx inside a pull page of its own */
+
+/* name, or page-name on the run inside pages */
+static const char *
+dbname(const char *name)
+{
+	static char out[64];
+
+	snprintf(out, sizeof(out), "%s%s", in_page ? "page-" : "", name);
+	return out;
+}
+
 /* Apply one context from the cluster; its result, bails on error. */
 static enum store_apply
 apply_ctx(const char *id, const char *status, int sec, int retry)
@@ -66,8 +86,12 @@ apply_ctx(const char *id, const char *status, int sec, int retry)
 	    "\"updated_at\":{\"$date\":\"2024-01-01T00:00:%02dZ\"},\"retry_count\":%d,"
 	    "\"data\":{\"title\":\"remote %d\"}}", id, status, sec, retry, sec);
 	gb_err_clear(&err);
+	if (in_page && store_pull_begin(st, &err))
+		tap_bail("page: %s", err.msg);
 	if (store_sync_apply(st, COLL_CONTEXTS, doc, strlen(doc), &res, got, &err))
 		tap_bail("apply %s: %s", doc, err.msg);
+	if (in_page && store_pull_commit(st, &err))
+		tap_bail("page: %s", err.msg);
 	if (strcmp(got, id) != 0)
 		tap_bail("apply %s: id_out '%s'", id, got);
 	return res;
@@ -79,7 +103,7 @@ test_apply(void)
 {
 	int64_t counts[CTX_STATUS_COUNT];
 
-	st = open_db("apply.db");
+	st = open_db(dbname("apply.db"));
 	store_sync_enable(st, NULL, &err);
 	is_int(apply_ctx("ctx_p1", "pending", 10, 0), STORE_APPLY_INSERTED,
 	    "a new context is inserted");
@@ -113,7 +137,7 @@ test_apply_rule(void)
 	char ids[4][STORE_ID_MAX];
 	int n = 0;
 
-	st = open_db("rule.db");
+	st = open_db(dbname("rule.db"));
 	store_sync_enable(st, NULL, &err);
 	put_ctx("ctx_t", "completed", 10, 0);
 	drain();
@@ -169,7 +193,7 @@ test_apply_rule(void)
 static void
 test_apply_rule_retry(void)
 {
-	st = open_db("rule_retry.db");
+	st = open_db(dbname("rule_retry.db"));
 	store_sync_enable(st, NULL, &err);
 	put_ctx("ctx_t2", "failed", 10, 1);
 	drain();
@@ -290,6 +314,89 @@ test_apply_page(void)
 	    &res, NULL,
 	    &err), GB_EINVAL, "a document the rules refuse");
 	is_str(field(COLL_CONTEXTS, "ctx_bad", "status"), "(missing)", "is not written");
+	store_close(st);
+}
+
+/* sync_meta's enabled as another connection reads it ("(none)": no row). */
+static const char *
+enabled_seen(void)
+{
+	static char out[16];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+
+	snprintf(out, sizeof(out), "(none)");
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT value FROM sync_meta WHERE key = 'enabled'", -1, &stmt,
+	    NULL) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW)
+		snprintf(out, sizeof(out), "%s", (const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return out;
+}
+
+/*
+ * A pull page's quiet triggers: a change queued before keeps its row, one
+ * more version; sync stays enabled for everyone else during the page, and
+ * after its commit, rollback or a SIGKILL.
+ */
+static void
+test_page_quiet(void)
+{
+	pid_t pid;
+	int status = 0;
+
+	st = open_db("quiet.db");
+	store_sync_enable(st, NULL, &err);
+	put_ctx("ctx_q1", "pending", 10, 0);
+	is_int(ver_of("ctx_q1"), 1, "a local change is queued");
+	is_int(store_pull_begin(st, &err), 0, "a page begins");
+	is_int(store_pull_begin(st, &err), GB_ESTATE, "not twice");
+	is_str(enabled_seen(), "1", "another connection still sees sync enabled");
+	apply_ctx("ctx_q1", "pending", 20, 0);
+	apply_ctx("ctx_q2", "pending", 20, 0);
+	is_int(store_pull_commit(st, &err), 0, "the page commits");
+	is_int(ver_of("ctx_q1"), 2, "the change queued before keeps its row, one version more");
+	is_int(depth(-1), 1, "the new document queues nothing");
+	is_str(enabled_seen(), "1", "sync is enabled after the commit");
+	drain();
+	put_ctx("ctx_q2", "completed", 30, 0);
+	is_int(ver_of("ctx_q2"), 1, "and a local change queues again");
+	drain();
+
+	store_pull_begin(st, &err);
+	apply_ctx("ctx_q3", "pending", 20, 0);
+	store_pull_rollback(st);
+	is_str(field(COLL_CONTEXTS, "ctx_q3", "status"), "(missing)", "a rolled back page: no document");
+	is_str(enabled_seen(), "1", "sync enabled");
+	put_ctx("ctx_q4", "pending", 10, 0);
+	is_int(ver_of("ctx_q4"), 1, "a local change queues");
+	drain();
+	store_close(st);
+
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		st = open_db("quiet.db");
+		if (store_pull_begin(st, &err) == 0)
+			apply_ctx("ctx_q5", "pending", 20, 0);
+		raise(SIGKILL);
+		_exit(1);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "a process killed inside a page");
+	st = open_db("quiet.db");
+	is_str(field(COLL_CONTEXTS, "ctx_q5", "status"), "(missing)", "... wrote no document");
+	is_str(enabled_seen(), "1", "... and left sync enabled");
+	put_ctx("ctx_q6", "pending", 10, 0);
+	is_int(ver_of("ctx_q6"), 1, "a local change queues");
+	store_close(st);
+
+	st = open_db("quiet-off.db");
+	is_int(store_pull_begin(st, &err), 0, "a page where sync was never enabled");
+	apply_ctx("ctx_q7", "pending", 20, 0);
+	is_int(store_pull_commit(st, &err), 0, "commits");
+	is_str(enabled_seen(), "(none)", "and enables nothing");
+	is_int(depth(-1), 0, "no outbox row");
 	store_close(st);
 }
 
@@ -419,6 +526,12 @@ main(void)
 	test_apply();
 	test_apply_rule();
 	test_apply_rule_retry();
+	in_page = 1;
+	test_apply();
+	test_apply_rule();
+	test_apply_rule_retry();
+	in_page = 0;
+	test_page_quiet();
 	test_apply_page();
 	test_round_trip();
 	test_checkpoint_status();
