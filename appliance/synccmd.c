@@ -131,6 +131,9 @@ sync_run(const struct config *cfg, enum sync_what what)
 		rc = sync_failed("pull", &err);
 		goto out;
 	}
+	/* its own failure is a warning in the log and the status, not the pull's */
+	if (what != SYNC_PUSH)
+		sync_count_undated(s, &err);
 	if (what == SYNC_ONCE && c->sc.take_cluster_work && sync_take_once(s, &taken, &err)) {
 		rc = sync_failed("take", &err);
 		goto out;

@@ -73,6 +73,7 @@ struct sync_ctx {
 	int64_t max_bson;		/* the server's maxBsonObjectSize, 0 unknown */
 	int64_t locks_ms;		/* Redis thread: when the locks were last extended */
 	int64_t undated[COLL_COUNT];	/* pull: the last count logged */
+	int64_t undated_ms[COLL_COUNT];	/* pull: when it was counted (0: never) */
 };
 
 int sync_ctx_open(struct sync_ctx *c, struct sync *s, struct gb_err *err);
@@ -155,7 +156,8 @@ struct pull_page {
 /*
  * pullfetch.c: the pages of one pull of coll after from, read by a thread
  * of its own with c's MongoDB client while the caller (c's thread, the
- * store's owner) applies them; at most two pages are in memory. Between
+ * store's owner) applies them; at most PULL_AHEAD pages are read ahead
+ * (pullfetch.c). Between
  * pull_fetch_start and pull_fetch_free only the reader uses c->client.
  */
 struct pull_fetch;
@@ -181,11 +183,6 @@ int sync_redis_box_heartbeat(struct sync_redis *r, struct store *st, const char 
 int sync_redis_lock_holder(struct sync_redis *r, const char *ctx_id, char *holder, size_t size,
     struct gb_err *err);
 /*
- * After pull_fetch_next gave the end: the reader's pull_count_undated of
- * the collection (GB_ENOTFOUND when it did not count: stopped, failed).
- */
-int pull_fetch_undated(struct pull_fetch *f, int64_t *n, struct gb_err *err);
-/*
  * After pull_fetch_next gave the reader's error: the state (enum sync_st)
  * that error calls for, which the reader leaves to the caller to set once
  * it has recorded the error; -1 for none.
@@ -194,9 +191,18 @@ int pull_fetch_fail_state(struct pull_fetch *f);
 /*
  * The documents of coll in the pull's scope whose updated_at is missing or
  * not a BSON Date: the pull's filter never matches them. One count on the
- * cluster, with c's client: the reader of a pull_fetch asks it at the end.
+ * cluster, with c's client (no reader running): it reads every document of
+ * the organizations in the collection, so it is asked apart from the pull
+ * (pull_undated), not by every round.
  */
+#define PULL_UNDATED_EVERY_MS (3600 * 1000)
 int pull_count_undated(struct sync_ctx *c, enum coll coll, int64_t *n, struct gb_err *err);
+/*
+ * pull_count_undated of every collection into the status (a warning in the
+ * log when it changes or fails); due_only: only those not counted by c in
+ * the last PULL_UNDATED_EVERY_MS.
+ */
+void pull_undated(struct sync_ctx *c, int due_only);
 
 /* take.c */
 int take_round(struct sync_ctx *c, int *taken, struct gb_err *err);

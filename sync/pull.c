@@ -13,9 +13,13 @@
  * only documents after the checkpoint move it (it never goes back) and
  * count as pulled and as conflicts. A document the box cannot store (an _id
  * that is not a string, a document the rules refuse) goes to the rejected
- * list as refused on pull, with a warning: it does not stop the pull. After
- * the pages, one count of the documents the pull cannot see (updated_at
- * missing or not a Date) goes to the status and, when it changes, the log.
+ * list as refused on pull, with a warning: it does not stop the pull.
+ *
+ * Apart from the pull, pull_undated counts the documents it cannot see
+ * (updated_at missing or not a Date) into the status and, when the count
+ * changes, the log: a scan of the collection on the cluster, so serve asks
+ * it after its first pull round and then once an hour, and the CLI after
+ * its pull.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -79,7 +83,7 @@ page_apply(struct sync_ctx *c, enum coll coll, struct pull_checkpoint *cp,
 	char when[GB_TIME_LEN];
 	int rc;
 
-	if ((rc = store_begin(c->st, err)))
+	if ((rc = store_pull_begin(c->st, err)))
 		return rc;
 	for (int i = 0; i < pg->n; i++)
 		if ((rc = doc_apply(c, coll, pg, &pg->docs[i], err)))
@@ -91,12 +95,14 @@ page_apply(struct sync_ctx *c, enum coll coll, struct pull_checkpoint *cp,
 		snprintf(next.id, sizeof(next.id), "%s", pg->last_id);
 		next.pulled += pg->beyond;
 	}
-	if ((rc = store_checkpoint_set(c->st, coll, &next, err)) || (rc = store_commit(c->st, err)))
+	if ((rc = store_checkpoint_set(c->st, coll, &next, err)))
 		goto fail;
+	if ((rc = store_pull_commit(c->st, err)))
+		return rc;
 	*cp = next;
 	return 0;
 fail:
-	store_rollback(c->st);
+	store_pull_rollback(c->st);
 	return rc;
 }
 
@@ -150,16 +156,17 @@ page_done(struct sync_ctx *c, enum coll coll, const struct pull_checkpoint *cp,
 		log_warnx("cannot record the sync status: %s", e2.msg);
 }
 
-/* The documents the pull cannot see: counted into the status, logged when it changes. */
+/* The documents of coll the pull cannot see: counted into the status, logged when it changes. */
 static void
-pull_undated(struct sync_ctx *c, enum coll coll, struct pull_fetch *f)
+undated_coll(struct sync_ctx *c, enum coll coll)
 {
 	struct gb_err e2 = { 0, "" };
 	int64_t n = 0;
 	int rc;
 
-	if ((rc = pull_fetch_undated(f, &n, &e2)) == GB_ENOTFOUND)
+	if ((rc = pull_count_undated(c, coll, &n, &e2)) == GB_ESTATE && sync_stopping(c->s))
 		return;
+	c->undated_ms[coll] = gb_now_ms();
 	if (rc) {
 		log_warnx("cannot count the %s without a Date updated_at: %s", coll_name(coll),
 		    e2.msg);
@@ -192,10 +199,8 @@ pull_pages(struct sync_ctx *c, enum coll coll, struct pull_checkpoint *cp, int m
 	if ((rc = pull_fetch_start(c, coll, cp, &f, err)))
 		return rc;
 	while ((rc = pull_fetch_next(f, &pg, err)) == 0) {
-		if (pg == NULL) {	/* the end */
-			pull_undated(c, coll, f);
+		if (pg == NULL)		/* the end */
 			break;
-		}
 		if ((rc = page_apply(c, coll, cp, pg, err)) == 0) {
 			page_done(c, coll, cp, pg);
 			(*pages)++;
@@ -208,6 +213,19 @@ pull_pages(struct sync_ctx *c, enum coll coll, struct pull_checkpoint *cp, int m
 	*fail_state = pull_fetch_fail_state(f);
 	pull_fetch_free(f);
 	return rc;
+}
+
+void
+pull_undated(struct sync_ctx *c, int due_only)
+{
+	int64_t now = gb_now_ms();
+
+	if (c->s->cfg.n_orgs == 0)	/* nothing is pulled */
+		return;
+	for (int i = 0; i < COLL_COUNT && !sync_stopping(c->s); i++)
+		if (!due_only || c->undated_ms[i] == 0 ||
+		    now - c->undated_ms[i] >= PULL_UNDATED_EVERY_MS)
+			undated_coll(c, (enum coll)i);
 }
 
 int

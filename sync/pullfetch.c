@@ -8,7 +8,8 @@
  * read before (the store finds it the same) so that a document written
  * late with an older updated_at is not missed. Sorted by (updated_at, _id),
  * with batchSize page_size, so the server sorts once and each later page is
- * one getMore. The find's limit of PULL_CURSOR_PAGES pages bounds what a
+ * one getMore. The find's limit of PULL_CURSOR_PAGES pages (and one
+ * document, so a find that ends short of it was the last) bounds what a
  * server without an index on (updated_at, _id) sorts at once; past it, a
  * new find starts after the last document read (D', V): updated_at > D',
  * or updated_at = D' and _id > V - in V's own BSON type, since MongoDB
@@ -23,18 +24,15 @@
  * not a string, a document that cannot be converted) is handed over
  * without its JSON and with the reason, for the rejected list.
  *
- * Once the last page is read, the reader counts the documents the pull
- * cannot see (pull_count_undated) while the caller applies the last pages.
- *
  * Each page is read and converted to the store's JSON under mongo_mu
  * (libmongoc's pooled clients race otherwise, see internal.h), then handed
- * over through a slot of one page: the reader reads the next page while
- * the caller applies the one in the slot, so at most two pages are in
- * memory.
+ * over through a queue: the reader reads ahead while the caller applies,
+ * up to PULL_AHEAD pages and PULL_AHEAD_BYTES of JSON (always one page),
+ * so a page that is slow to read or to apply does not hold the other side.
  *
  * Threads: the reader uses only c's MongoDB client and the read-only
  * configuration; the caller keeps the store and Redis. f->mu guards the
- * slot, done, stop, rc and err; the reader's position is its own.
+ * queue, done, stop, rc and err; the reader's position is its own.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -47,6 +45,8 @@
 #define DATE_MIN_MS (-62135596800000LL)	/* 0001-01-01 */
 #define PULL_CURSOR_PAGES 100
 #define PULL_LOOKBACK_MS 5000
+#define PULL_AHEAD 4			/* pages read ahead of the caller */
+#define PULL_AHEAD_BYTES (32 << 20)	/* ... and their JSON, past the first page */
 
 /* Where the BSON types of an _id sort in MongoDB, as far as the pull cares. */
 enum id_rank { RANK_NUMBER = 1, RANK_STRING, RANK_OID, RANK_OTHER };
@@ -68,16 +68,15 @@ struct pull_fetch {
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct pull_page *slot;		/* read, until the caller releases it */
+	struct pull_page *q[PULL_AHEAD];	/* read, not yet taken: q[qhead], ... */
+	int qhead, qn;
+	size_t qbytes;			/* their JSON */
+	struct pull_page *held;		/* taken, until the caller releases it */
 	int done;			/* the reader has ended */
 	int stop;			/* the caller wants no more pages */
 	int rc;				/* the reader's error, err its message */
 	struct gb_err err;
-	/* pull_count_undated's answer, asked once the last page is read */
 	int fail_state;			/* the state of the reader's error, -1: none */
-	int undated_rc;			/* GB_ENOTFOUND: not asked (stopped, failed) */
-	int64_t undated;
-	struct gb_err undated_err;
 };
 
 static void
@@ -399,17 +398,31 @@ page_read(struct pull_fetch *f, mongoc_cursor_t *cur, struct pull_page **out,
 	return 0;
 }
 
-/* Hand pg over once the slot is free; 0 when the caller stopped (pg freed). */
+static size_t
+page_bytes(const struct pull_page *pg)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < pg->n; i++)
+		n += pg->docs[i].len;
+	return n;
+}
+
+/* Queue pg once there is room; 0 when the caller stopped (pg freed). */
 static int
 fetch_put(struct pull_fetch *f, struct pull_page *pg)
 {
+	size_t bytes = page_bytes(pg);
 	int ok;
 
 	pthread_mutex_lock(&f->mu);
-	while (f->slot && !f->stop)
+	while ((f->qn == PULL_AHEAD || (f->qn > 0 && f->qbytes + bytes > PULL_AHEAD_BYTES)) &&
+	    !f->stop)
 		pthread_cond_wait(&f->cv, &f->mu);
-	if ((ok = !f->stop))
-		f->slot = pg;
+	if ((ok = !f->stop)) {
+		f->q[(f->qhead + f->qn++) % PULL_AHEAD] = pg;
+		f->qbytes += bytes;
+	}
 	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->mu);
 	if (!ok)
@@ -453,7 +466,7 @@ static int
 fetch_cursor(struct pull_fetch *f, int *more, struct gb_err *err)
 {
 	int size = f->c->s->cfg.page_size, rc = 0, seen;
-	int64_t limit = (int64_t)size * PULL_CURSOR_PAGES, got = 0;
+	int64_t limit = (int64_t)size * PULL_CURSOR_PAGES + 1, got = 0;
 	mongoc_collection_t *mc;
 	mongoc_cursor_t *cur;
 	struct pull_page *pg;
@@ -489,19 +502,9 @@ fetch_main(void *arg)
 	struct gb_err err = { 0, "" };
 	int more = 1, rc = 0;
 
-	int64_t undated = 0;
-	int urc = GB_ENOTFOUND;
-	struct gb_err uerr = { 0, "" };
-
 	while (rc == 0 && more)
 		rc = fetch_cursor(f, &more, &err);
-	/* while the caller applies the last pages: the count is off its path */
-	if (rc == 0 && !fetch_stopped(f))
-		urc = pull_count_undated(f->c, f->coll, &undated, &uerr);
 	pthread_mutex_lock(&f->mu);
-	f->undated_rc = urc;
-	f->undated = undated;
-	f->undated_err = uerr;
 	f->done = 1;
 	f->rc = rc;
 	f->err = err;
@@ -554,9 +557,16 @@ pull_fetch_next(struct pull_fetch *f, struct pull_page **pg, struct gb_err *err)
 	int rc = 0;
 
 	pthread_mutex_lock(&f->mu);
-	while (f->slot == NULL && !f->done)
+	while (f->qn == 0 && !f->done)
 		pthread_cond_wait(&f->cv, &f->mu);
-	*pg = f->slot;
+	*pg = NULL;
+	if (f->qn > 0) {
+		*pg = f->held = f->q[f->qhead];
+		f->qhead = (f->qhead + 1) % PULL_AHEAD;
+		f->qn--;
+		f->qbytes -= page_bytes(*pg);
+		pthread_cond_broadcast(&f->cv);
+	}
 	if (*pg == NULL && f->rc)
 		rc = gb_errf(err, f->rc, "%s", f->err.msg);
 	pthread_mutex_unlock(&f->mu);
@@ -574,27 +584,12 @@ pull_fetch_fail_state(struct pull_fetch *f)
 	return st;
 }
 
-int
-pull_fetch_undated(struct pull_fetch *f, int64_t *n, struct gb_err *err)
-{
-	int rc;
-
-	pthread_mutex_lock(&f->mu);
-	*n = f->undated;
-	rc = !f->done ? gb_errf(err, GB_ENOTFOUND, "the pull has not ended") :
-	    f->undated_rc == GB_ENOTFOUND ? gb_errf(err, GB_ENOTFOUND, "not counted") :
-	    f->undated_rc ? gb_errf(err, f->undated_rc, "%s", f->undated_err.msg) : 0;
-	pthread_mutex_unlock(&f->mu);
-	return rc;
-}
-
 void
 pull_fetch_release(struct pull_fetch *f, struct pull_page *pg)
 {
 	pthread_mutex_lock(&f->mu);
-	if (f->slot == pg)
-		f->slot = NULL;
-	pthread_cond_broadcast(&f->cv);
+	if (f->held == pg)
+		f->held = NULL;
 	pthread_mutex_unlock(&f->mu);
 	page_free(pg);
 }
@@ -609,7 +604,9 @@ pull_fetch_free(struct pull_fetch *f)
 	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->mu);
 	pthread_join(f->thread, NULL);
-	page_free(f->slot);
+	page_free(f->held);
+	for (; f->qn > 0; f->qn--, f->qhead = (f->qhead + 1) % PULL_AHEAD)
+		page_free(f->q[f->qhead]);
 	bson_value_destroy(&f->pos_id);
 	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->mu);

@@ -105,7 +105,7 @@ config_copy(struct sync *s, const struct sync_config *cfg, struct gb_err *err)
 		c->orgs[i] = own(s, cfg->orgs[i]);
 	c->push_interval_ms = cfg->push_interval_ms > 0 ? cfg->push_interval_ms : 2000;
 	c->pull_interval_ms = cfg->pull_interval_ms > 0 ? cfg->pull_interval_ms : 10000;
-	c->page_size = cfg->page_size > 0 ? cfg->page_size : 1000;
+	c->page_size = cfg->page_size > 0 ? cfg->page_size : SYNC_PAGE_DEFAULT;
 	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
 	c->backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : 60000;
 	c->take_max = cfg->take_max > 0 ? cfg->take_max : 8;
@@ -284,6 +284,19 @@ int
 sync_pull_all(struct sync *s, int64_t *pulled, struct gb_err *err)
 {
 	return sync_pull_pages(s, 0, pulled, err);
+}
+
+int
+sync_count_undated(struct sync *s, struct gb_err *err)
+{
+	struct sync_ctx c;
+	int rc;
+
+	if ((rc = sync_off(s, err)) || (rc = sync_ctx_open(&c, s, err)))
+		return rc;
+	pull_undated(&c, 0);
+	sync_ctx_close(&c);
+	return 0;
 }
 
 int
@@ -490,8 +503,11 @@ static int
 role_pull(struct sync_ctx *c, struct gb_err *err)
 {
 	int64_t n = 0;
+	int rc;
 
-	return pull_everything(c, 0, &n, err);
+	if ((rc = pull_everything(c, 0, &n, err)) == 0)
+		pull_undated(c, 1);
+	return rc;
 }
 
 static int

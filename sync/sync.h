@@ -23,6 +23,8 @@
 #define SYNC_MAX_ORGS		64
 #define SYNC_PUSH_BATCH		500	/* documents per round trip, at most */
 
+#define SYNC_PAGE_DEFAULT 1000	/* documents of a pull page */
+
 struct sync_config {
 	const char *db_path;
 	const char *mongo_uri;		/* NULL or "": sync is off */
@@ -35,7 +37,7 @@ struct sync_config {
 	int take_cluster_work;
 	int push_interval_ms;		/* default 2000 */
 	int pull_interval_ms;		/* default 10000 */
-	int page_size;			/* pull page, default 1000 */
+	int page_size;			/* pull page, default SYNC_PAGE_DEFAULT */
 	int timeout_ms;			/* connect and socket timeout, default 10000 */
 	int backoff_max_ms;		/* default 60000; bad credentials wait this long */
 	/* take_cluster_work: how many contexts to hold at once (default 2 x workers) */
@@ -73,6 +75,13 @@ int sync_pull_all(struct sync *s, int64_t *pulled, struct gb_err *err);
  * interrupted pull, for tests; the next pull resumes at the checkpoint.
  */
 int sync_pull_pages(struct sync *s, int max_pages, int64_t *pulled, struct gb_err *err);
+/*
+ * Count the cluster's documents the pull cannot see (updated_at missing or
+ * not a Date) into the status, a warning in the log when there are some: a
+ * scan of each collection on the cluster, so apart from the pull (serve
+ * counts after its first pull round, then once an hour).
+ */
+int sync_count_undated(struct sync *s, struct gb_err *err);
 /* Take pending contexts of the cluster once (take_cluster_work): *taken (may be NULL). */
 int sync_take_once(struct sync *s, int *taken, struct gb_err *err);
 /* Mirror heartbeats and pipeline statistics to Redis once. */

@@ -533,6 +533,9 @@ pull_edges(struct store *b, const char *pb, const char *uri)
 	is_str(st1.checkpoint.updated_at, "2040-01-01T00:00:01.000Z", "the checkpoint moved past "
 	    "them");
 	is_str(st1.checkpoint.id, "ctx_e2", "... to the last document");
+	is_int(st1.undated, st0.undated, "the pull itself does not scan for undated documents");
+	is_int(sync_count_undated(s, &err), 0, "sync_count_undated (%s)", err.msg);
+	st1 = status_of(b, COLL_CONTEXTS);
 	is_int(st1.undated, 2, "the documents without a Date updated_at are counted");
 	is_int(st1.last_error_ms, 0, "... no error");
 

@@ -81,6 +81,19 @@ mongo_insert(const char *coll, const char *doc)
 	mongoc_collection_destroy(c);
 }
 
+static void
+mongo_delete(const char *coll, const char *filter)
+{
+	mongoc_collection_t *c = mongoc_client_get_collection(mc, "genbox", coll);
+	bson_t *f = bson_json(filter);
+	bson_error_t e;
+
+	if (!mongoc_collection_delete_many(c, f, NULL, NULL, &e))
+		tap_bail("delete from %s: %s", coll, e.message);
+	bson_destroy(f);
+	mongoc_collection_destroy(c);
+}
+
 static int
 mongo_wait(const char *coll, const char *filter, int64_t want, int ms)
 {
@@ -89,6 +102,11 @@ mongo_wait(const char *coll, const char *filter, int64_t want, int ms)
 			return 1;
 	return 0;
 }
+
+/* a user the pull cannot see: no updated_at */
+#define UNDATED_USER "{\"_id\": \"user_undated\", \"organization_id\": \"org_123\", " \
+	"\"email\": \"undated@example.com\"}"
+#define UNDATED_FILTER "{\"_id\": \"user_undated\"}"
 
 /* ---- genbox with the cluster in its environment ---- */
 
@@ -251,10 +269,16 @@ test_push_pull(void)
 	    "\"metadata\": {\"appliance_id\": \"box-else\"}, "
 	    "\"data\": {\"title\": \"Not ours\"}, \"created_at\": {\"$date\": \"2030-01-01T00:00:00Z\"}, "
 	    "\"updated_at\": {\"$date\": \"2030-01-01T00:00:00Z\"}}");
+	/* a user with no updated_at: the pull cannot see it, the count after it can */
+	mongo_insert("users", UNDATED_USER);
 	util_genbox_run(&r, NULL, db_arg, "sync", "pull", NULL);
 	is_int(r.status, 0, "sync pull: exit 0");
 	like(r.out, "pulled ", "it says how many it pulled");
+	like(r.err, "event=pull_undated coll=users count=1", "... and warns of the undated user");
 	run_free(&r);
+	is_str(status_json("collections.users.undated"), "1",
+	    "status: the user without updated_at is counted after the pull");
+	mongo_delete("users", UNDATED_FILTER);
 	is_str(box_ctx(&b, "ctx_from_cluster", "data.title"), "From the cluster",
 	    "a context meant for this box is pulled");
 	is_str(box_ctx(&b, "ctx_other_box", "_id"), "(no such context)",
@@ -276,6 +300,7 @@ test_push_pull(void)
 	run_free(&r);
 	is_str(status_json("collections.contexts.checkpoint._id"), "ctx_from_cluster",
 	    "after the reset the pull read contexts again to the same checkpoint");
+	is_str(status_json("collections.users.undated"), "0", "the user deleted: counted 0");
 	util_genbox_run(&r, NULL, db_arg, "sync", "status", NULL);
 	is_int(r.status, 0, "sync status (text): exit 0");
 	like(r.out, "sync: on", "it says sync is on");
@@ -620,6 +645,21 @@ test_serve(void)
 		ok(log && (!auth || strstr(log, MPASS) == NULL), "the log never holds the password");
 		free(log);
 	}
+	/* serve counts what its pull cannot see after its first round */
+	mongo_insert("users", UNDATED_USER);
+	daemon_start(&d);
+	ok(health_wait("sync.undated", "1", 15000),
+	    "serve: /healthz counts the user without updated_at after the first pull");
+	is_int(daemon_stop(&d), 0, "SIGTERM: exit 0");
+	mongo_delete("users", UNDATED_FILTER);
+	{
+		struct run x;
+
+		util_genbox_run(&x, NULL, db_arg, "sync", "pull", NULL);
+		is_int(x.status, 0, "sync pull: exit 0");
+		run_free(&x);
+	}
+	is_str(status_json("collections.users.undated"), "0", "deleted again: the next count is 0");
 }
 
 /* Rows waiting in the outbox, read through storage. */
