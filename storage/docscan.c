@@ -114,7 +114,8 @@ doc_check_nul(const char *text, size_t len, struct gb_err *err)
 {
 	char path[256];
 
-	if (!doc_find_nul(text, len, path, sizeof(path)))
+	/* without the escape anywhere there is nothing to place (most documents) */
+	if (memmem(text, len, "\\u0000", 6) == NULL || !doc_find_nul(text, len, path, sizeof(path)))
 		return 0;
 	return gb_errf(err, GB_EINVAL, "field '%s': holds a NUL character (\\u0000)", path);
 }
