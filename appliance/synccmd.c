@@ -223,6 +223,23 @@ status_has_error(const struct sync_coll_status *cs)
 	return 0;
 }
 
+/* The clock skew of sync's last connect, a line; a warning past SYNC_SKEW_WARN_MS. */
+static void
+status_skew_text(int64_t skew, int known)
+{
+	int64_t mag = skew < 0 ? -skew : skew;
+
+	if (!known) {
+		printf("\nclock: not measured yet (sync has not connected to MongoDB)\n");
+		return;
+	}
+	printf("\nclock: %lld ms %s MongoDB's at the last connect\n", (long long)mag,
+	    skew > 0 ? "behind" : skew < 0 ? "ahead of" : "off");
+	if (mag > SYNC_SKEW_WARN_MS)
+		printf("warning: newer-wins compares this box's dates with the cluster's: set the "
+		    "time (NTP)\n");
+}
+
 static void
 status_text(const struct sync_coll_status *cs, const struct rejected_doc *rj, int nrj,
     int64_t total)
@@ -307,7 +324,8 @@ status_coll_json(const struct sync_coll_status *s, int64_t now)
 
 static void
 status_json(const struct config *cfg, const struct synccfg *c, int on, const char *warning,
-    const struct sync_coll_status *cs, const struct rejected_doc *rj, int nrj, int64_t total)
+    const struct sync_coll_status *cs, const struct rejected_doc *rj, int nrj, int64_t total,
+    const int64_t *skew)
 {
 	cJSON *out = cJSON_CreateObject(), *o, *arr;
 	int64_t now = gb_now_ms();
@@ -328,6 +346,11 @@ status_json(const struct config *cfg, const struct synccfg *c, int on, const cha
 		for (int i = 0; i < c->sc.n_orgs; i++)
 			cJSON_AddItemToArray(arr, cJSON_CreateString(c->orgs[i]));
 	}
+	/* MongoDB's clock less the box's at the last connect; null: not measured (or off) */
+	if (skew)
+		cJSON_AddNumberToObject(out, "clock_skew_ms", (double)*skew);
+	else
+		cJSON_AddNullToObject(out, "clock_skew_ms");
 	o = cJSON_AddObjectToObject(out, "collections");
 	for (int i = 0; i < COLL_COUNT; i++)
 		cJSON_AddItemToObject(o, coll_name((enum coll)i), status_coll_json(&cs[i], now));
@@ -356,8 +379,8 @@ sync_status_cmd(const struct config *cfg, int argc, char **argv)
 	struct gb_err err = { 0, "" }, cerr = { 0, "" };
 	struct synccfg *c = NULL;
 	struct store *st = NULL;
-	int json = 0, on = synccfg_on(cfg), nrj = 0, recording = 0, rc;
-	int64_t total = 0;
+	int json = 0, on = synccfg_on(cfg), nrj = 0, recording = 0, rc, skew_known = 0;
+	int64_t total = 0, skew = 0;
 	const char *warning = NULL;
 	char wbuf[256];
 
@@ -375,15 +398,18 @@ sync_status_cmd(const struct config *cfg, int argc, char **argv)
 	if (on)
 		synccfg_fill(c, cfg, st, cfg->workers, &cerr);	/* no organization: shown so */
 	if ((rc = store_sync_status(st, cs, &err)) == 0 &&
-	    (rc = store_rejected_list(st, rj, SYNC_REJECTED_SHOWN, &nrj, &total, &err)) == 0)
-		rc = store_sync_enabled(st, &recording, &err);
+	    (rc = store_rejected_list(st, rj, SYNC_REJECTED_SHOWN, &nrj, &total, &err)) == 0 &&
+	    (rc = store_sync_enabled(st, &recording, &err)) == 0)
+		rc = store_sync_clock_skew(st, &skew, &skew_known, &err);
 	store_close(st);
 	if (rc == 0)
 		warning = status_orphan(on, recording, cs, wbuf, sizeof(wbuf));
 	if (rc == 0 && json) {
-		status_json(cfg, c, on, warning, cs, rj, nrj, total);
+		status_json(cfg, c, on, warning, cs, rj, nrj, total, on && skew_known ? &skew : NULL);
 	} else if (rc == 0) {
 		status_text_head(cfg, c, on, warning);
+		if (on)
+			status_skew_text(skew, skew_known);
 		status_text(cs, rj, nrj, total);
 	}
 	free(c);

@@ -4,6 +4,7 @@
  * checkpoints, the per-collection status, the cluster locks and sync's own
  * marks. store_sync_apply, the pull's write, is in syncapply.c.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,26 @@ store_sync_meta_set(struct store *st, const char *key, const char *val, struct g
 	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, val, -1, SQLITE_STATIC);
 	return run_done(st, stmt, "sync mark", err);
+}
+
+int
+store_sync_clock_skew(struct store *st, int64_t *skew_ms, int *known, struct gb_err *err)
+{
+	char v[32], *end;
+	int rc, found = 0;
+	long long n;
+
+	*skew_ms = 0;
+	*known = 0;
+	if ((rc = store_sync_meta_get(st, "clock_skew_ms", v, sizeof(v), &found, err)) || !found)
+		return rc;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno == 0 && end != v && *end == '\0') {
+		*skew_ms = n;
+		*known = 1;
+	}
+	return 0;
 }
 
 int

@@ -148,6 +148,15 @@ int store_pull_begin(struct store *st, struct gb_err *err);
 int store_pull_commit(struct store *st, struct gb_err *err);
 void store_pull_rollback(struct store *st);
 
+/*
+ * The clock skew sync measured at its last connect to MongoDB (sync_meta
+ * clock_skew_ms: MongoDB's clock less the box's), *known 0 when never
+ * measured. Beyond SYNC_SKEW_WARN_MS either way it is warned of: the
+ * newer-wins guards compare the box's dates with the cluster's.
+ */
+#define SYNC_SKEW_WARN_MS 2000
+int store_sync_clock_skew(struct store *st, int64_t *skew_ms, int *known, struct gb_err *err);
+
 /* A pull checkpoint: the last (updated_at, _id) applied, and how many so far. */
 struct pull_checkpoint {
 	char updated_at[32];		/* ISO-8601 UTC with milliseconds; "" from the start */

@@ -15,7 +15,6 @@
 #include "../storage/outbox.h"
 #include "internal.h"
 
-#define CLOCK_SKEW_WARN_MS 2000
 #define MONGO_WAIT_SLICE_MS 50
 
 static void
@@ -211,7 +210,7 @@ mongo_code_permanent(int32_t code)
 
 /*
  * At connect: the clock skew the monitor saw in sync_meta clock_skew_ms,
- * and a warning when it is over CLOCK_SKEW_WARN_MS (the updated_at guards
+ * and a warning when it is over SYNC_SKEW_WARN_MS (the updated_at guards
  * compare the box's dates with the cluster's).
  */
 static void
@@ -226,7 +225,7 @@ clock_skew(struct sync_ctx *c)
 	snprintf(val, sizeof(val), "%lld", skew);
 	if (c->st && store_sync_meta_set(c->st, "clock_skew_ms", val, &err))
 		log_warnx("cannot record the clock skew: %s", err.msg);
-	if (skew > CLOCK_SKEW_WARN_MS || skew < -CLOCK_SKEW_WARN_MS)
+	if (skew > SYNC_SKEW_WARN_MS || skew < -SYNC_SKEW_WARN_MS)
 		log_warnx("event=clock_skew skew_ms=%lld msg=\"the box's clock differs from "
 		    "MongoDB's at %s by %lld ms: newer-wins compares their dates\"", skew,
 		    c->s->uri_safe, skew);

@@ -103,6 +103,20 @@ mongo_wait(const char *coll, const char *filter, int64_t want, int ms)
 	return 0;
 }
 
+/* sql on the box's database through a connection of its own */
+static void
+db_exec(const char *sql)
+{
+	char *msg = NULL;
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open(b.path, &db) != SQLITE_OK ||
+	    sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
+	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		tap_bail("%s: %s", sql, msg ? msg : sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
 /* a user the pull cannot see: no updated_at */
 #define UNDATED_USER "{\"_id\": \"user_undated\", \"organization_id\": \"org_123\", " \
 	"\"email\": \"undated@example.com\"}"
@@ -305,7 +319,20 @@ test_push_pull(void)
 	is_int(r.status, 0, "sync status (text): exit 0");
 	like(r.out, "sync: on", "it says sync is on");
 	like(r.out, "2030-01-01T00:00:00.000Z ctx_from_cluster", "with the checkpoint of contexts");
+	like(r.out, "\nclock: ", "and the clock skew (or that it is not measured yet)");
 	run_free(&r);
+	db_exec("INSERT INTO sync_meta (key, value) VALUES ('clock_skew_ms', '5000') "
+	    "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+	util_genbox_run(&r, NULL, db_arg, "sync", "status", NULL);
+	like(r.out, "clock: 5000 ms behind MongoDB's at the last connect\nwarning: newer-wins "
+	    "compares this box's dates with the cluster's", "a skew of 5 s: status warns");
+	run_free(&r);
+	is_str(status_json("clock_skew_ms"), "5000", "status --json: clock_skew_ms");
+	db_exec("DELETE FROM sync_meta WHERE key = 'clock_skew_ms'");
+	util_genbox_run(&r, NULL, db_arg, "sync", "status", NULL);
+	like(r.out, "clock: not measured yet", "never measured: said so");
+	run_free(&r);
+	is_str(status_json("clock_skew_ms"), "null", "status --json: clock_skew_ms null");
 }
 
 static void
@@ -523,15 +550,10 @@ test_serve_auth(void)
 static void
 outbox_age(int minutes)
 {
-	char sql[128], *msg = NULL;
-	sqlite3 *db = NULL;
+	char sql[128];
 
 	snprintf(sql, sizeof(sql), "UPDATE outbox SET queued_ms = queued_ms - %d", minutes * 60000);
-	if (sqlite3_open(b.path, &db) != SQLITE_OK ||
-	    sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
-	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-		tap_bail("age the outbox: %s", msg ? msg : sqlite3_errmsg(db));
-	sqlite3_close(db);
+	db_exec(sql);
 }
 
 /* MongoDB frozen: sync is down, and its last error shows per collection. */
@@ -588,6 +610,20 @@ test_serve(void)
 	    "the context made while the cluster was away is in MongoDB, completed");
 	ok(health_wait("sync.last_error", "null", 5000),
 	    "/healthz: the error of the bad credentials before clears once a round succeeds");
+	{
+		struct http_resp h = wt_req("GET", "/healthz", NULL, NULL);
+		const char *skew = body_path(&h, "sync.clock_skew_ms");
+
+		/* jongodb's hello has no localTime: nothing to measure the skew with */
+		if (auth)
+			ok(strcmp(skew, "null") != 0 && llabs(atoll(skew)) < 2000,
+			    "/healthz: sync.clock_skew_ms measured against the peer (%s)", skew);
+		else
+			ok(strcmp(skew, "null") == 0 || llabs(atoll(skew)) < 2000,
+			    "/healthz: sync.clock_skew_ms (%s)", skew);
+		is_str(body_path(&h, "sync.clock_warning"), "(none)", "/healthz: no clock warning");
+		http_resp_free(&h);
+	}
 	ok(metric_wait("genbox_sync_up", 1, 5000), "/metrics: genbox_sync_up 1");
 	ok(metric("genbox_sync_pushed_total{collection=\"contexts\"}") >= 1,
 	    "/metrics: genbox_sync_pushed_total of contexts");

@@ -4,8 +4,11 @@
  * and one refused by the cluster, each with its direction, in the
  * dashboard's rejected list and counted in /metrics; the count of the
  * cluster's documents the pull cannot see (no Date updated_at) in the
- * dashboard, /healthz (a warning) and /metrics; and a pull's error that a
- * push round's success does not hide (/healthz last_error stays).
+ * dashboard, /healthz (a warning) and /metrics; a pull's error that a
+ * push round's success does not hide (/healthz last_error stays); and the
+ * clock skew sync measured at its last connect (/healthz, the dashboard,
+ * /metrics; a warning and a degraded /healthz past 2 s, none while sync is
+ * off).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +40,64 @@ put_ctx(const char *id)
 	    "\"user_id\":\"user_456\",\"status\":\"pending\",\"data\":{\"title\":\"t408\"}}", id);
 	if (store_put(t.box.st, COLL_CONTEXTS, doc, strlen(doc), STORE_UPSERT, NULL, &err))
 		tap_bail("put %s: %s", id, err.msg);
+}
+
+static const char *
+state_ok(void *arg)
+{
+	(void)arg;
+	return "ok";
+}
+
+/* The clock skew as sync records it, and what a server with sync on shows of it. */
+static void
+test_clock_skew(void)
+{
+	struct web_config wc;
+	struct web *w2;
+	struct http_resp r;
+	char listen[] = "127.0.0.1:0", key[APIKEY_TOKEN_MAX];
+
+	if (store_sync_meta_set(t.box.st, "clock_skew_ms", "-3500", &err))
+		tap_bail("skew: %s", err.msg);
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	ok(strcmp(body_path(&r, "sync.clock_skew_ms"), "null") == 0 &&
+	    strcmp(body_path(&r, "sync.clock_warning"), "(none)") == 0,
+	    "sync off: no clock skew shown, no warning");
+	http_resp_free(&r);
+
+	web_config_defaults(&wc);
+	wc.db_path = t.box.path;
+	wc.listen = listen;
+	wc.threads = 2;
+	wc.metrics = t.m;
+	wc.sync_state = state_ok;
+	if (web_start(&w2, &wc, &err))
+		tap_bail("web_start: %s", err.msg);
+	wt_set_port(web_port(w2));
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	is_str(body_path(&r, "sync.clock_skew_ms"), "-3500", "sync on: /healthz sync.clock_skew_ms");
+	like(body_path(&r, "sync.clock_warning"), "this box's clock is 3.5 s ahead of MongoDB's",
+	    "/healthz: a warning past 2 s");
+	is_int(r.status, 200, "/healthz: still 200");
+	is_str(body_path(&r, "status"), "degraded", "/healthz: degraded");
+	like(body_path(&r, "reasons"), "newer-wins compares their dates", "/healthz: as a reason");
+	http_resp_free(&r);
+	wt_key(&t, "user_456", 0, key);
+	r = wt_req("GET", "/api/v1/dashboard", key, NULL);
+	is_str(body_path(&r, "sync.clock_skew_ms"), "-3500", "the dashboard: sync.clock_skew_ms");
+	like(body_path(&r, "sync.clock_warning"), "3.5 s ahead", "... and the warning");
+	http_resp_free(&r);
+	is_int((int)(metric("genbox_sync_clock_skew_seconds") * 10), -35,
+	    "/metrics: genbox_sync_clock_skew_seconds -3.5");
+	store_sync_meta_set(t.box.st, "clock_skew_ms", "150", &err);
+	r = wt_req("GET", "/healthz", NULL, NULL);
+	is_str(body_path(&r, "sync.clock_skew_ms"), "150", "a skew of 150 ms is shown");
+	is_str(body_path(&r, "sync.clock_warning"), "(none)", "without a warning");
+	ok(strstr(body_path(&r, "reasons"), "clock") == NULL, "nor a reason");
+	http_resp_free(&r);
+	web_stop(w2);
+	wt_set_port(t.port);
 }
 
 /* A push refused by the cluster, as the pusher records it. */
@@ -157,6 +218,17 @@ main(void)
 	    strcmp(body_path(&r, "sync.undated_warning"), "(none)") == 0,
 	    "no undated documents: no warning");
 	http_resp_free(&r);
+	test_clock_skew();
+	{
+		char key[APIKEY_TOKEN_MAX];
+
+		wt_key(&t, "user_456", 0, key);
+		store_sync_meta_set(t.box.st, "clock_skew_ms", "2500", &err);
+		r = wt_req("GET", "/api/v1/dashboard", key, NULL);
+		is_str(body_path(&r, "sync.clock_skew_ms"), "null",
+		    "the dashboard with sync off: no skew");
+		http_resp_free(&r);
+	}
 	wt_stop(&t);
 	return tap_done();
 }

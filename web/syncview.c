@@ -51,6 +51,32 @@ sync_age_or_null(int64_t now, int64_t ms)
 	return ms > 0 ? cJSON_CreateNumber((double)((now - ms) / 1000)) : cJSON_CreateNull();
 }
 
+/*
+ * The clock skew of the last connect: into o as clock_skew_ms (null when
+ * never measured, or sync is off); past SYNC_SKEW_WARN_MS the warning into
+ * msg, else 0.
+ */
+static int
+sync_skew(struct web_req *r, const char *state, cJSON *o, char *msg, size_t size)
+{
+	struct gb_err err = { 0, "" };
+	int64_t skew = 0;
+	int known = 0;
+
+	if (r->st == NULL || strcmp(state, "off") == 0 ||
+	    store_sync_clock_skew(r->st, &skew, &known, &err) || !known) {
+		cJSON_AddNullToObject(o, "clock_skew_ms");
+		return 0;
+	}
+	cJSON_AddNumberToObject(o, "clock_skew_ms", (double)skew);
+	if (skew <= SYNC_SKEW_WARN_MS && skew >= -SYNC_SKEW_WARN_MS)
+		return 0;
+	snprintf(msg, size, "sync: this box's clock is %.1f s %s MongoDB's, and newer-wins "
+	    "compares their dates: set the time (NTP)", (double)(skew < 0 ? -skew : skew) / 1000.0,
+	    skew > 0 ? "behind" : "ahead of");
+	return 1;
+}
+
 /* The summary: state, outbox depth, its oldest row's age, the last error. */
 static void
 sync_summary(cJSON *o, const char *state, const struct web_sync_sum *sum, int64_t now)
@@ -151,6 +177,10 @@ web_sync_health(struct web_req *r, cJSON *out, cJSON *sync_reasons)
 		    "sync fails: see last_error");
 	if (sync_orphan(r, state, sum.depth, msg, sizeof(msg))) {
 		cJSON_AddStringToObject(out, "warning", msg);
+		cJSON_AddItemToArray(sync_reasons, cJSON_CreateString(msg));
+	}
+	if (sync_skew(r, state, out, msg, sizeof(msg))) {
+		cJSON_AddStringToObject(out, "clock_warning", msg);
 		cJSON_AddItemToArray(sync_reasons, cJSON_CreateString(msg));
 	}
 	sync_undated_warning(out, cs);
@@ -274,6 +304,8 @@ web_sync_json(struct web_req *r, struct gb_err *err)
 	sync_summary(o, state, &sum, now);
 	if (sync_orphan(r, state, sum.depth, msg, sizeof(msg)))
 		cJSON_AddStringToObject(o, "warning", msg);
+	if (sync_skew(r, state, o, msg, sizeof(msg)))
+		cJSON_AddStringToObject(o, "clock_warning", msg);
 	arr = cJSON_AddArrayToObject(o, "collections");
 	for (int i = 0; i < COLL_COUNT; i++)
 		cJSON_AddItemToArray(arr, sync_coll_json((enum coll)i, &cs[i], now));
@@ -371,7 +403,18 @@ web_sync_metrics(struct web_req *r)
 	metric_set(metrics_gauge(r->web->metrics, "genbox_sync_up", NULL,
 	    "1 while sync with the cluster works (state ok), else 0"),
 	    strcmp(web_sync_state(r->web), "ok") == 0);
-	if (r->st == NULL || (cs = calloc(COLL_COUNT, sizeof(*cs))) == NULL)
+	if (r->st == NULL)
+		return;
+	{
+		int64_t skew = 0;
+		int known = 0;
+
+		if (store_sync_clock_skew(r->st, &skew, &known, &err) == 0 && known)
+			metric_set(metrics_gauge(r->web->metrics, "genbox_sync_clock_skew_seconds",
+			    NULL, "MongoDB's clock less the box's at sync's last connect"),
+			    (double)skew / 1000.0);
+	}
+	if ((cs = calloc(COLL_COUNT, sizeof(*cs))) == NULL)
 		return;
 	if (store_sync_status(r->st, cs, &err) == 0)
 		for (int i = 0; i < COLL_COUNT; i++)

@@ -59,9 +59,13 @@
     var head = h('p', null, 'State ', state, ' outbox ',
         h('span', {'data-testid': 'sync-outbox'}, String(sy.outbox_depth || 0)),
         sy.outbox_oldest_s !== null && sy.outbox_oldest_s !== undefined ?
-        ', oldest ' + syncAge(sy.outbox_oldest_s) : '');
+        ', oldest ' + syncAge(sy.outbox_oldest_s) : '',
+        typeof sy.clock_skew_ms === 'number' ? h('span', {'data-testid': 'sync-clock'},
+            ', clock ' + sy.clock_skew_ms + ' ms from MongoDB\'s') : '');
     var warn = sy.warning ? h('p', {class: 'warning', role: 'alert',
         'data-testid': 'sync-warning'}, sy.warning) : null;
+    var clock = sy.clock_warning ? h('p', {class: 'warning', role: 'alert',
+        'data-testid': 'sync-clock-warning'}, sy.clock_warning) : null;
     if (sy.state === 'off')
       return h('div', {'data-testid': 'sync-panel'}, head, warn,
           h('p', {class: 'hint'}, 'No cluster configured ([cluster] mongo_uri).'));
@@ -93,7 +97,7 @@
         {title: 'when', get: function (r) { return GB.fmtTime(r.at); }},
         {title: 'error', cls: 'err', get: function (r) { return r.error; }}
       ], sy.rejected, 'sync-rejected')] : null;
-    return h('div', {'data-testid': 'sync-panel'}, head, warn, err, table, rej);
+    return h('div', {'data-testid': 'sync-panel'}, head, warn, clock, err, table, rej);
   }
 
   /* ---- the box's own jobs (archive, backup, checks, migrations) and its file ---- */
