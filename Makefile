@@ -175,14 +175,16 @@ $(FUZZERS): build/fuzz/tests/fuzz/%: build/fuzz/tests/fuzz/%.o build/fuzz/tests/
 
 fuzzers: $(FUZZERS)
 else
+# the harnesses carry their own sanitizers (clang's, with libFuzzer): a
+# SANITIZE given to `make check SANITIZE=...` is not for them
 fuzzers:
-	$(MAKE) FUZZ=1 fuzzers
+	$(MAKE) FUZZ=1 SANITIZE= fuzzers
 endif
 
 # `make fuzz [FUZZ_SECONDS=300]`: each harness that long, on a copy of its
 # seeds in build/fuzz/corpus; what it finds goes to build/fuzz/crashes
 fuzz: deps
-	$(MAKE) FUZZ=1 fuzzers
+	$(MAKE) FUZZ=1 SANITIZE= fuzzers
 	sh tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_ONLY)
 
 $(BENCH_LIB): $(BENCH_LIB_OBJ)
@@ -217,13 +219,13 @@ PROVE = GENBOX_BIN=$(abspath $(GENBOX)) GENBOX_SRC=$(CURDIR) \
 	prove $(if $(filter 1,$(V)),-v,--failures) --exec 'sh $(CURDIR)/tests/tap-only'
 check: deps
 	@$(MAKE) $(GENBOX) $(TESTS) $(JONGODB_TESTS)
-	@$(MAKE) FUZZ=1 fuzzers
+	@$(MAKE) FUZZ=1 SANITIZE= fuzzers
 	@$(MAKE) layers
 	@sh packaging/check-tls $(GENBOX)
 	$(call quiet,PROVE,tests/)$(PROVE) $(TESTS) $(JONGODB_TESTS)
 
 test: $(GENBOX) $(TESTS) $(JONGODB_TESTS)
-	@$(MAKE) FUZZ=1 fuzzers
+	@$(MAKE) FUZZ=1 SANITIZE= fuzzers
 	$(call quiet,PROVE,tests/)$(PROVE) $(TESTS) $(JONGODB_TESTS)
 
 bench: deps
