@@ -49,6 +49,13 @@ struct store {
 int store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct gb_err *err);
 /* src into dst (size bytes), cut at a character boundary of UTF-8 when too long */
 void store_copy_text(char *dst, size_t size, const unsigned char *src);
+/*
+ * "<db_path>-lock", db_path resolved first when it exists, so every path
+ * naming one file (a symlink, "./x.db") has the same: the running lock
+ * (upkeep.c, an flock) and the jobs' locks (jobs.c, byte ranges) are on it.
+ * 0, or -1 when it does not fit size.
+ */
+int store_lock_path(const char *db_path, char *out, size_t size);
 /* Whether buf (n bytes) begins with SQLite's header string "SQLite format 3". */
 int store_sqlite_head(const char *buf, size_t n);
 /* 1 when the file at path begins with SQLite's header, 0 when not, -1 (errno) unreadable. */

@@ -1,9 +1,22 @@
 /*
  * jobs.c - the last run of each of the box's own jobs (jobs.h), one row of
  * box_jobs per job.
+ *
+ * A run holds a lock while it runs: an open file description lock (fcntl
+ * F_OFD_SETLK, a read lock: the file is opened read-only) on one byte of
+ * the database's "-lock" file (store_lock_path), the byte its job's name
+ * hashes to. The kernel drops it when the run's process ends, however it
+ * ends. A row that says running while nobody holds its byte is a run whose
+ * process died (a SIGKILL, a crash, a power cut): it reads back as ended,
+ * not ok, saying so. Such locks are apart from the flock on the same file
+ * (upkeep.c): Linux never lets the two kinds meet.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../base/json.h"
 #include "internal.h"
@@ -20,6 +33,118 @@
 #define JOB_COLS "job, started_ms, finished_ms, last_ok_ms, ok, running, counts, error"
 #define JOB_GET_SQL "SELECT " JOB_COLS " FROM box_jobs WHERE job = ?1"
 #define JOB_LIST_SQL "SELECT " JOB_COLS " FROM box_jobs ORDER BY job LIMIT ?1"
+
+#define JOB_LOCK_BYTES 65536		/* the byte of a job: its name's hash in this range */
+#define JOB_LOCKS_HELD 16
+#define JOB_DIED "interrupted: the process running it ended before the job did"
+
+/* the locks of the runs of this process, by lock file and job */
+static struct held {
+	char path[4200];
+	char job[STORE_JOB_NAME_MAX];
+	int used, fd;
+} held[JOB_LOCKS_HELD];
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static off_t
+job_byte(const char *job)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (; *job; job++)
+		h = (h ^ (unsigned char)*job) * 16777619u;
+	return (off_t)(h % JOB_LOCK_BYTES);
+}
+
+/* path opened (created: flags O_CREAT) with fcntl cmd on job's byte done; -1 when not */
+static int
+job_lock_fd(const char *path, int flags, const char *job, int cmd, short type, short *seen)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = job_byte(job),
+	    .l_len = 1 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC | flags, 0644), rc;
+
+	if (fd < 0)
+		return -1;
+	while ((rc = fcntl(fd, cmd, &fl)) < 0 && errno == EINTR)
+		;
+	if (rc < 0) {
+		close(fd);
+		return -1;
+	}
+	if (seen)
+		*seen = fl.l_type;
+	return fd;
+}
+
+/* Hold job's byte for this run (best effort: without it the run is never called dead). */
+static void
+job_lock(struct store *st, const char *job)
+{
+	char path[4200];
+	int fd;
+
+	if (strcmp(st->path, ":memory:") == 0 || store_lock_path(st->path, path, sizeof(path)))
+		return;
+	pthread_mutex_lock(&held_mu);
+	for (int i = 0; i < JOB_LOCKS_HELD; i++)
+		if (held[i].used && strcmp(held[i].job, job) == 0 &&
+		    strcmp(held[i].path, path) == 0) {
+			pthread_mutex_unlock(&held_mu);
+			return;		/* this process holds it already */
+		}
+	for (int i = 0; i < JOB_LOCKS_HELD; i++)
+		if (!held[i].used) {
+			if ((fd = job_lock_fd(path, O_CREAT, job, F_OFD_SETLK, F_RDLCK, NULL)) >= 0) {
+				held[i].used = 1;
+				held[i].fd = fd;
+				snprintf(held[i].path, sizeof(held[i].path), "%s", path);
+				snprintf(held[i].job, sizeof(held[i].job), "%s", job);
+			}
+			break;
+		}
+	pthread_mutex_unlock(&held_mu);
+}
+
+static void
+job_unlock(struct store *st, const char *job)
+{
+	char path[4200];
+
+	if (strcmp(st->path, ":memory:") == 0 || store_lock_path(st->path, path, sizeof(path)))
+		return;
+	pthread_mutex_lock(&held_mu);
+	for (int i = 0; i < JOB_LOCKS_HELD; i++)
+		if (held[i].used && strcmp(held[i].job, job) == 0 &&
+		    strcmp(held[i].path, path) == 0) {
+			close(held[i].fd);
+			held[i].used = 0;
+		}
+	pthread_mutex_unlock(&held_mu);
+}
+
+/*
+ * A row read as running: ended and not ok when nobody holds its job's byte.
+ * A lock file that cannot be opened tells nothing: the row stands.
+ */
+static void
+job_alive(struct store *st, struct store_job *j)
+{
+	char path[4200];
+	short seen = F_UNLCK;
+	int fd;
+
+	if (!j->running || strcmp(st->path, ":memory:") == 0 ||
+	    store_lock_path(st->path, path, sizeof(path)) ||
+	    (fd = job_lock_fd(path, 0, j->job, F_OFD_GETLK, F_WRLCK, &seen)) < 0)
+		return;
+	close(fd);
+	if (seen != F_UNLCK)
+		return;
+	j->running = 0;
+	j->ok = 0;
+	snprintf(j->error, sizeof(j->error), "%s", JOB_DIED);
+}
 
 static int
 job_name_ok(const char *job, struct gb_err *err)
@@ -40,8 +165,12 @@ store_job_begin(struct store *st, const char *job, int64_t now_ms, struct gb_err
 		return rc;
 	sqlite3_bind_text(stmt, 1, job, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 2, now_ms);
+	/* held before the row says running, so no reader finds it running and unheld */
+	job_lock(st, job);
 	rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : store_sqlerr(st, err, "job begin");
 	sqlite3_reset(stmt);
+	if (rc)
+		job_unlock(st, job);
 	return rc;
 }
 
@@ -76,6 +205,7 @@ store_job_end(struct store *st, const char *job, int64_t now_ms, int ok,
 	sqlite3_bind_text(stmt, 5, msg, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : store_sqlerr(st, err, "job end");
 	sqlite3_reset(stmt);
+	job_unlock(st, job);
 	return rc;
 }
 
@@ -111,6 +241,7 @@ store_job_get(struct store *st, const char *job, struct store_job *out, int *fou
 	} else if (step != SQLITE_DONE)
 		rc = store_sqlerr(st, err, "job");
 	sqlite3_reset(stmt);
+	job_alive(st, out);
 	if (!*found)
 		snprintf(out->job, sizeof(out->job), "%s", job);
 	return rc;
@@ -126,10 +257,12 @@ store_job_list(struct store *st, struct store_job *out, int max, int *n, struct 
 	if ((rc = store_stmt(st, JOB_LIST_SQL, &stmt, err)))
 		return rc;
 	sqlite3_bind_int(stmt, 1, max > 0 ? max : 0);
-	while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
+	while (*n < max && (step = sqlite3_step(stmt)) == SQLITE_ROW)
 		job_row(stmt, &out[(*n)++]);
-	if (step != SQLITE_DONE)
+	if (*n < max && step != SQLITE_DONE)
 		rc = store_sqlerr(st, err, "jobs");
 	sqlite3_reset(stmt);
+	for (int i = 0; i < *n; i++)
+		job_alive(st, &out[i]);
 	return rc;
 }

@@ -131,19 +131,23 @@ out:
 	return rc;
 }
 
-/*
- * "<db_path>-lock", opened (created 0644 when missing) for flock; db_path
- * resolved first when it exists, so every path naming one file (a symlink,
- * "./x.db") has the same lock.
- */
-static int
-lock_open(const char *db_path, int *fd, struct gb_err *err)
+int
+store_lock_path(const char *db_path, char *out, size_t size)
 {
-	char path[4200], real[PATH_MAX];
+	char real[PATH_MAX];
 
 	if (realpath(db_path, real) != NULL)
 		db_path = real;
-	if (snprintf(path, sizeof(path), "%s-lock", db_path) >= (int)sizeof(path))
+	return snprintf(out, size, "%s-lock", db_path) < (int)size ? 0 : -1;
+}
+
+/* store_lock_path's file, opened (created 0644 when missing) for flock. */
+static int
+lock_open(const char *db_path, int *fd, struct gb_err *err)
+{
+	char path[4200];
+
+	if (store_lock_path(db_path, path, sizeof(path)))
 		return gb_errf(err, GB_EINVAL, "database path too long");
 	if ((*fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644)) < 0)
 		return gb_errf(err, GB_EIO, "cannot open '%s': %s", path, strerror(errno));

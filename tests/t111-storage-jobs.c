@@ -1,9 +1,15 @@
 /*
  * t111-storage-jobs.c - the last run of the box's jobs (storage/jobs.h):
- * begin, end, a failure after a success, what is refused, two processes.
+ * begin, end, a failure after a success, what is refused, two processes;
+ * a run whose process was killed reads back as interrupted, one whose
+ * process lives as running.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sys/wait.h>
 
 #include "../storage/jobs.h"
 #include "../storage/store.h"
@@ -29,7 +35,9 @@ main(void)
 {
 	struct store *st, *other;
 	struct store_job j, list[4];
-	int found = -1, n = 0;
+	int found = -1, n = 0, status = 0, fds[2];
+	pid_t pid;
+	char c;
 
 	snprintf(path, sizeof(path), "%s/jobs.db", util_tmpdir());
 	st = open_db();
@@ -64,6 +72,54 @@ main(void)
 	ok(n == 2 && strcmp(list[0].job, "archive") == 0 && strcmp(list[1].job, "backup") == 0,
 	    "... both, by name (%d)", n);
 	store_close(other);
+
+	/* a run whose process is SIGKILLed */
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		other = open_db();
+		if (store_job_begin(other, "optimize", 7000, &err) == 0)
+			raise(SIGKILL);
+		_exit(1);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFSIGNALED(status), "a process killed while its run of optimize goes on");
+	store_job_get(st, "optimize", &j, &found, &err);
+	ok(found && !j.running && !j.ok && j.started_ms == 7000,
+	    "... reads back as not running, not ok (running %d, ok %d)", j.running, j.ok);
+	like(j.error, "interrupted: the process running it ended before the job did",
+	    "... saying it was interrupted");
+	store_job_list(st, list, 4, &n, &err);
+	ok(n == 3 && strcmp(list[2].job, "optimize") == 0 && !list[2].running,
+	    "... in the list too");
+
+	/* a run whose process lives, then is killed */
+	if (pipe(fds) != 0)
+		tap_bail("pipe");
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		close(fds[0]);
+		other = open_db();
+		if (store_job_begin(other, "quick_check", 8000, &err) == 0 &&
+		    write(fds[1], "x", 1) == 1)
+			for (;;)
+				pause();
+		_exit(1);
+	}
+	close(fds[1]);
+	ok(read(fds[0], &c, 1) == 1, "another process begins a run of quick_check");
+	store_job_get(st, "quick_check", &j, &found, &err);
+	ok(j.running && j.error[0] == '\0', "... it reads as running while that process lives");
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	close(fds[0]);
+	store_job_get(st, "quick_check", &j, &found, &err);
+	ok(!j.running && !j.ok, "... and as interrupted once it was killed");
+	is_int(store_job_begin(st, "quick_check", 9000, &err), 0, "a new run begins");
+	store_job_get(st, "quick_check", &j, &found, &err);
+	ok(j.running, "... it reads as running: this process holds it");
+	store_job_end(st, "quick_check", 9500, 1, "{}", "", &err);
+	store_job_get(st, "quick_check", &j, &found, &err);
+	ok(!j.running && j.ok && j.error[0] == '\0', "... and as ended well once it ends");
 	store_close(st);
 	return tap_done();
 }
