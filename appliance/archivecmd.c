@@ -34,18 +34,17 @@
 static int arch_usage(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* A usage error: exit status 2. */
+/* A usage error (exit status 1). */
 static int
 arch_usage(const char *cmd, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	rc = cli_vusage(cmd, cmd, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "genbox: %s: %s\nTry 'genbox %s --help'.\n", cmd, msg, cmd);
-	return 2;
+	return rc;
 }
 
 /* The archive target's spec: [retention] archive, or dir:<db folder>/archive. */

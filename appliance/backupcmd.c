@@ -393,14 +393,14 @@ cmd_backup(const struct config *cfg, int argc, char **argv)
 		if (ch != 't') {
 			cli_fail("backup", "unknown option or missing value '%s'", argv[optind - 1]);
 			fprintf(stderr, "Try 'genbox backup --help'.\n");
-			return 2;
+			return 1;
 		}
 		to = optarg;
 	}
 	if (optind < argc) {
 		cli_fail("backup", "unexpected argument '%s'", argv[optind]);
 		fprintf(stderr, "Try 'genbox backup --help'.\n");
-		return 2;
+		return 1;
 	}
 	job = job_begin(cfg);
 	rc = backupcmd_take(cfg, to, cfg->backup_keep, NULL, &bi, where, sizeof(where), &err);
@@ -568,7 +568,7 @@ cmd_restore_backup(const struct config *cfg, int argc, char **argv)
 			cli_fail("restore-backup", "unknown option or missing value '%s'",
 			    argv[optind - 1]);
 			fprintf(stderr, "Try 'genbox restore-backup --help'.\n");
-			return 2;
+			return 1;
 		}
 		r.db = optarg;
 	}
@@ -576,7 +576,7 @@ cmd_restore_backup(const struct config *cfg, int argc, char **argv)
 		cli_fail("restore-backup", "expected SOURCE (a manifest or .db.gz file, or a "
 		    "target and a NAME)");
 		fprintf(stderr, "Try 'genbox restore-backup --help'.\n");
-		return 2;
+		return 1;
 	}
 	/* through symlinks: the lock and the swap are the real file's */
 	if (realpath(r.db, r.real) != NULL)

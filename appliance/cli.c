@@ -42,6 +42,16 @@ cli_fail(const char *cmd, const char *fmt, ...)
 	return 1;
 }
 
+int
+cli_vusage(const char *cmd, const char *help, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "genbox: %s: %s\nTry 'genbox %s --help'.\n", cmd, msg, help);
+	return 1;
+}
+
 /* The running lock of cli_hold_db, held until the process ends. */
 static int held_fd = -1;
 

@@ -7,6 +7,7 @@
 #define GB_CLI_H
 
 #include <getopt.h>
+#include <stdarg.h>
 
 #include "../base/err.h"
 #include "../storage/store.h"
@@ -48,6 +49,12 @@ int cli_store_open(const struct config *cfg, const struct store_opts *o, struct 
 
 /* Print "genbox: cmd: message" to stderr; returns 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * A usage error of cmd: "genbox: CMD: MESSAGE", then "Try 'genbox HELP
+ * --help'."; returns 1, the exit status of every usage error (genbox(8)).
+ */
+int cli_vusage(const char *cmd, const char *help, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /*
  * The message for getopt_long's '?' or ':' (the option string starts with

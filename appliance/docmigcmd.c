@@ -30,18 +30,17 @@ struct docmig_args {
 
 static int docmig_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* A usage error: exit status 2. */
+/* A usage error (exit status 1). */
 static int
 docmig_usage(const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	rc = cli_vusage(CMD, "migrate", fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "genbox: %s: %s\nTry 'genbox migrate --help'.\n", CMD, msg);
-	return 2;
+	return rc;
 }
 
 static int
@@ -59,7 +58,7 @@ docmig_batch_arg(const char *s, int *out)
 	return 0;
 }
 
-/* 0, or the exit status of a usage error (2). argv[0] is "docs". */
+/* 0, or the exit status of a usage error (1). argv[0] is "docs". */
 static int
 docmig_parse(int argc, char **argv, struct docmig_args *a)
 {
@@ -75,7 +74,7 @@ docmig_parse(int argc, char **argv, struct docmig_args *a)
 		if (ch == 'n')
 			a->name = optarg;
 		else if (ch == 'b' && docmig_batch_arg(optarg, &a->batch_size))
-			return 2;
+			return 1;
 		else if (ch == 'd')
 			a->dry_run = 1;
 		else if (ch == 's')

@@ -32,18 +32,17 @@ enum sync_what { SYNC_ONCE, SYNC_PUSH, SYNC_PULL };
 
 static int sync_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* A usage error: exit status 2. */
+/* A usage error (exit status 1). */
 static int
 sync_usage(const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	rc = cli_vusage("sync", "sync", fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "genbox: sync: %s\nTry 'genbox sync --help'.\n", msg);
-	return 2;
+	return rc;
 }
 
 /* An argument of sub other than its one option: named, with that option when near. */
@@ -405,7 +404,8 @@ sync_status_cmd(const struct config *cfg, int argc, char **argv)
 	if (rc == 0)
 		warning = status_orphan(on, recording, cs, wbuf, sizeof(wbuf));
 	if (rc == 0 && json) {
-		status_json(cfg, c, on, warning, cs, rj, nrj, total, on && skew_known ? &skew : NULL);
+		status_json(cfg, c, on, warning, cs, rj, nrj, total,
+		    on && skew_known ? &skew : NULL);
 	} else if (rc == 0) {
 		status_text_head(cfg, c, on, warning);
 		if (on)
@@ -435,7 +435,7 @@ sync_unknown_coll(const char *name)
 	for (int i = 0; i < COLL_COUNT; i++)
 		fprintf(stderr, "%s %s", i ? "," : "", coll_name((enum coll)i));
 	fprintf(stderr, "\nTry 'genbox sync --help'.\n");
-	return 2;
+	return 1;
 }
 
 static int

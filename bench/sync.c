@@ -490,7 +490,8 @@ main(int argc, char **argv)
 		t0 = bench_mono_us();
 		pulled = 0;
 		if (sync_pull_all(s, &pulled, &err) || pulled != n)
-			bench_problem("pull", err.msg[0] ? err.msg : "not every context was pulled");
+			bench_problem("pull", err.msg[0] ? err.msg :
+			    "not every context was pulled");
 		t = bench_secs(t0);
 		pull_s = r == 0 || t < pull_s ? t : pull_s;
 		sync_counters(s, &c1);

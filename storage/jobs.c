@@ -95,7 +95,8 @@ job_lock(struct store *st, const char *job)
 		}
 	for (int i = 0; i < JOB_LOCKS_HELD; i++)
 		if (!held[i].used) {
-			if ((fd = job_lock_fd(path, O_CREAT, job, F_OFD_SETLK, F_RDLCK, NULL)) >= 0) {
+			fd = job_lock_fd(path, O_CREAT, job, F_OFD_SETLK, F_RDLCK, NULL);
+			if (fd >= 0) {
 				held[i].used = 1;
 				held[i].fd = fd;
 				snprintf(held[i].path, sizeof(held[i].path), "%s", path);

@@ -367,7 +367,8 @@ test_page_quiet(void)
 	store_pull_begin(st, &err);
 	apply_ctx("ctx_q3", "pending", 20, 0);
 	store_pull_rollback(st);
-	is_str(field(COLL_CONTEXTS, "ctx_q3", "status"), "(missing)", "a rolled back page: no document");
+	is_str(field(COLL_CONTEXTS, "ctx_q3", "status"), "(missing)",
+	    "a rolled back page: no document");
 	is_str(enabled_seen(), "1", "sync enabled");
 	put_ctx("ctx_q4", "pending", 10, 0);
 	is_int(ver_of("ctx_q4"), 1, "a local change queues");

@@ -5,7 +5,7 @@
  * document is migrated exactly once (its timings present, its updated_at
  * new, its outbox row bumped once), nothing else changes (an export of
  * every other document and collection before and after), and the command's
- * words, messages and exit statuses (usage errors 2, failures 1).
+ * words, messages and exit statuses (usage errors and failures 1).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -232,16 +232,16 @@ check_words(void)
 	struct run r;
 
 	util_genbox_run(&r, NULL, dbarg, "migrate", "docs", "--name", "component_timing", NULL);
-	is_int(r.status, 2, "an unknown --name is a usage error");
+	is_int(r.status, 1, "an unknown --name is a usage error: exit 1");
 	like(r.err, "unknown document migration 'component_timing' (did you mean "
 	    "'component_timings'?)", "... naming the nearest valid one");
 	run_free(&r);
 	util_genbox_run(&r, NULL, dbarg, "migrate", "docs", "--batch-size", "0", NULL);
-	is_int(r.status, 2, "--batch-size 0 is a usage error");
+	is_int(r.status, 1, "--batch-size 0 is a usage error: exit 1");
 	like(r.err, "--batch-size must be a number from 1 to", "... saying what is allowed");
 	run_free(&r);
 	util_genbox_run(&r, NULL, dbarg, "migrate", "docs", "extra", NULL);
-	is_int(r.status, 2, "a stray argument is a usage error");
+	is_int(r.status, 1, "a stray argument is a usage error: exit 1");
 	run_free(&r);
 	util_genbox_run(&r, NULL, "--db=/nonexistent/t113.db", "migrate", "docs", NULL);
 	is_int(r.status, 1, "a missing database is a failure");

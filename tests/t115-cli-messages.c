@@ -131,14 +131,23 @@ test_names(void)
 	    db, "stats");
 	REFUSED(1, "genbox: run-batch: unknown option '--pipline' (did you mean '--pipeline'?)",
 	    "run-batch --pipline", dbarg, "run-batch", "--pipline", "x");
-	REFUSED(2, "genbox: sync: unknown command 'stat' (did you mean 'status'?)", "sync stat",
+	REFUSED(1, "genbox: sync: unknown command 'stat' (did you mean 'status'?)", "sync stat",
 	    dbarg, "sync", "stat");
 	REFUSED(1, "genbox: apikey: unknown command 'lst' (did you mean 'list'?)", "apikey lst",
 	    dbarg, "apikey", "lst");
-	REFUSED(2, "genbox: sync: status: unknown option '--jsn' (did you mean '--json'?)",
+	REFUSED(1, "genbox: sync: status: unknown option '--jsn' (did you mean '--json'?)",
 	    "sync status --jsn", dbarg, "sync", "status", "--jsn");
-	REFUSED(2, "genbox: sync: disable: unknown option '-yes' (did you mean '--yes'?)",
+	REFUSED(1, "genbox: sync: disable: unknown option '-yes' (did you mean '--yes'?)",
 	    "sync disable -yes", dbarg, "sync", "disable", "-yes");
+	/* every usage error exits 1, the newer commands' too */
+	REFUSED(1, "genbox: archive: unknown option or missing value '--bogus'",
+	    "archive --bogus", dbarg, "archive", "--bogus");
+	REFUSED(1, "genbox: backup: unknown option or missing value '--bogus'",
+	    "backup --bogus", dbarg, "backup", "--bogus");
+	REFUSED(1, "genbox: restore-backup: expected SOURCE", "restore-backup", dbarg,
+	    "restore-backup");
+	REFUSED(1, "genbox: migrate docs: unknown option '--bogus'", "migrate docs --bogus",
+	    dbarg, "migrate", "docs", "--bogus");
 }
 
 /* Names from the database: the pipelines and batches there are. */

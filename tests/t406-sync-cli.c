@@ -1,6 +1,6 @@
 /*
  * t406-sync-cli - `genbox sync` and `genbox serve` with a cluster, as an
- * operator sees them: usage errors (exit 2) and no cluster (status "off",
+ * operator sees them: usage errors (exit 1) and no cluster (status "off",
  * push exit 1 naming the setting); a password in the config file refused;
  * against a real Redis and the MongoDB peer (GENBOX_MONGO_PEER picks it):
  * push, pull, status --json and reset contexts end to end on the demo data,
@@ -175,13 +175,13 @@ test_usage(void)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		util_genbox_run(&r, NULL, db_arg, bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL);
-		is_int(r.status, 2, "genbox sync %s %s: usage error, exit 2", bad[i][1] ? bad[i][1] :
+		is_int(r.status, 1, "genbox sync %s %s: usage error, exit 1", bad[i][1] ? bad[i][1] :
 		    "", bad[i][2] ? bad[i][2] : "");
 		like(r.err, "Try 'genbox sync --help'", "and it says where help is");
 		run_free(&r);
 	}
 	util_genbox_run(&r, NULL, db_arg, "sync", "reset", "contxts", NULL);
-	is_int(r.status, 2, "reset of an unknown collection: exit 2");
+	is_int(r.status, 1, "reset of an unknown collection: exit 1");
 	like(r.err, "unknown collection 'contxts' (did you mean 'contexts'?)", "with the nearest name");
 	like(r.err, "contexts, templates, components, pipelines, batches, users, organizations",
 	    "and the valid ones");
@@ -750,13 +750,13 @@ test_disable(void)
 	is_int(daemon_stop(&d), 0, "SIGTERM: exit 0");
 
 	util_genbox_run(&x, NULL, db_arg, "sync", "disable", NULL);
-	is_int(x.status, 2, "sync disable without --yes: exit 2");
+	is_int(x.status, 1, "sync disable without --yes: exit 1");
 	like(x.err, "drops the 2 changes waiting in the outbox, never to be sent; add --yes",
 	    "it says what it would drop and asks for --yes");
 	run_free(&x);
 	is_int(outbox_depth(), 2, "... and drops nothing");
 	util_genbox_run(&x, NULL, db_arg, "sync", "disable", "--now", NULL);
-	is_int(x.status, 2, "sync disable --now: usage error");
+	is_int(x.status, 1, "sync disable --now: usage error, exit 1");
 	run_free(&x);
 	setenv("GENBOX_CLUSTER_MONGO_URI", uri, 1);
 	util_genbox_run(&x, NULL, db_arg, "sync", "disable", "--yes", NULL);

@@ -76,7 +76,8 @@ test_clock_skew(void)
 		tap_bail("web_start: %s", err.msg);
 	wt_set_port(web_port(w2));
 	r = wt_req("GET", "/healthz", NULL, NULL);
-	is_str(body_path(&r, "sync.clock_skew_ms"), "-3500", "sync on: /healthz sync.clock_skew_ms");
+	is_str(body_path(&r, "sync.clock_skew_ms"), "-3500",
+	    "sync on: /healthz sync.clock_skew_ms");
 	like(body_path(&r, "sync.clock_warning"), "this box's clock is 3.5 s ahead of MongoDB's",
 	    "/healthz: a warning past 2 s");
 	is_int(r.status, 200, "/healthz: still 200");

@@ -314,7 +314,7 @@ test_restore(const char *arch, const struct docs *ctx)
 	like(r.err, "no archive here", "... and says so (%s)", r.err);
 	run_free(&r);
 	util_genbox_run(&r, NULL, "--db", r2, "restore", (char *)NULL);
-	is_int(r.status, 2, "restore without --from is a usage error");
+	is_int(r.status, 1, "restore without --from is a usage error: exit 1");
 	like(r.err, "--from", "... that names --from");
 	run_free(&r);
 }
@@ -393,7 +393,7 @@ test_archive_restore(void)
 
 	test_restore(arch, &ctx);
 	genbox(&r, cf, db, "archive", "--before", "2024-13-45");
-	is_int(r.status, 2, "archive --before with a bad date is a usage error");
+	is_int(r.status, 1, "archive --before with a bad date is a usage error: exit 1");
 	run_free(&r);
 	docs_free(&ctx);
 	docs_free(&tmpl);

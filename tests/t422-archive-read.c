@@ -261,7 +261,7 @@ test_dates(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		util_genbox_run(&r, NULL, "--db", db, "archive", "--dry-run", "--before", bad[i],
 		    (char *)NULL);
-		is_int(r.status, 2, "archive --before '%s' is a usage error", bad[i]);
+		is_int(r.status, 1, "archive --before '%s' is a usage error: exit 1", bad[i]);
 		like(r.err, "is not a date (YYYY-MM-DD)", "... saying so (%s)", r.err);
 		run_free(&r);
 	}
@@ -271,7 +271,7 @@ test_dates(void)
 	run_free(&r);
 	util_genbox_run(&r, NULL, "--db", db, "restore", "--from", arch, "--after", "2024-03-01",
 	    "--before", "2024-02-01", (char *)NULL);
-	is_int(r.status, 2, "restore --after later than --before is a usage error");
+	is_int(r.status, 1, "restore --after later than --before is a usage error: exit 1");
 	like(r.err, "--after 2024-03-01 is not before --before 2024-02-01", "... saying so (%s)",
 	    r.err);
 	run_free(&r);

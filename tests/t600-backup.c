@@ -375,7 +375,7 @@ test_bad_use(void)
 	like(r.err, "genbox: backup: ", "with a message");
 	run_free(&r);
 	util_genbox_run(&r, NULL, db, "backup", "extra", NULL);
-	is_int(r.status, 2, "an unexpected argument: exit 2");
+	is_int(r.status, 1, "an unexpected argument: exit 1");
 	run_free(&r);
 	util_genbox_run(&r, NULL, "--db=/nonexistent/x.db", "backup", NULL);
 	is_int(r.status, 1, "a database that does not exist: exit 1");
