@@ -77,6 +77,24 @@ job_lock_fd(const char *path, int flags, const char *job, int cmd, short type, s
 	return fd;
 }
 
+/* The lock file of st's database into path; -1 when none (an in-memory one). */
+static int
+job_path(struct store *st, char *path, size_t size)
+{
+	return strcmp(st->path, ":memory:") == 0 ? -1 : store_lock_path(st->path, path, size);
+}
+
+/* The slot of held holding job's byte of path, -1 when none; held_mu held. */
+static int
+held_find(const char *path, const char *job)
+{
+	for (int i = 0; i < JOB_LOCKS_HELD; i++)
+		if (held[i].used && strcmp(held[i].job, job) == 0 &&
+		    strcmp(held[i].path, path) == 0)
+			return i;
+	return -1;
+}
+
 /* Hold job's byte for this run (best effort: without it the run is never called dead). */
 static void
 job_lock(struct store *st, const char *job)
@@ -84,16 +102,10 @@ job_lock(struct store *st, const char *job)
 	char path[4200];
 	int fd;
 
-	if (strcmp(st->path, ":memory:") == 0 || store_lock_path(st->path, path, sizeof(path)))
+	if (job_path(st, path, sizeof(path)))
 		return;
 	pthread_mutex_lock(&held_mu);
-	for (int i = 0; i < JOB_LOCKS_HELD; i++)
-		if (held[i].used && strcmp(held[i].job, job) == 0 &&
-		    strcmp(held[i].path, path) == 0) {
-			pthread_mutex_unlock(&held_mu);
-			return;		/* this process holds it already */
-		}
-	for (int i = 0; i < JOB_LOCKS_HELD; i++)
+	for (int i = 0; i < JOB_LOCKS_HELD && held_find(path, job) < 0; i++)
 		if (!held[i].used) {
 			fd = job_lock_fd(path, O_CREAT, job, F_OFD_SETLK, F_RDLCK, NULL);
 			if (fd >= 0) {
@@ -111,16 +123,15 @@ static void
 job_unlock(struct store *st, const char *job)
 {
 	char path[4200];
+	int i;
 
-	if (strcmp(st->path, ":memory:") == 0 || store_lock_path(st->path, path, sizeof(path)))
+	if (job_path(st, path, sizeof(path)))
 		return;
 	pthread_mutex_lock(&held_mu);
-	for (int i = 0; i < JOB_LOCKS_HELD; i++)
-		if (held[i].used && strcmp(held[i].job, job) == 0 &&
-		    strcmp(held[i].path, path) == 0) {
-			close(held[i].fd);
-			held[i].used = 0;
-		}
+	if ((i = held_find(path, job)) >= 0) {
+		close(held[i].fd);
+		held[i].used = 0;
+	}
 	pthread_mutex_unlock(&held_mu);
 }
 
@@ -135,8 +146,7 @@ job_alive(struct store *st, struct store_job *j)
 	short seen = F_UNLCK;
 	int fd;
 
-	if (!j->running || strcmp(st->path, ":memory:") == 0 ||
-	    store_lock_path(st->path, path, sizeof(path)) ||
+	if (!j->running || job_path(st, path, sizeof(path)) ||
 	    (fd = job_lock_fd(path, 0, j->job, F_OFD_GETLK, F_WRLCK, &seen)) < 0)
 		return;
 	close(fd);

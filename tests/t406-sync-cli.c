@@ -68,30 +68,25 @@ mongo_count(const char *coll, const char *filter)
 	return n;
 }
 
+/* Insert doc into coll of the cluster, or (del) delete what matches it as a filter. */
 static void
-mongo_insert(const char *coll, const char *doc)
+mongo_write(const char *coll, const char *json, int del)
 {
 	mongoc_collection_t *c = mongoc_client_get_collection(mc, "genbox", coll);
-	bson_t *d = bson_json(doc);
+	bson_t *d = bson_json(json);
 	bson_error_t e;
 
-	if (!mongoc_collection_insert_one(c, d, NULL, NULL, &e))
-		tap_bail("insert into %s: %s", coll, e.message);
+	if (!(del ? mongoc_collection_delete_many(c, d, NULL, NULL, &e) :
+	    mongoc_collection_insert_one(c, d, NULL, NULL, &e)))
+		tap_bail("%s %s: %s", del ? "delete from" : "insert into", coll, e.message);
 	bson_destroy(d);
 	mongoc_collection_destroy(c);
 }
 
 static void
-mongo_delete(const char *coll, const char *filter)
+mongo_insert(const char *coll, const char *doc)
 {
-	mongoc_collection_t *c = mongoc_client_get_collection(mc, "genbox", coll);
-	bson_t *f = bson_json(filter);
-	bson_error_t e;
-
-	if (!mongoc_collection_delete_many(c, f, NULL, NULL, &e))
-		tap_bail("delete from %s: %s", coll, e.message);
-	bson_destroy(f);
-	mongoc_collection_destroy(c);
+	mongo_write(coll, doc, 0);
 }
 
 static int
@@ -292,7 +287,7 @@ test_push_pull(void)
 	run_free(&r);
 	is_str(status_json("collections.users.undated"), "1",
 	    "status: the user without updated_at is counted after the pull");
-	mongo_delete("users", UNDATED_FILTER);
+	mongo_write("users", UNDATED_FILTER, 1);
 	is_str(box_ctx(&b, "ctx_from_cluster", "data.title"), "From the cluster",
 	    "a context meant for this box is pulled");
 	is_str(box_ctx(&b, "ctx_other_box", "_id"), "(no such context)",
@@ -687,7 +682,7 @@ test_serve(void)
 	ok(health_wait("sync.undated", "1", 15000),
 	    "serve: /healthz counts the user without updated_at after the first pull");
 	is_int(daemon_stop(&d), 0, "SIGTERM: exit 0");
-	mongo_delete("users", UNDATED_FILTER);
+	mongo_write("users", UNDATED_FILTER, 1);
 	{
 		struct run x;
 
