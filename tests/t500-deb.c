@@ -10,7 +10,7 @@
  * (exposure 2.0 at most); its ExecStart, run by hand as its User with its
  * Environment on a free port, answers /healthz; a context made through the
  * API before the upgrade is still served after it, and the postinst has
- * migrated the schema; a purge leaves no file of genbox's behind (the
+ * migrated the schema after a backup of it; a purge leaves no file of genbox's behind (the
  * user stays, as Debian's policy asks).
  *
  * It needs root (debootstrap, chroot, mounts); its mounts live in a mount
@@ -643,6 +643,12 @@ upgrade(const char *deb, const char *version)
 		diag_run("dpkg -i (upgrade)", &r);
 	like(r.out, "genbox: " DB ": migrated from schema version 1 to",
 	    "its postinst migrated the database");
+	like(r.out, "event=backup_before_migration by=migrate from_version=1",
+	    "... after a backup of it");
+	run_free(&r);
+	/* that backup: of schema version 1, beside the database as [backup] to says */
+	in_root(&r, NULL, "sh", "-c", "cat /var/lib/genbox/backups/genbox-*.manifest.json", NULL);
+	like(r.out, "\"schema_version\":\t1", "the backup's manifest is of schema version 1");
 	run_free(&r);
 	snprintf(path, sizeof(path), "%s%s", root, DB);
 	store_file_version(path, &v, &err);
