@@ -74,6 +74,8 @@ struct sync_ctx {
 	int64_t locks_ms;		/* Redis thread: when the locks were last extended */
 	int64_t undated[COLL_COUNT];	/* pull: the last count logged */
 	int64_t undated_ms[COLL_COUNT];	/* pull: when it was counted (0: never) */
+	int skew_noted;			/* the clock skew was recorded by this context */
+	int64_t skew_ms;		/* ... as this */
 };
 
 int sync_ctx_open(struct sync_ctx *c, struct sync *s, struct gb_err *err);
@@ -106,6 +108,14 @@ int mongo_code_permanent(int32_t code);
  * the monitor saw goes to sync_meta clock_skew_ms): 0, or -1 with e set.
  */
 int mongo_max_bson(struct sync_ctx *c, int64_t *max, bson_error_t *e);
+/*
+ * The clock skew the pool's monitor measures (MongoDB's clock less the
+ * box's) into sync_meta clock_skew_ms when this context has not recorded it
+ * yet or it moved by half a second since, with a warning in the log
+ * beyond SYNC_SKEW_WARN_MS: at connect and after each push round, so a clock
+ * set right (or going wrong) shows without a restart.
+ */
+void mongo_note_skew(struct sync_ctx *c);
 mongoc_collection_t *mongo_coll(struct sync_ctx *c, enum coll coll);
 /* Milliseconds to wait after fails failures in a row (jitter included). */
 int64_t sync_backoff_ms(const struct sync *s, int fails, int auth);

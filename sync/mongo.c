@@ -39,7 +39,7 @@ apm_succeeded(const mongoc_apm_command_succeeded_t *ev)
 /*
  * The server's clock against the box's, from the hello the pool's monitor
  * got: its localTime against the box's clock when the reply arrived, less
- * half the round trip. Kept for the next connect (clock_skew).
+ * half the round trip. Recorded by mongo_note_skew.
  */
 static void
 apm_heartbeat(const mongoc_apm_server_heartbeat_succeeded_t *ev)
@@ -208,23 +208,26 @@ mongo_code_permanent(int32_t code)
 	return 0;
 }
 
-/*
- * At connect: the clock skew the monitor saw in sync_meta clock_skew_ms,
- * and a warning when it is over SYNC_SKEW_WARN_MS (the updated_at guards
- * compare the box's dates with the cluster's).
- */
-static void
-clock_skew(struct sync_ctx *c)
+#define SKEW_NOTE_STEP_MS 500
+
+/* The updated_at guards compare the box's dates with the cluster's. */
+void
+mongo_note_skew(struct sync_ctx *c)
 {
 	struct gb_err err = { 0, "" };
 	long long skew = atomic_load(&c->s->skew_ms);
 	char val[32];
 
-	if (!atomic_load(&c->s->skew_known))
+	if (!atomic_load(&c->s->skew_known) || c->st == NULL || (c->skew_noted &&
+	    llabs(skew - c->skew_ms) < SKEW_NOTE_STEP_MS))
 		return;
 	snprintf(val, sizeof(val), "%lld", skew);
-	if (c->st && store_sync_meta_set(c->st, "clock_skew_ms", val, &err))
+	if (store_sync_meta_set(c->st, "clock_skew_ms", val, &err)) {
 		log_warnx("cannot record the clock skew: %s", err.msg);
+		return;
+	}
+	c->skew_noted = 1;
+	c->skew_ms = skew;
 	if (skew > SYNC_SKEW_WARN_MS || skew < -SYNC_SKEW_WARN_MS)
 		log_warnx("event=clock_skew skew_ms=%lld msg=\"the box's clock differs from "
 		    "MongoDB's at %s by %lld ms: newer-wins compares their dates\"", skew,
@@ -249,7 +252,7 @@ mongo_max_bson(struct sync_ctx *c, int64_t *max, bson_error_t *e)
 		*max = bson_iter_as_int64(&it);
 		c->max_bson = *max;
 	}
-	clock_skew(c);
+	mongo_note_skew(c);
 	mongoc_server_description_destroy(sd);
 	return 0;
 }

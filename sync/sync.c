@@ -495,8 +495,11 @@ static int
 role_push(struct sync_ctx *c, struct gb_err *err)
 {
 	int64_t n = 0;
+	int rc;
 
-	return push_until_empty(c, &n, NULL, err);
+	if ((rc = push_until_empty(c, &n, NULL, err)) == 0)
+		mongo_note_skew(c);
+	return rc;
 }
 
 static int

@@ -112,6 +112,20 @@ db_exec(const char *sql)
 	sqlite3_close(db);
 }
 
+/* The mongomock peer's hello reports a clock offset_ms away from the true one. */
+static void
+peer_clock(int offset_ms)
+{
+	bson_t cmd = BSON_INITIALIZER;
+	bson_error_t e;
+
+	BSON_APPEND_INT32(&cmd, "genboxPeerClock", 1);
+	BSON_APPEND_INT32(&cmd, "offsetMs", offset_ms);
+	if (!mongoc_client_command_simple(mc, "admin", &cmd, NULL, NULL, &e))
+		tap_bail("genboxPeerClock: %s", e.message);
+	bson_destroy(&cmd);
+}
+
 /* a user the pull cannot see: no updated_at */
 #define UNDATED_USER "{\"_id\": \"user_undated\", \"organization_id\": \"org_123\", " \
 	"\"email\": \"undated@example.com\"}"
@@ -592,8 +606,12 @@ test_serve(void)
 	double depth = -1;
 	int64_t t0;
 	int got;
+	char fast_uri[sizeof(uri) + 64];
 
-	cluster_env(uri);
+	/* the pool's monitor says hello every half second: a skew shows soon */
+	snprintf(fast_uri, sizeof(fast_uri), "%s%sheartbeatFrequencyMS=500", uri,
+	    strchr(uri, '?') ? "&" : "?");
+	cluster_env(fast_uri);
 	daemon_start(&d);
 	ok(health_wait("sync.state", "ok", 15000), "serve with [cluster]: /healthz sync.state ok");
 	r = wt_req("GET", "/healthz", NULL, NULL);
@@ -618,6 +636,21 @@ test_serve(void)
 			    "/healthz: sync.clock_skew_ms (%s)", skew);
 		is_str(body_path(&h, "sync.clock_warning"), "(none)", "/healthz: no clock warning");
 		http_resp_free(&h);
+	}
+	if (auth) {	/* jongodb's hello has no localTime */
+		struct http_resp h;
+
+		peer_clock(5000);
+		ok(health_num("sync.clock_skew_ms", 4000, 15000),
+		    "MongoDB's clock 5 s ahead: serve records the skew without a restart");
+		h = wt_req("GET", "/healthz", NULL, NULL);
+		like(body_path(&h, "sync.clock_warning"), "s behind MongoDB's",
+		    "/healthz: a clock warning");
+		is_str(body_path(&h, "status"), "degraded", "/healthz: degraded");
+		http_resp_free(&h);
+		peer_clock(0);
+		ok(health_wait("sync.clock_warning", "(none)", 15000),
+		    "the clocks agree again: the warning goes, without a restart");
 	}
 	ok(metric_wait("genbox_sync_up", 1, 5000), "/metrics: genbox_sync_up 1");
 	ok(metric("genbox_sync_pushed_total{collection=\"contexts\"}") >= 1,

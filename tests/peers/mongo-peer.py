@@ -10,6 +10,8 @@ connection, one lock around mongomock. Prints `READY port=N` once listening.
                                    [--user U --password P] [--verbose]
 
 It is a test peer, not MongoDB: see /work/shared/PEERS.md for what it covers.
+One command of its own: {genboxPeerClock: 1, offsetMs: N} moves the clock
+its hello reports (localTime) by N ms, for tests of the box's clock skew.
 """
 import argparse
 import datetime
@@ -180,7 +182,8 @@ def cmd_hello(cmd, db, conn):
     doc = {'helloOk': True, 'isWritablePrimary': True, 'ismaster': True,
            'maxBsonObjectSize': MAX_BSON,
            'maxMessageSizeBytes': MAX_MESSAGE, 'maxWriteBatchSize': MAX_BATCH,
-           'localTime': datetime.datetime.utcnow(), 'logicalSessionTimeoutMinutes': 30,
+           'localTime': datetime.datetime.utcnow() + CLOCK_OFFSET,
+           'logicalSessionTimeoutMinutes': 30,
            'connectionId': conn.conn_id, 'minWireVersion': 0, 'maxWireVersion': MAX_WIRE,
            'readOnly': False, 'ok': 1.0}
     mechs = cmd.get('saslSupportedMechs')
@@ -517,6 +520,19 @@ def cmd_ok(cmd, db, conn):
     return {'ok': 1.0}
 
 
+CLOCK_OFFSET = datetime.timedelta(0)
+
+
+def cmd_peer_clock(cmd, db, conn):
+    """The test peer's own: move the clock hello reports by offsetMs."""
+    global CLOCK_OFFSET
+    ms = cmd.get('offsetMs', 0)
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)):
+        raise CommandError(14, 'offsetMs must be a number')
+    CLOCK_OFFSET = datetime.timedelta(milliseconds=ms)
+    return {'ok': 1.0}
+
+
 # ---- authentication
 
 def auth_failed():
@@ -562,7 +578,7 @@ COMMANDS = {
     'create': cmd_create, 'drop': cmd_drop, 'dropdatabase': cmd_drop_database,
     'listdatabases': cmd_list_databases, 'endsessions': cmd_ok,
     'killallsessions': cmd_ok, 'saslstart': cmd_sasl_start,
-    'saslcontinue': cmd_sasl_continue,
+    'saslcontinue': cmd_sasl_continue, 'genboxpeerclock': cmd_peer_clock,
 }
 # names whose case matters to MongoDB (the first key) beyond these lower-case forms
 CASE = {'isMaster': 'ismaster', 'buildInfo': 'buildinfo', 'buildinfo': 'buildinfo',
@@ -572,7 +588,7 @@ CASE = {'isMaster': 'ismaster', 'buildInfo': 'buildinfo', 'buildinfo': 'buildinf
         'listCollections': 'listcollections', 'dropDatabase': 'dropdatabase',
         'listDatabases': 'listdatabases', 'endSessions': 'endsessions',
         'killAllSessions': 'killallsessions', 'saslStart': 'saslstart',
-        'saslContinue': 'saslcontinue'}
+        'saslContinue': 'saslcontinue', 'genboxPeerClock': 'genboxpeerclock'}
 
 
 def run_command(cmd, conn):
