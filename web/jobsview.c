@@ -40,10 +40,11 @@ jobs_read(struct web_req *r, struct store_job **out, int *n, struct gb_err *err)
 	return store_job_list(r->st, *out, JOBS_SHOWN, n, err);
 }
 
+/* Its last run failed, or was interrupted (a first run too: no end, an error). */
 static int
 jobs_failed(const struct store_job *j)
 {
-	return j->finished_ms > 0 && !j->ok;
+	return !j->running && !j->ok && (j->finished_ms > 0 || j->error[0]);
 }
 
 /*
