@@ -86,25 +86,28 @@ ceph_daemon(const char *prog, const char *id_flag, const char *id, const char *l
 	return child_spawn(argv, log);
 }
 
-/* Start radosgw and wait until it answers S3 (60 s at most). */
-static void
+/*
+ * Start radosgw on rgw_port and wait until it answers S3 (60 s at most):
+ * 0, or -1 when it exited while it started (its log shown: the port taken
+ * meanwhile by another socket of the machine's, say).
+ */
+static int
 rgw_launch(void)
 {
 	char url[96];
 	int64_t t0 = gb_mono_ms();
 	int st;
 
-	rgw_pid = ceph_daemon("/usr/bin/radosgw", "-n", "client.rgw", "rgw.out");
 	snprintf(url, sizeof(url), "%s/", s3_endpoint);
+	rgw_pid = ceph_daemon("/usr/bin/radosgw", "-n", "client.rgw", "rgw.out");
 	while (gb_mono_ms() - t0 < 60000) {
 		if (waitpid(rgw_pid, &st, WNOHANG) == rgw_pid) {
 			rgw_pid = 0;
-			ceph_logs();
-			peer_s3_stop();
-			tap_bail("radosgw exited during start-up");
+			log_tail("radosgw", rgw_log);
+			return -1;
 		}
 		if (peer_http_status(url) == 200)
-			return;
+			return 0;
 		usleep(50 * 1000);
 	}
 	ceph_logs();
@@ -134,18 +137,13 @@ peer_s3_stop(void)
 	rgw_port = 0;
 }
 
-int
-peer_s3_start(void)
+/* One whole peer: monitor, OSD, user and radosgw; 0, or -1 when radosgw exited as it started. */
+static int
+ceph_start(int seq)
 {
-	static int registered, seq;
 	char mon_port[16], port[16];
-	int64_t t0 = gb_mono_ms();
 
-	if (rgw_pid > 0)
-		return rgw_port;
-	if (!registered++)
-		atexit(peer_s3_stop);
-	snprintf(ceph_dir, sizeof(ceph_dir), "%s/ceph%d", util_tmpdir(), seq++);
+	snprintf(ceph_dir, sizeof(ceph_dir), "%s/ceph%d", util_tmpdir(), seq);
 	snprintf(ceph_conf, sizeof(ceph_conf), "%s/ceph.conf", ceph_dir);
 	snprintf(rgw_log, sizeof(rgw_log), "%s/rgw.out", ceph_dir);
 	if (mkdir(ceph_dir, 0700) < 0)
@@ -159,7 +157,30 @@ peer_s3_start(void)
 	ceph_step("osd", NULL, NULL);
 	osd_pid = ceph_daemon("/usr/bin/ceph-osd", "-i", "0", "osd.out");
 	ceph_step("user", S3_ACCESS_KEY, S3_SECRET_KEY);
-	rgw_launch();
+	return rgw_launch();
+}
+
+/*
+ * A radosgw that exits as it starts leaves its sessions open on the OSD,
+ * which hold up the next one's writes for the OSD's watch timeout: the
+ * whole peer is made again, on new ports (three times at most).
+ */
+int
+peer_s3_start(void)
+{
+	static int registered, seq;
+	int64_t t0 = gb_mono_ms();
+
+	if (rgw_pid > 0)
+		return rgw_port;
+	if (!registered++)
+		atexit(peer_s3_stop);
+	for (int tries = 1; ceph_start(seq++) != 0; tries++) {
+		peer_s3_stop();
+		if (tries == 3)
+			tap_bail("radosgw exited during start-up, %d times", tries);
+		tap_diag("radosgw exited during start-up: the S3 peer is made again");
+	}
 	tap_diag("S3 peer (radosgw) on %s, ready in %lld ms", s3_endpoint,
 	    (long long)(gb_mono_ms() - t0));
 	return rgw_port;
@@ -211,6 +232,10 @@ peer_s3_restart(void)
 	if (rgw_port <= 0)
 		tap_bail("peer_s3_restart: the S3 peer was never started");
 	ceph_kill(&rgw_pid);
-	rgw_launch();
+	if (rgw_launch() != 0) {
+		ceph_logs();
+		peer_s3_stop();
+		tap_bail("radosgw exited during its restart");
+	}
 	tap_diag("radosgw restarted in %lld ms", (long long)(gb_mono_ms() - t0));
 }
