@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 
 #include "../storage/docs.h"
 #include "../storage/store.h"
@@ -20,7 +21,7 @@
 
 static struct gb_err err;
 
-static char *
+static inline char *
 tpath(const char *name)
 {
 	static char out[8][4096];
@@ -31,7 +32,7 @@ tpath(const char *name)
 	return out[k];
 }
 
-static struct store *
+static inline struct store *
 open_db(const char *path)
 {
 	struct store_opts o = { 1, 1, 0, 0, 0, 0 };
@@ -42,7 +43,7 @@ open_db(const char *path)
 	return st;
 }
 
-static void
+static inline void
 put(struct store *st, enum coll c, const char *doc)
 {
 	if (store_put(st, c, doc, strlen(doc), STORE_INSERT, NULL, &err))
@@ -50,7 +51,7 @@ put(struct store *st, enum coll c, const char *doc)
 }
 
 /* n completed contexts over days days of January 2024, prefix p; a few others. */
-static void
+static inline void
 fill(const char *path, const char *p, int n, int days)
 {
 	struct store *st = open_db(path);
@@ -95,7 +96,7 @@ struct docs {
 	size_t n, cap;
 };
 
-static int
+static inline int
 docs_add(void *arg, const char *doc, size_t len)
 {
 	struct docs *d = arg;
@@ -108,7 +109,7 @@ docs_add(void *arg, const char *doc, size_t len)
 	return 0;
 }
 
-static void
+static inline void
 docs_free(struct docs *d)
 {
 	for (size_t i = 0; i < d->n; i++)
@@ -118,7 +119,7 @@ docs_free(struct docs *d)
 }
 
 /* Every document of c in path, in _id order. */
-static struct docs
+static inline struct docs
 dump(const char *path, enum coll c)
 {
 	struct docs d = { NULL, 0, 0 };
@@ -130,7 +131,7 @@ dump(const char *path, enum coll c)
 	return d;
 }
 
-static int64_t
+static inline int64_t
 count(const char *path, enum coll c)
 {
 	struct store *st = open_db(path);
@@ -142,7 +143,7 @@ count(const char *path, enum coll c)
 }
 
 /* Every document of got equal, byte for byte, to the one of want with its _id. */
-static int
+static inline int
 same_docs(const struct docs *got, const struct docs *want)
 {
 	size_t j = 0, bad = 0;
@@ -169,7 +170,7 @@ same_docs(const struct docs *got, const struct docs *want)
 	return bad == 0;
 }
 
-static int
+static inline int
 has(const char *path, enum coll c, const char *id)
 {
 	struct store *st = open_db(path);
@@ -179,6 +180,34 @@ has(const char *path, enum coll c, const char *id)
 	free(doc);
 	store_close(st);
 	return rc == 0;
+}
+
+/* The SHA-256 of the file at path as hex, its size into *size (-1: unreadable). */
+static inline void
+sha_file(const char *path, char hex[65], long long *size)
+{
+	size_t len = 0;
+	char *data = util_read_file(path, &len);
+	unsigned char md[32];
+	unsigned int n = 32;
+
+	EVP_Digest(data ? data : "", len, md, &n, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	*size = data ? (long long)len : -1;
+	free(data);
+}
+
+/* `genbox init` of the database at path; bails when it fails. */
+static inline void
+init_db(const char *path)
+{
+	struct run r;
+
+	util_genbox_run(&r, NULL, "--db", path, "init", (char *)NULL);
+	if (r.status != 0)
+		tap_bail("init %s: %s", path, r.err);
+	run_free(&r);
 }
 
 #endif

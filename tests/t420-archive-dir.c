@@ -52,21 +52,6 @@ genbox(struct run *r, const char *cf, const char *db, const char *a1, const char
 	return util_genbox_run(r, NULL, "-c", cf, "--db", db, a1, a2, a3, (char *)NULL);
 }
 
-static void
-sha_file(const char *path, char hex[65], long long *size)
-{
-	size_t len = 0;
-	char *data = util_read_file(path, &len);
-	unsigned char md[32];
-	unsigned int n = 32;
-
-	EVP_Digest(data ? data : "", len, md, &n, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	*size = data ? (long long)len : -1;
-	free(data);
-}
-
 /* Lines of a gzip file, each a JSON object with an _id; -1 when unreadable. */
 static long long
 gz_lines(const char *path)
@@ -214,17 +199,6 @@ ack_all_but(const char *path, const char *keep, const char *refuse, int max)
 	free(acks);
 	store_close(st);
 	return kept;
-}
-
-static void
-init_db(const char *path)
-{
-	struct run r;
-
-	util_genbox_run(&r, NULL, "--db", path, "init", (char *)NULL);
-	if (r.status != 0)
-		tap_bail("init %s: %s", path, r.err);
-	run_free(&r);
 }
 
 /* init_db of name in the test's folder (tpath's buffers left alone). */

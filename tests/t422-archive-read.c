@@ -17,47 +17,9 @@
 
 #include "../storage/docs.h"
 #include "../storage/store.h"
+#include "archivetest.h"
 #include "tap.h"
 #include "util.h"
-
-static struct gb_err err;
-
-static struct store *
-open_db(const char *path)
-{
-	struct store_opts o = { 0, 1, 0, 0, 0, 0 };
-	struct store *st;
-
-	if (store_open(&st, path, &o, &err))
-		tap_bail("open %s: %s", path, err.msg);
-	return st;
-}
-
-static void
-sha_file(const char *path, char hex[65], long long *size)
-{
-	size_t len = 0;
-	char *data = util_read_file(path, &len);
-	unsigned char md[32];
-	unsigned int n = 32;
-
-	EVP_Digest(data ? data : "", len, md, &n, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	*size = data ? (long long)len : -1;
-	free(data);
-}
-
-static void
-init_db(const char *path)
-{
-	struct run r;
-
-	util_genbox_run(&r, NULL, "--db", path, "init", (char *)NULL);
-	if (r.status != 0)
-		tap_bail("init %s: %s", path, r.err);
-	run_free(&r);
-}
 
 /* A gzip object of one line in arch/name; its manifest entry into out. */
 static void
