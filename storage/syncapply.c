@@ -60,8 +60,9 @@ static const char *const local_sql[COLL_COUNT] = {
 	"INSERT INTO outbox (coll, doc_id, ver, queued_ms) VALUES (?1, ?2, 1, " \
 	"CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)) " \
 	"ON CONFLICT (coll, doc_id) DO UPDATE SET ver = ver + 1"
-#define ENABLED_GET_SQL "SELECT value = '1' FROM sync_meta WHERE key = 'enabled'"
-#define ENABLED_SET_SQL "UPDATE sync_meta SET value = ?1 WHERE key = 'enabled'"
+/* sync enabled: turned 0 for the page (a change: it was on), back to 1 at its commit */
+#define ENABLED_QUIET_SQL "UPDATE sync_meta SET value = '0' WHERE key = 'enabled' AND value = '1'"
+#define ENABLED_SET_SQL "UPDATE sync_meta SET value = '1' WHERE key = 'enabled'"
 #define ANY_PULL_REJECTED_SQL \
 	"SELECT EXISTS (SELECT 1 FROM sync_rejected WHERE direction = 'pull')"
 /* a document the box could not store before and now could: out of the rejected list */
@@ -340,9 +341,9 @@ apply_write(struct store *st, enum coll c, struct doc *d, enum store_apply *res,
 	return rc;
 }
 
-/* One integer of sql's first row (?1 bound to text when not NULL). */
+/* sql, its first row's integer into *out (0: no row). */
 static int
-page_int(struct store *st, const char *sql, const char *text, int *out, struct gb_err *err)
+page_int(struct store *st, const char *sql, int *out, struct gb_err *err)
 {
 	sqlite3_stmt *stmt;
 	int rc = 0, step;
@@ -350,8 +351,6 @@ page_int(struct store *st, const char *sql, const char *text, int *out, struct g
 	*out = 0;
 	if ((rc = store_stmt(st, sql, &stmt, err)))
 		return rc;
-	if (text)
-		sqlite3_bind_text(stmt, 1, text, -1, SQLITE_STATIC);
 	if ((step = sqlite3_step(stmt)) == SQLITE_ROW)
 		*out = sqlite3_column_int(stmt, 0);
 	else if (step != SQLITE_DONE)
@@ -363,29 +362,28 @@ page_int(struct store *st, const char *sql, const char *text, int *out, struct g
 int
 store_pull_begin(struct store *st, struct gb_err *err)
 {
-	int rc, on = 0, quiet;
+	int rc, none;
 
 	if (st->pull_page)
 		return gb_errf(err, GB_ESTATE, "a pull page is open already");
 	if ((rc = store_begin(st, err)))
 		return rc;
-	if ((rc = page_int(st, ENABLED_GET_SQL, NULL, &on, err)) ||
-	    (rc = page_int(st, ANY_PULL_REJECTED_SQL, NULL, &st->pull_rejected, err)) ||
-	    (on && (rc = page_int(st, ENABLED_SET_SQL, "0", &quiet, err)))) {
+	if ((rc = page_int(st, ANY_PULL_REJECTED_SQL, &st->pull_rejected, err)) ||
+	    (rc = page_int(st, ENABLED_QUIET_SQL, &none, err))) {
 		store_rollback(st);
 		return rc;
 	}
 	/* without sync enabled the triggers queue nothing anyway */
-	st->pull_page = on;
+	st->pull_page = sqlite3_changes(st->db) > 0;
 	return 0;
 }
 
 int
 store_pull_commit(struct store *st, struct gb_err *err)
 {
-	int rc, quiet;
+	int rc, none;
 
-	if (st->pull_page && (rc = page_int(st, ENABLED_SET_SQL, "1", &quiet, err))) {
+	if (st->pull_page && (rc = page_int(st, ENABLED_SET_SQL, &none, err))) {
 		store_pull_rollback(st);
 		return rc;
 	}

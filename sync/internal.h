@@ -162,6 +162,7 @@ struct pull_page {
 	char last_id[STORE_ID_MAX];
 	int64_t applied, conflicts, skipped;
 	int beyond;			/* documents after the round's checkpoint */
+	size_t bytes;			/* the JSON of the docs */
 };
 /*
  * pullfetch.c: the pages of one pull of coll after from, read by a thread

@@ -343,6 +343,8 @@ page_add(struct pull_fetch *f, struct pull_page *pg, const bson_t *doc, struct g
 		rc = bsonconv_to_json(doc, &pd->json, &pd->len, &cerr);
 	else
 		rc = bsonconv_to_store(doc, &pd->json, &pd->len, &cerr);
+	if (rc == 0)
+		pg->bytes += pd->len;
 	if (rc && cerr.code == GB_ENOMEM)
 		return gb_errf(err, GB_ENOMEM, "out of memory");
 	if (rc)
@@ -398,21 +400,11 @@ page_read(struct pull_fetch *f, mongoc_cursor_t *cur, struct pull_page **out,
 	return 0;
 }
 
-static size_t
-page_bytes(const struct pull_page *pg)
-{
-	size_t n = 0;
-
-	for (int i = 0; i < pg->n; i++)
-		n += pg->docs[i].len;
-	return n;
-}
-
 /* Queue pg once there is room; 0 when the caller stopped (pg freed). */
 static int
 fetch_put(struct pull_fetch *f, struct pull_page *pg)
 {
-	size_t bytes = page_bytes(pg);
+	size_t bytes = pg->bytes;
 	int ok;
 
 	pthread_mutex_lock(&f->mu);
@@ -564,7 +556,7 @@ pull_fetch_next(struct pull_fetch *f, struct pull_page **pg, struct gb_err *err)
 		*pg = f->held = f->q[f->qhead];
 		f->qhead = (f->qhead + 1) % PULL_AHEAD;
 		f->qn--;
-		f->qbytes -= page_bytes(*pg);
+		f->qbytes -= (*pg)->bytes;
 		pthread_cond_broadcast(&f->cv);
 	}
 	if (*pg == NULL && f->rc)
